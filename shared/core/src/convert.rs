@@ -1,0 +1,741 @@
+//! Reading one cell as one field type: the type rules of seed 004 and the settings' locale.
+//!
+//! Every function here is total: a cell becomes a [`Value`], nothing (empty), or a [`Fault`] with
+//! a stable code and a message that quotes the value. Dates are ISO 8601 unless the import names
+//! a locale or the field a format, so `2020/05/01` is not silently read as some day in May.
+
+use std::borrow::Cow;
+
+use jiff::civil;
+use rust_decimal::Decimal;
+
+use crate::codes;
+use crate::record::{CellRef, format_number};
+use crate::settings::{DateOrder, Settings};
+use crate::template::{BoolWords, Choices, Kind};
+use crate::value::{Value, push_date};
+
+/// How values are read, from the import's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Order of non-ISO dates; ISO only when `None`.
+    pub date_order: Option<DateOrder>,
+    /// Whether decimals use a comma.
+    pub decimal_comma: bool,
+    /// Offset for date-times written without one.
+    pub offset_seconds: i32,
+    /// Whether cells are trimmed.
+    pub trim: bool,
+    /// Whether spreadsheet serial dates count from 1904.
+    pub is_1904: bool,
+}
+
+impl ParseOptions {
+    /// The options an import's settings imply.
+    pub fn from_settings(s: &Settings) -> ParseOptions {
+        ParseOptions {
+            date_order: s.date_order,
+            decimal_comma: s.decimal_comma,
+            offset_seconds: s.timezone_offset_minutes * 60,
+            trim: s.trim_whitespace,
+            is_1904: false,
+        }
+    }
+}
+
+/// Why a cell is not a valid value of its field's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// Stable code from [`crate::codes`].
+    pub code: &'static str,
+    /// What is wrong, quoting the value.
+    pub message: String,
+}
+
+impl Fault {
+    fn new(code: &'static str, message: String) -> Fault {
+        Fault { code, message }
+    }
+}
+
+/// The outcome of reading one cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Converted<'a> {
+    /// A value of the field's type.
+    Valid(Value<'a>),
+    /// Nothing there (after trimming).
+    Empty,
+    /// Something there that is not a value of the type.
+    Invalid(Fault),
+}
+
+/// A cell read as a field: the outcome and the cell's text (trimmed), for validators and errors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvertedCell<'a> {
+    /// The outcome.
+    pub value: Converted<'a>,
+    /// The text as written (trimmed when trimming is on).
+    pub text: Cow<'a, str>,
+}
+
+/// Reads a cell as a field of `kind`.
+pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let text: Cow<'a, str> = match cell {
+        CellRef::Bytes(Cow::Borrowed(bytes)) => match std::str::from_utf8(bytes) {
+            Ok(s) => Cow::Borrowed(if opts.trim { s.trim() } else { s }),
+            Err(e) => return invalid_encoding(bytes, e),
+        },
+        CellRef::Bytes(Cow::Owned(bytes)) => match String::from_utf8(bytes) {
+            Ok(s) => trim_owned(s, opts.trim),
+            Err(e) => {
+                let bytes = e.into_bytes();
+                let utf8_error = std::str::from_utf8(&bytes).unwrap_err();
+                return invalid_encoding(&bytes, utf8_error);
+            }
+        },
+        CellRef::Str(Cow::Borrowed(s)) => Cow::Borrowed(if opts.trim { s.trim() } else { s }),
+        CellRef::Str(Cow::Owned(s)) => trim_owned(s, opts.trim),
+        CellRef::Empty => return ConvertedCell { value: Converted::Empty, text: Cow::Borrowed("") },
+        CellRef::Error(e) => {
+            let message = format!("the spreadsheet cell holds the error {e}");
+            return ConvertedCell { value: Converted::Invalid(Fault::new(codes::CELL_ERROR, message)), text: e };
+        }
+        CellRef::Number(n) => return convert_number(kind, n, opts),
+        CellRef::Int(i) => return convert_number(kind, i as f64, opts),
+        CellRef::ExcelDate(serial) => return convert_serial(kind, serial, opts),
+        CellRef::Bool(b) => {
+            if let Kind::Boolean(_) = kind {
+                return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text: Cow::Borrowed(bool_text(b)) };
+            }
+            Cow::Borrowed(bool_text(b))
+        }
+        CellRef::List(items) => return convert_list_cell(kind, items, opts),
+        CellRef::Json(json) => {
+            if matches!(kind, Kind::Text) {
+                return ConvertedCell { value: Converted::Valid(Value::Text(json.clone())), text: json };
+            }
+            let message = format!("'{}' is a structure, not a single value", clip(&json));
+            return ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_TYPE, message)), text: json };
+        }
+    };
+    if text.is_empty() {
+        return ConvertedCell { value: Converted::Empty, text };
+    }
+    let value = convert_text(kind, &text, opts);
+    ConvertedCell { value, text }
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+fn trim_owned<'a>(s: String, trim: bool) -> Cow<'a, str> {
+    if trim && s.trim().len() != s.len() { Cow::Owned(s.trim().to_string()) } else { Cow::Owned(s) }
+}
+
+fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error) -> ConvertedCell<'a> {
+    let at = e.valid_up_to();
+    let bad: Vec<String> = bytes[at..bytes.len().min(at + 4)].iter().map(|b| format!("{b:02X}")).collect();
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let message = format!(
+        "the bytes {} at position {} are not valid UTF-8; re-save the file as UTF-8 or name its encoding",
+        bad.join(" "),
+        at + 1
+    );
+    ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_ENCODING, message)), text: Cow::Owned(text) }
+}
+
+/// A slice of `text` that borrows from the input when `text` does.
+fn sub<'a>(text: &Cow<'a, str>, part: &str) -> Cow<'a, str> {
+    match text {
+        Cow::Borrowed(s) => {
+            let start = part.as_ptr() as usize - s.as_ptr() as usize;
+            Cow::Borrowed(&s[start..start + part.len()])
+        }
+        Cow::Owned(_) => Cow::Owned(part.to_string()),
+    }
+}
+
+/// Text shortened for a message.
+fn clip(s: &str) -> Cow<'_, str> {
+    if s.chars().count() <= 60 {
+        Cow::Borrowed(s)
+    } else {
+        let head: String = s.chars().take(57).collect();
+        Cow::Owned(format!("{head}..."))
+    }
+}
+
+/// Reads text (already trimmed, not empty) as a field of `kind`.
+pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions) -> Converted<'a> {
+    let s: &str = text;
+    let result = match kind {
+        Kind::Text => Ok(Value::Text(text.clone())),
+        Kind::Integer => parse_integer(s).map(Value::Integer),
+        Kind::Decimal { precision, scale } => parse_decimal(s, opts.decimal_comma, *precision, *scale).map(Value::Decimal),
+        Kind::Boolean(words) => read_bool(words, s).map(Value::Boolean),
+        Kind::Date { format } => parse_date(s, opts.date_order, format.as_deref()).map(Value::Date),
+        Kind::Datetime { format } => {
+            parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds).map(|(dt, o)| Value::DateTime(dt, o))
+        }
+        Kind::Enum(choices) => match choices.lookup(s) {
+            Some(canonical) => Ok(Value::Text(Cow::Borrowed(canonical))),
+            None => Err(choice_fault(choices, s)),
+        },
+        Kind::Email => check_email(s).map(|()| Value::Text(text.clone())),
+        Kind::Url => check_url(s).map(|()| Value::Text(text.clone())),
+        Kind::Uuid => parse_uuid(s).map(|u| Value::Text(canonical_or(text, s, u))),
+        Kind::MultiEnum(choices, sep) => {
+            let mut items: Vec<Cow<'a, str>> = Vec::new();
+            let mut unknown = Vec::new();
+            for item in split_items(s, sep) {
+                match choices.lookup(item) {
+                    Some(c) => {
+                        if !items.iter().any(|i| i == c) {
+                            items.push(Cow::Borrowed(c));
+                        }
+                    }
+                    None => unknown.push(item),
+                }
+            }
+            if unknown.is_empty() {
+                Ok(Value::List(items))
+            } else {
+                let mut fault = choice_fault(choices, &unknown.join(sep));
+                if unknown.len() > 1 {
+                    fault.message = format!("'{}' are not among the allowed values ({})", clip(&unknown.join("', '")), choice_list(choices));
+                }
+                Err(fault)
+            }
+        }
+        Kind::Tags(sep) => Ok(Value::List(split_items(s, sep).map(|i| sub(text, i)).collect())),
+        Kind::UuidList(sep) => split_items(s, sep)
+            .map(|item| parse_uuid(item).map(|u| canonical_or(text, item, u)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+        Kind::UrlList(sep) => split_items(s, sep)
+            .map(|item| check_url(item).map(|()| sub(text, item)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::List),
+    };
+    match result {
+        Ok(Value::List(items)) if items.is_empty() => Converted::Empty,
+        Ok(v) => Converted::Valid(v),
+        Err(f) => Converted::Invalid(f),
+    }
+}
+
+/// Reads a template literal (a default or a bound) as a field of `kind`.
+pub fn convert_str<'a>(kind: &'a Kind, text: &'a str, opts: &ParseOptions) -> Converted<'a> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Converted::Empty;
+    }
+    convert_text(kind, &Cow::Borrowed(text), opts)
+}
+
+fn canonical_or<'a>(text: &Cow<'a, str>, item: &str, canonical: String) -> Cow<'a, str> {
+    if canonical == item { sub(text, item) } else { Cow::Owned(canonical) }
+}
+
+fn split_items<'s>(s: &'s str, sep: &'s str) -> impl Iterator<Item = &'s str> {
+    s.split(sep).map(str::trim).filter(|i| !i.is_empty())
+}
+
+fn choice_list(choices: &Choices) -> String {
+    let shown: Vec<&str> = choices.values.iter().take(12).map(String::as_str).collect();
+    let more = if choices.values.len() > 12 { ", ..." } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+fn choice_fault(choices: &Choices, s: &str) -> Fault {
+    Fault::new(codes::INVALID_CHOICE, format!("'{}' is not one of: {}", clip(s), choice_list(choices)))
+}
+
+/// A number from a spreadsheet, read as a field of `kind`.
+fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let text = Cow::Owned(format_number(n));
+    let value = match kind {
+        Kind::Integer => {
+            if n.fract() == 0.0 && n.abs() < 9.2e18 {
+                Converted::Valid(Value::Integer(n as i64))
+            } else {
+                Converted::Invalid(Fault::new(codes::INVALID_INTEGER, format!("'{text}' is not a whole number")))
+            }
+        }
+        Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, opts),
+        Kind::Boolean(words) if n == 1.0 || n == 0.0 => match read_bool(words, &text) {
+            Ok(b) => Converted::Valid(Value::Boolean(b)),
+            Err(f) => Converted::Invalid(f),
+        },
+        _ => convert_text(kind, &text, opts),
+    };
+    // Text values of numbers are owned; hand the text back alongside.
+    ConvertedCell { value: value_into_static(value), text }
+}
+
+fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
+    match c {
+        Converted::Valid(v) => Converted::Valid(v.into_owned()),
+        Converted::Empty => Converted::Empty,
+        Converted::Invalid(f) => Converted::Invalid(f),
+    }
+}
+
+/// A date-formatted spreadsheet serial, read as a field of `kind`.
+fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let dt = excel_serial_to_datetime(serial, opts.is_1904);
+    let text = match dt {
+        Some(dt) if dt.time() == civil::Time::midnight() => {
+            let mut s = String::new();
+            push_date(&mut s, dt.date());
+            s
+        }
+        Some(dt) => dt.to_string(),
+        None => format_number(serial),
+    };
+    let value = match (kind, dt) {
+        (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
+        (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
+        (Kind::Date { .. }, None) => {
+            Converted::Invalid(Fault::new(codes::INVALID_DATE, format!("{text} is not a spreadsheet date serial number")))
+        }
+        (Kind::Datetime { .. }, None) => {
+            Converted::Invalid(Fault::new(codes::INVALID_DATETIME, format!("{text} is not a spreadsheet date serial number")))
+        }
+        (Kind::Integer | Kind::Decimal { .. }, _) => return convert_number(kind, serial, opts),
+        _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
+    };
+    ConvertedCell { value, text: Cow::Owned(text) }
+}
+
+fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let sep = kind.separator();
+    let joined = items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()).collect::<Vec<_>>().join(sep.unwrap_or(" "));
+    let text: Cow<'a, str> = Cow::Owned(joined);
+    match sep {
+        Some(_) if items.iter().all(|i| sep.is_none_or(|s| !i.contains(s))) => {
+            if text.is_empty() {
+                return ConvertedCell { value: Converted::Empty, text };
+            }
+            let value = value_into_static(convert_text(kind, &text, opts));
+            ConvertedCell { value, text }
+        }
+        _ => {
+            let message = format!("'{}' is a list, not a single value", clip(&text));
+            ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_TYPE, message)), text }
+        }
+    }
+}
+
+/// Reads a whole number: optional sign and ASCII digits, within 64 bits.
+pub fn parse_integer(s: &str) -> Result<i64, Fault> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let bad = || Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number", clip(s)));
+    if digits.is_empty() {
+        return Err(bad());
+    }
+    let mut acc: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(bad());
+        }
+        let digit = i64::from(d - b'0');
+        acc = acc
+            .checked_mul(10)
+            .and_then(|a| if neg { a.checked_sub(digit) } else { a.checked_add(digit) })
+            .ok_or_else(|| Fault::new(codes::INVALID_INTEGER, format!("'{}' is outside the 64-bit integer range", clip(s))))?;
+    }
+    Ok(acc)
+}
+
+/// Reads an exact decimal: optional sign, digits, one decimal separator; no exponent, no currency.
+///
+/// With `decimal_comma`, the separator is `,` and `.` may group thousands (`1.234,56`). The
+/// written scale is kept (`19.90` stays `19.90`); trailing zeros do not count against `scale`.
+pub fn parse_decimal(s: &str, decimal_comma: bool, precision: Option<u32>, scale: Option<u32>) -> Result<Decimal, Fault> {
+    let bad = || {
+        let hint = if decimal_comma { "such as 1234,56" } else { "such as 1234.56" };
+        Fault::new(codes::INVALID_DECIMAL, format!("'{}' is not a decimal number ({hint})", clip(s)))
+    };
+    let b = s.as_bytes();
+    let (neg, body) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (point, group) = if decimal_comma { (b',', Some(b'.')) } else { (b'.', None) };
+    let mut mantissa: u128 = 0;
+    let mut int_digits: u32 = 0;
+    let mut frac_digits: u32 = 0;
+    let mut seen_point = false;
+    let mut any_digit = false;
+    let mut significant = false;
+    let mut since_group: Option<u32> = None;
+    let mut total_digits: u32 = 0;
+    for &c in body {
+        match c {
+            b'0'..=b'9' => {
+                any_digit = true;
+                if let Some(n) = since_group.as_mut() {
+                    *n += 1;
+                }
+                if seen_point {
+                    frac_digits += 1;
+                } else if c != b'0' || significant {
+                    significant = true;
+                    int_digits += 1;
+                }
+                if significant || seen_point {
+                    total_digits += 1;
+                    if total_digits > 28 {
+                        return Err(Fault::new(
+                            codes::DECIMAL_OUT_OF_RANGE,
+                            format!("'{}' has more than 28 significant digits", clip(s)),
+                        ));
+                    }
+                }
+                mantissa = mantissa * 10 + u128::from(c - b'0');
+            }
+            c if c == point && !seen_point => {
+                if since_group.is_some_and(|n| n != 3) {
+                    return Err(bad());
+                }
+                seen_point = true;
+                since_group = None;
+            }
+            c if Some(c) == group && !seen_point && any_digit => {
+                if since_group.is_some_and(|n| n != 3) {
+                    return Err(bad());
+                }
+                since_group = Some(0);
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !any_digit || since_group.is_some_and(|n| n != 3) {
+        return Err(bad());
+    }
+    let mut value = Decimal::try_from_i128_with_scale(if neg { -(mantissa as i128) } else { mantissa as i128 }, frac_digits)
+        .map_err(|_| Fault::new(codes::DECIMAL_OUT_OF_RANGE, format!("'{}' is too large for a decimal", clip(s))))?;
+    if value.is_zero() {
+        value.set_sign_positive(true);
+    }
+    // Trailing zeros after the point do not make a value less exact.
+    let mut used_scale = frac_digits;
+    let mut m = mantissa;
+    while used_scale > 0 && m % 10 == 0 {
+        m /= 10;
+        used_scale -= 1;
+    }
+    if let Some(max_scale) = scale
+        && used_scale > max_scale
+    {
+        return Err(Fault::new(
+            codes::DECIMAL_OUT_OF_RANGE,
+            format!("'{}' has more than {max_scale} digits after the decimal point", clip(s)),
+        ));
+    }
+    if let Some(p) = precision {
+        let max_int = p - scale.unwrap_or(0);
+        if int_digits > max_int {
+            return Err(Fault::new(
+                codes::DECIMAL_OUT_OF_RANGE,
+                format!("'{}' has more than {max_int} digits before the decimal point", clip(s)),
+            ));
+        }
+        if int_digits + used_scale > p {
+            return Err(Fault::new(codes::DECIMAL_OUT_OF_RANGE, format!("'{}' has more than {p} digits", clip(s))));
+        }
+    }
+    Ok(value)
+}
+
+fn read_bool(words: &BoolWords, s: &str) -> Result<bool, Fault> {
+    words.read(s).ok_or_else(|| {
+        let shown: Vec<&str> = words.truthy.iter().chain(&words.falsy).map(String::as_str).collect();
+        Fault::new(codes::INVALID_BOOLEAN, format!("'{}' is not a boolean (use one of: {})", clip(s), shown.join(", ")))
+    })
+}
+
+fn two_digits(b: &[u8]) -> Option<i8> {
+    match b {
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => Some(((a - b'0') * 10 + (b - b'0')) as i8),
+        [a] if a.is_ascii_digit() => Some((a - b'0') as i8),
+        _ => None,
+    }
+}
+
+fn four_digits(b: &[u8]) -> Option<i16> {
+    if b.len() != 4 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
+}
+
+fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
+    civil::Date::new(y, m, d).map_err(|_| {
+        let why = if (1..=12).contains(&m) { "that day does not exist" } else { "there is no such month" };
+        Fault::new(codes::INVALID_DATE, format!("'{}' is not a real date: {why}", clip(s)))
+    })
+}
+
+/// Reads a date: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and the
+/// like; with a format, that `strftime` format.
+pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10])) {
+            return ymd(y, m, d, s);
+        }
+    }
+    if let Some(order) = order
+        && let Some(date) = parse_ordered_date(s, order)
+    {
+        return date;
+    }
+    if let Some(fmt) = format
+        && let Ok(date) = civil::Date::strptime(fmt, s)
+    {
+        return Ok(date);
+    }
+    let expected = match (order, format) {
+        (_, Some(fmt)) => format!("YYYY-MM-DD or {fmt}"),
+        (Some(DateOrder::Dmy), None) => "YYYY-MM-DD or DD/MM/YYYY".to_string(),
+        (Some(DateOrder::Mdy), None) => "YYYY-MM-DD or MM/DD/YYYY".to_string(),
+        (Some(DateOrder::Ymd), None) => "YYYY-MM-DD or YYYY/MM/DD".to_string(),
+        (None, None) => "YYYY-MM-DD".to_string(),
+    };
+    Err(Fault::new(codes::INVALID_DATE, format!("'{}' is not a date (expected {expected})", clip(s))))
+}
+
+fn parse_ordered_date(s: &str, order: DateOrder) -> Option<Result<civil::Date, Fault>> {
+    let sep = s.bytes().find(|c| matches!(c, b'/' | b'.' | b'-'))?;
+    let mut parts = s.split(sep as char);
+    let (a, b, c) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (y, m, d) = match order {
+        DateOrder::Dmy => (c, b, a),
+        DateOrder::Mdy => (c, a, b),
+        DateOrder::Ymd => (a, b, c),
+    };
+    let (y, m, d) = (four_digits(y.as_bytes())?, two_digits(m.as_bytes())?, two_digits(d.as_bytes())?);
+    Some(ymd(y, m, d, s))
+}
+
+/// Reads a date-time: ISO 8601 / RFC 3339 with `T` or a space, optional seconds and fraction,
+/// optional offset (`Z`, `+02:00`, `+0200`); without one, `default_offset` applies.
+pub fn parse_datetime(
+    s: &str,
+    order: Option<DateOrder>,
+    format: Option<&str>,
+    default_offset: i32,
+) -> Result<(civil::DateTime, i32), Fault> {
+    if let Some(parsed) = parse_iso_datetime(s, order, default_offset) {
+        return parsed;
+    }
+    if let Some(fmt) = format
+        && let Ok(tm) = jiff::fmt::strtime::BrokenDownTime::parse(fmt, s)
+        && let Ok(dt) = tm.to_datetime()
+    {
+        let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
+        return Ok((dt, offset));
+    }
+    let expected = format.map(|f| format!(" or {f}")).unwrap_or_default();
+    Err(Fault::new(
+        codes::INVALID_DATETIME,
+        format!("'{}' is not a date and time (expected YYYY-MM-DDTHH:MM:SS with an optional offset{expected})", clip(s)),
+    ))
+}
+
+fn parse_iso_datetime(s: &str, order: Option<DateOrder>, default_offset: i32) -> Option<Result<(civil::DateTime, i32), Fault>> {
+    let split = s.find(['T', 't', ' ']).unwrap_or(s.len());
+    let (date_part, rest) = s.split_at(split);
+    let date = match parse_date(date_part, order, None) {
+        Ok(d) => d,
+        Err(f) if f.message.contains("not a real date") => return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message))),
+        Err(_) => return None,
+    };
+    if rest.is_empty() {
+        return Some(Ok((date.to_datetime(civil::Time::midnight()), default_offset)));
+    }
+    let rest = rest[1..].trim_start();
+    let b = rest.as_bytes();
+    // HH:MM[:SS[.fraction]]
+    if b.len() < 5 || b[2] != b':' {
+        return None;
+    }
+    let hour = two_digits(&b[0..2])?;
+    let minute = two_digits(&b[3..5])?;
+    let mut i = 5;
+    let mut second = 0i8;
+    let mut nanos = 0i32;
+    if b.len() >= 8 && b[5] == b':' {
+        second = two_digits(&b[6..8])?;
+        i = 8;
+        if i < b.len() && (b[i] == b'.' || b[i] == b',') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            let digits = &rest[start..i];
+            if digits.is_empty() || digits.len() > 9 {
+                return None;
+            }
+            nanos = format!("{digits:0<9}").parse().ok()?;
+        }
+    }
+    let tail = rest[i..].trim_start();
+    let offset = match tail.as_bytes() {
+        [] => default_offset,
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), body @ ..] => {
+            let (h, m) = match body {
+                [h1, h2] => (two_digits(&[*h1, *h2])?, 0),
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (two_digits(&[*h1, *h2])?, two_digits(&[*m1, *m2])?),
+                _ => return None,
+            };
+            if h > 18 || m > 59 {
+                return None;
+            }
+            let secs = i32::from(h) * 3600 + i32::from(m) * 60;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    let time = match civil::Time::new(hour, minute, second, nanos) {
+        Ok(t) => t,
+        Err(_) => {
+            return Some(Err(Fault::new(codes::INVALID_DATETIME, format!("'{}' has no such time of day", clip(s)))));
+        }
+    };
+    Some(Ok((date.to_datetime(time), offset)))
+}
+
+/// Converts a spreadsheet serial date (1900 or 1904 system) to a date-time, to the millisecond.
+///
+/// The 1900 system counts 1900-01-01 as 1 and includes Lotus 1-2-3's phantom 1900-02-29 as 60;
+/// serials 0 and 60 name no real day and are rejected.
+pub fn excel_serial_to_datetime(serial: f64, is_1904: bool) -> Option<civil::DateTime> {
+    if !serial.is_finite() || !(0.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let mut days = serial.floor() as i64;
+    let mut ms = ((serial - serial.floor()) * 86_400_000.0).round() as i64;
+    if ms >= 86_400_000 {
+        days += 1;
+        ms -= 86_400_000;
+    }
+    let (epoch, offset) = if is_1904 {
+        (civil::date(1904, 1, 1), days)
+    } else if days == 0 || days == 60 {
+        return None;
+    } else if days < 60 {
+        (civil::date(1899, 12, 31), days)
+    } else {
+        (civil::date(1899, 12, 30), days)
+    };
+    let date = epoch.checked_add(jiff::Span::new().days(offset)).ok()?;
+    let time = civil::Time::new(
+        (ms / 3_600_000) as i8,
+        ((ms / 60_000) % 60) as i8,
+        ((ms / 1000) % 60) as i8,
+        ((ms % 1000) * 1_000_000) as i32,
+    )
+    .ok()?;
+    Some(date.to_datetime(time))
+}
+
+/// Checks the `local@domain.tld` shape: one `@`, no whitespace, a dotted domain, RFC 5321 lengths.
+pub fn check_email(s: &str) -> Result<(), Fault> {
+    let bad = |why: &str| Fault::new(codes::INVALID_EMAIL, format!("'{}' is not an e-mail address: {why}", clip(s)));
+    if s.len() > 254 {
+        return Err(bad("longer than 254 characters"));
+    }
+    let Some((local, domain)) = s.split_once('@') else {
+        return Err(bad("no @"));
+    };
+    if domain.contains('@') {
+        return Err(bad("more than one @"));
+    }
+    if local.is_empty() {
+        return Err(bad("nothing before the @"));
+    }
+    if local.len() > 64 {
+        return Err(bad("more than 64 characters before the @"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains a space"));
+    }
+    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+        return Err(bad("the domain needs a dot between non-empty parts, as in example.com"));
+    }
+    Ok(())
+}
+
+/// Checks an absolute `http`/`https` URL with a host and no whitespace.
+pub fn check_url(s: &str) -> Result<(), Fault> {
+    let bad = |why: &str| Fault::new(codes::INVALID_URL, format!("'{}' is not a URL: {why}", clip(s)));
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return Err(bad("it needs to start with http:// or https://"));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad("only http and https are accepted"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains a space"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split_once(']').map(|(h, _)| h.trim_start_matches('[')).unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
+        && !host.starts_with('.')
+        && !host.ends_with("..");
+    if !host_ok {
+        return Err(bad("no valid host"));
+    }
+    if let Some((_, port)) = host_port.rsplit_once(']').map_or(host_port.split_once(':'), |(_, p)| p.split_once(':'))
+        && (port.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(bad("invalid port"));
+    }
+    Ok(())
+}
+
+/// Reads a UUID (hyphenated, braced, or 32 hex digits) into lower-case hyphenated form.
+pub fn parse_uuid(s: &str) -> Result<String, Fault> {
+    let bad = || Fault::new(codes::INVALID_UUID, format!("'{}' is not a UUID", clip(s)));
+    let inner = s.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(s);
+    let hex: Vec<u8> = match inner.len() {
+        36 => {
+            let b = inner.as_bytes();
+            if b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+                return Err(bad());
+            }
+            inner.bytes().filter(|c| *c != b'-').collect()
+        }
+        32 => inner.bytes().collect(),
+        _ => return Err(bad()),
+    };
+    if hex.len() != 32 || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return Err(bad());
+    }
+    let h = String::from_utf8_lossy(&hex).to_ascii_lowercase();
+    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+}
+
+#[cfg(test)]
+mod tests;

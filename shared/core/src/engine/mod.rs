@@ -1,0 +1,479 @@
+//! The row engine: mapped cells in, typed values and row errors out.
+//!
+//! One [`RowEngine`] runs over one chunk. It reads each record's mapped cells as their field
+//! types, runs the validators, notes the keys that `unique` and `dedupe` must check across the
+//! whole file, and hands every row to a [`RowSink`]. Whether a row repeats a row of *another*
+//! chunk is decided later, in finalize, from the keys ([`finalize::find_duplicates`]), so
+//! chunks can be processed in parallel, in any order, any number of times.
+
+pub mod finalize;
+pub mod sink;
+
+use std::borrow::Cow;
+use std::ops::AddAssign;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::codes;
+use crate::convert::{Converted, ParseOptions, convert_cell, convert_str};
+use crate::mapping::ColumnPlan;
+use crate::record::{CellRef, Record};
+use crate::results::{RowError, Severity};
+use crate::template::{Check, Field, Schema, UniqueMode, within};
+use crate::value::Value;
+
+/// Row counts of a chunk or an import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Data rows (valid + invalid).
+    pub rows: u64,
+    /// Rows without errors.
+    pub valid: u64,
+    /// Rows with at least one error.
+    pub invalid: u64,
+    /// Empty rows skipped.
+    pub skipped: u64,
+    /// Error messages.
+    pub errors: u64,
+    /// Warning messages.
+    pub warnings: u64,
+}
+
+impl AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.rows += o.rows;
+        self.valid += o.valid;
+        self.invalid += o.invalid;
+        self.skipped += o.skipped;
+        self.errors += o.errors;
+        self.warnings += o.warnings;
+    }
+}
+
+/// Key slot of the whole-row hash (`dedupe`); field slots are field indexes.
+pub const ROW_HASH_SLOT: u16 = u16::MAX;
+
+/// A value that must not repeat across the file: which field (or the row hash), its key, where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyEntry {
+    /// Field index, or [`ROW_HASH_SLOT`].
+    pub slot: u16,
+    /// The value itself for integers; a 128-bit XXH3 hash of the normalized value otherwise.
+    pub key: u128,
+    /// Line of the row.
+    pub line: u64,
+}
+
+impl KeyEntry {
+    /// Bytes per encoded entry.
+    pub const ENCODED_LEN: usize = 26;
+
+    /// Appends the fixed-size little-endian encoding.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.slot.to_le_bytes());
+        out.extend_from_slice(&self.key.to_le_bytes());
+        out.extend_from_slice(&self.line.to_le_bytes());
+    }
+
+    /// Decodes entries written by [`KeyEntry::encode`].
+    pub fn decode_all(bytes: &[u8], out: &mut Vec<KeyEntry>) -> Result<(), String> {
+        if bytes.len() % Self::ENCODED_LEN != 0 {
+            return Err(format!("key file of {} bytes is not a whole number of entries", bytes.len()));
+        }
+        out.reserve(bytes.len() / Self::ENCODED_LEN);
+        for e in bytes.chunks_exact(Self::ENCODED_LEN) {
+            let mut slot = [0u8; 2];
+            let mut key = [0u8; 16];
+            let mut line = [0u8; 8];
+            slot.copy_from_slice(&e[0..2]);
+            key.copy_from_slice(&e[2..18]);
+            line.copy_from_slice(&e[18..26]);
+            out.push(KeyEntry { slot: u16::from_le_bytes(slot), key: u128::from_le_bytes(key), line: u64::from_le_bytes(line) });
+        }
+        Ok(())
+    }
+}
+
+/// One finished row, as the sink sees it.
+#[derive(Debug)]
+pub struct RowView<'v, 'a> {
+    /// Line of the row.
+    pub line: u64,
+    /// One value per field, template order (raw text for fields that failed).
+    pub values: &'v [Value<'a>],
+    /// Errors, warnings.
+    pub issues: &'v [RowError],
+    /// Pass-through cells: (0-based column, text).
+    pub unmapped: &'v [(usize, Cow<'a, str>)],
+    /// Whether the row has no errors.
+    pub valid: bool,
+}
+
+/// Receives the engine's output.
+pub trait RowSink {
+    /// A data row.
+    fn row(&mut self, row: &RowView<'_, '_>);
+    /// A note about a skipped row.
+    fn skipped(&mut self, note: &RowError);
+}
+
+/// A sink that keeps nothing (benchmarks, counting).
+#[derive(Debug, Default)]
+pub struct NullSink;
+
+impl RowSink for NullSink {
+    fn row(&mut self, _row: &RowView<'_, '_>) {}
+    fn skipped(&mut self, _note: &RowError) {}
+}
+
+/// Validates the records of one chunk.
+pub struct RowEngine<'a> {
+    schema: &'a Schema,
+    plan: &'a ColumnPlan,
+    opts: ParseOptions,
+    dedupe: bool,
+    strict_width: bool,
+    sheet: Option<String>,
+    defaults: Vec<Option<Value<'a>>>,
+    values: Vec<Value<'a>>,
+    issues: Vec<RowError>,
+    unmapped: Vec<(usize, Cow<'a, str>)>,
+    keys: Vec<KeyEntry>,
+    counts: Counts,
+    scratch: Vec<u8>,
+}
+
+impl<'a> RowEngine<'a> {
+    /// An engine over a schema and a column plan. `dedupe` collects whole-row hashes.
+    pub fn new(schema: &'a Schema, plan: &'a ColumnPlan, opts: ParseOptions, dedupe: bool) -> RowEngine<'a> {
+        let defaults = schema
+            .fields
+            .iter()
+            .map(|f| match f.default.as_deref().map(|d| convert_str(&f.kind, d, &opts)) {
+                Some(Converted::Valid(v)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        RowEngine {
+            schema,
+            plan,
+            opts,
+            dedupe,
+            strict_width: true,
+            sheet: None,
+            defaults,
+            values: Vec::with_capacity(schema.fields.len()),
+            issues: Vec::new(),
+            unmapped: Vec::new(),
+            keys: Vec::new(),
+            counts: Counts::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Records from spreadsheets: rows may omit trailing empty cells, and errors name the sheet.
+    pub fn for_sheet(mut self, sheet: Option<String>) -> Self {
+        self.strict_width = false;
+        self.sheet = sheet;
+        self
+    }
+
+    /// Records whose width is not checked against the header (JSON objects).
+    pub fn lenient_width(mut self) -> Self {
+        self.strict_width = false;
+        self
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Ends the chunk: its counts and the keys finalize must check across chunks.
+    pub fn finish(self) -> (Counts, Vec<KeyEntry>) {
+        (self.counts, self.keys)
+    }
+
+    /// Validates one record and hands the row to the sink.
+    pub fn process<R: Record<'a>>(&mut self, rec: &R, sink: &mut impl RowSink) {
+        let n = rec.len();
+        let line = rec.line();
+        if (0..n).all(|c| rec.cell(c).is_blank()) {
+            self.counts.skipped += 1;
+            sink.skipped(&RowError {
+                line,
+                column: None,
+                header: None,
+                field: None,
+                code: Cow::Borrowed(codes::EMPTY_ROW_SKIPPED),
+                message: "empty row skipped".into(),
+                severity: Severity::Info,
+                value: None,
+                sheet: self.sheet.clone(),
+            });
+            return;
+        }
+        self.values.clear();
+        self.issues.clear();
+        self.unmapped.clear();
+        let width = self.plan.headers.len();
+        if self.strict_width {
+            self.check_width(rec, n, width);
+        }
+        for c in 0..n {
+            if rec.cell_malformed(c) {
+                let issue = self.issue(
+                    rec.cell_line(c),
+                    Some(c),
+                    None,
+                    codes::MALFORMED_QUOTES,
+                    "text follows the closing quote of this cell; the row may be cut wrong".into(),
+                    Severity::Error,
+                    Some(rec.cell(c).display().into_owned()),
+                );
+                self.issues.push(issue);
+            }
+        }
+        let schema = self.schema;
+        for (fi, field) in schema.fields.iter().enumerate() {
+            let col = self.plan.field_columns[fi].filter(|c| *c < n);
+            let cell = col.map_or(CellRef::Empty, |c| rec.cell(c));
+            let cell_line = col.map_or(line, |c| rec.cell_line(c));
+            self.field(fi, field, col, cell, cell_line);
+        }
+        for &c in &self.plan.pass_through {
+            if c < n {
+                let text = match rec.cell(c) {
+                    CellRef::Bytes(b) => match b {
+                        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+                    },
+                    other => Cow::Owned(other.display().into_owned()),
+                };
+                self.unmapped.push((c, text));
+            }
+        }
+        let errors = self.issues.iter().filter(|i| i.severity == Severity::Error).count() as u64;
+        let valid = errors == 0;
+        self.counts.rows += 1;
+        self.counts.errors += errors;
+        self.counts.warnings += self.issues.len() as u64 - errors;
+        if valid {
+            self.counts.valid += 1;
+            if self.dedupe {
+                let key = self.row_hash();
+                self.keys.push(KeyEntry { slot: ROW_HASH_SLOT, key, line });
+            }
+        } else {
+            self.counts.invalid += 1;
+        }
+        sink.row(&RowView { line, values: &self.values, issues: &self.issues, unmapped: &self.unmapped, valid });
+    }
+
+    fn check_width<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
+        if n > width {
+            if let Some(extra) = (width..n).find(|c| !rec.cell(*c).is_blank()) {
+                let issue = self.issue(
+                    rec.cell_line(extra),
+                    Some(extra),
+                    None,
+                    codes::TOO_MANY_COLUMNS,
+                    format!("the row has {n} cells but the header has {width} columns"),
+                    Severity::Error,
+                    Some(rec.cell(extra).display().into_owned()),
+                );
+                self.issues.push(issue);
+            }
+        } else if n < width {
+            let issue = self.issue(
+                rec.line(),
+                None,
+                None,
+                codes::TOO_FEW_COLUMNS,
+                format!("the row has {n} cells but the header has {width} columns"),
+                Severity::Error,
+                None,
+            );
+            self.issues.push(issue);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        line: u64,
+        col: Option<usize>,
+        field: Option<&Field>,
+        code: &'static str,
+        message: String,
+        severity: Severity,
+        value: Option<String>,
+    ) -> RowError {
+        RowError {
+            line,
+            column: col.map(|c| c as u32 + 1),
+            header: col.and_then(|c| self.plan.headers.get(c).cloned()),
+            field: field.map(|f| f.key.clone()),
+            code: Cow::Borrowed(code),
+            message,
+            severity,
+            value,
+            sheet: self.sheet.clone(),
+        }
+    }
+
+    fn field(&mut self, fi: usize, field: &'a Field, col: Option<usize>, cell: CellRef<'a>, line: u64) {
+        let converted = convert_cell(&field.kind, cell, &self.opts);
+        let text = converted.text;
+        let value = match converted.value {
+            Converted::Valid(v) => v,
+            Converted::Empty => {
+                if let Some(default) = &self.defaults[fi] {
+                    default.clone()
+                } else {
+                    if field.required {
+                        let message = field.message(codes::REQUIRED, || format!("{} is required", field.label), "");
+                        let issue = self.issue(line, col, Some(field), codes::REQUIRED, message, Severity::Error, None);
+                        self.issues.push(issue);
+                    }
+                    self.values.push(Value::Null);
+                    return;
+                }
+            }
+            Converted::Invalid(fault) => {
+                let message = field.message(fault.code, || fault.message.clone(), &text);
+                let issue = self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
+                self.issues.push(issue);
+                self.values.push(Value::Text(text));
+                return;
+            }
+        };
+        let mut value = value;
+        for v in &field.validators {
+            let (ok, code) = match &v.check {
+                Check::Regex(re) => (re.is_match(&text), codes::REGEX_MISMATCH),
+                Check::Min(bound) => (within(&value, bound, true), codes::BELOW_MINIMUM),
+                Check::Max(bound) => (within(&value, bound, false), codes::ABOVE_MAXIMUM),
+                Check::MinLength(n) => (length(&value, &text) >= *n as usize, codes::TOO_SHORT),
+                Check::MaxLength(n) => (length(&value, &text) <= *n as usize, codes::TOO_LONG),
+                Check::OneOf(choices) => match choices.lookup(&text) {
+                    Some(canonical) => {
+                        if let Value::Text(_) = value {
+                            value = Value::Text(Cow::Borrowed(canonical));
+                        }
+                        (true, codes::NOT_ONE_OF)
+                    }
+                    None => (false, codes::NOT_ONE_OF),
+                },
+            };
+            if !ok {
+                let builtin = || validator_message(&v.check, &text);
+                let message = match &v.message {
+                    Some(m) => m.replace("{value}", &text).replace("{label}", &field.label),
+                    None => field.message(code, builtin, &text),
+                };
+                let issue = self.issue(line, col, Some(field), code, message, v.severity, Some(text.to_string()));
+                self.issues.push(issue);
+            }
+        }
+        if let Some(mode) = field.unique {
+            let key = unique_key(&value, mode, &mut self.scratch);
+            self.keys.push(KeyEntry { slot: fi as u16, key, line });
+        }
+        self.values.push(value);
+    }
+
+    fn row_hash(&mut self) -> u128 {
+        self.scratch.clear();
+        for v in &self.values {
+            canonical_bytes(v, &mut self.scratch);
+            self.scratch.push(0x1F);
+        }
+        xxh3_128(&self.scratch)
+    }
+}
+
+fn length(value: &Value<'_>, text: &str) -> usize {
+    match value {
+        Value::List(items) => items.len(),
+        Value::Text(t) => char_count(t),
+        _ => char_count(text),
+    }
+}
+
+/// Counts characters (not bytes) quickly.
+fn char_count(s: &str) -> usize {
+    if s.is_ascii() { s.len() } else { s.bytes().filter(|b| (b & 0xC0) != 0x80).count() }
+}
+
+fn validator_message(check: &Check, text: &str) -> String {
+    let shown: String = if text.chars().count() > 60 { format!("{}...", text.chars().take(57).collect::<String>()) } else { text.to_string() };
+    match check {
+        Check::Regex(re) => format!("'{shown}' does not match the pattern {}", re.as_str()),
+        Check::Min(b) => format!("'{shown}' is less than the minimum {}", b.to_text()),
+        Check::Max(b) => format!("'{shown}' is more than the maximum {}", b.to_text()),
+        Check::MinLength(n) => format!("'{shown}' is shorter than {n} characters"),
+        Check::MaxLength(n) => format!("'{shown}' is longer than {n} characters"),
+        Check::OneOf(choices) => {
+            let values: Vec<&str> = choices.values.iter().take(12).map(String::as_str).collect();
+            format!("'{shown}' is not one of: {}", values.join(", "))
+        }
+    }
+}
+
+fn canonical_bytes(v: &Value<'_>, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.push(0),
+        Value::Text(t) => {
+            out.push(1);
+            out.extend_from_slice(t.as_bytes());
+        }
+        Value::Integer(i) => {
+            out.push(2);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Decimal(d) => {
+            out.push(3);
+            out.extend_from_slice(d.normalize().to_string().as_bytes());
+        }
+        Value::Boolean(b) => out.extend_from_slice(&[4, u8::from(*b)]),
+        Value::Date(d) => {
+            out.push(5);
+            out.extend_from_slice(&d.year().to_le_bytes());
+            out.extend_from_slice(&[d.month() as u8, d.day() as u8]);
+        }
+        Value::DateTime(dt, offset) => {
+            out.push(6);
+            if let Some((secs, nanos)) = crate::value::instant(*dt, *offset) {
+                out.extend_from_slice(&secs.to_le_bytes());
+                out.extend_from_slice(&nanos.to_le_bytes());
+            }
+        }
+        Value::List(items) => {
+            out.push(7);
+            for item in items {
+                out.extend_from_slice(item.as_bytes());
+                out.push(0x1E);
+            }
+        }
+    }
+}
+
+/// The key under which `unique` compares a value: integers exactly, everything else by a
+/// 128-bit hash of its canonical form (case-folded for `case_insensitive`).
+pub fn unique_key(value: &Value<'_>, mode: UniqueMode, scratch: &mut Vec<u8>) -> u128 {
+    match (value, mode) {
+        (Value::Integer(i), _) => u128::from(*i as u64),
+        (Value::Text(t), UniqueMode::Exact) => xxh3_128(t.as_bytes()),
+        (Value::Text(t), UniqueMode::CaseInsensitive) => xxh3_128(t.to_lowercase().as_bytes()),
+        (other, _) => {
+            scratch.clear();
+            canonical_bytes(other, scratch);
+            xxh3_128(scratch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

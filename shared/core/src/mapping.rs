@@ -1,0 +1,396 @@
+//! Matching file columns to template fields.
+//!
+//! Order of preference: an explicit mapping (by header name or 1-based column number) → the
+//! exact key or label → the same ignoring case, spaces and punctuation → an `alternate_matches`
+//! entry → a fuzzy match (Jaro-Winkler) with its confidence. Every decision is recorded with its
+//! method and confidence. A required field left unmapped or a tie between candidates is a
+//! problem that sends the import to `NEEDS_REVIEW` rather than a guess.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::template::Schema;
+
+/// How a column came to be mapped (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMethod {
+    /// Named in the import's or template's `mapping`.
+    Explicit,
+    /// Header equals the field's key or label.
+    Exact,
+    /// Equal ignoring case, spaces and punctuation.
+    Normalized,
+    /// Equals one of the field's `alternate_matches`.
+    Alternate,
+    /// Similar enough.
+    Fuzzy,
+    /// Explicitly ignored.
+    Ignored,
+    /// Matched no field.
+    Unmapped,
+}
+
+/// The decision for one column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnMapping {
+    /// 1-based column number.
+    pub column: u32,
+    /// Header as written.
+    pub header: String,
+    /// Field key, when mapped.
+    pub field: Option<String>,
+    /// How it was decided.
+    pub method: MatchMethod,
+    /// Confidence between 0 and 1.
+    pub confidence: f32,
+}
+
+/// Something a person has to decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MappingProblem {
+    /// `required_field_unmapped`, `ambiguous_match`, `unknown_column` or `unknown_field`.
+    pub code: String,
+    /// What to decide.
+    pub message: String,
+    /// The field concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The columns concerned (1-based).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<u32>,
+}
+
+/// Column decisions and open problems.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MappingOutcome {
+    /// One entry per column.
+    pub columns: Vec<ColumnMapping>,
+    /// Problems; empty when the mapping can be used as is.
+    pub problems: Vec<MappingProblem>,
+}
+
+const FUZZY_THRESHOLD: f64 = 0.88;
+
+fn normalize(s: &str) -> String {
+    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Maps `headers` onto the schema's fields, honouring `explicit` entries first.
+pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<String, Option<String>>) -> MappingOutcome {
+    let mut columns: Vec<ColumnMapping> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ColumnMapping {
+            column: i as u32 + 1,
+            header: h.clone(),
+            field: None,
+            method: MatchMethod::Unmapped,
+            confidence: 0.0,
+        })
+        .collect();
+    let mut problems = Vec::new();
+    let mut field_taken = vec![false; schema.fields.len()];
+    let mut column_taken = vec![false; headers.len()];
+
+    for (name, target) in explicit {
+        let named: Vec<usize> = headers.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i).collect();
+        let col = match named.as_slice() {
+            [one] => Some(*one),
+            [] => {
+                let digits = name.trim().trim_start_matches('#');
+                match digits.parse::<usize>() {
+                    Ok(n) if n >= 1 && n <= headers.len() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(n - 1),
+                    _ => {
+                        problems.push(MappingProblem {
+                            code: "unknown_column".into(),
+                            message: format!("the mapping names column {name:?}, which the file does not have"),
+                            field: target.clone(),
+                            columns: vec![],
+                        });
+                        None
+                    }
+                }
+            }
+            many => {
+                problems.push(MappingProblem {
+                    code: "ambiguous_match".into(),
+                    message: format!(
+                        "the file has {} columns named {name:?}; map them by column number instead",
+                        many.len()
+                    ),
+                    field: target.clone(),
+                    columns: many.iter().map(|c| *c as u32 + 1).collect(),
+                });
+                None
+            }
+        };
+        let Some(col) = col else { continue };
+        if column_taken[col] {
+            problems.push(MappingProblem {
+                code: "ambiguous_match".into(),
+                message: format!("column {} ({:?}) is mapped twice", col + 1, headers[col]),
+                field: target.clone(),
+                columns: vec![col as u32 + 1],
+            });
+            continue;
+        }
+        column_taken[col] = true;
+        match target {
+            None => {
+                columns[col].method = MatchMethod::Ignored;
+                columns[col].confidence = 1.0;
+            }
+            Some(key) => match schema.field_index(key) {
+                Some(f) if field_taken[f] => problems.push(MappingProblem {
+                    code: "ambiguous_match".into(),
+                    message: format!("field {key:?} is mapped from more than one column"),
+                    field: Some(key.clone()),
+                    columns: vec![col as u32 + 1],
+                }),
+                Some(f) => {
+                    field_taken[f] = true;
+                    columns[col].field = Some(key.clone());
+                    columns[col].method = MatchMethod::Explicit;
+                    columns[col].confidence = 1.0;
+                }
+                None => problems.push(MappingProblem {
+                    code: "unknown_field".into(),
+                    message: format!("the mapping targets {key:?}, which is not a field of template {:?}", schema.name()),
+                    field: Some(key.clone()),
+                    columns: vec![col as u32 + 1],
+                }),
+            },
+        }
+    }
+
+    // Score every free (column, field) pair.
+    let fields: Vec<(String, String, Vec<String>)> = schema
+        .fields
+        .iter()
+        .map(|f| (normalize(&f.key), normalize(&f.label), f.alternate_matches.iter().map(|a| normalize(a)).collect()))
+        .collect();
+    let mut candidates: Vec<(f64, usize, usize, MatchMethod)> = Vec::new();
+    for (c, header) in headers.iter().enumerate() {
+        if column_taken[c] || header.trim().is_empty() {
+            continue;
+        }
+        let nh = normalize(header);
+        for (f, field) in schema.fields.iter().enumerate() {
+            if field_taken[f] {
+                continue;
+            }
+            let (nkey, nlabel, nalts) = &fields[f];
+            let scored = if header == &field.key || header == &field.label {
+                Some((1.0, MatchMethod::Exact))
+            } else if !nh.is_empty() && (nh == *nkey || nh == *nlabel) {
+                Some((0.98, MatchMethod::Normalized))
+            } else if !nh.is_empty() && nalts.iter().any(|a| *a == nh) {
+                Some((0.95, MatchMethod::Alternate))
+            } else if nh.len() >= 3 {
+                let best = std::iter::once(nkey)
+                    .chain(std::iter::once(nlabel))
+                    .chain(nalts.iter())
+                    .map(|t| strsim::jaro_winkler(&nh, t))
+                    .fold(0.0f64, f64::max);
+                (best >= FUZZY_THRESHOLD).then_some((best.min(0.94), MatchMethod::Fuzzy))
+            } else {
+                None
+            };
+            if let Some((score, method)) = scored {
+                candidates.push((score, c, f, method));
+            }
+        }
+    }
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let tie = |a: f64, b: f64, m: MatchMethod| if m == MatchMethod::Fuzzy { (a - b).abs() < 0.02 } else { a == b };
+    let mut blocked_field = vec![false; schema.fields.len()];
+    let mut blocked_column = vec![false; headers.len()];
+    for &(score, c, f, method) in &candidates {
+        if column_taken[c] || field_taken[f] || blocked_field[f] || blocked_column[c] {
+            continue;
+        }
+        let rival_columns: Vec<usize> = candidates
+            .iter()
+            .filter(|o| o.2 == f && o.1 != c && !column_taken[o.1] && !blocked_column[o.1] && tie(score, o.0, method))
+            .map(|o| o.1)
+            .collect();
+        if !rival_columns.is_empty() {
+            blocked_field[f] = true;
+            let mut cols: Vec<u32> = std::iter::once(c).chain(rival_columns).map(|c| c as u32 + 1).collect();
+            cols.sort_unstable();
+            let names: Vec<String> = cols.iter().map(|c| format!("{} ({:?})", c, headers[*c as usize - 1])).collect();
+            problems.push(MappingProblem {
+                code: "ambiguous_match".into(),
+                message: format!(
+                    "field {:?} matches columns {} equally well; choose one with a mapping",
+                    schema.fields[f].key,
+                    names.join(" and ")
+                ),
+                field: Some(schema.fields[f].key.clone()),
+                columns: cols,
+            });
+            continue;
+        }
+        let rival_fields: Vec<usize> = candidates
+            .iter()
+            .filter(|o| o.1 == c && o.2 != f && !field_taken[o.2] && !blocked_field[o.2] && tie(score, o.0, method))
+            .map(|o| o.2)
+            .collect();
+        if !rival_fields.is_empty() {
+            blocked_column[c] = true;
+            let keys: Vec<String> = std::iter::once(f).chain(rival_fields).map(|f| format!("{:?}", schema.fields[f].key)).collect();
+            problems.push(MappingProblem {
+                code: "ambiguous_match".into(),
+                message: format!("column {} ({:?}) matches fields {} equally well; choose one with a mapping", c + 1, headers[c], keys.join(" and ")),
+                field: None,
+                columns: vec![c as u32 + 1],
+            });
+            continue;
+        }
+        column_taken[c] = true;
+        field_taken[f] = true;
+        columns[c].field = Some(schema.fields[f].key.clone());
+        columns[c].method = method;
+        columns[c].confidence = score as f32;
+    }
+    for (f, field) in schema.fields.iter().enumerate() {
+        if field.required && !field_taken[f] && !blocked_field[f] && field.default.is_none() {
+            problems.push(MappingProblem {
+                code: "required_field_unmapped".into(),
+                message: format!("required field {:?} ({}) matches no column of the file", field.key, field.label),
+                field: Some(field.key.clone()),
+                columns: vec![],
+            });
+        }
+    }
+    MappingOutcome { columns, problems }
+}
+
+/// Where each field's value comes from, for the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnPlan {
+    /// For each field (template order), its 0-based source column.
+    pub field_columns: Vec<Option<usize>>,
+    /// Header of every source column.
+    pub headers: Vec<String>,
+    /// Columns carried along under `unmapped`.
+    pub pass_through: Vec<usize>,
+}
+
+impl ColumnPlan {
+    /// Builds the plan from decided columns.
+    pub fn new(schema: &Schema, columns: &[ColumnMapping], pass_through_unmapped: bool) -> ColumnPlan {
+        let field_columns = schema
+            .fields
+            .iter()
+            .map(|f| columns.iter().find(|c| c.field.as_deref() == Some(&f.key)).map(|c| c.column as usize - 1))
+            .collect();
+        let pass_through = if pass_through_unmapped {
+            columns
+                .iter()
+                .filter(|c| c.method == MatchMethod::Unmapped && !c.header.is_empty())
+                .map(|c| c.column as usize - 1)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ColumnPlan { field_columns, headers: columns.iter().map(|c| c.header.clone()).collect(), pass_through }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{FieldSpec, FieldTypeName, TemplateSpec};
+
+    fn schema() -> Schema {
+        let mut email = FieldSpec::new("email", FieldTypeName::Email);
+        email.required = true;
+        email.label = Some("E-mail address".into());
+        let mut first = FieldSpec::new("first_name", FieldTypeName::Text);
+        first.label = Some("First Name".into());
+        first.alternate_matches = vec!["given name".into(), "forename".into()];
+        let mut last = FieldSpec::new("last_name", FieldTypeName::Text);
+        last.alternate_matches = vec!["surname".into()];
+        let phone = FieldSpec::new("phone_number", FieldTypeName::Text);
+        Schema::compile(TemplateSpec {
+            name: "contacts".into(),
+            description: None,
+            fields: vec![email, first, last, phone],
+            settings: Default::default(),
+        })
+        .unwrap()
+    }
+
+    fn mapped(outcome: &MappingOutcome) -> Vec<(String, Option<String>, MatchMethod)> {
+        outcome.columns.iter().map(|c| (c.header.clone(), c.field.clone(), c.method)).collect()
+    }
+
+    #[test]
+    fn each_matching_rule_is_tried_in_order() {
+        let headers: Vec<String> = ["Email", "first_name", "SURNAME", "Phone", "Notes"].map(String::from).to_vec();
+        let out = map_columns(&schema(), &headers, &BTreeMap::new());
+        assert_eq!(
+            mapped(&out),
+            vec![
+                ("Email".into(), Some("email".into()), MatchMethod::Normalized),
+                ("first_name".into(), Some("first_name".into()), MatchMethod::Exact),
+                ("SURNAME".into(), Some("last_name".into()), MatchMethod::Alternate),
+                ("Phone".into(), Some("phone_number".into()), MatchMethod::Fuzzy),
+                ("Notes".into(), None, MatchMethod::Unmapped),
+            ]
+        );
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        assert!(out.columns[3].confidence < 0.95);
+    }
+
+    #[test]
+    fn punctuation_and_case_do_not_matter() {
+        let headers: Vec<String> = ["E-Mail Address", "FIRST NAME", "Last-Name"].map(String::from).to_vec();
+        let out = map_columns(&schema(), &headers, &BTreeMap::new());
+        let methods: Vec<_> = out.columns.iter().map(|c| c.method).collect();
+        assert_eq!(methods, vec![MatchMethod::Normalized; 3]);
+    }
+
+    #[test]
+    fn explicit_mapping_wins_by_name_or_column_number() {
+        let headers: Vec<String> = ["contact", "col2", "Email"].map(String::from).to_vec();
+        let explicit = BTreeMap::from([
+            ("contact".to_string(), Some("email".to_string())),
+            ("2".to_string(), Some("first_name".to_string())),
+            ("Email".to_string(), None),
+        ]);
+        let out = map_columns(&schema(), &headers, &explicit);
+        assert_eq!(
+            mapped(&out),
+            vec![
+                ("contact".into(), Some("email".into()), MatchMethod::Explicit),
+                ("col2".into(), Some("first_name".into()), MatchMethod::Explicit),
+                ("Email".into(), None, MatchMethod::Ignored),
+            ]
+        );
+        assert!(out.problems.is_empty());
+    }
+
+    #[test]
+    fn a_missing_required_field_and_duplicate_headers_need_review() {
+        let out = map_columns(&schema(), &["First Name".to_string()], &BTreeMap::new());
+        assert_eq!(out.problems.len(), 1);
+        assert_eq!(out.problems[0].code, "required_field_unmapped");
+
+        let headers: Vec<String> = ["email", "email"].map(String::from).to_vec();
+        let out = map_columns(&schema(), &headers, &BTreeMap::new());
+        assert_eq!(out.problems[0].code, "ambiguous_match");
+        assert_eq!(out.problems[0].columns, vec![1, 2]);
+        assert!(out.columns.iter().all(|c| c.field.is_none()));
+    }
+
+    #[test]
+    fn explicit_entries_that_name_nothing_are_problems() {
+        let explicit = BTreeMap::from([("Nope".to_string(), Some("email".to_string()))]);
+        let out = map_columns(&schema(), &["email".to_string()], &explicit);
+        assert_eq!(out.problems[0].code, "unknown_column");
+    }
+}

@@ -1,0 +1,396 @@
+//! A CSV record reader with physical line numbers, size limits and honest errors.
+//!
+//! Why not the `csv` crate: it silently swallows the rest of a file after an unterminated quote
+//! (rust-csv issue 289), counts only `\n` as a line break, and cannot resume mid-record across
+//! blocks the way the splitter needs. This reader is one small state machine used twice: by the
+//! splitter, block by block, to find record boundaries; and by chunk workers on exactly one chunk.
+//! Because both use the same code, a chunk boundary is always a record boundary.
+//!
+//! Rules: RFC 4180 quoting (`""` inside quotes is a quote); a quote inside an unquoted field is
+//! an ordinary character; text after a closing quote is kept and the field is flagged malformed;
+//! `\r\n`, `\n` and a lone `\r` each end a line, inside quotes too, so line numbers match what an
+//! editor shows.
+
+use std::borrow::Cow;
+
+use memchr::memchr3;
+
+use crate::record::{CellRef, Record};
+
+/// Dialect and limits of one CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Field separator.
+    pub delimiter: u8,
+    /// Largest field, in bytes.
+    pub max_field_bytes: usize,
+    /// Largest record, in bytes.
+    pub max_record_bytes: usize,
+    /// Most fields in one record.
+    pub max_columns: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { delimiter: b',', max_field_bytes: 1 << 20, max_record_bytes: 4 << 20, max_columns: 2048 }
+    }
+}
+
+/// A file-level CSV fault: reading cannot go on past it without guessing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsvError {
+    /// A quoted field is still open at the end of the file.
+    #[error("line {line}, column {column}: a quoted field starts here and is never closed")]
+    UnterminatedQuote {
+        /// Line of the opening quote.
+        line: u64,
+        /// Column (1-based field number) of the opening quote.
+        column: u32,
+    },
+    /// A field exceeds the size limit.
+    #[error("line {line}, column {column}: field is larger than the limit of {limit} bytes")]
+    FieldTooLarge {
+        /// Line where the field starts.
+        line: u64,
+        /// 1-based field number.
+        column: u32,
+        /// The limit.
+        limit: usize,
+    },
+    /// A record exceeds the size limit.
+    #[error("line {line}: record is larger than the limit of {limit} bytes{}", open_quote_hint(.open_quote))]
+    RecordTooLarge {
+        /// Line where the record starts.
+        line: u64,
+        /// The limit.
+        limit: usize,
+        /// Where a still-open quote started, the likely cause.
+        open_quote: Option<(u64, u32)>,
+    },
+    /// A record has more fields than allowed.
+    #[error("line {line}: more than {limit} columns")]
+    TooManyColumns {
+        /// Line where the record starts.
+        line: u64,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+fn open_quote_hint(open: &Option<(u64, u32)>) -> String {
+    match open {
+        Some((line, column)) => format!("; a quote opened at line {line}, column {column} may never be closed"),
+        None => String::new(),
+    }
+}
+
+impl CsvError {
+    /// The line the fault is reported at.
+    pub fn line(&self) -> u64 {
+        match self {
+            CsvError::UnterminatedQuote { line, .. }
+            | CsvError::FieldTooLarge { line, .. }
+            | CsvError::RecordTooLarge { line, .. }
+            | CsvError::TooManyColumns { line, .. } => *line,
+        }
+    }
+}
+
+/// Where one field lies in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldSpan {
+    /// First byte of the content (after an opening quote).
+    pub start: u32,
+    /// End of the content (before a closing quote, or after trailing text when malformed).
+    pub end: u32,
+    /// Lines between the record's first line and this field's first line.
+    pub line_offset: u32,
+    /// `QUOTED`, `ESCAPED`, `MALFORMED` bits.
+    pub flags: u8,
+}
+
+/// The field was quoted.
+pub const QUOTED: u8 = 1;
+/// The field holds `""` pairs (or a closing quote, when malformed) to undo.
+pub const ESCAPED: u8 = 2;
+/// Text follows the closing quote.
+pub const MALFORMED: u8 = 4;
+
+/// The spans of one record, reused from record to record.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSpans {
+    /// Line where the record starts.
+    pub line: u64,
+    /// Byte offset of the record in the buffer.
+    pub start: usize,
+    /// Byte offset just past the record's terminator.
+    pub end: usize,
+    /// The fields.
+    pub fields: Vec<FieldSpan>,
+}
+
+impl RecordSpans {
+    /// The record's fields over the buffer they were read from.
+    pub fn view<'a, 'r>(&'r self, buf: &'a [u8]) -> CsvRecord<'a, 'r> {
+        CsvRecord { buf, spans: self }
+    }
+
+    /// Whether every field is empty or blank.
+    pub fn is_blank(&self, buf: &[u8]) -> bool {
+        self.fields.iter().all(|f| buf[f.start as usize..f.end as usize].iter().all(u8::is_ascii_whitespace))
+    }
+}
+
+/// A record over its buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvRecord<'a, 'r> {
+    buf: &'a [u8],
+    spans: &'r RecordSpans,
+}
+
+impl<'a> CsvRecord<'a, '_> {
+    /// The raw bytes of a field, with quoting undone.
+    pub fn bytes(&self, col: usize) -> Cow<'a, [u8]> {
+        let f = self.spans.fields[col];
+        let raw = &self.buf[f.start as usize..f.end as usize];
+        if f.flags & ESCAPED == 0 { Cow::Borrowed(raw) } else { Cow::Owned(unescape(raw)) }
+    }
+}
+
+impl<'a> Record<'a> for CsvRecord<'a, '_> {
+    fn line(&self) -> u64 {
+        self.spans.line
+    }
+    fn len(&self) -> usize {
+        self.spans.fields.len()
+    }
+    fn cell(&self, col: usize) -> CellRef<'a> {
+        CellRef::Bytes(self.bytes(col))
+    }
+    fn cell_line(&self, col: usize) -> u64 {
+        self.spans.line + u64::from(self.spans.fields[col].line_offset)
+    }
+    fn cell_malformed(&self, col: usize) -> bool {
+        self.spans.fields[col].flags & MALFORMED != 0
+    }
+}
+
+/// Undoes quoting: `""` becomes `"`, a lone `"` (the closing quote of a malformed field) is dropped.
+fn unescape(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'"' {
+            if raw.get(i + 1) == Some(&b'"') {
+                out.push(b'"');
+                i += 2;
+            } else {
+                i += 1;
+            }
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// What [`CsvParser::next_record`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A whole record was read into the spans.
+    Record,
+    /// The buffer ends inside a record; more input is needed (never when the buffer is final).
+    Incomplete {
+        /// Where a quote still open at the end of the buffer started.
+        open_quote: Option<(u64, u32)>,
+    },
+    /// No more records.
+    End,
+}
+
+/// Reads records from a buffer that starts at a record boundary.
+#[derive(Debug, Clone)]
+pub struct CsvParser<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    line: u64,
+    opts: CsvOptions,
+    is_final: bool,
+    stop: [bool; 256],
+}
+
+impl<'a> CsvParser<'a> {
+    /// A parser over `buf`, whose first byte is on `first_line`. `is_final` says no more input
+    /// follows (so the buffer's end is the end of the file or chunk).
+    pub fn new(buf: &'a [u8], first_line: u64, opts: CsvOptions, is_final: bool) -> CsvParser<'a> {
+        assert!(buf.len() < u32::MAX as usize, "CSV buffers are cut into chunks well below 4 GiB");
+        let mut stop = [false; 256];
+        stop[usize::from(opts.delimiter)] = true;
+        stop[usize::from(b'\n')] = true;
+        stop[usize::from(b'\r')] = true;
+        CsvParser { buf, pos: 0, line: first_line, opts, is_final, stop }
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Line of the next record.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Reads the next record into `rec`. On `Incomplete` nothing is consumed.
+    pub fn next_record(&mut self, rec: &mut RecordSpans) -> Result<Step, CsvError> {
+        let b = self.buf;
+        let n = b.len();
+        let start = self.pos;
+        if start >= n {
+            return Ok(Step::End);
+        }
+        let delim = self.opts.delimiter;
+        let max_field = self.opts.max_field_bytes;
+        let record_line = self.line;
+        let mut line = record_line;
+        let mut i = start;
+        rec.fields.clear();
+        rec.line = record_line;
+        rec.start = start;
+        loop {
+            let field_line = line;
+            let column = rec.fields.len() as u32 + 1;
+            if column as usize > self.opts.max_columns {
+                return Err(CsvError::TooManyColumns { line: record_line, limit: self.opts.max_columns });
+            }
+            let mut span = FieldSpan { start: 0, end: 0, line_offset: (field_line - record_line) as u32, flags: 0 };
+            if i < n && b[i] == b'"' {
+                span.flags = QUOTED;
+                let content = i + 1;
+                i = content;
+                loop {
+                    let Some(off) = memchr3(b'"', b'\n', b'\r', &b[i..]) else {
+                        return self.open_quote_at_end(field_line, column, content);
+                    };
+                    i += off;
+                    match b[i] {
+                        b'\n' => {
+                            line += 1;
+                            i += 1;
+                        }
+                        b'\r' => {
+                            if i + 1 < n {
+                                i += if b[i + 1] == b'\n' { 2 } else { 1 };
+                            } else if self.is_final {
+                                i += 1;
+                            } else {
+                                return Ok(Step::Incomplete { open_quote: Some((field_line, column)) });
+                            }
+                            line += 1;
+                        }
+                        _ => {
+                            if i + 1 < n && b[i + 1] == b'"' {
+                                span.flags |= ESCAPED;
+                                i += 2;
+                            } else if i + 1 >= n && !self.is_final {
+                                return Ok(Step::Incomplete { open_quote: Some((field_line, column)) });
+                            } else {
+                                break;
+                            }
+                        }
+                    }
+                    if i - content > max_field {
+                        return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                    }
+                }
+                // `i` is on the closing quote.
+                span.start = content as u32;
+                span.end = i as u32;
+                i += 1;
+                if i < n && !self.stop[usize::from(b[i])] {
+                    // Text after the closing quote: keep it, flag the field.
+                    while i < n && !self.stop[usize::from(b[i])] {
+                        i += 1;
+                    }
+                    span.end = i as u32;
+                    span.flags |= MALFORMED | ESCAPED;
+                }
+                if i - content > max_field + 1 {
+                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                }
+            } else {
+                let field_start = i;
+                while i < n && !self.stop[usize::from(b[i])] {
+                    i += 1;
+                }
+                if i - field_start > max_field {
+                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                }
+                span.start = field_start as u32;
+                span.end = i as u32;
+            }
+            if i >= n && !self.is_final {
+                return Ok(Step::Incomplete { open_quote: None });
+            }
+            rec.fields.push(span);
+            if i >= n {
+                break;
+            }
+            match b[i] {
+                c if c == delim => {
+                    i += 1;
+                    if i >= n && !self.is_final {
+                        return Ok(Step::Incomplete { open_quote: None });
+                    }
+                    if i >= n {
+                        // A trailing delimiter at the very end: one more, empty field.
+                        rec.fields.push(FieldSpan { start: i as u32, end: i as u32, line_offset: span.line_offset, flags: 0 });
+                        break;
+                    }
+                }
+                b'\n' => {
+                    i += 1;
+                    line += 1;
+                    break;
+                }
+                _ => {
+                    // '\r', alone or before '\n'.
+                    if i + 1 < n {
+                        i += if b[i + 1] == b'\n' { 2 } else { 1 };
+                    } else if self.is_final {
+                        i += 1;
+                    } else {
+                        return Ok(Step::Incomplete { open_quote: None });
+                    }
+                    line += 1;
+                    break;
+                }
+            }
+            if i - start > self.opts.max_record_bytes {
+                return Err(CsvError::RecordTooLarge { line: record_line, limit: self.opts.max_record_bytes, open_quote: None });
+            }
+        }
+        if i - start > self.opts.max_record_bytes {
+            return Err(CsvError::RecordTooLarge { line: record_line, limit: self.opts.max_record_bytes, open_quote: None });
+        }
+        rec.end = i;
+        self.pos = i;
+        self.line = line;
+        Ok(Step::Record)
+    }
+
+    fn open_quote_at_end(&self, line: u64, column: u32, content: usize) -> Result<Step, CsvError> {
+        if self.is_final {
+            if self.buf.len() - content > self.opts.max_field_bytes {
+                return Err(CsvError::FieldTooLarge { line, column, limit: self.opts.max_field_bytes });
+            }
+            Err(CsvError::UnterminatedQuote { line, column })
+        } else {
+            Ok(Step::Incomplete { open_quote: Some((line, column)) })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

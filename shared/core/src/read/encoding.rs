@@ -1,0 +1,213 @@
+//! Text encodings: byte order marks, UTF-16 without one, legacy code pages, transcoding.
+//!
+//! Order of precedence: an explicit encoding setting; a byte order mark; UTF-16 recognised by
+//! its zero bytes; valid UTF-8 (the whole file, checked while splitting); else a guess from the
+//! bytes (chardetng, as browsers do). A mostly-UTF-8 file with a few broken bytes stays UTF-8 and
+//! the broken cells become `invalid_encoding` errors, so one bad row never garbles the others.
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+
+/// A byte order mark at the start of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bom {
+    /// The encoding it announces.
+    pub encoding: &'static Encoding,
+    /// Its length in bytes.
+    pub len: usize,
+}
+
+/// Reads a byte order mark.
+pub fn sniff_bom(head: &[u8]) -> Option<Bom> {
+    Encoding::for_bom(head).map(|(encoding, len)| Bom { encoding, len })
+}
+
+/// Recognises UTF-16 without a byte order mark by the zero byte in every other position.
+pub fn sniff_utf16(head: &[u8]) -> Option<&'static Encoding> {
+    let sample = &head[..head.len().min(4096) & !1];
+    if sample.len() < 8 {
+        return None;
+    }
+    let pairs = sample.len() / 2;
+    let even_zeros = sample.iter().step_by(2).filter(|b| **b == 0).count();
+    let odd_zeros = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    if odd_zeros * 10 >= pairs * 7 && even_zeros * 10 <= pairs {
+        Some(UTF_16LE)
+    } else if even_zeros * 10 >= pairs * 7 && odd_zeros * 10 <= pairs {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// Guesses a legacy encoding from sample bytes that are not valid UTF-8.
+pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(sample, true);
+    let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
+    if guess == UTF_8 { encoding_rs::WINDOWS_1252 } else { guess }
+}
+
+/// Looks an encoding up by label (`windows-1252`, `latin1`, `utf-16le`, `shift_jis`, ...).
+pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+    Encoding::for_label(label.trim().as_bytes())
+}
+
+/// What the splitter learned about UTF-8 validity while reading a whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Utf8Stats {
+    /// Invalid byte sequences seen.
+    pub invalid_sequences: u64,
+    /// Valid multi-byte characters seen.
+    pub multibyte_chars: u64,
+    /// Line of the first invalid sequence.
+    pub first_invalid_line: Option<u64>,
+    /// Bytes around invalid sequences, for guessing the real encoding.
+    pub sample: Vec<u8>,
+}
+
+impl Utf8Stats {
+    const SAMPLE_LIMIT: usize = 256 * 1024;
+
+    /// Accounts for one region of the file that starts on `line`.
+    pub fn observe(&mut self, region: &[u8], line: u64) {
+        match std::str::from_utf8(region) {
+            Ok(_) => {
+                if !region.is_ascii() {
+                    self.multibyte_chars += region.iter().filter(|b| **b >= 0xC0).count() as u64;
+                }
+            }
+            Err(_) => self.observe_slow(region, line),
+        }
+    }
+
+    fn observe_slow(&mut self, region: &[u8], line: u64) {
+        let mut offset = 0usize;
+        for chunk in region.utf8_chunks() {
+            let valid = chunk.valid();
+            self.multibyte_chars += valid.bytes().filter(|b| *b >= 0xC0).count() as u64;
+            offset += valid.len();
+            if !chunk.invalid().is_empty() {
+                self.invalid_sequences += 1;
+                if self.first_invalid_line.is_none() {
+                    let breaks = count_line_breaks(&region[..offset]);
+                    self.first_invalid_line = Some(line + breaks);
+                }
+                if self.sample.len() < Self::SAMPLE_LIMIT {
+                    let from = offset.saturating_sub(64);
+                    let to = (offset + chunk.invalid().len() + 64).min(region.len());
+                    self.sample.extend_from_slice(&region[from..to]);
+                    self.sample.push(b'\n');
+                }
+                offset += chunk.invalid().len();
+            }
+        }
+    }
+
+    /// Whether the file is plain UTF-8 (possibly with a few broken bytes).
+    pub fn is_utf8(&self) -> bool {
+        self.invalid_sequences == 0 || self.multibyte_chars > self.invalid_sequences
+    }
+}
+
+/// Counts line breaks (`\r\n`, `\n`, lone `\r`).
+pub fn count_line_breaks(bytes: &[u8]) -> u64 {
+    let lf = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    let cr_alone = memchr::memchr_iter(b'\r', bytes).filter(|&i| bytes.get(i + 1) != Some(&b'\n')).count() as u64;
+    lf + cr_alone
+}
+
+/// Streaming conversion of any encoding to UTF-8 (invalid input becomes U+FFFD and is counted).
+pub struct Transcoder {
+    decoder: encoding_rs::Decoder,
+    /// Input bytes that were not valid in the encoding (replaced by U+FFFD).
+    pub replacements: u64,
+}
+
+impl Transcoder {
+    /// A transcoder from `encoding`, which ignores a byte order mark of that encoding.
+    pub fn new(encoding: &'static Encoding) -> Transcoder {
+        Transcoder { decoder: encoding.new_decoder_with_bom_removal(), replacements: 0 }
+    }
+
+    /// Converts `input`, appending UTF-8 to `out`. `last` flushes the decoder.
+    pub fn feed(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
+        let mut read = 0;
+        loop {
+            let need = self.decoder.max_utf8_buffer_length(input.len() - read).unwrap_or(input.len() * 3 + 16);
+            let old = out.len();
+            out.resize(old + need, 0);
+            let (result, r, w) = self.decoder.decode_to_utf8_without_replacement(&input[read..], &mut out[old..], last);
+            out.truncate(old + w);
+            read += r;
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => break,
+                encoding_rs::DecoderResult::OutputFull => continue,
+                encoding_rs::DecoderResult::Malformed(_, _) => {
+                    self.replacements += 1;
+                    out.extend_from_slice("\u{FFFD}".as_bytes());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_order_marks_are_recognised() {
+        assert_eq!(sniff_bom(b"\xEF\xBB\xBFid").unwrap(), Bom { encoding: UTF_8, len: 3 });
+        assert_eq!(sniff_bom(b"\xFF\xFEi\0").unwrap().encoding, UTF_16LE);
+        assert_eq!(sniff_bom(b"\xFE\xFF\0i").unwrap().encoding, UTF_16BE);
+        assert!(sniff_bom(b"id,name").is_none());
+    }
+
+    #[test]
+    fn utf16_without_a_bom_is_recognised_by_its_zero_bytes() {
+        let le: Vec<u8> = "id,name\r\n1,Zoë\r\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let be: Vec<u8> = "id,name\r\n1,Zoë\r\n".encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+        assert_eq!(sniff_utf16(&le), Some(UTF_16LE));
+        assert_eq!(sniff_utf16(&be), Some(UTF_16BE));
+        assert_eq!(sniff_utf16(b"id,name\r\n1,Zoe\r\n"), None);
+    }
+
+    #[test]
+    fn windows_1252_is_told_from_utf8_with_a_broken_byte() {
+        let mut legacy = Utf8Stats::default();
+        legacy.observe(b"id,name\n1,Ren\xE9e\n2,Fran\xE7ois\n3,J\xFCrgen\n", 1);
+        assert!(!legacy.is_utf8());
+        assert_eq!(legacy.first_invalid_line, Some(2));
+        assert_eq!(guess_legacy(&legacy.sample), encoding_rs::WINDOWS_1252);
+
+        let mut broken = Utf8Stats::default();
+        broken.observe("id,name\n1,Renée\n2,François\n3,Jürgen\n4,Zoë\n".as_bytes(), 1);
+        broken.observe(b"5,bad \xFF byte\n", 6);
+        assert!(broken.is_utf8());
+        assert_eq!(broken.invalid_sequences, 1);
+        assert_eq!(broken.first_invalid_line, Some(6));
+    }
+
+    #[test]
+    fn transcoding_keeps_line_structure_and_counts_replacements() {
+        let mut t = Transcoder::new(encoding_rs::WINDOWS_1252);
+        let mut out = Vec::new();
+        t.feed(b"a,Ren\xE9e\r\n", false, &mut out);
+        t.feed(b"b,\x80\n", true, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "a,Renée\r\nb,€\n");
+        assert_eq!(t.replacements, 0);
+
+        let mut t = Transcoder::new(UTF_16LE);
+        let mut out = Vec::new();
+        let bytes: Vec<u8> = "x,ÿ\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        // Split inside a code unit: the decoder carries the half over.
+        t.feed(&bytes[..3], false, &mut out);
+        t.feed(&bytes[3..], true, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "x,ÿ\n");
+    }
+
+    #[test]
+    fn line_breaks_count_crlf_lf_and_lone_cr_once_each() {
+        assert_eq!(count_line_breaks(b"a\r\nb\nc\rd"), 3);
+    }
+}

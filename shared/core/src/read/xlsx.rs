@@ -1,0 +1,345 @@
+//! Workbooks: a bounded look inside the zip first, then calamine's streaming cell reader.
+//!
+//! calamine has no decompression bound, and `worksheet_range` sizes its grid from the sheet's
+//! declared dimension: a 2 KB file that claims cell XFD1048576 makes it allocate hundreds of GB
+//! and abort (calamine issue 693). So [`precheck`] reads the zip directory (entry count, sizes,
+//! compression ratios), decompresses the parts calamine loads whole with a byte limit, and reads
+//! each sheet's declared dimension; only then does [`read_sheet`] stream cells row by row with
+//! `worksheet_cells_reader`, never `worksheet_range`.
+
+use std::borrow::Cow;
+use std::io::{Read, Seek};
+
+use calamine::{DataRef, Reader, SheetType, Xlsx};
+
+use crate::record::CellRef;
+use crate::results::column_letters;
+use crate::settings::SheetRef;
+
+/// Bounds on what a workbook may contain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XlsxLimits {
+    /// Most entries in the zip.
+    pub max_entries: usize,
+    /// Most bytes all entries may decompress to.
+    pub max_total_bytes: u64,
+    /// Most bytes a part loaded whole (shared strings, styles, workbook) may decompress to.
+    pub max_part_bytes: u64,
+    /// Highest compression ratio accepted for entries over 1 MiB.
+    pub max_ratio: u64,
+    /// Most columns a sheet may declare or use.
+    pub max_columns: u32,
+}
+
+impl Default for XlsxLimits {
+    fn default() -> Self {
+        XlsxLimits {
+            max_entries: 10_000,
+            max_total_bytes: 4 << 30,
+            max_part_bytes: 256 << 20,
+            max_ratio: 200,
+            max_columns: 2048,
+        }
+    }
+}
+
+/// Why a workbook cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XlsxError {
+    /// Not a readable Office Open XML workbook.
+    #[error("not a readable .xlsx workbook: {0}")]
+    NotAWorkbook(String),
+    /// Too many zip entries.
+    #[error("the workbook has {count} zip entries, more than the limit of {limit}")]
+    TooManyEntries {
+        /// Entries found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A part, or the whole, decompresses to more than allowed.
+    #[error("{part} decompresses to more than {limit} bytes; the file may be a zip bomb")]
+    TooLarge {
+        /// The zip entry, or "the workbook".
+        part: String,
+        /// The limit.
+        limit: u64,
+    },
+    /// A part compresses suspiciously well.
+    #[error("{part} compresses {ratio}:1, more than the limit of {limit}:1; the file may be a zip bomb")]
+    SuspiciousRatio {
+        /// The zip entry.
+        part: String,
+        /// Its ratio.
+        ratio: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A sheet declares a dimension with too many columns.
+    #[error("sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns")]
+    DeclaredTooWide {
+        /// Sheet name or part.
+        sheet: String,
+        /// The declared range.
+        dimension: String,
+        /// Columns it spans.
+        columns: u64,
+        /// The limit.
+        limit: u32,
+    },
+    /// A cell lies beyond the column limit.
+    #[error("sheet {sheet:?}, cell {cell}: more than {limit} columns")]
+    TooManyColumns {
+        /// Sheet name.
+        sheet: String,
+        /// The cell reference.
+        cell: String,
+        /// The limit.
+        limit: u32,
+    },
+    /// The requested sheet does not exist.
+    #[error("no sheet {wanted} in the workbook; its sheets are: {available}")]
+    SheetNotFound {
+        /// What was asked for.
+        wanted: String,
+        /// The worksheets there are.
+        available: String,
+    },
+    /// The workbook has no worksheet.
+    #[error("the workbook has no worksheet")]
+    NoWorksheets,
+    /// calamine failed while reading cells.
+    #[error("sheet {sheet:?}: {message}")]
+    Read {
+        /// Sheet name.
+        sheet: String,
+        /// calamine's message.
+        message: String,
+    },
+}
+
+/// A workbook failure, or a failure of whoever receives the records.
+#[derive(Debug)]
+pub enum ReadError<E> {
+    /// The file is at fault.
+    File(XlsxError),
+    /// The record receiver failed.
+    Sink(E),
+}
+
+impl<E> From<XlsxError> for ReadError<E> {
+    fn from(e: XlsxError) -> Self {
+        ReadError::File(e)
+    }
+}
+
+/// Checks the zip directory and the parts calamine loads whole, within limits, before opening.
+pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(), XlsxError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    if zip.len() > limits.max_entries {
+        return Err(XlsxError::TooManyEntries { count: zip.len(), limit: limits.max_entries });
+    }
+    let mut total: u64 = 0;
+    let mut has_workbook = false;
+    let mut whole_parts = Vec::new();
+    let mut sheets = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let size = entry.size();
+        let compressed = entry.compressed_size().max(1);
+        total = total.saturating_add(size);
+        if total > limits.max_total_bytes {
+            return Err(XlsxError::TooLarge { part: "the workbook".into(), limit: limits.max_total_bytes });
+        }
+        if size > 1 << 20 && size / compressed > limits.max_ratio {
+            return Err(XlsxError::SuspiciousRatio { part: name, ratio: size / compressed, limit: limits.max_ratio });
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with("workbook.xml") {
+            has_workbook = true;
+        }
+        if lower.starts_with("xl/worksheets/") && lower.ends_with(".xml") {
+            sheets.push(i);
+        } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
+            if size > limits.max_part_bytes {
+                return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
+            }
+            whole_parts.push(i);
+        }
+    }
+    if !has_workbook {
+        return Err(XlsxError::NotAWorkbook("the zip holds no xl/workbook.xml".into()));
+    }
+    // Declared sizes can lie: decompress what calamine will hold in memory, with a hard stop.
+    for i in whole_parts {
+        let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let read = std::io::copy(&mut entry.take(limits.max_part_bytes + 1), &mut std::io::sink())
+            .map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
+        if read > limits.max_part_bytes {
+            return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
+        }
+    }
+    for i in sheets {
+        let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let mut head = Vec::with_capacity(4096);
+        entry
+            .take(64 * 1024)
+            .read_to_end(&mut head)
+            .map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
+        if let Some(dimension) = declared_dimension(&head) {
+            let columns = dimension_columns(&dimension);
+            if columns > u64::from(limits.max_columns) {
+                return Err(XlsxError::DeclaredTooWide { sheet: name, dimension, columns, limit: limits.max_columns });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn declared_dimension(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let at = text.find("<dimension")?;
+    let rest = &text[at..];
+    let end = rest.find('>')?;
+    let tag = &rest[..end];
+    let r = tag.find("ref=")?;
+    let value = &tag[r + 4..];
+    let quote = value.chars().next()?;
+    let value = &value[1..];
+    let close = value.find(quote)?;
+    Some(value[..close].to_string())
+}
+
+/// Columns spanned by a range such as `A1:XFD1048576` (0 when unreadable).
+fn dimension_columns(range: &str) -> u64 {
+    let col = |cell: &str| -> u64 {
+        cell.bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .fold(0u64, |acc, c| acc.saturating_mul(26).saturating_add(u64::from(c.to_ascii_uppercase() - b'A' + 1)))
+    };
+    match range.split_once(':') {
+        Some((a, b)) => col(b).saturating_sub(col(a)).saturating_add(1),
+        None => 1,
+    }
+}
+
+/// What reading a sheet found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetInfo {
+    /// The sheet read.
+    pub name: String,
+    /// Whether serial dates count from 1904.
+    pub is_1904: bool,
+}
+
+/// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
+/// padded with empties so column positions hold. Run [`precheck`] on the same bytes first.
+pub fn read_sheet<R, E>(
+    reader: R,
+    sheet: Option<&SheetRef>,
+    limits: &XlsxLimits,
+    mut on_record: impl FnMut(u64, Vec<CellRef<'_>>) -> Result<(), E>,
+) -> Result<SheetInfo, ReadError<E>>
+where
+    R: Read + Seek,
+{
+    let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let worksheets: Vec<String> = workbook
+        .sheets_metadata()
+        .iter()
+        .filter(|s| s.typ == SheetType::WorkSheet)
+        .map(|s| s.name.clone())
+        .collect();
+    if worksheets.is_empty() {
+        return Err(XlsxError::NoWorksheets.into());
+    }
+    let name = match sheet {
+        None => worksheets[0].clone(),
+        Some(SheetRef::Index(i)) => worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?,
+        Some(SheetRef::Name(n)) => worksheets
+            .iter()
+            .find(|w| *w == n)
+            .or_else(|| worksheets.iter().find(|w| w.trim().eq_ignore_ascii_case(n.trim())))
+            .cloned()
+            .ok_or_else(|| not_found(sheet, &worksheets))?,
+    };
+    let is_1904 = workbook.has_1904_epoch();
+    let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
+    let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
+    let mut row: Vec<CellRef<'static>> = Vec::new();
+    let mut current: Option<u32> = None;
+    while let Some(cell) = cells.next_cell().map_err(read_err)? {
+        let (r, c) = cell.get_position();
+        if current != Some(r) {
+            if let Some(prev) = current
+                && !row.is_empty()
+            {
+                on_record(u64::from(prev) + 1, std::mem::take(&mut row)).map_err(ReadError::Sink)?;
+            }
+            row.clear();
+            current = Some(r);
+        }
+        if c >= limits.max_columns {
+            return Err(XlsxError::TooManyColumns {
+                sheet: name.clone(),
+                cell: format!("{}{}", column_letters(c + 1), r + 1),
+                limit: limits.max_columns,
+            }
+            .into());
+        }
+        let value = to_cell(cell.get_value());
+        let c = c as usize;
+        if c < row.len() {
+            row[c] = value;
+        } else {
+            row.resize(c, CellRef::Empty);
+            row.push(value);
+        }
+    }
+    if let Some(prev) = current
+        && !row.is_empty()
+    {
+        on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
+    }
+    Ok(SheetInfo { name, is_1904 })
+}
+
+fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
+    XlsxError::SheetNotFound {
+        wanted: wanted.map(|w| w.to_string()).unwrap_or_default(),
+        available: worksheets.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "),
+    }
+}
+
+fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
+    match value {
+        DataRef::Int(i) => CellRef::Int(*i),
+        DataRef::Float(f) => CellRef::Number(*f),
+        DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
+        DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
+        DataRef::Bool(b) => CellRef::Bool(*b),
+        DataRef::DateTime(dt) if dt.is_duration() => CellRef::Number(dt.as_f64()),
+        DataRef::DateTime(dt) => CellRef::ExcelDate(dt.as_f64()),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => CellRef::Str(Cow::Owned(s.clone())),
+        DataRef::Error(e) => CellRef::Error(Cow::Owned(e.to_string())),
+        DataRef::Empty => CellRef::Empty,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_dimensions_are_read_from_the_sheet_head() {
+        let head = br#"<?xml version="1.0"?><worksheet><dimension ref="A1:XFD1048576"/><sheetData>"#;
+        let dim = declared_dimension(head).unwrap();
+        assert_eq!(dim, "A1:XFD1048576");
+        assert_eq!(dimension_columns(&dim), 16384);
+        assert_eq!(dimension_columns("B2:D9"), 3);
+        assert_eq!(dimension_columns("A1"), 1);
+    }
+}

@@ -1,0 +1,214 @@
+//! What readers hand the engine: one record at a time, one cell at a time.
+//!
+//! CSV records are spans into a chunk buffer; spreadsheet and JSON records are decoded cells.
+//! Both reach the engine through [`Record`], so validation is written once.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+/// One cell as the reader found it, before any field type is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellRef<'a> {
+    /// Raw bytes of a CSV field (UTF-8 expected; invalid bytes become a field error).
+    Bytes(Cow<'a, [u8]>),
+    /// Text from a spreadsheet or JSON.
+    Str(Cow<'a, str>),
+    /// A spreadsheet number.
+    Number(f64),
+    /// A spreadsheet integer.
+    Int(i64),
+    /// A spreadsheet or JSON boolean.
+    Bool(bool),
+    /// A spreadsheet date-formatted serial number (in the workbook's date system).
+    ExcelDate(f64),
+    /// A spreadsheet error value such as `#DIV/0!`.
+    Error(Cow<'a, str>),
+    /// A JSON array of strings (list fields).
+    List(Vec<Cow<'a, str>>),
+    /// A JSON object or nested array: kept as JSON text.
+    Json(Cow<'a, str>),
+    /// Nothing.
+    Empty,
+}
+
+impl CellRef<'_> {
+    /// Whether the cell holds nothing but whitespace.
+    pub fn is_blank(&self) -> bool {
+        match self {
+            CellRef::Bytes(b) => b.iter().all(|c| c.is_ascii_whitespace()),
+            CellRef::Str(s) => s.trim().is_empty(),
+            CellRef::Empty => true,
+            CellRef::List(items) => items.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The cell as text, for messages and pass-through columns.
+    pub fn display(&self) -> Cow<'_, str> {
+        match self {
+            CellRef::Bytes(b) => String::from_utf8_lossy(b),
+            CellRef::Str(s) | CellRef::Error(s) | CellRef::Json(s) => Cow::Borrowed(s),
+            CellRef::Number(n) => Cow::Owned(format_number(*n)),
+            CellRef::Int(i) => Cow::Owned(i.to_string()),
+            CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            CellRef::ExcelDate(serial) => Cow::Owned(format_number(*serial)),
+            CellRef::List(items) => Cow::Owned(items.join(" ")),
+            CellRef::Empty => Cow::Borrowed(""),
+        }
+    }
+}
+
+/// A number as a spreadsheet shows it: integers without `.0`, others in shortest round-trip form.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// One record (row) from any reader.
+pub trait Record<'a> {
+    /// Line where the record starts.
+    fn line(&self) -> u64;
+    /// Number of cells.
+    fn len(&self) -> usize;
+    /// Whether the record has no cells.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The cell at a 0-based column (`col < len()`).
+    fn cell(&self, col: usize) -> CellRef<'a>;
+    /// Line where the cell starts (later than `line()` after a quoted line break).
+    fn cell_line(&self, col: usize) -> u64 {
+        let _ = col;
+        self.line()
+    }
+    /// Whether the cell was read from malformed quoting (text after a closing quote).
+    fn cell_malformed(&self, col: usize) -> bool {
+        let _ = col;
+        false
+    }
+}
+
+/// A decoded cell in the chunk files the splitter writes for spreadsheets and JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StoredCell<'a> {
+    /// Text.
+    #[serde(borrow)]
+    Str(Cow<'a, str>),
+    /// A number (or integer).
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// Anything else, tagged.
+    Tagged(TaggedCell<'a>),
+    /// Empty.
+    Null(()),
+}
+
+/// Cells that JSON has no plain shape for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaggedCell<'a> {
+    /// A date-formatted serial.
+    Date(f64),
+    /// A spreadsheet error value.
+    #[serde(borrow)]
+    Error(Cow<'a, str>),
+    /// A list of strings.
+    #[serde(borrow)]
+    List(Vec<Cow<'a, str>>),
+    /// Nested JSON text.
+    #[serde(borrow)]
+    Json(Cow<'a, str>),
+    /// A 64-bit integer that a float cannot hold exactly.
+    Int(i64),
+}
+
+impl<'a> StoredCell<'a> {
+    /// The cell the engine reads.
+    pub fn to_cell_ref(&self) -> CellRef<'a> {
+        match self {
+            StoredCell::Str(s) => CellRef::Str(s.clone()),
+            StoredCell::Number(n) => CellRef::Number(*n),
+            StoredCell::Bool(b) => CellRef::Bool(*b),
+            StoredCell::Null(()) => CellRef::Empty,
+            StoredCell::Tagged(TaggedCell::Date(d)) => CellRef::ExcelDate(*d),
+            StoredCell::Tagged(TaggedCell::Error(e)) => CellRef::Error(e.clone()),
+            StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
+            StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
+            StoredCell::Tagged(TaggedCell::Int(i)) => CellRef::Int(*i),
+        }
+    }
+
+    /// The stored form of a cell.
+    pub fn from_cell_ref(cell: CellRef<'a>) -> StoredCell<'a> {
+        match cell {
+            CellRef::Bytes(b) => StoredCell::Str(match b {
+                Cow::Borrowed(b) => String::from_utf8_lossy(b),
+                Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+            }),
+            CellRef::Str(s) => StoredCell::Str(s),
+            CellRef::Number(n) => StoredCell::Number(n),
+            CellRef::Int(i) if (i.unsigned_abs()) < (1u64 << 53) => StoredCell::Number(i as f64),
+            CellRef::Int(i) => StoredCell::Tagged(TaggedCell::Int(i)),
+            CellRef::Bool(b) => StoredCell::Bool(b),
+            CellRef::ExcelDate(d) => StoredCell::Tagged(TaggedCell::Date(d)),
+            CellRef::Error(e) => StoredCell::Tagged(TaggedCell::Error(e)),
+            CellRef::List(l) => StoredCell::Tagged(TaggedCell::List(l)),
+            CellRef::Json(j) => StoredCell::Tagged(TaggedCell::Json(j)),
+            CellRef::Empty => StoredCell::Null(()),
+        }
+    }
+}
+
+/// One stored record: `[line, [cells…]]` per line of a chunk file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRecord<'a>(pub u64, #[serde(borrow)] pub Vec<StoredCell<'a>>);
+
+impl<'a> Record<'a> for StoredRecord<'a> {
+    fn line(&self) -> u64 {
+        self.0
+    }
+    fn len(&self) -> usize {
+        self.1.len()
+    }
+    fn cell(&self, col: usize) -> CellRef<'a> {
+        self.1[col].to_cell_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_records_round_trip_every_cell_kind() {
+        let record = StoredRecord(
+            12,
+            vec![
+                StoredCell::Str("a \"quoted\" text".into()),
+                StoredCell::Number(1.5),
+                StoredCell::Bool(false),
+                StoredCell::Null(()),
+                StoredCell::Tagged(TaggedCell::Date(45000.25)),
+                StoredCell::Tagged(TaggedCell::Error("#DIV/0!".into())),
+                StoredCell::Tagged(TaggedCell::List(vec!["x".into(), "y".into()])),
+                StoredCell::Tagged(TaggedCell::Int(i64::MAX)),
+            ],
+        );
+        let json = serde_json::to_string(&record).unwrap();
+        let back: StoredRecord<'_> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn numbers_print_as_spreadsheets_show_them() {
+        assert_eq!(format_number(1.0), "1");
+        assert_eq!(format_number(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(format_number(-12.5), "-12.5");
+    }
+}

@@ -1,0 +1,469 @@
+//! Import settings: what a template declares and what one import may override.
+//!
+//! A template carries a [`SettingsPatch`]; an import may carry another. Patches merge key by key
+//! (the later one wins for every key it names) and resolve into [`Settings`], where every value is
+//! concrete. The names and values follow Dromo's headless API (`invalid_data_behavior`,
+//! `import_identifier`) and DatAscend's upload options (`locale`, `timezone_offset_minutes`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What finalize does with invalid rows (Dromo's `invalidDataBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InvalidDataBehavior {
+    /// Any invalid row sends the import to `NEEDS_REVIEW`; nothing is delivered.
+    #[default]
+    BlockSubmit,
+    /// Only valid rows are kept and delivered.
+    RemoveInvalidRows,
+    /// Every row is kept and delivered; invalid rows carry their errors.
+    IncludeInvalidRows,
+}
+
+impl InvalidDataBehavior {
+    /// The wire name, as in the template and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BlockSubmit => "BLOCK_SUBMIT",
+            Self::RemoveInvalidRows => "REMOVE_INVALID_ROWS",
+            Self::IncludeInvalidRows => "INCLUDE_INVALID_ROWS",
+        }
+    }
+
+    /// Parses the wire name; also accepts lower case and dashes, as typed on a command line.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_uppercase().replace('-', "_").as_str() {
+            "BLOCK_SUBMIT" => Some(Self::BlockSubmit),
+            "REMOVE_INVALID_ROWS" => Some(Self::RemoveInvalidRows),
+            "INCLUDE_INVALID_ROWS" => Some(Self::IncludeInvalidRows),
+            _ => None,
+        }
+    }
+}
+
+/// Which repeated rows count as duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dedupe {
+    /// No row-level duplicate detection (field-level `unique` still applies).
+    #[default]
+    Off,
+    /// A row whose normalized content repeats an earlier row of the same file is invalid.
+    WithinFile,
+    /// As `within_file`, and also against rows delivered by earlier imports of the same
+    /// template and tenant (seed 004's row hash).
+    AcrossImports,
+}
+
+/// The order of day, month and year in dates that are not ISO 8601.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DateOrder {
+    /// `31/12/2024`
+    Dmy,
+    /// `12/31/2024`
+    Mdy,
+    /// `2024/12/31`
+    Ymd,
+}
+
+/// A sheet chosen by name or by 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SheetRef {
+    /// 1-based position among the workbook's sheets.
+    Index(u32),
+    /// The sheet's name as Excel shows it on its tab.
+    Name(String),
+}
+
+impl fmt::Display for SheetRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Index(i) => write!(f, "#{i}"),
+            Self::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+/// Settings as written in a template or an import request: every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// See [`Settings::invalid_data_behavior`].
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "invalidDataBehavior")]
+    pub invalid_data_behavior: Option<InvalidDataBehavior>,
+    /// See [`Settings::max_error_percent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_percent: Option<f64>,
+    /// See [`Settings::import_identifier`].
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "importIdentifier")]
+    pub import_identifier: Option<String>,
+    /// See [`Settings::chunk_rows`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_rows: Option<u32>,
+    /// See [`Settings::locale`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// See [`Settings::date_order`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<DateOrder>,
+    /// See [`Settings::decimal_comma`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimal_comma: Option<bool>,
+    /// See [`Settings::timezone_offset_minutes`].
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "timezoneOffset")]
+    pub timezone_offset_minutes: Option<i32>,
+    /// See [`Settings::encoding`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// See [`Settings::delimiter`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// See [`Settings::sheet`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<SheetRef>,
+    /// See [`Settings::header_row`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_row: Option<u32>,
+    /// See [`Settings::mapping`]. Merged entry by entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapping: Option<BTreeMap<String, Option<String>>>,
+    /// See [`Settings::pass_through_unmapped`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_through_unmapped: Option<bool>,
+    /// See [`Settings::dedupe`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<Dedupe>,
+    /// See [`Settings::trim_whitespace`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trim_whitespace: Option<bool>,
+    /// See [`Settings::max_columns`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_columns: Option<u32>,
+    /// See [`Settings::max_field_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_field_bytes: Option<u32>,
+    /// See [`Settings::max_json_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_json_bytes: Option<u64>,
+}
+
+impl SettingsPatch {
+    /// Lays `over` on top of `self`: every key `over` names wins; mapping entries merge.
+    pub fn merged(&self, over: &SettingsPatch) -> SettingsPatch {
+        fn pick<T: Clone>(base: &Option<T>, over: &Option<T>) -> Option<T> {
+            over.clone().or_else(|| base.clone())
+        }
+        let mapping = match (&self.mapping, &over.mapping) {
+            (Some(base), Some(top)) => {
+                let mut merged = base.clone();
+                merged.extend(top.iter().map(|(k, v)| (k.clone(), v.clone())));
+                Some(merged)
+            }
+            (base, top) => pick(base, top),
+        };
+        SettingsPatch {
+            invalid_data_behavior: pick(&self.invalid_data_behavior, &over.invalid_data_behavior),
+            max_error_percent: pick(&self.max_error_percent, &over.max_error_percent),
+            import_identifier: pick(&self.import_identifier, &over.import_identifier),
+            chunk_rows: pick(&self.chunk_rows, &over.chunk_rows),
+            locale: pick(&self.locale, &over.locale),
+            date_order: pick(&self.date_order, &over.date_order),
+            decimal_comma: pick(&self.decimal_comma, &over.decimal_comma),
+            timezone_offset_minutes: pick(
+                &self.timezone_offset_minutes,
+                &over.timezone_offset_minutes,
+            ),
+            encoding: pick(&self.encoding, &over.encoding),
+            delimiter: pick(&self.delimiter, &over.delimiter),
+            sheet: pick(&self.sheet, &over.sheet),
+            header_row: pick(&self.header_row, &over.header_row),
+            mapping,
+            pass_through_unmapped: pick(&self.pass_through_unmapped, &over.pass_through_unmapped),
+            dedupe: pick(&self.dedupe, &over.dedupe),
+            trim_whitespace: pick(&self.trim_whitespace, &over.trim_whitespace),
+            max_columns: pick(&self.max_columns, &over.max_columns),
+            max_field_bytes: pick(&self.max_field_bytes, &over.max_field_bytes),
+            max_json_bytes: pick(&self.max_json_bytes, &over.max_json_bytes),
+        }
+    }
+
+    /// Resolves every key to a concrete value, checking ranges. `path` prefixes error paths.
+    pub fn resolve(&self, path: &str) -> Result<Settings, SettingsError> {
+        let err = |key: &str, message: String| SettingsError {
+            path: if path.is_empty() { key.to_string() } else { format!("{path}.{key}") },
+            message,
+        };
+        let defaults = Settings::default();
+        if let Some(p) = self.max_error_percent
+            && !(0.0..=100.0).contains(&p)
+        {
+            return Err(err("max_error_percent", format!("must be between 0 and 100, got {p}")));
+        }
+        let chunk_rows = self.chunk_rows.unwrap_or(defaults.chunk_rows);
+        if !(1..=1_000_000).contains(&chunk_rows) {
+            return Err(err("chunk_rows", format!("must be between 1 and 1000000, got {chunk_rows}")));
+        }
+        let locale = match &self.locale {
+            Some(tag) => Some(
+                Locale::parse(tag)
+                    .ok_or_else(|| err("locale", format!("unknown locale {tag:?}; use a tag such as en-US, en-GB, de-DE or fr-FR")))?,
+            ),
+            None => None,
+        };
+        let date_order = self.date_order.or(locale.as_ref().map(|l| l.date_order));
+        let decimal_comma = self
+            .decimal_comma
+            .or(locale.as_ref().map(|l| l.decimal_comma))
+            .unwrap_or(false);
+        let offset = self.timezone_offset_minutes.unwrap_or(0);
+        if !(-18 * 60..=18 * 60).contains(&offset) {
+            return Err(err(
+                "timezone_offset_minutes",
+                format!("must be between -1080 and 1080, got {offset}"),
+            ));
+        }
+        if let Some(label) = &self.encoding
+            && encoding_rs::Encoding::for_label(label.trim().as_bytes()).is_none()
+        {
+            return Err(err("encoding", format!("unknown encoding {label:?}")));
+        }
+        let delimiter = match &self.delimiter {
+            Some(d) => Some(parse_delimiter(d).ok_or_else(|| {
+                err("delimiter", format!("must be one ASCII character such as , ; | or \\t, got {d:?}"))
+            })?),
+            None => None,
+        };
+        if let Some(SheetRef::Index(0)) = self.sheet {
+            return Err(err("sheet", "sheet positions start at 1".to_string()));
+        }
+        let header_row = self.header_row.unwrap_or(1);
+        if header_row == 0 {
+            return Err(err("header_row", "rows are numbered from 1".to_string()));
+        }
+        let max_columns = self.max_columns.unwrap_or(defaults.max_columns);
+        if !(1..=16_384).contains(&max_columns) {
+            return Err(err("max_columns", format!("must be between 1 and 16384, got {max_columns}")));
+        }
+        let max_field_bytes = self.max_field_bytes.unwrap_or(defaults.max_field_bytes);
+        if !(1..=64 << 20).contains(&max_field_bytes) {
+            return Err(err("max_field_bytes", format!("must be between 1 and 67108864, got {max_field_bytes}")));
+        }
+        Ok(Settings {
+            invalid_data_behavior: self.invalid_data_behavior.unwrap_or_default(),
+            max_error_percent: self.max_error_percent,
+            import_identifier: self.import_identifier.clone(),
+            chunk_rows,
+            locale: self.locale.clone(),
+            date_order,
+            decimal_comma,
+            timezone_offset_minutes: offset,
+            encoding: self.encoding.clone(),
+            delimiter,
+            sheet: self.sheet.clone(),
+            header_row,
+            mapping: self.mapping.clone().unwrap_or_default(),
+            pass_through_unmapped: self.pass_through_unmapped.unwrap_or(false),
+            dedupe: self.dedupe.unwrap_or_default(),
+            trim_whitespace: self.trim_whitespace.unwrap_or(true),
+            max_columns,
+            max_field_bytes,
+            max_json_bytes: self.max_json_bytes.unwrap_or(defaults.max_json_bytes),
+        })
+    }
+}
+
+/// Parses a delimiter as written by a person: `,`, `;`, `|`, `\t`, `tab`.
+pub fn parse_delimiter(text: &str) -> Option<u8> {
+    match text {
+        "\\t" | "tab" | "TAB" | "\t" => Some(b'\t'),
+        _ => {
+            let bytes = text.as_bytes();
+            (bytes.len() == 1 && bytes[0].is_ascii() && !matches!(bytes[0], b'"' | b'\r' | b'\n'))
+                .then_some(bytes[0])
+        }
+    }
+}
+
+/// Every setting with a concrete value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// What finalize does with invalid rows.
+    pub invalid_data_behavior: InvalidDataBehavior,
+    /// Above this share of invalid rows (0–100) the import fails; `None` never fails on errors.
+    pub max_error_percent: Option<f64>,
+    /// A caller-chosen label carried on the import and in webhook payloads.
+    pub import_identifier: Option<String>,
+    /// Data rows per chunk.
+    pub chunk_rows: u32,
+    /// The locale tag the date order and decimal comma came from, if any.
+    pub locale: Option<String>,
+    /// How to read non-ISO dates; `None` accepts ISO 8601 only.
+    pub date_order: Option<DateOrder>,
+    /// Whether decimals are written with a comma (`1.234,56`).
+    pub decimal_comma: bool,
+    /// Offset applied to date-times written without one.
+    pub timezone_offset_minutes: i32,
+    /// Encoding label that overrides detection.
+    pub encoding: Option<String>,
+    /// Delimiter that overrides detection.
+    pub delimiter: Option<u8>,
+    /// The sheet to read from a workbook; the first sheet when `None`.
+    pub sheet: Option<SheetRef>,
+    /// 1-based row (record) holding the column headers; rows above it are skipped.
+    pub header_row: u32,
+    /// Explicit mapping: header name, or 1-based column number, to field key (`None` ignores the column).
+    pub mapping: BTreeMap<String, Option<String>>,
+    /// Whether columns mapped to no field travel with each row under `unmapped`.
+    pub pass_through_unmapped: bool,
+    /// Row-level duplicate detection.
+    pub dedupe: Dedupe,
+    /// Whether leading and trailing whitespace is removed from every cell before parsing.
+    pub trim_whitespace: bool,
+    /// Most columns a file may have.
+    pub max_columns: u32,
+    /// Largest single field, in bytes.
+    pub max_field_bytes: u32,
+    /// Largest JSON (`initial_data`) input, in bytes.
+    pub max_json_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            invalid_data_behavior: InvalidDataBehavior::default(),
+            max_error_percent: None,
+            import_identifier: None,
+            chunk_rows: 20_000,
+            locale: None,
+            date_order: None,
+            decimal_comma: false,
+            timezone_offset_minutes: 0,
+            encoding: None,
+            delimiter: None,
+            sheet: None,
+            header_row: 1,
+            mapping: BTreeMap::new(),
+            pass_through_unmapped: false,
+            dedupe: Dedupe::Off,
+            trim_whitespace: true,
+            max_columns: 2_048,
+            max_field_bytes: 1 << 20,
+            max_json_bytes: 15 * 1024 * 1024,
+        }
+    }
+}
+
+impl Settings {
+    /// Largest record (one row with all its fields), in bytes.
+    pub fn max_record_bytes(&self) -> usize {
+        (self.max_field_bytes as usize).saturating_mul(4).max(1 << 20)
+    }
+}
+
+/// The parts of a locale that change how values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locale {
+    /// Order of non-ISO dates.
+    pub date_order: DateOrder,
+    /// Whether the decimal separator is a comma.
+    pub decimal_comma: bool,
+}
+
+impl Locale {
+    /// Reads a BCP 47 tag such as `en-US`, `de_DE` or `fr`.
+    pub fn parse(tag: &str) -> Option<Locale> {
+        let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
+        let mut parts = tag.split('-');
+        let language = parts.next().filter(|l| (2..=3).contains(&l.len()))?;
+        let region = parts.next().unwrap_or("");
+        let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us"));
+        let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
+        let decimal_comma = matches!(
+            language,
+            "de" | "fr" | "es" | "it" | "pt" | "nl" | "da" | "nb" | "no" | "sv" | "fi" | "pl" | "cs"
+                | "sk" | "ru" | "uk" | "tr" | "el" | "ro" | "hu" | "id" | "vi" | "lt" | "lv" | "et" | "sl"
+                | "hr" | "sr" | "bg"
+        ) && !matches!(region, "ch");
+        Some(Locale {
+            date_order: if ymd {
+                DateOrder::Ymd
+            } else if mdy {
+                DateOrder::Mdy
+            } else {
+                DateOrder::Dmy
+            },
+            decimal_comma,
+        })
+    }
+}
+
+/// A setting that cannot be used, with the path of the offending key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SettingsError {
+    /// Where the fault is, such as `settings.chunk_rows`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_import_override_wins_key_by_key_and_mappings_merge() {
+        let template = SettingsPatch {
+            invalid_data_behavior: Some(InvalidDataBehavior::BlockSubmit),
+            chunk_rows: Some(500),
+            mapping: Some(BTreeMap::from([("E-mail".into(), Some("email".into()))])),
+            ..Default::default()
+        };
+        let import = SettingsPatch {
+            invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows),
+            mapping: Some(BTreeMap::from([("2".into(), Some("name".into()))])),
+            ..Default::default()
+        };
+        let s = template.merged(&import).resolve("settings").unwrap();
+        assert_eq!(s.invalid_data_behavior, InvalidDataBehavior::RemoveInvalidRows);
+        assert_eq!(s.chunk_rows, 500);
+        assert_eq!(s.mapping.len(), 2);
+    }
+
+    #[test]
+    fn a_locale_sets_date_order_and_decimal_comma() {
+        let check = |tag: &str, order: DateOrder, comma: bool| {
+            let l = Locale::parse(tag).unwrap();
+            assert_eq!((l.date_order, l.decimal_comma), (order, comma), "{tag}");
+        };
+        check("en-US", DateOrder::Mdy, false);
+        check("en-GB", DateOrder::Dmy, false);
+        check("de_DE", DateOrder::Dmy, true);
+        check("fr", DateOrder::Dmy, true);
+        check("ja-JP", DateOrder::Ymd, false);
+        assert!(Locale::parse("x").is_none());
+    }
+
+    #[test]
+    fn out_of_range_settings_name_their_key() {
+        let bad = SettingsPatch { chunk_rows: Some(0), ..Default::default() };
+        assert_eq!(bad.resolve("settings").unwrap_err().path, "settings.chunk_rows");
+        let bad = SettingsPatch { delimiter: Some(",,".into()), ..Default::default() };
+        assert_eq!(bad.resolve("").unwrap_err().path, "delimiter");
+        let bad = SettingsPatch { encoding: Some("klingon".into()), ..Default::default() };
+        assert!(bad.resolve("").unwrap_err().message.contains("klingon"));
+    }
+
+    #[test]
+    fn delimiters_are_read_as_people_write_them() {
+        assert_eq!(parse_delimiter("\\t"), Some(b'\t'));
+        assert_eq!(parse_delimiter(";"), Some(b';'));
+        assert_eq!(parse_delimiter("\""), None);
+        assert_eq!(parse_delimiter("ab"), None);
+    }
+}

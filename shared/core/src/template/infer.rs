@@ -1,0 +1,146 @@
+//! Inferring a template from a clean sample, as OneSchema does: header names become keys and
+//! labels, types are the narrowest that every non-empty value satisfies.
+
+use std::borrow::Cow;
+
+use super::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode};
+use crate::convert::{check_email, check_url, parse_date, parse_datetime, parse_decimal, parse_integer, parse_uuid};
+
+/// A template whose fields fit `rows` (sample values, one `Vec` per row, aligned with `headers`).
+pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> TemplateSpec {
+    let mut keys: Vec<String> = Vec::new();
+    let fields = headers
+        .iter()
+        .enumerate()
+        .map(|(c, header)| {
+            let mut key = key_for(header, c);
+            let base = key.clone();
+            let mut n = 2;
+            while keys.contains(&key) {
+                key = format!("{base}_{n}");
+                n += 1;
+            }
+            keys.push(key.clone());
+            let values: Vec<&str> = rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect();
+            infer_field(key, header, &values)
+        })
+        .collect();
+    TemplateSpec { name: name.to_string(), description: None, fields, settings: Default::default() }
+}
+
+fn key_for(header: &str, column: usize) -> String {
+    let mut key = String::new();
+    for ch in header.trim().chars().flat_map(char::to_lowercase) {
+        if ch.is_ascii_alphanumeric() {
+            key.push(ch);
+        } else if !key.ends_with('_') && !key.is_empty() {
+            key.push('_');
+        }
+    }
+    let key = key.trim_end_matches('_').chars().take(64).collect::<String>();
+    match key.chars().next() {
+        None => format!("column_{}", column + 1),
+        Some(c) if c.is_ascii_digit() => format!("_{key}").chars().take(64).collect(),
+        _ => key,
+    }
+}
+
+fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
+    let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+    let all = |f: &dyn Fn(&str) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
+    let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with("0."));
+    let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
+    let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
+        && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
+    let field_type = if present.is_empty() {
+        FieldTypeName::Text
+    } else if boolean {
+        FieldTypeName::Boolean
+    } else if !leading_zero && all(&|v| parse_integer(v).is_ok()) {
+        FieldTypeName::Integer
+    } else if !leading_zero && all(&|v| parse_decimal(v, false, None, None).is_ok()) {
+        FieldTypeName::Decimal
+    } else if all(&|v| parse_date(v, None, None).is_ok()) {
+        FieldTypeName::Date
+    } else if all(&|v| v.len() > 10 && parse_datetime(v, None, None, 0).is_ok()) {
+        FieldTypeName::Datetime
+    } else if all(&|v| parse_uuid(v).is_ok()) {
+        FieldTypeName::Uuid
+    } else if all(&|v| check_email(v).is_ok()) {
+        FieldTypeName::Email
+    } else if all(&|v| check_url(v).is_ok()) {
+        FieldTypeName::Url
+    } else {
+        FieldTypeName::Text
+    };
+    let mut field = FieldSpec::new(key.clone(), field_type);
+    if header.trim() != key {
+        field.label = Some(header.trim().to_string());
+    }
+    field.required = !values.is_empty() && present.len() == values.len();
+    let mut distinct: Vec<&str> = Vec::new();
+    for v in &present {
+        if !distinct.contains(v) {
+            distinct.push(v);
+            if distinct.len() > 12 {
+                break;
+            }
+        }
+    }
+    if field_type == FieldTypeName::Text && present.len() >= 20 && distinct.len() <= 10 && distinct.len() * 4 <= present.len() {
+        field.field_type = FieldTypeName::Enum;
+        field.values = Some(distinct.iter().map(|v| ChoiceSpec::Plain(ScalarText((*v).to_string()))).collect());
+    }
+    let id_like = key == "id" || key.ends_with("_id") || key.ends_with("_uuid");
+    let all_distinct = {
+        let mut sorted: Vec<Cow<'_, str>> = present.iter().map(|v| Cow::Borrowed(*v)).collect();
+        sorted.sort_unstable();
+        sorted.windows(2).all(|w| w[0] != w[1])
+    };
+    if id_like && field.required && all_distinct && matches!(field_type, FieldTypeName::Integer | FieldTypeName::Uuid | FieldTypeName::Text) {
+        field.unique = Some(UniqueMode::Exact);
+    }
+    field
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_keys_and_constraints_are_inferred_from_clean_values() {
+        let headers: Vec<String> = ["ID", "E-mail", "Signup Date", "Amount", "Active", "Zip", "Status", "Notes"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = (0..40)
+            .map(|i| {
+                vec![
+                    (i + 1).to_string(),
+                    format!("user{i}@example.com"),
+                    format!("2024-01-{:02}", i % 28 + 1),
+                    format!("{i}.50"),
+                    if i % 2 == 0 { "true" } else { "false" }.into(),
+                    format!("0{}", 1000 + i),
+                    ["active", "closed"][i % 2].into(),
+                    if i % 3 == 0 { String::new() } else { format!("note {i}") },
+                ]
+            })
+            .collect();
+        let t = infer_template("contacts", &headers, &rows);
+        let got: Vec<(&str, FieldTypeName, bool)> = t.fields.iter().map(|f| (f.key.as_str(), f.field_type, f.required)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("id", FieldTypeName::Integer, true),
+                ("e_mail", FieldTypeName::Email, true),
+                ("signup_date", FieldTypeName::Date, true),
+                ("amount", FieldTypeName::Decimal, true),
+                ("active", FieldTypeName::Boolean, true),
+                ("zip", FieldTypeName::Text, true),
+                ("status", FieldTypeName::Enum, true),
+                ("notes", FieldTypeName::Text, false),
+            ]
+        );
+        assert_eq!(t.fields[0].unique, Some(UniqueMode::Exact));
+        assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
+        crate::template::Schema::compile(t).unwrap();
+    }
+}

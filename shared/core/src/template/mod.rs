@@ -1,0 +1,630 @@
+//! Templates: the typed fields an import maps its columns onto.
+//!
+//! [`TemplateSpec`] is what people write (JSON or YAML). [`Schema::compile`] checks it and builds
+//! the form the engine runs: compiled regexes, parsed bounds, choice tables. Every fault is
+//! reported with the path of the offending key, so `fields[3].validators[0].regex: …` points a
+//! person straight at the line to fix.
+
+mod infer;
+mod spec;
+
+use std::collections::HashMap;
+
+pub use infer::infer_template;
+pub use spec::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode, ValidatorSpec};
+
+use crate::codes;
+use crate::convert::{self, Converted, ParseOptions};
+use crate::results::Severity;
+use crate::settings::{Settings, SettingsError};
+use crate::value::{Value, compare_bound};
+
+/// A template that cannot be used, with the path of the fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TemplateError {
+    /// Where the fault is, such as `fields[3].validators[0].regex`; empty for the whole document.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TemplateError {
+    fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        TemplateError { path: path.into(), message: message.into() }
+    }
+}
+
+impl From<SettingsError> for TemplateError {
+    fn from(e: SettingsError) -> Self {
+        TemplateError { path: e.path, message: e.message }
+    }
+}
+
+/// The written form of a template file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateSyntax {
+    /// JSON.
+    Json,
+    /// YAML (a superset of JSON, so also the fallback).
+    Yaml,
+}
+
+impl TemplateSyntax {
+    /// Picks the syntax from a file name: `.json` is JSON, anything else YAML.
+    pub fn from_file_name(name: &str) -> TemplateSyntax {
+        if name.to_ascii_lowercase().ends_with(".json") { Self::Json } else { Self::Yaml }
+    }
+}
+
+/// Reads a template document, reporting the path of a shape error (`fields[3].type: unknown variant …`).
+pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec, TemplateError> {
+    fn split(path: String, message: String) -> TemplateError {
+        let path = if path == "." { String::new() } else { path };
+        TemplateError { path, message }
+    }
+    match syntax {
+        TemplateSyntax::Json => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                split(path, format!("{inner}"))
+            })
+        }
+        TemplateSyntax::Yaml => {
+            let de = serde_norway::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                split(path, strip_yaml_path(&inner.to_string()))
+            })
+        }
+    }
+}
+
+/// serde_norway prefixes messages with its own path; the path is reported separately.
+fn strip_yaml_path(message: &str) -> String {
+    match message.split_once(": ") {
+        Some((head, rest)) if head.contains('[') || head.contains('.') && !head.contains(' ') => {
+            rest.to_string()
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// A checked template, ready to validate rows.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    spec: TemplateSpec,
+    /// The fields, in template order.
+    pub fields: Vec<Field>,
+    /// The template's own settings, resolved (an import may override them).
+    pub settings: Settings,
+}
+
+/// A checked field.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Output key.
+    pub key: String,
+    /// Display name (the key when the template gives none).
+    pub label: String,
+    /// Value type with its options.
+    pub kind: Kind,
+    /// Whether an empty value is an error.
+    pub required: bool,
+    /// Whether values must not repeat within a file.
+    pub unique: Option<UniqueMode>,
+    /// Text used when the cell is empty.
+    pub default: Option<String>,
+    /// Other header names for this field.
+    pub alternate_matches: Vec<String>,
+    /// Extra checks.
+    pub validators: Vec<Validator>,
+    messages: HashMap<String, String>,
+    /// `"key":` with JSON escaping, ready to write.
+    pub(crate) json_key: Box<str>,
+}
+
+/// A field's type with its options.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// Any text.
+    Text,
+    /// A 64-bit whole number.
+    Integer,
+    /// An exact decimal with optional SQL-style precision and scale.
+    Decimal {
+        /// Most significant digits.
+        precision: Option<u32>,
+        /// Most digits after the point.
+        scale: Option<u32>,
+    },
+    /// A boolean with its accepted spellings.
+    Boolean(BoolWords),
+    /// A calendar date, ISO 8601 or in the locale's order or the given format.
+    Date {
+        /// Extra accepted `strftime` format.
+        format: Option<String>,
+    },
+    /// A date and time with offset.
+    Datetime {
+        /// Extra accepted `strftime` format.
+        format: Option<String>,
+    },
+    /// One of the choices.
+    Enum(Choices),
+    /// Several of the choices.
+    MultiEnum(Choices, String),
+    /// Free labels.
+    Tags(String),
+    /// An e-mail address.
+    Email,
+    /// An http(s) URL.
+    Url,
+    /// A UUID.
+    Uuid,
+    /// Several UUIDs.
+    UuidList(String),
+    /// Several URLs.
+    UrlList(String),
+}
+
+impl Kind {
+    /// The list separator of list types.
+    pub fn separator(&self) -> Option<&str> {
+        match self {
+            Kind::MultiEnum(_, s) | Kind::Tags(s) | Kind::UuidList(s) | Kind::UrlList(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Spellings a boolean field accepts.
+#[derive(Debug, Clone)]
+pub struct BoolWords {
+    /// Spellings of true.
+    pub truthy: Vec<String>,
+    /// Spellings of false.
+    pub falsy: Vec<String>,
+    /// Whether matching ignores ASCII case (the built-in list does; custom lists do not).
+    pub ignore_case: bool,
+}
+
+impl BoolWords {
+    fn builtin() -> BoolWords {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
+        BoolWords {
+            truthy: words(&["true", "t", "yes", "y", "1", "on"]),
+            falsy: words(&["false", "f", "no", "n", "0", "off"]),
+            ignore_case: true,
+        }
+    }
+
+    /// Reads a spelling.
+    pub fn read(&self, text: &str) -> Option<bool> {
+        let eq = |w: &String| {
+            if self.ignore_case { w.eq_ignore_ascii_case(text) } else { w == text }
+        };
+        if self.truthy.iter().any(eq) {
+            Some(true)
+        } else if self.falsy.iter().any(eq) {
+            Some(false)
+        } else {
+            None
+        }
+    }
+}
+
+/// A table of allowed values with their labels and aliases.
+#[derive(Debug, Clone)]
+pub struct Choices {
+    /// Canonical values, in template order.
+    pub values: Vec<String>,
+    /// (spelling, index into `values`), spellings lower-cased when matching ignores case.
+    spellings: Vec<(String, usize)>,
+    index: Option<HashMap<String, usize>>,
+    /// Whether matching ignores case.
+    pub case_insensitive: bool,
+}
+
+impl Choices {
+    fn compile(specs: &[ChoiceSpec], case_insensitive: bool, path: &str) -> Result<Choices, TemplateError> {
+        if specs.is_empty() {
+            return Err(TemplateError::at(path, "needs at least one value"));
+        }
+        let norm = |s: &str| if case_insensitive { s.to_lowercase() } else { s.to_string() };
+        let mut values = Vec::with_capacity(specs.len());
+        let mut spellings: Vec<(String, usize)> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let value = spec.value().to_string();
+            if value.trim().is_empty() {
+                return Err(TemplateError::at(format!("{path}[{i}]"), "a value cannot be empty"));
+            }
+            if let Some(prev) = values.iter().position(|v: &String| norm(v) == norm(&value)) {
+                return Err(TemplateError::at(
+                    format!("{path}[{i}]"),
+                    format!("value {value:?} repeats {path}[{prev}]"),
+                ));
+            }
+            let mut add = |s: &str| {
+                let key = norm(s.trim());
+                if !key.is_empty() && !spellings.iter().any(|(k, _)| *k == key) {
+                    spellings.push((key, i));
+                }
+            };
+            add(&value);
+            if let ChoiceSpec::Full { label, aliases, .. } = spec {
+                if let Some(label) = label {
+                    add(label);
+                }
+                for alias in aliases {
+                    add(alias);
+                }
+            }
+            values.push(value);
+        }
+        let index = (spellings.len() > 16).then(|| spellings.iter().cloned().collect());
+        Ok(Choices { values, spellings, index, case_insensitive })
+    }
+
+    /// Finds the canonical value a spelling means.
+    pub fn lookup(&self, text: &str) -> Option<&str> {
+        let folded;
+        let key = if self.case_insensitive {
+            folded = text.to_lowercase();
+            folded.as_str()
+        } else {
+            text
+        };
+        let i = match &self.index {
+            Some(map) => map.get(key).copied(),
+            None => self.spellings.iter().find(|(s, _)| s == key).map(|(_, i)| *i),
+        }?;
+        Some(&self.values[i])
+    }
+}
+
+/// A compiled validator.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    /// The check.
+    pub check: Check,
+    /// Custom message.
+    pub message: Option<String>,
+    /// Severity of a failure.
+    pub severity: Severity,
+}
+
+/// One compiled check.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// Text must match (anywhere; anchor with `^…$` for the whole value).
+    Regex(regex::Regex),
+    /// Value must not be below.
+    Min(Value<'static>),
+    /// Value must not be above.
+    Max(Value<'static>),
+    /// At least so many characters or items.
+    MinLength(u32),
+    /// At most so many characters or items.
+    MaxLength(u32),
+    /// Must be one of these.
+    OneOf(Choices),
+}
+
+impl Schema {
+    /// Checks a template and compiles it.
+    pub fn compile(spec: TemplateSpec) -> Result<Schema, TemplateError> {
+        if spec.name.trim().is_empty() {
+            return Err(TemplateError::at("name", "cannot be empty"));
+        }
+        if spec.fields.is_empty() {
+            return Err(TemplateError::at("fields", "a template needs at least one field"));
+        }
+        if spec.fields.len() > 1024 {
+            return Err(TemplateError::at("fields", "a template may have at most 1024 fields"));
+        }
+        let settings = spec.settings.resolve("settings")?;
+        let options = ParseOptions::from_settings(&settings);
+        let mut fields: Vec<Field> = Vec::with_capacity(spec.fields.len());
+        for (i, f) in spec.fields.iter().enumerate() {
+            let path = format!("fields[{i}]");
+            let field = compile_field(f, &path, &options)?;
+            if let Some(prev) = fields.iter().position(|p| p.key == field.key) {
+                return Err(TemplateError::at(
+                    format!("{path}.key"),
+                    format!("duplicate key {:?} (also fields[{prev}])", field.key),
+                ));
+            }
+            fields.push(field);
+        }
+        for (key, target) in &settings.mapping {
+            if let Some(target) = target
+                && !fields.iter().any(|f| &f.key == target)
+            {
+                return Err(TemplateError::at(
+                    format!("settings.mapping.{key}"),
+                    format!("no field has the key {target:?}"),
+                ));
+            }
+        }
+        Ok(Schema { spec, fields, settings })
+    }
+
+    /// The template as written.
+    pub fn spec(&self) -> &TemplateSpec {
+        &self.spec
+    }
+
+    /// The template's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Index of the field with this key.
+    pub fn field_index(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.key == key)
+    }
+
+    /// The blank CSV template: one header row with every field's label.
+    pub fn blank_csv(&self) -> String {
+        let mut line = String::new();
+        for (i, f) in self.fields.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            crate::results::push_csv_cell(&mut line, &f.label);
+        }
+        line.push_str("\r\n");
+        line
+    }
+}
+
+impl Field {
+    /// The message for a failed check: the template's custom one, else the built-in one.
+    pub fn message(&self, code: &str, builtin: impl FnOnce() -> String, value: &str) -> String {
+        match self.messages.get(code) {
+            Some(custom) => custom.replace("{value}", value).replace("{label}", &self.label),
+            None => builtin(),
+        }
+    }
+}
+
+fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Field, TemplateError> {
+    let key_ok = !f.key.is_empty()
+        && f.key.len() <= 64
+        && f.key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && f.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok {
+        return Err(TemplateError::at(
+            format!("{path}.key"),
+            format!("{:?} is not a key: use 1-64 letters, digits and _, starting with a letter or _", f.key),
+        ));
+    }
+    let t = f.field_type;
+    let only = |present: bool, name: &str, allowed: &[FieldTypeName]| -> Result<(), TemplateError> {
+        if present && !allowed.contains(&t) {
+            let names: Vec<_> = allowed.iter().map(|a| a.as_str()).collect();
+            return Err(TemplateError::at(
+                format!("{path}.{name}"),
+                format!("applies to {} fields, not {}", names.join(" and "), t.as_str()),
+            ));
+        }
+        Ok(())
+    };
+    use FieldTypeName as T;
+    only(f.values.is_some(), "values", &[T::Enum, T::MultiEnum])?;
+    only(f.separator.is_some(), "separator", &[T::MultiEnum, T::Tags, T::UuidList, T::UrlList])?;
+    only(f.true_values.is_some(), "true_values", &[T::Boolean])?;
+    only(f.false_values.is_some(), "false_values", &[T::Boolean])?;
+    only(f.precision.is_some(), "precision", &[T::Decimal])?;
+    only(f.scale.is_some(), "scale", &[T::Decimal])?;
+    only(f.format.is_some(), "format", &[T::Date, T::Datetime])?;
+    let separator = || -> Result<String, TemplateError> {
+        let sep = f.separator.clone().unwrap_or_else(|| " ".to_string());
+        if sep.is_empty() {
+            return Err(TemplateError::at(format!("{path}.separator"), "cannot be empty"));
+        }
+        Ok(sep)
+    };
+    let choices = || -> Result<Choices, TemplateError> {
+        match &f.values {
+            Some(values) => Choices::compile(values, f.case_insensitive, &format!("{path}.values")),
+            None => Err(TemplateError::at(
+                format!("{path}.values"),
+                format!("an {} field needs a list of values", t.as_str()),
+            )),
+        }
+    };
+    let kind = match t {
+        T::Text => Kind::Text,
+        T::Integer => Kind::Integer,
+        T::Decimal => {
+            if let Some(p) = f.precision
+                && !(1..=28).contains(&p)
+            {
+                return Err(TemplateError::at(format!("{path}.precision"), "must be between 1 and 28"));
+            }
+            if let Some(s) = f.scale {
+                if s > 28 {
+                    return Err(TemplateError::at(format!("{path}.scale"), "must be at most 28"));
+                }
+                if let Some(p) = f.precision
+                    && s > p
+                {
+                    return Err(TemplateError::at(format!("{path}.scale"), "cannot exceed precision"));
+                }
+            }
+            Kind::Decimal { precision: f.precision, scale: f.scale }
+        }
+        T::Boolean => {
+            let words = match (&f.true_values, &f.false_values) {
+                (None, None) => BoolWords::builtin(),
+                (t_vals, f_vals) => {
+                    let builtin = BoolWords::builtin();
+                    let truthy = t_vals.clone().unwrap_or(builtin.truthy);
+                    let falsy = f_vals.clone().unwrap_or(builtin.falsy);
+                    if truthy.is_empty() || falsy.is_empty() {
+                        return Err(TemplateError::at(
+                            format!("{path}.true_values"),
+                            "true_values and false_values cannot be empty",
+                        ));
+                    }
+                    if let Some(both) = truthy.iter().find(|w| falsy.contains(w)) {
+                        return Err(TemplateError::at(
+                            format!("{path}.false_values"),
+                            format!("{both:?} is also in true_values"),
+                        ));
+                    }
+                    BoolWords { truthy, falsy, ignore_case: false }
+                }
+            };
+            Kind::Boolean(words)
+        }
+        T::Date => Kind::Date { format: f.format.clone() },
+        T::Datetime => Kind::Datetime { format: f.format.clone() },
+        T::Enum => Kind::Enum(choices()?),
+        T::MultiEnum => Kind::MultiEnum(choices()?, separator()?),
+        T::Tags => Kind::Tags(separator()?),
+        T::Email => Kind::Email,
+        T::Url => Kind::Url,
+        T::Uuid => Kind::Uuid,
+        T::UuidList => Kind::UuidList(separator()?),
+        T::UrlList => Kind::UrlList(separator()?),
+    };
+    let mut validators = Vec::with_capacity(f.validators.len());
+    for (j, v) in f.validators.iter().enumerate() {
+        validators.push(compile_validator(v, &kind, t, &format!("{path}.validators[{j}]"), options, f.case_insensitive)?);
+    }
+    for code in f.messages.keys() {
+        if !codes::FIELD_CODES.contains(&code.as_str()) {
+            return Err(TemplateError::at(
+                format!("{path}.messages.{code}"),
+                format!("unknown error code; known codes: {}", codes::FIELD_CODES.join(", ")),
+            ));
+        }
+    }
+    let label = f.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| f.key.clone());
+    let mut json_key = String::with_capacity(f.key.len() + 3);
+    crate::results::push_json_str(&mut json_key, &f.key);
+    json_key.push(':');
+    let field = Field {
+        key: f.key.clone(),
+        label,
+        kind,
+        required: f.required,
+        unique: f.unique,
+        default: f.default.as_ref().map(|d| d.0.clone()),
+        alternate_matches: f.alternate_matches.clone(),
+        validators,
+        messages: f.messages.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        json_key: json_key.into_boxed_str(),
+    };
+    if let Some(default) = &field.default
+        && let Converted::Invalid(fault) = convert::convert_str(&field.kind, default, options)
+    {
+        return Err(TemplateError::at(
+            format!("{path}.default"),
+            format!("{default:?} is not a valid {}: {}", t.as_str(), fault.code),
+        ));
+    }
+    Ok(field)
+}
+
+fn compile_validator(
+    v: &ValidatorSpec,
+    kind: &Kind,
+    t: FieldTypeName,
+    path: &str,
+    options: &ParseOptions,
+    case_insensitive: bool,
+) -> Result<Validator, TemplateError> {
+    let set = [
+        v.regex.is_some(),
+        v.min.is_some(),
+        v.max.is_some(),
+        v.min_length.is_some(),
+        v.max_length.is_some(),
+        v.one_of.is_some(),
+    ];
+    if set.iter().filter(|s| **s).count() != 1 {
+        return Err(TemplateError::at(
+            path,
+            "a validator holds exactly one of regex, min, max, min_length, max_length, one_of",
+        ));
+    }
+    use FieldTypeName as T;
+    let ordered = matches!(t, T::Integer | T::Decimal | T::Date | T::Datetime);
+    let sized = matches!(
+        t,
+        T::Text | T::Email | T::Url | T::Tags | T::MultiEnum | T::UuidList | T::UrlList | T::Enum
+    );
+    let bound = |text: &ScalarText, name: &str| -> Result<Value<'static>, TemplateError> {
+        if !ordered {
+            return Err(TemplateError::at(
+                format!("{path}.{name}"),
+                format!("applies to integer, decimal, date and datetime fields, not {}", t.as_str()),
+            ));
+        }
+        match convert::convert_str(kind, &text.0, options) {
+            Converted::Valid(value) => Ok(value.into_owned()),
+            _ => Err(TemplateError::at(
+                format!("{path}.{name}"),
+                format!("{:?} is not a valid {}", text.0, t.as_str()),
+            )),
+        }
+    };
+    let check = if let Some(pattern) = &v.regex {
+        let re = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?;
+        Check::Regex(re)
+    } else if let Some(min) = &v.min {
+        Check::Min(bound(min, "min")?)
+    } else if let Some(max) = &v.max {
+        Check::Max(bound(max, "max")?)
+    } else if let Some(n) = v.min_length {
+        if !sized {
+            return Err(TemplateError::at(format!("{path}.min_length"), format!("does not apply to {} fields", t.as_str())));
+        }
+        Check::MinLength(n)
+    } else if let Some(n) = v.max_length {
+        if !sized {
+            return Err(TemplateError::at(format!("{path}.max_length"), format!("does not apply to {} fields", t.as_str())));
+        }
+        Check::MaxLength(n)
+    } else if let Some(choices) = &v.one_of {
+        Check::OneOf(Choices::compile(choices, case_insensitive, &format!("{path}.one_of"))?)
+    } else {
+        unreachable!("exactly one validator kind is set")
+    };
+    Ok(Validator { check, message: v.message.clone(), severity: v.severity.unwrap_or(Severity::Error) })
+}
+
+fn regex_message(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => {
+            // The syntax error is a multi-line drawing; its last line says what is wrong.
+            let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s);
+            format!("invalid regex: {}", last.trim().trim_start_matches("error: "))
+        }
+        regex::Error::CompiledTooBig(limit) => format!("regex too large (compiled size over {limit} bytes)"),
+        other => format!("invalid regex: {other}"),
+    }
+}
+
+/// Whether `value` lies within a min (`is_min`) or max bound.
+pub(crate) fn within(value: &Value<'_>, bound: &Value<'_>, is_min: bool) -> bool {
+    match compare_bound(value, bound) {
+        Some(ord) => {
+            if is_min { ord != std::cmp::Ordering::Less } else { ord != std::cmp::Ordering::Greater }
+        }
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,191 @@
+//! Typed values as they leave the engine, and their JSON form.
+//!
+//! JSON shapes: integers are numbers; decimals are strings (exact, no float rounding on the
+//! receiving side); dates are `YYYY-MM-DD`; date-times are RFC 3339 with their offset; list types
+//! are arrays of strings; an empty optional field is `null`.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use jiff::civil;
+use rust_decimal::Decimal;
+
+use crate::results::push_json_str;
+
+/// A parsed field value. Text borrows from the input buffer or the template where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    /// Empty optional field.
+    Null,
+    /// Text, e-mail, URL, UUID or an enum's canonical value.
+    Text(Cow<'a, str>),
+    /// Whole number.
+    Integer(i64),
+    /// Exact decimal.
+    Decimal(Decimal),
+    /// Boolean.
+    Boolean(bool),
+    /// Calendar date.
+    Date(civil::Date),
+    /// Date and time with its UTC offset in seconds.
+    DateTime(civil::DateTime, i32),
+    /// Items of a list type.
+    List(Vec<Cow<'a, str>>),
+}
+
+impl Value<'_> {
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Text(t) => Value::Text(Cow::Owned(t.into_owned())),
+            Value::Integer(i) => Value::Integer(i),
+            Value::Decimal(d) => Value::Decimal(d),
+            Value::Boolean(b) => Value::Boolean(b),
+            Value::Date(d) => Value::Date(d),
+            Value::DateTime(d, o) => Value::DateTime(d, o),
+            Value::List(items) => Value::List(items.into_iter().map(|i| Cow::Owned(i.into_owned())).collect()),
+        }
+    }
+
+    /// Appends the JSON form.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Text(t) => push_json_str(out, t),
+            Value::Integer(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            Value::Decimal(d) => {
+                out.push('"');
+                let _ = write!(out, "{d}");
+                out.push('"');
+            }
+            Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Date(d) => {
+                out.push('"');
+                push_date(out, *d);
+                out.push('"');
+            }
+            Value::DateTime(dt, offset) => {
+                out.push('"');
+                push_datetime(out, *dt, *offset);
+                out.push('"');
+            }
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_str(out, item);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    /// The value as text, as it would be written back into a file.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Text(t) => t.to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Decimal(d) => d.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Date(d) => {
+                let mut s = String::new();
+                push_date(&mut s, *d);
+                s
+            }
+            Value::DateTime(dt, o) => {
+                let mut s = String::new();
+                push_datetime(&mut s, *dt, *o);
+                s
+            }
+            Value::List(items) => items.join(" "),
+        }
+    }
+}
+
+/// Appends `YYYY-MM-DD`.
+pub fn push_date(out: &mut String, d: civil::Date) {
+    let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+}
+
+/// Appends RFC 3339 (`2024-06-15T14:30:00+02:00`, `Z` for UTC, fraction only when present).
+pub fn push_datetime(out: &mut String, dt: civil::DateTime, offset_seconds: i32) {
+    push_date(out, dt.date());
+    let _ = write!(out, "T{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second());
+    let nanos = dt.subsec_nanosecond();
+    if nanos != 0 {
+        let mut frac = format!("{nanos:09}");
+        while frac.ends_with('0') {
+            frac.pop();
+        }
+        out.push('.');
+        out.push_str(&frac);
+    }
+    if offset_seconds == 0 {
+        out.push('Z');
+    } else {
+        let sign = if offset_seconds < 0 { '-' } else { '+' };
+        let abs = offset_seconds.unsigned_abs();
+        let _ = write!(out, "{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60);
+    }
+}
+
+/// The instant a date-time names, in seconds and nanoseconds since the Unix epoch.
+pub fn instant(dt: civil::DateTime, offset_seconds: i32) -> Option<(i64, i32)> {
+    let offset = jiff::tz::Offset::from_seconds(offset_seconds).ok()?;
+    let ts = offset.to_timestamp(dt).ok()?;
+    Some((ts.as_second(), ts.subsec_nanosecond()))
+}
+
+/// Orders a value against a min/max bound of the same field type.
+pub fn compare_bound(value: &Value<'_>, bound: &Value<'_>) -> Option<Ordering> {
+    match (value, bound) {
+        (Value::Integer(a), Value::Integer(b)) => Some(a.cmp(b)),
+        (Value::Decimal(a), Value::Decimal(b)) => Some(a.cmp(b)),
+        (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+        (Value::DateTime(a, ao), Value::DateTime(b, bo)) => Some(instant(*a, *ao)?.cmp(&instant(*b, *bo)?)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(v: Value<'_>) -> String {
+        let mut s = String::new();
+        v.write_json(&mut s);
+        s
+    }
+
+    #[test]
+    fn values_have_stable_json_shapes() {
+        let dt = civil::date(2024, 6, 15).at(14, 30, 0, 0);
+        let cases: Vec<(Value<'_>, &str)> = vec![
+            (Value::Null, "null"),
+            (Value::Text("a\"b\n".into()), r#""a\"b\n""#),
+            (Value::Integer(-42), "-42"),
+            (Value::Decimal("19.90".parse().unwrap()), r#""19.90""#),
+            (Value::Boolean(true), "true"),
+            (Value::Date(civil::date(2024, 2, 29)), r#""2024-02-29""#),
+            (Value::DateTime(dt, 0), r#""2024-06-15T14:30:00Z""#),
+            (Value::DateTime(dt, -(5 * 3600 + 1800)), r#""2024-06-15T14:30:00-05:30""#),
+            (Value::DateTime(civil::date(2024, 6, 15).at(1, 2, 3, 500_000_000), 7200), r#""2024-06-15T01:02:03.5+02:00""#),
+            (Value::List(vec!["a".into(), "b c".into()]), r#"["a","b c"]"#),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(json(value), expected);
+        }
+    }
+
+    #[test]
+    fn datetimes_compare_as_instants() {
+        let a = Value::DateTime(civil::date(2024, 1, 1).at(12, 0, 0, 0), 3600);
+        let b = Value::DateTime(civil::date(2024, 1, 1).at(11, 30, 0, 0), 0);
+        assert_eq!(compare_bound(&a, &b), Some(Ordering::Less));
+    }
+}
