@@ -1,0 +1,180 @@
+//! The ports: narrow capability traits the use cases need, implemented by adapters.
+//!
+//! Adapters sort their failures at the edge into [`StoreErrorKind`]: transient failures are
+//! retried (the queue redelivers), conflicts mean another writer won, not-found is an answer,
+//! and permanent failures are reported and not retried.
+
+use std::ops::Range;
+use std::path::Path;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::Timestamp;
+use sluice_core::Counts;
+
+use crate::model::{Import, ImportId, Job, TenantId};
+
+/// How a store failure should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Try again later.
+    Transient,
+    /// A condition failed: someone else changed the item first.
+    Conflict,
+    /// The item does not exist.
+    NotFound,
+    /// Retrying will not help.
+    Permanent,
+}
+
+/// A failure of an adapter.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct StoreError {
+    /// How to handle it.
+    pub kind: StoreErrorKind,
+    /// What happened.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure of the given kind.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError { kind, message: message.into(), source: None }
+    }
+
+    /// A failure with its cause.
+    pub fn with_source(kind: StoreErrorKind, message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError { kind, message: message.into(), source: Some(Box::new(source)) }
+    }
+
+    /// A missing item.
+    pub fn not_found(what: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::NotFound, what)
+    }
+
+    /// Whether this is a not-found answer.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == StoreErrorKind::NotFound
+    }
+}
+
+/// Size and version of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// Entity tag: changes whenever the content does.
+    pub etag: String,
+}
+
+/// Objects by key: uploads, chunk outputs, results.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores a whole object, replacing any previous one.
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+    /// Reads a whole (small) object.
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
+    /// Reads a byte range.
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError>;
+    /// Size and etag, or `None` when absent.
+    async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError>;
+    /// Starts a streamed write; the object appears whole at `finish` or not at all.
+    async fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>, StoreError>;
+    /// Copies an object into a local file (workbooks need random access).
+    async fn download_to(&self, key: &str, path: &Path) -> Result<(), StoreError>;
+    /// Deletes every object under a prefix.
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError>;
+}
+
+/// A streamed object write.
+#[async_trait]
+pub trait BlobWriter: Send {
+    /// Appends bytes.
+    async fn write(&mut self, data: Bytes) -> Result<(), StoreError>;
+    /// Completes the object; returns its size.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+}
+
+/// The result of recording a processed chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkCompletion {
+    /// Whether this call counted the chunk (false for a redelivered one).
+    pub newly_counted: bool,
+    /// Chunks done after this call.
+    pub done: u32,
+    /// Chunks planned.
+    pub total: u32,
+}
+
+/// Import records.
+#[async_trait]
+pub trait ImportRepo: Send + Sync + 'static {
+    /// Stores a new import; `Conflict` when the id exists.
+    async fn insert(&self, import: &Import) -> Result<(), StoreError>;
+    /// Reads an import of a tenant.
+    async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError>;
+    /// Replaces an import if its stored version is `import.version - 1`; `Conflict` otherwise.
+    async fn save(&self, import: &Import) -> Result<(), StoreError>;
+    /// Records chunk `chunk` of `generation` as done, adding its counts, exactly once: the chunk
+    /// marker and the counters change in one transaction, so a redelivered chunk is not counted
+    /// twice. A chunk of a stale generation, or of an import no longer running, is not counted.
+    async fn complete_chunk(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        chunk: u32,
+        counts: Counts,
+        at: Timestamp,
+    ) -> Result<ChunkCompletion, StoreError>;
+}
+
+/// Hashes of rows delivered by earlier imports (`dedupe: across_imports`).
+#[async_trait]
+pub trait RowHashIndex: Send + Sync + 'static {
+    /// Which of `hashes` were registered in `scope` by an import other than `import`, and by which.
+    async fn owned_by_others(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<Vec<(u128, ImportId)>, StoreError>;
+    /// Registers `hashes` for `import` where no owner exists yet (idempotent).
+    async fn register(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<(), StoreError>;
+}
+
+/// The work queue (at-least-once: a job may arrive twice).
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Enqueues jobs.
+    async fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError>;
+}
+
+/// Time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Live progress for a watching person (the CLI's bars); runtimes without one use [`NoProgress`].
+pub trait ProgressSink: Send + Sync + 'static {
+    /// Bytes of the upload read by the splitter.
+    fn split_progress(&self, import: &ImportId, read: u64, total: u64);
+}
+
+/// Progress reported nowhere.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn split_progress(&self, _import: &ImportId, _read: u64, _total: u64) {}
+}

@@ -1,0 +1,73 @@
+//! Processing one chunk: read its bytes, validate, write its outputs, count it once.
+
+use bytes::Bytes;
+use sluice_core::ImportStatus;
+use sluice_core::convert::ParseOptions;
+use sluice_core::engine::KeyEntry;
+use sluice_core::pipeline::process_chunk;
+use sluice_core::read::ChunkSpec;
+use sluice_core::settings::Dedupe;
+
+use super::{App, AppError, blocking};
+use crate::keys;
+use crate::model::{Failure, ImportId, Job, TenantId};
+
+impl App {
+    /// Validates one chunk. Its outputs are written under the chunk's own keys (a second run
+    /// writes the same bytes), then the chunk is counted in one conditional transaction; the
+    /// run that completes the last chunk queues finalize.
+    pub async fn process_chunk(&self, tenant: &TenantId, id: &ImportId, generation: u32, spec: ChunkSpec) -> Result<(), AppError> {
+        let import = self.get_import(tenant, id).await?;
+        if import.status != ImportStatus::Running || import.generation != generation {
+            tracing::info!(import_id = %id, chunk = spec.index, status = import.status.as_str(), "chunk skipped");
+            return Ok(());
+        }
+        let loaded = self.load_job(tenant, id, generation).await?;
+        let bytes: Bytes = match &loaded.job.source_key {
+            Some(source) => self.blobs.get_range(source, spec.start..spec.end).await?,
+            None => self.blobs.get(&keys::cells(tenant, id, generation, spec.index)).await?,
+        };
+        let job = loaded.clone();
+        let output = blocking(move || {
+            let mut opts = ParseOptions::from_settings(&job.job.settings);
+            opts.is_1904 = job.job.is_1904;
+            let dedupe = job.job.settings.dedupe != Dedupe::Off;
+            process_chunk(&job.schema, &job.job.plan, opts, dedupe, &job.job.layout, &spec, &bytes)
+        })
+        .await?;
+        let output = match output {
+            Ok(output) => output,
+            Err(e) => {
+                let failure = Failure {
+                    code: "unreadable_chunk".into(),
+                    message: e.to_string(),
+                    file: import.original_filename.clone(),
+                    line: Some(spec.first_line),
+                    column: None,
+                    sheet: None,
+                };
+                return self.fail(tenant, id, generation, failure).await;
+            }
+        };
+        let mut key_bytes = Vec::with_capacity(output.keys.len() * KeyEntry::ENCODED_LEN);
+        for k in &output.keys {
+            k.encode(&mut key_bytes);
+        }
+        let out = |file: &str| keys::chunk_output(tenant, id, generation, spec.index, file);
+        let (valid_key, invalid_key, messages_key, keys_key) =
+            (out("valid.jsonl"), out("invalid.jsonl"), out("messages.jsonl"), out("keys.bin"));
+        tokio::try_join!(
+            self.blobs.put(&valid_key, output.valid.into()),
+            self.blobs.put(&invalid_key, output.invalid.into()),
+            self.blobs.put(&messages_key, output.messages.into()),
+            self.blobs.put(&keys_key, key_bytes.into()),
+        )?;
+        let done = self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
+        tracing::debug!(import_id = %id, chunk = spec.index, newly = done.newly_counted, done = done.done, total = done.total, "chunk done");
+        if done.total > 0 && done.done == done.total {
+            // Also when this run was a redelivery: the first run may have stopped before queueing.
+            self.queue.send(vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! The use cases, as methods of [`App`]: the same calls from Lambda handlers, the local runtime
+//! and tests.
+//!
+//! Every use case is idempotent: it checks the import's status and generation first, writes
+//! outputs that are a pure function of its input (so a second run writes the same bytes), and
+//! changes state with a conditional write (so only one run's change lands).
+
+mod chunk;
+mod create;
+mod finalize;
+mod split;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sluice_core::read::xlsx::XlsxLimits;
+use sluice_core::template::Schema;
+
+pub use create::CreateImport;
+
+use crate::model::{Import, ImportId, ImportJob, Job, TenantId};
+use crate::ports::{BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind};
+
+/// Why a use case did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such import (for this tenant).
+    #[error("import {0} not found")]
+    NotFound(String),
+    /// The request is invalid (a template or setting), with the path of the fault.
+    #[error("{0}")]
+    Invalid(String),
+    /// The import is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// A bug or a corrupted work file.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// Whether running the same use case again may succeed (the queue should redeliver).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AppError::Store(e) => matches!(e.kind, StoreErrorKind::Transient | StoreErrorKind::Conflict),
+            AppError::Internal(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Size limits of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes read per request while splitting.
+    pub block_bytes: u64,
+    /// Bytes after which a CSV chunk is cut early.
+    pub max_chunk_bytes: u64,
+    /// Workbook limits.
+    pub xlsx: XlsxLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { block_bytes: 4 << 20, max_chunk_bytes: 32 << 20, xlsx: XlsxLimits::default() }
+    }
+}
+
+/// The use cases with their ports.
+#[derive(Clone)]
+pub struct App {
+    /// Objects.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Import records.
+    pub imports: Arc<dyn ImportRepo>,
+    /// Row hashes of earlier imports.
+    pub hashes: Arc<dyn RowHashIndex>,
+    /// Work queue.
+    pub queue: Arc<dyn JobQueue>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Live progress.
+    pub progress: Arc<dyn ProgressSink>,
+    /// Limits.
+    pub limits: Limits,
+    jobs: Arc<Mutex<HashMap<(ImportId, u32), Arc<LoadedJob>>>>,
+}
+
+/// A job description with its compiled template.
+pub(crate) struct LoadedJob {
+    pub(crate) job: ImportJob,
+    pub(crate) schema: Schema,
+}
+
+impl App {
+    /// The use cases over these ports.
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        imports: Arc<dyn ImportRepo>,
+        hashes: Arc<dyn RowHashIndex>,
+        queue: Arc<dyn JobQueue>,
+        clock: Arc<dyn Clock>,
+    ) -> App {
+        App { blobs, imports, hashes, queue, clock, progress: Arc::new(NoProgress), limits: Limits::default(), jobs: Arc::default() }
+    }
+
+    /// Reports split progress to `progress`.
+    pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> App {
+        self.progress = progress;
+        self
+    }
+
+    /// Uses other limits.
+    pub fn with_limits(mut self, limits: Limits) -> App {
+        self.limits = limits;
+        self
+    }
+
+    /// Runs one queued job.
+    pub async fn handle(&self, job: Job) -> Result<(), AppError> {
+        match job {
+            Job::Split { tenant, import, generation } => self.split_upload(&tenant, &import, generation).await,
+            Job::Chunk { tenant, import, generation, chunk } => self.process_chunk(&tenant, &import, generation, chunk).await,
+            Job::Finalize { tenant, import, generation } => self.finalize_import(&tenant, &import, generation).await,
+        }
+    }
+
+    /// Reads an import.
+    pub async fn get_import(&self, tenant: &TenantId, id: &ImportId) -> Result<Import, AppError> {
+        self.imports.get(tenant, id).await?.ok_or_else(|| AppError::NotFound(id.to_string()))
+    }
+
+    /// Applies `change` to the stored import and saves it, retrying on concurrent writes.
+    /// `change` returns `false` to leave the import as it is. Returns the import as stored.
+    pub(crate) async fn update_import(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        mut change: impl FnMut(&mut Import) -> bool,
+    ) -> Result<(Import, bool), AppError> {
+        for _ in 0..50 {
+            let mut import = self.get_import(tenant, id).await?;
+            if !change(&mut import) {
+                return Ok((import, false));
+            }
+            import.version += 1;
+            match self.imports.save(&import).await {
+                Ok(()) => return Ok((import, true)),
+                Err(e) if e.kind == StoreErrorKind::Conflict => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Store(StoreError::new(StoreErrorKind::Transient, format!("import {id} kept changing"))))
+    }
+
+    async fn load_job(&self, tenant: &TenantId, id: &ImportId, generation: u32) -> Result<Arc<LoadedJob>, AppError> {
+        let key = (id.clone(), generation);
+        if let Some(job) = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(job.clone());
+        }
+        let bytes = self.blobs.get(&crate::keys::job(tenant, id, generation)).await?;
+        let job: ImportJob = serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("job of {id} unreadable: {e}")))?;
+        let schema = Schema::compile(job.template.clone()).map_err(|e| AppError::Internal(format!("pinned template of {id}: {e}")))?;
+        let loaded = Arc::new(LoadedJob { job, schema });
+        let mut cache = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 64 {
+            cache.clear();
+        }
+        cache.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+}
+
+/// Runs CPU-heavy work off the async worker threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(format!("worker task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests;

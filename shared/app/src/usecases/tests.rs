@@ -1,0 +1,279 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use jiff::Timestamp;
+use sluice_core::settings::{Dedupe, InvalidDataBehavior, SettingsPatch};
+use sluice_core::template::{TemplateSyntax, parse_template};
+use sluice_core::{Counts, ImportStatus};
+
+use super::*;
+use crate::memory::{CollectingQueue, FixedClock, MemoryBlobStore, MemoryImportRepo, MemoryRowHashIndex};
+use crate::model::{Import, Job};
+use crate::ports::{ChunkCompletion, ImportRepo};
+
+const TEMPLATE: &str = r#"
+name: contacts
+fields:
+  - { key: id, type: integer, required: true, unique: true }
+  - { key: email, type: email, required: true }
+  - { key: amount, type: decimal, precision: 17, scale: 2 }
+  - { key: status, type: enum, values: [active, closed] }
+  - { key: note, type: text }
+settings:
+  invalid_data_behavior: INCLUDE_INVALID_ROWS
+  chunk_rows: 3
+"#;
+
+/// Counts the saves that move an import from RUNNING to a settled status.
+#[derive(Default)]
+struct CountingRepo {
+    inner: MemoryImportRepo,
+    settled: AtomicUsize,
+}
+
+#[async_trait]
+impl ImportRepo for CountingRepo {
+    async fn insert(&self, import: &Import) -> Result<(), StoreError> {
+        self.inner.insert(import).await
+    }
+    async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError> {
+        self.inner.get(tenant, id).await
+    }
+    async fn save(&self, import: &Import) -> Result<(), StoreError> {
+        let before = self.inner.get(&import.tenant, &import.id).await?.map(|i| i.status);
+        self.inner.save(import).await?;
+        if before == Some(ImportStatus::Running) && import.status.is_settled() {
+            self.settled.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+    async fn complete_chunk(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        chunk: u32,
+        counts: Counts,
+        at: Timestamp,
+    ) -> Result<ChunkCompletion, StoreError> {
+        self.inner.complete_chunk(tenant, id, generation, chunk, counts, at).await
+    }
+}
+
+struct Harness {
+    app: App,
+    blobs: MemoryBlobStore,
+    repo: Arc<CountingRepo>,
+    queue: Arc<CollectingQueue>,
+    tenant: TenantId,
+}
+
+fn harness() -> Harness {
+    let blobs = MemoryBlobStore::default();
+    let repo = Arc::new(CountingRepo::default());
+    let queue = Arc::new(CollectingQueue::default());
+    let clock = Arc::new(FixedClock::at("2026-11-21T12:00:00Z".parse().unwrap()));
+    let app = App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock);
+    Harness { app, blobs, repo, queue, tenant: TenantId::parse("acme").unwrap() }
+}
+
+impl Harness {
+    async fn start(&self, file: &[u8], settings: SettingsPatch) -> ImportId {
+        let template = parse_template(TEMPLATE, TemplateSyntax::Yaml).unwrap();
+        let import = self
+            .app
+            .create_import(CreateImport {
+                tenant: self.tenant.clone(),
+                environment: "production".into(),
+                template,
+                template_ref: None,
+                settings,
+                original_filename: Some("contacts.csv".into()),
+                destination: None,
+                user: None,
+                metadata: None,
+            })
+            .await
+            .unwrap();
+        self.blobs.put(&import.upload.key, Bytes::copy_from_slice(file)).await.unwrap();
+        let meta = self.blobs.head(&import.upload.key).await.unwrap().unwrap();
+        self.app.accept_upload(&self.tenant, &import.id, meta).await.unwrap();
+        import.id
+    }
+
+    /// Runs queued jobs until none are left; `scramble` reorders and duplicates deliveries.
+    async fn drain(&self, scramble: bool) {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        for _ in 0..1000 {
+            let mut jobs = self.queue.take();
+            if jobs.is_empty() {
+                return;
+            }
+            if scramble {
+                let copies: Vec<Job> = jobs.iter().filter(|j| matches!(j, Job::Chunk { .. } | Job::Finalize { .. })).cloned().collect();
+                jobs.extend(copies);
+                for i in (1..jobs.len()).rev() {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    jobs.swap(i, (seed % (i as u64 + 1)) as usize);
+                }
+            }
+            for job in jobs {
+                self.app.handle(job).await.unwrap();
+            }
+        }
+        panic!("the queue never drained");
+    }
+
+    async fn import(&self, id: &ImportId) -> Import {
+        self.app.get_import(&self.tenant, id).await.unwrap()
+    }
+
+    async fn result(&self, id: &ImportId, file: &str) -> String {
+        let bytes = self.blobs.get(&crate::keys::result(&self.tenant, id, file)).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+}
+
+const FILE: &[u8] = b"id,email,amount,status,note\n\
+1,a@example.com,1.50,active,plain\n\
+2,b@example.com,abc,active,\"quoted, with comma\"\n\
+3,c@example.com,3,closed,\"two\nlines\"\n\
+1,d@example.com,4,active,duplicate id of line 2\n\
+5,not-an-email,5,open,two errors\n\
+\n\
+7,g@example.com,7.25,closed,last\n";
+
+#[tokio::test]
+async fn an_import_runs_from_upload_to_results() {
+    let h = harness();
+    let id = h.start(FILE, SettingsPatch::default()).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.status, ImportStatus::Successful, "{:?}", import.status_reason);
+    assert_eq!(import.counts, Counts { rows: 6, valid: 3, invalid: 3, skipped: 1, errors: 4, warnings: 0 });
+    assert_eq!(import.chunks.total, Some(3));
+    assert_eq!(import.detected.delimiter.as_deref(), Some(","));
+    assert_eq!(import.progress(), 100);
+    let rows = h.result(&id, "rows.jsonl").await;
+    let lines: Vec<u64> = rows.lines().map(|l| sluice_core::engine::finalize::row_line(l.as_bytes()).unwrap()).collect();
+    assert_eq!(lines, vec![2, 3, 4, 6, 7, 9]);
+    assert!(rows.lines().nth(3).unwrap().contains("\"code\":\"not_unique\""));
+    let errors = h.result(&id, "errors.jsonl").await;
+    let codes: Vec<String> = errors
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, vec!["invalid_decimal", "not_unique", "invalid_email", "invalid_choice"]);
+    let results = h.result(&id, "results.csv").await;
+    assert!(results.starts_with("Code,Message,Severity,LineNumber,Properties,EntityId\r\nheader_skipped,"));
+    assert!(results.contains("empty_row_skipped,empty row skipped,Information,8,,"));
+    assert_eq!(h.repo.settled.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn chunks_in_random_order_and_delivered_twice_change_nothing_and_finalize_once() {
+    let ordered = harness();
+    let a = ordered.start(FILE, SettingsPatch::default()).await;
+    ordered.drain(false).await;
+    let scrambled = harness();
+    let b = scrambled.start(FILE, SettingsPatch::default()).await;
+    scrambled.drain(true).await;
+    let (ia, ib) = (ordered.import(&a).await, scrambled.import(&b).await);
+    assert_eq!(ia.counts, ib.counts);
+    assert_eq!(ia.status, ib.status);
+    for file in ["rows.jsonl", "errors.jsonl", "results.csv"] {
+        assert_eq!(ordered.result(&a, file).await, scrambled.result(&b, file).await, "{file}");
+    }
+    assert_eq!(scrambled.repo.settled.load(Ordering::SeqCst), 1, "finalize must settle the import exactly once");
+}
+
+#[tokio::test]
+async fn block_submit_sends_an_import_with_invalid_rows_to_review() {
+    let h = harness();
+    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::BlockSubmit), ..Default::default() };
+    let id = h.start(FILE, settings).await;
+    h.drain(true).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.status, ImportStatus::NeedsReview);
+    assert!(import.status_reason.unwrap().contains("BLOCK_SUBMIT"));
+}
+
+#[tokio::test]
+async fn remove_invalid_rows_keeps_only_valid_rows() {
+    let h = harness();
+    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let id = h.start(FILE, settings).await;
+    h.drain(false).await;
+    let rows = h.result(&id, "rows.jsonl").await;
+    assert_eq!(rows.lines().count(), 3);
+    assert!(!rows.contains("\"errors\""));
+    assert_eq!(h.import(&id).await.results.unwrap().row_count, 3);
+}
+
+#[tokio::test]
+async fn a_missing_required_column_needs_review_before_any_chunk_runs() {
+    let h = harness();
+    let id = h.start(b"id,amount\n1,2\n", SettingsPatch::default()).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.status, ImportStatus::NeedsReview);
+    assert_eq!(import.mapping_problems[0].code, "required_field_unmapped");
+    assert_eq!(import.counts.rows, 0);
+}
+
+#[tokio::test]
+async fn an_unterminated_quote_fails_the_import_with_its_position() {
+    let h = harness();
+    let id = h.start(b"id,email\n1,a@b.co\n2,\"open\n3,c@d.co\n", SettingsPatch::default()).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.status, ImportStatus::Failed);
+    let failure = import.failure.unwrap();
+    assert_eq!((failure.code.as_str(), failure.line, failure.column), ("unterminated_quote", Some(3), Some(2)));
+    assert!(import.status_reason.unwrap().starts_with("contacts.csv: line 3, column 2"));
+    assert!(import.results.is_none(), "a failed file writes no results");
+}
+
+#[tokio::test]
+async fn a_replayed_upload_event_does_not_split_twice() {
+    let h = harness();
+    let id = h.start(FILE, SettingsPatch::default()).await;
+    h.drain(false).await;
+    let before = h.import(&id).await;
+    let meta = h.blobs.head(&before.upload.key).await.unwrap().unwrap();
+    h.app.accept_upload(&h.tenant, &id, meta).await.unwrap();
+    h.drain(false).await;
+    assert_eq!(h.import(&id).await, before);
+}
+
+#[tokio::test]
+async fn windows_1252_is_detected_and_transcoded() {
+    let h = harness();
+    let id = h.start(b"id,email,note\n1,a@b.co,Ren\xE9e\n2,c@d.co,Fran\xE7ois \x80 5\n", SettingsPatch::default()).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.detected.encoding.as_deref(), Some("windows-1252"));
+    assert!(import.detected.encoding_detected);
+    let rows = h.result(&id, "rows.jsonl").await;
+    assert!(rows.contains("Renée") && rows.contains("François € 5"), "{rows}");
+}
+
+#[tokio::test]
+async fn duplicate_rows_are_found_across_imports_of_the_same_template() {
+    let h = harness();
+    let settings = SettingsPatch { dedupe: Some(Dedupe::AcrossImports), ..Default::default() };
+    let first = h.start(b"id,email\n1,a@b.co\n2,c@d.co\n", settings.clone()).await;
+    h.drain(false).await;
+    assert_eq!(h.import(&first).await.counts.valid, 2);
+    let second = h.start(b"id,email\n2,c@d.co\n3,e@f.co\n3,e@f.co\n", settings).await;
+    h.drain(false).await;
+    let import = h.import(&second).await;
+    assert_eq!((import.counts.valid, import.counts.invalid), (1, 2));
+    let errors = h.result(&second, "errors.jsonl").await;
+    assert!(errors.contains(&format!("import {first}")), "{errors}");
+    assert!(errors.contains("duplicate_row") && errors.contains("not_unique"));
+}
