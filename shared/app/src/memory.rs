@@ -13,7 +13,10 @@ use sluice_core::Counts;
 use sluice_core::ImportStatus;
 
 use crate::model::{Import, ImportId, Job, TenantId};
-use crate::ports::{BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, ImportRepo, JobQueue, RowHashIndex, StoreError, StoreErrorKind};
+use crate::ports::{
+    BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, ImportRepo, JobQueue, RowHashIndex, StoreError,
+    StoreErrorKind,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -73,7 +76,8 @@ impl BlobStore for MemoryBlobStore {
 
     async fn download_to(&self, key: &str, path: &Path) -> Result<(), StoreError> {
         let body = self.get(key).await?;
-        std::fs::write(path, &body).map_err(|e| StoreError::with_source(StoreErrorKind::Transient, "write local copy", e))
+        std::fs::write(path, &body)
+            .map_err(|e| StoreError::with_source(StoreErrorKind::Transient, "write local copy", e))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
@@ -180,7 +184,12 @@ pub struct MemoryRowHashIndex {
 
 #[async_trait]
 impl RowHashIndex for MemoryRowHashIndex {
-    async fn owned_by_others(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<Vec<(u128, ImportId)>, StoreError> {
+    async fn owned_by_others(
+        &self,
+        scope: &str,
+        hashes: &[u128],
+        import: &ImportId,
+    ) -> Result<Vec<(u128, ImportId)>, StoreError> {
         let owners = lock(&self.owners);
         Ok(hashes
             .iter()

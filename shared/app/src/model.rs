@@ -57,8 +57,10 @@ pub struct TenantId(String);
 impl TenantId {
     /// Reads a tenant name: 1-64 of letters, digits, `-` and `_` (it appears in keys).
     pub fn parse(text: &str) -> Option<TenantId> {
-        (!text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| TenantId(text.to_string()))
+        (!text.is_empty()
+            && text.len() <= 64
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| TenantId(text.to_string()))
     }
 
     /// The name as text.

@@ -47,7 +47,11 @@ impl StoreError {
     }
 
     /// A failure with its cause.
-    pub fn with_source(kind: StoreErrorKind, message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    pub fn with_source(
+        kind: StoreErrorKind,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
         StoreError { kind, message: message.into(), source: Some(Box::new(source)) }
     }
 
@@ -137,7 +141,12 @@ pub trait ImportRepo: Send + Sync + 'static {
 #[async_trait]
 pub trait RowHashIndex: Send + Sync + 'static {
     /// Which of `hashes` were registered in `scope` by an import other than `import`, and by which.
-    async fn owned_by_others(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<Vec<(u128, ImportId)>, StoreError>;
+    async fn owned_by_others(
+        &self,
+        scope: &str,
+        hashes: &[u128],
+        import: &ImportId,
+    ) -> Result<Vec<(u128, ImportId)>, StoreError>;
     /// Registers `hashes` for `import` where no owner exists yet (idempotent).
     async fn register(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<(), StoreError>;
 }

@@ -101,7 +101,12 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             return ConvertedCell { value: Converted::Invalid(Fault::new(codes::CELL_ERROR, message)), text: e };
         }
         CellRef::Number(n) => return convert_number(kind, n, opts),
-        CellRef::Int(i) => return convert_number(kind, i as f64, opts),
+        // A float cannot hold every 64-bit integer (`TaggedCell::Int` exists to keep them
+        // exact), so only serial dates go through `f64`; everything else reads the digits.
+        CellRef::Int(i) => match kind {
+            Kind::Date { .. } | Kind::Datetime { .. } => return convert_number(kind, i as f64, opts),
+            _ => Cow::Owned(i.to_string()),
+        },
         CellRef::ExcelDate(serial) => return convert_serial(kind, serial, opts),
         CellRef::Bool(b) => {
             if let Kind::Boolean(_) = kind {
@@ -172,12 +177,13 @@ pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions
     let result = match kind {
         Kind::Text => Ok(Value::Text(text.clone())),
         Kind::Integer => parse_integer(s).map(Value::Integer),
-        Kind::Decimal { precision, scale } => parse_decimal(s, opts.decimal_comma, *precision, *scale).map(Value::Decimal),
+        Kind::Decimal { precision, scale } => {
+            parse_decimal(s, opts.decimal_comma, *precision, *scale).map(Value::Decimal)
+        }
         Kind::Boolean(words) => read_bool(words, s).map(Value::Boolean),
         Kind::Date { format } => parse_date(s, opts.date_order, format.as_deref()).map(Value::Date),
-        Kind::Datetime { format } => {
-            parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds).map(|(dt, o)| Value::DateTime(dt, o))
-        }
+        Kind::Datetime { format } => parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds)
+            .map(|(dt, o)| Value::DateTime(dt, o)),
         Kind::Enum(choices) => match choices.lookup(s) {
             Some(canonical) => Ok(Value::Text(Cow::Borrowed(canonical))),
             None => Err(choice_fault(choices, s)),
@@ -203,7 +209,11 @@ pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions
             } else {
                 let mut fault = choice_fault(choices, &unknown.join(sep));
                 if unknown.len() > 1 {
-                    fault.message = format!("'{}' are not among the allowed values ({})", clip(&unknown.join("', '")), choice_list(choices));
+                    fault.message = format!(
+                        "'{}' are not among the allowed values ({})",
+                        clip(&unknown.join("', '")),
+                        choice_list(choices)
+                    );
                 }
                 Err(fault)
             }
@@ -297,12 +307,14 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
     let value = match (kind, dt) {
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
-        (Kind::Date { .. }, None) => {
-            Converted::Invalid(Fault::new(codes::INVALID_DATE, format!("{text} is not a spreadsheet date serial number")))
-        }
-        (Kind::Datetime { .. }, None) => {
-            Converted::Invalid(Fault::new(codes::INVALID_DATETIME, format!("{text} is not a spreadsheet date serial number")))
-        }
+        (Kind::Date { .. }, None) => Converted::Invalid(Fault::new(
+            codes::INVALID_DATE,
+            format!("{text} is not a spreadsheet date serial number"),
+        )),
+        (Kind::Datetime { .. }, None) => Converted::Invalid(Fault::new(
+            codes::INVALID_DATETIME,
+            format!("{text} is not a spreadsheet date serial number"),
+        )),
         (Kind::Integer | Kind::Decimal { .. }, _) => return convert_number(kind, serial, opts),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
@@ -349,7 +361,9 @@ pub fn parse_integer(s: &str) -> Result<i64, Fault> {
         acc = acc
             .checked_mul(10)
             .and_then(|a| if neg { a.checked_sub(digit) } else { a.checked_add(digit) })
-            .ok_or_else(|| Fault::new(codes::INVALID_INTEGER, format!("'{}' is outside the 64-bit integer range", clip(s))))?;
+            .ok_or_else(|| {
+                Fault::new(codes::INVALID_INTEGER, format!("'{}' is outside the 64-bit integer range", clip(s)))
+            })?;
     }
     Ok(acc)
 }
@@ -358,7 +372,12 @@ pub fn parse_integer(s: &str) -> Result<i64, Fault> {
 ///
 /// With `decimal_comma`, the separator is `,` and `.` may group thousands (`1.234,56`). The
 /// written scale is kept (`19.90` stays `19.90`); trailing zeros do not count against `scale`.
-pub fn parse_decimal(s: &str, decimal_comma: bool, precision: Option<u32>, scale: Option<u32>) -> Result<Decimal, Fault> {
+pub fn parse_decimal(
+    s: &str,
+    decimal_comma: bool,
+    precision: Option<u32>,
+    scale: Option<u32>,
+) -> Result<Decimal, Fault> {
     let bad = || {
         let hint = if decimal_comma { "such as 1234,56" } else { "such as 1234.56" };
         Fault::new(codes::INVALID_DECIMAL, format!("'{}' is not a decimal number ({hint})", clip(s)))
@@ -421,15 +440,18 @@ pub fn parse_decimal(s: &str, decimal_comma: bool, precision: Option<u32>, scale
     if !any_digit || since_group.is_some_and(|n| n != 3) {
         return Err(bad());
     }
-    let mut value = Decimal::try_from_i128_with_scale(if neg { -(mantissa as i128) } else { mantissa as i128 }, frac_digits)
-        .map_err(|_| Fault::new(codes::DECIMAL_OUT_OF_RANGE, format!("'{}' is too large for a decimal", clip(s))))?;
+    let mut value =
+        Decimal::try_from_i128_with_scale(if neg { -(mantissa as i128) } else { mantissa as i128 }, frac_digits)
+            .map_err(|_| {
+                Fault::new(codes::DECIMAL_OUT_OF_RANGE, format!("'{}' is too large for a decimal", clip(s)))
+            })?;
     if value.is_zero() {
         value.set_sign_positive(true);
     }
     // Trailing zeros after the point do not make a value less exact.
     let mut used_scale = frac_digits;
     let mut m = mantissa;
-    while used_scale > 0 && m % 10 == 0 {
+    while used_scale > 0 && m.is_multiple_of(10) {
         m /= 10;
         used_scale -= 1;
     }
@@ -489,10 +511,12 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
 /// like; with a format, that `strftime` format.
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
     let b = s.as_bytes();
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        if let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10])) {
-            return ymd(y, m, d, s);
-        }
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10]))
+    {
+        return ymd(y, m, d, s);
     }
     if let Some(order) = order
         && let Some(date) = parse_ordered_date(s, order)
@@ -551,16 +575,25 @@ pub fn parse_datetime(
     let expected = format.map(|f| format!(" or {f}")).unwrap_or_default();
     Err(Fault::new(
         codes::INVALID_DATETIME,
-        format!("'{}' is not a date and time (expected YYYY-MM-DDTHH:MM:SS with an optional offset{expected})", clip(s)),
+        format!(
+            "'{}' is not a date and time (expected YYYY-MM-DDTHH:MM:SS with an optional offset{expected})",
+            clip(s)
+        ),
     ))
 }
 
-fn parse_iso_datetime(s: &str, order: Option<DateOrder>, default_offset: i32) -> Option<Result<(civil::DateTime, i32), Fault>> {
+fn parse_iso_datetime(
+    s: &str,
+    order: Option<DateOrder>,
+    default_offset: i32,
+) -> Option<Result<(civil::DateTime, i32), Fault>> {
     let split = s.find(['T', 't', ' ']).unwrap_or(s.len());
     let (date_part, rest) = s.split_at(split);
     let date = match parse_date(date_part, order, None) {
         Ok(d) => d,
-        Err(f) if f.message.contains("not a real date") => return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message))),
+        Err(f) if f.message.contains("not a real date") => {
+            return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message)));
+        }
         Err(_) => return None,
     };
     if rest.is_empty() {

@@ -143,7 +143,11 @@ mod tests {
 
     #[test]
     fn too_many_invalid_rows_fail_the_import() {
-        let s = Settings { max_error_percent: Some(10.0), invalid_data_behavior: InvalidDataBehavior::RemoveInvalidRows, ..Settings::default() };
+        let s = Settings {
+            max_error_percent: Some(10.0),
+            invalid_data_behavior: InvalidDataBehavior::RemoveInvalidRows,
+            ..Settings::default()
+        };
         assert_eq!(decide_outcome(&s, &counts(100, 10)).status, ImportStatus::Successful);
         let failed = decide_outcome(&s, &counts(100, 11));
         assert_eq!(failed.status, ImportStatus::Failed);

@@ -157,7 +157,10 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 }
                 None => problems.push(MappingProblem {
                     code: "unknown_field".into(),
-                    message: format!("the mapping targets {key:?}, which is not a field of template {:?}", schema.name()),
+                    message: format!(
+                        "the mapping targets {key:?}, which is not a field of template {:?}",
+                        schema.name()
+                    ),
                     field: Some(key.clone()),
                     columns: vec![col as u32 + 1],
                 }),
@@ -186,7 +189,7 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 Some((1.0, MatchMethod::Exact))
             } else if !nh.is_empty() && (nh == *nkey || nh == *nlabel) {
                 Some((0.98, MatchMethod::Normalized))
-            } else if !nh.is_empty() && nalts.iter().any(|a| *a == nh) {
+            } else if !nh.is_empty() && nalts.contains(&nh) {
                 Some((0.95, MatchMethod::Alternate))
             } else if nh.len() >= 3 {
                 let best = std::iter::once(nkey)
@@ -240,10 +243,16 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             .collect();
         if !rival_fields.is_empty() {
             blocked_column[c] = true;
-            let keys: Vec<String> = std::iter::once(f).chain(rival_fields).map(|f| format!("{:?}", schema.fields[f].key)).collect();
+            let keys: Vec<String> =
+                std::iter::once(f).chain(rival_fields).map(|f| format!("{:?}", schema.fields[f].key)).collect();
             problems.push(MappingProblem {
                 code: "ambiguous_match".into(),
-                message: format!("column {} ({:?}) matches fields {} equally well; choose one with a mapping", c + 1, headers[c], keys.join(" and ")),
+                message: format!(
+                    "column {} ({:?}) matches fields {} equally well; choose one with a mapping",
+                    c + 1,
+                    headers[c],
+                    keys.join(" and ")
+                ),
                 field: None,
                 columns: vec![c as u32 + 1],
             });

@@ -234,12 +234,14 @@ pub fn assemble_chunk(
         }
     }
     // Messages, merged by line: the chunk's own first, then duplicates of that line.
-    let mut pending: Vec<(u64, &RowError)> = dups
+    // A line may repeat several keys (a unique field and the whole row): take its errors once.
+    let mut dup_lines: Vec<u64> = dups.iter().map(|d| d.line).collect();
+    dup_lines.dedup();
+    let pending: Vec<(u64, &RowError)> = dup_lines
         .iter()
-        .filter_map(|d| dup_errors.get(&d.line).map(|errs| (d.line, errs)))
+        .filter_map(|line| dup_errors.get(line).map(|errs| (*line, errs)))
         .flat_map(|(line, errs)| errs.iter().map(move |e| (line, e)))
         .collect();
-    pending.dedup_by(|a, b| std::ptr::eq(a.1, b.1));
     let mut next_dup = pending.into_iter().peekable();
     let emit = |e: &RowError, out: &mut AssembledChunk| {
         if e.severity != Severity::Info {
@@ -280,10 +282,12 @@ pub fn header_notes(header_line: u64, skipped_lines: &[u64], sheet: Option<&str>
         sheet: sheet.map(str::to_string),
     };
     for &line in skipped_lines {
-        note(line, crate::codes::HEADER_SKIPPED, format!("skipped line {line} above the header")).write_results_csv(&mut out);
+        note(line, crate::codes::HEADER_SKIPPED, format!("skipped line {line} above the header"))
+            .write_results_csv(&mut out);
     }
     if header_line > 0 {
-        note(header_line, crate::codes::HEADER_SKIPPED, format!("skipped header line {header_line}")).write_results_csv(&mut out);
+        note(header_line, crate::codes::HEADER_SKIPPED, format!("skipped header line {header_line}"))
+            .write_results_csv(&mut out);
     }
     out
 }

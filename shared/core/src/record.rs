@@ -61,11 +61,7 @@ impl CellRef<'_> {
 
 /// A number as a spreadsheet shows it: integers without `.0`, others in shortest round-trip form.
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
 /// One record (row) from any reader.

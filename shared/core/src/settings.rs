@@ -174,10 +174,7 @@ impl SettingsPatch {
             locale: pick(&self.locale, &over.locale),
             date_order: pick(&self.date_order, &over.date_order),
             decimal_comma: pick(&self.decimal_comma, &over.decimal_comma),
-            timezone_offset_minutes: pick(
-                &self.timezone_offset_minutes,
-                &over.timezone_offset_minutes,
-            ),
+            timezone_offset_minutes: pick(&self.timezone_offset_minutes, &over.timezone_offset_minutes),
             encoding: pick(&self.encoding, &over.encoding),
             delimiter: pick(&self.delimiter, &over.delimiter),
             sheet: pick(&self.sheet, &over.sheet),
@@ -209,23 +206,16 @@ impl SettingsPatch {
             return Err(err("chunk_rows", format!("must be between 1 and 1000000, got {chunk_rows}")));
         }
         let locale = match &self.locale {
-            Some(tag) => Some(
-                Locale::parse(tag)
-                    .ok_or_else(|| err("locale", format!("unknown locale {tag:?}; use a tag such as en-US, en-GB, de-DE or fr-FR")))?,
-            ),
+            Some(tag) => Some(Locale::parse(tag).ok_or_else(|| {
+                err("locale", format!("unknown locale {tag:?}; use a tag such as en-US, en-GB, de-DE or fr-FR"))
+            })?),
             None => None,
         };
         let date_order = self.date_order.or(locale.as_ref().map(|l| l.date_order));
-        let decimal_comma = self
-            .decimal_comma
-            .or(locale.as_ref().map(|l| l.decimal_comma))
-            .unwrap_or(false);
+        let decimal_comma = self.decimal_comma.or(locale.as_ref().map(|l| l.decimal_comma)).unwrap_or(false);
         let offset = self.timezone_offset_minutes.unwrap_or(0);
         if !(-18 * 60..=18 * 60).contains(&offset) {
-            return Err(err(
-                "timezone_offset_minutes",
-                format!("must be between -1080 and 1080, got {offset}"),
-            ));
+            return Err(err("timezone_offset_minutes", format!("must be between -1080 and 1080, got {offset}")));
         }
         if let Some(label) = &self.encoding
             && encoding_rs::Encoding::for_label(label.trim().as_bytes()).is_none()
@@ -283,8 +273,7 @@ pub fn parse_delimiter(text: &str) -> Option<u8> {
         "\\t" | "tab" | "TAB" | "\t" => Some(b'\t'),
         _ => {
             let bytes = text.as_bytes();
-            (bytes.len() == 1 && bytes[0].is_ascii() && !matches!(bytes[0], b'"' | b'\r' | b'\n'))
-                .then_some(bytes[0])
+            (bytes.len() == 1 && bytes[0].is_ascii() && !matches!(bytes[0], b'"' | b'\r' | b'\n')).then_some(bytes[0])
         }
     }
 }
@@ -385,9 +374,34 @@ impl Locale {
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
         let decimal_comma = matches!(
             language,
-            "de" | "fr" | "es" | "it" | "pt" | "nl" | "da" | "nb" | "no" | "sv" | "fi" | "pl" | "cs"
-                | "sk" | "ru" | "uk" | "tr" | "el" | "ro" | "hu" | "id" | "vi" | "lt" | "lv" | "et" | "sl"
-                | "hr" | "sr" | "bg"
+            "de" | "fr"
+                | "es"
+                | "it"
+                | "pt"
+                | "nl"
+                | "da"
+                | "nb"
+                | "no"
+                | "sv"
+                | "fi"
+                | "pl"
+                | "cs"
+                | "sk"
+                | "ru"
+                | "uk"
+                | "tr"
+                | "el"
+                | "ro"
+                | "hu"
+                | "id"
+                | "vi"
+                | "lt"
+                | "lv"
+                | "et"
+                | "sl"
+                | "hr"
+                | "sr"
+                | "bg"
         ) && !matches!(region, "ch");
         Some(Locale {
             date_order: if ymd {

@@ -174,7 +174,10 @@ mod tests {
             (Value::Date(civil::date(2024, 2, 29)), r#""2024-02-29""#),
             (Value::DateTime(dt, 0), r#""2024-06-15T14:30:00Z""#),
             (Value::DateTime(dt, -(5 * 3600 + 1800)), r#""2024-06-15T14:30:00-05:30""#),
-            (Value::DateTime(civil::date(2024, 6, 15).at(1, 2, 3, 500_000_000), 7200), r#""2024-06-15T01:02:03.5+02:00""#),
+            (
+                Value::DateTime(civil::date(2024, 6, 15).at(1, 2, 3, 500_000_000), 7200),
+                r#""2024-06-15T01:02:03.5+02:00""#,
+            ),
             (Value::List(vec!["a".into(), "b c".into()]), r#"["a","b c"]"#),
         ];
         for (value, expected) in cases {

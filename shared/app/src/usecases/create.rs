@@ -51,9 +51,11 @@ impl App {
             }
         }
         let id = ImportId::generate();
-        let template_ref = req
-            .template_ref
-            .unwrap_or_else(|| TemplateRef { id: "inline".into(), version: 1, name: schema.name().to_string() });
+        let template_ref = req.template_ref.unwrap_or_else(|| TemplateRef {
+            id: "inline".into(),
+            version: 1,
+            name: schema.name().to_string(),
+        });
         let snapshot = serde_json::to_vec(schema.spec()).map_err(|e| AppError::Internal(e.to_string()))?;
         self.blobs.put(&keys::template(&req.tenant, &id), snapshot.into()).await?;
         let import = Import {

@@ -47,7 +47,12 @@ impl App {
                 let owners: std::collections::HashMap<u128, ImportId> = owned.into_iter().collect();
                 for k in firsts {
                     if let Some(owner) = owners.get(&k.key) {
-                        dups.push(Duplicate { line: k.line, slot: ROW_HASH_SLOT, of: DuplicateOf::Import(owner.to_string()), row_valid: k.valid });
+                        dups.push(Duplicate {
+                            line: k.line,
+                            slot: ROW_HASH_SLOT,
+                            of: DuplicateOf::Import(owner.to_string()),
+                            row_valid: k.valid,
+                        });
                     }
                 }
                 dups.sort_by_key(|d| (d.line, d.slot));
@@ -76,10 +81,16 @@ impl App {
         results_out.write(header_notes(job.header_line, &job.skipped_lines, sheet.as_deref()).into()).await?;
         let mut row_count = 0u64;
         for (i, c) in job.chunks.iter().enumerate() {
-            let (valid_key, invalid_key, messages_key) =
-                (chunk_key(c.index, "valid.jsonl"), chunk_key(c.index, "invalid.jsonl"), chunk_key(c.index, "messages.jsonl"));
-            let (valid, invalid, messages) =
-                tokio::try_join!(self.blobs.get(&valid_key), self.blobs.get(&invalid_key), self.blobs.get(&messages_key))?;
+            let (valid_key, invalid_key, messages_key) = (
+                chunk_key(c.index, "valid.jsonl"),
+                chunk_key(c.index, "invalid.jsonl"),
+                chunk_key(c.index, "messages.jsonl"),
+            );
+            let (valid, invalid, messages) = tokio::try_join!(
+                self.blobs.get(&valid_key),
+                self.blobs.get(&invalid_key),
+                self.blobs.get(&messages_key)
+            )?;
             let next = job.chunks.get(i + 1).map(|n| n.first_line);
             let chunk_dups = duplicates_in(&dups, c.first_line, next).to_vec();
             let assembled = {
@@ -87,7 +98,15 @@ impl App {
                 let keep = outcome.rows;
                 blocking(move || {
                     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-                    assemble_chunk(&loaded.schema, &loaded.job.plan, keep, &text(&valid), &text(&invalid), &text(&messages), &chunk_dups)
+                    assemble_chunk(
+                        &loaded.schema,
+                        &loaded.job.plan,
+                        keep,
+                        &text(&valid),
+                        &text(&invalid),
+                        &text(&messages),
+                        &chunk_dups,
+                    )
                 })
                 .await?
             };
@@ -102,18 +121,13 @@ impl App {
 
         if across && outcome.deliver && outcome.status == ImportStatus::Successful {
             let dup_lines: HashSet<u64> = dups.iter().map(|d| d.line).collect();
-            let delivered: Vec<u128> = row_hashes.iter().filter(|k| !dup_lines.contains(&k.line)).map(|k| k.key).collect();
+            let delivered: Vec<u128> =
+                row_hashes.iter().filter(|k| !dup_lines.contains(&k.line)).map(|k| k.key).collect();
             self.hashes.register(&scope, &delivered, id).await?;
         }
 
         let now = self.clock.now();
-        let results = Results {
-            rows_kept: outcome.rows,
-            row_count,
-            rows_key,
-            errors_key,
-            results_key,
-        };
+        let results = Results { rows_kept: outcome.rows, row_count, rows_key, errors_key, results_key };
         let (_, changed) = self
             .update_import(tenant, id, |i| {
                 if i.status != ImportStatus::Running || i.generation != generation {

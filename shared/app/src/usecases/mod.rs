@@ -19,7 +19,9 @@ use sluice_core::template::Schema;
 pub use create::CreateImport;
 
 use crate::model::{Import, ImportId, ImportJob, Job, TenantId};
-use crate::ports::{BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind};
+use crate::ports::{
+    BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind,
+};
 
 /// Why a use case did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +88,11 @@ pub struct App {
     pub progress: Arc<dyn ProgressSink>,
     /// Limits.
     pub limits: Limits,
-    jobs: Arc<Mutex<HashMap<(ImportId, u32), Arc<LoadedJob>>>>,
+    jobs: Arc<Mutex<JobCache>>,
 }
+
+/// Loaded jobs by import and generation (chunk workers reuse them across chunks).
+type JobCache = HashMap<(ImportId, u32), Arc<LoadedJob>>;
 
 /// A job description with its compiled template.
 pub(crate) struct LoadedJob {
@@ -104,7 +109,16 @@ impl App {
         queue: Arc<dyn JobQueue>,
         clock: Arc<dyn Clock>,
     ) -> App {
-        App { blobs, imports, hashes, queue, clock, progress: Arc::new(NoProgress), limits: Limits::default(), jobs: Arc::default() }
+        App {
+            blobs,
+            imports,
+            hashes,
+            queue,
+            clock,
+            progress: Arc::new(NoProgress),
+            limits: Limits::default(),
+            jobs: Arc::default(),
+        }
     }
 
     /// Reports split progress to `progress`.
@@ -123,9 +137,30 @@ impl App {
     pub async fn handle(&self, job: Job) -> Result<(), AppError> {
         match job {
             Job::Split { tenant, import, generation } => self.split_upload(&tenant, &import, generation).await,
-            Job::Chunk { tenant, import, generation, chunk } => self.process_chunk(&tenant, &import, generation, chunk).await,
+            Job::Chunk { tenant, import, generation, chunk } => {
+                self.process_chunk(&tenant, &import, generation, chunk).await
+            }
             Job::Finalize { tenant, import, generation } => self.finalize_import(&tenant, &import, generation).await,
         }
+    }
+
+    /// Gives up on a job that kept failing: its import ends as `FAILED` with the reason, so no
+    /// import is left running forever.
+    pub async fn abandon(&self, job: &Job, reason: &str) -> Result<(), AppError> {
+        let (tenant, import, generation) = match job {
+            Job::Split { tenant, import, generation }
+            | Job::Chunk { tenant, import, generation, .. }
+            | Job::Finalize { tenant, import, generation } => (tenant, import, *generation),
+        };
+        let failure = crate::model::Failure {
+            code: "processing_failed".into(),
+            message: format!("processing stopped after repeated failures: {reason}"),
+            file: None,
+            line: None,
+            column: None,
+            sheet: None,
+        };
+        self.fail(tenant, import, generation, failure).await
     }
 
     /// Reads an import.
@@ -162,8 +197,10 @@ impl App {
             return Ok(job.clone());
         }
         let bytes = self.blobs.get(&crate::keys::job(tenant, id, generation)).await?;
-        let job: ImportJob = serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("job of {id} unreadable: {e}")))?;
-        let schema = Schema::compile(job.template.clone()).map_err(|e| AppError::Internal(format!("pinned template of {id}: {e}")))?;
+        let job: ImportJob =
+            serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("job of {id} unreadable: {e}")))?;
+        let schema = Schema::compile(job.template.clone())
+            .map_err(|e| AppError::Internal(format!("pinned template of {id}: {e}")))?;
         let loaded = Arc::new(LoadedJob { job, schema });
         let mut cache = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 64 {

@@ -7,6 +7,7 @@ use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::mapping::{ColumnPlan, map_columns};
 use sluice_core::pipeline::ChunkLayout;
+use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
 use sluice_core::read::csv::{CsvError, CsvOptions};
 use sluice_core::read::encoding::{Transcoder, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
@@ -14,7 +15,6 @@ use sluice_core::read::json::{JsonInputError, read_json};
 use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
 use sluice_core::read::split::{CsvPlan, CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
-use sluice_core::read::ChunkSpec;
 use sluice_core::template::{Schema, TemplateSpec};
 
 use super::{App, AppError, blocking};
@@ -142,7 +142,8 @@ impl App {
                 i.detected.format = Some(split.format);
                 i.detected.encoding = split.encoding.clone();
                 i.detected.encoding_detected = split.encoding_detected;
-                i.detected.delimiter = split.delimiter.map(|d| if d == b'\t' { "\\t".to_string() } else { (d as char).to_string() });
+                i.detected.delimiter =
+                    split.delimiter.map(|d| if d == b'\t' { "\\t".to_string() } else { (d as char).to_string() });
                 i.detected.sheet = split.sheet.clone();
                 i.detected.header_line = Some(split.header.line);
                 i.detected.headers = split.header.names.clone();
@@ -182,13 +183,22 @@ impl App {
         }
         let loaded = self.load_job(&import.tenant, &import.id, import.generation).await?;
         let jobs: Vec<Job> = if loaded.job.chunks.is_empty() {
-            vec![Job::Finalize { tenant: import.tenant.clone(), import: import.id.clone(), generation: import.generation }]
+            vec![Job::Finalize {
+                tenant: import.tenant.clone(),
+                import: import.id.clone(),
+                generation: import.generation,
+            }]
         } else {
             loaded
                 .job
                 .chunks
                 .iter()
-                .map(|c| Job::Chunk { tenant: import.tenant.clone(), import: import.id.clone(), generation: import.generation, chunk: *c })
+                .map(|c| Job::Chunk {
+                    tenant: import.tenant.clone(),
+                    import: import.id.clone(),
+                    generation: import.generation,
+                    chunk: *c,
+                })
                 .collect()
         };
         self.queue.send(jobs).await?;
@@ -196,7 +206,13 @@ impl App {
     }
 
     /// Ends the import as `FAILED` with a file-level fault.
-    pub(crate) async fn fail(&self, tenant: &TenantId, id: &ImportId, generation: u32, failure: Failure) -> Result<(), AppError> {
+    pub(crate) async fn fail(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        failure: Failure,
+    ) -> Result<(), AppError> {
         let now = self.clock.now();
         let message = match &failure.file {
             Some(file) => format!("{file}: {}", failure.message),
@@ -219,9 +235,14 @@ impl App {
 
     async fn split(&self, import: &Import) -> Result<Split, SplitFault> {
         let key = &import.upload.key;
-        let meta = self.blobs.head(key).await?.ok_or_else(|| failure("upload_missing", "the uploaded file is missing".into(), None, None, None))?;
+        let meta = self
+            .blobs
+            .head(key)
+            .await?
+            .ok_or_else(|| failure("upload_missing", "the uploaded file is missing".into(), None, None, None))?;
         let head = self.blobs.get_range(key, 0..meta.size.min(64 * 1024)).await?;
-        let format = detect_format(&head, import.original_filename.as_deref()).map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
+        let format = detect_format(&head, import.original_filename.as_deref())
+            .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
         match format {
             Format::Csv => self.split_csv(import, meta.size, &head).await,
             Format::Xlsx => self.split_xlsx(import).await,
@@ -265,12 +286,14 @@ impl App {
         let mut source_size = size;
         let mut encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         if let Some(enc) = transcode_from {
-            source_size = self.transcode(&import.upload.key, size, enc, &keys::normalized(tenant, id, generation)).await?;
+            source_size =
+                self.transcode(&import.upload.key, size, enc, &keys::normalized(tenant, id, generation)).await?;
             source = keys::normalized(tenant, id, generation);
             start_offset = 0;
         }
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
-        let delimiter = settings.delimiter.unwrap_or_else(|| detect_delimiter(&sample, source_size <= start_offset + 64 * 1024));
+        let delimiter =
+            settings.delimiter.unwrap_or_else(|| detect_delimiter(&sample, source_size <= start_offset + 64 * 1024));
         let split_opts = SplitOptions {
             csv: csv_opts(delimiter),
             chunk_rows: settings.chunk_rows,
@@ -282,7 +305,8 @@ impl App {
         if transcode_from.is_none() && explicit.is_none() && !plan.utf8.is_utf8() {
             // Not UTF-8 after all: guess the legacy encoding, transcode, split again.
             let legacy = guess_legacy(&plan.utf8.sample);
-            source_size = self.transcode(&import.upload.key, size, legacy, &keys::normalized(tenant, id, generation)).await?;
+            source_size =
+                self.transcode(&import.upload.key, size, legacy, &keys::normalized(tenant, id, generation)).await?;
             source = keys::normalized(tenant, id, generation);
             encoding = legacy;
             let opts = SplitOptions { start_offset: 0, ..split_opts };
@@ -348,7 +372,13 @@ impl App {
     }
 
     /// Transcodes an object to UTF-8 into `dest`; returns the new size.
-    async fn transcode(&self, key: &str, size: u64, encoding: &'static Encoding, dest: &str) -> Result<u64, SplitFault> {
+    async fn transcode(
+        &self,
+        key: &str,
+        size: u64,
+        encoding: &'static Encoding,
+        dest: &str,
+    ) -> Result<u64, SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;
         let mut transcoder = Transcoder::new(encoding);
         let mut offset = 0;
@@ -389,14 +419,19 @@ impl App {
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
         let outcome = blocking(move || -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
-            let mut file = std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
+            let mut file =
+                std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
             xlsx::precheck(&mut file, &limits).map_err(xlsx_failure)?;
-            let file = std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
+            let file =
+                std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
-            let info = xlsx::read_sheet(std::io::BufReader::new(file), settings.sheet.as_ref(), &limits, |line, cells| splitter.push(line, cells))
+            let info =
+                xlsx::read_sheet(std::io::BufReader::new(file), settings.sheet.as_ref(), &limits, |line, cells| {
+                    splitter.push(line, cells)
+                })
                 .map_err(|e| match e {
                     ReadError::File(f) => xlsx_failure(f),
                     ReadError::Sink(s) => SplitFault::App(s.into()),
@@ -430,7 +465,13 @@ impl App {
         let handle = tokio::runtime::Handle::current();
         let plan = blocking(move || -> Result<CellsPlan, SplitFault> {
             let text = std::str::from_utf8(&bytes).map_err(|e| {
-                failure("invalid_encoding", format!("JSON input must be UTF-8: invalid byte at offset {}", e.valid_up_to()), None, None, None)
+                failure(
+                    "invalid_encoding",
+                    format!("JSON input must be UTF-8: invalid byte at offset {}", e.valid_up_to()),
+                    None,
+                    None,
+                    None,
+                )
             })?;
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
@@ -447,7 +488,9 @@ impl App {
             )
             .map_err(|e| {
                 let (code, line, column) = match &e {
-                    JsonInputError::Syntax { line, column, .. } => ("invalid_json", Some(*line as u64), Some(*column as u32)),
+                    JsonInputError::Syntax { line, column, .. } => {
+                        ("invalid_json", Some(*line as u64), Some(*column as u32))
+                    }
                     JsonInputError::TooLarge { .. } => ("json_too_large", None, None),
                     JsonInputError::TooManyKeys { .. } => ("too_many_columns", None, None),
                     JsonInputError::Empty => ("empty_file", None, None),
@@ -479,4 +522,3 @@ fn cells_split(plan: CellsPlan, format: Format, sheet: Option<String>, is_1904: 
         invalid_sequences: 0,
     }
 }
-

@@ -75,7 +75,8 @@ fn harness() -> Harness {
     let repo = Arc::new(CountingRepo::default());
     let queue = Arc::new(CollectingQueue::default());
     let clock = Arc::new(FixedClock::at("2026-11-21T12:00:00Z".parse().unwrap()));
-    let app = App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock);
+    let app =
+        App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock);
     Harness { app, blobs, repo, queue, tenant: TenantId::parse("acme").unwrap() }
 }
 
@@ -112,7 +113,8 @@ impl Harness {
                 return;
             }
             if scramble {
-                let copies: Vec<Job> = jobs.iter().filter(|j| matches!(j, Job::Chunk { .. } | Job::Finalize { .. })).cloned().collect();
+                let copies: Vec<Job> =
+                    jobs.iter().filter(|j| matches!(j, Job::Chunk { .. } | Job::Finalize { .. })).cloned().collect();
                 jobs.extend(copies);
                 for i in (1..jobs.len()).rev() {
                     seed ^= seed << 13;
@@ -159,7 +161,8 @@ async fn an_import_runs_from_upload_to_results() {
     assert_eq!(import.detected.delimiter.as_deref(), Some(","));
     assert_eq!(import.progress(), 100);
     let rows = h.result(&id, "rows.jsonl").await;
-    let lines: Vec<u64> = rows.lines().map(|l| sluice_core::engine::finalize::row_line(l.as_bytes()).unwrap()).collect();
+    let lines: Vec<u64> =
+        rows.lines().map(|l| sluice_core::engine::finalize::row_line(l.as_bytes()).unwrap()).collect();
     assert_eq!(lines, vec![2, 3, 4, 6, 7, 9]);
     assert!(rows.lines().nth(3).unwrap().contains("\"code\":\"not_unique\""));
     let errors = h.result(&id, "errors.jsonl").await;
@@ -194,7 +197,8 @@ async fn chunks_in_random_order_and_delivered_twice_change_nothing_and_finalize_
 #[tokio::test]
 async fn block_submit_sends_an_import_with_invalid_rows_to_review() {
     let h = harness();
-    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::BlockSubmit), ..Default::default() };
+    let settings =
+        SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::BlockSubmit), ..Default::default() };
     let id = h.start(FILE, settings).await;
     h.drain(true).await;
     let import = h.import(&id).await;
@@ -205,7 +209,8 @@ async fn block_submit_sends_an_import_with_invalid_rows_to_review() {
 #[tokio::test]
 async fn remove_invalid_rows_keeps_only_valid_rows() {
     let h = harness();
-    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let settings =
+        SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
     let id = h.start(FILE, settings).await;
     h.drain(false).await;
     let rows = h.result(&id, "rows.jsonl").await;
@@ -253,7 +258,8 @@ async fn a_replayed_upload_event_does_not_split_twice() {
 #[tokio::test]
 async fn windows_1252_is_detected_and_transcoded() {
     let h = harness();
-    let id = h.start(b"id,email,note\n1,a@b.co,Ren\xE9e\n2,c@d.co,Fran\xE7ois \x80 5\n", SettingsPatch::default()).await;
+    let id =
+        h.start(b"id,email,note\n1,a@b.co,Ren\xE9e\n2,c@d.co,Fran\xE7ois \x80 5\n", SettingsPatch::default()).await;
     h.drain(false).await;
     let import = h.import(&id).await;
     assert_eq!(import.detected.encoding.as_deref(), Some("windows-1252"));

@@ -1,1 +1,707 @@
 use super::*;
+
+use crate::template::{Schema, TemplateSyntax, parse_template};
+
+/// The kind of a one-field template, written as the inside of a YAML flow mapping.
+fn kind(field: &str) -> Kind {
+    let text = format!("name: t\nfields: [{{key: f, {field}}}]\n");
+    let spec = parse_template(&text, TemplateSyntax::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    let mut schema = Schema::compile(spec).unwrap_or_else(|e| panic!("{e}"));
+    schema.fields.remove(0).kind
+}
+
+fn iso() -> ParseOptions {
+    ParseOptions { date_order: None, decimal_comma: false, offset_seconds: 0, trim: true, is_1904: false }
+}
+
+fn with_order(order: DateOrder) -> ParseOptions {
+    ParseOptions { date_order: Some(order), ..iso() }
+}
+
+/// An outcome as one string: the value's JSON form, `empty`, or `!code` for a fault.
+fn show(c: &Converted<'_>) -> String {
+    match c {
+        Converted::Valid(v) => {
+            let mut s = String::new();
+            v.write_json(&mut s);
+            s
+        }
+        Converted::Empty => "empty".into(),
+        Converted::Invalid(f) => format!("!{}", f.code),
+    }
+}
+
+/// Reads `input` as a CSV cell would hold it.
+fn read(kind: &Kind, opts: &ParseOptions, input: &str) -> String {
+    show(&convert_cell(kind, CellRef::Bytes(Cow::Borrowed(input.as_bytes())), opts).value)
+}
+
+/// Runs a table of `(input, expected)` cases for one kind and options.
+fn table(kind: &Kind, opts: &ParseOptions, cases: &[(&str, &str)]) {
+    for (input, expected) in cases {
+        assert_eq!(read(kind, opts, input), *expected, "input {input:?} as {kind:?}");
+    }
+}
+
+/// The fault message for `input`.
+fn fault(kind: &Kind, opts: &ParseOptions, input: &str) -> String {
+    match convert_cell(kind, CellRef::Bytes(Cow::Borrowed(input.as_bytes())), opts).value {
+        Converted::Invalid(f) => f.message,
+        other => panic!("{input:?} is not invalid: {other:?}"),
+    }
+}
+
+#[test]
+fn integers_are_whole_64_bit_numbers_with_an_optional_sign() {
+    table(
+        &Kind::Integer,
+        &iso(),
+        &[
+            ("0", "0"),
+            ("42", "42"),
+            ("-42", "-42"),
+            ("+7", "7"),
+            ("007", "7"),
+            (" 12 ", "12"),
+            ("9223372036854775807", "9223372036854775807"),
+            ("-9223372036854775808", "-9223372036854775808"),
+            ("9223372036854775808", "!invalid_integer"),
+            ("-9223372036854775809", "!invalid_integer"),
+            ("99999999999999999999999", "!invalid_integer"),
+            ("1.0", "!invalid_integer"),
+            ("123a", "!invalid_integer"),
+            ("1,000", "!invalid_integer"),
+            ("1 000", "!invalid_integer"),
+            ("1e3", "!invalid_integer"),
+            ("--3", "!invalid_integer"),
+            ("+-3", "!invalid_integer"),
+            ("-", "!invalid_integer"),
+            ("+", "!invalid_integer"),
+            ("١٢", "!invalid_integer"),
+            ("", "empty"),
+            ("   ", "empty"),
+        ],
+    );
+    assert!(fault(&Kind::Integer, &iso(), "9223372036854775808").contains("outside the 64-bit integer range"));
+    assert_eq!(fault(&Kind::Integer, &iso(), "1.0"), "'1.0' is not a whole number");
+}
+
+#[test]
+fn decimals_follow_sql_numeric_precision_and_scale() {
+    let money = kind("type: decimal, precision: 17, scale: 2");
+    table(
+        &money,
+        &iso(),
+        &[
+            ("19.90", "\"19.90\""),
+            ("19.9", "\"19.9\""),
+            ("12", "\"12\""),
+            ("+3.10", "\"3.10\""),
+            ("-45.00", "\"-45.00\""),
+            ("-0", "\"0\""),
+            ("-0.00", "\"0.00\""),
+            (".5", "\"0.5\""),
+            ("5.", "\"5\""),
+            ("0012.5", "\"12.5\""),
+            ("12.340", "\"12.340\""),
+            ("12.345", "!decimal_out_of_range"),
+            ("0.001", "!decimal_out_of_range"),
+            ("123456789012345.67", "\"123456789012345.67\""),
+            ("999999999999999", "\"999999999999999\""),
+            ("1234567890123456", "!decimal_out_of_range"),
+            ("1234567890123456.7", "!decimal_out_of_range"),
+            ("1,200.00", "!invalid_decimal"),
+            ("1.234,56", "!invalid_decimal"),
+            ("1e5", "!invalid_decimal"),
+            ("1E-2", "!invalid_decimal"),
+            ("$45.00", "!invalid_decimal"),
+            ("45.00€", "!invalid_decimal"),
+            ("--3", "!invalid_decimal"),
+            ("1.2.3", "!invalid_decimal"),
+            (".", "!invalid_decimal"),
+            ("-", "!invalid_decimal"),
+            ("NaN", "!invalid_decimal"),
+            ("", "empty"),
+        ],
+    );
+    assert_eq!(fault(&money, &iso(), "12.345"), "'12.345' has more than 2 digits after the decimal point");
+    assert_eq!(
+        fault(&money, &iso(), "1234567890123456"),
+        "'1234567890123456' has more than 15 digits before the decimal point"
+    );
+    assert_eq!(fault(&money, &iso(), "1,200.00"), "'1,200.00' is not a decimal number (such as 1234.56)");
+}
+
+#[test]
+fn decimals_without_limits_hold_up_to_28_digits() {
+    let any = kind("type: decimal");
+    table(
+        &any,
+        &iso(),
+        &[
+            ("12.345", "\"12.345\""),
+            ("0.0000000001", "\"0.0000000001\""),
+            ("1234567890123456789012345678", "\"1234567890123456789012345678\""),
+            ("12345678901234567890123456789", "!decimal_out_of_range"),
+            ("0.12345678901234567890123456789", "!decimal_out_of_range"),
+            ("000000000000000000000000000001", "\"1\""),
+        ],
+    );
+    let scale_only = kind("type: decimal, scale: 0");
+    table(&scale_only, &iso(), &[("12", "\"12\""), ("12.0", "\"12.0\""), ("12.5", "!decimal_out_of_range")]);
+}
+
+#[test]
+fn a_decimal_comma_swaps_the_separators() {
+    let money = kind("type: decimal, precision: 17, scale: 2");
+    let comma = ParseOptions { decimal_comma: true, ..iso() };
+    table(
+        &money,
+        &comma,
+        &[
+            ("1.234,56", "\"1234.56\""),
+            ("1234,56", "\"1234.56\""),
+            ("12.345.678,9", "\"12345678.9\""),
+            ("1,5", "\"1.5\""),
+            ("-0,50", "\"-0.50\""),
+            ("1.234", "\"1234\""),
+            (",5", "\"0.5\""),
+            ("1.5", "!invalid_decimal"),
+            ("1.23,5", "!invalid_decimal"),
+            ("1.2345,6", "!invalid_decimal"),
+            ("1,200.00", "!invalid_decimal"),
+            (".5", "!invalid_decimal"),
+            ("1,2,3", "!invalid_decimal"),
+            ("1,234", "!decimal_out_of_range"),
+        ],
+    );
+    assert!(fault(&money, &comma, "1.5").contains("such as 1234,56"));
+}
+
+#[test]
+fn booleans_accept_the_builtin_spellings_in_any_case() {
+    let flag = kind("type: boolean");
+    table(
+        &flag,
+        &iso(),
+        &[
+            ("true", "true"),
+            ("TRUE", "true"),
+            ("True", "true"),
+            ("t", "true"),
+            ("Yes", "true"),
+            ("y", "true"),
+            ("1", "true"),
+            ("on", "true"),
+            ("false", "false"),
+            ("F", "false"),
+            ("NO", "false"),
+            ("n", "false"),
+            ("0", "false"),
+            ("Off", "false"),
+            (" yes ", "true"),
+            ("yes please", "!invalid_boolean"),
+            ("2", "!invalid_boolean"),
+            ("-1", "!invalid_boolean"),
+            ("oui", "!invalid_boolean"),
+            ("", "empty"),
+        ],
+    );
+    assert!(fault(&flag, &iso(), "oui").contains("use one of: true, t, yes"));
+}
+
+#[test]
+fn custom_boolean_spellings_replace_the_builtin_ones_and_match_exactly() {
+    let flag = kind("type: boolean, true_values: [Y, true], false_values: [N, false]");
+    table(
+        &flag,
+        &iso(),
+        &[
+            ("Y", "true"),
+            ("true", "true"),
+            ("N", "false"),
+            ("false", "false"),
+            ("y", "!invalid_boolean"),
+            ("TRUE", "!invalid_boolean"),
+            ("yes", "!invalid_boolean"),
+            ("1", "!invalid_boolean"),
+        ],
+    );
+    let only_true = kind("type: boolean, true_values: [ja]");
+    table(
+        &only_true,
+        &iso(),
+        &[("ja", "true"), ("false", "false"), ("Ja", "!invalid_boolean"), ("true", "!invalid_boolean")],
+    );
+}
+
+#[test]
+fn dates_are_iso_only_unless_an_order_or_format_is_given() {
+    let date = kind("type: date");
+    table(
+        &date,
+        &iso(),
+        &[
+            ("2020-05-01", "\"2020-05-01\""),
+            ("2024-02-29", "\"2024-02-29\""),
+            ("0001-01-01", "\"0001-01-01\""),
+            ("2020/05/01", "!invalid_date"),
+            ("13-05-2020", "!invalid_date"),
+            ("05/13/2020", "!invalid_date"),
+            ("20200501", "!invalid_date"),
+            ("2020-5-1", "!invalid_date"),
+            ("2023-02-30", "!invalid_date"),
+            ("2023-02-29", "!invalid_date"),
+            ("2023-13-01", "!invalid_date"),
+            ("2023-00-10", "!invalid_date"),
+            ("2020-05-01T10:00", "!invalid_date"),
+            ("May 1, 2020", "!invalid_date"),
+        ],
+    );
+    assert_eq!(fault(&date, &iso(), "2023-02-30"), "'2023-02-30' is not a real date: that day does not exist");
+    assert_eq!(fault(&date, &iso(), "2023-13-01"), "'2023-13-01' is not a real date: there is no such month");
+    assert_eq!(fault(&date, &iso(), "2020/05/01"), "'2020/05/01' is not a date (expected YYYY-MM-DD)");
+}
+
+#[test]
+fn a_date_order_reads_day_month_and_year_in_that_order() {
+    let date = kind("type: date");
+    let check = |order: DateOrder, input: &str, expected: &str| {
+        assert_eq!(read(&date, &with_order(order), input), expected, "{input:?} as {order:?}");
+    };
+    check(DateOrder::Dmy, "13-05-2020", "\"2020-05-13\"");
+    check(DateOrder::Dmy, "13/05/2020", "\"2020-05-13\"");
+    check(DateOrder::Dmy, "1.2.2024", "\"2024-02-01\"");
+    check(DateOrder::Dmy, "2020-05-01", "\"2020-05-01\"");
+    check(DateOrder::Dmy, "05/13/2020", "!invalid_date");
+    check(DateOrder::Dmy, "31/04/2020", "!invalid_date");
+    check(DateOrder::Dmy, "13/05/20", "!invalid_date");
+    check(DateOrder::Dmy, "13/05/2020/1", "!invalid_date");
+    check(DateOrder::Mdy, "05/13/2020", "\"2020-05-13\"");
+    check(DateOrder::Mdy, "5/3/2020", "\"2020-05-03\"");
+    check(DateOrder::Mdy, "13/05/2020", "!invalid_date");
+    check(DateOrder::Ymd, "2020/05/01", "\"2020-05-01\"");
+    check(DateOrder::Ymd, "2020.5.1", "\"2020-05-01\"");
+    check(DateOrder::Ymd, "01/05/2020", "!invalid_date");
+    assert!(fault(&date, &with_order(DateOrder::Dmy), "31/04/2020").contains("not a real date"));
+    assert!(fault(&date, &with_order(DateOrder::Mdy), "x").contains("expected YYYY-MM-DD or MM/DD/YYYY"));
+}
+
+#[test]
+fn a_date_format_is_read_with_strftime() {
+    let date = kind("type: date, format: '%d %b %Y'");
+    table(
+        &date,
+        &iso(),
+        &[
+            ("01 May 2020", "\"2020-05-01\""),
+            ("2020-05-01", "\"2020-05-01\""),
+            ("May 01 2020", "!invalid_date"),
+            ("31 Feb 2020", "!invalid_date"),
+        ],
+    );
+    assert!(fault(&date, &iso(), "x").contains("expected YYYY-MM-DD or %d %b %Y"));
+}
+
+#[test]
+fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
+    let dt = kind("type: datetime");
+    table(
+        &dt,
+        &iso(),
+        &[
+            ("2024-06-15T14:30:00Z", "\"2024-06-15T14:30:00Z\""),
+            ("2024-06-15t14:30:00z", "\"2024-06-15T14:30:00Z\""),
+            ("2024-06-15T14:30:00+02:00", "\"2024-06-15T14:30:00+02:00\""),
+            ("2024-06-15T14:30:00+0200", "\"2024-06-15T14:30:00+02:00\""),
+            ("2024-06-15T14:30:00+02", "\"2024-06-15T14:30:00+02:00\""),
+            ("2024-06-15T14:30:00-05:30", "\"2024-06-15T14:30:00-05:30\""),
+            ("2024-06-15T14:30:00 +01:00", "\"2024-06-15T14:30:00+01:00\""),
+            ("2024-06-15 14:30", "\"2024-06-15T14:30:00Z\""),
+            ("2024-06-15T14:30:05.5Z", "\"2024-06-15T14:30:05.5Z\""),
+            ("2024-06-15T14:30:05,123456789Z", "\"2024-06-15T14:30:05.123456789Z\""),
+            ("2024-06-15", "\"2024-06-15T00:00:00Z\""),
+            ("2024-06-15T14:30:05.1234567891Z", "!invalid_datetime"),
+            ("2024-06-15T14:30:05.Z", "!invalid_datetime"),
+            ("2024-06-15T25:00", "!invalid_datetime"),
+            ("2024-06-15T14:60", "!invalid_datetime"),
+            ("2024-06-15T14", "!invalid_datetime"),
+            ("2024-06-15T", "!invalid_datetime"),
+            ("2024-06-15T14:30:00+19:00", "!invalid_datetime"),
+            ("2024-06-15T14:30:00+02:60", "!invalid_datetime"),
+            ("2024-06-15T14:30:00 CEST", "!invalid_datetime"),
+            ("2024-02-30T10:00", "!invalid_datetime"),
+            ("15/06/2024 14:30", "!invalid_datetime"),
+            ("yesterday", "!invalid_datetime"),
+        ],
+    );
+    assert!(fault(&dt, &iso(), "2024-02-30T10:00").contains("not a real date"));
+    assert!(fault(&dt, &iso(), "2024-06-15T25:00").contains("no such time of day"));
+    let berlin = ParseOptions { offset_seconds: 3600, ..iso() };
+    table(
+        &dt,
+        &berlin,
+        &[("2024-06-15 14:30", "\"2024-06-15T14:30:00+01:00\""), ("2024-06-15T14:30Z", "\"2024-06-15T14:30:00Z\"")],
+    );
+    let dmy = with_order(DateOrder::Dmy);
+    table(&dt, &dmy, &[("15/06/2024 14:30", "\"2024-06-15T14:30:00Z\""), ("31/06/2024 14:30", "!invalid_datetime")]);
+}
+
+#[test]
+fn a_datetime_format_is_read_with_strftime_and_may_carry_an_offset() {
+    let dt = kind("type: datetime, format: '%d/%m/%Y %H:%M'");
+    let offset = ParseOptions { offset_seconds: -3600, ..iso() };
+    table(
+        &dt,
+        &offset,
+        &[("15/06/2024 14:30", "\"2024-06-15T14:30:00-01:00\""), ("2024-06-15T14:30Z", "\"2024-06-15T14:30:00Z\"")],
+    );
+    let zoned = kind("type: datetime, format: '%d.%m.%Y %H:%M %z'");
+    table(
+        &zoned,
+        &iso(),
+        &[("15.06.2024 14:30 +0200", "\"2024-06-15T14:30:00+02:00\""), ("15.06.2024", "!invalid_datetime")],
+    );
+}
+
+#[test]
+fn spreadsheet_serials_count_days_in_either_date_system() {
+    let check = |serial: f64, is_1904: bool, expected: Option<&str>| {
+        let got = excel_serial_to_datetime(serial, is_1904).map(|dt| dt.to_string());
+        assert_eq!(got.as_deref(), expected, "serial {serial} (1904: {is_1904})");
+    };
+    check(1.0, false, Some("1900-01-01T00:00:00"));
+    check(31.0, false, Some("1900-01-31T00:00:00"));
+    check(59.0, false, Some("1900-02-28T00:00:00"));
+    check(60.0, false, None);
+    check(60.5, false, None);
+    check(61.0, false, Some("1900-03-01T00:00:00"));
+    check(36526.0, false, Some("2000-01-01T00:00:00"));
+    check(45000.0, false, Some("2023-03-15T00:00:00"));
+    check(45000.5, false, Some("2023-03-15T12:00:00"));
+    check(45000.75, false, Some("2023-03-15T18:00:00"));
+    check(45000.0 + 1.0 / 86_400.0, false, Some("2023-03-15T00:00:01"));
+    check(45000.0000005, false, Some("2023-03-15T00:00:00.043"));
+    check(45000.000000005, false, Some("2023-03-15T00:00:00"));
+    check(45000.9999999999, false, Some("2023-03-16T00:00:00"));
+    check(2958465.0, false, Some("9999-12-31T00:00:00"));
+    check(2958466.0, false, None);
+    check(0.0, false, None);
+    check(0.5, false, None);
+    check(-1.0, false, None);
+    check(f64::NAN, false, None);
+    check(f64::INFINITY, false, None);
+    check(0.0, true, Some("1904-01-01T00:00:00"));
+    check(0.25, true, Some("1904-01-01T06:00:00"));
+    check(1.0, true, Some("1904-01-02T00:00:00"));
+    check(43538.0, true, Some("2023-03-15T00:00:00"));
+}
+
+/// Reads a spreadsheet (or JSON) cell: the outcome and the text kept for messages.
+fn cell(kind: &Kind, opts: &ParseOptions, c: CellRef<'_>) -> (String, String) {
+    let converted = convert_cell(kind, c, opts);
+    (show(&converted.value), converted.text.into_owned())
+}
+
+#[test]
+fn spreadsheet_numbers_are_read_as_the_field_type() {
+    let money = kind("type: decimal, precision: 17, scale: 2");
+    let date = kind("type: date");
+    let dt = kind("type: datetime");
+    let flag = kind("type: boolean");
+    let check = |k: &Kind, c: CellRef<'_>, value: &str, text: &str| {
+        let label = format!("{c:?} as {k:?}");
+        assert_eq!(cell(k, &iso(), c), (value.to_string(), text.to_string()), "{label}");
+    };
+    check(&Kind::Integer, CellRef::Number(42.0), "42", "42");
+    check(&Kind::Integer, CellRef::Number(-3.0), "-3", "-3");
+    check(&Kind::Integer, CellRef::Number(42.5), "!invalid_integer", "42.5");
+    check(&Kind::Integer, CellRef::Number(1e19), "!invalid_integer", "10000000000000000000");
+    check(&Kind::Integer, CellRef::Int(7), "7", "7");
+    check(&Kind::Integer, CellRef::Int(i64::MAX), "9223372036854775807", "9223372036854775807");
+    check(&Kind::Integer, CellRef::Int(i64::MIN), "-9223372036854775808", "-9223372036854775808");
+    check(&money, CellRef::Number(19.9), "\"19.9\"", "19.9");
+    check(&money, CellRef::Number(12.0), "\"12\"", "12");
+    check(&money, CellRef::Number(12.345), "!decimal_out_of_range", "12.345");
+    check(&kind("type: decimal"), CellRef::Int(9_007_199_254_740_993), "\"9007199254740993\"", "9007199254740993");
+    check(&Kind::Text, CellRef::Number(42.0), "\"42\"", "42");
+    check(&Kind::Text, CellRef::Number(0.5), "\"0.5\"", "0.5");
+    check(&date, CellRef::Number(45000.0), "\"2023-03-15\"", "2023-03-15");
+    check(&date, CellRef::Number(60.0), "!invalid_date", "60");
+    check(&dt, CellRef::Number(45000.5), "\"2023-03-15T12:00:00Z\"", "2023-03-15T12:00:00");
+    check(&flag, CellRef::Number(1.0), "true", "1");
+    check(&flag, CellRef::Number(0.0), "false", "0");
+    check(&flag, CellRef::Number(2.0), "!invalid_boolean", "2");
+    check(&Kind::Uuid, CellRef::Number(1.0), "!invalid_uuid", "1");
+}
+
+#[test]
+fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
+    let date = kind("type: date");
+    let dt = kind("type: datetime");
+    let flag = kind("type: boolean");
+    let tags = kind("type: tags");
+    let check = |k: &Kind, c: CellRef<'_>, value: &str, text: &str| {
+        let label = format!("{c:?} as {k:?}");
+        assert_eq!(cell(k, &iso(), c), (value.to_string(), text.to_string()), "{label}");
+    };
+    check(&date, CellRef::ExcelDate(45000.0), "\"2023-03-15\"", "2023-03-15");
+    check(&date, CellRef::ExcelDate(45000.25), "\"2023-03-15\"", "2023-03-15T06:00:00");
+    check(&date, CellRef::ExcelDate(60.0), "!invalid_date", "60");
+    check(&dt, CellRef::ExcelDate(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
+    check(&dt, CellRef::ExcelDate(-2.0), "!invalid_datetime", "-2");
+    check(&Kind::Text, CellRef::ExcelDate(45000.0), "\"2023-03-15\"", "2023-03-15");
+    check(&Kind::Integer, CellRef::ExcelDate(45000.0), "45000", "45000");
+    check(&Kind::Integer, CellRef::Error(Cow::Borrowed("#DIV/0!")), "!cell_error", "#DIV/0!");
+    check(&Kind::Text, CellRef::Error(Cow::Borrowed("#N/A")), "!cell_error", "#N/A");
+    check(&flag, CellRef::Bool(true), "true", "true");
+    check(&Kind::Text, CellRef::Bool(false), "\"false\"", "false");
+    check(&Kind::Integer, CellRef::Bool(true), "!invalid_integer", "true");
+    check(&Kind::Integer, CellRef::Str(Cow::Borrowed(" 12 ")), "12", "12");
+    check(&Kind::Integer, CellRef::Empty, "empty", "");
+    check(&Kind::Text, CellRef::Json(Cow::Borrowed("{\"a\":1}")), "\"{\\\"a\\\":1}\"", "{\"a\":1}");
+    check(&Kind::Integer, CellRef::Json(Cow::Borrowed("[[1]]")), "!invalid_type", "[[1]]");
+    check(&tags, CellRef::List(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]), "[\"a\",\"b\"]", "a b");
+    check(&tags, CellRef::List(vec![Cow::Borrowed("a b")]), "!invalid_type", "a b");
+    check(&tags, CellRef::List(vec![]), "empty", "");
+    check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "!invalid_type", "a");
+    let opts_1904 = ParseOptions { is_1904: true, ..iso() };
+    assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(0.0)).0, "\"1904-01-01\"");
+}
+
+#[test]
+fn emails_need_one_at_and_a_dotted_domain() {
+    table(
+        &Kind::Email,
+        &iso(),
+        &[
+            ("john.smith42@gmail.com", "\"john.smith42@gmail.com\""),
+            ("a.b+tag@sub.example.co.uk", "\"a.b+tag@sub.example.co.uk\""),
+            ("O'Brien@example.ie", "\"O'Brien@example.ie\""),
+            ("zoë@exämple.com", "\"zoë@exämple.com\""),
+            (" padded@example.com ", "\"padded@example.com\""),
+            ("john.smith42gmail.com", "!invalid_email"),
+            ("john@localhost", "!invalid_email"),
+            ("john doe@x.com", "!invalid_email"),
+            ("@nodomain.com", "!invalid_email"),
+            ("a@b@c.com", "!invalid_email"),
+            ("john@example..com", "!invalid_email"),
+            ("john@.com", "!invalid_email"),
+            ("john@example.", "!invalid_email"),
+            ("john@", "!invalid_email"),
+            ("tab\t@x.com", "!invalid_email"),
+        ],
+    );
+    let long_local = format!("{}@example.com", "a".repeat(65));
+    assert_eq!(read(&Kind::Email, &iso(), &long_local), "!invalid_email");
+    let long = format!("a@{}.com", "b".repeat(250));
+    assert_eq!(read(&Kind::Email, &iso(), &long), "!invalid_email");
+    assert_eq!(
+        fault(&Kind::Email, &iso(), "john.smith42gmail.com"),
+        "'john.smith42gmail.com' is not an e-mail address: no @"
+    );
+    assert!(fault(&Kind::Email, &iso(), "john@localhost").contains("needs a dot"));
+    assert!(fault(&Kind::Email, &iso(), "john doe@x.com").contains("contains a space"));
+    assert!(fault(&Kind::Email, &iso(), "@nodomain.com").contains("nothing before the @"));
+}
+
+#[test]
+fn urls_must_be_absolute_http_or_https_with_a_host() {
+    table(
+        &Kind::Url,
+        &iso(),
+        &[
+            ("https://example.com", "\"https://example.com\""),
+            ("http://example.com:8080/path?q=1#x", "\"http://example.com:8080/path?q=1#x\""),
+            ("HTTPS://EXAMPLE.COM/", "\"HTTPS://EXAMPLE.COM/\""),
+            ("http://[::1]:80/", "\"http://[::1]:80/\""),
+            ("http://user:pw@host.example/x", "\"http://user:pw@host.example/x\""),
+            ("http://localhost", "\"http://localhost\""),
+            ("example.com", "!invalid_url"),
+            ("www.example.com/x", "!invalid_url"),
+            ("ftp://example.com", "!invalid_url"),
+            ("javascript://alert(1)", "!invalid_url"),
+            ("https://", "!invalid_url"),
+            ("https:///path", "!invalid_url"),
+            ("https://exa mple.com", "!invalid_url"),
+            ("http://example.com:99999", "!invalid_url"),
+            ("http://example.com:", "!invalid_url"),
+            ("http://example.com:8o", "!invalid_url"),
+            ("https://.example.com", "!invalid_url"),
+            ("https://exa<mple.com", "!invalid_url"),
+        ],
+    );
+}
+
+#[test]
+fn uuids_are_canonicalised_to_lower_case_hyphenated_form() {
+    let canonical = "\"123e4567-e89b-12d3-a456-426614174000\"";
+    table(
+        &Kind::Uuid,
+        &iso(),
+        &[
+            ("123e4567-e89b-12d3-a456-426614174000", canonical),
+            ("123E4567-E89B-12D3-A456-426614174000", canonical),
+            ("{123e4567-e89b-12d3-a456-426614174000}", canonical),
+            ("123e4567e89b12d3a456426614174000", canonical),
+            ("{123E4567E89B12D3A456426614174000}", canonical),
+            ("123e4567-e89b-12d3-a456-42661417400", "!invalid_uuid"),
+            ("123e4567-e89b-12d3-a456-42661417400g", "!invalid_uuid"),
+            ("123e4567e-89b-12d3-a456-426614174000", "!invalid_uuid"),
+            ("123e4567-e89b-12d3-a456-4266-14174000", "!invalid_uuid"),
+            ("urn:uuid:123e4567-e89b-12d3-a456-426614174000", "!invalid_uuid"),
+            ("not-a-uuid", "!invalid_uuid"),
+        ],
+    );
+}
+
+#[test]
+fn enums_canonicalise_values_labels_and_aliases() {
+    let status =
+        kind("type: enum, case_insensitive: true, values: [active, {value: closed, label: Closed, aliases: [gone]}]");
+    table(
+        &status,
+        &iso(),
+        &[
+            ("active", "\"active\""),
+            ("ACTIVE", "\"active\""),
+            ("closed", "\"closed\""),
+            ("Gone", "\"closed\""),
+            ("open", "!invalid_choice"),
+        ],
+    );
+    assert_eq!(fault(&status, &iso(), "open"), "'open' is not one of: active, closed");
+    let strict = kind("type: enum, values: [A, B]");
+    table(&strict, &iso(), &[("A", "\"A\""), ("a", "!invalid_choice")]);
+}
+
+#[test]
+fn list_types_split_on_their_separator() {
+    let colours = kind(
+        "type: multi_enum, separator: ';', case_insensitive: true, values: [red, green, {value: blue, aliases: [navy]}]",
+    );
+    table(
+        &colours,
+        &iso(),
+        &[
+            ("red;Green", "[\"red\",\"green\"]"),
+            ("red; navy ;red", "[\"red\",\"blue\"]"),
+            ("red;;", "[\"red\"]"),
+            (";", "empty"),
+            ("red;pink", "!invalid_choice"),
+            ("pink;mauve", "!invalid_choice"),
+            ("red green", "!invalid_choice"),
+        ],
+    );
+    assert_eq!(fault(&colours, &iso(), "red;pink"), "'pink' is not one of: red, green, blue");
+    assert!(fault(&colours, &iso(), "pink;mauve").starts_with("'pink', 'mauve' are not among the allowed values"));
+
+    let spaced = kind("type: tags");
+    table(&spaced, &iso(), &[("x  y", "[\"x\",\"y\"]"), ("solo", "[\"solo\"]")]);
+    let tags = kind("type: tags, separator: ','");
+    table(&tags, &iso(), &[("a, b ,c", "[\"a\",\"b\",\"c\"]"), ("a,a", "[\"a\",\"a\"]"), (" , ", "empty")]);
+
+    let ids = kind("type: uuid_list, separator: ','");
+    table(
+        &ids,
+        &iso(),
+        &[
+            (
+                "123E4567-E89B-12D3-A456-426614174000, {00000000-0000-0000-0000-000000000001}",
+                "[\"123e4567-e89b-12d3-a456-426614174000\",\"00000000-0000-0000-0000-000000000001\"]",
+            ),
+            ("123e4567-e89b-12d3-a456-426614174000,nope", "!invalid_uuid"),
+        ],
+    );
+    let links = kind("type: url_list, separator: '|'");
+    table(
+        &links,
+        &iso(),
+        &[
+            ("https://a.example/x.png | http://b.example", "[\"https://a.example/x.png\",\"http://b.example\"]"),
+            ("https://a.example|b.example", "!invalid_url"),
+        ],
+    );
+}
+
+#[test]
+fn invalid_utf8_bytes_are_an_encoding_error_that_names_them() {
+    let check = |c: CellRef<'_>| {
+        let (value, text) = cell(&Kind::Text, &iso(), c);
+        assert_eq!(value, "!invalid_encoding");
+        assert_eq!(text, "caf\u{FFFD} ol\u{E9}");
+    };
+    check(CellRef::Bytes(Cow::Borrowed(b"caf\xE9 ol\xC3\xA9")));
+    check(CellRef::Bytes(Cow::Owned(b"caf\xE9 ol\xC3\xA9".to_vec())));
+    let c = convert_cell(&Kind::Integer, CellRef::Bytes(Cow::Borrowed(b"1\xFF\xFE")), &iso());
+    let Converted::Invalid(f) = c.value else { panic!("not invalid") };
+    assert_eq!(f.code, crate::codes::INVALID_ENCODING);
+    assert!(f.message.starts_with("the bytes FF FE at position 2 are not valid UTF-8"), "{}", f.message);
+}
+
+#[test]
+fn trimming_can_be_turned_off() {
+    let keep = ParseOptions { trim: false, ..iso() };
+    let check = |opts: &ParseOptions, k: &Kind, input: &str, value: &str, text: &str| {
+        for c in [
+            CellRef::Bytes(Cow::Borrowed(input.as_bytes())),
+            CellRef::Str(Cow::Borrowed(input)),
+            CellRef::Str(Cow::Owned(input.to_string())),
+        ] {
+            let label = format!("{c:?} (trim: {})", opts.trim);
+            let converted = convert_cell(k, c, opts);
+            assert_eq!((show(&converted.value), converted.text.as_ref()), (value.to_string(), text), "{label}");
+        }
+    };
+    check(&iso(), &Kind::Text, "  hello ", "\"hello\"", "hello");
+    check(&keep, &Kind::Text, "  hello ", "\"  hello \"", "  hello ");
+    check(&iso(), &Kind::Integer, " 12 ", "12", "12");
+    check(&keep, &Kind::Integer, " 12 ", "!invalid_integer", " 12 ");
+    check(&iso(), &Kind::Text, " \t ", "empty", "");
+    check(&keep, &Kind::Text, " \t ", "\" \\t \"", " \t ");
+    check(&keep, &Kind::Text, "", "empty", "");
+}
+
+#[test]
+fn borrowed_text_stays_borrowed() {
+    let input = "  plain text ";
+    let c = convert_cell(&Kind::Text, CellRef::Bytes(Cow::Borrowed(input.as_bytes())), &iso());
+    assert!(matches!(c.text, Cow::Borrowed("plain text")));
+    assert!(matches!(c.value, Converted::Valid(Value::Text(Cow::Borrowed("plain text")))));
+    let tags = kind("type: tags");
+    let Converted::Valid(Value::List(items)) = convert_text(&tags, &Cow::Borrowed("a b"), &iso()) else {
+        panic!("not a list")
+    };
+    assert!(items.iter().all(|i| matches!(i, Cow::Borrowed(_))));
+}
+
+#[test]
+fn template_literals_are_read_like_cells() {
+    let money = kind("type: decimal, precision: 5, scale: 2");
+    assert_eq!(show(&convert_str(&money, " 12.50 ", &iso())), "\"12.50\"");
+    assert_eq!(show(&convert_str(&money, "   ", &iso())), "empty");
+    assert_eq!(show(&convert_str(&money, "1234.5", &iso())), "!decimal_out_of_range");
+}
+
+#[test]
+fn the_import_settings_set_the_parse_options() {
+    let settings = crate::settings::SettingsPatch {
+        locale: Some("de-DE".into()),
+        timezone_offset_minutes: Some(-90),
+        trim_whitespace: Some(false),
+        ..Default::default()
+    }
+    .resolve("")
+    .unwrap();
+    let opts = ParseOptions::from_settings(&settings);
+    assert_eq!(
+        opts,
+        ParseOptions {
+            date_order: Some(DateOrder::Dmy),
+            decimal_comma: true,
+            offset_seconds: -5400,
+            trim: false,
+            is_1904: false
+        }
+    );
+}

@@ -31,6 +31,8 @@ pub struct Duplicate {
     pub slot: u16,
     /// What it repeats.
     pub of: DuplicateOf,
+    /// Whether the repeating row was otherwise valid (and so becomes invalid now).
+    pub row_valid: bool,
 }
 
 /// Finds every key occurrence after the first, sorted by line then slot.
@@ -42,13 +44,31 @@ pub fn find_duplicates(mut keys: Vec<KeyEntry>) -> Vec<Duplicate> {
         let first = keys[i];
         let mut j = i + 1;
         while j < keys.len() && keys[j].slot == first.slot && keys[j].key == first.key {
-            dups.push(Duplicate { line: keys[j].line, slot: first.slot, of: DuplicateOf::Line(first.line) });
+            dups.push(Duplicate {
+                line: keys[j].line,
+                slot: first.slot,
+                of: DuplicateOf::Line(first.line),
+                row_valid: keys[j].valid,
+            });
             j += 1;
         }
         i = j;
     }
     dups.sort_unstable_by_key(|d| (d.line, d.slot));
     dups
+}
+
+/// How many otherwise-valid rows the duplicates make invalid (`dups` sorted by line).
+pub fn rows_made_invalid(dups: &[Duplicate]) -> u64 {
+    let mut count = 0;
+    let mut last = None;
+    for d in dups.iter().filter(|d| d.row_valid) {
+        if last != Some(d.line) {
+            count += 1;
+            last = Some(d.line);
+        }
+    }
+    count
 }
 
 /// The error a duplicate becomes. `value` is the repeated value, when known.
@@ -72,8 +92,8 @@ pub fn duplicate_error(schema: &Schema, plan: &ColumnPlan, dup: &Duplicate, valu
     }
     let field = &schema.fields[dup.slot as usize];
     let col = plan.field_columns.get(dup.slot as usize).copied().flatten();
-    let shown = value.as_deref().map(|v| format!("'{v}' ")).unwrap_or_default();
-    let builtin = || format!("{}{} already appears at {whence}", shown, field.label);
+    let shown = value.as_deref().map(|v| format!(" '{v}'")).unwrap_or_default();
+    let builtin = || format!("{}{shown} already appears at {whence}", field.label);
     RowError {
         line: dup.line,
         column: col.map(|c| c as u32 + 1),
@@ -99,16 +119,16 @@ pub fn add_errors(row_json: &str, errors: &[RowError]) -> String {
     let body = row_json.trim_end_matches('\n');
     let mut out = String::with_capacity(body.len() + 200 * errors.len());
     let encoded: Vec<String> = errors.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
-    if let Some(head) = body.strip_suffix("]}") {
-        if head.contains(",\"errors\":[") {
-            out.push_str(head);
-            for e in &encoded {
-                out.push(',');
-                out.push_str(e);
-            }
-            out.push_str("]}\n");
-            return out;
+    if let Some(head) = body.strip_suffix("]}")
+        && head.contains(",\"errors\":[")
+    {
+        out.push_str(head);
+        for e in &encoded {
+            out.push(',');
+            out.push_str(e);
         }
+        out.push_str("]}\n");
+        return out;
     }
     out.push_str(body.strip_suffix('}').unwrap_or(body));
     out.push_str(",\"errors\":[");
@@ -133,15 +153,23 @@ mod tests {
 
     #[test]
     fn every_occurrence_after_the_first_is_a_duplicate_whatever_the_input_order() {
-        let k = |slot, key, line| KeyEntry { slot, key, line };
-        let keys = vec![k(0, 7, 90), k(0, 7, 12), k(1, 7, 12), k(0, 8, 3), k(0, 7, 40), k(ROW_HASH_SLOT, 1, 5), k(ROW_HASH_SLOT, 1, 2)];
+        let k = |slot, key, line| KeyEntry { slot, key, line, valid: line != 90 };
+        let keys = vec![
+            k(0, 7, 90),
+            k(0, 7, 12),
+            k(1, 7, 12),
+            k(0, 8, 3),
+            k(0, 7, 40),
+            k(ROW_HASH_SLOT, 1, 5),
+            k(ROW_HASH_SLOT, 1, 2),
+        ];
         let dups = find_duplicates(keys);
         assert_eq!(
             dups,
             vec![
-                Duplicate { line: 5, slot: ROW_HASH_SLOT, of: DuplicateOf::Line(2) },
-                Duplicate { line: 40, slot: 0, of: DuplicateOf::Line(12) },
-                Duplicate { line: 90, slot: 0, of: DuplicateOf::Line(12) },
+                Duplicate { line: 5, slot: ROW_HASH_SLOT, of: DuplicateOf::Line(2), row_valid: true },
+                Duplicate { line: 40, slot: 0, of: DuplicateOf::Line(12), row_valid: true },
+                Duplicate { line: 90, slot: 0, of: DuplicateOf::Line(12), row_valid: false },
             ]
         );
     }

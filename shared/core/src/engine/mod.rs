@@ -63,22 +63,26 @@ pub struct KeyEntry {
     pub key: u128,
     /// Line of the row.
     pub line: u64,
+    /// Whether the row was valid before whole-file checks (so finalize can count rows that a
+    /// duplicate makes invalid without reading them).
+    pub valid: bool,
 }
 
 impl KeyEntry {
     /// Bytes per encoded entry.
-    pub const ENCODED_LEN: usize = 26;
+    pub const ENCODED_LEN: usize = 27;
 
     /// Appends the fixed-size little-endian encoding.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.slot.to_le_bytes());
         out.extend_from_slice(&self.key.to_le_bytes());
         out.extend_from_slice(&self.line.to_le_bytes());
+        out.push(u8::from(self.valid));
     }
 
     /// Decodes entries written by [`KeyEntry::encode`].
     pub fn decode_all(bytes: &[u8], out: &mut Vec<KeyEntry>) -> Result<(), String> {
-        if bytes.len() % Self::ENCODED_LEN != 0 {
+        if !bytes.len().is_multiple_of(Self::ENCODED_LEN) {
             return Err(format!("key file of {} bytes is not a whole number of entries", bytes.len()));
         }
         out.reserve(bytes.len() / Self::ENCODED_LEN);
@@ -89,7 +93,12 @@ impl KeyEntry {
             slot.copy_from_slice(&e[0..2]);
             key.copy_from_slice(&e[2..18]);
             line.copy_from_slice(&e[18..26]);
-            out.push(KeyEntry { slot: u16::from_le_bytes(slot), key: u128::from_le_bytes(key), line: u64::from_le_bytes(line) });
+            out.push(KeyEntry {
+                slot: u16::from_le_bytes(slot),
+                key: u128::from_le_bytes(key),
+                line: u64::from_le_bytes(line),
+                valid: e[26] != 0,
+            });
         }
         Ok(())
     }
@@ -217,6 +226,7 @@ impl<'a> RowEngine<'a> {
         self.values.clear();
         self.issues.clear();
         self.unmapped.clear();
+        let first_key = self.keys.len();
         let width = self.plan.headers.len();
         if self.strict_width {
             self.check_width(rec, n, width);
@@ -261,9 +271,12 @@ impl<'a> RowEngine<'a> {
         self.counts.warnings += self.issues.len() as u64 - errors;
         if valid {
             self.counts.valid += 1;
+            for k in &mut self.keys[first_key..] {
+                k.valid = true;
+            }
             if self.dedupe {
                 let key = self.row_hash();
-                self.keys.push(KeyEntry { slot: ROW_HASH_SLOT, key, line });
+                self.keys.push(KeyEntry { slot: ROW_HASH_SLOT, key, line, valid: true });
             }
         } else {
             self.counts.invalid += 1;
@@ -325,11 +338,13 @@ impl<'a> RowEngine<'a> {
 
     fn field(&mut self, fi: usize, field: &'a Field, col: Option<usize>, cell: CellRef<'a>, line: u64) {
         let converted = convert_cell(&field.kind, cell, &self.opts);
-        let text = converted.text;
+        let mut text = converted.text;
         let value = match converted.value {
             Converted::Valid(v) => v,
             Converted::Empty => {
                 if let Some(default) = &self.defaults[fi] {
+                    // Validators read the text too (regex, one_of): give them the default's.
+                    text = Cow::Borrowed(field.default.as_deref().unwrap_or_default().trim());
                     default.clone()
                 } else {
                     if field.required {
@@ -343,7 +358,8 @@ impl<'a> RowEngine<'a> {
             }
             Converted::Invalid(fault) => {
                 let message = field.message(fault.code, || fault.message.clone(), &text);
-                let issue = self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
+                let issue =
+                    self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
                 self.issues.push(issue);
                 self.values.push(Value::Text(text));
                 return;
@@ -379,7 +395,7 @@ impl<'a> RowEngine<'a> {
         }
         if let Some(mode) = field.unique {
             let key = unique_key(&value, mode, &mut self.scratch);
-            self.keys.push(KeyEntry { slot: fi as u16, key, line });
+            self.keys.push(KeyEntry { slot: fi as u16, key, line, valid: false });
         }
         self.values.push(value);
     }
@@ -408,7 +424,11 @@ fn char_count(s: &str) -> usize {
 }
 
 fn validator_message(check: &Check, text: &str) -> String {
-    let shown: String = if text.chars().count() > 60 { format!("{}...", text.chars().take(57).collect::<String>()) } else { text.to_string() };
+    let shown: String = if text.chars().count() > 60 {
+        format!("{}...", text.chars().take(57).collect::<String>())
+    } else {
+        text.to_string()
+    };
     match check {
         Check::Regex(re) => format!("'{shown}' does not match the pattern {}", re.as_str()),
         Check::Min(b) => format!("'{shown}' is less than the minimum {}", b.to_text()),

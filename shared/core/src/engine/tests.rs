@@ -1,1 +1,526 @@
 use super::*;
+
+use crate::convert::ParseOptions;
+use crate::mapping::{ColumnPlan, map_columns};
+use crate::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
+use crate::template::{TemplateSyntax, parse_template};
+use sink::JsonSink;
+
+/// What the engine made of one CSV file.
+#[derive(Debug)]
+struct Output {
+    /// Every row's JSON line (valid and invalid), in line order.
+    rows: Vec<String>,
+    /// Valid rows only.
+    valid: String,
+    /// Messages, as written.
+    messages: Vec<RowError>,
+    counts: Counts,
+    keys: Vec<KeyEntry>,
+}
+
+impl Output {
+    /// Each message as `line code target`, the target being the field, else the header or column.
+    fn issues(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .map(|m| {
+                let target = m
+                    .field
+                    .clone()
+                    .or_else(|| m.header.clone())
+                    .or_else(|| m.column.map(|c| format!("#{c}")))
+                    .unwrap_or_else(|| "-".into());
+                format!("{} {} {target}", m.line, m.code)
+            })
+            .collect()
+    }
+
+    /// The `values` object of the row on `line`.
+    fn values(&self, line: u64) -> serde_json::Value {
+        let row =
+            self.rows.iter().find(|r| finalize::row_line(r.as_bytes()) == Some(line)).expect("no row on that line");
+        let parsed: serde_json::Value = serde_json::from_str(row).unwrap();
+        parsed["values"].clone()
+    }
+}
+
+fn schema(yaml: &str) -> Schema {
+    let spec = parse_template(yaml, TemplateSyntax::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    Schema::compile(spec).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a whole CSV (header first) through the engine, with the template's own settings.
+fn run_with(schema: &Schema, csv: &str, dedupe: bool) -> Output {
+    run_bytes(schema, csv.as_bytes(), dedupe)
+}
+
+/// As [`run_with`], over bytes that need not be UTF-8.
+fn run_bytes(schema: &Schema, buf: &[u8], dedupe: bool) -> Output {
+    let mut parser = CsvParser::new(buf, 1, CsvOptions::default(), true);
+    let mut rec = RecordSpans::default();
+    assert_eq!(parser.next_record(&mut rec).unwrap(), Step::Record, "no header");
+    let view = rec.view(buf);
+    let headers: Vec<String> =
+        (0..view.len()).map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().to_string()).collect();
+    let mapping = map_columns(schema, &headers, &schema.settings.mapping);
+    let plan = ColumnPlan::new(schema, &mapping.columns, schema.settings.pass_through_unmapped);
+    let opts = ParseOptions::from_settings(&schema.settings);
+    let mut engine = RowEngine::new(schema, &plan, opts, dedupe);
+    let mut sink = JsonSink::new(schema, &plan);
+    while let Step::Record = parser.next_record(&mut rec).unwrap() {
+        engine.process(&rec.view(buf), &mut sink);
+    }
+    let (counts, keys) = engine.finish();
+    let mut rows: Vec<String> = sink.valid.lines().chain(sink.invalid.lines()).map(str::to_string).collect();
+    rows.sort_by_key(|r| finalize::row_line(r.as_bytes()));
+    let messages = sink.messages.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    Output { rows, valid: sink.valid, messages, counts, keys }
+}
+
+fn run(yaml: &str, csv: &str) -> Output {
+    run_with(&schema(yaml), csv, false)
+}
+
+const PEOPLE: &str = r#"
+name: people
+fields:
+  - key: id
+    type: integer
+    required: true
+  - key: name
+    label: Full name
+    required: true
+  - key: status
+    type: enum
+    values: [active, closed]
+    default: active
+  - key: country
+    default: NZ
+"#;
+
+#[test]
+fn required_fields_are_reported_and_defaults_fill_empty_cells() {
+    let out = run(PEOPLE, "id,Full name,status,country\n1,Ann,,\n,Bob,closed,AU\n3,  ,closed, \n");
+    assert_eq!(out.issues(), ["3 required id", "4 required name"]);
+    assert_eq!(out.values(2), serde_json::json!({"id": 1, "name": "Ann", "status": "active", "country": "NZ"}));
+    assert_eq!(out.values(3), serde_json::json!({"id": null, "name": "Bob", "status": "closed", "country": "AU"}));
+    assert_eq!(out.values(4), serde_json::json!({"id": 3, "name": null, "status": "closed", "country": "NZ"}));
+    assert_eq!(out.messages[1].message, "Full name is required");
+    assert_eq!(out.messages[1].column, Some(2));
+    assert_eq!(out.messages[1].header.as_deref(), Some("Full name"));
+    assert_eq!(out.counts, Counts { rows: 3, valid: 1, invalid: 2, skipped: 0, errors: 2, warnings: 0 });
+}
+
+#[test]
+fn a_field_with_no_column_is_empty_in_every_row() {
+    let out = run(PEOPLE, "id,Full name\n1,Ann\n");
+    assert!(out.issues().is_empty(), "{:?}", out.issues());
+    assert_eq!(out.values(2), serde_json::json!({"id": 1, "name": "Ann", "status": "active", "country": "NZ"}));
+}
+
+const CHECKED: &str = r#"
+name: checked
+fields:
+  - key: code
+    validators: [{regex: "^[A-Z]{3}$"}]
+  - key: qty
+    type: integer
+    validators: [{min: 1}, {max: 10}]
+  - key: price
+    type: decimal
+    validators: [{min: "0.01"}]
+  - key: name
+    validators: [{min_length: 2}, {max_length: 5}]
+  - key: colour
+    case_insensitive: true
+    validators: [{one_of: [red, {value: green, aliases: [gr]}]}]
+  - key: since
+    type: date
+    validators: [{min: 2020-01-01}]
+  - key: tags
+    type: tags
+    validators: [{max_length: 2}]
+"#;
+
+#[test]
+fn validators_check_the_parsed_value() {
+    let schema = schema(CHECKED);
+    let header = "code,qty,price,name,colour,since,tags\n";
+    let check = |row: &str, expected: &[&str]| {
+        let out = run_with(&schema, &format!("{header}{row}\n"), false);
+        let codes: Vec<String> = out.issues().into_iter().map(|i| i.split_once(' ').unwrap().1.to_string()).collect();
+        assert_eq!(codes, expected, "{row}");
+    };
+    check("ABC,1,0.01,Al,red,2020-01-01,a b", &[]);
+    check(",,,,,,", &["empty_row_skipped -"]);
+    check("AB,5,1,Ann,red,2024-01-01,a", &["regex_mismatch code"]);
+    check("abcd,5,1,Ann,red,2024-01-01,a", &["regex_mismatch code"]);
+    check("ABC,0,1,Ann,red,2024-01-01,a", &["below_minimum qty"]);
+    check("ABC,11,1,Ann,red,2024-01-01,a", &["above_maximum qty"]);
+    check("ABC,007,1,Ann,red,2024-01-01,a", &[]);
+    check("ABC,x,1,Ann,red,2024-01-01,a", &["invalid_integer qty"]);
+    check("ABC,5,0.00,Ann,red,2024-01-01,a", &["below_minimum price"]);
+    check("ABC,5,-3,Ann,red,2024-01-01,a", &["below_minimum price"]);
+    check("ABC,5,1,A,red,2024-01-01,a", &["too_short name"]);
+    check("ABC,5,1,Zoë Q,red,2024-01-01,a", &[]);
+    check("ABC,5,1,Zoë Qu,red,2024-01-01,a", &["too_long name"]);
+    check("ABC,5,1,Ann,RED,2024-01-01,a", &[]);
+    check("ABC,5,1,Ann,blue,2024-01-01,a", &["not_one_of colour"]);
+    check("ABC,5,1,Ann,red,2019-12-31,a", &["below_minimum since"]);
+    check("ABC,5,1,Ann,red,2024-01-01,a b c", &["too_long tags"]);
+    check(
+        "ab,0,-1,A,blue,2019-12-31,a b c",
+        &[
+            "regex_mismatch code",
+            "below_minimum qty",
+            "below_minimum price",
+            "too_short name",
+            "not_one_of colour",
+            "below_minimum since",
+            "too_long tags",
+        ],
+    );
+}
+
+#[test]
+fn builtin_validator_messages_quote_the_value_and_the_bound() {
+    let schema = schema(CHECKED);
+    let out = run_with(&schema, "code,qty,price,name,colour,since,tags\nab,0,-1,A,blue,2019-12-31,a b c\n", false);
+    let messages: Vec<&str> = out.messages.iter().map(|m| m.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "'ab' does not match the pattern ^[A-Z]{3}$",
+            "'0' is less than the minimum 1",
+            "'-1' is less than the minimum 0.01",
+            "'A' is shorter than 2 characters",
+            "'blue' is not one of: red, green",
+            "'2019-12-31' is less than the minimum 2020-01-01",
+            "'a b c' is longer than 2 characters",
+        ]
+    );
+    assert!(out.messages.iter().all(|m| m.severity == Severity::Error && m.line == 2));
+    assert_eq!(out.messages[1].value.as_deref(), Some("0"));
+}
+
+#[test]
+fn one_of_writes_the_canonical_choice() {
+    let out = run(CHECKED, "code,colour\nABC,GR\nABC, Red \n");
+    assert!(out.issues().is_empty(), "{:?}", out.issues());
+    assert_eq!(out.values(2)["colour"], "green");
+    assert_eq!(out.values(3)["colour"], "red");
+}
+
+#[test]
+fn a_default_value_passes_the_validators_of_its_field() {
+    let yaml = r#"
+name: defaults
+fields:
+  - key: id
+  - key: status
+    default: active
+    validators: [{one_of: [active, closed]}, {regex: "^[a-z]+$"}, {min_length: 3}]
+"#;
+    let out = run(yaml, "id,status\n1,\n2,closed\n3,open\n");
+    assert_eq!(out.issues(), ["4 not_one_of status"]);
+    assert_eq!(out.values(2)["status"], "active");
+}
+
+#[test]
+fn custom_messages_replace_value_and_label() {
+    let yaml = r#"
+name: messages
+fields:
+  - key: qty
+    label: Quantity
+    type: integer
+    required: true
+    messages:
+      invalid_integer: "{label} must be a whole number, not '{value}'"
+      required: "Fill in {label}"
+      below_minimum: "{label} is too small"
+    validators:
+      - min: 1
+      - max: 10
+        message: "{value} is more {label} than we stock"
+"#;
+    let out = run(yaml, "Quantity\nlots\n\n0\n11\n,\n");
+    let messages: Vec<(u64, &str, &str)> =
+        out.messages.iter().map(|m| (m.line, m.code.as_ref(), m.message.as_str())).collect();
+    assert_eq!(
+        messages,
+        [
+            (2, "invalid_integer", "Quantity must be a whole number, not 'lots'"),
+            (3, "empty_row_skipped", "empty row skipped"),
+            (4, "below_minimum", "Quantity is too small"),
+            (5, "above_maximum", "11 is more Quantity than we stock"),
+            (6, "empty_row_skipped", "empty row skipped"),
+        ]
+    );
+}
+
+#[test]
+fn a_warning_is_reported_but_keeps_the_row_valid() {
+    let yaml = r#"
+name: warnings
+fields:
+  - key: amount
+    type: decimal
+    validators:
+      - max: 1000
+        severity: warning
+        message: "unusually large"
+      - min: 0
+"#;
+    let out = run(yaml, "amount\n5000\n-1\n50\n");
+    assert_eq!(out.issues(), ["2 above_maximum amount", "3 below_minimum amount"]);
+    assert_eq!(out.messages[0].severity, Severity::Warning);
+    assert_eq!(out.counts, Counts { rows: 3, valid: 2, invalid: 1, skipped: 0, errors: 1, warnings: 1 });
+    assert_eq!(
+        out.valid,
+        "{\"line\":2,\"values\":{\"amount\":\"5000\"}}\n{\"line\":4,\"values\":{\"amount\":\"50\"}}\n"
+    );
+}
+
+const THREE: &str = "name: three\nfields:\n  - key: a\n  - key: b\n  - key: c\n";
+
+#[test]
+fn ragged_rows_are_errors_only_when_cells_are_missing_or_extra_cells_hold_text() {
+    let check = |row: &str, expected: &[&str]| {
+        let out = run(THREE, &format!("a,b,c\n{row}\n"));
+        assert_eq!(out.issues(), expected, "{row:?}");
+    };
+    check("1,2,3", &[]);
+    check("1,2,3,", &[]);
+    check("1,2,3, ,  ", &[]);
+    check("1,2,3,4", &["2 too_many_columns #4"]);
+    check("1,2,3,,x", &["2 too_many_columns #5"]);
+    check("1,2", &["2 too_few_columns -"]);
+    check("1", &["2 too_few_columns -"]);
+    check("1,\"x\ny\",3,\"\nz\"", &["3 too_many_columns #4"]);
+    let out = run(THREE, "a,b,c\n1,2,3,4\n");
+    assert_eq!(out.messages[0].message, "the row has 4 cells but the header has 3 columns");
+    assert_eq!(out.messages[0].value.as_deref(), Some("4"));
+    assert_eq!(out.values(2), serde_json::json!({"a": "1", "b": "2", "c": "3"}));
+}
+
+#[test]
+fn blank_rows_are_skipped_with_an_info_note() {
+    let out = run(THREE, "a,b,c\n1,2,3\n\n,,\n \t, ,\n\"\",\"\",\"\"\n4,5,6\n");
+    assert_eq!(
+        out.issues(),
+        ["3 empty_row_skipped -", "4 empty_row_skipped -", "5 empty_row_skipped -", "6 empty_row_skipped -"]
+    );
+    assert!(out.messages.iter().all(|m| m.severity == Severity::Info));
+    assert_eq!(out.counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 4, errors: 0, warnings: 0 });
+    assert_eq!(out.rows.len(), 2);
+}
+
+#[test]
+fn unmapped_columns_travel_with_the_row_when_asked() {
+    let yaml = format!("{THREE}settings:\n  pass_through_unmapped: true\n");
+    let out = run(&yaml, "a,Notes,b,c,,Extra\n1,hello,2,3,ignored,\"x,y\"\n4,,5,6\n");
+    assert_eq!(
+        out.rows,
+        [
+            r#"{"line":2,"values":{"a":"1","b":"2","c":"3"},"unmapped":{"Notes":"hello","Extra":"x,y"}}"#,
+            r#"{"line":3,"values":{"a":"4","b":"5","c":"6"},"unmapped":{"Notes":""},"errors":[{"line":3,"code":"too_few_columns","message":"the row has 4 cells but the header has 6 columns","severity":"error"}]}"#,
+        ]
+    );
+    let without = run(THREE, "a,Notes,b,c\n1,hello,2,3\n");
+    assert_eq!(without.rows, [r#"{"line":2,"values":{"a":"1","b":"2","c":"3"}}"#]);
+}
+
+const UNIQUE: &str = r#"
+name: unique
+fields:
+  - key: id
+    type: integer
+    unique: true
+  - key: email
+    type: email
+    unique: case_insensitive
+  - key: code
+    unique: exact
+  - key: amount
+    type: decimal
+    unique: true
+"#;
+
+#[test]
+fn unique_keys_are_emitted_for_every_parsed_value_even_on_invalid_rows() {
+    let schema = schema(UNIQUE);
+    let out = run_with(
+        &schema,
+        "id,email,code,amount,extra\n7,A@x.com,ab,1.5,\n007,a@X.COM,AB,1.50,\nx,bad,ab,2,oops\n,,,,\n",
+        false,
+    );
+    let keys: Vec<(u16, u64, bool)> = out.keys.iter().map(|k| (k.slot, k.line, k.valid)).collect();
+    assert_eq!(
+        keys,
+        [
+            (0, 2, true),
+            (1, 2, true),
+            (2, 2, true),
+            (3, 2, true),
+            (0, 3, true),
+            (1, 3, true),
+            (2, 3, true),
+            (3, 3, true),
+            (2, 4, false),
+            (3, 4, false)
+        ]
+    );
+    let key = |slot: u16, line: u64| out.keys.iter().find(|k| k.slot == slot && k.line == line).unwrap().key;
+    assert_eq!(key(0, 2), 7, "integers are their own key");
+    assert_eq!(key(0, 3), 7, "007 and 7 are the same integer");
+    assert_eq!(key(1, 2), key(1, 3), "case_insensitive folds case");
+    assert_ne!(key(2, 2), key(2, 3), "exact keeps case");
+    assert_eq!(key(2, 2), key(2, 4));
+    assert_eq!(key(3, 2), key(3, 3), "1.5 and 1.50 are the same decimal");
+    assert!(out.keys.iter().all(|k| k.slot != ROW_HASH_SLOT), "no row hashes without dedupe");
+    let dups = finalize::find_duplicates(out.keys.clone());
+    let found: Vec<(u64, u16, bool)> = dups.iter().map(|d| (d.line, d.slot, d.row_valid)).collect();
+    assert_eq!(found, [(3, 0, true), (3, 1, true), (3, 3, true), (4, 2, false)]);
+    assert_eq!(finalize::rows_made_invalid(&dups), 1);
+}
+
+#[test]
+fn negative_integers_keep_distinct_unique_keys() {
+    let keys = |value: i64| unique_key(&Value::Integer(value), UniqueMode::Exact, &mut Vec::new());
+    assert_ne!(keys(-1), keys(1));
+    assert_ne!(keys(-1), keys(0));
+    assert_eq!(keys(-1), keys(-1));
+}
+
+#[test]
+fn dedupe_hashes_only_valid_rows_by_their_parsed_values() {
+    let yaml = r#"
+name: dedupe
+fields:
+  - key: id
+    type: integer
+  - key: amount
+    type: decimal
+  - key: name
+    required: true
+"#;
+    let schema = schema(yaml);
+    let out = run_with(&schema, "id,amount,name\n1,1.5,Ann\n01, 1.50 , Ann\n1,1.5,\n1,1.5,ann\n\n1,1.5,Ann\n", true);
+    let hashes: Vec<(u64, u128)> =
+        out.keys.iter().filter(|k| k.slot == ROW_HASH_SLOT).map(|k| (k.line, k.key)).collect();
+    let lines: Vec<u64> = hashes.iter().map(|h| h.0).collect();
+    assert_eq!(lines, [2, 3, 5, 7], "no hash for the invalid row or the blank one");
+    assert_eq!(hashes[0].1, hashes[1].1);
+    assert_eq!(hashes[0].1, hashes[3].1);
+    assert_ne!(hashes[0].1, hashes[2].1);
+    assert!(out.keys.iter().all(|k| k.valid));
+    let dups = finalize::find_duplicates(out.keys);
+    assert_eq!(dups.iter().map(|d| d.line).collect::<Vec<_>>(), [3, 7]);
+}
+
+#[test]
+fn rows_are_json_lines_with_errors_last_on_invalid_rows() {
+    let yaml = r#"
+name: shape
+fields:
+  - key: id
+    type: integer
+  - key: email
+    label: E-mail
+    type: email
+  - key: when
+    type: datetime
+  - key: tags
+    type: tags
+  - key: ok
+    type: boolean
+  - key: note
+"#;
+    let out =
+        run(yaml, "id,E-mail,when,tags,ok,note\n1,a@b.co,2024-06-15 14:30,x y,yes,\"say \"\"hi\"\"\"\nx,nope,,,,\n");
+    assert_eq!(
+        out.rows,
+        [
+            r#"{"line":2,"values":{"id":1,"email":"a@b.co","when":"2024-06-15T14:30:00Z","tags":["x","y"],"ok":true,"note":"say \"hi\""}}"#,
+            concat!(
+                r#"{"line":3,"values":{"id":"x","email":"nope","when":null,"tags":null,"ok":null,"note":null},"errors":["#,
+                r#"{"line":3,"column":1,"header":"id","field":"id","code":"invalid_integer","message":"'x' is not a whole number","severity":"error","value":"x"},"#,
+                r#"{"line":3,"column":2,"header":"E-mail","field":"email","code":"invalid_email","message":"'nope' is not an e-mail address: no @","severity":"error","value":"nope"}]}"#
+            ),
+        ]
+    );
+    for row in &out.rows {
+        let parsed: serde_json::Value = serde_json::from_str(row).unwrap();
+        assert_eq!(finalize::row_line(row.as_bytes()), parsed["line"].as_u64());
+    }
+}
+
+#[test]
+fn errors_point_at_the_physical_line_of_their_cell() {
+    let out = run(THREE, "a,b,c\n\"x\ny\",\"\"\"\"bad,\"p\nq\"\n");
+    assert_eq!(out.issues(), ["3 malformed_quotes b"]);
+    assert_eq!(out.messages[0].column, Some(2));
+    assert_eq!(out.messages[0].value.as_deref(), Some("\"bad"));
+    let email = "name: e\nfields:\n  - key: note\n  - key: email\n    type: email\n";
+    let out = run(email, "note,email\n\"line one\nline two\r\nline three\",nope\n");
+    assert_eq!(out.issues(), ["4 invalid_email email"]);
+    assert_eq!(finalize::row_line(out.rows[0].as_bytes()), Some(2));
+}
+
+#[test]
+fn bytes_that_are_not_utf8_make_only_their_cell_invalid() {
+    let out = run_bytes(&schema(THREE), b"a,b,c\ncaf\xE9,ok,\xC3\xA9\n", false);
+    assert_eq!(
+        out.rows,
+        [concat!(
+            r#"{"line":2,"values":{"a":"caf�","b":"ok","c":"é"},"errors":[{"line":2,"column":1,"header":"a","field":"a","code":"invalid_encoding","#,
+            r#""message":"the bytes E9 at position 4 are not valid UTF-8; re-save the file as UTF-8 or name its encoding","severity":"error","value":"caf�"}]}"#,
+        )]
+    );
+}
+
+#[test]
+fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
+    use crate::record::{StoredCell, StoredRecord};
+    let schema = schema("name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\n    required: true\n");
+    let headers = vec!["a".to_string(), "b".to_string()];
+    let mapping = map_columns(&schema, &headers, &Default::default());
+    let plan = ColumnPlan::new(&schema, &mapping.columns, false);
+    let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false)
+        .for_sheet(Some("Data".into()));
+    let mut sink = JsonSink::new(&schema, &plan);
+    engine.process(&StoredRecord(4, vec![StoredCell::Number(12.0)]), &mut sink);
+    engine.process(&StoredRecord(5, vec![StoredCell::Null(()), StoredCell::Str("".into())]), &mut sink);
+    assert_eq!(
+        sink.invalid,
+        "{\"line\":4,\"values\":{\"a\":12,\"b\":null},\"errors\":[{\"line\":4,\"field\":\"b\",\"code\":\"required\",\"message\":\"b is required\",\"severity\":\"error\",\"sheet\":\"Data\"}]}\n"
+    );
+    assert!(sink.messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));
+    assert_eq!(engine.counts(), Counts { rows: 1, valid: 0, invalid: 1, skipped: 1, errors: 1, warnings: 0 });
+}
+
+#[test]
+fn key_entries_survive_their_encoding() {
+    let keys = vec![
+        KeyEntry { slot: 0, key: 7, line: 2, valid: true },
+        KeyEntry { slot: ROW_HASH_SLOT, key: u128::MAX - 1, line: u64::MAX, valid: false },
+    ];
+    let mut bytes = Vec::new();
+    for k in &keys {
+        k.encode(&mut bytes);
+    }
+    assert_eq!(bytes.len(), 2 * KeyEntry::ENCODED_LEN);
+    let mut back = Vec::new();
+    KeyEntry::decode_all(&bytes, &mut back).unwrap();
+    assert_eq!(back, keys);
+    assert!(KeyEntry::decode_all(&bytes[1..], &mut back).is_err());
+}
+
+#[test]
+fn counts_add_up_across_chunks() {
+    let mut total = Counts { rows: 1, valid: 1, invalid: 0, skipped: 2, errors: 0, warnings: 3 };
+    total += Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 4, warnings: 0 };
+    assert_eq!(total, Counts { rows: 3, valid: 2, invalid: 1, skipped: 2, errors: 4, warnings: 3 });
+}

@@ -62,6 +62,11 @@ where
         s
     }
 
+    /// Sets the header (JSON keys arrive before the records).
+    pub fn set_header(&mut self, names: Vec<String>) {
+        self.header = Some(HeaderInfo { names, line: 0, skipped_lines: Vec::new() });
+    }
+
     /// The header, once seen.
     pub fn header(&self) -> Option<&HeaderInfo> {
         self.header.as_ref()

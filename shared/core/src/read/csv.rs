@@ -343,11 +343,8 @@ impl<'a> CsvParser<'a> {
                     if i >= n && !self.is_final {
                         return Ok(Step::Incomplete { open_quote: None });
                     }
-                    if i >= n {
-                        // A trailing delimiter at the very end: one more, empty field.
-                        rec.fields.push(FieldSpan { start: i as u32, end: i as u32, line_offset: span.line_offset, flags: 0 });
-                        break;
-                    }
+                    // A trailing delimiter at the very end: the next pass reads one more, empty
+                    // field, on the current line and within the column limit like any other.
                 }
                 b'\n' => {
                     i += 1;
@@ -368,11 +365,19 @@ impl<'a> CsvParser<'a> {
                 }
             }
             if i - start > self.opts.max_record_bytes {
-                return Err(CsvError::RecordTooLarge { line: record_line, limit: self.opts.max_record_bytes, open_quote: None });
+                return Err(CsvError::RecordTooLarge {
+                    line: record_line,
+                    limit: self.opts.max_record_bytes,
+                    open_quote: None,
+                });
             }
         }
         if i - start > self.opts.max_record_bytes {
-            return Err(CsvError::RecordTooLarge { line: record_line, limit: self.opts.max_record_bytes, open_quote: None });
+            return Err(CsvError::RecordTooLarge {
+                line: record_line,
+                limit: self.opts.max_record_bytes,
+                open_quote: None,
+            });
         }
         rec.end = i;
         self.pos = i;

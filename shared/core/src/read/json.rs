@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::record::CellRef;
@@ -161,7 +161,8 @@ mod tests {
     fn keys_become_columns_in_order_of_first_appearance_and_numbers_keep_their_text() {
         let mut header = Vec::new();
         let mut rows = Vec::new();
-        let text = r#"[{"name": "Zeph", "amount": 12.50}, {"tags": ["a", "b"], "name": "Al\"i", "ok": true, "x": null}]"#;
+        let text =
+            r#"[{"name": "Zeph", "amount": 12.50}, {"tags": ["a", "b"], "name": "Al\"i", "ok": true, "x": null}]"#;
         read_json(
             text,
             100,

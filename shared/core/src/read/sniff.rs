@@ -89,7 +89,12 @@ pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
 }
 
 fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool) -> f64 {
-    let opts = CsvOptions { delimiter, max_field_bytes: usize::MAX / 4, max_record_bytes: usize::MAX / 4, max_columns: 20_000 };
+    let opts = CsvOptions {
+        delimiter,
+        max_field_bytes: usize::MAX / 4,
+        max_record_bytes: usize::MAX / 4,
+        max_columns: 20_000,
+    };
     let mut parser = CsvParser::new(sample, 1, opts, is_complete);
     let mut rec = RecordSpans::default();
     let mut counts: Vec<usize> = Vec::new();

@@ -203,7 +203,8 @@ impl CsvSplitter {
             let names = (0..rec.fields.len())
                 .map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string())
                 .collect();
-            self.header = Some(HeaderInfo { names, line: rec.line, skipped_lines: std::mem::take(&mut self.pending_skipped) });
+            self.header =
+                Some(HeaderInfo { names, line: rec.line, skipped_lines: std::mem::take(&mut self.pending_skipped) });
             self.chunk_start = end;
             return;
         }
@@ -245,7 +246,13 @@ mod tests {
     use super::*;
 
     fn opts(chunk_rows: u32) -> SplitOptions {
-        SplitOptions { csv: CsvOptions::default(), chunk_rows, max_chunk_bytes: u64::MAX, header_row: 1, start_offset: 0 }
+        SplitOptions {
+            csv: CsvOptions::default(),
+            chunk_rows,
+            max_chunk_bytes: u64::MAX,
+            header_row: 1,
+            start_offset: 0,
+        }
     }
 
     #[test]

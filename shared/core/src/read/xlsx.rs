@@ -76,7 +76,9 @@ pub enum XlsxError {
         limit: u64,
     },
     /// A sheet declares a dimension with too many columns.
-    #[error("sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns")]
+    #[error(
+        "sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns"
+    )]
     DeclaredTooWide {
         /// Sheet name or part.
         sheet: String,
@@ -185,10 +187,7 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
         let mut head = Vec::with_capacity(4096);
-        entry
-            .take(64 * 1024)
-            .read_to_end(&mut head)
-            .map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
+        entry.take(64 * 1024).read_to_end(&mut head).map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
         if let Some(dimension) = declared_dimension(&head) {
             let columns = dimension_columns(&dimension);
             if columns > u64::from(limits.max_columns) {
@@ -247,18 +246,16 @@ where
     R: Read + Seek,
 {
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    let worksheets: Vec<String> = workbook
-        .sheets_metadata()
-        .iter()
-        .filter(|s| s.typ == SheetType::WorkSheet)
-        .map(|s| s.name.clone())
-        .collect();
+    let worksheets: Vec<String> =
+        workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet).map(|s| s.name.clone()).collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
     }
     let name = match sheet {
         None => worksheets[0].clone(),
-        Some(SheetRef::Index(i)) => worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?,
+        Some(SheetRef::Index(i)) => {
+            worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?
+        }
         Some(SheetRef::Name(n)) => worksheets
             .iter()
             .find(|w| *w == n)

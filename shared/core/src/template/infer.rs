@@ -87,7 +87,11 @@ fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
             }
         }
     }
-    if field_type == FieldTypeName::Text && present.len() >= 20 && distinct.len() <= 10 && distinct.len() * 4 <= present.len() {
+    if field_type == FieldTypeName::Text
+        && present.len() >= 20
+        && distinct.len() <= 10
+        && distinct.len() * 4 <= present.len()
+    {
         field.field_type = FieldTypeName::Enum;
         field.values = Some(distinct.iter().map(|v| ChoiceSpec::Plain(ScalarText((*v).to_string()))).collect());
     }
@@ -97,7 +101,11 @@ fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
         sorted.sort_unstable();
         sorted.windows(2).all(|w| w[0] != w[1])
     };
-    if id_like && field.required && all_distinct && matches!(field_type, FieldTypeName::Integer | FieldTypeName::Uuid | FieldTypeName::Text) {
+    if id_like
+        && field.required
+        && all_distinct
+        && matches!(field_type, FieldTypeName::Integer | FieldTypeName::Uuid | FieldTypeName::Text)
+    {
         field.unique = Some(UniqueMode::Exact);
     }
     field
@@ -109,7 +117,8 @@ mod tests {
 
     #[test]
     fn types_keys_and_constraints_are_inferred_from_clean_values() {
-        let headers: Vec<String> = ["ID", "E-mail", "Signup Date", "Amount", "Active", "Zip", "Status", "Notes"].map(String::from).to_vec();
+        let headers: Vec<String> =
+            ["ID", "E-mail", "Signup Date", "Amount", "Active", "Zip", "Status", "Notes"].map(String::from).to_vec();
         let rows: Vec<Vec<String>> = (0..40)
             .map(|i| {
                 vec![
@@ -125,7 +134,8 @@ mod tests {
             })
             .collect();
         let t = infer_template("contacts", &headers, &rows);
-        let got: Vec<(&str, FieldTypeName, bool)> = t.fields.iter().map(|f| (f.key.as_str(), f.field_type, f.required)).collect();
+        let got: Vec<(&str, FieldTypeName, bool)> =
+            t.fields.iter().map(|f| (f.key.as_str(), f.field_type, f.required)).collect();
         assert_eq!(
             got,
             vec![

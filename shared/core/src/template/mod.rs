@@ -60,7 +60,10 @@ impl TemplateSyntax {
 /// Reads a template document, reporting the path of a shape error (`fields[3].type: unknown variant …`).
 pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec, TemplateError> {
     fn split(path: String, message: String) -> TemplateError {
-        let path = if path == "." { String::new() } else { path };
+        // serde_path_to_error writes `?` for a position it cannot name (a syntax error), which
+        // is no path a person can follow; the message carries the line and column instead.
+        let path = path.strip_suffix(".?").or_else(|| path.strip_suffix('?')).unwrap_or(&path);
+        let path = if path == "." { String::new() } else { path.to_string() };
         TemplateError { path, message }
     }
     match syntax {
@@ -86,9 +89,7 @@ pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec
 /// serde_norway prefixes messages with its own path; the path is reported separately.
 fn strip_yaml_path(message: &str) -> String {
     match message.split_once(": ") {
-        Some((head, rest)) if head.contains('[') || head.contains('.') && !head.contains(' ') => {
-            rest.to_string()
-        }
+        Some((head, rest)) if head.contains('[') || head.contains('.') && !head.contains(' ') => rest.to_string(),
         _ => message.to_string(),
     }
 }
@@ -496,7 +497,14 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
     };
     let mut validators = Vec::with_capacity(f.validators.len());
     for (j, v) in f.validators.iter().enumerate() {
-        validators.push(compile_validator(v, &kind, t, &format!("{path}.validators[{j}]"), options, f.case_insensitive)?);
+        validators.push(compile_validator(
+            v,
+            &kind,
+            t,
+            &format!("{path}.validators[{j}]"),
+            options,
+            f.case_insensitive,
+        )?);
     }
     for code in f.messages.keys() {
         if !codes::FIELD_CODES.contains(&code.as_str()) {
@@ -557,10 +565,7 @@ fn compile_validator(
     }
     use FieldTypeName as T;
     let ordered = matches!(t, T::Integer | T::Decimal | T::Date | T::Datetime);
-    let sized = matches!(
-        t,
-        T::Text | T::Email | T::Url | T::Tags | T::MultiEnum | T::UuidList | T::UrlList | T::Enum
-    );
+    let sized = matches!(t, T::Text | T::Email | T::Url | T::Tags | T::MultiEnum | T::UuidList | T::UrlList | T::Enum);
     let bound = |text: &ScalarText, name: &str| -> Result<Value<'static>, TemplateError> {
         if !ordered {
             return Err(TemplateError::at(
@@ -570,10 +575,9 @@ fn compile_validator(
         }
         match convert::convert_str(kind, &text.0, options) {
             Converted::Valid(value) => Ok(value.into_owned()),
-            _ => Err(TemplateError::at(
-                format!("{path}.{name}"),
-                format!("{:?} is not a valid {}", text.0, t.as_str()),
-            )),
+            _ => {
+                Err(TemplateError::at(format!("{path}.{name}"), format!("{:?} is not a valid {}", text.0, t.as_str())))
+            }
         }
     };
     let check = if let Some(pattern) = &v.regex {
@@ -588,12 +592,18 @@ fn compile_validator(
         Check::Max(bound(max, "max")?)
     } else if let Some(n) = v.min_length {
         if !sized {
-            return Err(TemplateError::at(format!("{path}.min_length"), format!("does not apply to {} fields", t.as_str())));
+            return Err(TemplateError::at(
+                format!("{path}.min_length"),
+                format!("does not apply to {} fields", t.as_str()),
+            ));
         }
         Check::MinLength(n)
     } else if let Some(n) = v.max_length {
         if !sized {
-            return Err(TemplateError::at(format!("{path}.max_length"), format!("does not apply to {} fields", t.as_str())));
+            return Err(TemplateError::at(
+                format!("{path}.max_length"),
+                format!("does not apply to {} fields", t.as_str()),
+            ));
         }
         Check::MaxLength(n)
     } else if let Some(choices) = &v.one_of {
@@ -620,7 +630,11 @@ fn regex_message(e: &regex::Error) -> String {
 pub(crate) fn within(value: &Value<'_>, bound: &Value<'_>, is_min: bool) -> bool {
     match compare_bound(value, bound) {
         Some(ord) => {
-            if is_min { ord != std::cmp::Ordering::Less } else { ord != std::cmp::Ordering::Greater }
+            if is_min {
+                ord != std::cmp::Ordering::Less
+            } else {
+                ord != std::cmp::Ordering::Greater
+            }
         }
         None => true,
     }

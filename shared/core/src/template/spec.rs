@@ -213,11 +213,7 @@ impl<'de> Deserialize<'de> for UniqueMode {
                 f.write_str("true, \"exact\" or \"case_insensitive\"")
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<UniqueMode, E> {
-                if v {
-                    Ok(UniqueMode::Exact)
-                } else {
-                    Err(E::custom("write `unique: true` or leave `unique` out"))
-                }
+                if v { Ok(UniqueMode::Exact) } else { Err(E::custom("write `unique: true` or leave `unique` out")) }
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<UniqueMode, E> {
                 match v {

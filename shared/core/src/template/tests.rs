@@ -1,1 +1,394 @@
 use super::*;
+
+/// A small template in YAML, the form most people write.
+const CONTACTS_YAML: &str = r#"
+name: contacts
+description: People to invite
+fields:
+  - key: id
+    type: integer
+    required: true
+    unique: true
+  - key: email
+    label: E-mail
+    type: email
+    required: true
+    alternate_matches: [mail, email address]
+  - key: status
+    type: enum
+    case_insensitive: true
+    default: active
+    values:
+      - active
+      - value: closed
+        label: Closed for good
+        aliases: [gone, shut]
+  - key: amount
+    type: decimal
+    precision: 17
+    scale: 2
+    validators:
+      - min: 0
+        message: "{label} cannot be negative, got {value}"
+      - max: 1000000
+        severity: warning
+  - key: note
+    validators:
+      - max_length: 200
+    messages:
+      too_long: keep {label} short
+settings:
+  chunk_rows: 500
+  invalid_data_behavior: REMOVE_INVALID_ROWS
+  mapping:
+    Mail: email
+"#;
+
+/// The same template in JSON.
+const CONTACTS_JSON: &str = r#"{
+  "name": "contacts",
+  "description": "People to invite",
+  "fields": [
+    {"key": "id", "type": "integer", "required": true, "unique": true},
+    {"key": "email", "label": "E-mail", "type": "email", "required": true,
+     "alternate_matches": ["mail", "email address"]},
+    {"key": "status", "type": "enum", "case_insensitive": true, "default": "active",
+     "values": ["active", {"value": "closed", "label": "Closed for good", "aliases": ["gone", "shut"]}]},
+    {"key": "amount", "type": "decimal", "precision": 17, "scale": 2,
+     "validators": [
+       {"min": 0, "message": "{label} cannot be negative, got {value}"},
+       {"max": 1000000, "severity": "warning"}
+     ]},
+    {"key": "note", "validators": [{"max_length": 200}], "messages": {"too_long": "keep {label} short"}}
+  ],
+  "settings": {"chunk_rows": 500, "invalid_data_behavior": "REMOVE_INVALID_ROWS", "mapping": {"Mail": "email"}}
+}"#;
+
+fn yaml(text: &str) -> TemplateSpec {
+    parse_template(text, TemplateSyntax::Yaml).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A template named `t` with the given YAML field list.
+fn with_fields(fields: &str) -> String {
+    format!("name: t\nfields:\n{fields}")
+}
+
+#[test]
+fn json_and_yaml_templates_read_the_same() {
+    let from_yaml = yaml(CONTACTS_YAML);
+    let from_json = parse_template(CONTACTS_JSON, TemplateSyntax::Json).unwrap();
+    assert_eq!(from_yaml, from_json);
+    assert_eq!(from_yaml.fields.len(), 5);
+    assert_eq!(from_yaml.fields[0].unique, Some(UniqueMode::Exact));
+    assert_eq!(from_yaml.fields[3].validators[0].min, Some(ScalarText("0".into())));
+    assert_eq!(from_yaml.fields[4].field_type, FieldTypeName::Text, "the type defaults to text");
+    assert_eq!(from_yaml.settings.chunk_rows, Some(500));
+}
+
+#[test]
+fn a_template_survives_a_round_trip_through_json_and_yaml() {
+    let spec = yaml(CONTACTS_YAML);
+    let json = serde_json::to_string(&spec).unwrap();
+    assert_eq!(parse_template(&json, TemplateSyntax::Json).unwrap(), spec);
+    let yaml_text = serde_norway::to_string(&spec).unwrap();
+    assert_eq!(parse_template(&yaml_text, TemplateSyntax::Yaml).unwrap(), spec);
+}
+
+#[test]
+fn a_compiled_template_holds_checked_fields_and_resolved_settings() {
+    let schema = Schema::compile(yaml(CONTACTS_YAML)).unwrap();
+    assert_eq!(schema.name(), "contacts");
+    let keys: Vec<&str> = schema.fields.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, ["id", "email", "status", "amount", "note"]);
+    assert_eq!(schema.field_index("amount"), Some(3));
+    assert_eq!(schema.field_index("nope"), None);
+    assert_eq!(schema.fields[0].label, "id", "the label defaults to the key");
+    assert_eq!(schema.fields[1].label, "E-mail");
+    assert!(matches!(schema.fields[3].kind, Kind::Decimal { precision: Some(17), scale: Some(2) }));
+    assert!(matches!(schema.fields[3].validators[0].check, Check::Min(Value::Decimal(_))));
+    assert_eq!(schema.fields[3].validators[1].severity, Severity::Warning);
+    assert_eq!(schema.settings.chunk_rows, 500);
+    assert_eq!(schema.settings.invalid_data_behavior, crate::settings::InvalidDataBehavior::RemoveInvalidRows);
+    assert_eq!(schema.spec().fields.len(), 5);
+}
+
+#[test]
+fn aliases_of_types_are_accepted() {
+    let check = |written: &str, expected: FieldTypeName| {
+        let spec = yaml(&with_fields(&format!("  - key: f\n    type: {written}\n")));
+        assert_eq!(spec.fields[0].field_type, expected, "{written}");
+    };
+    check("string", FieldTypeName::Text);
+    check("int", FieldTypeName::Integer);
+    check("number", FieldTypeName::Decimal);
+    check("bool", FieldTypeName::Boolean);
+    check("checkbox", FieldTypeName::Boolean);
+    check("date_time", FieldTypeName::Datetime);
+    check("select", FieldTypeName::Enum);
+    check("multi_select", FieldTypeName::MultiEnum);
+    check("relationship", FieldTypeName::Uuid);
+    check("url_list", FieldTypeName::UrlList);
+}
+
+#[test]
+fn shape_errors_name_the_path_of_the_offending_key() {
+    let check = |syntax: TemplateSyntax, text: &str, path: &str, fragment: &str| {
+        let err = parse_template(text, syntax).unwrap_err();
+        assert_eq!(err.path, path, "{text}\n{err}");
+        assert!(err.message.contains(fragment), "{:?} lacks {fragment:?}", err.message);
+    };
+    use TemplateSyntax::{Json, Yaml};
+    check(
+        Json,
+        r#"{"name":"t","fields":[{"key":"a"},{"key":"b","type":"money"}]}"#,
+        "fields[1].type",
+        "unknown variant `money`",
+    );
+    check(Yaml, &with_fields("  - key: a\n  - key: b\n    type: money\n"), "fields[1].type", "unknown variant `money`");
+    check(Yaml, &with_fields("  - key: a\n    reqired: true\n"), "fields[0].reqired", "unknown field `reqired`");
+    check(Json, r#"{"name":"t","fields":[{"key":"a","unique":false}]}"#, "fields[0].unique", "write `unique: true`");
+    check(Yaml, &with_fields("  - key: a\n    unique: sometimes\n"), "fields[0].unique", "sometimes");
+    check(
+        Yaml,
+        &with_fields("  - key: a\n    validators:\n      - regex: x\n        mesage: m\n"),
+        "fields[0].validators[0].mesage",
+        "unknown field `mesage`",
+    );
+    check(
+        Yaml,
+        &format!("{}settings:\n  chunk_rows: lots\n", with_fields("  - key: a\n")),
+        "settings.chunk_rows",
+        "invalid type",
+    );
+    check(Json, r#"{"fields":[]}"#, "", "missing field `name`");
+    check(Json, r#"{"name":"t","fields":[{"key":"a"}]"#, "", "EOF while parsing an object at line 1 column 34");
+    check(Json, r#"{"name":"t","fields":[{"key":"a", x}]}"#, "fields[0]", "key must be a string at line 1 column 35");
+    check(
+        Yaml,
+        "name: t\nfields:\n  - key: a\n  -key: b\n",
+        "fields",
+        "did not find expected '-' indicator at line 4 column 3",
+    );
+    check(Yaml, "- 1\n", "", "expected struct TemplateSpec");
+}
+
+#[test]
+fn the_syntax_follows_the_file_name() {
+    assert_eq!(TemplateSyntax::from_file_name("contacts.JSON"), TemplateSyntax::Json);
+    assert_eq!(TemplateSyntax::from_file_name("contacts.yaml"), TemplateSyntax::Yaml);
+    assert_eq!(TemplateSyntax::from_file_name("contacts"), TemplateSyntax::Yaml);
+}
+
+#[test]
+fn compile_errors_name_the_path_of_the_offending_key() {
+    let check = |fields: &str, path: &str, fragment: &str| {
+        let text = with_fields(fields);
+        let err = Schema::compile(yaml(&text)).unwrap_err();
+        assert_eq!(err.path, path, "{text}\n{err}");
+        assert!(err.message.contains(fragment), "{:?} lacks {fragment:?}", err.message);
+        assert_eq!(err.to_string(), format!("{path}: {}", err.message));
+    };
+    let a = "  - key: a\n";
+    check(&format!("{a}  - key: a\n    type: integer\n"), "fields[1].key", "duplicate key \"a\" (also fields[0])");
+    check("  - key: 1st\n", "fields[0].key", "is not a key");
+    check("  - key: has space\n", "fields[0].key", "is not a key");
+    check(
+        &format!("{a}  - key: b\n    validators:\n      - regex: ok\n      - regex: \"(unclosed\"\n"),
+        "fields[1].validators[1].regex",
+        "invalid regex",
+    );
+    check(&format!("{a}  - key: s\n    type: enum\n"), "fields[1].values", "needs a list of values");
+    check("  - key: s\n    type: enum\n    values: []\n", "fields[0].values", "at least one value");
+    check(
+        "  - key: s\n    type: enum\n    values: [a, b, A]\n    case_insensitive: true\n",
+        "fields[0].values[2]",
+        "repeats fields[0].values[0]",
+    );
+    check("  - key: s\n    type: enum\n    values: [a, \" \"]\n", "fields[0].values[1]", "cannot be empty");
+    check("  - key: a\n    values: [x]\n", "fields[0].values", "applies to enum and multi_enum fields, not text");
+    check(
+        "  - key: a\n    validators:\n      - min_length: 1\n        max_length: 3\n",
+        "fields[0].validators[0]",
+        "exactly one of",
+    );
+    check(
+        "  - key: a\n    validators:\n      - message: nothing to check\n",
+        "fields[0].validators[0]",
+        "exactly one of",
+    );
+    check("  - key: a\n    validators:\n      - min: 3\n", "fields[0].validators[0].min", "not text");
+    check(
+        "  - key: a\n    type: integer\n    validators:\n      - max: lots\n",
+        "fields[0].validators[0].max",
+        "\"lots\" is not a valid integer",
+    );
+    check(
+        "  - key: a\n    type: integer\n    validators:\n      - min_length: 2\n",
+        "fields[0].validators[0].min_length",
+        "does not apply to integer",
+    );
+    check(
+        "  - key: a\n    type: boolean\n    validators:\n      - max_length: 2\n",
+        "fields[0].validators[0].max_length",
+        "does not apply to boolean",
+    );
+    check(
+        "  - key: a\n    type: integer\n    default: seven\n",
+        "fields[0].default",
+        "\"seven\" is not a valid integer: invalid_integer",
+    );
+    check("  - key: a\n    type: date\n    default: 2023-02-30\n", "fields[0].default", "invalid_date");
+    check(
+        "  - key: a\n    messages:\n      required: fill it in\n      too_lng: typo\n",
+        "fields[0].messages.too_lng",
+        "unknown error code",
+    );
+    check("  - key: a\n    type: decimal\n    precision: 0\n", "fields[0].precision", "between 1 and 28");
+    check(
+        "  - key: a\n    type: decimal\n    precision: 4\n    scale: 5\n",
+        "fields[0].scale",
+        "cannot exceed precision",
+    );
+    check("  - key: a\n    type: integer\n    scale: 2\n", "fields[0].scale", "applies to decimal fields, not integer");
+    check("  - key: a\n    format: \"%d\"\n", "fields[0].format", "applies to date and datetime fields");
+    check("  - key: a\n    type: tags\n    separator: \"\"\n", "fields[0].separator", "cannot be empty");
+    check("  - key: a\n    type: boolean\n    true_values: []\n", "fields[0].true_values", "cannot be empty");
+    check(
+        "  - key: a\n    type: boolean\n    true_values: [si]\n    false_values: [no, si]\n",
+        "fields[0].false_values",
+        "\"si\" is also in true_values",
+    );
+}
+
+#[test]
+fn template_wide_faults_name_their_section() {
+    let check = |text: &str, path: &str, fragment: &str| {
+        let err = Schema::compile(yaml(text)).unwrap_err();
+        assert_eq!(err.path, path, "{text}\n{err}");
+        assert!(err.message.contains(fragment), "{:?} lacks {fragment:?}", err.message);
+    };
+    let fields = "fields:\n  - key: email\n";
+    check(
+        &format!("name: t\n{fields}settings:\n  chunk_rows: 0\n"),
+        "settings.chunk_rows",
+        "between 1 and 1000000, got 0",
+    );
+    check(&format!("name: t\n{fields}settings:\n  chunk_rows: 2000000\n"), "settings.chunk_rows", "got 2000000");
+    check(&format!("name: t\n{fields}settings:\n  locale: klingon\n"), "settings.locale", "unknown locale");
+    check(
+        &format!("name: t\n{fields}settings:\n  mapping:\n    Mail: email\n    Name: name\n"),
+        "settings.mapping.Name",
+        "no field has the key \"name\"",
+    );
+    check(&format!("name: \" \"\n{fields}"), "name", "cannot be empty");
+    check("name: t\nfields: []\n", "fields", "at least one field");
+}
+
+#[test]
+fn a_mapping_may_ignore_a_column() {
+    let text = "name: t\nfields:\n  - key: email\nsettings:\n  mapping:\n    Internal: null\n";
+    let schema = Schema::compile(yaml(text)).unwrap();
+    assert_eq!(schema.settings.mapping.get("Internal"), Some(&None));
+}
+
+#[test]
+fn the_blank_csv_is_one_header_row_of_labels() {
+    let check = |fields: &str, expected: &str| {
+        let schema = Schema::compile(yaml(&with_fields(fields))).unwrap();
+        assert_eq!(schema.blank_csv(), expected);
+    };
+    check("  - key: id\n", "id\r\n");
+    check(
+        "  - key: id\n  - key: email\n    label: E-mail\n  - key: name\n    label: \"Name, full\"\n",
+        "id,E-mail,\"Name, full\"\r\n",
+    );
+    check("  - key: q\n    label: 'Say \"hi\"'\n  - key: f\n    label: \"=1+1\"\n", "\"Say \"\"hi\"\"\",\"'=1+1\"\r\n");
+    check("  - key: blank_label\n    label: \" \"\n", "blank_label\r\n");
+}
+
+fn choices(case_insensitive: bool) -> Choices {
+    let flag = if case_insensitive { "    case_insensitive: true\n" } else { "" };
+    let text = with_fields(&format!(
+        "  - key: s\n    type: enum\n{flag}    values:\n      - active\n      - value: closed\n        label: Closed for good\n        aliases: [gone, \" shut \"]\n      - 42\n"
+    ));
+    let schema = Schema::compile(yaml(&text)).unwrap();
+    match &schema.fields[0].kind {
+        Kind::Enum(c) => c.clone(),
+        other => panic!("not an enum: {other:?}"),
+    }
+}
+
+#[test]
+fn choices_are_found_by_value_label_or_alias() {
+    let check = |case_insensitive: bool, input: &str, expected: Option<&str>| {
+        assert_eq!(
+            choices(case_insensitive).lookup(input),
+            expected,
+            "{input:?} (case_insensitive: {case_insensitive})"
+        );
+    };
+    check(false, "active", Some("active"));
+    check(false, "closed", Some("closed"));
+    check(false, "Closed for good", Some("closed"));
+    check(false, "gone", Some("closed"));
+    check(false, "shut", Some("closed"));
+    check(false, "42", Some("42"));
+    check(false, "Active", None);
+    check(false, "GONE", None);
+    check(false, "open", None);
+    check(false, "", None);
+    check(true, "Active", Some("active"));
+    check(true, "ACTIVE", Some("active"));
+    check(true, "closed FOR good", Some("closed"));
+    check(true, "Gone", Some("closed"));
+    check(true, "open", None);
+    assert_eq!(choices(true).values, ["active", "closed", "42"]);
+}
+
+#[test]
+fn long_choice_lists_are_found_through_their_index() {
+    let values: Vec<String> = (0..40).map(|i| format!("      - value: v{i}\n        aliases: [Alias{i}]\n")).collect();
+    let text = with_fields(&format!(
+        "  - key: s\n    type: enum\n    case_insensitive: true\n    values:\n{}",
+        values.concat()
+    ));
+    let schema = Schema::compile(yaml(&text)).unwrap();
+    let Kind::Enum(choices) = &schema.fields[0].kind else { panic!("not an enum") };
+    let check = |input: &str, expected: Option<&str>| assert_eq!(choices.lookup(input), expected, "{input}");
+    check("v0", Some("v0"));
+    check("V39", Some("v39"));
+    check("alias17", Some("v17"));
+    check("v40", None);
+}
+
+#[test]
+fn custom_messages_replace_value_and_label() {
+    let schema = Schema::compile(yaml(CONTACTS_YAML)).unwrap();
+    let note = &schema.fields[4];
+    assert_eq!(note.message(crate::codes::TOO_LONG, || "builtin".into(), "x"), "keep note short");
+    assert_eq!(note.message(crate::codes::REQUIRED, || "builtin".into(), "x"), "builtin");
+}
+
+#[test]
+fn one_of_validators_follow_the_field_case_rule() {
+    let text = with_fields(
+        "  - key: c\n    case_insensitive: true\n    validators:\n      - one_of: [red, {value: green, aliases: [gr]}]\n",
+    );
+    let schema = Schema::compile(yaml(&text)).unwrap();
+    let Check::OneOf(choices) = &schema.fields[0].validators[0].check else { panic!("not one_of") };
+    assert_eq!(choices.lookup("RED"), Some("red"));
+    assert_eq!(choices.lookup("GR"), Some("green"));
+    assert_eq!(choices.lookup("blue"), None);
+}
+
+#[test]
+fn bounds_compare_within_their_type() {
+    let check = |value: Value<'_>, bound: Value<'_>, is_min: bool, expected: bool| {
+        assert_eq!(within(&value, &bound, is_min), expected, "{value:?} vs {bound:?} (min: {is_min})");
+    };
+    check(Value::Integer(5), Value::Integer(5), true, true);
+    check(Value::Integer(4), Value::Integer(5), true, false);
+    check(Value::Integer(6), Value::Integer(5), false, false);
+    check(Value::Decimal("0.01".parse().unwrap()), Value::Decimal("0".parse().unwrap()), true, true);
+    check(Value::Text("x".into()), Value::Integer(5), true, true);
+}

@@ -1,0 +1,250 @@
+//! `sluice import`: one file through the whole pipeline, on embedded backends.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_app::model::{Import, TenantId};
+use sluice_app::{AppError, CreateImport};
+use sluice_core::ImportStatus;
+use sluice_core::settings::{InvalidDataBehavior, SettingsPatch, SheetRef};
+use sluice_local::LocalRuntime;
+
+use super::progress::Bars;
+use super::{ImportArgs, UsageError, load_template};
+
+/// Runs `sluice import`.
+pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    let template = load_template(&args.template)?;
+    let settings = settings_from(&args)?;
+    let meta =
+        std::fs::metadata(&args.file).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
+    if !meta.is_file() {
+        return Err(UsageError(format!("{} is not a file", args.file.display())).into());
+    }
+    let workers =
+        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
+    runtime.block_on(import(args, template, settings, workers))
+}
+
+fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
+    let mut patch = SettingsPatch::default();
+    if let Some(sheet) = &args.sheet {
+        patch.sheet = Some(match sheet.parse::<u32>() {
+            Ok(i) if i >= 1 => SheetRef::Index(i),
+            _ => SheetRef::Name(sheet.clone()),
+        });
+    }
+    patch.encoding = args.encoding.clone();
+    patch.delimiter = args.delimiter.clone();
+    patch.chunk_rows = args.chunk_rows;
+    if let Some(b) = &args.invalid_data {
+        patch.invalid_data_behavior = Some(InvalidDataBehavior::parse(b).ok_or_else(|| {
+            UsageError(format!("--invalid-data {b:?}: use BLOCK_SUBMIT, REMOVE_INVALID_ROWS or INCLUDE_INVALID_ROWS"))
+        })?);
+    }
+    if !args.mapping.is_empty() {
+        let mut mapping = BTreeMap::new();
+        for m in &args.mapping {
+            let (header, key) =
+                m.rsplit_once('=').ok_or_else(|| UsageError(format!("--mapping {m:?}: write HEADER=KEY")))?;
+            let key = key.trim();
+            mapping.insert(header.to_string(), (!key.is_empty()).then(|| key.to_string()));
+        }
+        patch.mapping = Some(mapping);
+    }
+    Ok(patch)
+}
+
+async fn import(
+    args: ImportArgs,
+    template: sluice_core::TemplateSpec,
+    settings: SettingsPatch,
+    workers: usize,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let temp;
+    let (data_dir, durable) = match &args.data_dir {
+        Some(dir) => (dir.clone(), true),
+        None => {
+            temp = tempfile::Builder::new().prefix("sluice-").tempdir()?;
+            (temp.path().to_path_buf(), false)
+        }
+    };
+    let bars = Bars::new(args.quiet);
+    let rt = LocalRuntime::open(&data_dir, durable)?.with_progress(bars.clone());
+    let handles = rt.spawn_workers(workers);
+    let tenant = TenantId::parse("local").expect("a valid tenant name");
+    let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned());
+    let created = rt
+        .app
+        .create_import(CreateImport {
+            tenant: tenant.clone(),
+            environment: "production".into(),
+            template,
+            template_ref: None,
+            settings,
+            original_filename: file_name.clone(),
+            destination: None,
+            user: None,
+            metadata: None,
+        })
+        .await;
+    let created = match created {
+        Ok(i) => i,
+        Err(AppError::Invalid(message)) => {
+            return Err(UsageError(format!("{}: {message}", args.template.display())).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let object = rt.blobs.import_file(&args.file, &created.upload.key).await?;
+    rt.app.accept_upload(&tenant, &created.id, object).await?;
+
+    let import = wait(&rt, &tenant, &created, &bars).await?;
+    bars.clear();
+    rt.queue.close();
+    for h in handles {
+        h.abort();
+    }
+    if let Some(out) = &args.out {
+        write_outputs(&rt, &import, out).await?;
+    }
+    let view = import.to_view(jiff::Timestamp::now());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    }
+    if !args.quiet {
+        summary(&import, file_name.as_deref(), args.out.as_deref(), started.elapsed());
+    }
+    Ok(ExitCode::from(match import.status {
+        ImportStatus::Successful => 0,
+        ImportStatus::NeedsReview => 2,
+        _ => 1,
+    }))
+}
+
+/// Waits for the import to settle, moving the bars.
+async fn wait(rt: &LocalRuntime, tenant: &TenantId, created: &Import, bars: &Arc<Bars>) -> anyhow::Result<Import> {
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let import = rt.app.get_import(tenant, &created.id).await?;
+        bars.chunks(import.chunks.done, import.chunks.total);
+        if import.status.is_settled() {
+            return Ok(import);
+        }
+        // The queue empty while the import still runs means a job was lost: say so, never hang.
+        if rt.queue.is_idle() {
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(5) {
+                let dead = rt.queue.dead_letters();
+                anyhow::bail!("processing stopped with the import still {}: {dead:?}", import.status.as_str());
+            }
+        } else {
+            idle_since = None;
+        }
+    }
+}
+
+async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| UsageError(format!("cannot create {}: {e}", out.display())))?;
+    for file in ["rows.jsonl", "errors.jsonl", "results.csv"] {
+        let dest = out.join(file);
+        match &import.results {
+            Some(results) => {
+                let key = match file {
+                    "rows.jsonl" => &results.rows_key,
+                    "errors.jsonl" => &results.errors_key,
+                    _ => &results.results_key,
+                };
+                rt.blobs.export_file(key, &dest).await?;
+            }
+            None => {
+                // A failed file has no results; leave no stale ones from an earlier run.
+                let _ = std::fs::remove_file(&dest);
+            }
+        }
+    }
+    let view = import.to_view(jiff::Timestamp::now());
+    std::fs::write(out.join("import.json"), serde_json::to_string_pretty(&view)? + "\n")?;
+    Ok(())
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Duration) {
+    let c = &import.counts;
+    let file = file.unwrap_or("input");
+    eprintln!(
+        "{}  {file}: {} rows, {} valid, {} invalid ({} errors, {} warnings), {} empty skipped in {:.2} s",
+        import.status.as_str(),
+        thousands(c.rows),
+        thousands(c.valid),
+        thousands(c.invalid),
+        thousands(c.errors),
+        thousands(c.warnings),
+        thousands(c.skipped),
+        elapsed.as_secs_f64()
+    );
+    let d = &import.detected;
+    let mut detected = Vec::new();
+    if let Some(f) = d.format {
+        detected.push(f.as_str().to_string());
+    }
+    if let Some(e) = &d.encoding {
+        detected.push(e.to_lowercase());
+    }
+    if let Some(dl) = &d.delimiter {
+        detected.push(format!("delimiter '{dl}'"));
+    }
+    if let Some(s) = &d.sheet {
+        detected.push(format!("sheet {s:?}"));
+    }
+    if let Some(t) = import.chunks.total {
+        detected.push(format!("{t} chunks"));
+    }
+    if !detected.is_empty() {
+        eprintln!("  read as {}", detected.join(", "));
+    }
+    if let Some(reason) = &import.status_reason {
+        eprintln!("  {reason}");
+    }
+    if !import.mapping_problems.is_empty() {
+        eprintln!("  mapping:");
+        for m in &import.mapping {
+            let target = m.field.as_deref().unwrap_or("-");
+            eprintln!(
+                "    {:>3} {:<28} -> {:<20} {:?} {:.2}",
+                m.column,
+                format!("{:?}", m.header),
+                target,
+                m.method,
+                m.confidence
+            );
+        }
+        eprintln!("  supply the mapping with --mapping 'HEADER=field_key' (or COLUMN_NUMBER=field_key) and run again");
+    }
+    if let Some(out) = out {
+        match &import.results {
+            Some(r) => eprintln!(
+                "  wrote {} ({} rows), errors.jsonl, results.csv, import.json",
+                out.join("rows.jsonl").display(),
+                thousands(r.row_count)
+            ),
+            None => eprintln!("  wrote {}", out.join("import.json").display()),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Command-line parsing and dispatch.
+
+mod import;
+mod progress;
+mod template;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use sluice_core::template::{TemplateSpec, TemplateSyntax, parse_template};
+
+/// Exit code of a usage error (BSD `EX_USAGE`).
+pub const EXIT_USAGE: u8 = 64;
+
+/// A mistake in how the command was called: bad flags, unreadable template or input.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Self-hosted headless data import: typed templates, CSV/XLSX/JSON validation at speed.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for debug logs); logs go to stderr.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Import a CSV, XLSX or JSON file through the whole pipeline on embedded backends.
+    Import(ImportArgs),
+    /// Check, print or infer templates.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+/// Options of `sluice import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import (.csv, .tsv, .txt, .xlsx or .json; the content decides).
+    pub file: PathBuf,
+    /// Template file (YAML or JSON).
+    #[arg(short, long)]
+    pub template: PathBuf,
+    /// Write rows.jsonl, errors.jsonl, results.csv and import.json here.
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// Print the import object as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Sheet of a workbook, by name or 1-based position.
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Encoding of a CSV (windows-1252, utf-16le, shift_jis, ...); detected when absent.
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// Delimiter of a CSV (, ; | or \t); detected when absent.
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Map a column to a field: HEADER=KEY, or COLUMN_NUMBER=KEY; HEADER= ignores the column.
+    #[arg(long = "mapping", value_name = "HEADER=KEY")]
+    pub mapping: Vec<String>,
+    /// BLOCK_SUBMIT, REMOVE_INVALID_ROWS or INCLUDE_INVALID_ROWS (overrides the template).
+    #[arg(long = "invalid-data", value_name = "BEHAVIOR")]
+    pub invalid_data: Option<String>,
+    /// Rows per chunk (overrides the template).
+    #[arg(long)]
+    pub chunk_rows: Option<u32>,
+    /// Keep state here instead of a temporary directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// No progress bars or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplateCommand {
+    /// Check a template; prints the first fault with its path.
+    Check {
+        /// Template file.
+        template: PathBuf,
+    },
+    /// Print the blank CSV template (the header row) for a template.
+    Csv {
+        /// Template file.
+        template: PathBuf,
+    },
+    /// Print a template inferred from a clean file.
+    Infer {
+        /// A CSV, XLSX or JSON file with a header row.
+        file: PathBuf,
+        /// Template name (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Rows to sample.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Import(args) => import::run(args),
+        Command::Template(TemplateCommand::Check { template }) => template::check(&template),
+        Command::Template(TemplateCommand::Csv { template }) => template::blank_csv(&template),
+        Command::Template(TemplateCommand::Infer { file, name, rows, json }) => {
+            template::infer(&file, name, rows, json)
+        }
+    }
+}
+
+/// Reads a template file, naming the file and the fault's path on error.
+pub fn load_template(path: &std::path::Path) -> Result<TemplateSpec, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("cannot read template {}: {e}", path.display())))?;
+    let syntax = TemplateSyntax::from_file_name(&path.to_string_lossy());
+    parse_template(&text, syntax).map_err(|e| UsageError(format!("template {}: {e}", path.display())))
+}
+
+/// Logs to stderr; `RUST_LOG` wins over `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

@@ -1,0 +1,182 @@
+//! `sluice template check | csv | infer`.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
+
+use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
+use sluice_core::read::encoding::{Transcoder, sniff_bom, sniff_utf16};
+use sluice_core::read::json::read_json;
+use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
+use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
+use sluice_core::template::{Schema, infer_template};
+
+use super::{UsageError, load_template};
+
+/// Checks a template: exit 0 and a summary when usable, exit 1 and the fault's path when not.
+pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let spec = match load_template(path) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match Schema::compile(spec) {
+        Ok(schema) => {
+            let required = schema.fields.iter().filter(|f| f.required).count();
+            let unique = schema.fields.iter().filter(|f| f.unique.is_some()).count();
+            println!(
+                "ok: template {:?} has {} fields ({required} required, {unique} unique); invalid data: {}",
+                schema.name(),
+                schema.fields.len(),
+                schema.settings.invalid_data_behavior.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("template {}: {e}", path.display());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Prints the blank CSV template.
+pub fn blank_csv(path: &Path) -> anyhow::Result<ExitCode> {
+    let schema =
+        Schema::compile(load_template(path)?).map_err(|e| UsageError(format!("template {}: {e}", path.display())))?;
+    print!("{}", schema.blank_csv());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a template inferred from the first rows of a clean file.
+pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyhow::Result<ExitCode> {
+    let (headers, sample) = sample(path, rows.max(1))?;
+    let name = name.unwrap_or_else(|| {
+        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "template".into())
+    });
+    let spec = infer_template(&name, &headers, &sample);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&spec)?);
+    } else {
+        print!("{}", serde_norway::to_string(&spec)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+type Sample = (Vec<String>, Vec<Vec<String>>);
+
+/// The header and up to `rows` rows of a file, as text.
+fn sample(path: &Path, rows: usize) -> anyhow::Result<Sample> {
+    let mut file = std::fs::File::open(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
+    let mut head = Vec::new();
+    (&mut file).take(64 * 1024).read_to_end(&mut head)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    match detect_format(&head, name.as_deref()).map_err(|e| UsageError(format!("{}: {e}", path.display())))? {
+        Format::Csv => sample_csv(path, &head, rows),
+        Format::Xlsx => sample_xlsx(path, rows),
+        Format::Json => sample_json(path, rows),
+    }
+}
+
+fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
+    let mut raw = Vec::new();
+    std::fs::File::open(path)?.take(16 << 20).read_to_end(&mut raw)?;
+    let complete = raw.len() < 16 << 20;
+    let mut text = match sniff_bom(head).map(|b| b.encoding).or_else(|| sniff_utf16(head)) {
+        Some(enc) if enc != encoding_rs::UTF_8 => {
+            let mut out = Vec::new();
+            Transcoder::new(enc).feed(&raw, true, &mut out);
+            out
+        }
+        Some(_) => raw[3..].to_vec(),
+        None if std::str::from_utf8(&raw).is_err() && complete => {
+            let mut out = Vec::new();
+            Transcoder::new(sluice_core::read::encoding::guess_legacy(&raw)).feed(&raw, true, &mut out);
+            out
+        }
+        None => raw,
+    };
+    if !complete {
+        // Keep whole records only.
+        if let Some(end) = text.iter().rposition(|b| *b == b'\n') {
+            text.truncate(end + 1);
+        }
+    }
+    let delimiter = detect_delimiter(&text[..text.len().min(64 * 1024)], complete);
+    let opts = CsvOptions { delimiter, ..CsvOptions::default() };
+    let mut parser = CsvParser::new(&text, 1, opts, true);
+    let mut rec = RecordSpans::default();
+    let mut header: Option<Vec<String>> = None;
+    let mut out = Vec::new();
+    while out.len() < rows {
+        match parser.next_record(&mut rec) {
+            Ok(Step::Record) => {
+                if rec.is_blank(&text) {
+                    continue;
+                }
+                let view = rec.view(&text);
+                let cells: Vec<String> =
+                    (0..rec.fields.len()).map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().to_string()).collect();
+                if header.is_none() {
+                    header = Some(cells);
+                } else {
+                    out.push(cells);
+                }
+            }
+            Ok(_) => break,
+            Err(e) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
+        }
+    }
+    let header = header.ok_or_else(|| UsageError(format!("{}: the file is empty", path.display())))?;
+    Ok((header, out))
+}
+
+fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
+    let limits = XlsxLimits::default();
+    let mut file = std::fs::File::open(path)?;
+    xlsx::precheck(&mut file, &limits).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut header: Option<Vec<String>> = None;
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let result = xlsx::read_sheet(file, None, &limits, |_, cells| {
+        let texts: Vec<String> = cells.iter().map(|c| c.display().trim().to_string()).collect();
+        if texts.iter().all(String::is_empty) {
+            return Ok(());
+        }
+        if header.is_none() {
+            header = Some(texts);
+        } else {
+            out.push(texts);
+        }
+        if out.len() >= rows { Err(()) } else { Ok(()) }
+    });
+    match result {
+        Ok(_) | Err(ReadError::Sink(())) => {}
+        Err(ReadError::File(e)) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
+    }
+    let header = header.ok_or_else(|| UsageError(format!("{}: the sheet is empty", path.display())))?;
+    Ok((header, out))
+}
+
+fn sample_json(path: &Path, rows: usize) -> anyhow::Result<Sample> {
+    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let mut header = Vec::new();
+    let mut out = Vec::new();
+    let read = read_json(
+        &text,
+        2048,
+        |_, cells| {
+            if out.len() < rows {
+                out.push(cells.iter().map(|c| c.display().trim().to_string()).collect());
+            }
+            Ok::<(), ()>(())
+        },
+        |names| {
+            header = names;
+            Ok(())
+        },
+    );
+    read.map_err(|e| UsageError(format!("{}: {e}", path.display())))?.ok();
+    Ok((header, out))
+}

@@ -1,0 +1,244 @@
+//! Import state in redb, an embedded database with ACID transactions.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use sluice_app::model::{Import, ImportId, TenantId};
+use sluice_app::ports::{ChunkCompletion, ImportRepo, RowHashIndex, StoreError, StoreErrorKind};
+use sluice_core::{Counts, ImportStatus};
+
+/// `tenant/import` → the import as JSON.
+const IMPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("imports");
+/// `import/generation/chunk` → nothing: the chunk was counted.
+const CHUNK_MARKERS: TableDefinition<&str, ()> = TableDefinition::new("chunk_markers");
+/// (scope, row hash) → the import that delivered the row first.
+const ROW_HASHES: TableDefinition<(&str, u128), &str> = TableDefinition::new("row_hashes");
+
+/// Import records, chunk markers and row hashes in one redb file.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    durable: bool,
+}
+
+fn db_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::with_source(StoreErrorKind::Transient, "embedded database", e)
+}
+
+fn import_key(tenant: &TenantId, id: &ImportId) -> String {
+    format!("{tenant}/{id}")
+}
+
+async fn run<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::new(StoreErrorKind::Transient, format!("database task failed: {e}")))?
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database file. With `durable`, every commit is on disk when it
+    /// returns; without, commits are atomic but may be lost in a crash (one-shot CLI imports).
+    pub fn open(path: &Path, durable: bool) -> Result<RedbStore, StoreError> {
+        let db = Database::create(path).map_err(db_error)?;
+        let txn = db.begin_write().map_err(db_error)?;
+        {
+            txn.open_table(IMPORTS).map_err(db_error)?;
+            txn.open_table(CHUNK_MARKERS).map_err(db_error)?;
+            txn.open_table(ROW_HASHES).map_err(db_error)?;
+        }
+        txn.commit().map_err(db_error)?;
+        Ok(RedbStore { db: Arc::new(db), durable })
+    }
+
+    fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write().map_err(db_error)?;
+        if !self.durable {
+            txn.set_durability(Durability::None).map_err(db_error)?;
+        }
+        Ok(txn)
+    }
+
+    /// Every import of a tenant, newest first.
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<Import>, StoreError> {
+        let store = self.clone();
+        let prefix = format!("{tenant}/");
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(IMPORTS).map_err(db_error)?;
+            let mut out = Vec::new();
+            for entry in table.range(prefix.as_str()..).map_err(db_error)? {
+                let (k, v) = entry.map_err(db_error)?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                out.push(decode(v.value())?);
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<Import, StoreError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::with_source(StoreErrorKind::Permanent, "stored import unreadable", e))
+}
+
+fn encode(import: &Import) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(import)
+        .map_err(|e| StoreError::with_source(StoreErrorKind::Permanent, "import not serializable", e))
+}
+
+#[async_trait]
+impl ImportRepo for RedbStore {
+    async fn insert(&self, import: &Import) -> Result<(), StoreError> {
+        let store = self.clone();
+        let key = import_key(&import.tenant, &import.id);
+        let bytes = encode(import)?;
+        run(move || {
+            let txn = store.write()?;
+            {
+                let mut table = txn.open_table(IMPORTS).map_err(db_error)?;
+                if table.get(key.as_str()).map_err(db_error)?.is_some() {
+                    return Err(StoreError::new(StoreErrorKind::Conflict, format!("import {key} exists")));
+                }
+                table.insert(key.as_str(), bytes.as_slice()).map_err(db_error)?;
+            }
+            txn.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError> {
+        let store = self.clone();
+        let key = import_key(tenant, id);
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(IMPORTS).map_err(db_error)?;
+            match table.get(key.as_str()).map_err(db_error)? {
+                Some(v) => Ok(Some(decode(v.value())?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn save(&self, import: &Import) -> Result<(), StoreError> {
+        let store = self.clone();
+        let key = import_key(&import.tenant, &import.id);
+        let bytes = encode(import)?;
+        let expected = import.version - 1;
+        run(move || {
+            let txn = store.write()?;
+            {
+                let mut table = txn.open_table(IMPORTS).map_err(db_error)?;
+                let current = match table.get(key.as_str()).map_err(db_error)? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(StoreError::not_found(format!("import {key}"))),
+                };
+                if current.version != expected {
+                    return Err(StoreError::new(StoreErrorKind::Conflict, format!("import {key} changed")));
+                }
+                table.insert(key.as_str(), bytes.as_slice()).map_err(db_error)?;
+            }
+            txn.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn complete_chunk(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        chunk: u32,
+        counts: Counts,
+        at: Timestamp,
+    ) -> Result<ChunkCompletion, StoreError> {
+        let store = self.clone();
+        let key = import_key(tenant, id);
+        let marker = format!("{id}/{generation}/{chunk}");
+        run(move || {
+            // Marker and counters in one transaction: a redelivered chunk finds its marker and
+            // changes nothing.
+            let txn = store.write()?;
+            let completion = {
+                let mut imports = txn.open_table(IMPORTS).map_err(db_error)?;
+                let mut markers = txn.open_table(CHUNK_MARKERS).map_err(db_error)?;
+                let mut import = match imports.get(key.as_str()).map_err(db_error)? {
+                    Some(v) => decode(v.value())?,
+                    None => return Err(StoreError::not_found(format!("import {key}"))),
+                };
+                let total = import.chunks.total.unwrap_or(0);
+                let counted = markers.get(marker.as_str()).map_err(db_error)?.is_some();
+                if counted || import.generation != generation || import.status != ImportStatus::Running {
+                    return Ok(ChunkCompletion { newly_counted: false, done: import.chunks.done, total });
+                }
+                markers.insert(marker.as_str(), ()).map_err(db_error)?;
+                import.counts += counts;
+                import.chunks.done += 1;
+                import.last_heartbeat_at = Some(at);
+                import.version += 1;
+                imports.insert(key.as_str(), encode(&import)?.as_slice()).map_err(db_error)?;
+                ChunkCompletion { newly_counted: true, done: import.chunks.done, total }
+            };
+            txn.commit().map_err(db_error)?;
+            Ok(completion)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl RowHashIndex for RedbStore {
+    async fn owned_by_others(
+        &self,
+        scope: &str,
+        hashes: &[u128],
+        import: &ImportId,
+    ) -> Result<Vec<(u128, ImportId)>, StoreError> {
+        let store = self.clone();
+        let scope = scope.to_string();
+        let hashes = hashes.to_vec();
+        let me = import.clone();
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(ROW_HASHES).map_err(db_error)?;
+            let mut out = Vec::new();
+            for h in hashes {
+                if let Some(owner) = table.get((scope.as_str(), h)).map_err(db_error)?
+                    && let Some(owner) = ImportId::parse(owner.value())
+                    && owner != me
+                {
+                    out.push((h, owner));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn register(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<(), StoreError> {
+        let store = self.clone();
+        let scope = scope.to_string();
+        let hashes = hashes.to_vec();
+        let owner = import.to_string();
+        run(move || {
+            let txn = store.write()?;
+            {
+                let mut table = txn.open_table(ROW_HASHES).map_err(db_error)?;
+                for h in hashes {
+                    if table.get((scope.as_str(), h)).map_err(db_error)?.is_none() {
+                        table.insert((scope.as_str(), h), owner.as_str()).map_err(db_error)?;
+                    }
+                }
+            }
+            txn.commit().map_err(db_error)
+        })
+        .await
+    }
+}
