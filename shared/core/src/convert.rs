@@ -65,8 +65,8 @@ pub enum Converted<'a> {
     Valid(Value<'a>),
     /// Nothing there (after trimming).
     Empty,
-    /// Something there that is not a value of the type.
-    Invalid(Fault),
+    /// Something there that is not a value of the type (boxed: faults are rare, cells are many).
+    Invalid(Box<Fault>),
 }
 
 /// A cell read as a field: the outcome and the cell's text (trimmed), for validators and errors.
@@ -79,10 +79,11 @@ pub struct ConvertedCell<'a> {
 }
 
 /// Reads a cell as a field of `kind`.
+#[inline]
 pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) -> ConvertedCell<'a> {
     let text: Cow<'a, str> = match cell {
         CellRef::Bytes(Cow::Borrowed(bytes)) => match std::str::from_utf8(bytes) {
-            Ok(s) => Cow::Borrowed(if opts.trim { s.trim() } else { s }),
+            Ok(s) => Cow::Borrowed(if opts.trim { trim(s) } else { s }),
             Err(e) => return invalid_encoding(bytes, e),
         },
         CellRef::Bytes(Cow::Owned(bytes)) => match String::from_utf8(bytes) {
@@ -93,12 +94,15 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
                 return invalid_encoding(&bytes, utf8_error);
             }
         },
-        CellRef::Str(Cow::Borrowed(s)) => Cow::Borrowed(if opts.trim { s.trim() } else { s }),
+        CellRef::Str(Cow::Borrowed(s)) => Cow::Borrowed(if opts.trim { trim(s) } else { s }),
         CellRef::Str(Cow::Owned(s)) => trim_owned(s, opts.trim),
         CellRef::Empty => return ConvertedCell { value: Converted::Empty, text: Cow::Borrowed("") },
         CellRef::Error(e) => {
             let message = format!("the spreadsheet cell holds the error {e}");
-            return ConvertedCell { value: Converted::Invalid(Fault::new(codes::CELL_ERROR, message)), text: e };
+            return ConvertedCell {
+                value: Converted::Invalid(Box::new(Fault::new(codes::CELL_ERROR, message))),
+                text: e,
+            };
         }
         CellRef::Number(n) => return convert_number(kind, n, opts),
         // A float cannot hold every 64-bit integer (`TaggedCell::Int` exists to keep them
@@ -120,7 +124,10 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
                 return ConvertedCell { value: Converted::Valid(Value::Text(json.clone())), text: json };
             }
             let message = format!("'{}' is a structure, not a single value", clip(&json));
-            return ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_TYPE, message)), text: json };
+            return ConvertedCell {
+                value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_TYPE, message))),
+                text: json,
+            };
         }
     };
     if text.is_empty() {
@@ -128,6 +135,15 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
     }
     let value = convert_text(kind, &text, opts);
     ConvertedCell { value, text }
+}
+
+/// `str::trim`, with a fast exit for the usual cell that starts and ends with a visible ASCII character.
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&z)) if a > b' ' && a < 0x80 && z > b' ' && z < 0x80 => s,
+        _ => s.trim(),
+    }
 }
 
 fn bool_text(b: bool) -> &'static str {
@@ -147,7 +163,10 @@ fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error) -> ConvertedCell<'
         bad.join(" "),
         at + 1
     );
-    ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_ENCODING, message)), text: Cow::Owned(text) }
+    ConvertedCell {
+        value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_ENCODING, message))),
+        text: Cow::Owned(text),
+    }
 }
 
 /// A slice of `text` that borrows from the input when `text` does.
@@ -173,24 +192,103 @@ fn clip(s: &str) -> Cow<'_, str> {
 
 /// Reads text (already trimmed, not empty) as a field of `kind`.
 pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions) -> Converted<'a> {
-    let s: &str = text;
-    let result = match kind {
-        Kind::Text => Ok(Value::Text(text.clone())),
-        Kind::Integer => parse_integer(s).map(Value::Integer),
-        Kind::Decimal { precision, scale } => {
-            parse_decimal(s, opts.decimal_comma, *precision, *scale).map(Value::Decimal)
-        }
-        Kind::Boolean(words) => read_bool(words, s).map(Value::Boolean),
-        Kind::Date { format } => parse_date(s, opts.date_order, format.as_deref()).map(Value::Date),
-        Kind::Datetime { format } => parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds)
-            .map(|(dt, o)| Value::DateTime(dt, o)),
-        Kind::Enum(choices) => match choices.lookup(s) {
-            Some(canonical) => Ok(Value::Text(Cow::Borrowed(canonical))),
-            None => Err(choice_fault(choices, s)),
+    match text {
+        Cow::Borrowed(s) => convert_any(kind, Borrowed(s), opts),
+        Cow::Owned(_) => convert_any(kind, Shared(text), opts),
+    }
+}
+
+/// Reads borrowed text (already trimmed, not empty) as a field of `kind`: the engine's hot path.
+#[inline]
+pub fn convert_borrowed<'a>(kind: &'a Kind, s: &'a str, opts: &ParseOptions) -> Converted<'a> {
+    convert_any(kind, Borrowed(s), opts)
+}
+
+/// Where converted values get their text: borrowed from the input, or copied from a cell that
+/// had to be rebuilt (unescaped quotes, numbers from spreadsheets).
+trait Source<'a>: Copy {
+    fn text(&self) -> &str;
+    fn whole(&self) -> Cow<'a, str>;
+    fn part(&self, part: &str) -> Cow<'a, str>;
+}
+
+#[derive(Clone, Copy)]
+struct Borrowed<'a>(&'a str);
+
+impl<'a> Source<'a> for Borrowed<'a> {
+    #[inline]
+    fn text(&self) -> &str {
+        self.0
+    }
+    #[inline]
+    fn whole(&self) -> Cow<'a, str> {
+        Cow::Borrowed(self.0)
+    }
+    #[inline]
+    fn part(&self, part: &str) -> Cow<'a, str> {
+        let start = part.as_ptr() as usize - self.0.as_ptr() as usize;
+        Cow::Borrowed(&self.0[start..start + part.len()])
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Shared<'c, 'a>(&'c Cow<'a, str>);
+
+impl<'a> Source<'a> for Shared<'_, 'a> {
+    fn text(&self) -> &str {
+        self.0
+    }
+    fn whole(&self) -> Cow<'a, str> {
+        self.0.clone()
+    }
+    fn part(&self, part: &str) -> Cow<'a, str> {
+        sub(self.0, part)
+    }
+}
+
+/// Every arm builds its [`Converted`] in place: wrapping a `Result` and re-wrapping it costs a
+/// store-forwarding stall per cell on this hot path.
+#[inline]
+fn convert_any<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions) -> Converted<'a> {
+    let s: &str = src.text();
+    match kind {
+        Kind::Text => Converted::Valid(Value::Text(src.whole())),
+        Kind::Integer => match parse_integer(s) {
+            Ok(i) => Converted::Valid(Value::Integer(i)),
+            Err(f) => Converted::Invalid(Box::new(f)),
         },
-        Kind::Email => check_email(s).map(|()| Value::Text(text.clone())),
-        Kind::Url => check_url(s).map(|()| Value::Text(text.clone())),
-        Kind::Uuid => parse_uuid(s).map(|u| Value::Text(canonical_or(text, s, u))),
+        Kind::Decimal { precision, scale } => match parse_decimal(s, opts.decimal_comma, *precision, *scale) {
+            Ok(d) => Converted::Valid(Value::Decimal(d)),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Boolean(words) => match read_bool(words, s) {
+            Ok(b) => Converted::Valid(Value::Boolean(b)),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Date { format } => match parse_date(s, opts.date_order, format.as_deref()) {
+            Ok(d) => Converted::Valid(Value::Date(d)),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Datetime { format } => match parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds) {
+            Ok((dt, o)) => Converted::Valid(Value::DateTime(dt, o)),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Enum(choices) => match choices.lookup(s) {
+            Some(canonical) => Converted::Valid(Value::Text(Cow::Borrowed(canonical))),
+            None => Converted::Invalid(Box::new(choice_fault(choices, s))),
+        },
+        Kind::Email => match check_email(s) {
+            Ok(()) => Converted::Valid(Value::Text(src.whole())),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Url => match check_url(s) {
+            Ok(()) => Converted::Valid(Value::Text(src.whole())),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
+        Kind::Uuid => match parse_uuid(s) {
+            Ok(u) => Converted::Valid(Value::Text(canonical_or(src, s, u))),
+            Err(f) => Converted::Invalid(Box::new(f)),
+        },
         Kind::MultiEnum(choices, sep) => {
             let mut items: Vec<Cow<'a, str>> = Vec::new();
             let mut unknown = Vec::new();
@@ -204,9 +302,7 @@ pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions
                     None => unknown.push(item),
                 }
             }
-            if unknown.is_empty() {
-                Ok(Value::List(items))
-            } else {
+            if !unknown.is_empty() {
                 let mut fault = choice_fault(choices, &unknown.join(sep));
                 if unknown.len() > 1 {
                     fault.message = format!(
@@ -215,24 +311,29 @@ pub fn convert_text<'a>(kind: &'a Kind, text: &Cow<'a, str>, opts: &ParseOptions
                         choice_list(choices)
                     );
                 }
-                Err(fault)
+                Converted::Invalid(Box::new(fault))
+            } else {
+                list(items)
             }
         }
-        Kind::Tags(sep) => Ok(Value::List(split_items(s, sep).map(|i| sub(text, i)).collect())),
-        Kind::UuidList(sep) => split_items(s, sep)
-            .map(|item| parse_uuid(item).map(|u| canonical_or(text, item, u)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::List),
-        Kind::UrlList(sep) => split_items(s, sep)
-            .map(|item| check_url(item).map(|()| sub(text, item)))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::List),
-    };
-    match result {
-        Ok(Value::List(items)) if items.is_empty() => Converted::Empty,
-        Ok(v) => Converted::Valid(v),
-        Err(f) => Converted::Invalid(f),
+        Kind::Tags(sep) => list(split_items(s, sep).map(|i| src.part(i)).collect()),
+        Kind::UuidList(sep) => {
+            match split_items(s, sep).map(|item| parse_uuid(item).map(|u| canonical_or(src, item, u))).collect() {
+                Ok(items) => list(items),
+                Err(f) => Converted::Invalid(Box::new(f)),
+            }
+        }
+        Kind::UrlList(sep) => {
+            match split_items(s, sep).map(|item| check_url(item).map(|()| src.part(item))).collect() {
+                Ok(items) => list(items),
+                Err(f) => Converted::Invalid(Box::new(f)),
+            }
+        }
     }
+}
+
+fn list(items: Vec<Cow<'_, str>>) -> Converted<'_> {
+    if items.is_empty() { Converted::Empty } else { Converted::Valid(Value::List(items)) }
 }
 
 /// Reads a template literal (a default or a bound) as a field of `kind`.
@@ -244,8 +345,8 @@ pub fn convert_str<'a>(kind: &'a Kind, text: &'a str, opts: &ParseOptions) -> Co
     convert_text(kind, &Cow::Borrowed(text), opts)
 }
 
-fn canonical_or<'a>(text: &Cow<'a, str>, item: &str, canonical: String) -> Cow<'a, str> {
-    if canonical == item { sub(text, item) } else { Cow::Owned(canonical) }
+fn canonical_or<'a>(src: impl Source<'a>, item: &str, canonical: String) -> Cow<'a, str> {
+    if canonical == item { src.part(item) } else { Cow::Owned(canonical) }
 }
 
 fn split_items<'s>(s: &'s str, sep: &'s str) -> impl Iterator<Item = &'s str> {
@@ -270,13 +371,16 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
             if n.fract() == 0.0 && n.abs() < 9.2e18 {
                 Converted::Valid(Value::Integer(n as i64))
             } else {
-                Converted::Invalid(Fault::new(codes::INVALID_INTEGER, format!("'{text}' is not a whole number")))
+                Converted::Invalid(Box::new(Fault::new(
+                    codes::INVALID_INTEGER,
+                    format!("'{text}' is not a whole number"),
+                )))
             }
         }
         Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, opts),
         Kind::Boolean(words) if n == 1.0 || n == 0.0 => match read_bool(words, &text) {
             Ok(b) => Converted::Valid(Value::Boolean(b)),
-            Err(f) => Converted::Invalid(f),
+            Err(f) => Converted::Invalid(Box::new(f)),
         },
         _ => convert_text(kind, &text, opts),
     };
@@ -307,14 +411,14 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
     let value = match (kind, dt) {
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
-        (Kind::Date { .. }, None) => Converted::Invalid(Fault::new(
+        (Kind::Date { .. }, None) => Converted::Invalid(Box::new(Fault::new(
             codes::INVALID_DATE,
             format!("{text} is not a spreadsheet date serial number"),
-        )),
-        (Kind::Datetime { .. }, None) => Converted::Invalid(Fault::new(
+        ))),
+        (Kind::Datetime { .. }, None) => Converted::Invalid(Box::new(Fault::new(
             codes::INVALID_DATETIME,
             format!("{text} is not a spreadsheet date serial number"),
-        )),
+        ))),
         (Kind::Integer | Kind::Decimal { .. }, _) => return convert_number(kind, serial, opts),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
@@ -335,7 +439,7 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
         }
         _ => {
             let message = format!("'{}' is a list, not a single value", clip(&text));
-            ConvertedCell { value: Converted::Invalid(Fault::new(codes::INVALID_TYPE, message)), text }
+            ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_TYPE, message))), text }
         }
     }
 }
@@ -705,10 +809,16 @@ pub fn check_email(s: &str) -> Result<(), Fault> {
     if local.len() > 64 {
         return Err(bad("more than 64 characters before the @"));
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let spaced = if s.is_ascii() {
+        s.bytes().any(|b| b <= b' ' || b == 0x7F)
+    } else {
+        s.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if spaced {
         return Err(bad("contains a space"));
     }
-    if !domain.contains('.') || domain.split('.').any(str::is_empty) {
+    let d = domain.as_bytes();
+    if d.first() == Some(&b'.') || d.last() == Some(&b'.') || !d.contains(&b'.') || d.windows(2).any(|w| w == b"..") {
         return Err(bad("the domain needs a dot between non-empty parts, as in example.com"));
     }
     Ok(())

@@ -115,9 +115,21 @@ pub fn process_chunk(
             let mut engine = RowEngine::new(schema, plan, opts, dedupe);
             let mut parser = CsvParser::new(bytes, spec.first_line, csv, true);
             let mut rec = RecordSpans::default();
-            while let Step::Record = parser.next_record(&mut rec)? {
-                engine.process(&rec.view(bytes), &mut sink);
-                found += 1;
+            // One UTF-8 check for the whole chunk instead of one per cell; a chunk with broken
+            // bytes is read cell by cell so only the broken cells become errors.
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    while let Step::Record = parser.next_record(&mut rec)? {
+                        engine.process(&rec.view_text(text), &mut sink);
+                        found += 1;
+                    }
+                }
+                Err(_) => {
+                    while let Step::Record = parser.next_record(&mut rec)? {
+                        engine.process(&rec.view(bytes), &mut sink);
+                        found += 1;
+                    }
+                }
             }
             engine
         }

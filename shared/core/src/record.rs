@@ -76,6 +76,12 @@ pub trait Record<'a> {
     }
     /// The cell at a 0-based column (`col < len()`).
     fn cell(&self, col: usize) -> CellRef<'a>;
+    /// The cell as borrowed text, when it is plain text that needs no rebuilding (the fast
+    /// path); `None` sends the engine to [`Record::cell`].
+    fn text(&self, col: usize) -> Option<&'a str> {
+        let _ = col;
+        None
+    }
     /// Line where the cell starts (later than `line()` after a quoted line break).
     fn cell_line(&self, col: usize) -> u64 {
         let _ = col;

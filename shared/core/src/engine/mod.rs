@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codes;
-use crate::convert::{Converted, ParseOptions, convert_cell, convert_str};
+use crate::convert::{Converted, Fault, ParseOptions, convert_borrowed, convert_cell, convert_str, trim};
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
@@ -145,6 +145,9 @@ pub struct RowEngine<'a> {
     strict_width: bool,
     sheet: Option<String>,
     defaults: Vec<Option<Value<'a>>>,
+    /// Each engine's own copy of the regexes: a `Regex` shared between threads hands its
+    /// search cache around through a lock-protected pool, a clone has its own pool.
+    regexes: Vec<Vec<Option<regex::Regex>>>,
     values: Vec<Value<'a>>,
     issues: Vec<RowError>,
     unmapped: Vec<(usize, Cow<'a, str>)>,
@@ -164,11 +167,25 @@ impl<'a> RowEngine<'a> {
                 _ => None,
             })
             .collect();
+        let regexes = schema
+            .fields
+            .iter()
+            .map(|f| {
+                f.validators
+                    .iter()
+                    .map(|v| match &v.check {
+                        Check::Regex(re) => Some(re.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
         RowEngine {
             schema,
             plan,
             opts,
             dedupe,
+            regexes,
             strict_width: true,
             sheet: None,
             defaults,
@@ -247,10 +264,13 @@ impl<'a> RowEngine<'a> {
         }
         let schema = self.schema;
         for (fi, field) in schema.fields.iter().enumerate() {
-            let col = self.plan.field_columns[fi].filter(|c| *c < n);
-            let cell = col.map_or(CellRef::Empty, |c| rec.cell(c));
-            let cell_line = col.map_or(line, |c| rec.cell_line(c));
-            self.field(fi, field, col, cell, cell_line);
+            match self.plan.field_columns[fi].filter(|c| *c < n) {
+                Some(c) => match rec.text(c) {
+                    Some(raw) => self.field_text(fi, field, c, raw, rec.cell_line(c)),
+                    None => self.field(fi, field, Some(c), rec.cell(c), rec.cell_line(c)),
+                },
+                None => self.empty(fi, field, None, line),
+            }
         }
         for &c in &self.plan.pass_through {
             if c < n {
@@ -336,44 +356,80 @@ impl<'a> RowEngine<'a> {
         }
     }
 
+    /// The usual cell: text borrowed from the chunk, converted without building a `CellRef`.
+    #[inline]
+    fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
+        let s = if self.opts.trim { trim(raw) } else { raw };
+        if s.is_empty() {
+            return self.empty(fi, field, Some(col), line);
+        }
+        match convert_borrowed(&field.kind, s, &self.opts) {
+            Converted::Valid(value) => self.validate(fi, field, Some(col), line, value, s),
+            Converted::Empty => self.empty(fi, field, Some(col), line),
+            Converted::Invalid(fault) => self.invalid(field, Some(col), line, &fault, Cow::Borrowed(s)),
+        }
+    }
+
     fn field(&mut self, fi: usize, field: &'a Field, col: Option<usize>, cell: CellRef<'a>, line: u64) {
+        if let CellRef::Str(Cow::Borrowed(raw)) = cell
+            && let Some(c) = col
+        {
+            return self.field_text(fi, field, c, raw, line);
+        }
         let converted = convert_cell(&field.kind, cell, &self.opts);
-        let mut text = converted.text;
-        let value = match converted.value {
-            Converted::Valid(v) => v,
-            Converted::Empty => {
-                if let Some(default) = &self.defaults[fi] {
-                    // Validators read the text too (regex, one_of): give them the default's.
-                    text = Cow::Borrowed(field.default.as_deref().unwrap_or_default().trim());
-                    default.clone()
-                } else {
-                    if field.required {
-                        let message = field.message(codes::REQUIRED, || format!("{} is required", field.label), "");
-                        let issue = self.issue(line, col, Some(field), codes::REQUIRED, message, Severity::Error, None);
-                        self.issues.push(issue);
-                    }
-                    self.values.push(Value::Null);
-                    return;
-                }
-            }
-            Converted::Invalid(fault) => {
-                let message = field.message(fault.code, || fault.message.clone(), &text);
-                let issue =
-                    self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
-                self.issues.push(issue);
-                self.values.push(Value::Text(text));
-                return;
-            }
-        };
-        let mut value = value;
-        for v in &field.validators {
+        match converted.value {
+            Converted::Valid(value) => self.validate(fi, field, col, line, value, &converted.text),
+            Converted::Empty => self.empty(fi, field, col, line),
+            Converted::Invalid(fault) => self.invalid(field, col, line, &fault, converted.text),
+        }
+    }
+
+    fn empty(&mut self, fi: usize, field: &'a Field, col: Option<usize>, line: u64) {
+        if let Some(default) = &self.defaults[fi] {
+            // Validators read the text too (regex, one_of): give them the default's.
+            let value = default.clone();
+            return self.validate(fi, field, col, line, value, field.default.as_deref().unwrap_or_default().trim());
+        }
+        if field.required {
+            let message = field.message(codes::REQUIRED, || format!("{} is required", field.label), "");
+            let issue = self.issue(line, col, Some(field), codes::REQUIRED, message, Severity::Error, None);
+            self.issues.push(issue);
+        }
+        self.values.push(Value::Null);
+    }
+
+    #[cold]
+    fn invalid(&mut self, field: &'a Field, col: Option<usize>, line: u64, fault: &Fault, text: Cow<'a, str>) {
+        let message = field.message(fault.code, || fault.message.clone(), &text);
+        let issue = self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
+        self.issues.push(issue);
+        self.values.push(Value::Text(text));
+    }
+
+    #[inline]
+    fn validate(
+        &mut self,
+        fi: usize,
+        field: &'a Field,
+        col: Option<usize>,
+        line: u64,
+        mut value: Value<'a>,
+        text: &str,
+    ) {
+        if field.validators.is_empty() && field.unique.is_none() {
+            self.values.push(value);
+            return;
+        }
+        for (vi, v) in field.validators.iter().enumerate() {
             let (ok, code) = match &v.check {
-                Check::Regex(re) => (re.is_match(&text), codes::REGEX_MISMATCH),
+                Check::Regex(_) => {
+                    (self.regexes[fi][vi].as_ref().is_none_or(|re| re.is_match(text)), codes::REGEX_MISMATCH)
+                }
                 Check::Min(bound) => (within(&value, bound, true), codes::BELOW_MINIMUM),
                 Check::Max(bound) => (within(&value, bound, false), codes::ABOVE_MAXIMUM),
-                Check::MinLength(n) => (length(&value, &text) >= *n as usize, codes::TOO_SHORT),
-                Check::MaxLength(n) => (length(&value, &text) <= *n as usize, codes::TOO_LONG),
-                Check::OneOf(choices) => match choices.lookup(&text) {
+                Check::MinLength(n) => (length(&value, text) >= *n as usize, codes::TOO_SHORT),
+                Check::MaxLength(n) => (length(&value, text) <= *n as usize, codes::TOO_LONG),
+                Check::OneOf(choices) => match choices.lookup(text) {
                     Some(canonical) => {
                         if let Value::Text(_) = value {
                             value = Value::Text(Cow::Borrowed(canonical));
@@ -384,10 +440,10 @@ impl<'a> RowEngine<'a> {
                 },
             };
             if !ok {
-                let builtin = || validator_message(&v.check, &text);
+                let builtin = || validator_message(&v.check, text);
                 let message = match &v.message {
-                    Some(m) => m.replace("{value}", &text).replace("{label}", &field.label),
-                    None => field.message(code, builtin, &text),
+                    Some(m) => m.replace("{value}", text).replace("{label}", &field.label),
+                    None => field.message(code, builtin, text),
                 };
                 let issue = self.issue(line, col, Some(field), code, message, v.severity, Some(text.to_string()));
                 self.issues.push(issue);

@@ -132,7 +132,13 @@ pub struct RecordSpans {
 impl RecordSpans {
     /// The record's fields over the buffer they were read from.
     pub fn view<'a, 'r>(&'r self, buf: &'a [u8]) -> CsvRecord<'a, 'r> {
-        CsvRecord { buf, spans: self }
+        CsvRecord { buf, text: None, spans: self }
+    }
+
+    /// The record's fields over a buffer already checked to be UTF-8 (`text` is `buf` as a
+    /// `str`): cells are handed out as text without checking each one again.
+    pub fn view_text<'a, 'r>(&'r self, text: &'a str) -> CsvRecord<'a, 'r> {
+        CsvRecord { buf: text.as_bytes(), text: Some(text), spans: self }
     }
 
     /// Whether every field is empty or blank.
@@ -145,11 +151,13 @@ impl RecordSpans {
 #[derive(Debug, Clone, Copy)]
 pub struct CsvRecord<'a, 'r> {
     buf: &'a [u8],
+    text: Option<&'a str>,
     spans: &'r RecordSpans,
 }
 
 impl<'a> CsvRecord<'a, '_> {
     /// The raw bytes of a field, with quoting undone.
+    #[inline]
     pub fn bytes(&self, col: usize) -> Cow<'a, [u8]> {
         let f = self.spans.fields[col];
         let raw = &self.buf[f.start as usize..f.end as usize];
@@ -164,15 +172,56 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
     fn len(&self) -> usize {
         self.spans.fields.len()
     }
+    #[inline(always)]
     fn cell(&self, col: usize) -> CellRef<'a> {
-        CellRef::Bytes(self.bytes(col))
+        match self.text {
+            // Fields start and end at ASCII bytes (delimiters, quotes, line breaks), so slicing
+            // valid UTF-8 there always lands on character boundaries.
+            Some(text) => {
+                let f = self.spans.fields[col];
+                let raw = &text[f.start as usize..f.end as usize];
+                if f.flags & ESCAPED == 0 {
+                    CellRef::Str(Cow::Borrowed(raw))
+                } else {
+                    CellRef::Str(Cow::Owned(unescape_str(raw)))
+                }
+            }
+            None => CellRef::Bytes(self.bytes(col)),
+        }
     }
+    #[inline(always)]
+    fn text(&self, col: usize) -> Option<&'a str> {
+        let f = self.spans.fields[col];
+        if f.flags & ESCAPED != 0 {
+            return None;
+        }
+        self.text?.get(f.start as usize..f.end as usize)
+    }
+    #[inline(always)]
     fn cell_line(&self, col: usize) -> u64 {
         self.spans.line + u64::from(self.spans.fields[col].line_offset)
     }
+    #[inline(always)]
     fn cell_malformed(&self, col: usize) -> bool {
         self.spans.fields[col].flags & MALFORMED != 0
     }
+}
+
+/// [`unescape`] for text.
+fn unescape_str(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        if rest[i + 1..].starts_with('"') {
+            out.push('"');
+            rest = &rest[i + 2..];
+        } else {
+            rest = &rest[i + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Undoes quoting: `""` becomes `"`, a lone `"` (the closing quote of a malformed field) is dropped.
@@ -321,9 +370,7 @@ impl<'a> CsvParser<'a> {
                 }
             } else {
                 let field_start = i;
-                while i < n && !self.stop[usize::from(b[i])] {
-                    i += 1;
-                }
+                i = self.scan_unquoted(b, i);
                 if i - field_start > max_field {
                     return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
                 }
@@ -383,6 +430,33 @@ impl<'a> CsvParser<'a> {
         self.pos = i;
         self.line = line;
         Ok(Step::Record)
+    }
+
+    /// The first delimiter, `\n` or `\r` at or after `i` (or `b.len()`), eight bytes at a time.
+    ///
+    /// SWAR: for each target byte `t`, `(x - LO) & !x & HI` with `x = word ^ (t * LO)` sets the
+    /// high bit of every byte of `word` equal to `t`. Borrows can set spurious bits, but only
+    /// above a true match, so the lowest set bit of the combined mask is exact.
+    #[inline]
+    fn scan_unquoted(&self, b: &[u8], mut i: usize) -> usize {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let d = LO * u64::from(self.opts.delimiter);
+        while i + 8 <= b.len() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&b[i..i + 8]);
+            let w = u64::from_le_bytes(word);
+            let (xd, xn, xr) = (w ^ d, w ^ (LO * u64::from(b'\n')), w ^ (LO * u64::from(b'\r')));
+            let hits = ((xd.wrapping_sub(LO) & !xd) | (xn.wrapping_sub(LO) & !xn) | (xr.wrapping_sub(LO) & !xr)) & HI;
+            if hits != 0 {
+                return i + (hits.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        while i < b.len() && !self.stop[usize::from(b[i])] {
+            i += 1;
+        }
+        i
     }
 
     fn open_quote_at_end(&self, line: u64, column: u32, content: usize) -> Result<Step, CsvError> {
