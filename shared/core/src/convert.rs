@@ -493,6 +493,31 @@ pub fn parse_decimal(
         _ => (false, b),
     };
     let (point, group) = if decimal_comma { (b',', Some(b'.')) } else { (b'.', None) };
+    // Fast path: at most 19 digits and one point, no grouping, so a u64 holds the mantissa.
+    if body.len() <= 19 && !body.is_empty() {
+        let mut m: u64 = 0;
+        let (mut int_digits, mut frac_digits) = (0u32, 0u32);
+        let mut seen_point = false;
+        let mut plain = true;
+        for &c in body {
+            if c.is_ascii_digit() {
+                m = m * 10 + u64::from(c - b'0');
+                if seen_point {
+                    frac_digits += 1;
+                } else if m != 0 {
+                    int_digits += 1;
+                }
+            } else if c == point && !seen_point {
+                seen_point = true;
+            } else {
+                plain = false;
+                break;
+            }
+        }
+        if plain && (int_digits > 0 || frac_digits > 0 || body.iter().any(u8::is_ascii_digit)) {
+            return finish_decimal(s, u128::from(m), neg, int_digits, frac_digits, precision, scale);
+        }
+    }
     let mut mantissa: u128 = 0;
     let mut int_digits: u32 = 0;
     let mut frac_digits: u32 = 0;
@@ -544,6 +569,19 @@ pub fn parse_decimal(
     if !any_digit || since_group.is_some_and(|n| n != 3) {
         return Err(bad());
     }
+    finish_decimal(s, mantissa, neg, int_digits, frac_digits, precision, scale)
+}
+
+/// Builds the decimal and applies `precision` and `scale` (SQL `numeric(precision, scale)`).
+fn finish_decimal(
+    s: &str,
+    mantissa: u128,
+    neg: bool,
+    int_digits: u32,
+    frac_digits: u32,
+    precision: Option<u32>,
+    scale: Option<u32>,
+) -> Result<Decimal, Fault> {
     let mut value =
         Decimal::try_from_i128_with_scale(if neg { -(mantissa as i128) } else { mantissa as i128 }, frac_digits)
             .map_err(|_| {
@@ -797,28 +835,31 @@ pub fn check_email(s: &str) -> Result<(), Fault> {
     if s.len() > 254 {
         return Err(bad("longer than 254 characters"));
     }
-    let Some((local, domain)) = s.split_once('@') else {
+    let b = s.as_bytes();
+    let Some(at) = memchr::memchr(b'@', b) else {
         return Err(bad("no @"));
     };
-    if domain.contains('@') {
+    if memchr::memchr(b'@', &b[at + 1..]).is_some() {
         return Err(bad("more than one @"));
     }
-    if local.is_empty() {
+    if at == 0 {
         return Err(bad("nothing before the @"));
     }
-    if local.len() > 64 {
+    if at > 64 {
         return Err(bad("more than 64 characters before the @"));
     }
+    // No early exit: a branch-free fold over a short value beats `any`.
     let spaced = if s.is_ascii() {
-        s.bytes().any(|b| b <= b' ' || b == 0x7F)
+        b.iter().fold(false, |acc, &c| acc | (c <= b' ') | (c == 0x7F))
     } else {
         s.chars().any(|c| c.is_whitespace() || c.is_control())
     };
     if spaced {
         return Err(bad("contains a space"));
     }
-    let d = domain.as_bytes();
-    if d.first() == Some(&b'.') || d.last() == Some(&b'.') || !d.contains(&b'.') || d.windows(2).any(|w| w == b"..") {
+    let d = &b[at + 1..];
+    let dotted = memchr::memchr(b'.', d).is_some();
+    if !dotted || d[0] == b'.' || d[d.len() - 1] == b'.' || d.windows(2).any(|w| w == b"..") {
         return Err(bad("the domain needs a dot between non-empty parts, as in example.com"));
     }
     Ok(())

@@ -87,6 +87,14 @@ pub trait Record<'a> {
         let _ = col;
         self.line()
     }
+    /// Whether every cell is blank (an empty row).
+    fn is_blank(&self) -> bool {
+        (0..self.len()).all(|c| self.cell(c).is_blank())
+    }
+    /// Whether any cell was read from malformed quoting.
+    fn any_malformed(&self) -> bool {
+        (0..self.len()).any(|c| self.cell_malformed(c))
+    }
     /// Whether the cell was read from malformed quoting (text after a closing quote).
     fn cell_malformed(&self, col: usize) -> bool {
         let _ = col;

@@ -37,7 +37,9 @@ pub struct Duplicate {
 
 /// Finds every key occurrence after the first, sorted by line then slot.
 pub fn find_duplicates(mut keys: Vec<KeyEntry>) -> Vec<Duplicate> {
-    keys.sort_unstable();
+    // A stable merge sort finds the long ascending runs that ids in file order make: close to
+    // linear on the usual file.
+    keys.sort();
     let mut dups = Vec::new();
     let mut i = 0;
     while i < keys.len() {

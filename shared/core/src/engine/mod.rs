@@ -145,9 +145,9 @@ pub struct RowEngine<'a> {
     strict_width: bool,
     sheet: Option<String>,
     defaults: Vec<Option<Value<'a>>>,
-    /// Each engine's own copy of the regexes: a `Regex` shared between threads hands its
+    /// Each engine's own copy of the matchers: a `Regex` shared between threads hands its
     /// search cache around through a lock-protected pool, a clone has its own pool.
-    regexes: Vec<Vec<Option<regex::Regex>>>,
+    regexes: Vec<Vec<Option<crate::template::Matcher>>>,
     values: Vec<Value<'a>>,
     issues: Vec<RowError>,
     unmapped: Vec<(usize, Cow<'a, str>)>,
@@ -225,7 +225,7 @@ impl<'a> RowEngine<'a> {
     pub fn process<R: Record<'a>>(&mut self, rec: &R, sink: &mut impl RowSink) {
         let n = rec.len();
         let line = rec.line();
-        if (0..n).all(|c| rec.cell(c).is_blank()) {
+        if rec.is_blank() {
             self.counts.skipped += 1;
             sink.skipped(&RowError {
                 line,
@@ -249,7 +249,7 @@ impl<'a> RowEngine<'a> {
             self.check_width(rec, n, width);
         }
         for c in 0..n {
-            if rec.cell_malformed(c) {
+            if rec.any_malformed() && rec.cell_malformed(c) {
                 let issue = self.issue(
                     rec.cell_line(c),
                     Some(c),
@@ -427,8 +427,25 @@ impl<'a> RowEngine<'a> {
                 }
                 Check::Min(bound) => (within(&value, bound, true), codes::BELOW_MINIMUM),
                 Check::Max(bound) => (within(&value, bound, false), codes::ABOVE_MAXIMUM),
-                Check::MinLength(n) => (length(&value, text) >= *n as usize, codes::TOO_SHORT),
-                Check::MaxLength(n) => (length(&value, text) <= *n as usize, codes::TOO_LONG),
+                // A string has at most as many characters as bytes, and at least a quarter as
+                // many: most length checks are settled without counting.
+                Check::MinLength(n) => {
+                    let n = *n as usize;
+                    let ok = match &value {
+                        Value::Text(t) if t.len() < n => false,
+                        Value::Text(t) if t.len() >= 4 * n => true,
+                        _ => length(&value, text) >= n,
+                    };
+                    (ok, codes::TOO_SHORT)
+                }
+                Check::MaxLength(n) => {
+                    let n = *n as usize;
+                    let ok = match &value {
+                        Value::Text(t) if t.len() <= n => true,
+                        _ => length(&value, text) <= n,
+                    };
+                    (ok, codes::TOO_LONG)
+                }
                 Check::OneOf(choices) => match choices.lookup(text) {
                     Some(canonical) => {
                         if let Value::Text(_) = value {

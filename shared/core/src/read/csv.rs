@@ -127,6 +127,8 @@ pub struct RecordSpans {
     pub end: usize,
     /// The fields.
     pub fields: Vec<FieldSpan>,
+    /// Union of the fields' flags.
+    pub flags: u8,
 }
 
 impl RecordSpans {
@@ -200,6 +202,14 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
     #[inline(always)]
     fn cell_line(&self, col: usize) -> u64 {
         self.spans.line + u64::from(self.spans.fields[col].line_offset)
+    }
+    #[inline]
+    fn is_blank(&self) -> bool {
+        self.spans.is_blank(self.buf)
+    }
+    #[inline(always)]
+    fn any_malformed(&self) -> bool {
+        self.spans.flags & MALFORMED != 0
     }
     #[inline(always)]
     fn cell_malformed(&self, col: usize) -> bool {
@@ -305,6 +315,7 @@ impl<'a> CsvParser<'a> {
         let mut line = record_line;
         let mut i = start;
         rec.fields.clear();
+        rec.flags = 0;
         rec.line = record_line;
         rec.start = start;
         loop {
@@ -380,6 +391,7 @@ impl<'a> CsvParser<'a> {
             if i >= n && !self.is_final {
                 return Ok(Step::Incomplete { open_quote: None });
             }
+            rec.flags |= span.flags;
             rec.fields.push(span);
             if i >= n {
                 break;
