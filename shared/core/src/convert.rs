@@ -590,12 +590,23 @@ fn finish_decimal(
     if value.is_zero() {
         value.set_sign_positive(true);
     }
-    // Trailing zeros after the point do not make a value less exact.
+    // Trailing zeros after the point do not make a value less exact. (u64 arithmetic when it
+    // fits: a u128 remainder is a library call.)
     let mut used_scale = frac_digits;
-    let mut m = mantissa;
-    while used_scale > 0 && m.is_multiple_of(10) {
-        m /= 10;
-        used_scale -= 1;
+    match u64::try_from(mantissa) {
+        Ok(mut m) => {
+            while used_scale > 0 && m.is_multiple_of(10) {
+                m /= 10;
+                used_scale -= 1;
+            }
+        }
+        Err(_) => {
+            let mut m = mantissa;
+            while used_scale > 0 && m.is_multiple_of(10) {
+                m /= 10;
+                used_scale -= 1;
+            }
+        }
     }
     if let Some(max_scale) = scale
         && used_scale > max_scale

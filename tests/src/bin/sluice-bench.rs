@@ -66,7 +66,6 @@ fn engine(file: &Path, template: &Path) -> anyhow::Result<()> {
     let settings = &schema.settings;
     let mut input = std::fs::File::open(file)?;
     let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
-    let mut block = vec![0u8; 4 << 20];
     let mut line = 1u64;
     let mut eof = false;
     let mut delimiter = None;
@@ -76,9 +75,11 @@ fn engine(file: &Path, template: &Path) -> anyhow::Result<()> {
     let opts = ParseOptions::from_settings(settings);
     let dedupe = settings.dedupe != Dedupe::Off;
     while !eof {
-        let n = input.read(&mut block)?;
+        let filled = buf.len();
+        buf.resize(filled + (4 << 20), 0);
+        let n = input.read(&mut buf[filled..])?;
+        buf.truncate(filled + n);
         eof = n == 0;
-        buf.extend_from_slice(&block[..n]);
         let delim = *delimiter.get_or_insert_with(|| detect_delimiter(&buf[..buf.len().min(64 * 1024)], eof));
         let csv = CsvOptions { delimiter: delim, ..CsvOptions::default() };
         // As chunk workers do: one UTF-8 check per block, cells handed out as text. The block

@@ -262,9 +262,9 @@ impl<'a> RowEngine<'a> {
                 self.issues.push(issue);
             }
         }
-        let schema = self.schema;
-        for (fi, field) in schema.fields.iter().enumerate() {
-            match self.plan.field_columns[fi].filter(|c| *c < n) {
+        let (schema, plan) = (self.schema, self.plan);
+        for (fi, (field, column)) in schema.fields.iter().zip(&plan.field_columns).enumerate() {
+            match column.filter(|c| *c < n) {
                 Some(c) => match rec.text(c) {
                     Some(raw) => self.field_text(fi, field, c, raw, rec.cell_line(c)),
                     None => self.field(fi, field, Some(c), rec.cell(c), rec.cell_line(c)),

@@ -206,7 +206,12 @@ impl BoolWords {
     /// Reads a spelling.
     pub fn read(&self, text: &str) -> Option<bool> {
         let eq = |w: &String| {
-            if self.ignore_case { w.eq_ignore_ascii_case(text) } else { w == text }
+            w.len() == text.len()
+                && if self.ignore_case {
+                    w.eq_ignore_ascii_case(text)
+                } else {
+                    w.as_bytes().first() == text.as_bytes().first() && w == text
+                }
         };
         if self.truthy.iter().any(eq) {
             Some(true)
@@ -281,7 +286,12 @@ impl Choices {
         };
         let i = match &self.index {
             Some(map) => map.get(key).copied(),
-            None => self.spellings.iter().find(|(s, _)| s == key).map(|(_, i)| *i),
+            // Length and first byte rule out most spellings without a memcmp call.
+            None => self
+                .spellings
+                .iter()
+                .find(|(s, _)| s.len() == key.len() && s.as_bytes().first() == key.as_bytes().first() && s == key)
+                .map(|(_, i)| *i),
         }?;
         Some(&self.values[i])
     }
