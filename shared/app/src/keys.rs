@@ -22,6 +22,21 @@ pub fn job(tenant: &TenantId, id: &ImportId, generation: u32) -> String {
     format!("{}/job.json", work(tenant, id, generation))
 }
 
+/// The chunk list, written when splitting ends.
+pub fn chunks(tenant: &TenantId, id: &ImportId, generation: u32) -> String {
+    format!("{}/chunks.json", work(tenant, id, generation))
+}
+
+/// Everything of one split generation (removed once the import is final).
+pub fn generation(tenant: &TenantId, id: &ImportId, generation: u32) -> String {
+    format!("{}/", work(tenant, id, generation))
+}
+
+/// A finalize-time file: a chunk's part rewritten for duplicates, or the results header.
+pub fn final_part(tenant: &TenantId, id: &ImportId, generation: u32, name: &str) -> String {
+    format!("{}/final/{name}", work(tenant, id, generation))
+}
+
 /// The upload transcoded to UTF-8.
 pub fn normalized(tenant: &TenantId, id: &ImportId, generation: u32) -> String {
     format!("{}/normalized.csv", work(tenant, id, generation))
@@ -32,7 +47,8 @@ pub fn cells(tenant: &TenantId, id: &ImportId, generation: u32, chunk: u32) -> S
     format!("{}/cells/{chunk:06}.jsonl", work(tenant, id, generation))
 }
 
-/// One output file of a processed chunk (`valid.jsonl`, `invalid.jsonl`, `messages.jsonl`, `keys.bin`).
+/// One output file of a processed chunk (`rows.jsonl`, `invalid.jsonl`, `messages.jsonl`,
+/// `errors.jsonl`, `results.csv`, `keys.bin`).
 pub fn chunk_output(tenant: &TenantId, id: &ImportId, generation: u32, chunk: u32, file: &str) -> String {
     format!("{}/chunks/{chunk:06}/{file}", work(tenant, id, generation))
 }

@@ -100,6 +100,12 @@ impl BlobWriter for MemoryWriter {
         Ok(())
     }
 
+    async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
+        let body = lock(&self.inner.objects).get(key).map(|(b, _)| b.clone()).ok_or_else(|| StoreError::not_found(key))?;
+        self.buf.extend_from_slice(&body);
+        Ok(())
+    }
+
     async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
         let len = self.buf.len() as u64;
         self.inner.store(&self.key, self.buf.freeze());

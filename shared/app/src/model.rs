@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sluice_core::Counts;
 use sluice_core::import::{ImportStatus, RowsKept};
 use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem};
+use sluice_core::engine::sink::RowsMode;
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::sniff::Format;
@@ -163,6 +164,21 @@ pub struct ChunkProgress {
     pub done: u32,
 }
 
+/// How a CSV upload is split.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SplitPlan {
+    /// Parse the whole file to find boundaries (after quote parity was fooled, or to locate a
+    /// file-level fault exactly); otherwise cut by quote parity and parse in the chunks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
+    /// Encoding decided after a first pass (a legacy code page found past the first block).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// Why the upload was split again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// The finished results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Results {
@@ -223,8 +239,11 @@ pub struct Import {
     pub records: Option<u64>,
     /// Chunk progress.
     pub chunks: ChunkProgress,
-    /// Split generation (a new one after a mapping review).
+    /// Split generation (a new one after a mapping review, or a re-split).
     pub generation: u32,
+    /// How the current generation splits.
+    #[serde(default)]
+    pub split: SplitPlan,
     /// The results, once finalized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Results>,
@@ -297,10 +316,10 @@ pub struct ImportJob {
     pub plan: ColumnPlan,
     /// How chunk bytes are laid out.
     pub layout: ChunkLayout,
+    /// Which rows chunk row files hold.
+    pub rows_mode: RowsMode,
     /// Blob holding CSV chunk bytes (the upload or its UTF-8 transcoding); `None` for converted chunks.
     pub source_key: Option<String>,
-    /// The chunks.
-    pub chunks: Vec<ChunkSpec>,
     /// Whether workbook serial dates count from 1904.
     pub is_1904: bool,
     /// Line of the header.

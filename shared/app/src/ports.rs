@@ -99,6 +99,9 @@ pub trait BlobStore: Send + Sync + 'static {
 pub trait BlobWriter: Send {
     /// Appends bytes.
     async fn write(&mut self, data: Bytes) -> Result<(), StoreError>;
+    /// Appends a whole stored object without passing it through memory where the store can
+    /// (S3: a part copy; files: a kernel-side copy).
+    async fn append_object(&mut self, key: &str) -> Result<(), StoreError>;
     /// Completes the object; returns its size.
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
 }

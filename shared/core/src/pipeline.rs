@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::convert::ParseOptions;
 use crate::engine::finalize::{Duplicate, add_errors, duplicate_error, row_line, value_in_row};
-use crate::engine::sink::JsonSink;
+use crate::engine::sink::{JsonSink, RowsMode};
 use crate::engine::{Counts, KeyEntry, ROW_HASH_SLOT, RowEngine};
 use crate::import::RowsKept;
 use crate::mapping::ColumnPlan;
@@ -55,12 +55,16 @@ pub struct ChunkOutput {
     pub counts: Counts,
     /// Keys for `unique` and `dedupe`.
     pub keys: Vec<KeyEntry>,
-    /// Valid rows, JSON lines.
-    pub valid: String,
-    /// Invalid rows, JSON lines.
+    /// Rows, JSON lines, as the [`RowsMode`] says.
+    pub rows: String,
+    /// Invalid rows, JSON lines ([`RowsMode::ValidOnly`] only).
     pub invalid: String,
     /// Messages, JSON lines.
     pub messages: String,
+    /// The chunk's part of `errors.jsonl` when no duplicate touches it.
+    pub errors: String,
+    /// The chunk's part of `results.csv` when no duplicate touches it.
+    pub results: String,
 }
 
 /// A fault in a chunk that the splitter should have caught (a changed file, a bug): the chunk
@@ -101,8 +105,9 @@ pub fn process_chunk(
     layout: &ChunkLayout,
     spec: &ChunkSpec,
     bytes: &[u8],
+    mode: RowsMode,
 ) -> Result<ChunkOutput, ChunkError> {
-    let mut sink = JsonSink::new(schema, plan);
+    let mut sink = JsonSink::new(schema, plan, mode);
     let mut found = 0u32;
     let engine = match layout {
         ChunkLayout::Csv { delimiter, max_field_bytes, max_record_bytes, max_columns } => {
@@ -151,11 +156,19 @@ pub fn process_chunk(
             engine
         }
     };
-    if found != spec.records {
+    if spec.records != 0 && found != spec.records {
         return Err(ChunkError::RecordCount { chunk: spec.index, expected: spec.records, found });
     }
     let (counts, keys) = engine.finish();
-    Ok(ChunkOutput { counts, keys, valid: sink.valid, invalid: sink.invalid, messages: sink.messages })
+    Ok(ChunkOutput {
+        counts,
+        keys,
+        rows: sink.rows,
+        invalid: sink.invalid,
+        messages: sink.messages,
+        errors: sink.errors,
+        results: sink.results,
+    })
 }
 
 /// One chunk's share of the final results.
@@ -173,13 +186,16 @@ pub struct AssembledChunk {
     pub added_errors: u64,
 }
 
-/// Builds a chunk's part of the final results. `dups` are the duplicates whose lines fall in
-/// this chunk, sorted by line (see [`crate::engine::finalize::find_duplicates`]).
+/// Builds a chunk's part of the final results from its output and the whole-file duplicates
+/// whose lines fall in it (sorted by line, see [`crate::engine::finalize::find_duplicates`]).
+///
+/// `rows` and `invalid` are the chunk's row files as written in `mode`. With no duplicates and
+/// rows kept, the result is the chunk's own files, so finalize can reuse them without reading.
 pub fn assemble_chunk(
     schema: &Schema,
     plan: &ColumnPlan,
     keep: RowsKept,
-    valid: &str,
+    rows: &str,
     invalid: &str,
     messages: &str,
     dups: &[Duplicate],
@@ -188,9 +204,9 @@ pub fn assemble_chunk(
     // Duplicate errors, grouped by line, with the repeated value read from the row.
     let mut dup_errors: HashMap<u64, Vec<RowError>> = HashMap::new();
     if !dups.is_empty() {
-        let mut rows_by_line: HashMap<u64, &str> = HashMap::new();
         let wanted: std::collections::HashSet<u64> = dups.iter().map(|d| d.line).collect();
-        for row in valid.lines().chain(invalid.lines()) {
+        let mut rows_by_line: HashMap<u64, &str> = HashMap::new();
+        for row in lines(rows).chain(lines(invalid)) {
             if let Some(line) = row_line(row.as_bytes())
                 && wanted.contains(&line)
             {
@@ -207,53 +223,32 @@ pub fn assemble_chunk(
             out.added_errors += 1;
         }
     }
-    // Rows, merged by line.
-    let mut v = valid.lines().peekable();
-    let mut iv = invalid.lines().peekable();
-    loop {
-        let take_valid = match (v.peek(), iv.peek()) {
-            (Some(a), Some(b)) => row_line(a.as_bytes()) < row_line(b.as_bytes()),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let row = if take_valid { v.next() } else { iv.next() }.unwrap_or_default();
-        let extra = row_line(row.as_bytes()).and_then(|l| dup_errors.get(&l));
-        match (take_valid, extra) {
-            (true, None) => {
-                if keep != RowsKept::None {
-                    out.rows.push_str(row);
-                    out.rows.push('\n');
-                }
+    // Rows: kept as they are, or without the ones duplicates invalidate (keep valid), or with
+    // the duplicate errors added (keep all).
+    for row in lines(rows) {
+        let extra = if dup_errors.is_empty() { None } else { row_line(row.as_bytes()).and_then(|l| dup_errors.get(&l)) };
+        match (keep, extra) {
+            (RowsKept::None, _) => {}
+            (_, None) => {
+                out.rows.push_str(row);
+                out.rows.push('\n');
             }
-            (true, Some(errors)) => {
-                out.newly_invalid += 1;
-                if keep == RowsKept::All {
-                    out.rows.push_str(&add_errors(row, errors));
-                }
-            }
-            (false, extra) => {
-                if keep == RowsKept::All {
-                    match extra {
-                        Some(errors) => out.rows.push_str(&add_errors(row, errors)),
-                        None => {
-                            out.rows.push_str(row);
-                            out.rows.push('\n');
-                        }
-                    }
-                }
-            }
+            (RowsKept::Valid, Some(_)) => {}
+            (RowsKept::All, Some(errors)) => out.rows.push_str(&add_errors(row, errors)),
+        }
+        if extra.is_some() && !row.contains(",\"errors\":[") {
+            out.newly_invalid += 1;
         }
     }
-    // Messages, merged by line: the chunk's own first, then duplicates of that line.
-    // A line may repeat several keys (a unique field and the whole row): take its errors once.
-    let mut dup_lines: Vec<u64> = dups.iter().map(|d| d.line).collect();
-    dup_lines.dedup();
-    let pending: Vec<(u64, &RowError)> = dup_lines
-        .iter()
-        .filter_map(|line| dup_errors.get(line).map(|errs| (*line, errs)))
-        .flat_map(|(line, errs)| errs.iter().map(move |e| (line, e)))
-        .collect();
+    // Messages, merged by line: the chunk's own first, then the duplicates of that line.
+    let mut pending: Vec<(u64, &RowError)> = Vec::new();
+    let mut dup_lines: Vec<u64> = dup_errors.keys().copied().collect();
+    dup_lines.sort_unstable();
+    for line in dup_lines {
+        for e in &dup_errors[&line] {
+            pending.push((line, e));
+        }
+    }
     let mut next_dup = pending.into_iter().peekable();
     let emit = |e: &RowError, out: &mut AssembledChunk| {
         if e.severity != Severity::Info {
@@ -261,7 +256,7 @@ pub fn assemble_chunk(
         }
         e.write_results_csv(&mut out.results);
     };
-    for msg in messages.lines() {
+    for msg in lines(messages) {
         let Ok(e) = serde_json::from_str::<RowError>(msg) else { continue };
         while let Some((line, dup)) = next_dup.peek() {
             if *line < e.line {
@@ -277,6 +272,20 @@ pub fn assemble_chunk(
         emit(dup, &mut out);
     }
     out
+}
+
+/// The lines of a JSON-lines text (without their `\n`), found with memchr.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        let line = &rest[..end];
+        rest = &rest[(end + 1).min(rest.len())..];
+        Some(line)
+    })
 }
 
 /// Notes for the results CSV about rows above the data: the header and anything skipped.

@@ -12,6 +12,7 @@ use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates, row
 use sluice_core::engine::{Counts, ROW_HASH_SLOT};
 use sluice_core::import::RowsKept;
 use sluice_core::mapping::{ColumnPlan, map_columns};
+use sluice_core::engine::sink::RowsMode;
 use sluice_core::pipeline::{ChunkLayout, ChunkOutput, assemble_chunk, duplicates_in, process_chunk};
 use sluice_core::read::csv::CsvOptions;
 use sluice_core::read::split::{SplitOptions, split_bytes};
@@ -122,8 +123,10 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
     for (k, &i) in order.iter().enumerate() {
         let spec = &plan.chunks[i];
         let bytes = &file[spec.start as usize..spec.end as usize];
-        let process =
-            || process_chunk(schema, &columns, opts, dedupe, &layout, spec, bytes).expect("a planned chunk processes");
+        let mode = if keep == RowsKept::Valid { RowsMode::ValidOnly } else { RowsMode::All };
+        let process = || {
+            process_chunk(schema, &columns, opts, dedupe, &layout, spec, bytes, mode).expect("a planned chunk processes")
+        };
         let mut out = process();
         if schedule.twice[k % schedule.twice.len()] {
             let again = process();
@@ -149,14 +152,23 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let out = out.expect("every chunk was processed");
         let next = plan.chunks.get(i + 1).map(|c| c.first_line);
         let mine = duplicates_in(&dups, spec.first_line, next);
-        let part = assemble_chunk(schema, &columns, keep, &out.valid, &out.invalid, &out.messages, mine);
+        let part = assemble_chunk(schema, &columns, keep, &out.rows, &out.invalid, &out.messages, mine);
+        if mine.is_empty() {
+            // Finalize reuses an untouched chunk's own files: they must be what assembly gives.
+            assert_eq!(part.rows, out.rows, "rows of untouched chunk {i}");
+            assert_eq!(part.errors, out.errors, "errors of untouched chunk {i}");
+            assert_eq!(part.results, out.results, "results of untouched chunk {i}");
+        }
         finished.rows.push_str(&part.rows);
         finished.errors.push_str(&part.errors);
         finished.results.push_str(&part.results);
         finished.newly_invalid += part.newly_invalid;
         finished.added_errors += part.added_errors;
         finished.counts += out.counts;
-        finished.valid_before.push_str(&out.valid);
+        for row in out.rows.lines().filter(|r| !r.contains(",\"errors\":[")) {
+            finished.valid_before.push_str(row);
+            finished.valid_before.push('\n');
+        }
     }
     finished.dups = dups;
     finished

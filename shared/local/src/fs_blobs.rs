@@ -159,7 +159,7 @@ impl BlobStore for FsBlobStore {
             Ok((std::io::BufWriter::with_capacity(1 << 20, file), tmp))
         })
         .await?;
-        Ok(Box::new(FsWriter { file: Some(file), tmp, path, written: 0 }))
+        Ok(Box::new(FsWriter { file: Some(file), tmp, path, written: 0, store: self.clone() }))
     }
 
     async fn download_to(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
@@ -183,6 +183,7 @@ struct FsWriter {
     tmp: PathBuf,
     path: PathBuf,
     written: u64,
+    store: FsBlobStore,
 }
 
 #[async_trait]
@@ -199,6 +200,24 @@ impl BlobWriter for FsWriter {
         .await?;
         self.file = Some(file);
         self.written += len;
+        Ok(())
+    }
+
+    async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
+        let source = self.store.path_of(key)?;
+        let mut file = self.file.take().ok_or_else(|| StoreError::new(StoreErrorKind::Permanent, "writer already failed"))?;
+        let tmp = self.tmp.clone();
+        let (file, copied) = run(move || {
+            let err = |e| io_error(format!("write {}", tmp.display()), e);
+            file.flush().map_err(err)?;
+            let mut part = std::fs::File::open(&source).map_err(|e| io_error(format!("read {}", source.display()), e))?;
+            // File to file: std uses copy_file_range, so the bytes stay in the kernel.
+            let copied = std::io::copy(&mut part, file.get_mut()).map_err(err)?;
+            Ok((file, copied))
+        })
+        .await?;
+        self.file = Some(file);
+        self.written += copied;
         Ok(())
     }
 

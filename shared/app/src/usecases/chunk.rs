@@ -4,10 +4,12 @@ use bytes::Bytes;
 use sluice_core::ImportStatus;
 use sluice_core::convert::ParseOptions;
 use sluice_core::engine::KeyEntry;
-use sluice_core::pipeline::process_chunk;
+use sluice_core::pipeline::{ChunkError, process_chunk};
 use sluice_core::read::ChunkSpec;
+use sluice_core::read::split::SplitError;
 use sluice_core::settings::Dedupe;
 
+use super::split::csv_failure;
 use super::{App, AppError, blocking};
 use crate::keys;
 use crate::model::{Failure, ImportId, Job, TenantId};
@@ -16,13 +18,7 @@ impl App {
     /// Validates one chunk. Its outputs are written under the chunk's own keys (a second run
     /// writes the same bytes), then the chunk is counted in one conditional transaction; the
     /// run that completes the last chunk queues finalize.
-    pub async fn process_chunk(
-        &self,
-        tenant: &TenantId,
-        id: &ImportId,
-        generation: u32,
-        spec: ChunkSpec,
-    ) -> Result<(), AppError> {
+    pub async fn process_chunk(&self, tenant: &TenantId, id: &ImportId, generation: u32, spec: ChunkSpec) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
         if import.status != ImportStatus::Running || import.generation != generation {
             tracing::info!(import_id = %id, chunk = spec.index, status = import.status.as_str(), "chunk skipped");
@@ -38,11 +34,22 @@ impl App {
             let mut opts = ParseOptions::from_settings(&job.job.settings);
             opts.is_1904 = job.job.is_1904;
             let dedupe = job.job.settings.dedupe != Dedupe::Off;
-            process_chunk(&job.schema, &job.job.plan, opts, dedupe, &job.job.layout, &spec, &bytes)
+            process_chunk(&job.schema, &job.job.plan, opts, dedupe, &job.job.layout, &spec, &bytes, job.job.rows_mode)
         })
         .await?;
         let output = match output {
             Ok(output) => output,
+            Err(ChunkError::Csv(e)) if !import.split.exact => {
+                // Quote parity put a boundary inside a quoted field, or the file is broken:
+                // only reading the whole file can tell which, and where.
+                let reason = format!("chunk {} could not be read as cut ({e})", spec.index);
+                return self.resplit(tenant, id, generation, None, reason).await;
+            }
+            Err(ChunkError::Csv(e)) => {
+                let mut failure = csv_failure(SplitError::Csv(e));
+                failure.file = import.original_filename.clone();
+                return self.fail(tenant, id, generation, failure).await;
+            }
             Err(e) => {
                 let failure = Failure {
                     code: "unreadable_chunk".into(),
@@ -60,16 +67,26 @@ impl App {
             k.encode(&mut key_bytes);
         }
         let out = |file: &str| keys::chunk_output(tenant, id, generation, spec.index, file);
-        let (valid_key, invalid_key, messages_key, keys_key) =
-            (out("valid.jsonl"), out("invalid.jsonl"), out("messages.jsonl"), out("keys.bin"));
-        tokio::try_join!(
-            self.blobs.put(&valid_key, output.valid.into()),
-            self.blobs.put(&invalid_key, output.invalid.into()),
-            self.blobs.put(&messages_key, output.messages.into()),
-            self.blobs.put(&keys_key, key_bytes.into()),
-        )?;
-        let done =
-            self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
+        let files = [
+            (out("rows.jsonl"), Bytes::from(output.rows)),
+            (out("invalid.jsonl"), Bytes::from(output.invalid)),
+            (out("messages.jsonl"), Bytes::from(output.messages)),
+            (out("errors.jsonl"), Bytes::from(output.errors)),
+            (out("results.csv"), Bytes::from(output.results)),
+            (out("keys.bin"), Bytes::from(key_bytes)),
+        ];
+        // Written concurrently: against S3 each put is a round trip.
+        let writes: Vec<_> = files
+            .into_iter()
+            .map(|(key, body)| {
+                let blobs = self.blobs.clone();
+                tokio::spawn(async move { blobs.put(&key, body).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.map_err(|e| AppError::Internal(format!("write task failed: {e}")))??;
+        }
+        let done = self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
         tracing::debug!(import_id = %id, chunk = spec.index, newly = done.newly_counted, done = done.done, total = done.total, "chunk done");
         if done.total > 0 && done.done == done.total {
             // Also when this run was a redelivery: the first run may have stopped before queueing.
@@ -78,3 +95,4 @@ impl App {
         Ok(())
     }
 }
+

@@ -77,6 +77,7 @@ impl App {
             records: None,
             chunks: ChunkProgress::default(),
             generation: 0,
+            split: Default::default(),
             results: None,
             destination: req.destination,
             user: req.user,

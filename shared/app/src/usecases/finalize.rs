@@ -1,13 +1,16 @@
 //! Finalize: whole-file duplicate checks, the final status, the result files.
+//!
+//! Chunks already wrote their rows, `errors.jsonl` and `results.csv` parts. Finalize appends
+//! them to the result files in chunk order (a server-side or kernel-side copy: their rows never
+//! pass through here) and only rebuilds the parts of chunks that a whole-file duplicate touches.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
 use sluice_core::ImportStatus;
 use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates, rows_made_invalid};
 use sluice_core::engine::{KeyEntry, ROW_HASH_SLOT};
-use sluice_core::import::decide_outcome;
-use sluice_core::pipeline::{ChunkLayout, assemble_chunk, duplicates_in, header_notes};
+use sluice_core::import::{RowsKept, decide_outcome};
+use sluice_core::pipeline::{AssembledChunk, ChunkLayout, assemble_chunk, duplicates_in, header_notes};
 use sluice_core::settings::Dedupe;
 
 use super::{App, AppError, blocking};
@@ -19,32 +22,37 @@ impl App {
     /// result files; exactly one of them moves the import to its final status.
     pub async fn finalize_import(&self, tenant: &TenantId, id: &ImportId, generation: u32) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
-        let total = import.chunks.total.unwrap_or(0);
+        let Some(total) = import.chunks.total else {
+            tracing::info!(import_id = %id, "finalize skipped: still splitting");
+            return Ok(());
+        };
         if import.status != ImportStatus::Running || import.generation != generation || import.chunks.done < total {
             tracing::info!(import_id = %id, status = import.status.as_str(), "finalize skipped");
             return Ok(());
         }
         let loaded = self.load_job(tenant, id, generation).await?;
         let job = &loaded.job;
+        let chunks = self.load_chunks(tenant, id, generation).await?;
         let chunk_key = |chunk: u32, file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
 
         // Whole-file duplicates from every chunk's keys.
         let mut all_keys = Vec::new();
-        for c in &job.chunks {
+        for c in &chunks {
             let bytes = self.blobs.get(&chunk_key(c.index, "keys.bin")).await?;
             KeyEntry::decode_all(&bytes, &mut all_keys).map_err(AppError::Internal)?;
         }
-        let row_hashes: Vec<KeyEntry> = all_keys.iter().filter(|k| k.slot == ROW_HASH_SLOT).copied().collect();
+        let across = job.settings.dedupe == Dedupe::AcrossImports;
+        let row_hashes: Vec<KeyEntry> =
+            if across { all_keys.iter().filter(|k| k.slot == ROW_HASH_SLOT).copied().collect() } else { Vec::new() };
         let mut dups = blocking(move || find_duplicates(all_keys)).await?;
         let scope = format!("{}/{}", tenant, import.template.id);
-        let across = job.settings.dedupe == Dedupe::AcrossImports;
         if across {
             let dup_lines: HashSet<u64> = dups.iter().filter(|d| d.slot == ROW_HASH_SLOT).map(|d| d.line).collect();
             let firsts: Vec<&KeyEntry> = row_hashes.iter().filter(|k| !dup_lines.contains(&k.line)).collect();
             let first_hashes: Vec<u128> = firsts.iter().map(|k| k.key).collect();
             let owned = self.hashes.owned_by_others(&scope, &first_hashes, id).await?;
             if !owned.is_empty() {
-                let owners: std::collections::HashMap<u128, ImportId> = owned.into_iter().collect();
+                let owners: HashMap<u128, ImportId> = owned.into_iter().collect();
                 for k in firsts {
                     if let Some(owner) = owners.get(&k.key) {
                         dups.push(Duplicate {
@@ -67,53 +75,51 @@ impl App {
         counts.errors += dups.len() as u64;
         let outcome = decide_outcome(&job.settings, &counts);
 
-        // The result files, one chunk at a time.
+        // The result files, chunk by chunk in order: a chunk no duplicate touches is appended
+        // from its own files; the others are rebuilt, a few at a time ahead of the writer.
+        let sheet = match &job.layout {
+            ChunkLayout::Cells { sheet, .. } => sheet.clone(),
+            ChunkLayout::Csv { .. } => None,
+        };
         let rows_key = keys::result(tenant, id, "rows.jsonl");
         let errors_key = keys::result(tenant, id, "errors.jsonl");
         let results_key = keys::result(tenant, id, "results.csv");
         let mut rows_out = self.blobs.writer(&rows_key).await?;
         let mut errors_out = self.blobs.writer(&errors_key).await?;
         let mut results_out = self.blobs.writer(&results_key).await?;
-        let sheet = match &job.layout {
-            ChunkLayout::Cells { sheet, .. } => sheet.clone(),
-            ChunkLayout::Csv { .. } => None,
-        };
         results_out.write(header_notes(job.header_line, &job.skipped_lines, sheet.as_deref()).into()).await?;
-        let mut row_count = 0u64;
-        for (i, c) in job.chunks.iter().enumerate() {
-            let (valid_key, invalid_key, messages_key) = (
-                chunk_key(c.index, "valid.jsonl"),
-                chunk_key(c.index, "invalid.jsonl"),
-                chunk_key(c.index, "messages.jsonl"),
-            );
-            let (valid, invalid, messages) = tokio::try_join!(
-                self.blobs.get(&valid_key),
-                self.blobs.get(&invalid_key),
-                self.blobs.get(&messages_key)
-            )?;
-            let next = job.chunks.get(i + 1).map(|n| n.first_line);
-            let chunk_dups = duplicates_in(&dups, c.first_line, next).to_vec();
-            let assembled = {
-                let loaded = loaded.clone();
-                let keep = outcome.rows;
-                blocking(move || {
-                    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
-                    assemble_chunk(
-                        &loaded.schema,
-                        &loaded.job.plan,
-                        keep,
-                        &text(&valid),
-                        &text(&invalid),
-                        &text(&messages),
-                        &chunk_dups,
-                    )
-                })
-                .await?
-            };
-            row_count += assembled.rows.bytes().filter(|b| *b == b'\n').count() as u64;
-            rows_out.write(assembled.rows.into()).await?;
-            errors_out.write(assembled.errors.into()).await?;
-            results_out.write(assembled.results.into()).await?;
+        let keep = outcome.rows;
+        let touched: Vec<(usize, Vec<Duplicate>)> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, duplicates_in(&dups, c.first_line, chunks.get(i + 1).map(|n| n.first_line)).to_vec()))
+            .filter(|(_, d)| !d.is_empty())
+            .collect();
+        let mut ahead = std::collections::VecDeque::new();
+        let mut pending = touched.into_iter();
+        let window = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) + 1;
+        for (i, c) in chunks.iter().enumerate() {
+            while ahead.len() < window
+                && let Some((j, mine)) = pending.next()
+            {
+                let spec = chunks[j];
+                ahead.push_back((j, self.spawn_assembly(loaded.clone(), tenant, id, generation, spec.index, keep, mine)));
+            }
+            if ahead.front().is_some_and(|(j, _)| *j == i) {
+                let (_, task) = ahead.pop_front().expect("checked above");
+                let assembled = task.await.map_err(|e| AppError::Internal(format!("assembly task failed: {e}")))??;
+                if keep != RowsKept::None {
+                    rows_out.write(assembled.rows.into()).await?;
+                }
+                errors_out.write(assembled.errors.into()).await?;
+                results_out.write(assembled.results.into()).await?;
+            } else {
+                if keep != RowsKept::None {
+                    rows_out.append_object(&chunk_key(c.index, "rows.jsonl")).await?;
+                }
+                errors_out.append_object(&chunk_key(c.index, "errors.jsonl")).await?;
+                results_out.append_object(&chunk_key(c.index, "results.csv")).await?;
+            }
         }
         rows_out.finish().await?;
         errors_out.finish().await?;
@@ -127,6 +133,11 @@ impl App {
         }
 
         let now = self.clock.now();
+        let row_count = match outcome.rows {
+            RowsKept::None => 0,
+            RowsKept::Valid => counts.valid,
+            RowsKept::All => counts.rows,
+        };
         let results = Results { rows_kept: outcome.rows, row_count, rows_key, errors_key, results_key };
         let (_, changed) = self
             .update_import(tenant, id, |i| {
@@ -136,6 +147,7 @@ impl App {
                 i.status = outcome.status;
                 i.status_reason = outcome.reason.clone();
                 i.counts = counts;
+                i.records.get_or_insert(counts.rows + counts.skipped);
                 i.results = Some(results.clone());
                 i.ended_at = Some(now);
                 i.last_heartbeat_at = Some(now);
@@ -151,7 +163,40 @@ impl App {
                 invalid = counts.invalid,
                 "import finalized"
             );
+            // The work files of every generation are no longer needed.
+            for g in 1..=generation {
+                let _ = self.blobs.delete_prefix(&keys::generation(tenant, id, g)).await;
+            }
         }
         Ok(())
+    }
+
+    /// Rebuilds a chunk's parts for its duplicates, on a worker thread.
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_assembly(
+        &self,
+        loaded: std::sync::Arc<super::LoadedJob>,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        chunk: u32,
+        keep: RowsKept,
+        dups: Vec<Duplicate>,
+    ) -> tokio::task::JoinHandle<Result<AssembledChunk, AppError>> {
+        let blobs = self.blobs.clone();
+        let key = |file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
+        let (rows_key, invalid_key, messages_key) = (key("rows.jsonl"), key("invalid.jsonl"), key("messages.jsonl"));
+        tokio::spawn(async move {
+            let (rows, invalid, messages) =
+                tokio::try_join!(blobs.get(&rows_key), blobs.get(&invalid_key), blobs.get(&messages_key))?;
+            blocking(move || {
+                let rows = std::str::from_utf8(&rows).map_err(|e| AppError::Internal(format!("chunk {chunk} rows: {e}")))?;
+                let invalid = std::str::from_utf8(&invalid).map_err(|e| AppError::Internal(format!("chunk {chunk} rows: {e}")))?;
+                let messages =
+                    std::str::from_utf8(&messages).map_err(|e| AppError::Internal(format!("chunk {chunk} messages: {e}")))?;
+                Ok(assemble_chunk(&loaded.schema, &loaded.job.plan, keep, rows, invalid, messages, &dups))
+            })
+            .await?
+        })
     }
 }

@@ -163,6 +163,34 @@ impl App {
         self.fail(tenant, import, generation, failure).await
     }
 
+    /// Ends the import as `FAILED` with a file-level fault.
+    pub(crate) async fn fail(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        failure: crate::model::Failure,
+    ) -> Result<(), AppError> {
+        let now = self.clock.now();
+        let message = match &failure.file {
+            Some(file) => format!("{file}: {}", failure.message),
+            None => failure.message.clone(),
+        };
+        tracing::warn!(import_id = %id, code = failure.code.as_str(), message = message.as_str(), "import failed");
+        self.update_import(tenant, id, |i| {
+            if i.generation != generation || !i.status.can_become(sluice_core::ImportStatus::Failed) {
+                return false;
+            }
+            i.status = sluice_core::ImportStatus::Failed;
+            i.status_reason = Some(message.clone());
+            i.failure = Some(failure.clone());
+            i.ended_at = Some(now);
+            true
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Reads an import.
     pub async fn get_import(&self, tenant: &TenantId, id: &ImportId) -> Result<Import, AppError> {
         self.imports.get(tenant, id).await?.ok_or_else(|| AppError::NotFound(id.to_string()))

@@ -1,45 +1,38 @@
 //! Splitting an accepted upload: sniff, decode, find the header, map columns, cut chunks.
+//!
+//! CSV is cut by quote parity while it is read, and each chunk is queued as soon as it is
+//! complete, so workers validate the start of a file while the splitter is still reading its end.
+//! When parity was fooled (a stray quote) or the file's end is broken, a worker or the splitter
+//! asks for an exact re-split ([`App::resplit`]): a new generation whose splitter parses the
+//! whole file and names the fault precisely. Workbooks and JSON are converted to chunk objects.
 
 use std::cell::RefCell;
 
 use bytes::Bytes;
 use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
+use sluice_core::engine::sink::RowsMode;
 use sluice_core::mapping::{ColumnPlan, map_columns};
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
-use sluice_core::read::csv::{CsvError, CsvOptions};
+use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
+use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
 use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
-use sluice_core::read::split::{CsvPlan, CsvSplitter, HeaderInfo, SplitError, SplitOptions};
+use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
+use sluice_core::settings::InvalidDataBehavior;
 use sluice_core::template::{Schema, TemplateSpec};
 
 use super::{App, AppError, blocking};
 use crate::keys;
-use crate::model::{Failure, Import, ImportId, ImportJob, Job, TenantId};
+use crate::model::{Detected, Failure, Import, ImportId, ImportJob, Job, TenantId};
 use crate::ports::StoreError;
 
-/// What splitting produced, before mapping.
-struct Split {
-    header: HeaderInfo,
-    chunks: Vec<ChunkSpec>,
-    records: u64,
-    layout: ChunkLayout,
-    source_key: Option<String>,
-    is_1904: bool,
-    format: Format,
-    encoding: Option<String>,
-    encoding_detected: bool,
-    delimiter: Option<u8>,
-    sheet: Option<String>,
-    invalid_sequences: u64,
-}
-
 /// A file-level fault or a store failure.
-enum SplitFault {
+pub(crate) enum SplitFault {
     File(Failure),
     App(AppError),
 }
@@ -60,21 +53,23 @@ fn failure(code: &str, message: String, line: Option<u64>, column: Option<u32>, 
     SplitFault::File(Failure { code: code.into(), message, file: None, line, column, sheet })
 }
 
-fn csv_failure(e: SplitError) -> SplitFault {
+/// The failure an exact split or a chunk reports for a CSV fault.
+pub(crate) fn csv_failure(e: SplitError) -> Failure {
     let message = e.to_string();
-    match e {
-        SplitError::Empty => failure("empty_file", message, None, None, None),
-        SplitError::NoHeader { .. } => failure("no_header", message, None, None, None),
+    let (code, line, column) = match &e {
+        SplitError::Empty => ("empty_file", None, None),
+        SplitError::NoHeader { .. } => ("no_header", None, None),
         SplitError::Csv(c) => {
-            let (code, column) = match &c {
+            let (code, column) = match c {
                 CsvError::UnterminatedQuote { column, .. } => ("unterminated_quote", Some(*column)),
                 CsvError::FieldTooLarge { column, .. } => ("field_too_large", Some(*column)),
                 CsvError::RecordTooLarge { .. } => ("record_too_large", None),
                 CsvError::TooManyColumns { .. } => ("too_many_columns", None),
             };
-            failure(code, message, Some(c.line()), column, None)
+            (code, Some(c.line()), column)
         }
-    }
+    };
+    Failure { code: code.into(), message, file: None, line, column, sheet: None }
 }
 
 fn xlsx_failure(e: XlsxError) -> SplitFault {
@@ -93,9 +88,29 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
     failure(code, e.to_string(), None, None, sheet)
 }
 
+/// What every format's splitter hands on: the header and how chunks are read.
+struct Frame {
+    header: HeaderInfo,
+    layout: ChunkLayout,
+    source_key: Option<String>,
+    is_1904: bool,
+    detected: Detected,
+}
+
+/// How splitting ended.
+enum Ended {
+    /// Chunks planned (and, for fast CSV, already queued).
+    Planned(Vec<ChunkSpec>, Option<u64>),
+    /// The columns need a person; nothing queued.
+    NeedsReview,
+    /// A new generation takes over.
+    Resplit,
+}
+
 impl App {
     /// Splits an accepted upload into chunks and queues them. Running it again for the same
-    /// generation re-queues the planned chunks without planning again.
+    /// generation re-queues planned chunks, or splits again from the start when the first run
+    /// stopped half-way (chunk outputs are keyed by position, so nothing is counted twice).
     pub async fn split_upload(&self, tenant: &TenantId, id: &ImportId, generation: u32) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
         if import.status != ImportStatus::Running || import.generation != generation {
@@ -103,137 +118,27 @@ impl App {
             return Ok(());
         }
         if import.chunks.total.is_some() {
-            return self.queue_chunks(&import).await;
+            let chunks = self.load_chunks(tenant, id, generation).await?;
+            return self.queue_chunks(&import, &chunks, true).await;
         }
         let spec: TemplateSpec = serde_json::from_slice(&self.blobs.get(&keys::template(tenant, id)).await?)
             .map_err(|e| AppError::Internal(format!("template snapshot of {id}: {e}")))?;
         let schema = Schema::compile(spec.clone()).map_err(|e| AppError::Internal(format!("template of {id}: {e}")))?;
-        let split = match self.split(&import).await {
-            Ok(split) => split,
+        let ended = match self.split(&import, &schema).await {
+            Ok(ended) => ended,
             Err(SplitFault::File(mut f)) => {
                 f.file = import.original_filename.clone();
                 return self.fail(tenant, id, generation, f).await;
             }
             Err(SplitFault::App(e)) => return Err(e),
         };
-        let settings = &import.settings;
-        let outcome = map_columns(&schema, &split.header.names, &settings.mapping);
-        let plan = ColumnPlan::new(&schema, &outcome.columns, settings.pass_through_unmapped);
-        let job = ImportJob {
-            template: spec,
-            settings: settings.clone(),
-            plan,
-            layout: split.layout.clone(),
-            source_key: split.source_key.clone(),
-            chunks: split.chunks.clone(),
-            is_1904: split.is_1904,
-            header_line: split.header.line,
-            skipped_lines: split.header.skipped_lines.clone(),
-        };
-        let job_bytes = serde_json::to_vec(&job).map_err(|e| AppError::Internal(e.to_string()))?;
-        self.blobs.put(&keys::job(tenant, id, generation), job_bytes.into()).await?;
-        let needs_review = !outcome.problems.is_empty();
-        let now = self.clock.now();
-        let (import, changed) = self
-            .update_import(tenant, id, |i| {
-                if i.status != ImportStatus::Running || i.generation != generation || i.chunks.total.is_some() {
-                    return false;
-                }
-                i.detected.format = Some(split.format);
-                i.detected.encoding = split.encoding.clone();
-                i.detected.encoding_detected = split.encoding_detected;
-                i.detected.delimiter =
-                    split.delimiter.map(|d| if d == b'\t' { "\\t".to_string() } else { (d as char).to_string() });
-                i.detected.sheet = split.sheet.clone();
-                i.detected.header_line = Some(split.header.line);
-                i.detected.headers = split.header.names.clone();
-                i.detected.invalid_byte_sequences = split.invalid_sequences;
-                i.mapping = outcome.columns.clone();
-                i.mapping_problems = outcome.problems.clone();
-                i.records = Some(split.records);
-                i.chunks.total = Some(split.chunks.len() as u32);
-                i.last_heartbeat_at = Some(now);
-                if needs_review {
-                    i.status = ImportStatus::NeedsReview;
-                    let reasons: Vec<&str> = outcome.problems.iter().map(|p| p.message.as_str()).collect();
-                    i.status_reason = Some(format!("the columns need a mapping: {}", reasons.join("; ")));
-                    i.ended_at = Some(now);
-                }
-                true
-            })
-            .await?;
-        tracing::info!(
-            import_id = %id,
-            format = split.format.as_str(),
-            records = split.records,
-            chunks = split.chunks.len(),
-            needs_review,
-            "upload split"
-        );
-        if changed && !needs_review {
-            self.queue_chunks(&import).await?;
+        match ended {
+            Ended::Planned(chunks, records) => self.finish_split(&import, &chunks, records).await,
+            Ended::NeedsReview | Ended::Resplit => Ok(()),
         }
-        Ok(())
     }
 
-    /// Queues the chunks of the current generation (or finalize when there are none).
-    async fn queue_chunks(&self, import: &Import) -> Result<(), AppError> {
-        if import.status != ImportStatus::Running {
-            return Ok(());
-        }
-        let loaded = self.load_job(&import.tenant, &import.id, import.generation).await?;
-        let jobs: Vec<Job> = if loaded.job.chunks.is_empty() {
-            vec![Job::Finalize {
-                tenant: import.tenant.clone(),
-                import: import.id.clone(),
-                generation: import.generation,
-            }]
-        } else {
-            loaded
-                .job
-                .chunks
-                .iter()
-                .map(|c| Job::Chunk {
-                    tenant: import.tenant.clone(),
-                    import: import.id.clone(),
-                    generation: import.generation,
-                    chunk: *c,
-                })
-                .collect()
-        };
-        self.queue.send(jobs).await?;
-        Ok(())
-    }
-
-    /// Ends the import as `FAILED` with a file-level fault.
-    pub(crate) async fn fail(
-        &self,
-        tenant: &TenantId,
-        id: &ImportId,
-        generation: u32,
-        failure: Failure,
-    ) -> Result<(), AppError> {
-        let now = self.clock.now();
-        let message = match &failure.file {
-            Some(file) => format!("{file}: {}", failure.message),
-            None => failure.message.clone(),
-        };
-        tracing::warn!(import_id = %id, code = failure.code.as_str(), message = message.as_str(), "import failed");
-        self.update_import(tenant, id, |i| {
-            if i.generation != generation || !i.status.can_become(ImportStatus::Failed) {
-                return false;
-            }
-            i.status = ImportStatus::Failed;
-            i.status_reason = Some(message.clone());
-            i.failure = Some(failure.clone());
-            i.ended_at = Some(now);
-            true
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn split(&self, import: &Import) -> Result<Split, SplitFault> {
+    async fn split(&self, import: &Import, schema: &Schema) -> Result<Ended, SplitFault> {
         let key = &import.upload.key;
         let meta = self
             .blobs
@@ -244,141 +149,340 @@ impl App {
         let format = detect_format(&head, import.original_filename.as_deref())
             .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
         match format {
-            Format::Csv => self.split_csv(import, meta.size, &head).await,
-            Format::Xlsx => self.split_xlsx(import).await,
-            Format::Json => self.split_json(import, meta.size).await,
+            Format::Csv => self.split_csv(import, schema, meta.size, &head).await,
+            Format::Xlsx => {
+                let (frame, plan) = self.split_xlsx(import).await?;
+                self.planned_cells(import, schema, frame, plan).await
+            }
+            Format::Json => {
+                let (frame, plan) = self.split_json(import, meta.size).await?;
+                self.planned_cells(import, schema, frame, plan).await
+            }
         }
     }
 
-    async fn split_csv(&self, import: &Import, size: u64, head: &[u8]) -> Result<Split, SplitFault> {
+    async fn planned_cells(&self, import: &Import, schema: &Schema, frame: Frame, plan: CellsPlan) -> Result<Ended, SplitFault> {
+        if !self.plan_columns(import, schema, frame).await? {
+            return Ok(Ended::NeedsReview);
+        }
+        self.queue_chunks(import, &plan.chunks, false).await?;
+        Ok(Ended::Planned(plan.chunks, Some(plan.records)))
+    }
+
+    /// Maps the header onto the template. With problems the import goes to `NEEDS_REVIEW` and
+    /// `false` comes back; otherwise the job description is stored for the workers.
+    async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, AppError> {
+        let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
+        let settings = &import.settings;
+        let outcome = map_columns(schema, &frame.header.names, &settings.mapping);
+        let plan = ColumnPlan::new(schema, &outcome.columns, settings.pass_through_unmapped);
+        let rows_mode = match settings.invalid_data_behavior {
+            InvalidDataBehavior::RemoveInvalidRows => RowsMode::ValidOnly,
+            InvalidDataBehavior::IncludeInvalidRows | InvalidDataBehavior::BlockSubmit => RowsMode::All,
+        };
+        let job = ImportJob {
+            template: schema.spec().clone(),
+            settings: settings.clone(),
+            plan,
+            layout: frame.layout,
+            rows_mode,
+            source_key: frame.source_key,
+            is_1904: frame.is_1904,
+            header_line: frame.header.line,
+            skipped_lines: frame.header.skipped_lines.clone(),
+        };
+        let job_bytes = serde_json::to_vec(&job).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.blobs.put(&keys::job(tenant, id, generation), job_bytes.into()).await?;
+        let needs_review = !outcome.problems.is_empty();
+        let now = self.clock.now();
+        let mut detected = frame.detected;
+        detected.header_line = Some(frame.header.line);
+        detected.headers = frame.header.names;
+        let (_, changed) = self
+            .update_import(tenant, id, |i| {
+                if i.status != ImportStatus::Running || i.generation != generation {
+                    return false;
+                }
+                i.detected = detected.clone();
+                i.mapping = outcome.columns.clone();
+                i.mapping_problems = outcome.problems.clone();
+                i.last_heartbeat_at = Some(now);
+                if needs_review {
+                    i.status = ImportStatus::NeedsReview;
+                    let reasons: Vec<&str> = outcome.problems.iter().map(|p| p.message.as_str()).collect();
+                    i.status_reason = Some(format!("the columns need a mapping: {}", reasons.join("; ")));
+                    i.ended_at = Some(now);
+                }
+                true
+            })
+            .await?;
+        if needs_review {
+            tracing::info!(import_id = %id, problems = outcome.problems.len(), "mapping needs review");
+        }
+        Ok(changed && !needs_review)
+    }
+
+    /// Stores the chunk list and the total; queues finalize when every chunk is already done.
+    async fn finish_split(&self, import: &Import, chunks: &[ChunkSpec], records: Option<u64>) -> Result<(), AppError> {
+        let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
+        let list = serde_json::to_vec(chunks).map_err(|e| AppError::Internal(e.to_string()))?;
+        self.blobs.put(&keys::chunks(tenant, id, generation), list.into()).await?;
+        let total = chunks.len() as u32;
+        let mut all_done = false;
+        let (_, changed) = self
+            .update_import(tenant, id, |i| {
+                if i.status != ImportStatus::Running || i.generation != generation || i.chunks.total.is_some() {
+                    return false;
+                }
+                i.chunks.total = Some(total);
+                i.records = records;
+                all_done = i.chunks.done >= total;
+                true
+            })
+            .await?;
+        tracing::info!(import_id = %id, chunks = total, "upload split");
+        if changed && all_done {
+            // The workers finished before the total was known: nobody else will queue finalize.
+            self.queue.send(vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn load_chunks(&self, tenant: &TenantId, id: &ImportId, generation: u32) -> Result<Vec<ChunkSpec>, AppError> {
+        let bytes = self.blobs.get(&keys::chunks(tenant, id, generation)).await?;
+        serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("chunk list of {id}: {e}")))
+    }
+
+    /// Queues chunks (or finalize when the plan is final and has none).
+    async fn queue_chunks(&self, import: &Import, chunks: &[ChunkSpec], plan_final: bool) -> Result<(), AppError> {
+        if import.status != ImportStatus::Running {
+            return Ok(());
+        }
+        let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
+        let jobs: Vec<Job> = if chunks.is_empty() && plan_final {
+            vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]
+        } else {
+            chunks.iter().map(|c| Job::Chunk { tenant: tenant.clone(), import: id.clone(), generation, chunk: *c }).collect()
+        };
+        if !jobs.is_empty() {
+            self.queue.send(jobs).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new generation that splits the upload again: exactly, or from another encoding.
+    /// Chunks of the old generation still in flight are no longer counted.
+    pub async fn resplit(&self, tenant: &TenantId, id: &ImportId, generation: u32, encoding: Option<String>, reason: String) -> Result<(), AppError> {
+        let (import, changed) = self
+            .update_import(tenant, id, |i| {
+                if i.status != ImportStatus::Running || i.generation != generation {
+                    return false;
+                }
+                i.generation += 1;
+                if encoding.is_some() {
+                    i.split.encoding = encoding.clone();
+                } else {
+                    i.split.exact = true;
+                }
+                i.split.reason = Some(reason.clone());
+                i.chunks = Default::default();
+                i.counts = Default::default();
+                i.records = None;
+                true
+            })
+            .await?;
+        if changed {
+            tracing::info!(import_id = %id, generation = import.generation, reason = reason.as_str(), "splitting again");
+            self.queue.send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }]).await?;
+            let _ = self.blobs.delete_prefix(&keys::generation(tenant, id, generation)).await;
+        }
+        Ok(())
+    }
+
+    async fn split_csv(&self, import: &Import, schema: &Schema, size: u64, head: &[u8]) -> Result<Ended, SplitFault> {
         let settings = &import.settings;
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
-        let explicit = settings.encoding.as_deref().and_then(encoding_for_label);
+        let label = import.split.encoding.as_deref().or(settings.encoding.as_deref());
+        let explicit = label.and_then(encoding_for_label);
         let bom = sniff_bom(head);
-        // Decide how to read the bytes: as UTF-8 from an offset, or transcoded first.
+        // How to read the bytes: as UTF-8 from an offset, or transcoded first.
         let mut transcode_from: Option<&'static Encoding> = None;
         let mut start_offset = 0u64;
-        let mut encoding_detected = true;
         match explicit {
             Some(enc) if enc == encoding_rs::UTF_8 => {
-                encoding_detected = false;
                 if let Some(b) = bom.filter(|b| b.encoding == encoding_rs::UTF_8) {
                     start_offset = b.len as u64;
                 }
             }
-            Some(enc) => {
-                encoding_detected = false;
-                transcode_from = Some(enc);
-            }
+            Some(enc) => transcode_from = Some(enc),
             None => match bom {
                 Some(b) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
                 Some(b) => transcode_from = Some(b.encoding),
                 None => transcode_from = sniff_utf16(head),
             },
         }
-        let csv_opts = |delimiter| CsvOptions {
+        let mut source = import.upload.key.clone();
+        let mut source_size = size;
+        if let Some(enc) = transcode_from {
+            let dest = keys::normalized(tenant, id, generation);
+            source_size = self.transcode(&import.upload.key, size, enc, &dest).await?;
+            source = dest;
+            start_offset = 0;
+        }
+        let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
+        let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
+        let delimiter =
+            settings.delimiter.unwrap_or_else(|| detect_delimiter(&sample, source_size <= start_offset + 64 * 1024));
+        let csv = sluice_core::read::csv::CsvOptions {
             delimiter,
             max_field_bytes: settings.max_field_bytes as usize,
             max_record_bytes: settings.max_record_bytes(),
             max_columns: settings.max_columns as usize,
         };
-        let mut source = import.upload.key.clone();
-        let mut source_size = size;
-        let mut encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
-        if let Some(enc) = transcode_from {
-            source_size =
-                self.transcode(&import.upload.key, size, enc, &keys::normalized(tenant, id, generation)).await?;
-            source = keys::normalized(tenant, id, generation);
-            start_offset = 0;
-        }
-        let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
-        let delimiter =
-            settings.delimiter.unwrap_or_else(|| detect_delimiter(&sample, source_size <= start_offset + 64 * 1024));
-        let split_opts = SplitOptions {
-            csv: csv_opts(delimiter),
+        let opts = SplitOptions {
+            csv,
             chunk_rows: settings.chunk_rows,
             max_chunk_bytes: self.limits.max_chunk_bytes,
             header_row: settings.header_row,
             start_offset,
         };
-        let mut plan = self.split_pass(id, &source, source_size, split_opts).await?;
-        if transcode_from.is_none() && explicit.is_none() && !plan.utf8.is_utf8() {
-            // Not UTF-8 after all: guess the legacy encoding, transcode, split again.
-            let legacy = guess_legacy(&plan.utf8.sample);
-            source_size =
-                self.transcode(&import.upload.key, size, legacy, &keys::normalized(tenant, id, generation)).await?;
-            source = keys::normalized(tenant, id, generation);
-            encoding = legacy;
-            let opts = SplitOptions { start_offset: 0, ..split_opts };
-            plan = self.split_pass(id, &source, source_size, opts).await?;
-        }
-        let invalid_sequences = plan.utf8.invalid_sequences;
-        Ok(Split {
-            header: plan.header,
-            records: plan.records,
-            chunks: plan.chunks,
-            layout: ChunkLayout::Csv {
-                delimiter,
-                max_field_bytes: settings.max_field_bytes as usize,
-                max_record_bytes: settings.max_record_bytes(),
-                max_columns: settings.max_columns as usize,
-            },
-            source_key: Some(source),
-            is_1904: false,
-            format: Format::Csv,
+        let detected = Detected {
+            format: Some(Format::Csv),
             encoding: Some(encoding.name().to_string()),
-            encoding_detected: encoding_detected && explicit.is_none(),
-            delimiter: Some(delimiter),
-            sheet: None,
-            invalid_sequences,
-        })
-    }
+            encoding_detected: explicit.is_none() || import.split.encoding.is_some(),
+            delimiter: Some(if delimiter == b'\t' { "\\t".to_string() } else { (delimiter as char).to_string() }),
+            ..Detected::default()
+        };
+        let layout = ChunkLayout::Csv {
+            delimiter,
+            max_field_bytes: csv.max_field_bytes,
+            max_record_bytes: csv.max_record_bytes,
+            max_columns: csv.max_columns,
+        };
+        let frame = |header: HeaderInfo, detected: Detected| Frame {
+            header,
+            layout: layout.clone(),
+            source_key: Some(source.clone()),
+            is_1904: false,
+            detected,
+        };
+        if import.split.exact {
+            let plan = self.exact_pass(id, &source, source_size, opts).await?;
+            let mut detected = detected;
+            detected.invalid_byte_sequences = plan.utf8.invalid_sequences;
+            if !self.plan_columns(import, schema, frame(plan.header, detected)).await? {
+                return Ok(Ended::NeedsReview);
+            }
+            self.queue_chunks(import, &plan.chunks, false).await?;
+            return Ok(Ended::Planned(plan.chunks, Some(plan.records)));
+        }
 
-    /// Reads the CSV once, block by block, and plans its chunks.
-    async fn split_pass(&self, id: &ImportId, key: &str, size: u64, opts: SplitOptions) -> Result<CsvPlan, SplitFault> {
-        let mut splitter = CsvSplitter::new(opts);
-        let mut offset = opts.start_offset;
+        // Fast: cut by quote parity while reading, queue chunks as they complete.
+        let mut splitter = FastCsvSplitter::new(opts);
+        let mut chunks: Vec<ChunkSpec> = Vec::new();
+        let mut planned = false;
+        let mut offset = start_offset;
         let block = self.limits.block_bytes.max(1);
-        // Read the next block while the current one is parsed.
-        let mut next = (offset < size).then(|| {
-            let blobs = self.blobs.clone();
-            let key = key.to_string();
-            let end = (offset + block).min(size);
-            tokio::spawn(async move { blobs.get_range(&key, offset..end).await })
-        });
+        let mut next = self.prefetch(&source, offset, block, source_size);
         while let Some(pending) = next.take() {
             let bytes: Bytes = pending.await.map_err(|e| AppError::Internal(e.to_string()))??;
             offset += bytes.len() as u64;
             if bytes.is_empty() {
                 break;
             }
-            if offset < size {
-                let blobs = self.blobs.clone();
-                let key = key.to_string();
-                let end = (offset + block).min(size);
-                let start = offset;
-                next = Some(tokio::spawn(async move { blobs.get_range(&key, start..end).await }));
+            next = self.prefetch(&source, offset, block, source_size);
+            let (back, found) = blocking(move || {
+                let r = splitter.feed(&bytes);
+                (splitter, r)
+            })
+            .await?;
+            splitter = back;
+            let found = found.map_err(|e| SplitFault::File(csv_failure(e)))?;
+            if !planned && let Some(header) = splitter.header() {
+                if !self.plan_columns(import, schema, frame(header.clone(), detected.clone())).await? {
+                    return Ok(Ended::NeedsReview);
+                }
+                planned = true;
             }
+            if planned {
+                self.queue_chunks(import, &found, false).await?;
+            }
+            chunks.extend(found);
+            self.progress.split_progress(id, offset, source_size);
+        }
+        let plan = blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))?;
+        if !planned {
+            if !self.plan_columns(import, schema, frame(plan.header.clone(), detected.clone())).await? {
+                return Ok(Ended::NeedsReview);
+            }
+            self.queue_chunks(import, &chunks, false).await?;
+        }
+        if transcode_from.is_none() && explicit.is_none() && !plan.utf8.is_utf8() {
+            let legacy = guess_legacy(&plan.utf8.sample);
+            let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
+            self.resplit(tenant, id, generation, Some(legacy.name().to_string()), reason).await?;
+            return Ok(Ended::Resplit);
+        }
+        if plan.needs_exact {
+            let reason = "the file ends inside a quoted field".to_string();
+            self.resplit(tenant, id, generation, None, reason).await?;
+            return Ok(Ended::Resplit);
+        }
+        if plan.utf8.invalid_sequences > 0 {
+            let n = plan.utf8.invalid_sequences;
+            self.update_import(tenant, id, |i| {
+                i.detected.invalid_byte_sequences = n;
+                i.generation == generation
+            })
+            .await?;
+        }
+        self.queue_chunks(import, &plan.last, false).await?;
+        chunks.extend(plan.last);
+        Ok(Ended::Planned(chunks, None))
+    }
+
+    fn prefetch(
+        &self,
+        key: &str,
+        offset: u64,
+        block: u64,
+        size: u64,
+    ) -> Option<tokio::task::JoinHandle<Result<Bytes, StoreError>>> {
+        (offset < size).then(|| {
+            let blobs = self.blobs.clone();
+            let key = key.to_string();
+            let end = (offset + block).min(size);
+            tokio::spawn(async move { blobs.get_range(&key, offset..end).await })
+        })
+    }
+
+    /// Reads the CSV once with the real reader and plans its chunks exactly.
+    async fn exact_pass(&self, id: &ImportId, key: &str, size: u64, opts: SplitOptions) -> Result<sluice_core::read::split::CsvPlan, SplitFault> {
+        let mut splitter = CsvSplitter::new(opts);
+        let mut offset = opts.start_offset;
+        let block = self.limits.block_bytes.max(1);
+        let mut next = self.prefetch(key, offset, block, size);
+        while let Some(pending) = next.take() {
+            let bytes: Bytes = pending.await.map_err(|e| AppError::Internal(e.to_string()))??;
+            offset += bytes.len() as u64;
+            if bytes.is_empty() {
+                break;
+            }
+            next = self.prefetch(key, offset, block, size);
             let (back, result) = blocking(move || {
                 let r = splitter.feed(&bytes);
                 (splitter, r)
             })
             .await?;
             splitter = back;
-            result.map_err(csv_failure)?;
+            result.map_err(|e| SplitFault::File(csv_failure(e)))?;
             self.progress.split_progress(id, offset, size);
         }
-        blocking(move || splitter.finish()).await?.map_err(csv_failure)
+        blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))
     }
 
     /// Transcodes an object to UTF-8 into `dest`; returns the new size.
-    async fn transcode(
-        &self,
-        key: &str,
-        size: u64,
-        encoding: &'static Encoding,
-        dest: &str,
-    ) -> Result<u64, SplitFault> {
+    async fn transcode(&self, key: &str, size: u64, encoding: &'static Encoding, dest: &str) -> Result<u64, SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;
         let mut transcoder = Transcoder::new(encoding);
         let mut offset = 0;
@@ -401,7 +505,7 @@ impl App {
         Ok(writer.finish().await?)
     }
 
-    async fn split_xlsx(&self, import: &Import) -> Result<Split, SplitFault> {
+    async fn split_xlsx(&self, import: &Import) -> Result<(Frame, CellsPlan), SplitFault> {
         let dir = std::env::temp_dir().join(format!("sluice-{}", import.id));
         std::fs::create_dir_all(&dir).map_err(|e| AppError::Internal(format!("temp dir: {e}")))?;
         let path = dir.join("upload.xlsx");
@@ -410,7 +514,7 @@ impl App {
         result
     }
 
-    async fn split_xlsx_file(&self, import: &Import, path: &std::path::Path) -> Result<Split, SplitFault> {
+    async fn split_xlsx_file(&self, import: &Import, path: &std::path::Path) -> Result<(Frame, CellsPlan), SplitFault> {
         self.blobs.download_to(&import.upload.key, path).await?;
         let settings = import.settings.clone();
         let limits = xlsx::XlsxLimits { max_columns: settings.max_columns, ..self.limits.xlsx };
@@ -418,29 +522,25 @@ impl App {
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
-        let outcome = blocking(move || -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
-            let mut file =
-                std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
+        let (info, plan) = blocking(move || -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
+            let open = || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
+            let mut file = open()?;
             xlsx::precheck(&mut file, &limits).map_err(xlsx_failure)?;
-            let file =
-                std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())))?;
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
-            let info =
-                xlsx::read_sheet(std::io::BufReader::new(file), settings.sheet.as_ref(), &limits, |line, cells| {
-                    splitter.push(line, cells)
-                })
-                .map_err(|e| match e {
-                    ReadError::File(f) => xlsx_failure(f),
-                    ReadError::Sink(s) => SplitFault::App(s.into()),
-                })?;
+            let info = xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
+                splitter.push(line, cells)
+            })
+            .map_err(|e| match e {
+                ReadError::File(f) => xlsx_failure(f),
+                ReadError::Sink(s) => SplitFault::App(s.into()),
+            })?;
             let plan = splitter.finish()?;
             Ok((info, plan))
         })
         .await??;
-        let (info, plan) = outcome;
         let plan = plan.map_err(|found| {
             if found == 0 {
                 failure("empty_file", format!("sheet {:?} is empty", info.name), None, None, Some(info.name.clone()))
@@ -449,10 +549,17 @@ impl App {
                 failure("no_header", format!("sheet {:?}: {err}", info.name), None, None, Some(info.name.clone()))
             }
         })?;
-        Ok(cells_split(plan, Format::Xlsx, Some(info.name), info.is_1904, true))
+        let frame = Frame {
+            header: plan.header.clone(),
+            layout: ChunkLayout::Cells { sheet: Some(info.name.clone()), lenient_width: true },
+            source_key: None,
+            is_1904: info.is_1904,
+            detected: Detected { format: Some(Format::Xlsx), sheet: Some(info.name), ..Detected::default() },
+        };
+        Ok((frame, plan))
     }
 
-    async fn split_json(&self, import: &Import, size: u64) -> Result<Split, SplitFault> {
+    async fn split_json(&self, import: &Import, size: u64) -> Result<(Frame, CellsPlan), SplitFault> {
         let limit = import.settings.max_json_bytes;
         if size > limit {
             let e = JsonInputError::TooLarge { size, limit };
@@ -488,9 +595,7 @@ impl App {
             )
             .map_err(|e| {
                 let (code, line, column) = match &e {
-                    JsonInputError::Syntax { line, column, .. } => {
-                        ("invalid_json", Some(*line as u64), Some(*column as u32))
-                    }
+                    JsonInputError::Syntax { line, column, .. } => ("invalid_json", Some(*line as u64), Some(*column as u32)),
                     JsonInputError::TooLarge { .. } => ("json_too_large", None, None),
                     JsonInputError::TooManyKeys { .. } => ("too_many_columns", None, None),
                     JsonInputError::Empty => ("empty_file", None, None),
@@ -502,23 +607,13 @@ impl App {
             plan.map_err(|_| failure("empty_file", "the JSON array is empty".into(), None, None, None))
         })
         .await??;
-        Ok(cells_split(plan, Format::Json, None, false, false))
-    }
-}
-
-fn cells_split(plan: CellsPlan, format: Format, sheet: Option<String>, is_1904: bool, lenient_width: bool) -> Split {
-    Split {
-        header: plan.header,
-        records: plan.records,
-        chunks: plan.chunks,
-        layout: ChunkLayout::Cells { sheet: sheet.clone(), lenient_width },
-        source_key: None,
-        is_1904,
-        format,
-        encoding: None,
-        encoding_detected: false,
-        delimiter: None,
-        sheet,
-        invalid_sequences: 0,
+        let frame = Frame {
+            header: plan.header.clone(),
+            layout: ChunkLayout::Cells { sheet: None, lenient_width: false },
+            source_key: None,
+            is_1904: false,
+            detected: Detected { format: Some(Format::Json), ..Detected::default() },
+        };
+        Ok((frame, plan))
     }
 }

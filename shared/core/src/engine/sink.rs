@@ -1,4 +1,5 @@
-//! The JSON-lines output of a chunk: valid rows, invalid rows and messages, each in line order.
+//! The output of a chunk: its rows as JSON lines, its messages, and its share of `errors.jsonl`
+//! and `results.csv` already rendered, each in line order.
 //!
 //! Row shape (the same in `rows.jsonl`, webhook batches and the rows API):
 //! `{"line":N,"values":{"key":value,...}}`, plus `"unmapped":{header:text}` when pass-through is
@@ -9,23 +10,58 @@ use crate::mapping::ColumnPlan;
 use crate::results::{RowError, push_json_str};
 use crate::template::Schema;
 
-/// Collects a chunk's output as JSON lines.
+/// Which rows a chunk's row file holds, from `invalid_data_behavior`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowsMode {
+    /// Valid rows only; invalid rows go to a side file (`REMOVE_INVALID_ROWS`).
+    ValidOnly,
+    /// Every row in line order, invalid ones with their errors (`INCLUDE_INVALID_ROWS`, and
+    /// `BLOCK_SUBMIT`, whose reviewers see every row).
+    All,
+}
+
+/// Collects a chunk's output.
 #[derive(Debug)]
 pub struct JsonSink<'s> {
     schema: &'s Schema,
     plan: &'s ColumnPlan,
-    /// Valid rows.
-    pub valid: String,
-    /// Invalid rows, with their errors.
+    mode: RowsMode,
+    /// Rows, as [`RowsMode`] says.
+    pub rows: String,
+    /// Invalid rows, with their errors (only in [`RowsMode::ValidOnly`]).
     pub invalid: String,
     /// Every message (errors, warnings, skipped-row notes), one JSON object per line.
     pub messages: String,
+    /// Errors and warnings as `errors.jsonl` lines.
+    pub errors: String,
+    /// Every message as `results.csv` lines.
+    pub results: String,
 }
 
 impl<'s> JsonSink<'s> {
     /// An empty sink.
-    pub fn new(schema: &'s Schema, plan: &'s ColumnPlan) -> JsonSink<'s> {
-        JsonSink { schema, plan, valid: String::new(), invalid: String::new(), messages: String::new() }
+    pub fn new(schema: &'s Schema, plan: &'s ColumnPlan, mode: RowsMode) -> JsonSink<'s> {
+        JsonSink {
+            schema,
+            plan,
+            mode,
+            rows: String::new(),
+            invalid: String::new(),
+            messages: String::new(),
+            errors: String::new(),
+            results: String::new(),
+        }
+    }
+
+    fn message(&mut self, e: &RowError) {
+        let start = self.messages.len();
+        e.write_jsonl(&mut self.messages);
+        if e.severity != crate::results::Severity::Info {
+            let line = self.messages[start..].to_string();
+            self.errors.push_str(&line);
+        }
+        e.write_results_csv(&mut self.results);
     }
 }
 
@@ -71,17 +107,17 @@ pub fn write_row(out: &mut String, schema: &Schema, plan: &ColumnPlan, row: &Row
 
 impl RowSink for JsonSink<'_> {
     fn row(&mut self, row: &RowView<'_, '_>) {
-        if row.valid {
-            write_row(&mut self.valid, self.schema, self.plan, row, false);
-        } else {
-            write_row(&mut self.invalid, self.schema, self.plan, row, true);
+        match (row.valid, self.mode) {
+            (true, _) => write_row(&mut self.rows, self.schema, self.plan, row, false),
+            (false, RowsMode::All) => write_row(&mut self.rows, self.schema, self.plan, row, true),
+            (false, RowsMode::ValidOnly) => write_row(&mut self.invalid, self.schema, self.plan, row, true),
         }
         for issue in row.issues {
-            issue.write_jsonl(&mut self.messages);
+            self.message(issue);
         }
     }
 
     fn skipped(&mut self, note: &RowError) {
-        note.write_jsonl(&mut self.messages);
+        self.message(note);
     }
 }

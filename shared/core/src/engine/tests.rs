@@ -1,4 +1,5 @@
 use super::*;
+use crate::engine::sink::RowsMode;
 
 use crate::convert::ParseOptions;
 use crate::mapping::{ColumnPlan, map_columns};
@@ -67,15 +68,15 @@ fn run_bytes(schema: &Schema, buf: &[u8], dedupe: bool) -> Output {
     let plan = ColumnPlan::new(schema, &mapping.columns, schema.settings.pass_through_unmapped);
     let opts = ParseOptions::from_settings(&schema.settings);
     let mut engine = RowEngine::new(schema, &plan, opts, dedupe);
-    let mut sink = JsonSink::new(schema, &plan);
+    let mut sink = JsonSink::new(schema, &plan, RowsMode::ValidOnly);
     while let Step::Record = parser.next_record(&mut rec).unwrap() {
         engine.process(&rec.view(buf), &mut sink);
     }
     let (counts, keys) = engine.finish();
-    let mut rows: Vec<String> = sink.valid.lines().chain(sink.invalid.lines()).map(str::to_string).collect();
+    let mut rows: Vec<String> = sink.rows.lines().chain(sink.invalid.lines()).map(str::to_string).collect();
     rows.sort_by_key(|r| finalize::row_line(r.as_bytes()));
     let messages = sink.messages.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    Output { rows, valid: sink.valid, messages, counts, keys }
+    Output { rows, valid: sink.rows, messages, counts, keys }
 }
 
 fn run(yaml: &str, csv: &str) -> Output {
@@ -490,7 +491,7 @@ fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
     let plan = ColumnPlan::new(&schema, &mapping.columns, false);
     let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false)
         .for_sheet(Some("Data".into()));
-    let mut sink = JsonSink::new(&schema, &plan);
+    let mut sink = JsonSink::new(&schema, &plan, RowsMode::ValidOnly);
     engine.process(&StoredRecord(4, vec![StoredCell::Number(12.0)]), &mut sink);
     engine.process(&StoredRecord(5, vec![StoredCell::Null(()), StoredCell::Str("".into())]), &mut sink);
     assert_eq!(

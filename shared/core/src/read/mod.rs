@@ -11,6 +11,7 @@
 pub mod cells;
 pub mod csv;
 pub mod encoding;
+pub mod fast_split;
 pub mod json;
 pub mod sniff;
 pub mod split;
@@ -29,6 +30,7 @@ pub struct ChunkSpec {
     pub end: u64,
     /// Line of the chunk's first record.
     pub first_line: u64,
-    /// Records in the chunk (blank ones included).
+    /// Records in the chunk (blank ones included); 0 when the splitter did not count them
+    /// (the fast CSV splitter cuts by quote parity without parsing).
     pub records: u32,
 }
