@@ -101,8 +101,14 @@ impl BlobWriter for MemoryWriter {
     }
 
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
-        let body = lock(&self.inner.objects).get(key).map(|(b, _)| b.clone()).ok_or_else(|| StoreError::not_found(key))?;
-        self.buf.extend_from_slice(&body);
+        self.append_range(key, 0..u64::MAX).await
+    }
+
+    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError> {
+        let body =
+            lock(&self.inner.objects).get(key).map(|(b, _)| b.clone()).ok_or_else(|| StoreError::not_found(key))?;
+        let end = (range.end as usize).min(body.len());
+        self.buf.extend_from_slice(&body[(range.start as usize).min(end)..end]);
         Ok(())
     }
 

@@ -102,6 +102,8 @@ pub trait BlobWriter: Send {
     /// Appends a whole stored object without passing it through memory where the store can
     /// (S3: a part copy; files: a kernel-side copy).
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError>;
+    /// Appends a byte range of a stored object, as [`BlobWriter::append_object`] does.
+    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError>;
     /// Completes the object; returns its size.
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
 }

@@ -65,6 +65,10 @@ pub struct ChunkOutput {
     pub errors: String,
     /// The chunk's part of `results.csv` when no duplicate touches it.
     pub results: String,
+    /// Row index of `rows` (see [`RowSpan::read_index`]).
+    pub rows_index: Vec<u8>,
+    /// Row index of `invalid`.
+    pub invalid_index: Vec<u8>,
 }
 
 /// A fault in a chunk that the splitter should have caught (a changed file, a bug): the chunk
@@ -107,7 +111,7 @@ pub fn process_chunk(
     bytes: &[u8],
     mode: RowsMode,
 ) -> Result<ChunkOutput, ChunkError> {
-    let mut sink = JsonSink::new(schema, plan, mode);
+    let mut sink = JsonSink::new(schema, plan, mode).with_capacity(bytes.len());
     let mut found = 0u32;
     let engine = match layout {
         ChunkLayout::Csv { delimiter, max_field_bytes, max_record_bytes, max_columns } => {
@@ -168,6 +172,8 @@ pub fn process_chunk(
         messages: sink.messages,
         errors: sink.errors,
         results: sink.results,
+        rows_index: sink.rows_index,
+        invalid_index: sink.invalid_index,
     })
 }
 
@@ -186,11 +192,148 @@ pub struct AssembledChunk {
     pub added_errors: u64,
 }
 
-/// Builds a chunk's part of the final results from its output and the whole-file duplicates
-/// whose lines fall in it (sorted by line, see [`crate::engine::finalize::find_duplicates`]).
+/// Where one row lies in a chunk's row file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSpan {
+    /// The row's line.
+    pub line: u64,
+    /// First byte.
+    pub start: u64,
+    /// End (exclusive, after the `\n`).
+    pub end: u64,
+}
+
+impl RowSpan {
+    /// Reads a row index written by the chunk's sink (`line`, `start` as little-endian u64
+    /// pairs); the last row ends at `file_len`.
+    pub fn read_index(index: &[u8], file_len: u64) -> Vec<RowSpan> {
+        let pairs: Vec<(u64, u64)> = index
+            .chunks_exact(16)
+            .map(|e| {
+                let mut line = [0u8; 8];
+                let mut start = [0u8; 8];
+                line.copy_from_slice(&e[..8]);
+                start.copy_from_slice(&e[8..]);
+                (u64::from_le_bytes(line), u64::from_le_bytes(start))
+            })
+            .collect();
+        (0..pairs.len())
+            .map(|i| RowSpan { line: pairs[i].0, start: pairs[i].1, end: pairs.get(i + 1).map_or(file_len, |n| n.1) })
+            .collect()
+    }
+
+    /// The span of a line, in an index sorted by line.
+    pub fn find(index: &[RowSpan], line: u64) -> Option<RowSpan> {
+        index.binary_search_by_key(&line, |s| s.line).ok().map(|i| index[i])
+    }
+}
+
+/// A piece of a chunk's rebuilt row file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes of the chunk's own row file, unchanged.
+    Copy(std::ops::Range<u64>),
+    /// New text (a row with duplicate errors added).
+    Text(String),
+}
+
+/// A chunk's share of the final results when duplicates touch it, as pieces: most of the row
+/// file is copied as it is, only the duplicate rows change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatchedChunk {
+    /// The row file, rebuilt.
+    pub pieces: Vec<Piece>,
+    /// Its part of `errors.jsonl`.
+    pub errors: String,
+    /// Its part of `results.csv` (without the header line).
+    pub results: String,
+    /// Rows that were valid in the chunk and are duplicates in the file.
+    pub newly_invalid: u64,
+    /// Duplicate errors added.
+    pub added_errors: u64,
+}
+
+/// Rebuilds a chunk's share of the results for the duplicates in it (sorted by line).
 ///
-/// `rows` and `invalid` are the chunk's row files as written in `mode`. With no duplicates and
-/// rows kept, the result is the chunk's own files, so finalize can reuse them without reading.
+/// `rows_index` locates the rows of the chunk's row file (`rows_len` bytes); `row_text` gives
+/// the text of a duplicate row, from the row file or the invalid-row file. Only duplicate rows
+/// are ever read: the rest is copied by range.
+#[allow(clippy::too_many_arguments)]
+pub fn patch_chunk<'t>(
+    schema: &Schema,
+    plan: &ColumnPlan,
+    keep: RowsKept,
+    rows_index: &[RowSpan],
+    rows_len: u64,
+    row_text: impl Fn(u64) -> Option<&'t str>,
+    messages: &str,
+    dups: &[Duplicate],
+) -> PatchedChunk {
+    let mut out = PatchedChunk::default();
+    // Duplicate errors, grouped by line, with the repeated value read from the row.
+    let mut dup_errors: HashMap<u64, Vec<RowError>> = HashMap::new();
+    for dup in dups {
+        let value = if dup.slot == ROW_HASH_SLOT {
+            None
+        } else {
+            row_text(dup.line).and_then(|row| value_in_row(row, &schema.fields[dup.slot as usize].key))
+        };
+        dup_errors.entry(dup.line).or_default().push(duplicate_error(schema, plan, dup, value));
+        out.added_errors += 1;
+    }
+    let mut lines: Vec<u64> = dup_errors.keys().copied().collect();
+    lines.sort_unstable();
+    // Rows: copied by range around the duplicate rows, which are dropped (keep valid) or get
+    // their duplicate errors (keep all).
+    let mut pos = 0;
+    for &line in &lines {
+        let Some(span) = RowSpan::find(rows_index, line) else { continue };
+        let row = row_text(line).unwrap_or_default();
+        if !row.contains(",\"errors\":[") {
+            out.newly_invalid += 1;
+        }
+        if span.start > pos {
+            out.pieces.push(Piece::Copy(pos..span.start));
+        }
+        if keep == RowsKept::All {
+            out.pieces.push(Piece::Text(add_errors(row, &dup_errors[&line])));
+        }
+        pos = span.end;
+    }
+    if rows_len > pos {
+        out.pieces.push(Piece::Copy(pos..rows_len));
+    }
+    if keep == RowsKept::None {
+        out.pieces.clear();
+    }
+    // Messages, merged by line: the chunk's own first, then the duplicates of that line.
+    let mut pending = lines.iter().flat_map(|l| dup_errors[l].iter().map(move |e| (*l, e))).peekable();
+    let emit = |e: &RowError, out: &mut PatchedChunk| {
+        if e.severity != Severity::Info {
+            e.write_jsonl(&mut out.errors);
+        }
+        e.write_results_csv(&mut out.results);
+    };
+    for msg in lines_of(messages) {
+        let Ok(e) = serde_json::from_str::<RowError>(msg) else { continue };
+        while let Some((line, dup)) = pending.peek() {
+            if *line < e.line {
+                emit(dup, &mut out);
+                pending.next();
+            } else {
+                break;
+            }
+        }
+        emit(&e, &mut out);
+    }
+    for (_, dup) in pending {
+        emit(dup, &mut out);
+    }
+    out
+}
+
+/// [`patch_chunk`] over row files held in memory, with the pieces put together: the reference
+/// the property tests hold the chunked pipeline to.
 pub fn assemble_chunk(
     schema: &Schema,
     plan: &ColumnPlan,
@@ -200,82 +343,43 @@ pub fn assemble_chunk(
     messages: &str,
     dups: &[Duplicate],
 ) -> AssembledChunk {
-    let mut out = AssembledChunk::default();
-    // Duplicate errors, grouped by line, with the repeated value read from the row.
-    let mut dup_errors: HashMap<u64, Vec<RowError>> = HashMap::new();
-    if !dups.is_empty() {
-        let wanted: std::collections::HashSet<u64> = dups.iter().map(|d| d.line).collect();
-        let mut rows_by_line: HashMap<u64, &str> = HashMap::new();
-        for row in lines(rows).chain(lines(invalid)) {
-            if let Some(line) = row_line(row.as_bytes())
-                && wanted.contains(&line)
-            {
-                rows_by_line.insert(line, row);
+    let index = |text: &str| -> Vec<RowSpan> {
+        let mut spans = Vec::new();
+        let mut start = 0usize;
+        for line in lines_of(text) {
+            let end = start + line.len() + 1;
+            if let Some(l) = row_line(line.as_bytes()) {
+                spans.push(RowSpan { line: l, start: start as u64, end: end as u64 });
             }
+            start = end;
         }
-        for dup in dups {
-            let value = if dup.slot == ROW_HASH_SLOT {
-                None
-            } else {
-                rows_by_line.get(&dup.line).and_then(|row| value_in_row(row, &schema.fields[dup.slot as usize].key))
-            };
-            dup_errors.entry(dup.line).or_default().push(duplicate_error(schema, plan, dup, value));
-            out.added_errors += 1;
-        }
-    }
-    // Rows: kept as they are, or without the ones duplicates invalidate (keep valid), or with
-    // the duplicate errors added (keep all).
-    for row in lines(rows) {
-        let extra = if dup_errors.is_empty() { None } else { row_line(row.as_bytes()).and_then(|l| dup_errors.get(&l)) };
-        match (keep, extra) {
-            (RowsKept::None, _) => {}
-            (_, None) => {
-                out.rows.push_str(row);
-                out.rows.push('\n');
-            }
-            (RowsKept::Valid, Some(_)) => {}
-            (RowsKept::All, Some(errors)) => out.rows.push_str(&add_errors(row, errors)),
-        }
-        if extra.is_some() && !row.contains(",\"errors\":[") {
-            out.newly_invalid += 1;
-        }
-    }
-    // Messages, merged by line: the chunk's own first, then the duplicates of that line.
-    let mut pending: Vec<(u64, &RowError)> = Vec::new();
-    let mut dup_lines: Vec<u64> = dup_errors.keys().copied().collect();
-    dup_lines.sort_unstable();
-    for line in dup_lines {
-        for e in &dup_errors[&line] {
-            pending.push((line, e));
-        }
-    }
-    let mut next_dup = pending.into_iter().peekable();
-    let emit = |e: &RowError, out: &mut AssembledChunk| {
-        if e.severity != Severity::Info {
-            e.write_jsonl(&mut out.errors);
-        }
-        e.write_results_csv(&mut out.results);
+        spans
     };
-    for msg in lines(messages) {
-        let Ok(e) = serde_json::from_str::<RowError>(msg) else { continue };
-        while let Some((line, dup)) = next_dup.peek() {
-            if *line < e.line {
-                emit(dup, &mut out);
-                next_dup.next();
-            } else {
-                break;
-            }
+    let (rows_index, invalid_index) = (index(rows), index(invalid));
+    let text_of = |line: u64| {
+        RowSpan::find(&rows_index, line)
+            .map(|s| &rows[s.start as usize..s.end as usize])
+            .or_else(|| RowSpan::find(&invalid_index, line).map(|s| &invalid[s.start as usize..s.end as usize]))
+    };
+    let patched = patch_chunk(schema, plan, keep, &rows_index, rows.len() as u64, text_of, messages, dups);
+    let mut out = String::new();
+    for piece in &patched.pieces {
+        match piece {
+            Piece::Copy(r) => out.push_str(&rows[r.start as usize..r.end as usize]),
+            Piece::Text(t) => out.push_str(t),
         }
-        emit(&e, &mut out);
     }
-    for (_, dup) in next_dup {
-        emit(dup, &mut out);
+    AssembledChunk {
+        rows: out,
+        errors: patched.errors,
+        results: patched.results,
+        newly_invalid: patched.newly_invalid,
+        added_errors: patched.added_errors,
     }
-    out
 }
 
 /// The lines of a JSON-lines text (without their `\n`), found with memchr.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
+fn lines_of(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {

@@ -57,7 +57,7 @@ impl Value<'_> {
             Value::Integer(i) => out.push_str(itoa::Buffer::new().format(*i)),
             Value::Decimal(d) => {
                 out.push('"');
-                let _ = write!(out, "{d}");
+                push_decimal(out, d);
                 out.push('"');
             }
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -109,7 +109,54 @@ impl Value<'_> {
 
 /// Appends `YYYY-MM-DD`.
 pub fn push_date(out: &mut String, d: civil::Date) {
-    let _ = write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+    let y = d.year();
+    if (0..=9999).contains(&y) {
+        let y = y as u16;
+        let digits = [
+            b'0' + (y / 1000) as u8,
+            b'0' + (y / 100 % 10) as u8,
+            b'0' + (y / 10 % 10) as u8,
+            b'0' + (y % 10) as u8,
+            b'-',
+            b'0' + (d.month() / 10) as u8,
+            b'0' + (d.month() % 10) as u8,
+            b'-',
+            b'0' + (d.day() / 10) as u8,
+            b'0' + (d.day() % 10) as u8,
+        ];
+        out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
+    } else {
+        let _ = write!(out, "{:04}-{:02}-{:02}", y, d.month(), d.day());
+    }
+}
+
+/// Appends a decimal as written (`-12.50`), without going through `fmt`.
+pub fn push_decimal(out: &mut String, d: &Decimal) {
+    let mantissa = d.mantissa();
+    let scale = d.scale() as usize;
+    let Ok(abs) = u64::try_from(mantissa.unsigned_abs()) else {
+        let _ = write!(out, "{d}");
+        return;
+    };
+    if mantissa < 0 {
+        out.push('-');
+    }
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(abs);
+    if scale == 0 {
+        out.push_str(digits);
+    } else if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else {
+        out.push_str("0.");
+        for _ in digits.len()..scale {
+            out.push('0');
+        }
+        out.push_str(digits);
+    }
 }
 
 /// Appends RFC 3339 (`2024-06-15T14:30:00+02:00`, `Z` for UTC, fraction only when present).
@@ -170,6 +217,9 @@ mod tests {
             (Value::Text("a\"b\n".into()), r#""a\"b\n""#),
             (Value::Integer(-42), "-42"),
             (Value::Decimal("19.90".parse().unwrap()), r#""19.90""#),
+            (Value::Decimal("-0.05".parse().unwrap()), r#""-0.05""#),
+            (Value::Decimal("1234567".parse().unwrap()), r#""1234567""#),
+            (Value::Decimal("-12.3".parse().unwrap()), r#""-12.3""#),
             (Value::Boolean(true), "true"),
             (Value::Date(civil::date(2024, 2, 29)), r#""2024-02-29""#),
             (Value::DateTime(dt, 0), r#""2024-06-15T14:30:00Z""#),

@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use sluice_core::convert::ParseOptions;
 use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates, rows_made_invalid};
+use sluice_core::engine::sink::RowsMode;
 use sluice_core::engine::{Counts, ROW_HASH_SLOT};
 use sluice_core::import::RowsKept;
 use sluice_core::mapping::{ColumnPlan, map_columns};
-use sluice_core::engine::sink::RowsMode;
 use sluice_core::pipeline::{ChunkLayout, ChunkOutput, assemble_chunk, duplicates_in, process_chunk};
 use sluice_core::read::csv::CsvOptions;
 use sluice_core::read::split::{SplitOptions, split_bytes};
@@ -125,7 +125,8 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let bytes = &file[spec.start as usize..spec.end as usize];
         let mode = if keep == RowsKept::Valid { RowsMode::ValidOnly } else { RowsMode::All };
         let process = || {
-            process_chunk(schema, &columns, opts, dedupe, &layout, spec, bytes, mode).expect("a planned chunk processes")
+            process_chunk(schema, &columns, opts, dedupe, &layout, spec, bytes, mode)
+                .expect("a planned chunk processes")
         };
         let mut out = process();
         if schedule.twice[k % schedule.twice.len()] {
@@ -153,6 +154,13 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let next = plan.chunks.get(i + 1).map(|c| c.first_line);
         let mine = duplicates_in(&dups, spec.first_line, next);
         let part = assemble_chunk(schema, &columns, keep, &out.rows, &out.invalid, &out.messages, mine);
+        // The sink's row index locates every row of the row file.
+        let index = sluice_core::pipeline::RowSpan::read_index(&out.rows_index, out.rows.len() as u64);
+        assert_eq!(index.len(), out.rows.lines().count());
+        for span in &index {
+            let row = &out.rows[span.start as usize..span.end as usize];
+            assert!(row.starts_with(&format!("{{\"line\":{},", span.line)) && row.ends_with('\n'), "{row:?}");
+        }
         if mine.is_empty() {
             // Finalize reuses an untouched chunk's own files: they must be what assembly gives.
             assert_eq!(part.rows, out.rows, "rows of untouched chunk {i}");

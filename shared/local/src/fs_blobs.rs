@@ -204,15 +204,22 @@ impl BlobWriter for FsWriter {
     }
 
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
+        self.append_range(key, 0..u64::MAX).await
+    }
+
+    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError> {
         let source = self.store.path_of(key)?;
-        let mut file = self.file.take().ok_or_else(|| StoreError::new(StoreErrorKind::Permanent, "writer already failed"))?;
+        let mut file =
+            self.file.take().ok_or_else(|| StoreError::new(StoreErrorKind::Permanent, "writer already failed"))?;
         let tmp = self.tmp.clone();
         let (file, copied) = run(move || {
             let err = |e| io_error(format!("write {}", tmp.display()), e);
             file.flush().map_err(err)?;
-            let mut part = std::fs::File::open(&source).map_err(|e| io_error(format!("read {}", source.display()), e))?;
+            let mut part =
+                std::fs::File::open(&source).map_err(|e| io_error(format!("read {}", source.display()), e))?;
+            part.seek(SeekFrom::Start(range.start)).map_err(err)?;
             // File to file: std uses copy_file_range, so the bytes stay in the kernel.
-            let copied = std::io::copy(&mut part, file.get_mut()).map_err(err)?;
+            let copied = std::io::copy(&mut part.take(range.end - range.start), file.get_mut()).map_err(err)?;
             Ok((file, copied))
         })
         .await?;

@@ -18,7 +18,13 @@ impl App {
     /// Validates one chunk. Its outputs are written under the chunk's own keys (a second run
     /// writes the same bytes), then the chunk is counted in one conditional transaction; the
     /// run that completes the last chunk queues finalize.
-    pub async fn process_chunk(&self, tenant: &TenantId, id: &ImportId, generation: u32, spec: ChunkSpec) -> Result<(), AppError> {
+    pub async fn process_chunk(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        spec: ChunkSpec,
+    ) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
         if import.status != ImportStatus::Running || import.generation != generation {
             tracing::info!(import_id = %id, chunk = spec.index, status = import.status.as_str(), "chunk skipped");
@@ -74,6 +80,8 @@ impl App {
             (out("errors.jsonl"), Bytes::from(output.errors)),
             (out("results.csv"), Bytes::from(output.results)),
             (out("keys.bin"), Bytes::from(key_bytes)),
+            (out("rows.idx"), Bytes::from(output.rows_index)),
+            (out("invalid.idx"), Bytes::from(output.invalid_index)),
         ];
         // Written concurrently: against S3 each put is a round trip.
         let writes: Vec<_> = files
@@ -86,7 +94,8 @@ impl App {
         for write in writes {
             write.await.map_err(|e| AppError::Internal(format!("write task failed: {e}")))??;
         }
-        let done = self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
+        let done =
+            self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
         tracing::debug!(import_id = %id, chunk = spec.index, newly = done.newly_counted, done = done.done, total = done.total, "chunk done");
         if done.total > 0 && done.done == done.total {
             // Also when this run was a redelivery: the first run may have stopped before queueing.
@@ -95,4 +104,3 @@ impl App {
         Ok(())
     }
 }
-

@@ -7,10 +7,10 @@
 use std::collections::{HashMap, HashSet};
 
 use sluice_core::ImportStatus;
-use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates, rows_made_invalid};
-use sluice_core::engine::{KeyEntry, ROW_HASH_SLOT};
+use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates_packed, rows_made_invalid};
+use sluice_core::engine::{KeyEntry, PackedKey, ROW_HASH_SLOT};
 use sluice_core::import::{RowsKept, decide_outcome};
-use sluice_core::pipeline::{AssembledChunk, ChunkLayout, assemble_chunk, duplicates_in, header_notes};
+use sluice_core::pipeline::{ChunkLayout, PatchedChunk, Piece, RowSpan, duplicates_in, header_notes, patch_chunk};
 use sluice_core::settings::Dedupe;
 
 use super::{App, AppError, blocking};
@@ -35,16 +35,19 @@ impl App {
         let chunks = self.load_chunks(tenant, id, generation).await?;
         let chunk_key = |chunk: u32, file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
 
-        // Whole-file duplicates from every chunk's keys.
+        // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
         let mut all_keys = Vec::new();
         for c in &chunks {
             let bytes = self.blobs.get(&chunk_key(c.index, "keys.bin")).await?;
-            KeyEntry::decode_all(&bytes, &mut all_keys).map_err(AppError::Internal)?;
+            KeyEntry::decode_packed(&bytes, &mut all_keys).map_err(AppError::Internal)?;
         }
         let across = job.settings.dedupe == Dedupe::AcrossImports;
-        let row_hashes: Vec<KeyEntry> =
-            if across { all_keys.iter().filter(|k| k.slot == ROW_HASH_SLOT).copied().collect() } else { Vec::new() };
-        let mut dups = blocking(move || find_duplicates(all_keys)).await?;
+        let row_hashes: Vec<KeyEntry> = if across {
+            all_keys.iter().map(PackedKey::unpack).filter(|k| k.slot == ROW_HASH_SLOT).collect()
+        } else {
+            Vec::new()
+        };
+        let mut dups = blocking(move || find_duplicates_packed(all_keys)).await?;
         let scope = format!("{}/{}", tenant, import.template.id);
         if across {
             let dup_lines: HashSet<u64> = dups.iter().filter(|d| d.slot == ROW_HASH_SLOT).map(|d| d.line).collect();
@@ -103,16 +106,20 @@ impl App {
                 && let Some((j, mine)) = pending.next()
             {
                 let spec = chunks[j];
-                ahead.push_back((j, self.spawn_assembly(loaded.clone(), tenant, id, generation, spec.index, keep, mine)));
+                ahead.push_back((j, self.spawn_patch(loaded.clone(), tenant, id, generation, spec.index, keep, mine)));
             }
             if ahead.front().is_some_and(|(j, _)| *j == i) {
                 let (_, task) = ahead.pop_front().expect("checked above");
-                let assembled = task.await.map_err(|e| AppError::Internal(format!("assembly task failed: {e}")))??;
-                if keep != RowsKept::None {
-                    rows_out.write(assembled.rows.into()).await?;
+                let patched = task.await.map_err(|e| AppError::Internal(format!("patch task failed: {e}")))??;
+                let own_rows = chunk_key(c.index, "rows.jsonl");
+                for piece in patched.pieces {
+                    match piece {
+                        Piece::Copy(range) => rows_out.append_range(&own_rows, range).await?,
+                        Piece::Text(text) => rows_out.write(text.into()).await?,
+                    }
                 }
-                errors_out.write(assembled.errors.into()).await?;
-                results_out.write(assembled.results.into()).await?;
+                errors_out.write(patched.errors.into()).await?;
+                results_out.write(patched.results.into()).await?;
             } else {
                 if keep != RowsKept::None {
                     rows_out.append_object(&chunk_key(c.index, "rows.jsonl")).await?;
@@ -171,9 +178,10 @@ impl App {
         Ok(())
     }
 
-    /// Rebuilds a chunk's parts for its duplicates, on a worker thread.
+    /// Rebuilds a chunk's parts for its duplicates: reads only its row index, messages and the
+    /// duplicate rows themselves.
     #[allow(clippy::too_many_arguments)]
-    fn spawn_assembly(
+    fn spawn_patch(
         &self,
         loaded: std::sync::Arc<super::LoadedJob>,
         tenant: &TenantId,
@@ -182,21 +190,46 @@ impl App {
         chunk: u32,
         keep: RowsKept,
         dups: Vec<Duplicate>,
-    ) -> tokio::task::JoinHandle<Result<AssembledChunk, AppError>> {
+    ) -> tokio::task::JoinHandle<Result<PatchedChunk, AppError>> {
         let blobs = self.blobs.clone();
         let key = |file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
-        let (rows_key, invalid_key, messages_key) = (key("rows.jsonl"), key("invalid.jsonl"), key("messages.jsonl"));
+        let (rows_key, invalid_key) = (key("rows.jsonl"), key("invalid.jsonl"));
+        let (rows_idx, invalid_idx, messages_key) = (key("rows.idx"), key("invalid.idx"), key("messages.jsonl"));
         tokio::spawn(async move {
-            let (rows, invalid, messages) =
-                tokio::try_join!(blobs.get(&rows_key), blobs.get(&invalid_key), blobs.get(&messages_key))?;
+            let (rows_meta, invalid_meta) = tokio::try_join!(blobs.head(&rows_key), blobs.head(&invalid_key))?;
+            let (rows_len, invalid_len) = (rows_meta.map_or(0, |m| m.size), invalid_meta.map_or(0, |m| m.size));
+            let (rows_idx, invalid_idx, messages) =
+                tokio::try_join!(blobs.get(&rows_idx), blobs.get(&invalid_idx), blobs.get(&messages_key))?;
+            let rows_index = RowSpan::read_index(&rows_idx, rows_len);
+            let invalid_index = RowSpan::read_index(&invalid_idx, invalid_len);
+            let mut texts: HashMap<u64, String> = HashMap::new();
+            for dup in &dups {
+                if texts.contains_key(&dup.line) {
+                    continue;
+                }
+                let found = match RowSpan::find(&rows_index, dup.line) {
+                    Some(span) => Some((&rows_key, span)),
+                    None => RowSpan::find(&invalid_index, dup.line).map(|span| (&invalid_key, span)),
+                };
+                if let Some((file, span)) = found {
+                    let bytes = blobs.get_range(file, span.start..span.end).await?;
+                    texts.insert(dup.line, String::from_utf8_lossy(&bytes).into_owned());
+                }
+            }
             blocking(move || {
-                let rows = std::str::from_utf8(&rows).map_err(|e| AppError::Internal(format!("chunk {chunk} rows: {e}")))?;
-                let invalid = std::str::from_utf8(&invalid).map_err(|e| AppError::Internal(format!("chunk {chunk} rows: {e}")))?;
-                let messages =
-                    std::str::from_utf8(&messages).map_err(|e| AppError::Internal(format!("chunk {chunk} messages: {e}")))?;
-                Ok(assemble_chunk(&loaded.schema, &loaded.job.plan, keep, rows, invalid, messages, &dups))
+                let messages = String::from_utf8_lossy(&messages);
+                patch_chunk(
+                    &loaded.schema,
+                    &loaded.job.plan,
+                    keep,
+                    &rows_index,
+                    rows_len,
+                    |line| texts.get(&line).map(String::as_str),
+                    &messages,
+                    &dups,
+                )
             })
-            .await?
+            .await
         })
     }
 }

@@ -161,7 +161,13 @@ impl App {
         }
     }
 
-    async fn planned_cells(&self, import: &Import, schema: &Schema, frame: Frame, plan: CellsPlan) -> Result<Ended, SplitFault> {
+    async fn planned_cells(
+        &self,
+        import: &Import,
+        schema: &Schema,
+        frame: Frame,
+        plan: CellsPlan,
+    ) -> Result<Ended, SplitFault> {
         if !self.plan_columns(import, schema, frame).await? {
             return Ok(Ended::NeedsReview);
         }
@@ -248,7 +254,12 @@ impl App {
         Ok(())
     }
 
-    pub(crate) async fn load_chunks(&self, tenant: &TenantId, id: &ImportId, generation: u32) -> Result<Vec<ChunkSpec>, AppError> {
+    pub(crate) async fn load_chunks(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+    ) -> Result<Vec<ChunkSpec>, AppError> {
         let bytes = self.blobs.get(&keys::chunks(tenant, id, generation)).await?;
         serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(format!("chunk list of {id}: {e}")))
     }
@@ -262,7 +273,10 @@ impl App {
         let jobs: Vec<Job> = if chunks.is_empty() && plan_final {
             vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]
         } else {
-            chunks.iter().map(|c| Job::Chunk { tenant: tenant.clone(), import: id.clone(), generation, chunk: *c }).collect()
+            chunks
+                .iter()
+                .map(|c| Job::Chunk { tenant: tenant.clone(), import: id.clone(), generation, chunk: *c })
+                .collect()
         };
         if !jobs.is_empty() {
             self.queue.send(jobs).await?;
@@ -272,7 +286,14 @@ impl App {
 
     /// Starts a new generation that splits the upload again: exactly, or from another encoding.
     /// Chunks of the old generation still in flight are no longer counted.
-    pub async fn resplit(&self, tenant: &TenantId, id: &ImportId, generation: u32, encoding: Option<String>, reason: String) -> Result<(), AppError> {
+    pub async fn resplit(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        encoding: Option<String>,
+        reason: String,
+    ) -> Result<(), AppError> {
         let (import, changed) = self
             .update_import(tenant, id, |i| {
                 if i.status != ImportStatus::Running || i.generation != generation {
@@ -293,7 +314,9 @@ impl App {
             .await?;
         if changed {
             tracing::info!(import_id = %id, generation = import.generation, reason = reason.as_str(), "splitting again");
-            self.queue.send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }]).await?;
+            self.queue
+                .send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }])
+                .await?;
             let _ = self.blobs.delete_prefix(&keys::generation(tenant, id, generation)).await;
         }
         Ok(())
@@ -457,7 +480,13 @@ impl App {
     }
 
     /// Reads the CSV once with the real reader and plans its chunks exactly.
-    async fn exact_pass(&self, id: &ImportId, key: &str, size: u64, opts: SplitOptions) -> Result<sluice_core::read::split::CsvPlan, SplitFault> {
+    async fn exact_pass(
+        &self,
+        id: &ImportId,
+        key: &str,
+        size: u64,
+        opts: SplitOptions,
+    ) -> Result<sluice_core::read::split::CsvPlan, SplitFault> {
         let mut splitter = CsvSplitter::new(opts);
         let mut offset = opts.start_offset;
         let block = self.limits.block_bytes.max(1);
@@ -482,7 +511,13 @@ impl App {
     }
 
     /// Transcodes an object to UTF-8 into `dest`; returns the new size.
-    async fn transcode(&self, key: &str, size: u64, encoding: &'static Encoding, dest: &str) -> Result<u64, SplitFault> {
+    async fn transcode(
+        &self,
+        key: &str,
+        size: u64,
+        encoding: &'static Encoding,
+        dest: &str,
+    ) -> Result<u64, SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;
         let mut transcoder = Transcoder::new(encoding);
         let mut offset = 0;
@@ -523,20 +558,22 @@ impl App {
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
         let (info, plan) = blocking(move || -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
-            let open = || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
+            let open =
+                || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
             let mut file = open()?;
             xlsx::precheck(&mut file, &limits).map_err(xlsx_failure)?;
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
-            let info = xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
-                splitter.push(line, cells)
-            })
-            .map_err(|e| match e {
-                ReadError::File(f) => xlsx_failure(f),
-                ReadError::Sink(s) => SplitFault::App(s.into()),
-            })?;
+            let info =
+                xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
+                    splitter.push(line, cells)
+                })
+                .map_err(|e| match e {
+                    ReadError::File(f) => xlsx_failure(f),
+                    ReadError::Sink(s) => SplitFault::App(s.into()),
+                })?;
             let plan = splitter.finish()?;
             Ok((info, plan))
         })
@@ -595,7 +632,9 @@ impl App {
             )
             .map_err(|e| {
                 let (code, line, column) = match &e {
-                    JsonInputError::Syntax { line, column, .. } => ("invalid_json", Some(*line as u64), Some(*column as u32)),
+                    JsonInputError::Syntax { line, column, .. } => {
+                        ("invalid_json", Some(*line as u64), Some(*column as u32))
+                    }
                     JsonInputError::TooLarge { .. } => ("json_too_large", None, None),
                     JsonInputError::TooManyKeys { .. } => ("too_many_columns", None, None),
                     JsonInputError::Empty => ("empty_file", None, None),

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::{KeyEntry, ROW_HASH_SLOT};
+use super::{KeyEntry, PackedKey, ROW_HASH_SLOT};
 use crate::codes;
 use crate::mapping::ColumnPlan;
 use crate::results::{RowError, Severity};
@@ -36,7 +36,12 @@ pub struct Duplicate {
 }
 
 /// Finds every key occurrence after the first, sorted by line then slot.
-pub fn find_duplicates(mut keys: Vec<KeyEntry>) -> Vec<Duplicate> {
+pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
+    find_duplicates_packed(keys.iter().map(PackedKey::pack).collect())
+}
+
+/// [`find_duplicates`] over packed entries (what finalize holds for a whole file).
+pub fn find_duplicates_packed(mut keys: Vec<PackedKey>) -> Vec<Duplicate> {
     // A stable merge sort finds the long ascending runs that ids in file order make: close to
     // linear on the usual file.
     keys.sort();
@@ -45,12 +50,13 @@ pub fn find_duplicates(mut keys: Vec<KeyEntry>) -> Vec<Duplicate> {
     while i < keys.len() {
         let first = keys[i];
         let mut j = i + 1;
-        while j < keys.len() && keys[j].slot == first.slot && keys[j].key == first.key {
+        while j < keys.len() && keys[j].same_value(&first) {
+            let (dup, original) = (keys[j].unpack(), first.unpack());
             dups.push(Duplicate {
-                line: keys[j].line,
-                slot: first.slot,
-                of: DuplicateOf::Line(first.line),
-                row_valid: keys[j].valid,
+                line: dup.line,
+                slot: dup.slot,
+                of: DuplicateOf::Line(original.line),
+                row_valid: dup.valid,
             });
             j += 1;
         }

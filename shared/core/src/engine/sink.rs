@@ -37,6 +37,10 @@ pub struct JsonSink<'s> {
     pub errors: String,
     /// Every message as `results.csv` lines.
     pub results: String,
+    /// Where each row of `rows` starts (see [`crate::pipeline::RowSpan`]).
+    pub rows_index: Vec<u8>,
+    /// Where each row of `invalid` starts.
+    pub invalid_index: Vec<u8>,
 }
 
 impl<'s> JsonSink<'s> {
@@ -51,7 +55,15 @@ impl<'s> JsonSink<'s> {
             messages: String::new(),
             errors: String::new(),
             results: String::new(),
+            rows_index: Vec::new(),
+            invalid_index: Vec::new(),
         }
+    }
+
+    /// Reserves room for a chunk of about `input_bytes` bytes.
+    pub fn with_capacity(mut self, input_bytes: usize) -> Self {
+        self.rows.reserve(input_bytes * 2);
+        self
     }
 
     fn message(&mut self, e: &RowError) {
@@ -107,11 +119,13 @@ pub fn write_row(out: &mut String, schema: &Schema, plan: &ColumnPlan, row: &Row
 
 impl RowSink for JsonSink<'_> {
     fn row(&mut self, row: &RowView<'_, '_>) {
-        match (row.valid, self.mode) {
-            (true, _) => write_row(&mut self.rows, self.schema, self.plan, row, false),
-            (false, RowsMode::All) => write_row(&mut self.rows, self.schema, self.plan, row, true),
-            (false, RowsMode::ValidOnly) => write_row(&mut self.invalid, self.schema, self.plan, row, true),
-        }
+        let (out, index) = match (row.valid, self.mode) {
+            (true, _) | (false, RowsMode::All) => (&mut self.rows, &mut self.rows_index),
+            (false, RowsMode::ValidOnly) => (&mut self.invalid, &mut self.invalid_index),
+        };
+        index.extend_from_slice(&row.line.to_le_bytes());
+        index.extend_from_slice(&(out.len() as u64).to_le_bytes());
+        write_row(out, self.schema, self.plan, row, !row.valid);
         for issue in row.issues {
             self.message(issue);
         }

@@ -57,7 +57,7 @@ pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
 pub struct Utf8Stats {
     /// Invalid byte sequences seen.
     pub invalid_sequences: u64,
-    /// Valid multi-byte characters seen.
+    /// Valid multi-byte characters seen (counted up to plenty, and always near broken bytes).
     pub multibyte_chars: u64,
     /// Line of the first invalid sequence.
     pub first_invalid_line: Option<u64>,
@@ -67,15 +67,17 @@ pub struct Utf8Stats {
 
 impl Utf8Stats {
     const SAMPLE_LIMIT: usize = 256 * 1024;
+    const ENOUGH_EVIDENCE: u64 = 4096;
 
     /// Accounts for one region of the file that starts on `line`.
     pub fn observe(&mut self, region: &[u8], line: u64) {
         match std::str::from_utf8(region) {
-            Ok(_) => {
-                if !region.is_ascii() {
-                    self.multibyte_chars += region.iter().filter(|b| **b >= 0xC0).count() as u64;
-                }
+            // Evidence of UTF-8 is counted until there is plenty (regions with broken bytes
+            // always count theirs), so a long valid file costs one validation pass.
+            Ok(_) if self.multibyte_chars < Self::ENOUGH_EVIDENCE && !region.is_ascii() => {
+                self.multibyte_chars += region.iter().filter(|b| **b >= 0xC0).count() as u64;
             }
+            Ok(_) => {}
             Err(_) => self.observe_slow(region, line),
         }
     }

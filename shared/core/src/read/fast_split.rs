@@ -120,13 +120,7 @@ impl FastCsvSplitter {
         if self.offset > self.chunk_start {
             last.push(self.cut(self.offset));
         }
-        Ok(FastPlan {
-            header,
-            last,
-            chunk_count: self.chunks,
-            utf8: self.utf8,
-            needs_exact: self.in_quotes,
-        })
+        Ok(FastPlan { header, last, chunk_count: self.chunks, utf8: self.utf8, needs_exact: self.in_quotes })
     }
 
     fn check_utf8(&mut self, block: &[u8], last: bool) {
@@ -162,10 +156,15 @@ impl FastCsvSplitter {
                     }
                     let view = rec.view(&carry);
                     let names = (0..rec.fields.len())
-                        .map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string())
+                        .map(|c| {
+                            String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string()
+                        })
                         .collect();
-                    self.header =
-                        Some(HeaderInfo { names, line: rec.line, skipped_lines: std::mem::take(&mut self.pending_skipped) });
+                    self.header = Some(HeaderInfo {
+                        names,
+                        line: rec.line,
+                        skipped_lines: std::mem::take(&mut self.pending_skipped),
+                    });
                     // Everything fed so far is still in `carry`, which starts at the text's start.
                     let data = &carry[rec.end..];
                     self.offset = self.opts.start_offset + rec.end as u64;
@@ -245,8 +244,13 @@ impl FastCsvSplitter {
     }
 
     fn cut(&mut self, end: u64) -> ChunkSpec {
-        let spec =
-            ChunkSpec { index: self.chunks, start: self.chunk_start, end, first_line: self.chunk_first_line, records: 0 };
+        let spec = ChunkSpec {
+            index: self.chunks,
+            start: self.chunk_start,
+            end,
+            first_line: self.chunk_first_line,
+            records: 0,
+        };
         self.chunks += 1;
         self.chunk_start = end;
         self.chunk_first_line = self.line;
@@ -261,7 +265,13 @@ mod tests {
     use crate::read::split::split_bytes;
 
     fn opts(chunk_rows: u32) -> SplitOptions {
-        SplitOptions { csv: CsvOptions::default(), chunk_rows, max_chunk_bytes: u64::MAX, header_row: 1, start_offset: 0 }
+        SplitOptions {
+            csv: CsvOptions::default(),
+            chunk_rows,
+            max_chunk_bytes: u64::MAX,
+            header_row: 1,
+            start_offset: 0,
+        }
     }
 
     fn fast(data: &[u8], chunk_rows: u32, block: usize) -> (Vec<ChunkSpec>, FastPlan) {
@@ -285,7 +295,10 @@ mod tests {
             assert!(!plan.needs_exact);
             assert_eq!(chunks.first().map(|c| c.start), exact.chunks.first().map(|c| c.start), "block {block}");
             for c in &chunks {
-                assert!(starts.contains(&(c.start, c.first_line)), "block {block}: {c:?} not at an exact boundary in {starts:?}");
+                assert!(
+                    starts.contains(&(c.start, c.first_line)),
+                    "block {block}: {c:?} not at an exact boundary in {starts:?}"
+                );
             }
             for w in chunks.windows(2) {
                 assert_eq!(w[0].end, w[1].start);

@@ -26,7 +26,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     }
     let workers =
         args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()?;
+    // A few blocking threads: each keeps its own allocator arena, so hundreds of short-lived
+    // ones would hold on to memory long after their chunk.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .max_blocking_threads(workers * 2 + 2)
+        .enable_all()
+        .build()?;
     runtime.block_on(import(args, template, settings, workers))
 }
 
