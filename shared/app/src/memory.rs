@@ -14,7 +14,7 @@ use sluice_core::ImportStatus;
 
 use crate::model::{Import, ImportId, Job, TenantId};
 use crate::ports::{
-    BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, ImportRepo, JobQueue, RowHashIndex, StoreError,
+    BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, ImportRepo, JobQueue, RowHashIndex, Segment, StoreError,
     StoreErrorKind,
 };
 
@@ -101,14 +101,21 @@ impl BlobWriter for MemoryWriter {
     }
 
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
-        self.append_range(key, 0..u64::MAX).await
+        self.append_segments(key, vec![Segment::Range(0..u64::MAX)]).await
     }
 
-    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError> {
-        let body =
-            lock(&self.inner.objects).get(key).map(|(b, _)| b.clone()).ok_or_else(|| StoreError::not_found(key))?;
-        let end = (range.end as usize).min(body.len());
-        self.buf.extend_from_slice(&body[(range.start as usize).min(end)..end]);
+    async fn append_segments(&mut self, key: &str, segments: Vec<Segment>) -> Result<(), StoreError> {
+        let body = lock(&self.inner.objects).get(key).map(|(b, _)| b.clone());
+        for segment in segments {
+            match segment {
+                Segment::Range(range) => {
+                    let body = body.as_ref().ok_or_else(|| StoreError::not_found(key))?;
+                    let end = (range.end as usize).min(body.len());
+                    self.buf.extend_from_slice(&body[(range.start as usize).min(end)..end]);
+                }
+                Segment::Bytes(bytes) => self.buf.extend_from_slice(&bytes),
+            }
+        }
         Ok(())
     }
 

@@ -84,6 +84,14 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
     /// Reads a byte range.
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError>;
+    /// Reads several byte ranges of one object.
+    async fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, StoreError> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            out.push(self.get_range(key, r.clone()).await?);
+        }
+        Ok(out)
+    }
     /// Size and etag, or `None` when absent.
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError>;
     /// Starts a streamed write; the object appears whole at `finish` or not at all.
@@ -94,6 +102,15 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError>;
 }
 
+/// A piece of a streamed write: a range of a stored object, or new bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Bytes of the stored object named in the call.
+    Range(Range<u64>),
+    /// New bytes.
+    Bytes(Bytes),
+}
+
 /// A streamed object write.
 #[async_trait]
 pub trait BlobWriter: Send {
@@ -102,8 +119,9 @@ pub trait BlobWriter: Send {
     /// Appends a whole stored object without passing it through memory where the store can
     /// (S3: a part copy; files: a kernel-side copy).
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError>;
-    /// Appends a byte range of a stored object, as [`BlobWriter::append_object`] does.
-    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError>;
+    /// Appends pieces in order: byte ranges of a stored object (copied as
+    /// [`BlobWriter::append_object`] does) and new bytes.
+    async fn append_segments(&mut self, key: &str, segments: Vec<Segment>) -> Result<(), StoreError>;
     /// Completes the object; returns its size.
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
 }

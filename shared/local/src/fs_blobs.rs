@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sluice_app::ports::{BlobMeta, BlobStore, BlobWriter, StoreError, StoreErrorKind};
+use sluice_app::ports::{BlobMeta, BlobStore, BlobWriter, Segment, StoreError, StoreErrorKind};
 
 /// Objects as files; keys are relative paths.
 #[derive(Debug, Clone)]
@@ -127,6 +127,25 @@ impl BlobStore for FsBlobStore {
         .await
     }
 
+    async fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, StoreError> {
+        let path = self.path_of(key)?;
+        let key = key.to_string();
+        let ranges = ranges.to_vec();
+        run(move || {
+            let err = |e| io_error(format!("read {key}"), e);
+            let mut file = std::fs::File::open(&path).map_err(err)?;
+            let mut out = Vec::with_capacity(ranges.len());
+            for range in ranges {
+                file.seek(SeekFrom::Start(range.start)).map_err(err)?;
+                let mut buf = Vec::with_capacity(range.end.saturating_sub(range.start) as usize);
+                (&mut file).take(range.end.saturating_sub(range.start)).read_to_end(&mut buf).map_err(err)?;
+                out.push(Bytes::from(buf));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError> {
         let path = self.path_of(key)?;
         let key = key.to_string();
@@ -204,22 +223,40 @@ impl BlobWriter for FsWriter {
     }
 
     async fn append_object(&mut self, key: &str) -> Result<(), StoreError> {
-        self.append_range(key, 0..u64::MAX).await
+        self.append_segments(key, vec![Segment::Range(0..u64::MAX)]).await
     }
 
-    async fn append_range(&mut self, key: &str, range: Range<u64>) -> Result<(), StoreError> {
+    async fn append_segments(&mut self, key: &str, segments: Vec<Segment>) -> Result<(), StoreError> {
         let source = self.store.path_of(key)?;
         let mut file =
             self.file.take().ok_or_else(|| StoreError::new(StoreErrorKind::Permanent, "writer already failed"))?;
         let tmp = self.tmp.clone();
         let (file, copied) = run(move || {
             let err = |e| io_error(format!("write {}", tmp.display()), e);
-            file.flush().map_err(err)?;
-            let mut part =
-                std::fs::File::open(&source).map_err(|e| io_error(format!("read {}", source.display()), e))?;
-            part.seek(SeekFrom::Start(range.start)).map_err(err)?;
-            // File to file: std uses copy_file_range, so the bytes stay in the kernel.
-            let copied = std::io::copy(&mut part.take(range.end - range.start), file.get_mut()).map_err(err)?;
+            let mut part: Option<std::fs::File> = None;
+            let mut copied = 0;
+            for segment in segments {
+                match segment {
+                    Segment::Bytes(bytes) => {
+                        file.write_all(&bytes).map_err(err)?;
+                        copied += bytes.len() as u64;
+                    }
+                    Segment::Range(range) => {
+                        file.flush().map_err(err)?;
+                        let source_file = match part.as_mut() {
+                            Some(f) => f,
+                            None => part.insert(
+                                std::fs::File::open(&source)
+                                    .map_err(|e| io_error(format!("read {}", source.display()), e))?,
+                            ),
+                        };
+                        source_file.seek(SeekFrom::Start(range.start)).map_err(err)?;
+                        // File to file: std uses copy_file_range, so the bytes stay in the kernel.
+                        let mut limited = source_file.take(range.end.saturating_sub(range.start));
+                        copied += std::io::copy(&mut limited, file.get_mut()).map_err(err)?;
+                    }
+                }
+            }
             Ok((file, copied))
         })
         .await?;

@@ -65,7 +65,11 @@ impl LocalQueue {
     /// Waits for the next job; `None` once the queue is closed and empty.
     pub async fn receive(&self) -> Option<Delivery> {
         loop {
+            // Registered before the state is read, so a `send` between the read and the wait
+            // still wakes this worker (`notify_waiters` only wakes registered waiters).
             let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let wait = {
                 let mut s = self.state();
                 let now = Instant::now();

@@ -20,6 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use sluice_core::convert::ParseOptions;
 use sluice_core::engine::finalize::{find_duplicates, rows_made_invalid};
+use sluice_core::engine::sink::RowsMode;
 use sluice_core::engine::{NullSink, RowEngine};
 use sluice_core::mapping::{ColumnPlan, map_columns};
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
@@ -34,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Some("engine") => engine(
             Path::new(args.get(1).context("engine FILE TEMPLATE")?),
             Path::new(args.get(2).context("engine FILE TEMPLATE")?),
+            args.get(3).is_some_and(|a| a == "--json"),
         ),
         Some("run") => run(&args[1..]),
         Some("measure") => measure_child(&args[1..]),
@@ -60,7 +62,8 @@ fn raw(file: &Path) -> anyhow::Result<()> {
 
 /// The engine alone, one thread: parse, map, convert, validate every row, resolve `unique`
 /// across the file. Output rows are discarded (no serialization, no files).
-fn engine(file: &Path, template: &Path) -> anyhow::Result<()> {
+fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
+    let mut json_bytes = 0usize;
     let text = std::fs::read_to_string(template)?;
     let schema = Schema::compile(parse_template(&text, TemplateSyntax::from_file_name(&template.to_string_lossy()))?)?;
     let settings = &schema.settings;
@@ -112,23 +115,26 @@ fn engine(file: &Path, template: &Path) -> anyhow::Result<()> {
         }
         if let Some(plan) = &plan {
             let mut engine = RowEngine::new(&schema, plan, opts, dedupe);
+            let mut json = sluice_core::engine::sink::JsonSink::new(&schema, plan, RowsMode::ValidOnly);
             while let Step::Record = parser.next_record(&mut rec)? {
                 consumed = rec.end;
-                match text {
-                    Some(t) => engine.process(&rec.view_text(t), &mut NullSink),
-                    None => engine.process(&rec.view(data), &mut NullSink),
+                match (text, with_json) {
+                    (Some(t), false) => engine.process(&rec.view_text(t), &mut NullSink),
+                    (Some(t), true) => engine.process(&rec.view_text(t), &mut json),
+                    (None, _) => engine.process(&rec.view(data), &mut NullSink),
                 }
             }
             let (c, k) = engine.finish();
             counts += c;
             keys.extend(k);
+            json_bytes += json.rows.len() + json.invalid.len();
         }
         line = parser.line();
         buf.drain(..consumed);
     }
     let dups = find_duplicates(keys);
     let made_invalid = rows_made_invalid(&dups);
-    println!("engine rows={} invalid={}", counts.rows, counts.invalid + made_invalid);
+    println!("engine rows={} invalid={} json_bytes={json_bytes}", counts.rows, counts.invalid + made_invalid);
     Ok(())
 }
 

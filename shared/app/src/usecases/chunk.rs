@@ -30,11 +30,13 @@ impl App {
             tracing::info!(import_id = %id, chunk = spec.index, status = import.status.as_str(), "chunk skipped");
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let loaded = self.load_job(tenant, id, generation).await?;
         let bytes: Bytes = match &loaded.job.source_key {
             Some(source) => self.blobs.get_range(source, spec.start..spec.end).await?,
             None => self.blobs.get(&keys::cells(tenant, id, generation, spec.index)).await?,
         };
+        let read_at = started.elapsed();
         let job = loaded.clone();
         let output = blocking(move || {
             let mut opts = ParseOptions::from_settings(&job.job.settings);
@@ -68,6 +70,7 @@ impl App {
                 return self.fail(tenant, id, generation, failure).await;
             }
         };
+        let processed_at = started.elapsed();
         let mut key_bytes = Vec::with_capacity(output.keys.len() * KeyEntry::ENCODED_LEN);
         for k in &output.keys {
             k.encode(&mut key_bytes);
@@ -94,9 +97,21 @@ impl App {
         for write in writes {
             write.await.map_err(|e| AppError::Internal(format!("write task failed: {e}")))??;
         }
+        let written_at = started.elapsed();
         let done =
             self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
-        tracing::debug!(import_id = %id, chunk = spec.index, newly = done.newly_counted, done = done.done, total = done.total, "chunk done");
+        tracing::debug!(
+            import_id = %id,
+            chunk = spec.index,
+            newly = done.newly_counted,
+            done = done.done,
+            total = done.total,
+            read_ms = read_at.as_millis() as u64,
+            process_ms = (processed_at - read_at).as_millis() as u64,
+            write_ms = (written_at - processed_at).as_millis() as u64,
+            count_ms = (started.elapsed() - written_at).as_millis() as u64,
+            "chunk done"
+        );
         if done.total > 0 && done.done == done.total {
             // Also when this run was a redelivery: the first run may have stopped before queueing.
             self.queue.send(vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]).await?;

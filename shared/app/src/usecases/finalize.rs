@@ -16,6 +16,7 @@ use sluice_core::settings::Dedupe;
 use super::{App, AppError, blocking};
 use crate::keys;
 use crate::model::{ImportId, Results, TenantId};
+use crate::ports::Segment;
 
 impl App {
     /// Finalizes an import whose chunks are all done. Concurrent or repeated runs write the same
@@ -30,6 +31,7 @@ impl App {
             tracing::info!(import_id = %id, status = import.status.as_str(), "finalize skipped");
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let loaded = self.load_job(tenant, id, generation).await?;
         let job = &loaded.job;
         let chunks = self.load_chunks(tenant, id, generation).await?;
@@ -70,6 +72,7 @@ impl App {
             }
         }
 
+        let dups_at = started.elapsed();
         // The final counts and status.
         let mut counts = import.counts;
         let made_invalid = rows_made_invalid(&dups);
@@ -111,13 +114,15 @@ impl App {
             if ahead.front().is_some_and(|(j, _)| *j == i) {
                 let (_, task) = ahead.pop_front().expect("checked above");
                 let patched = task.await.map_err(|e| AppError::Internal(format!("patch task failed: {e}")))??;
-                let own_rows = chunk_key(c.index, "rows.jsonl");
-                for piece in patched.pieces {
-                    match piece {
-                        Piece::Copy(range) => rows_out.append_range(&own_rows, range).await?,
-                        Piece::Text(text) => rows_out.write(text.into()).await?,
-                    }
-                }
+                let segments = patched
+                    .pieces
+                    .into_iter()
+                    .map(|piece| match piece {
+                        Piece::Copy(range) => Segment::Range(range),
+                        Piece::Text(text) => Segment::Bytes(text.into()),
+                    })
+                    .collect();
+                rows_out.append_segments(&chunk_key(c.index, "rows.jsonl"), segments).await?;
                 errors_out.write(patched.errors.into()).await?;
                 results_out.write(patched.results.into()).await?;
             } else {
@@ -131,6 +136,13 @@ impl App {
         rows_out.finish().await?;
         errors_out.finish().await?;
         results_out.finish().await?;
+        tracing::debug!(
+            import_id = %id,
+            duplicates = dups.len(),
+            dups_ms = dups_at.as_millis() as u64,
+            results_ms = (started.elapsed() - dups_at).as_millis() as u64,
+            "results written"
+        );
 
         if across && outcome.deliver && outcome.status == ImportStatus::Successful {
             let dup_lines: HashSet<u64> = dups.iter().map(|d| d.line).collect();
@@ -202,18 +214,22 @@ impl App {
                 tokio::try_join!(blobs.get(&rows_idx), blobs.get(&invalid_idx), blobs.get(&messages_key))?;
             let rows_index = RowSpan::read_index(&rows_idx, rows_len);
             let invalid_index = RowSpan::read_index(&invalid_idx, invalid_len);
+            // The duplicate rows' own text, read in one request per file.
             let mut texts: HashMap<u64, String> = HashMap::new();
-            for dup in &dups {
-                if texts.contains_key(&dup.line) {
+            for (file, index) in [(&rows_key, &rows_index), (&invalid_key, &invalid_index)] {
+                let mut lines: Vec<u64> = dups.iter().map(|d| d.line).collect();
+                lines.dedup();
+                let spans: Vec<RowSpan> = lines
+                    .into_iter()
+                    .filter(|l| !texts.contains_key(l))
+                    .filter_map(|l| RowSpan::find(index, l))
+                    .collect();
+                if spans.is_empty() {
                     continue;
                 }
-                let found = match RowSpan::find(&rows_index, dup.line) {
-                    Some(span) => Some((&rows_key, span)),
-                    None => RowSpan::find(&invalid_index, dup.line).map(|span| (&invalid_key, span)),
-                };
-                if let Some((file, span)) = found {
-                    let bytes = blobs.get_range(file, span.start..span.end).await?;
-                    texts.insert(dup.line, String::from_utf8_lossy(&bytes).into_owned());
+                let ranges: Vec<_> = spans.iter().map(|s| s.start..s.end).collect();
+                for (span, bytes) in spans.iter().zip(blobs.get_ranges(file, &ranges).await?) {
+                    texts.insert(span.line, String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
             blocking(move || {

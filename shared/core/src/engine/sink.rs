@@ -62,7 +62,9 @@ impl<'s> JsonSink<'s> {
 
     /// Reserves room for a chunk of about `input_bytes` bytes.
     pub fn with_capacity(mut self, input_bytes: usize) -> Self {
-        self.rows.reserve(input_bytes * 2);
+        // JSON rows run about twice the size of the CSV they come from; one reallocation
+        // would copy megabytes.
+        self.rows.reserve(input_bytes * 5 / 2 + 1024);
         self
     }
 
