@@ -100,17 +100,27 @@ pub enum ChunkError {
     },
 }
 
+/// What a chunk worker needs besides the chunk: the checked template, the column plan, how
+/// to read values, and how chunks and their rows are laid out.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkContext<'a> {
+    /// The template.
+    pub schema: &'a Schema,
+    /// Where each field comes from.
+    pub plan: &'a ColumnPlan,
+    /// How values are read.
+    pub opts: ParseOptions,
+    /// Whether whole-row hashes are collected.
+    pub dedupe: bool,
+    /// How chunk bytes are laid out.
+    pub layout: &'a ChunkLayout,
+    /// Which rows the row file holds.
+    pub mode: RowsMode,
+}
+
 /// Validates one chunk.
-pub fn process_chunk(
-    schema: &Schema,
-    plan: &ColumnPlan,
-    opts: ParseOptions,
-    dedupe: bool,
-    layout: &ChunkLayout,
-    spec: &ChunkSpec,
-    bytes: &[u8],
-    mode: RowsMode,
-) -> Result<ChunkOutput, ChunkError> {
+pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> Result<ChunkOutput, ChunkError> {
+    let ChunkContext { schema, plan, opts, dedupe, layout, mode } = *ctx;
     let mut sink = JsonSink::new(schema, plan, mode).with_capacity(bytes.len());
     let mut found = 0u32;
     let engine = match layout {

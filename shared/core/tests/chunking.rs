@@ -13,7 +13,7 @@ use sluice_core::engine::sink::RowsMode;
 use sluice_core::engine::{Counts, ROW_HASH_SLOT};
 use sluice_core::import::RowsKept;
 use sluice_core::mapping::{ColumnPlan, map_columns};
-use sluice_core::pipeline::{ChunkLayout, ChunkOutput, assemble_chunk, duplicates_in, process_chunk};
+use sluice_core::pipeline::{ChunkContext, ChunkLayout, ChunkOutput, assemble_chunk, duplicates_in, process_chunk};
 use sluice_core::read::csv::CsvOptions;
 use sluice_core::read::split::{SplitOptions, split_bytes};
 use sluice_core::settings::{Dedupe, SettingsPatch};
@@ -124,10 +124,8 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let spec = &plan.chunks[i];
         let bytes = &file[spec.start as usize..spec.end as usize];
         let mode = if keep == RowsKept::Valid { RowsMode::ValidOnly } else { RowsMode::All };
-        let process = || {
-            process_chunk(schema, &columns, opts, dedupe, &layout, spec, bytes, mode)
-                .expect("a planned chunk processes")
-        };
+        let ctx = ChunkContext { schema, plan: &columns, opts, dedupe, layout: &layout, mode };
+        let process = || process_chunk(&ctx, spec, bytes).expect("a planned chunk processes");
         let mut out = process();
         if schedule.twice[k % schedule.twice.len()] {
             let again = process();

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use sluice_core::ImportStatus;
 use sluice_core::convert::ParseOptions;
 use sluice_core::engine::KeyEntry;
-use sluice_core::pipeline::{ChunkError, process_chunk};
+use sluice_core::pipeline::{ChunkContext, ChunkError, process_chunk};
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::split::SplitError;
 use sluice_core::settings::Dedupe;
@@ -41,8 +41,15 @@ impl App {
         let output = blocking(move || {
             let mut opts = ParseOptions::from_settings(&job.job.settings);
             opts.is_1904 = job.job.is_1904;
-            let dedupe = job.job.settings.dedupe != Dedupe::Off;
-            process_chunk(&job.schema, &job.job.plan, opts, dedupe, &job.job.layout, &spec, &bytes, job.job.rows_mode)
+            let ctx = ChunkContext {
+                schema: &job.schema,
+                plan: &job.job.plan,
+                opts,
+                dedupe: job.job.settings.dedupe != Dedupe::Off,
+                layout: &job.job.layout,
+                mode: job.job.rows_mode,
+            };
+            process_chunk(&ctx, &spec, &bytes)
         })
         .await?;
         let output = match output {

@@ -210,7 +210,7 @@ impl<'a> RowEngine<'a> {
                 f.validators
                     .iter()
                     .map(|v| match &v.check {
-                        Check::Regex(re) => Some(re.clone()),
+                        Check::Regex(re) => Some((**re).clone()),
                         _ => None,
                     })
                     .collect()

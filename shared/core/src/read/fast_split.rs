@@ -205,7 +205,7 @@ impl FastCsvSplitter {
             records += 1;
             end = rec.end;
         }
-        let average = if records == 0 { 256 } else { (end as u64 / records).max(1) };
+        let average = (end as u64).checked_div(records).unwrap_or(256).max(1);
         average.saturating_mul(u64::from(self.opts.chunk_rows)).clamp(1, self.opts.max_chunk_bytes.max(1))
     }
 

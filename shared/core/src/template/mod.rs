@@ -312,7 +312,7 @@ pub struct Validator {
 #[derive(Debug, Clone)]
 pub enum Check {
     /// Text must match (anywhere; anchor with `^…$` for the whole value).
-    Regex(Matcher),
+    Regex(Box<Matcher>),
     /// Value must not be below.
     Min(Value<'static>),
     /// Value must not be above.
@@ -636,7 +636,9 @@ fn compile_validator(
         }
     };
     let check = if let Some(pattern) = &v.regex {
-        Check::Regex(Matcher::new(pattern).map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?)
+        Check::Regex(Box::new(
+            Matcher::new(pattern).map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?,
+        ))
     } else if let Some(min) = &v.min {
         Check::Min(bound(min, "min")?)
     } else if let Some(max) = &v.max {
