@@ -221,6 +221,9 @@ struct Contender {
     name: &'static str,
     command: Command,
     expect_invalid: bool,
+    /// Removed before each run (outside the timing), so no run pays for deleting the last
+    /// run's output.
+    fresh_dir: Option<PathBuf>,
 }
 
 struct Row {
@@ -272,11 +275,13 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             name: "csv crate, raw parse (floor)",
             command: cmd(&me, &["raw", &file.to_string_lossy()]),
             expect_invalid: false,
+            fresh_dir: None,
         },
         Contender {
             name: "sluice engine alone (1 core)",
             command: cmd(&me, &["engine", &file.to_string_lossy(), &template.to_string_lossy()]),
             expect_invalid: true,
+            fresh_dir: None,
         },
         Contender {
             name: "sluice import (whole pipeline)",
@@ -294,6 +299,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 ],
             ),
             expect_invalid: true,
+            fresh_dir: Some(o.work.join("out")),
         },
     ];
     if !o.skip_peers {
@@ -306,6 +312,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 c
             },
             expect_invalid: true,
+            fresh_dir: None,
         });
         contenders.push(Contender {
             name: "csv + pydantic (python)",
@@ -315,12 +322,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 c
             },
             expect_invalid: true,
+            fresh_dir: None,
         });
     }
     let mut rows = Vec::new();
     for c in &contenders {
         let mut samples = Vec::new();
         for i in 0..o.runs.max(1) {
+            if let Some(dir) = &c.fresh_dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             let s = measure(&c.command)?;
             eprintln!("  {:<32} run {}: {:.3} s, {:.0} MB", c.name, i + 1, s.seconds, s.peak_rss_kb as f64 / 1024.0);
             samples.push(s);

@@ -1,0 +1,184 @@
+//! The `sluice` command as a person uses it: the README's main job, exit codes, template tools.
+
+use std::path::Path;
+
+use serde_json::Value;
+use sluice_tests::{fixture, sluice};
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| json(l.as_bytes())).collect()
+}
+
+#[test]
+fn the_readme_import_writes_rows_errors_results_and_the_import() {
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().join("out");
+    let file = fixture("contacts.csv");
+    let template = fixture("contacts.yaml");
+    let run = sluice(&[
+        "import",
+        file.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let import = json(&run.stdout);
+    assert_eq!(import["status"], "SUCCESSFUL");
+    assert_eq!(import["counts"]["rows"], 300);
+    assert_eq!(import["counts"]["invalid"], 6);
+    assert_eq!(import["detected"]["format"], "csv");
+    assert_eq!(import["detected"]["encoding"], "UTF-8");
+    assert_eq!(import["progress"], 100);
+    assert!(import["id"].as_str().unwrap().starts_with("imp_"));
+    assert!(import["mapping"].as_array().unwrap().iter().all(|m| m["method"] == "exact"));
+
+    let rows = lines(&out_dir.join("rows.jsonl"));
+    assert_eq!(rows.len(), 294, "REMOVE_INVALID_ROWS keeps the valid rows");
+    assert_eq!(rows[0]["line"], 2);
+    assert_eq!(rows[0]["values"]["id"], 1);
+    assert!(rows[0]["values"]["amount"].is_string(), "decimals travel as exact strings");
+    let errors = lines(&out_dir.join("errors.jsonl"));
+    assert_eq!(errors.len(), 6);
+    assert!(errors.iter().all(|e| e["line"].as_u64().unwrap() > 1 && e["code"].is_string()));
+    let results = std::fs::read_to_string(out_dir.join("results.csv")).unwrap();
+    assert!(results.starts_with("Code,Message,Severity,LineNumber,Properties,EntityId\r\n"));
+    let written = json(&std::fs::read(out_dir.join("import.json")).unwrap());
+    assert_eq!(written["id"], import["id"]);
+    let summary = String::from_utf8_lossy(&run.stderr);
+    assert!(summary.contains("SUCCESSFUL") && summary.contains("300 rows"), "{summary}");
+}
+
+#[test]
+fn block_submit_exits_2_with_the_reason() {
+    let file = fixture("contacts.csv");
+    let template = fixture("contacts.yaml");
+    let run = sluice(&[
+        "import",
+        file.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--invalid-data",
+        "block_submit",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    let import = json(&run.stdout);
+    assert_eq!(import["status"], "NEEDS_REVIEW");
+    assert!(import["status_reason"].as_str().unwrap().contains("BLOCK_SUBMIT"));
+}
+
+#[test]
+fn a_missing_required_column_exits_2_and_a_mapping_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, "code,full_name,mail\n7,Ada,ada@example.com\n").unwrap();
+    let template = dir.path().join("people.yaml");
+    std::fs::write(
+        &template,
+        "name: people\nfields:\n  - {key: id, type: integer, required: true}\n  - {key: email, type: email, required: true}\n",
+    )
+    .unwrap();
+    let run = sluice(&["import", file.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"]);
+    assert_eq!(run.status.code(), Some(2));
+    let import = json(&run.stdout);
+    assert_eq!(import["mapping_problems"][0]["code"], "required_field_unmapped");
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--mapping"));
+
+    let run = sluice(&[
+        "import",
+        file.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--mapping",
+        "code=id",
+        "--mapping",
+        "3=email",
+        "--json",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let import = json(&run.stdout);
+    assert_eq!(import["counts"]["valid"], 1);
+    assert_eq!(import["mapping"][0]["method"], "explicit");
+}
+
+#[test]
+fn usage_errors_exit_64_and_say_what_is_wrong() {
+    let template = fixture("contacts.yaml");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["import"], "required"),
+        (vec!["import", "nope.csv", "--template", template.to_str().unwrap()], "nope.csv"),
+        (vec!["import", "tests/fixtures/contacts.csv", "--template", "missing.yaml"], "missing.yaml"),
+        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--invalid-data", "sometimes"], "--invalid-data"),
+        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--mapping", "oops"], "HEADER=KEY"),
+        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--delimiter", ",,"], "delimiter"),
+        (vec!["frobnicate"], "unrecognized"),
+    ];
+    for (args, says) in cases {
+        let run = sluice(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?} should mention {says:?}: {stderr}");
+    }
+    assert_eq!(sluice(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn template_check_names_the_path_of_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "name: t\nfields:\n  - {key: a, type: text}\n  - {key: b, type: text}\n  - {key: c, type: text}\n  - {key: d, type: text, validators: [{regex: '(unclosed'}]}\n",
+    )
+    .unwrap();
+    let run = sluice(&["template", "check", broken.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("fields[3].validators[0].regex"), "{stderr}");
+
+    let run = sluice(&["template", "check", fixture("contacts.yaml").to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("11 fields"));
+}
+
+#[test]
+fn template_csv_prints_the_blank_header_row() {
+    let run = sluice(&["template", "csv", fixture("contacts.yaml").to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "ID,First name,Last name,Email,Phone,Signup date,Amount,Status,Active,Country,Notes\r\n"
+    );
+}
+
+#[test]
+fn template_infer_gives_a_template_that_imports_its_own_file() {
+    let run = sluice(&["template", "infer", fixture("contacts.csv").to_str().unwrap(), "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let inferred = json(&run.stdout);
+    let types: Vec<(&str, &str)> = inferred["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["key"].as_str().unwrap(), f["type"].as_str().unwrap_or("text")))
+        .collect();
+    assert_eq!(types[0], ("id", "text"), "one id of the sample is '69a', so ids are text");
+    assert_eq!(types[3], ("email", "email"));
+    assert_eq!(types[5], ("signup_date", "date"));
+    assert_eq!(types[6], ("amount", "decimal"));
+    assert_eq!(types[7], ("status", "enum"));
+    assert_eq!(types[8], ("is_active", "boolean"));
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("inferred.json");
+    std::fs::write(&template, &run.stdout).unwrap();
+    let run = sluice(&["template", "check", template.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+}
