@@ -38,7 +38,12 @@ impl App {
         let chunk_key = |chunk: u32, file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
 
         // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
-        let mut all_keys = Vec::new();
+        let mut total_keys = 0;
+        for c in &chunks {
+            total_keys += self.blobs.head(&chunk_key(c.index, "keys.bin")).await?.map_or(0, |m| m.size);
+        }
+        // Sized up front: a growing vector would briefly hold twice the file's keys.
+        let mut all_keys = Vec::with_capacity((total_keys / KeyEntry::ENCODED_LEN as u64) as usize);
         for c in &chunks {
             let bytes = self.blobs.get(&chunk_key(c.index, "keys.bin")).await?;
             KeyEntry::decode_packed(&bytes, &mut all_keys).map_err(AppError::Internal)?;

@@ -240,7 +240,16 @@ impl App {
 }
 
 /// Runs CPU-heavy work off the async worker threads.
+///
+/// On a multi-threaded runtime the work stays on the calling worker thread (`block_in_place`):
+/// the runtime has one worker per core, so CPU work never oversubscribes the machine, and the
+/// buffers of a chunk are allocated and freed by the same few threads instead of by whichever
+/// of the blocking pool's threads is free (each of which would keep its own allocator arena
+/// full of freed chunk buffers). Elsewhere (a current-thread runtime) it goes to the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        return Ok(tokio::task::block_in_place(f));
+    }
     tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(format!("worker task failed: {e}")))
 }
 

@@ -17,10 +17,10 @@ use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
 use sluice_core::read::csv::CsvError;
-use sluice_core::read::encoding::{Transcoder, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
+use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
+use sluice_core::read::sniff::{Format, detect_delimiter_below, detect_format};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -75,14 +75,19 @@ pub(crate) fn csv_failure(e: SplitError) -> Failure {
 fn xlsx_failure(e: XlsxError) -> SplitFault {
     let code = match &e {
         XlsxError::NotAWorkbook(_) => "not_a_workbook",
-        XlsxError::TooManyEntries { .. } | XlsxError::TooLarge { .. } | XlsxError::SuspiciousRatio { .. } => "zip_bomb",
+        XlsxError::TooManyEntries { .. }
+        | XlsxError::TooLarge { .. }
+        | XlsxError::SuspiciousRatio { .. }
+        | XlsxError::SizeMismatch { .. } => "zip_bomb",
         XlsxError::DeclaredTooWide { .. } | XlsxError::TooManyColumns { .. } => "too_many_columns",
         XlsxError::SheetNotFound { .. } => "sheet_not_found",
         XlsxError::NoWorksheets => "no_worksheets",
-        XlsxError::Read { .. } => "unreadable_sheet",
+        XlsxError::Read { .. } | XlsxError::BadDimension { .. } => "unreadable_sheet",
     };
     let sheet = match &e {
-        XlsxError::TooManyColumns { sheet, .. } | XlsxError::Read { sheet, .. } => Some(sheet.clone()),
+        XlsxError::DeclaredTooWide { sheet, .. } | XlsxError::TooManyColumns { sheet, .. } | XlsxError::Read { sheet, .. } => {
+            Some(sheet.clone())
+        }
         _ => None,
     };
     failure(code, e.to_string(), None, None, sheet)
@@ -148,17 +153,21 @@ impl App {
         let head = self.blobs.get_range(key, 0..meta.size.min(64 * 1024)).await?;
         let format = detect_format(&head, import.original_filename.as_deref())
             .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
-        match format {
+        let outcome = match format {
             Format::Csv => self.split_csv(import, schema, meta.size, &head).await,
-            Format::Xlsx => {
-                let (frame, plan) = self.split_xlsx(import).await?;
-                self.planned_cells(import, schema, frame, plan).await
-            }
-            Format::Json => {
-                let (frame, plan) = self.split_json(import, meta.size).await?;
-                self.planned_cells(import, schema, frame, plan).await
-            }
+            Format::Xlsx => match self.split_xlsx(import).await {
+                Ok((frame, plan)) => self.planned_cells(import, schema, frame, plan).await,
+                Err(e) => Err(e),
+            },
+            Format::Json => match self.split_json(import, meta.size).await {
+                Ok((frame, plan)) => self.planned_cells(import, schema, frame, plan).await,
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(SplitFault::File(_)) = &outcome {
+            self.note_detected(import, Detected { format: Some(format), ..Detected::default() }).await?;
         }
+        outcome
     }
 
     async fn planned_cells(
@@ -354,8 +363,9 @@ impl App {
         }
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
-        let delimiter =
-            settings.delimiter.unwrap_or_else(|| detect_delimiter(&sample, source_size <= start_offset + 64 * 1024));
+        let delimiter = settings.delimiter.unwrap_or_else(|| {
+            detect_delimiter_below(&sample, source_size <= start_offset + 64 * 1024, settings.header_row)
+        });
         let csv = sluice_core::read::csv::CsvOptions {
             delimiter,
             max_field_bytes: settings.max_field_bytes as usize,
@@ -389,79 +399,120 @@ impl App {
             is_1904: false,
             detected,
         };
-        if import.split.exact {
-            let plan = self.exact_pass(id, &source, source_size, opts).await?;
-            let mut detected = detected;
-            detected.invalid_byte_sequences = plan.utf8.invalid_sequences;
-            if !self.plan_columns(import, schema, frame(plan.header, detected)).await? {
-                return Ok(Ended::NeedsReview);
-            }
-            self.queue_chunks(import, &plan.chunks, false).await?;
-            return Ok(Ended::Planned(plan.chunks, Some(plan.records)));
-        }
-
-        // Fast: cut by quote parity while reading, queue chunks as they complete.
-        let mut splitter = FastCsvSplitter::new(opts);
-        let mut chunks: Vec<ChunkSpec> = Vec::new();
-        let mut planned = false;
-        let mut offset = start_offset;
-        let block = self.limits.block_bytes.max(1);
-        let mut next = self.prefetch(&source, offset, block, source_size);
-        while let Some(pending) = next.take() {
-            let bytes: Bytes = pending.await.map_err(|e| AppError::Internal(e.to_string()))??;
-            offset += bytes.len() as u64;
-            if bytes.is_empty() {
-                break;
-            }
-            next = self.prefetch(&source, offset, block, source_size);
-            let (back, found) = blocking(move || {
-                let r = splitter.feed(&bytes);
-                (splitter, r)
-            })
-            .await?;
-            splitter = back;
-            let found = found.map_err(|e| SplitFault::File(csv_failure(e)))?;
-            if !planned && let Some(header) = splitter.header() {
-                if !self.plan_columns(import, schema, frame(header.clone(), detected.clone())).await? {
+        // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
+        // legacy encoding it most likely is, and no column is mapped on mojibake.
+        let may_guess_encoding = transcode_from.is_none() && explicit.is_none();
+        let outcome = async {
+            if import.split.exact {
+                let plan = self.exact_pass(id, &source, source_size, opts).await?;
+                if may_guess_encoding && !plan.utf8.is_utf8() {
+                    return Ok(self.resplit_as_legacy(import, &plan.utf8).await?);
+                }
+                let mut detected = detected.clone();
+                detected.invalid_byte_sequences = plan.utf8.invalid_sequences;
+                if !self.plan_columns(import, schema, frame(plan.header, detected)).await? {
                     return Ok(Ended::NeedsReview);
                 }
-                planned = true;
+                self.queue_chunks(import, &plan.chunks, false).await?;
+                return Ok(Ended::Planned(plan.chunks, Some(plan.records)));
             }
-            if planned {
-                self.queue_chunks(import, &found, false).await?;
+
+            // Fast: cut by quote parity while reading, queue chunks as they complete.
+            let mut splitter = FastCsvSplitter::new(opts);
+            let mut chunks: Vec<ChunkSpec> = Vec::new();
+            let mut planned = false;
+            let mut offset = start_offset;
+            let block = self.limits.block_bytes.max(1);
+            let mut next = self.prefetch(&source, offset, block, source_size);
+            while let Some(pending) = next.take() {
+                let bytes: Bytes = pending.await.map_err(|e| AppError::Internal(e.to_string()))??;
+                offset += bytes.len() as u64;
+                if bytes.is_empty() {
+                    break;
+                }
+                next = self.prefetch(&source, offset, block, source_size);
+                let (back, found) = blocking(move || {
+                    let r = splitter.feed(&bytes);
+                    (splitter, r)
+                })
+                .await?;
+                splitter = back;
+                let found = found.map_err(|e| SplitFault::File(csv_failure(e)))?;
+                if !planned && let Some(header) = splitter.header() {
+                    // A header with bytes that are not UTF-8 waits for the whole file, which tells
+                    // its encoding: the columns are then mapped on the real names.
+                    let undecided = may_guess_encoding && header.names.iter().any(|n| n.contains('\u{FFFD}'));
+                    if !undecided {
+                        if !self.plan_columns(import, schema, frame(header.clone(), detected.clone())).await? {
+                            return Ok(Ended::NeedsReview);
+                        }
+                        planned = true;
+                    }
+                }
+                if planned {
+                    self.queue_chunks(import, &found, false).await?;
+                }
+                chunks.extend(found);
+                self.progress.split_progress(id, offset, source_size);
             }
-            chunks.extend(found);
-            self.progress.split_progress(id, offset, source_size);
-        }
-        let plan = blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))?;
-        if !planned {
-            if !self.plan_columns(import, schema, frame(plan.header.clone(), detected.clone())).await? {
-                return Ok(Ended::NeedsReview);
+            let plan = blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))?;
+            // Both checks come before mapping the columns: a file read again is mapped then.
+            if may_guess_encoding && !plan.utf8.is_utf8() {
+                return Ok(self.resplit_as_legacy(import, &plan.utf8).await?);
             }
-            self.queue_chunks(import, &chunks, false).await?;
+            if plan.needs_exact {
+                let reason = "the quotes of the file do not pair up (a stray quote, or a quoted field left open): \
+                              reading it record by record"
+                    .to_string();
+                self.resplit(tenant, id, generation, None, reason).await?;
+                return Ok(Ended::Resplit);
+            }
+            if !planned {
+                if !self.plan_columns(import, schema, frame(plan.header.clone(), detected.clone())).await? {
+                    return Ok(Ended::NeedsReview);
+                }
+                self.queue_chunks(import, &chunks, false).await?;
+            }
+            if plan.utf8.invalid_sequences > 0 {
+                let n = plan.utf8.invalid_sequences;
+                self.update_import(tenant, id, |i| {
+                    i.detected.invalid_byte_sequences = n;
+                    i.generation == generation
+                })
+                .await?;
+            }
+            self.queue_chunks(import, &plan.last, false).await?;
+            chunks.extend(plan.last);
+            Ok(Ended::Planned(chunks, None))
         }
-        if transcode_from.is_none() && explicit.is_none() && !plan.utf8.is_utf8() {
-            let legacy = guess_legacy(&plan.utf8.sample);
-            let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
-            self.resplit(tenant, id, generation, Some(legacy.name().to_string()), reason).await?;
-            return Ok(Ended::Resplit);
+        .await;
+        if let Err(SplitFault::File(_)) = &outcome {
+            self.note_detected(import, detected).await?;
         }
-        if plan.needs_exact {
-            let reason = "the file ends inside a quoted field".to_string();
-            self.resplit(tenant, id, generation, None, reason).await?;
-            return Ok(Ended::Resplit);
-        }
-        if plan.utf8.invalid_sequences > 0 {
-            let n = plan.utf8.invalid_sequences;
-            self.update_import(tenant, id, |i| {
-                i.detected.invalid_byte_sequences = n;
-                i.generation == generation
-            })
-            .await?;
-        }
-        self.queue_chunks(import, &plan.last, false).await?;
-        chunks.extend(plan.last);
-        Ok(Ended::Planned(chunks, None))
+        outcome
+    }
+
+    /// Starts a generation that reads the file in the legacy encoding its bytes suggest.
+    async fn resplit_as_legacy(&self, import: &Import, utf8: &Utf8Stats) -> Result<Ended, AppError> {
+        let legacy = guess_legacy(&utf8.sample);
+        let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
+        self.resplit(&import.tenant, &import.id, import.generation, Some(legacy.name().to_string()), reason).await?;
+        Ok(Ended::Resplit)
+    }
+
+    /// Keeps what was learned about a file that turned out unreadable (format, encoding,
+    /// delimiter) next to its failure, unless a mapped header already said more.
+    async fn note_detected(&self, import: &Import, detected: Detected) -> Result<(), AppError> {
+        let generation = import.generation;
+        self.update_import(&import.tenant, &import.id, |i| {
+            if i.status != ImportStatus::Running || i.generation != generation || i.detected != Detected::default() {
+                return false;
+            }
+            i.detected = detected.clone();
+            true
+        })
+        .await?;
+        Ok(())
     }
 
     fn prefetch(
@@ -609,11 +660,18 @@ impl App {
         let handle = tokio::runtime::Handle::current();
         let plan = blocking(move || -> Result<CellsPlan, SplitFault> {
             let text = std::str::from_utf8(&bytes).map_err(|e| {
+                let before = &bytes[..e.valid_up_to()];
+                let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
+                let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                let column = String::from_utf8_lossy(&before[line_start..]).chars().count() as u32 + 1;
                 failure(
                     "invalid_encoding",
-                    format!("JSON input must be UTF-8: invalid byte at offset {}", e.valid_up_to()),
-                    None,
-                    None,
+                    format!(
+                        "line {line}, column {column}: the byte {:02X} is not UTF-8; JSON input must be UTF-8",
+                        bytes[e.valid_up_to()]
+                    ),
+                    Some(line),
+                    Some(column),
                     None,
                 )
             })?;
