@@ -116,9 +116,39 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
         (vec!["import"], "required"),
         (vec!["import", "nope.csv", "--template", template.to_str().unwrap()], "nope.csv"),
         (vec!["import", "tests/fixtures/contacts.csv", "--template", "missing.yaml"], "missing.yaml"),
-        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--invalid-data", "sometimes"], "--invalid-data"),
-        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--mapping", "oops"], "HEADER=KEY"),
-        (vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--delimiter", ",,"], "delimiter"),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--invalid-data",
+                "sometimes",
+            ],
+            "--invalid-data",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--mapping",
+                "oops",
+            ],
+            "HEADER=KEY",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--delimiter",
+                ",,",
+            ],
+            "delimiter",
+        ),
         (vec!["frobnicate"], "unrecognized"),
     ];
     for (args, says) in cases {

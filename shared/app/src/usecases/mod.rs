@@ -172,22 +172,34 @@ impl App {
         failure: crate::model::Failure,
     ) -> Result<(), AppError> {
         let now = self.clock.now();
-        let message = match &failure.file {
-            Some(file) => format!("{file}: {}", failure.message),
-            None => failure.message.clone(),
-        };
-        tracing::warn!(import_id = %id, code = failure.code.as_str(), message = message.as_str(), "import failed");
-        self.update_import(tenant, id, |i| {
-            if i.generation != generation || !i.status.can_become(sluice_core::ImportStatus::Failed) {
-                return false;
-            }
-            i.status = sluice_core::ImportStatus::Failed;
-            i.status_reason = Some(message.clone());
-            i.failure = Some(failure.clone());
-            i.ended_at = Some(now);
-            true
-        })
-        .await?;
+        let (import, changed) = self
+            .update_import(tenant, id, |i| {
+                if i.generation != generation || !i.status.can_become(sluice_core::ImportStatus::Failed) {
+                    return false;
+                }
+                // Name the file, whichever step failed.
+                let mut failure = failure.clone();
+                if failure.file.is_none() {
+                    failure.file = i.original_filename.clone();
+                }
+                i.status = sluice_core::ImportStatus::Failed;
+                i.status_reason = Some(match &failure.file {
+                    Some(file) => format!("{file}: {}", failure.message),
+                    None => failure.message.clone(),
+                });
+                i.failure = Some(failure);
+                i.ended_at = Some(now);
+                true
+            })
+            .await?;
+        if changed {
+            tracing::warn!(
+                import_id = %id,
+                code = failure.code.as_str(),
+                message = import.status_reason.as_deref().unwrap_or_default(),
+                "import failed"
+            );
+        }
         Ok(())
     }
 

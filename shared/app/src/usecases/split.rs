@@ -85,9 +85,9 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         XlsxError::Read { .. } | XlsxError::BadDimension { .. } => "unreadable_sheet",
     };
     let sheet = match &e {
-        XlsxError::DeclaredTooWide { sheet, .. } | XlsxError::TooManyColumns { sheet, .. } | XlsxError::Read { sheet, .. } => {
-            Some(sheet.clone())
-        }
+        XlsxError::DeclaredTooWide { sheet, .. }
+        | XlsxError::TooManyColumns { sheet, .. }
+        | XlsxError::Read { sheet, .. } => Some(sheet.clone()),
         _ => None,
     };
     failure(code, e.to_string(), None, None, sheet)
@@ -592,12 +592,9 @@ impl App {
     }
 
     async fn split_xlsx(&self, import: &Import) -> Result<(Frame, CellsPlan), SplitFault> {
-        let dir = std::env::temp_dir().join(format!("sluice-{}", import.id));
-        std::fs::create_dir_all(&dir).map_err(|e| AppError::Internal(format!("temp dir: {e}")))?;
-        let path = dir.join("upload.xlsx");
-        let result = self.split_xlsx_file(import, &path).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        let dir = TempDir(std::env::temp_dir().join(format!("sluice-{}", import.id)));
+        std::fs::create_dir_all(&dir.0).map_err(|e| AppError::Internal(format!("temp dir: {e}")))?;
+        self.split_xlsx_file(import, &dir.0.join("upload.xlsx")).await
     }
 
     async fn split_xlsx_file(&self, import: &Import, path: &std::path::Path) -> Result<(Frame, CellsPlan), SplitFault> {
@@ -712,5 +709,14 @@ impl App {
             detected: Detected { format: Some(Format::Json), ..Detected::default() },
         };
         Ok((frame, plan))
+    }
+}
+
+/// A local directory removed when dropped, also when the work in it panicked.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -48,7 +48,7 @@ pub enum CsvError {
         column: u32,
     },
     /// A field exceeds the size limit.
-    #[error("line {line}, column {column}: field is larger than the limit of {limit} bytes")]
+    #[error("line {line}, column {column}: field is larger than the limit of {limit} bytes{}", quoted_hint(.quoted))]
     FieldTooLarge {
         /// Line where the field starts.
         line: u64,
@@ -56,6 +56,8 @@ pub enum CsvError {
         column: u32,
         /// The limit.
         limit: usize,
+        /// Whether the field opens with a quote: then a missing closing quote is the likely cause.
+        quoted: bool,
     },
     /// A record exceeds the size limit.
     #[error("line {line}: record is larger than the limit of {limit} bytes{}", open_quote_hint(.open_quote))]
@@ -75,6 +77,10 @@ pub enum CsvError {
         /// The limit.
         limit: usize,
     },
+}
+
+fn quoted_hint(quoted: &bool) -> &'static str {
+    if *quoted { "; the field opens with a quote here, which may never be closed" } else { "" }
 }
 
 fn open_quote_hint(open: &Option<(u64, u32)>) -> String {
@@ -361,7 +367,12 @@ impl<'a> CsvParser<'a> {
                         }
                     }
                     if i - content > max_field {
-                        return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                        return Err(CsvError::FieldTooLarge {
+                            line: field_line,
+                            column,
+                            limit: max_field,
+                            quoted: true,
+                        });
                     }
                 }
                 // `i` is on the closing quote.
@@ -377,13 +388,13 @@ impl<'a> CsvParser<'a> {
                     span.flags |= MALFORMED | ESCAPED;
                 }
                 if i - content > max_field + 1 {
-                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field, quoted: false });
                 }
             } else {
                 let field_start = i;
                 i = self.scan_unquoted(b, i);
                 if i - field_start > max_field {
-                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field });
+                    return Err(CsvError::FieldTooLarge { line: field_line, column, limit: max_field, quoted: false });
                 }
                 span.start = field_start as u32;
                 span.end = i as u32;
@@ -474,7 +485,7 @@ impl<'a> CsvParser<'a> {
     fn open_quote_at_end(&self, line: u64, column: u32, content: usize) -> Result<Step, CsvError> {
         if self.is_final {
             if self.buf.len() - content > self.opts.max_field_bytes {
-                return Err(CsvError::FieldTooLarge { line, column, limit: self.opts.max_field_bytes });
+                return Err(CsvError::FieldTooLarge { line, column, limit: self.opts.max_field_bytes, quoted: true });
             }
             Err(CsvError::UnterminatedQuote { line, column })
         } else {

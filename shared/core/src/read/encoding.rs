@@ -118,10 +118,17 @@ pub fn count_line_breaks(bytes: &[u8]) -> u64 {
     lf + cr_alone
 }
 
-/// Streaming conversion of any encoding to UTF-8 (invalid input becomes U+FFFD and is counted).
+/// The byte written in place of input that is not valid in its encoding: `0xFF` never occurs in
+/// UTF-8, so the cell holding it is reported as `invalid_encoding` with its line and column, as a
+/// broken byte in a UTF-8 file is. A U+FFFD would pass as text and change the value silently.
+pub const MALFORMED_MARK: u8 = 0xFF;
+
+/// Streaming conversion of any encoding to UTF-8. Input that is not valid in the encoding (a lone
+/// UTF-16 surrogate, a truncated Shift_JIS pair) becomes [`MALFORMED_MARK`] and is counted, so
+/// the output is UTF-8 except exactly there.
 pub struct Transcoder {
     decoder: encoding_rs::Decoder,
-    /// Input bytes that were not valid in the encoding (replaced by U+FFFD).
+    /// Input sequences that were not valid in the encoding (each written as [`MALFORMED_MARK`]).
     pub replacements: u64,
 }
 
@@ -146,7 +153,7 @@ impl Transcoder {
                 encoding_rs::DecoderResult::OutputFull => continue,
                 encoding_rs::DecoderResult::Malformed(_, _) => {
                     self.replacements += 1;
-                    out.extend_from_slice("\u{FFFD}".as_bytes());
+                    out.push(MALFORMED_MARK);
                 }
             }
         }
@@ -206,6 +213,13 @@ mod tests {
         t.feed(&bytes[..3], false, &mut out);
         t.feed(&bytes[3..], true, &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "x,ÿ\n");
+
+        // A lone surrogate is marked with a byte that is never UTF-8, not silently replaced.
+        let mut t = Transcoder::new(UTF_16LE);
+        let mut out = Vec::new();
+        t.feed(b"a\0,\0\x00\xD8b\0\n\0", true, &mut out);
+        assert_eq!(out, b"a,\xFFb\n");
+        assert_eq!(t.replacements, 1);
     }
 
     #[test]

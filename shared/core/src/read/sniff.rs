@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::csv::{CsvOptions, CsvParser, RecordSpans, Step};
+use super::encoding::{sniff_bom, sniff_utf16};
 
 /// The formats Sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub enum FormatError {
     /// An old binary Excel file.
     #[error("this is a legacy Excel 97-2003 (.xls) workbook; save it as .xlsx or .csv and upload again")]
     LegacyXls,
+    /// A password-protected Office file (an OLE container holding an `EncryptedPackage`).
+    #[error("this workbook is password-protected; remove the password, save it as .xlsx or .csv and upload again")]
+    Encrypted,
     /// A zip that is not an Office workbook is reported by the workbook reader; other binaries here.
     #[error("this looks like a binary file ({0}), not CSV, XLSX or JSON")]
     Binary(&'static str),
@@ -50,6 +54,12 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         return Ok(Format::Xlsx);
     }
     if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        // Office encrypts a password-protected .xlsx into the same container as an old .xls;
+        // its directory names the stream `EncryptedPackage` (UTF-16), near the start.
+        let encrypted: Vec<u8> = "EncryptedPackage".bytes().flat_map(|b| [b, 0]).collect();
+        if head.windows(encrypted.len()).any(|w| w == encrypted.as_slice()) {
+            return Err(FormatError::Encrypted);
+        }
         return Err(FormatError::LegacyXls);
     }
     for (magic, what) in [
@@ -63,6 +73,9 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
             return Err(FormatError::Binary(what));
         }
     }
+    if looks_binary(head) {
+        return Err(FormatError::Binary("unrecognised binary data"));
+    }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     let name = file_name.unwrap_or("").to_ascii_lowercase();
@@ -74,13 +87,31 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     }
 }
 
+/// Whether the first bytes are binary data rather than text: more than one in twenty of them are
+/// control characters other than tab, line breaks and form feed (text, even with a stray NUL, has
+/// next to none). UTF-16 text, whose every other byte is zero, is not binary.
+fn looks_binary(head: &[u8]) -> bool {
+    if sniff_bom(head).is_some() || sniff_utf16(head).is_some() {
+        return false;
+    }
+    let sample = &head[..head.len().min(8192)];
+    let controls = sample.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C)).count();
+    controls >= 4 && controls * 20 > sample.len()
+}
+
 /// Picks the delimiter among `,` `;` tab `|`: the one that splits the sample's records into the
 /// same number of fields most consistently (and into more than one). `,` wins ties and
 /// single-column files.
 pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
+    detect_delimiter_below(sample, is_complete, 1)
+}
+
+/// [`detect_delimiter`] for a file whose header is its `header_row`-th non-empty record: the
+/// records above it (a title, an export date) say nothing about the delimiter and are passed over.
+pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32) -> u8 {
     let mut best = (b',', 0.0f64);
     for delimiter in [b',', b';', b'\t', b'|'] {
-        let score = delimiter_score(sample, delimiter, is_complete);
+        let score = delimiter_score(sample, delimiter, is_complete, header_row.saturating_sub(1) as usize);
         if score > best.1 {
             best = (delimiter, score);
         }
@@ -88,7 +119,7 @@ pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
     best.0
 }
 
-fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool) -> f64 {
+fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> f64 {
     let opts = CsvOptions {
         delimiter,
         max_field_bytes: usize::MAX / 4,
@@ -98,10 +129,16 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool) -> f64 {
     let mut parser = CsvParser::new(sample, 1, opts, is_complete);
     let mut rec = RecordSpans::default();
     let mut counts: Vec<usize> = Vec::new();
+    let mut skipped = 0;
     while counts.len() < 200 {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
-                if !rec.is_blank(sample) {
+                if rec.is_blank(sample) {
+                    continue;
+                }
+                if skipped < skip {
+                    skipped += 1;
+                } else {
                     counts.push(rec.fields.len());
                 }
             }
@@ -136,6 +173,23 @@ mod tests {
         check(b"{\"id\": 1}", Some("rows.json"), Err(FormatError::JsonNotArray));
         check(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", Some("old.xls"), Err(FormatError::LegacyXls));
         check(b"%PDF-1.7", Some("x.csv"), Err(FormatError::Binary("PDF")));
+        let mut encrypted = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1".to_vec();
+        encrypted.extend(std::iter::repeat_n(0u8, 1000));
+        encrypted.extend("EncryptedPackage".bytes().flat_map(|b| [b, 0]));
+        check(&encrypted, Some("secret.xlsx"), Err(FormatError::Encrypted));
+    }
+
+    #[test]
+    fn binary_data_is_told_from_text_with_a_stray_control_byte() {
+        let binary =
+            |head: &[u8]| detect_format(head, Some("x.csv")) == Err(FormatError::Binary("unrecognised binary data"));
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.extend(std::iter::repeat_n(0u8, 200));
+        assert!(binary(&elf));
+        assert!(!binary(b"id,name\n1,a\x00b\n2,c\n"));
+        assert!(!binary(b"id\tname\r\n1\tx\x0c\r\n"));
+        let utf16: Vec<u8> = "id,name\r\n1,Zo\u{eb}\r\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert!(!binary(&utf16));
     }
 
     #[test]
@@ -149,5 +203,11 @@ mod tests {
         check("id|name|note\n1|a|x,y\n2|b|z\n", b'|');
         check("single\nvalue\n", b',');
         check("a,b;c\n\"x;y\",z;w\n", b',');
+    }
+
+    #[test]
+    fn rows_above_the_header_do_not_decide_the_delimiter() {
+        let sample = b"Export of people\nGenerated 2024-06-01, by nobody\nid;name;amount\n1;a;1,5\n2;b;2\n";
+        assert_eq!(detect_delimiter_below(sample, true, 3), b';');
     }
 }

@@ -55,7 +55,7 @@ pub struct CsvPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SplitError {
     /// The file holds no records at all.
-    #[error("the file is empty")]
+    #[error("the file is empty: no line holds any data")]
     Empty,
     /// The file ends before the header row.
     #[error("the file has {found} non-empty rows, so row {header_row} cannot be the header")]

@@ -3,9 +3,14 @@
 //! calamine has no decompression bound, and `worksheet_range` sizes its grid from the sheet's
 //! declared dimension: a 2 KB file that claims cell XFD1048576 makes it allocate hundreds of GB
 //! and abort (calamine issue 693). So [`precheck`] reads the zip directory (entry count, sizes,
-//! compression ratios), decompresses the parts calamine loads whole with a byte limit, and reads
-//! each sheet's declared dimension; only then does [`read_sheet`] stream cells row by row with
-//! `worksheet_cells_reader`, never `worksheet_range`.
+//! compression ratios), decompresses the parts calamine loads whole with a byte limit, and checks
+//! that each sheet's declared dimension is a range a sheet can have; only then does [`read_sheet`]
+//! stream cells row by row with `worksheet_cells_reader`, never `worksheet_range`, refusing a
+//! declared width or a cell beyond the column limit, and a cell below the last row of a sheet.
+//!
+//! calamine reads cell references with unchecked `u32` arithmetic: a reference too long for a
+//! sheet wraps around in release builds (and panics in debug builds). A wrapped reference almost
+//! always lands outside the sheet's grid, which [`read_sheet`] reports as a damaged file.
 
 use std::borrow::Cow;
 use std::io::{Read, Seek};
@@ -65,6 +70,14 @@ pub enum XlsxError {
         /// The limit.
         limit: u64,
     },
+    /// A part inflates to more than its zip entry declares: the classic way past size checks.
+    #[error("{part} inflates to more than the {declared} bytes its zip entry declares; the file may be a zip bomb")]
+    SizeMismatch {
+        /// The zip entry.
+        part: String,
+        /// The size it declares.
+        declared: u64,
+    },
     /// A part compresses suspiciously well.
     #[error("{part} compresses {ratio}:1, more than the limit of {limit}:1; the file may be a zip bomb")]
     SuspiciousRatio {
@@ -75,12 +88,21 @@ pub enum XlsxError {
         /// The limit.
         limit: u64,
     },
+    /// A sheet declares a dimension that no sheet can have (reversed, or beyond row 1048576 or
+    /// column XFD): the file is damaged, and calamine's arithmetic on it would overflow.
+    #[error("{part} declares the range {dimension:?}, which no sheet can have; the file is damaged")]
+    BadDimension {
+        /// The zip entry of the sheet.
+        part: String,
+        /// The declared range.
+        dimension: String,
+    },
     /// A sheet declares a dimension with too many columns.
     #[error(
         "sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns"
     )]
     DeclaredTooWide {
-        /// Sheet name or part.
+        /// Sheet name.
         sheet: String,
         /// The declared range.
         dimension: String,
@@ -174,11 +196,26 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         return Err(XlsxError::NotAWorkbook("the zip holds no xl/workbook.xml".into()));
     }
     // Declared sizes can lie: decompress what calamine will hold in memory, with a hard stop.
+    let mut buf = vec![0u8; 64 * 1024];
     for i in whole_parts {
         let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
-        let read = std::io::copy(&mut entry.take(limits.max_part_bytes + 1), &mut std::io::sink())
-            .map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
+        let declared = entry.size();
+        let mut part = entry.take(limits.max_part_bytes + 1);
+        let mut read: u64 = 0;
+        loop {
+            // Ask for the declared size, then for one byte more: when the zip reader stops an entry
+            // that goes on past its declared size, it is then known to be for that reason.
+            let left = declared.saturating_sub(read).max(1);
+            let want = usize::try_from(left).map_or(buf.len(), |w| w.min(buf.len()));
+            match part.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => read += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) if read >= declared => return Err(XlsxError::SizeMismatch { part: name, declared }),
+                Err(e) => return Err(XlsxError::NotAWorkbook(format!("{name}: {e}"))),
+            }
+        }
         if read > limits.max_part_bytes {
             return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
         }
@@ -188,10 +225,14 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
         let mut head = Vec::with_capacity(4096);
         entry.take(64 * 1024).read_to_end(&mut head).map_err(|e| XlsxError::NotAWorkbook(format!("{name}: {e}")))?;
+        // The width is checked against the limit once the sheet is chosen ([`read_sheet`], which
+        // can name it); here only what calamine must not see.
         if let Some(dimension) = declared_dimension(&head) {
-            let columns = dimension_columns(&dimension);
-            if columns > u64::from(limits.max_columns) {
-                return Err(XlsxError::DeclaredTooWide { sheet: name, dimension, columns, limit: limits.max_columns });
+            let ends: Option<Vec<(u64, u64)>> = dimension.split(':').map(cell_position).collect();
+            match ends.as_deref() {
+                Some([_]) => {}
+                Some([first, last]) if first.0 <= last.0 && first.1 <= last.1 => {}
+                _ => return Err(XlsxError::BadDimension { part: name, dimension }),
             }
         }
     }
@@ -212,17 +253,21 @@ fn declared_dimension(head: &[u8]) -> Option<String> {
     Some(value[..close].to_string())
 }
 
-/// Columns spanned by a range such as `A1:XFD1048576` (0 when unreadable).
-fn dimension_columns(range: &str) -> u64 {
-    let col = |cell: &str| -> u64 {
-        cell.bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .fold(0u64, |acc, c| acc.saturating_mul(26).saturating_add(u64::from(c.to_ascii_uppercase() - b'A' + 1)))
-    };
-    match range.split_once(':') {
-        Some((a, b)) => col(b).saturating_sub(col(a)).saturating_add(1),
-        None => 1,
+/// Rows a sheet can have (Excel's grid ends at row 1048576 and column XFD).
+const SHEET_ROWS: u64 = 1_048_576;
+/// Columns a sheet can have.
+const SHEET_COLUMNS: u64 = 16_384;
+
+/// 1-based `(row, column)` of an A1 reference inside a sheet's grid; `None` for anything else.
+fn cell_position(cell: &str) -> Option<(u64, u64)> {
+    let letters = cell.bytes().take_while(u8::is_ascii_alphabetic).count();
+    let (column, row) = cell.split_at(letters);
+    if !(1..=3).contains(&letters) || !(1..=7).contains(&row.len()) || !row.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let column = column.bytes().fold(0u64, |acc, c| acc * 26 + u64::from(c.to_ascii_uppercase() - b'A' + 1));
+    let row: u64 = row.parse().ok()?;
+    ((1..=SHEET_ROWS).contains(&row) && (1..=SHEET_COLUMNS).contains(&column)).then_some((row, column))
 }
 
 /// What reading a sheet found.
@@ -266,6 +311,24 @@ where
     let is_1904 = workbook.has_1904_epoch();
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
+    let declared = cells.dimensions();
+    let columns = u64::from(declared.end.1.saturating_sub(declared.start.1)) + 1;
+    if columns > u64::from(limits.max_columns) {
+        let (start, end) = (declared.start, declared.end);
+        return Err(XlsxError::DeclaredTooWide {
+            sheet: name.clone(),
+            dimension: format!(
+                "{}{}:{}{}",
+                column_letters(start.1 + 1),
+                start.0 + 1,
+                column_letters(end.1 + 1),
+                end.0 + 1
+            ),
+            columns,
+            limit: limits.max_columns,
+        }
+        .into());
+    }
     let mut row: Vec<CellRef<'static>> = Vec::new();
     let mut current: Option<u32> = None;
     while let Some(cell) = cells.next_cell().map_err(read_err)? {
@@ -279,7 +342,22 @@ where
             row.clear();
             current = Some(r);
         }
+        if u64::from(r) >= SHEET_ROWS {
+            return Err(XlsxError::Read {
+                sheet: name.clone(),
+                message: format!(
+                    "a cell lies on row {}, below the last row a sheet can have ({SHEET_ROWS}); the file is damaged",
+                    u64::from(r) + 1
+                ),
+            }
+            .into());
+        }
+        let value = to_cell(cell.get_value());
         if c >= limits.max_columns {
+            // An empty cell out there (a styled one) holds nothing to lose.
+            if value.is_blank() {
+                continue;
+            }
             return Err(XlsxError::TooManyColumns {
                 sheet: name.clone(),
                 cell: format!("{}{}", column_letters(c + 1), r + 1),
@@ -287,7 +365,6 @@ where
             }
             .into());
         }
-        let value = to_cell(cell.get_value());
         let c = c as usize;
         if c < row.len() {
             row[c] = value;
@@ -335,8 +412,18 @@ mod tests {
         let head = br#"<?xml version="1.0"?><worksheet><dimension ref="A1:XFD1048576"/><sheetData>"#;
         let dim = declared_dimension(head).unwrap();
         assert_eq!(dim, "A1:XFD1048576");
-        assert_eq!(dimension_columns(&dim), 16384);
-        assert_eq!(dimension_columns("B2:D9"), 3);
-        assert_eq!(dimension_columns("A1"), 1);
+    }
+
+    #[test]
+    fn cell_references_must_lie_inside_a_sheet() {
+        assert_eq!(cell_position("A1"), Some((1, 1)));
+        assert_eq!(cell_position("xfd1048576"), Some((1_048_576, 16_384)));
+        assert_eq!(cell_position("XFE1"), None);
+        assert_eq!(cell_position("A1048577"), None);
+        assert_eq!(cell_position("A99999999999"), None);
+        assert_eq!(cell_position("A0"), None);
+        assert_eq!(cell_position("1"), None);
+        assert_eq!(cell_position("A"), None);
+        assert_eq!(cell_position("$A$1"), None);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use sluice_app::model::{Import, TenantId};
 use sluice_app::{AppError, CreateImport};
 use sluice_core::ImportStatus;
+use sluice_core::import::RowsKept;
 use sluice_core::settings::{InvalidDataBehavior, SettingsPatch, SheetRef};
 use sluice_local::LocalRuntime;
 
@@ -161,6 +162,10 @@ async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path) -> anyhow
     for file in ["rows.jsonl", "errors.jsonl", "results.csv"] {
         let dest = out.join(file);
         match &import.results {
+            // A failed import keeps its errors but delivers no rows.
+            Some(results) if file == "rows.jsonl" && results.rows_kept == RowsKept::None => {
+                let _ = std::fs::remove_file(&dest);
+            }
             Some(results) => {
                 let key = match file {
                     "rows.jsonl" => &results.rows_key,

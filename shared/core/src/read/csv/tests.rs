@@ -117,11 +117,11 @@ fn an_unterminated_quote_is_reported_where_it_opens() {
 fn fields_records_and_columns_have_limits() {
     let field4 = CsvOptions { max_field_bytes: 4, ..CsvOptions::default() };
     assert!(parse_with("abcd,\"wxyz\"\n", field4).is_ok());
-    check_err("abcde,x\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4 });
-    check_err("x\ny,\"abcde\"\n", field4, CsvError::FieldTooLarge { line: 2, column: 2, limit: 4 });
-    check_err("\"ab\ncde\"\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4 });
-    check_err("\"ab\"cde\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4 });
-    check_err("x,\"abcdef", field4, CsvError::FieldTooLarge { line: 1, column: 2, limit: 4 });
+    check_err("abcde,x\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4, quoted: false });
+    check_err("x\ny,\"abcde\"\n", field4, CsvError::FieldTooLarge { line: 2, column: 2, limit: 4, quoted: false });
+    check_err("\"ab\ncde\"\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4, quoted: false });
+    check_err("\"ab\"cde\n", field4, CsvError::FieldTooLarge { line: 1, column: 1, limit: 4, quoted: false });
+    check_err("x,\"abcdef", field4, CsvError::FieldTooLarge { line: 1, column: 2, limit: 4, quoted: true });
 
     let record10 = CsvOptions { max_record_bytes: 10, ..CsvOptions::default() };
     assert!(parse_with("aaaa,bbbb\n", record10).is_ok());
