@@ -284,8 +284,8 @@ impl<'a> RowEngine<'a> {
         if self.strict_width {
             self.check_width(rec, n, width);
         }
-        for c in 0..n {
-            if rec.any_malformed() && rec.cell_malformed(c) {
+        for c in 0..if rec.any_malformed() { n } else { 0 } {
+            if rec.cell_malformed(c) {
                 let issue = self.issue(
                     rec.cell_line(c),
                     Some(c),
@@ -320,7 +320,11 @@ impl<'a> RowEngine<'a> {
                 self.unmapped.push((c, text));
             }
         }
-        let errors = self.issues.iter().filter(|i| i.severity == Severity::Error).count() as u64;
+        let errors = if self.issues.is_empty() {
+            0
+        } else {
+            self.issues.iter().filter(|i| i.severity == Severity::Error).count() as u64
+        };
         let valid = errors == 0;
         self.counts.rows += 1;
         self.counts.errors += errors;

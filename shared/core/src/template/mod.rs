@@ -333,12 +333,14 @@ pub enum Check {
 /// byte; the rest, and any search the DFA gives up on, use the `regex` crate.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    dfa: Option<regex_automata::dfa::dense::DFA<Vec<u32>>>,
+    /// The DFA and its start state at the start of a value.
+    dfa: Option<(regex_automata::dfa::dense::DFA<Vec<u32>>, regex_automata::util::primitives::StateID)>,
     regex: regex::Regex,
 }
 
 impl Matcher {
     fn new(pattern: &str) -> Result<Matcher, regex::Error> {
+        use regex_automata::dfa::Automaton;
         let regex = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?;
         let dfa = regex_automata::dfa::dense::Builder::new()
             .configure(
@@ -348,18 +350,41 @@ impl Matcher {
                     .determinize_size_limit(Some(1 << 20)),
             )
             .build(pattern)
-            .ok();
+            .ok()
+            .and_then(|dfa| {
+                let at_start = regex_automata::util::start::Config::new()
+                    .anchored(regex_automata::Anchored::No)
+                    .look_behind(None);
+                let start = dfa.start_state(&at_start).ok()?;
+                Some((dfa, start))
+            });
         Ok(Matcher { dfa, regex })
     }
 
     /// Whether the text matches anywhere.
+    ///
+    /// Walks the DFA byte by byte from the precomputed start state: no search set-up at all.
+    /// Matches are reported one byte late by these DFAs, hence the end-of-input step.
     #[inline]
     pub fn is_match(&self, text: &str) -> bool {
         use regex_automata::dfa::Automaton;
-        if let Some(dfa) = &self.dfa
-            && let Ok(found) = dfa.try_search_fwd(&regex_automata::Input::new(text).earliest(true))
-        {
-            return found.is_some();
+        if let Some((dfa, start)) = &self.dfa {
+            let mut state = *start;
+            for &byte in text.as_bytes() {
+                state = dfa.next_state(state, byte);
+                if dfa.is_special_state(state) {
+                    if dfa.is_match_state(state) {
+                        return true;
+                    }
+                    if dfa.is_dead_state(state) {
+                        return false;
+                    }
+                    if dfa.is_quit_state(state) {
+                        return self.regex.is_match(text);
+                    }
+                }
+            }
+            return dfa.is_match_state(dfa.next_eoi_state(state));
         }
         self.regex.is_match(text)
     }
