@@ -5,12 +5,14 @@
 //! in through the narrow traits in [`ports`], implemented by `shared/aws` and `shared/local`
 //! (and by [`memory`] for tests). Every use case is safe to run twice with the same input.
 
+pub mod items;
 pub mod keys;
 pub mod memory;
 pub mod model;
 pub mod ports;
 pub mod usecases;
+pub mod webhook;
 
 pub use model::{Import, ImportId, Job, TenantId};
-pub use ports::{BlobStore, Clock, ImportRepo, JobQueue, RowHashIndex, StoreError, StoreErrorKind};
+pub use ports::{BlobStore, Clock, ImportRepo, ItemStore, JobQueue, RowHashIndex, StoreError, StoreErrorKind, WebhookSender};
 pub use usecases::{App, AppError, CreateImport, Limits};

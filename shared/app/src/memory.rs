@@ -12,10 +12,10 @@ use jiff::Timestamp;
 use sluice_core::Counts;
 use sluice_core::ImportStatus;
 
-use crate::model::{Import, ImportId, Job, TenantId};
+use crate::model::{Import, ImportFilter, ImportId, Job, TenantId};
 use crate::ports::{
-    BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, ImportRepo, JobQueue, RowHashIndex, Segment, StoreError,
-    StoreErrorKind,
+    BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, Condition, ImportRepo, Item, ItemStore, JobQueue,
+    RowHashIndex, Segment, StoreError, StoreErrorKind, WebhookRequest, WebhookResponse, WebhookSender,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,6 +167,19 @@ impl ImportRepo for MemoryImportRepo {
         }
     }
 
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &ImportFilter,
+        after: Option<&ImportId>,
+        limit: usize,
+    ) -> Result<Vec<Import>, StoreError> {
+        let s = lock(&self.state);
+        let mut all: Vec<&Import> = s.imports.values().filter(|i| &i.tenant == tenant && filter.matches(i)).collect();
+        all.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(all.into_iter().filter(|i| after.is_none_or(|a| &i.id < a)).take(limit).cloned().collect())
+    }
+
     async fn complete_chunk(
         &self,
         tenant: &TenantId,
@@ -244,6 +257,11 @@ impl JobQueue for CollectingQueue {
         lock(&self.jobs).extend(jobs);
         Ok(())
     }
+
+    async fn send_after(&self, job: Job, _delay: std::time::Duration) -> Result<(), StoreError> {
+        lock(&self.jobs).push(job);
+        Ok(())
+    }
 }
 
 /// A clock that stands still unless moved.
@@ -260,5 +278,95 @@ impl FixedClock {
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         *lock(&self.0)
+    }
+}
+
+/// Items in a sorted map, conditional writes under one lock.
+#[derive(Debug, Default)]
+pub struct MemoryItemStore {
+    items: Mutex<BTreeMap<(String, String), (Bytes, u64, Option<i64>)>>,
+}
+
+#[async_trait]
+impl ItemStore for MemoryItemStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let now = jiff::Timestamp::now().as_second();
+        Ok(lock(&self.items)
+            .get(&(pk.to_string(), sk.to_string()))
+            .filter(|(_, _, exp)| exp.is_none_or(|e| e > now))
+            .map(|(v, version, _)| Item { value: v.clone(), version: *version }))
+    }
+
+    async fn put(&self, pk: &str, sk: &str, value: Bytes, condition: Condition, expires_at: Option<i64>) -> Result<u64, StoreError> {
+        let mut items = lock(&self.items);
+        let key = (pk.to_string(), sk.to_string());
+        let now = jiff::Timestamp::now().as_second();
+        let current = items.get(&key).filter(|(_, _, exp)| exp.is_none_or(|e| e > now)).map(|(_, v, _)| *v);
+        let ok = match condition {
+            Condition::None => true,
+            Condition::Absent => current.is_none(),
+            Condition::Version(v) => current == Some(v),
+        };
+        if !ok {
+            return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
+        }
+        let version = current.unwrap_or(0) + 1;
+        items.insert(key, (value, version, expires_at));
+        Ok(version)
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        let mut items = lock(&self.items);
+        let key = (pk.to_string(), sk.to_string());
+        let current = items.get(&key).map(|(_, v, _)| *v);
+        match (condition, current) {
+            (Condition::Version(v), Some(c)) if v != c => {
+                return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
+            }
+            (Condition::Absent, Some(_)) => return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} exists"))),
+            _ => {}
+        }
+        items.remove(&key);
+        Ok(())
+    }
+
+    async fn query(&self, pk: &str, prefix: &str, after: Option<&str>, limit: usize, descending: bool) -> Result<Vec<(String, Item)>, StoreError> {
+        let items = lock(&self.items);
+        let now = jiff::Timestamp::now().as_second();
+        let mut out: Vec<(String, Item)> = items
+            .iter()
+            .filter(|((p, s), (_, _, exp))| p == pk && s.starts_with(prefix) && exp.is_none_or(|e| e > now))
+            .map(|((_, s), (v, version, _))| (s.clone(), Item { value: v.clone(), version: *version }))
+            .collect();
+        if descending {
+            out.reverse();
+        }
+        let out = out
+            .into_iter()
+            .filter(|(s, _)| after.is_none_or(|a| if descending { s.as_str() < a } else { s.as_str() > a }))
+            .take(limit)
+            .collect();
+        Ok(out)
+    }
+}
+
+/// Webhooks recorded instead of sent; answers are scripted.
+#[derive(Debug, Default)]
+pub struct RecordingWebhooks {
+    /// Requests, in order.
+    pub sent: Mutex<Vec<WebhookRequest>>,
+    /// Answers to give, in order (then 200).
+    pub answers: Mutex<std::collections::VecDeque<WebhookResponse>>,
+}
+
+#[async_trait]
+impl WebhookSender for RecordingWebhooks {
+    async fn send(&self, request: WebhookRequest) -> WebhookResponse {
+        lock(&self.sent).push(request);
+        lock(&self.answers).pop_front().unwrap_or(WebhookResponse::Status { code: 200, retry_after: None })
+    }
+
+    async fn check_url(&self, url: &str) -> Result<(), String> {
+        if url.starts_with("http://") || url.starts_with("https://") { Ok(()) } else { Err("not an http(s) URL".into()) }
     }
 }

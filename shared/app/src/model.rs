@@ -49,6 +49,7 @@ macro_rules! id_type {
 }
 
 id_type!(ImportId, "imp", "An import's id: `imp_` and a ULID.");
+id_type!(TemplateId, "tpl", "A stored template's id: `tpl_` and a ULID.");
 
 /// A tenant: every resource belongs to exactly one, taken from the verified credential.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -179,6 +180,36 @@ pub struct SplitPlan {
     pub reason: Option<String>,
 }
 
+/// Where the delivery of an import's rows stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `pending`, `delivering`, `delivered` or `failed`.
+    pub state: DeliveryState,
+    /// Delivery round: 1, then one more per redelivery.
+    pub round: u32,
+    /// Batches of rows (the completion event comes after them).
+    pub batch_count: u32,
+    /// Batches acknowledged by the receiver.
+    pub batches_sent: u32,
+    /// Why the delivery failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// States of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Queued.
+    Pending,
+    /// Batches going out.
+    Delivering,
+    /// Every batch and the completion event acknowledged.
+    Delivered,
+    /// Given up after retries (or the destination is disabled); can be redelivered.
+    Failed,
+}
+
 /// The finished results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Results {
@@ -250,6 +281,9 @@ pub struct Import {
     /// Webhook destination key, or `None` for metadata only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
+    /// Delivery of the rows to the destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     /// Who started it (free-form, as in Dromo's `user`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<serde_json::Value>,
@@ -302,6 +336,32 @@ impl Import {
             }
         }
         v
+    }
+}
+
+/// Which imports an activity feed shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportFilter {
+    /// Only this status.
+    pub status: Option<ImportStatus>,
+    /// Only this template.
+    pub template_id: Option<String>,
+    /// Only this environment.
+    pub environment: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created before.
+    pub created_to: Option<Timestamp>,
+}
+
+impl ImportFilter {
+    /// Whether an import passes.
+    pub fn matches(&self, i: &Import) -> bool {
+        self.status.is_none_or(|s| s == i.status)
+            && self.template_id.as_ref().is_none_or(|t| *t == i.template.id)
+            && self.environment.as_ref().is_none_or(|e| *e == i.environment)
+            && self.created_from.is_none_or(|t| i.created_at >= t)
+            && self.created_to.is_none_or(|t| i.created_at < t)
     }
 }
 
@@ -361,13 +421,29 @@ pub enum Job {
         /// Generation to finalize.
         generation: u32,
     },
+    /// Deliver one batch of rows (or, after the last, the completion event) to the destination.
+    Deliver {
+        /// Owner.
+        tenant: TenantId,
+        /// Import.
+        import: ImportId,
+        /// Delivery round (a redelivery starts a new one).
+        round: u32,
+        /// Batch to send; `batch_count` means the `import.completed` event.
+        batch: u32,
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
 }
 
 impl Job {
     /// The import the job is for.
     pub fn import(&self) -> &ImportId {
         match self {
-            Job::Split { import, .. } | Job::Chunk { import, .. } | Job::Finalize { import, .. } => import,
+            Job::Split { import, .. }
+            | Job::Chunk { import, .. }
+            | Job::Finalize { import, .. }
+            | Job::Deliver { import, .. } => import,
         }
     }
 }

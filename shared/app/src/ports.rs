@@ -12,7 +12,7 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use sluice_core::Counts;
 
-use crate::model::{Import, ImportId, Job, TenantId};
+use crate::model::{Import, ImportFilter, ImportId, Job, TenantId};
 
 /// How a store failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +146,14 @@ pub trait ImportRepo: Send + Sync + 'static {
     async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError>;
     /// Replaces an import if its stored version is `import.version - 1`; `Conflict` otherwise.
     async fn save(&self, import: &Import) -> Result<(), StoreError>;
+    /// A page of a tenant's imports, newest first, after the import `after` when given.
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &ImportFilter,
+        after: Option<&ImportId>,
+        limit: usize,
+    ) -> Result<Vec<Import>, StoreError>;
     /// Records chunk `chunk` of `generation` as done, adding its counts, exactly once: the chunk
     /// marker and the counters change in one transaction, so a redelivered chunk is not counted
     /// twice. A chunk of a stale generation, or of an import no longer running, is not counted.
@@ -179,6 +187,94 @@ pub trait RowHashIndex: Send + Sync + 'static {
 pub trait JobQueue: Send + Sync + 'static {
     /// Enqueues jobs.
     async fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError>;
+    /// Enqueues a job to run no sooner than `delay` from now (webhook retries).
+    async fn send_after(&self, job: Job, delay: std::time::Duration) -> Result<(), StoreError>;
+}
+
+/// A stored item: a JSON document and the version that conditional writes compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// The document.
+    pub value: Bytes,
+    /// Bumped by every write.
+    pub version: u64,
+}
+
+/// When a write may happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Always.
+    None,
+    /// Only if the item does not exist.
+    Absent,
+    /// Only if the item has this version.
+    Version(u64),
+}
+
+/// Items by partition and sort key: templates, destinations, API keys, idempotency records,
+/// delivery attempts. The single-table layout of the design card (`PK = TENANT#{tenant}`).
+#[async_trait]
+pub trait ItemStore: Send + Sync + 'static {
+    /// Reads an item (an expired one reads as absent).
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Writes an item if `condition` holds (`Conflict` otherwise); returns its new version.
+    /// `expires_at` (Unix seconds) lets the store drop it later (a DynamoDB TTL).
+    async fn put(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: Bytes,
+        condition: Condition,
+        expires_at: Option<i64>,
+    ) -> Result<u64, StoreError>;
+    /// Deletes an item if `condition` holds.
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError>;
+    /// Items whose sort key starts with `prefix`, in sort-key order (or reversed), after the
+    /// sort key `after` when given, at most `limit`.
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<(String, Item)>, StoreError>;
+}
+
+/// A webhook request as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// Destination URL.
+    pub url: String,
+    /// Headers (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    pub headers: Vec<(String, String)>,
+    /// JSON body.
+    pub body: Bytes,
+}
+
+/// What the receiver answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookResponse {
+    /// An HTTP status, with `Retry-After` seconds when given.
+    Status {
+        /// The status code.
+        code: u16,
+        /// `Retry-After`, in seconds.
+        retry_after: Option<u64>,
+    },
+    /// No answer: connection refused, timeout, TLS failure.
+    Unreachable(String),
+    /// Refused before sending: the URL resolves to a private, loopback, link-local or metadata address.
+    Forbidden(String),
+}
+
+/// Sends webhooks (15 s timeout, no redirects, addresses checked at send time).
+#[async_trait]
+pub trait WebhookSender: Send + Sync + 'static {
+    /// Sends one request.
+    async fn send(&self, request: WebhookRequest) -> WebhookResponse;
+    /// Checks a destination URL at registration: `Err` with the reason when it is refused.
+    async fn check_url(&self, url: &str) -> Result<(), String>;
 }
 
 /// Time.
@@ -209,4 +305,33 @@ pub struct NoProgress;
 
 impl ProgressSink for NoProgress {
     fn split_progress(&self, _import: &ImportId, _read: u64, _total: u64) {}
+}
+
+/// Where and how to upload a file: an S3 presigned PUT, or the local server's stand-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadTarget {
+    /// URL to send the file to.
+    pub url: String,
+    /// HTTP method (`PUT`).
+    pub method: String,
+    /// Headers the upload must carry.
+    pub headers: Vec<(String, String)>,
+    /// When the URL stops working.
+    pub expires_at: Timestamp,
+}
+
+/// Hands out upload URLs for an import's upload key.
+#[async_trait]
+pub trait UploadUrls: Send + Sync + 'static {
+    /// A URL that accepts one upload to `key`, of exactly `size` bytes when declared (at most
+    /// `max_bytes` otherwise), until `expires_at`.
+    async fn upload_url(
+        &self,
+        tenant: &TenantId,
+        import: &ImportId,
+        key: &str,
+        size: Option<u64>,
+        max_bytes: u64,
+        expires_at: Timestamp,
+    ) -> Result<UploadTarget, StoreError>;
 }

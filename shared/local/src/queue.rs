@@ -156,6 +156,16 @@ impl LocalQueue {
 
 #[async_trait]
 impl JobQueue for LocalQueue {
+    async fn send_after(&self, job: Job, delay: Duration) -> Result<(), StoreError> {
+        let mut s = self.state();
+        s.next_id += 1;
+        let id = s.next_id;
+        s.ready.push_back(Envelope { id, job, attempts: 0, not_before: Some(Instant::now() + delay) });
+        drop(s);
+        self.notify.notify_waiters();
+        Ok(())
+    }
+
     async fn send(&self, jobs: Vec<Job>) -> Result<(), StoreError> {
         let mut s = self.state();
         for job in jobs {

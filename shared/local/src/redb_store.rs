@@ -6,8 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
-use sluice_app::model::{Import, ImportId, TenantId};
-use sluice_app::ports::{ChunkCompletion, ImportRepo, RowHashIndex, StoreError, StoreErrorKind};
+use sluice_app::model::{Import, ImportFilter, ImportId, TenantId};
+use bytes::Bytes;
+use sluice_app::ports::{ChunkCompletion, Condition, ImportRepo, Item, ItemStore, RowHashIndex, StoreError, StoreErrorKind};
 use sluice_core::{Counts, ImportStatus};
 
 /// `tenant/import` → the import as JSON.
@@ -16,6 +17,8 @@ const IMPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("imports");
 const CHUNK_MARKERS: TableDefinition<&str, ()> = TableDefinition::new("chunk_markers");
 /// (scope, row hash) → the import that delivered the row first.
 const ROW_HASHES: TableDefinition<(&str, u128), &str> = TableDefinition::new("row_hashes");
+/// (partition key, sort key) → version, expiry (Unix seconds, 0 for none), document.
+const ITEMS: TableDefinition<(&str, &str), (u64, i64, &[u8])> = TableDefinition::new("items");
 
 /// Import records, chunk markers and row hashes in one redb file.
 #[derive(Clone)]
@@ -48,6 +51,7 @@ impl RedbStore {
             txn.open_table(IMPORTS).map_err(db_error)?;
             txn.open_table(CHUNK_MARKERS).map_err(db_error)?;
             txn.open_table(ROW_HASHES).map_err(db_error)?;
+            txn.open_table(ITEMS).map_err(db_error)?;
         }
         txn.commit().map_err(db_error)?;
         Ok(RedbStore { db: Arc::new(db), durable })
@@ -150,6 +154,44 @@ impl ImportRepo for RedbStore {
         .await
     }
 
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &ImportFilter,
+        after: Option<&ImportId>,
+        limit: usize,
+    ) -> Result<Vec<Import>, StoreError> {
+        let store = self.clone();
+        let prefix = format!("{tenant}/");
+        let start = prefix.clone();
+        let end = match after {
+            Some(a) => format!("{tenant}/{a}"),
+            None => format!("{tenant}0"),
+        };
+        let filter = filter.clone();
+        run(move || {
+            // Ids are ULIDs: descending key order is newest first.
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(IMPORTS).map_err(db_error)?;
+            let mut out = Vec::new();
+            for entry in table.range(start.as_str()..end.as_str()).map_err(db_error)?.rev() {
+                let (k, v) = entry.map_err(db_error)?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                let import = decode(v.value())?;
+                if filter.matches(&import) {
+                    out.push(import);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn complete_chunk(
         &self,
         tenant: &TenantId,
@@ -238,6 +280,122 @@ impl RowHashIndex for RedbStore {
                 }
             }
             txn.commit().map_err(db_error)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ItemStore for RedbStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let store = self.clone();
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(ITEMS).map_err(db_error)?;
+            let now = Timestamp::now().as_second();
+            Ok(table.get((pk.as_str(), sk.as_str())).map_err(db_error)?.and_then(|v| {
+                let (version, expires, body) = v.value();
+                (expires == 0 || expires > now).then(|| Item { value: Bytes::copy_from_slice(body), version })
+            }))
+        })
+        .await
+    }
+
+    async fn put(&self, pk: &str, sk: &str, value: Bytes, condition: Condition, expires_at: Option<i64>) -> Result<u64, StoreError> {
+        let store = self.clone();
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        run(move || {
+            let txn = store.write()?;
+            let version = {
+                let mut table = txn.open_table(ITEMS).map_err(db_error)?;
+                let now = Timestamp::now().as_second();
+                let current = table
+                    .get((pk.as_str(), sk.as_str()))
+                    .map_err(db_error)?
+                    .map(|v| {
+                        let (version, expires, _) = v.value();
+                        (version, expires)
+                    })
+                    .filter(|(_, expires)| *expires == 0 || *expires > now)
+                    .map(|(version, _)| version);
+                let ok = match condition {
+                    Condition::None => true,
+                    Condition::Absent => current.is_none(),
+                    Condition::Version(v) => current == Some(v),
+                };
+                if !ok {
+                    return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
+                }
+                let version = current.unwrap_or(0) + 1;
+                table.insert((pk.as_str(), sk.as_str()), (version, expires_at.unwrap_or(0), value.as_ref())).map_err(db_error)?;
+                version
+            };
+            txn.commit().map_err(db_error)?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
+        let store = self.clone();
+        let (pk, sk) = (pk.to_string(), sk.to_string());
+        run(move || {
+            let txn = store.write()?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(db_error)?;
+                let current = table.get((pk.as_str(), sk.as_str())).map_err(db_error)?.map(|v| v.value().0);
+                match (condition, current) {
+                    (Condition::Version(v), Some(c)) if v != c => {
+                        return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
+                    }
+                    (Condition::Absent, Some(_)) => {
+                        return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} exists")));
+                    }
+                    _ => {}
+                }
+                table.remove((pk.as_str(), sk.as_str())).map_err(db_error)?;
+            }
+            txn.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn query(&self, pk: &str, prefix: &str, after: Option<&str>, limit: usize, descending: bool) -> Result<Vec<(String, Item)>, StoreError> {
+        let store = self.clone();
+        let (pk, prefix, after) = (pk.to_string(), prefix.to_string(), after.map(str::to_string));
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(ITEMS).map_err(db_error)?;
+            let now = Timestamp::now().as_second();
+            let mut upper = prefix.clone();
+            upper.push(char::MAX);
+            let range = table.range((pk.as_str(), prefix.as_str())..(pk.as_str(), upper.as_str())).map_err(db_error)?;
+            let mut out = Vec::new();
+            let mut consider = |entry: Result<(redb::AccessGuard<'_, (&str, &str)>, redb::AccessGuard<'_, (u64, i64, &[u8])>), redb::StorageError>| -> Result<bool, StoreError> {
+                let (k, v) = entry.map_err(db_error)?;
+                let (_, sk) = k.value();
+                let (version, expires, body) = v.value();
+                let past = after.as_deref().is_some_and(|a| if descending { sk >= a } else { sk <= a });
+                if !past && (expires == 0 || expires > now) {
+                    out.push((sk.to_string(), Item { value: Bytes::copy_from_slice(body), version }));
+                }
+                Ok(out.len() < limit)
+            };
+            if descending {
+                for entry in range.rev() {
+                    if !consider(entry)? {
+                        break;
+                    }
+                }
+            } else {
+                for entry in range {
+                    if !consider(entry)? {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

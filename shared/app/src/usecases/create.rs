@@ -50,6 +50,14 @@ impl App {
                 return Err(AppError::Invalid(format!("settings.mapping.{column}: no field has the key {key:?}")));
             }
         }
+        if let Some(key) = &req.destination
+            && self.items.destination(&req.tenant, &req.environment, key).await?.is_none()
+        {
+            return Err(AppError::Invalid(format!(
+                "destination: no webhook destination {key:?} in the {} environment",
+                req.environment
+            )));
+        }
         let id = ImportId::generate();
         let template_ref = req.template_ref.unwrap_or_else(|| TemplateRef {
             id: "inline".into(),
@@ -80,6 +88,7 @@ impl App {
             split: Default::default(),
             results: None,
             destination: req.destination,
+            delivery: None,
             user: req.user,
             metadata: req.metadata,
             created_at: self.clock.now(),

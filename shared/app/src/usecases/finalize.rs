@@ -15,7 +15,7 @@ use sluice_core::settings::Dedupe;
 
 use super::{App, AppError, blocking};
 use crate::keys;
-use crate::model::{ImportId, Results, TenantId};
+use crate::model::{Delivery, DeliveryState, ImportId, Results, TenantId};
 use crate::ports::Segment;
 
 impl App {
@@ -163,7 +163,7 @@ impl App {
             RowsKept::All => counts.rows,
         };
         let results = Results { rows_kept: outcome.rows, row_count, rows_key, errors_key, results_key };
-        let (_, changed) = self
+        let (settled, changed) = self
             .update_import(tenant, id, |i| {
                 if i.status != ImportStatus::Running || i.generation != generation {
                     return false;
@@ -175,10 +175,22 @@ impl App {
                 i.results = Some(results.clone());
                 i.ended_at = Some(now);
                 i.last_heartbeat_at = Some(now);
+                if outcome.deliver && outcome.status == ImportStatus::Successful && i.destination.is_some() {
+                    i.delivery = Some(Delivery {
+                        state: DeliveryState::Pending,
+                        round: 1,
+                        batch_count: 0,
+                        batches_sent: 0,
+                        error: None,
+                    });
+                }
                 true
             })
             .await?;
         if changed {
+            // Queued once the import is final. A crash between the two leaves the delivery
+            // pending, which `redeliver` restarts.
+            self.start_delivery(&settled).await?;
             tracing::info!(
                 import_id = %id,
                 status = outcome.status.as_str(),

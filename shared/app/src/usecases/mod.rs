@@ -7,8 +7,13 @@
 
 mod chunk;
 mod create;
+mod delivery;
+mod destinations;
 mod finalize;
+mod manage;
 mod split;
+mod sync;
+mod templates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,10 +22,16 @@ use sluice_core::read::xlsx::XlsxLimits;
 use sluice_core::template::Schema;
 
 pub use create::CreateImport;
+pub use delivery::DeliveryConfig;
+pub use destinations::{ROTATION_GRACE, api_key_hash};
+pub use manage::ImportPage;
+pub use sync::SyncOutcome;
+pub use templates::TemplateView;
 
 use crate::model::{Import, ImportId, ImportJob, Job, TenantId};
+use crate::items::Items;
 use crate::ports::{
-    BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind,
+    BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind, ItemStore, WebhookSender,
 };
 
 /// Why a use case did not complete.
@@ -38,6 +49,9 @@ pub enum AppError {
     /// The import is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// The request is well formed but cannot be honoured (an idempotency key reused).
+    #[error("{0}")]
+    Unprocessable(String),
     /// A bug or a corrupted work file.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,8 +100,14 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Live progress.
     pub progress: Arc<dyn ProgressSink>,
+    /// Templates, destinations, keys, idempotency records, delivery attempts.
+    pub items: Items,
+    /// Webhook transport.
+    pub webhooks: Arc<dyn WebhookSender>,
     /// Limits.
     pub limits: Limits,
+    /// Webhook batching and retries.
+    pub delivery: DeliveryConfig,
     jobs: Arc<Mutex<JobCache>>,
 }
 
@@ -116,7 +136,10 @@ impl App {
             queue,
             clock,
             progress: Arc::new(NoProgress),
+            items: Items::new(Arc::new(crate::memory::MemoryItemStore::default())),
+            webhooks: Arc::new(crate::memory::RecordingWebhooks::default()),
             limits: Limits::default(),
+            delivery: DeliveryConfig::default(),
             jobs: Arc::default(),
         }
     }
@@ -124,6 +147,24 @@ impl App {
     /// Reports split progress to `progress`.
     pub fn with_progress(mut self, progress: Arc<dyn ProgressSink>) -> App {
         self.progress = progress;
+        self
+    }
+
+    /// Keeps templates, destinations and the like in `store`.
+    pub fn with_items(mut self, store: Arc<dyn ItemStore>) -> App {
+        self.items = Items::new(store);
+        self
+    }
+
+    /// Sends webhooks with `sender`.
+    pub fn with_webhooks(mut self, sender: Arc<dyn WebhookSender>) -> App {
+        self.webhooks = sender;
+        self
+    }
+
+    /// Batches and retries webhooks as `config` says.
+    pub fn with_delivery(mut self, config: DeliveryConfig) -> App {
+        self.delivery = config;
         self
     }
 
@@ -141,6 +182,9 @@ impl App {
                 self.process_chunk(&tenant, &import, generation, chunk).await
             }
             Job::Finalize { tenant, import, generation } => self.finalize_import(&tenant, &import, generation).await,
+            Job::Deliver { tenant, import, round, batch, attempt } => {
+                self.deliver(&tenant, &import, round, batch, attempt).await
+            }
         }
     }
 
@@ -151,6 +195,11 @@ impl App {
             Job::Split { tenant, import, generation }
             | Job::Chunk { tenant, import, generation, .. }
             | Job::Finalize { tenant, import, generation } => (tenant, import, *generation),
+            Job::Deliver { tenant, import, round, .. } => {
+                // A delivery that keeps failing fails the delivery, not the import.
+                let current = self.get_import(tenant, import).await?;
+                return self.delivery_failed(&current, *round, format!("processing stopped after repeated failures: {reason}")).await;
+            }
         };
         let failure = crate::model::Failure {
             code: "processing_failed".into(),

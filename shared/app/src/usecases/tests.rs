@@ -9,7 +9,9 @@ use sluice_core::template::{TemplateSyntax, parse_template};
 use sluice_core::{Counts, ImportStatus};
 
 use super::*;
-use crate::memory::{CollectingQueue, FixedClock, MemoryBlobStore, MemoryImportRepo, MemoryRowHashIndex};
+use crate::memory::{CollectingQueue, FixedClock, MemoryBlobStore, MemoryImportRepo, MemoryRowHashIndex, RecordingWebhooks};
+use crate::model::DeliveryState;
+use crate::ports::WebhookResponse;
 use crate::model::{Import, Job};
 use crate::ports::{ChunkCompletion, ImportRepo};
 
@@ -60,6 +62,15 @@ impl ImportRepo for CountingRepo {
     ) -> Result<ChunkCompletion, StoreError> {
         self.inner.complete_chunk(tenant, id, generation, chunk, counts, at).await
     }
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        filter: &crate::model::ImportFilter,
+        after: Option<&ImportId>,
+        limit: usize,
+    ) -> Result<Vec<Import>, StoreError> {
+        self.inner.list(tenant, filter, after, limit).await
+    }
 }
 
 struct Harness {
@@ -67,6 +78,7 @@ struct Harness {
     blobs: MemoryBlobStore,
     repo: Arc<CountingRepo>,
     queue: Arc<CollectingQueue>,
+    webhooks: Arc<RecordingWebhooks>,
     tenant: TenantId,
 }
 
@@ -75,13 +87,19 @@ fn harness() -> Harness {
     let repo = Arc::new(CountingRepo::default());
     let queue = Arc::new(CollectingQueue::default());
     let clock = Arc::new(FixedClock::at("2026-11-21T12:00:00Z".parse().unwrap()));
-    let app =
-        App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock);
-    Harness { app, blobs, repo, queue, tenant: TenantId::parse("acme").unwrap() }
+    let webhooks = Arc::new(RecordingWebhooks::default());
+    let app = App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock)
+        .with_webhooks(webhooks.clone())
+        .with_delivery(DeliveryConfig { batch_rows: 2, batch_bytes: 1 << 20, retries: vec![std::time::Duration::ZERO; 3] });
+    Harness { app, blobs, repo, queue, webhooks, tenant: TenantId::parse("acme").unwrap() }
 }
 
 impl Harness {
     async fn start(&self, file: &[u8], settings: SettingsPatch) -> ImportId {
+        self.start_to(file, settings, None).await
+    }
+
+    async fn start_to(&self, file: &[u8], settings: SettingsPatch, destination: Option<&str>) -> ImportId {
         let template = parse_template(TEMPLATE, TemplateSyntax::Yaml).unwrap();
         let import = self
             .app
@@ -92,7 +110,7 @@ impl Harness {
                 template_ref: None,
                 settings,
                 original_filename: Some("contacts.csv".into()),
-                destination: None,
+                destination: destination.map(str::to_string),
                 user: None,
                 metadata: None,
             })
@@ -304,4 +322,168 @@ async fn a_stray_quote_that_fools_quote_parity_is_split_again_exactly() {
     let rows = h.result(&id, "rows.jsonl").await;
     assert!(rows.contains("\"note\":\"ab\\\"c\""), "{rows}");
     assert_eq!(h.repo.settled.load(Ordering::SeqCst), 1);
+}
+
+fn header<'r>(r: &'r crate::ports::WebhookRequest, name: &str) -> &'r str {
+    &r.headers.iter().find(|(k, _)| k == name).unwrap().1
+}
+
+#[tokio::test]
+async fn rows_are_delivered_in_ordered_signed_batches_then_the_completion_event() {
+    let h = harness();
+    let dest = h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    let secret = dest.secrets[0].value.clone();
+    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let id = h.start_to(FILE, settings, Some("crm")).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    let delivery = import.delivery.unwrap();
+    assert_eq!((delivery.state, delivery.batch_count, delivery.batches_sent), (DeliveryState::Delivered, 2, 3));
+    let sent = h.webhooks.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 3, "two batches of two rows (three valid rows), then import.completed");
+    let bodies: Vec<serde_json::Value> = sent.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(bodies[0]["type"], "import.rows");
+    assert_eq!((bodies[0]["batch_index"].as_u64(), bodies[0]["batch_count"].as_u64()), (Some(0), Some(2)));
+    assert_eq!(bodies[0]["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(bodies[1]["rows"][0]["line"], 9);
+    assert_eq!(bodies[2]["type"], "import.completed");
+    assert_eq!(bodies[2]["counts"]["valid"], 3);
+    for r in &sent {
+        let expected = crate::webhook::sign(&secret, header(r, "webhook-id"), header(r, "webhook-timestamp").parse().unwrap(), &r.body).unwrap();
+        assert_eq!(header(r, "webhook-signature"), expected);
+    }
+    assert_eq!(h.app.delivery_log(&h.tenant, &id).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_retries_with_the_same_webhook_id_until_it_recovers() {
+    let h = harness();
+    h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    h.webhooks.answers.lock().unwrap().extend([
+        WebhookResponse::Status { code: 500, retry_after: None },
+        WebhookResponse::Unreachable("connection refused".into()),
+        WebhookResponse::Status { code: 429, retry_after: Some(0) },
+    ]);
+    let id = h.start_to(b"id,email\n1,a@b.co\n", SettingsPatch::default(), Some("crm")).await;
+    h.drain(false).await;
+    let sent = h.webhooks.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 5, "three failures, then the batch, then the completion event");
+    let ids: Vec<&str> = sent.iter().map(|r| header(r, "webhook-id")).collect();
+    assert!(ids[..4].iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(h.import(&id).await.delivery.unwrap().state, DeliveryState::Delivered);
+    let log = h.app.delivery_log(&h.tenant, &id).await.unwrap();
+    let codes: Vec<Option<u16>> = log.iter().map(|a| a.status_code).collect();
+    assert_eq!(codes, vec![Some(500), None, Some(429), Some(200), Some(200)]);
+}
+
+#[tokio::test]
+async fn gone_disables_the_destination_and_a_redelivery_can_replay() {
+    let h = harness();
+    h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    h.webhooks.answers.lock().unwrap().push_back(WebhookResponse::Status { code: 410, retry_after: None });
+    let id = h.start_to(b"id,email\n1,a@b.co\n", SettingsPatch::default(), Some("crm")).await;
+    h.drain(false).await;
+    let delivery = h.import(&id).await.delivery.unwrap();
+    assert_eq!(delivery.state, DeliveryState::Failed);
+    assert!(delivery.error.unwrap().contains("410"));
+    assert!(h.app.get_destination(&h.tenant, "production", "crm").await.unwrap().disabled.is_some());
+    // A rotated (re-enabled) destination takes a replay.
+    h.app.rotate_destination_secret(&h.tenant, "production", "crm").await.unwrap();
+    h.app.redeliver(&h.tenant, &id).await.unwrap();
+    h.drain(false).await;
+    let delivery = h.import(&id).await.delivery.unwrap();
+    assert_eq!((delivery.state, delivery.round), (DeliveryState::Delivered, 2));
+}
+
+#[tokio::test]
+async fn exhausted_retries_fail_the_delivery_not_the_import() {
+    let h = harness();
+    h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    h.webhooks.answers.lock().unwrap().extend(std::iter::repeat_n(WebhookResponse::Status { code: 503, retry_after: None }, 10));
+    let id = h.start_to(b"id,email\n1,a@b.co\n", SettingsPatch::default(), Some("crm")).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.status, ImportStatus::Successful);
+    let delivery = import.delivery.unwrap();
+    assert_eq!(delivery.state, DeliveryState::Failed);
+    assert!(delivery.error.unwrap().contains("gave up after 4 attempts"));
+}
+
+#[tokio::test]
+async fn an_import_of_a_stored_template_needs_a_pushed_snapshot_and_pins_its_version() {
+    let h = harness();
+    let spec = parse_template(TEMPLATE, TemplateSyntax::Yaml).unwrap();
+    let view = h.app.create_template(&h.tenant, spec.clone()).await.unwrap();
+    let id = view.record.id.clone();
+    let err = h.app.pushed_template(&h.tenant, &id, "production").await.unwrap_err();
+    assert!(err.to_string().starts_with("No pushed changes"), "{err}");
+    h.app.push_template(&h.tenant, &id, "production", None).await.unwrap();
+    let mut v2 = spec.clone();
+    v2.name = "contacts v2".into();
+    let updated = h.app.update_template(&h.tenant, &id, v2).await.unwrap();
+    assert_eq!(updated.version, 2);
+    let (pinned, reference) = h.app.pushed_template(&h.tenant, &id, "production").await.unwrap();
+    assert_eq!((pinned.name.as_str(), reference.version), ("contacts", 1), "production still has version 1");
+    assert!(h.app.push_template(&h.tenant, &id, "staging", Some(3)).await.is_err());
+    let other = TenantId::parse("globex").unwrap();
+    assert!(matches!(h.app.get_template(&other, &id, None).await, Err(AppError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_refuses_another_request() {
+    let h = harness();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let make = || async {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok((201u16, serde_json::json!({"id": "imp_1"})))
+    };
+    let first = h.app.idempotent(&h.tenant, "production#key-1", "hash-a", make).await.unwrap();
+    let again = h.app.idempotent(&h.tenant, "production#key-1", "hash-a", make).await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let other = h.app.idempotent(&h.tenant, "production#key-1", "hash-b", make).await;
+    assert!(matches!(other, Err(AppError::Unprocessable(_))));
+}
+
+#[tokio::test]
+async fn a_review_resumes_with_a_mapping_and_a_cancelled_import_stays_cancelled() {
+    let h = harness();
+    let id = h.start(b"ident,mail\n1,a@b.co\n", SettingsPatch::default()).await;
+    h.drain(false).await;
+    assert_eq!(h.import(&id).await.status, ImportStatus::NeedsReview);
+    let mapping = std::collections::BTreeMap::from([("ident".to_string(), Some("id".to_string())), ("2".to_string(), Some("email".to_string()))]);
+    h.app.apply_mapping(&h.tenant, &id, mapping).await.unwrap();
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!((import.status, import.counts.valid, import.generation), (ImportStatus::Successful, 1, 2));
+
+    let other = h.start(FILE, SettingsPatch::default()).await;
+    h.app.cancel_import(&h.tenant, &other).await.unwrap();
+    h.drain(true).await;
+    let cancelled = h.import(&other).await;
+    assert_eq!(cancelled.status, ImportStatus::Cancelled);
+    assert!(cancelled.results.is_none());
+    assert!(h.app.cancel_import(&h.tenant, &id).await.is_err(), "a finished import cannot be cancelled");
+}
+
+#[tokio::test]
+async fn the_activity_feed_pages_newest_first_and_filters() {
+    let h = harness();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(h.start(b"id,email\n1,a@b.co\n", SettingsPatch::default()).await);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    h.drain(false).await;
+    let filter = crate::model::ImportFilter::default();
+    let page1 = h.app.list_imports(&h.tenant, &filter, None, 2).await.unwrap();
+    let page2 = h.app.list_imports(&h.tenant, &filter, page1.next_page_token.as_deref(), 2).await.unwrap();
+    let page3 = h.app.list_imports(&h.tenant, &filter, page2.next_page_token.as_deref(), 2).await.unwrap();
+    let seen: Vec<ImportId> = [page1.imports, page2.imports, page3.imports].concat().into_iter().map(|i| i.id).collect();
+    ids.reverse();
+    assert_eq!(seen, ids);
+    assert!(page3.next_page_token.is_none());
+    let only_review = crate::model::ImportFilter { status: Some(ImportStatus::NeedsReview), ..Default::default() };
+    assert!(h.app.list_imports(&h.tenant, &only_review, None, 10).await.unwrap().imports.is_empty());
+    assert!(h.app.list_imports(&h.tenant, &filter, Some("bogus"), 10).await.is_err());
 }
