@@ -13,15 +13,17 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests").join("fixtures").join(name)
 }
 
-/// The `sluice` binary of the profile the tests run in, built first if it is missing.
+/// The `sluice` binary of the profile the tests run in, brought up to date first (once per
+/// test process; a no-op when nothing changed).
 ///
 /// `CARGO_BIN_EXE_*` only names binaries of the test's own package, and `sluice` lives in
 /// `sluice-local`; the binary sits next to the `deps/` directory of the test executable.
 pub fn sluice_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("the test executable has a path");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let binary = profile_dir.join(format!("sluice{}", std::env::consts::EXE_SUFFIX));
-    if !binary.exists() {
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
         build.current_dir(repo_root()).args(["build", "--bin", "sluice"]);
@@ -30,7 +32,7 @@ pub fn sluice_binary() -> PathBuf {
         }
         let status = build.status().expect("cargo runs");
         assert!(status.success(), "building the sluice binary failed");
-    }
+    });
     binary
 }
 

@@ -161,13 +161,25 @@ impl Items {
     // Templates.
 
     /// Reads a template record.
-    pub async fn template(&self, tenant: &TenantId, id: &TemplateId) -> Result<Option<(TemplateRecord, u64)>, StoreError> {
+    pub async fn template(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+    ) -> Result<Option<(TemplateRecord, u64)>, StoreError> {
         self.get(&tenant_pk(tenant), &format!("TPL#{id}"), "template").await
     }
 
     /// Writes a template record if `condition` holds.
-    pub async fn put_template(&self, tenant: &TenantId, record: &TemplateRecord, condition: Condition) -> Result<(), StoreError> {
-        self.store.put(&tenant_pk(tenant), &format!("TPL#{}", record.id), encode(record)?, condition, None).await.map(|_| ())
+    pub async fn put_template(
+        &self,
+        tenant: &TenantId,
+        record: &TemplateRecord,
+        condition: Condition,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put(&tenant_pk(tenant), &format!("TPL#{}", record.id), encode(record)?, condition, None)
+            .await
+            .map(|_| ())
     }
 
     /// Every template of a tenant.
@@ -186,12 +198,23 @@ impl Items {
     }
 
     /// Reads one version of a template.
-    pub async fn template_version(&self, tenant: &TenantId, id: &TemplateId, version: u32) -> Result<Option<TemplateSpec>, StoreError> {
+    pub async fn template_version(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+        version: u32,
+    ) -> Result<Option<TemplateSpec>, StoreError> {
         Ok(self.get(&tenant_pk(tenant), &format!("TPLV#{id}#{version:08}"), "template version").await?.map(|(s, _)| s))
     }
 
     /// Stores a new version of a template (never overwrites one).
-    pub async fn put_template_version(&self, tenant: &TenantId, id: &TemplateId, version: u32, spec: &TemplateSpec) -> Result<(), StoreError> {
+    pub async fn put_template_version(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+        version: u32,
+        spec: &TemplateSpec,
+    ) -> Result<(), StoreError> {
         let sk = format!("TPLV#{id}#{version:08}");
         self.store.put(&tenant_pk(tenant), &sk, encode(spec)?, Condition::Absent, None).await.map(|_| ())
     }
@@ -199,12 +222,22 @@ impl Items {
     // Destinations.
 
     /// Reads a destination.
-    pub async fn destination(&self, tenant: &TenantId, env: &str, key: &str) -> Result<Option<(Destination, u64)>, StoreError> {
+    pub async fn destination(
+        &self,
+        tenant: &TenantId,
+        env: &str,
+        key: &str,
+    ) -> Result<Option<(Destination, u64)>, StoreError> {
         self.get(&tenant_pk(tenant), &format!("DEST#{env}#{key}"), "destination").await
     }
 
     /// Writes a destination if `condition` holds.
-    pub async fn put_destination(&self, tenant: &TenantId, d: &Destination, condition: Condition) -> Result<(), StoreError> {
+    pub async fn put_destination(
+        &self,
+        tenant: &TenantId,
+        d: &Destination,
+        condition: Condition,
+    ) -> Result<(), StoreError> {
         let sk = format!("DEST#{}#{}", d.environment, d.key);
         self.store.put(&tenant_pk(tenant), &sk, encode(d)?, condition, None).await.map(|_| ())
     }
@@ -226,7 +259,9 @@ impl Items {
     pub async fn put_api_key(&self, hash: &str, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let body = encode(record)?;
         self.store.put(&format!("APIKEY#{hash}"), "KEY", body.clone(), Condition::Absent, None).await?;
-        self.store.put(&tenant_pk(&record.tenant), &format!("KEY#{}", record.id), body, Condition::Absent, None).await?;
+        self.store
+            .put(&tenant_pk(&record.tenant), &format!("KEY#{}", record.id), body, Condition::Absent, None)
+            .await?;
         Ok(())
     }
 
@@ -243,23 +278,39 @@ impl Items {
     }
 
     /// Remembers a response for a day; `Conflict` if another request stored one first.
-    pub async fn put_idempotency(&self, tenant: &TenantId, scope: &str, record: &IdempotencyRecord, now: Timestamp) -> Result<(), StoreError> {
+    pub async fn put_idempotency(
+        &self,
+        tenant: &TenantId,
+        scope: &str,
+        record: &IdempotencyRecord,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let expires = now.as_second() + 24 * 3600;
-        self.store.put(&tenant_pk(tenant), &format!("IDEM#{scope}"), encode(record)?, Condition::Absent, Some(expires)).await.map(|_| ())
+        self.store
+            .put(&tenant_pk(tenant), &format!("IDEM#{scope}"), encode(record)?, Condition::Absent, Some(expires))
+            .await
+            .map(|_| ())
     }
 
     // Delivery attempts.
 
     /// Records a delivery attempt.
-    pub async fn put_attempt(&self, tenant: &TenantId, import: &ImportId, a: &DeliveryAttempt) -> Result<(), StoreError> {
+    pub async fn put_attempt(
+        &self,
+        tenant: &TenantId,
+        import: &ImportId,
+        a: &DeliveryAttempt,
+    ) -> Result<(), StoreError> {
         let sk = format!("DELIVERY#{import}#{:04}#{:08}#{:04}", a.round, a.batch, a.attempt);
         self.store.put(&tenant_pk(tenant), &sk, encode(a)?, Condition::None, None).await.map(|_| ())
     }
 
     /// The delivery log of an import, oldest first.
     pub async fn attempts(&self, tenant: &TenantId, import: &ImportId) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        let items = self.store.query(&tenant_pk(tenant), &format!("DELIVERY#{import}#"), None, usize::MAX, false).await?;
-        let mut attempts: Vec<DeliveryAttempt> = items.iter().map(|(_, i)| decode(i, "delivery attempt")).collect::<Result<_, _>>()?;
+        let items =
+            self.store.query(&tenant_pk(tenant), &format!("DELIVERY#{import}#"), None, usize::MAX, false).await?;
+        let mut attempts: Vec<DeliveryAttempt> =
+            items.iter().map(|(_, i)| decode(i, "delivery attempt")).collect::<Result<_, _>>()?;
         attempts.sort_by_key(|a| a.at);
         Ok(attempts)
     }

@@ -14,5 +14,7 @@ pub mod usecases;
 pub mod webhook;
 
 pub use model::{Import, ImportId, Job, TenantId};
-pub use ports::{BlobStore, Clock, ImportRepo, ItemStore, JobQueue, RowHashIndex, StoreError, StoreErrorKind, WebhookSender};
+pub use ports::{
+    BlobStore, Clock, ImportRepo, ItemStore, JobQueue, RowHashIndex, StoreError, StoreErrorKind, WebhookSender,
+};
 pub use usecases::{App, AppError, CreateImport, Limits};

@@ -281,10 +281,13 @@ impl Clock for FixedClock {
     }
 }
 
+/// A stored item: body, version, expiry (Unix seconds).
+type StoredItem = (Bytes, u64, Option<i64>);
+
 /// Items in a sorted map, conditional writes under one lock.
 #[derive(Debug, Default)]
 pub struct MemoryItemStore {
-    items: Mutex<BTreeMap<(String, String), (Bytes, u64, Option<i64>)>>,
+    items: Mutex<BTreeMap<(String, String), StoredItem>>,
 }
 
 #[async_trait]
@@ -297,7 +300,14 @@ impl ItemStore for MemoryItemStore {
             .map(|(v, version, _)| Item { value: v.clone(), version: *version }))
     }
 
-    async fn put(&self, pk: &str, sk: &str, value: Bytes, condition: Condition, expires_at: Option<i64>) -> Result<u64, StoreError> {
+    async fn put(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: Bytes,
+        condition: Condition,
+        expires_at: Option<i64>,
+    ) -> Result<u64, StoreError> {
         let mut items = lock(&self.items);
         let key = (pk.to_string(), sk.to_string());
         let now = jiff::Timestamp::now().as_second();
@@ -323,14 +333,23 @@ impl ItemStore for MemoryItemStore {
             (Condition::Version(v), Some(c)) if v != c => {
                 return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
             }
-            (Condition::Absent, Some(_)) => return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} exists"))),
+            (Condition::Absent, Some(_)) => {
+                return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} exists")));
+            }
             _ => {}
         }
         items.remove(&key);
         Ok(())
     }
 
-    async fn query(&self, pk: &str, prefix: &str, after: Option<&str>, limit: usize, descending: bool) -> Result<Vec<(String, Item)>, StoreError> {
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<(String, Item)>, StoreError> {
         let items = lock(&self.items);
         let now = jiff::Timestamp::now().as_second();
         let mut out: Vec<(String, Item)> = items
@@ -367,6 +386,10 @@ impl WebhookSender for RecordingWebhooks {
     }
 
     async fn check_url(&self, url: &str) -> Result<(), String> {
-        if url.starts_with("http://") || url.starts_with("https://") { Ok(()) } else { Err("not an http(s) URL".into()) }
+        if url.starts_with("http://") || url.starts_with("https://") {
+            Ok(())
+        } else {
+            Err("not an http(s) URL".into())
+        }
     }
 }

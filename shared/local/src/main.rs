@@ -1,4 +1,4 @@
-//! `sluice`: imports on this machine, template tools, and (later) the local server.
+//! `sluice`: imports on this machine, template tools, the local server, tokens and API keys.
 //!
 //! Exit codes: 0 the import is SUCCESSFUL (or the command worked), 2 NEEDS_REVIEW, 1 FAILED or
 //! an operational error, 64 a usage error (bad flags, unreadable template or file).
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    cli::init_tracing(args.verbose);
+    cli::init_tracing(args.log_level());
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => match e.downcast_ref::<cli::UsageError>() {

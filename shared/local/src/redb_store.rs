@@ -4,11 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use jiff::Timestamp;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use sluice_app::model::{Import, ImportFilter, ImportId, TenantId};
-use bytes::Bytes;
-use sluice_app::ports::{ChunkCompletion, Condition, ImportRepo, Item, ItemStore, RowHashIndex, StoreError, StoreErrorKind};
+use sluice_app::ports::{
+    ChunkCompletion, Condition, ImportRepo, Item, ItemStore, RowHashIndex, StoreError, StoreErrorKind,
+};
 use sluice_core::{Counts, ImportStatus};
 
 /// `tenant/import` → the import as JSON.
@@ -81,6 +83,30 @@ impl RedbStore {
                 out.push(decode(v.value())?);
             }
             out.reverse();
+            Ok(out)
+        })
+        .await
+    }
+    /// Imports of every tenant that were interrupted: running, or with a delivery under way.
+    pub async fn unfinished(&self) -> Result<Vec<Import>, StoreError> {
+        let store = self.clone();
+        run(move || {
+            let txn = store.db.begin_read().map_err(db_error)?;
+            let table = txn.open_table(IMPORTS).map_err(db_error)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(db_error)? {
+                let (_, v) = entry.map_err(db_error)?;
+                let import = decode(v.value())?;
+                let delivering = import.delivery.as_ref().is_some_and(|d| {
+                    matches!(
+                        d.state,
+                        sluice_app::model::DeliveryState::Pending | sluice_app::model::DeliveryState::Delivering
+                    )
+                });
+                if import.status == sluice_core::ImportStatus::Running || delivering {
+                    out.push(import);
+                }
+            }
             Ok(out)
         })
         .await
@@ -302,7 +328,14 @@ impl ItemStore for RedbStore {
         .await
     }
 
-    async fn put(&self, pk: &str, sk: &str, value: Bytes, condition: Condition, expires_at: Option<i64>) -> Result<u64, StoreError> {
+    async fn put(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: Bytes,
+        condition: Condition,
+        expires_at: Option<i64>,
+    ) -> Result<u64, StoreError> {
         let store = self.clone();
         let (pk, sk) = (pk.to_string(), sk.to_string());
         run(move || {
@@ -328,7 +361,9 @@ impl ItemStore for RedbStore {
                     return Err(StoreError::new(StoreErrorKind::Conflict, format!("{pk}/{sk} changed")));
                 }
                 let version = current.unwrap_or(0) + 1;
-                table.insert((pk.as_str(), sk.as_str()), (version, expires_at.unwrap_or(0), value.as_ref())).map_err(db_error)?;
+                table
+                    .insert((pk.as_str(), sk.as_str()), (version, expires_at.unwrap_or(0), value.as_ref()))
+                    .map_err(db_error)?;
                 version
             };
             txn.commit().map_err(db_error)?;
@@ -361,7 +396,14 @@ impl ItemStore for RedbStore {
         .await
     }
 
-    async fn query(&self, pk: &str, prefix: &str, after: Option<&str>, limit: usize, descending: bool) -> Result<Vec<(String, Item)>, StoreError> {
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<(String, Item)>, StoreError> {
         let store = self.clone();
         let (pk, prefix, after) = (pk.to_string(), prefix.to_string(), after.map(str::to_string));
         run(move || {
@@ -372,7 +414,11 @@ impl ItemStore for RedbStore {
             upper.push(char::MAX);
             let range = table.range((pk.as_str(), prefix.as_str())..(pk.as_str(), upper.as_str())).map_err(db_error)?;
             let mut out = Vec::new();
-            let mut consider = |entry: Result<(redb::AccessGuard<'_, (&str, &str)>, redb::AccessGuard<'_, (u64, i64, &[u8])>), redb::StorageError>| -> Result<bool, StoreError> {
+            let mut consider = |entry: Result<
+                (redb::AccessGuard<'_, (&str, &str)>, redb::AccessGuard<'_, (u64, i64, &[u8])>),
+                redb::StorageError,
+            >|
+             -> Result<bool, StoreError> {
                 let (k, v) = entry.map_err(db_error)?;
                 let (_, sk) = k.value();
                 let (version, expires, body) = v.value();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_app::ports::{ProgressSink, SystemClock};
+use sluice_app::ports::{JobQueue, ProgressSink, SystemClock};
 use sluice_app::{App, Job};
 use tokio::task::JoinHandle;
 
@@ -38,7 +38,8 @@ impl LocalRuntime {
             Arc::new(store.clone()),
             queue.clone(),
             Arc::new(SystemClock),
-        );
+        )
+        .with_items(Arc::new(store.clone()));
         Ok(LocalRuntime { app, queue, blobs, store, data_dir: data_dir.to_path_buf() })
     }
 
@@ -51,6 +52,26 @@ impl LocalRuntime {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Queues again the work of imports a previous process left unfinished (the queue lives in
+    /// memory; the records say what was under way). Every job is safe to run twice.
+    pub async fn resume(&self) -> anyhow::Result<usize> {
+        let mut jobs = Vec::new();
+        for import in self.store.unfinished().await? {
+            let (tenant, id) = (import.tenant.clone(), import.id.clone());
+            if import.status == sluice_core::ImportStatus::Running {
+                jobs.push(Job::Split { tenant, import: id, generation: import.generation });
+            } else if let Some(d) = &import.delivery {
+                jobs.push(Job::Deliver { tenant, import: id, round: d.round, batch: d.batches_sent, attempt: 1 });
+            }
+        }
+        let n = jobs.len();
+        if n > 0 {
+            tracing::info!(imports = n, "resuming unfinished imports");
+            self.queue.send(jobs).await?;
+        }
+        Ok(n)
     }
 
     /// Starts `n` workers (one per core is right: chunk work is CPU-bound).

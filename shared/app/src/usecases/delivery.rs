@@ -75,7 +75,13 @@ impl App {
     /// Queues the delivery of a finished import to its destination.
     pub(crate) async fn start_delivery(&self, import: &Import) -> Result<(), AppError> {
         if let Some(d) = &import.delivery {
-            let job = Job::Deliver { tenant: import.tenant.clone(), import: import.id.clone(), round: d.round, batch: 0, attempt: 1 };
+            let job = Job::Deliver {
+                tenant: import.tenant.clone(),
+                import: import.id.clone(),
+                round: d.round,
+                batch: 0,
+                attempt: 1,
+            };
             self.queue.send(vec![job]).await?;
         }
         Ok(())
@@ -89,7 +95,13 @@ impl App {
                     return false;
                 }
                 let round = i.delivery.as_ref().map_or(1, |d| d.round + 1);
-                i.delivery = Some(Delivery { state: DeliveryState::Pending, round, batch_count: 0, batches_sent: 0, error: None });
+                i.delivery = Some(Delivery {
+                    state: DeliveryState::Pending,
+                    round,
+                    batch_count: 0,
+                    batches_sent: 0,
+                    error: None,
+                });
                 true
             })
             .await?;
@@ -111,7 +123,14 @@ impl App {
     }
 
     /// Sends one batch (or the completion event) and chains the next, or schedules a retry.
-    pub async fn deliver(&self, tenant: &TenantId, id: &ImportId, round: u32, batch: u32, attempt: u32) -> Result<(), AppError> {
+    pub async fn deliver(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        round: u32,
+        batch: u32,
+        attempt: u32,
+    ) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
         let Some(delivery) = import.delivery.clone() else { return Ok(()) };
         if delivery.round != round
@@ -127,7 +146,8 @@ impl App {
         if let Some(why) = &destination.disabled {
             return self.delivery_failed(&import, round, format!("destination {key:?} is disabled: {why}")).await;
         }
-        let results = import.results.clone().ok_or_else(|| AppError::Internal(format!("import {id} has no results")))?;
+        let results =
+            import.results.clone().ok_or_else(|| AppError::Internal(format!("import {id} has no results")))?;
         // Batches are cut once, from the rows file.
         let batches_key = keys::result(tenant, id, "batches.json");
         let batches: Vec<(u64, u64)> = match self.blobs.get(&batches_key).await {
@@ -173,7 +193,8 @@ impl App {
         let now = self.clock.now();
         let secrets = destination.active_secrets(now);
         let headers = webhook::headers(&secrets, &msg_id, now.as_second(), &body).map_err(AppError::Internal)?;
-        let response = self.webhooks.send(WebhookRequest { url: destination.url.clone(), headers, body: Bytes::from(body) }).await;
+        let response =
+            self.webhooks.send(WebhookRequest { url: destination.url.clone(), headers, body: Bytes::from(body) }).await;
         let (status_code, error) = match &response {
             WebhookResponse::Status { code, .. } => (Some(*code), None),
             WebhookResponse::Unreachable(e) | WebhookResponse::Forbidden(e) => (None, Some(e.clone())),
@@ -206,7 +227,13 @@ impl App {
                     })
                     .await?;
                 if changed && !done {
-                    let next = Job::Deliver { tenant: tenant.clone(), import: id.clone(), round, batch: batch + 1, attempt: 1 };
+                    let next = Job::Deliver {
+                        tenant: tenant.clone(),
+                        import: id.clone(),
+                        round,
+                        batch: batch + 1,
+                        attempt: 1,
+                    };
                     self.queue.send(vec![next]).await?;
                 }
                 Ok(())
@@ -223,14 +250,17 @@ impl App {
                         WebhookResponse::Status { code, .. } => format!("status {code}"),
                         WebhookResponse::Unreachable(e) | WebhookResponse::Forbidden(e) => e,
                     };
-                    return self.delivery_failed(&import, round, format!("gave up after {attempt} attempts; last: {last}")).await;
+                    return self
+                        .delivery_failed(&import, round, format!("gave up after {attempt} attempts; last: {last}"))
+                        .await;
                 };
                 let retry_after = match other {
                     WebhookResponse::Status { retry_after: Some(s), .. } => Duration::from_secs(s),
                     _ => Duration::ZERO,
                 };
                 let delay = jitter(base).max(retry_after);
-                let next = Job::Deliver { tenant: tenant.clone(), import: id.clone(), round, batch, attempt: attempt + 1 };
+                let next =
+                    Job::Deliver { tenant: tenant.clone(), import: id.clone(), round, batch, attempt: attempt + 1 };
                 self.queue.send_after(next, delay).await?;
                 Ok(())
             }

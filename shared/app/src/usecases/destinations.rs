@@ -27,14 +27,21 @@ fn random_token(len: usize) -> Result<String, AppError> {
 
 /// Checks a destination key: 1-64 of letters, digits, `-`, `_`.
 fn check_key(key: &str) -> Result<(), AppError> {
-    let ok = !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok =
+        !key.is_empty() && key.len() <= 64 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok { Ok(()) } else { Err(AppError::Invalid(format!("key: {key:?} is not 1-64 letters, digits, - or _"))) }
 }
 
 impl App {
     /// Registers a destination. The URL is checked (scheme, and that it resolves to no
     /// private, loopback, link-local or metadata address); the secret is returned only here.
-    pub async fn create_destination(&self, tenant: &TenantId, environment: &str, key: &str, url: &str) -> Result<Destination, AppError> {
+    pub async fn create_destination(
+        &self,
+        tenant: &TenantId,
+        environment: &str,
+        key: &str,
+        url: &str,
+    ) -> Result<Destination, AppError> {
         check_key(key)?;
         self.webhooks.check_url(url).await.map_err(|why| AppError::Invalid(format!("url: {why}")))?;
         let d = Destination {
@@ -60,7 +67,12 @@ impl App {
     }
 
     /// Reads a destination.
-    pub async fn get_destination(&self, tenant: &TenantId, environment: &str, key: &str) -> Result<Destination, AppError> {
+    pub async fn get_destination(
+        &self,
+        tenant: &TenantId,
+        environment: &str,
+        key: &str,
+    ) -> Result<Destination, AppError> {
         Ok(self
             .items
             .destination(tenant, environment, key)
@@ -77,7 +89,12 @@ impl App {
 
     /// Gives a destination a new secret; the old one keeps signing for [`ROTATION_GRACE`].
     /// Also re-enables a destination disabled by a 410.
-    pub async fn rotate_destination_secret(&self, tenant: &TenantId, environment: &str, key: &str) -> Result<Destination, AppError> {
+    pub async fn rotate_destination_secret(
+        &self,
+        tenant: &TenantId,
+        environment: &str,
+        key: &str,
+    ) -> Result<Destination, AppError> {
         for _ in 0..20 {
             let (mut d, version) = self
                 .items
@@ -104,7 +121,13 @@ impl App {
     }
 
     /// Marks a destination disabled (the receiver answered 410 Gone).
-    pub(crate) async fn disable_destination(&self, tenant: &TenantId, environment: &str, key: &str, why: String) -> Result<(), AppError> {
+    pub(crate) async fn disable_destination(
+        &self,
+        tenant: &TenantId,
+        environment: &str,
+        key: &str,
+        why: String,
+    ) -> Result<(), AppError> {
         for _ in 0..20 {
             let Some((mut d, version)) = self.items.destination(tenant, environment, key).await? else { return Ok(()) };
             d.disabled = Some(why.clone());
@@ -119,7 +142,12 @@ impl App {
 
     /// Creates a backend API key for a tenant and environment. The key itself is returned only
     /// here; only its SHA-256 is stored.
-    pub async fn create_api_key(&self, tenant: &TenantId, environment: &str, name: Option<String>) -> Result<(String, ApiKeyRecord), AppError> {
+    pub async fn create_api_key(
+        &self,
+        tenant: &TenantId,
+        environment: &str,
+        name: Option<String>,
+    ) -> Result<(String, ApiKeyRecord), AppError> {
         let secret = format!("sk_{environment}_{}", random_token(32)?);
         let record = ApiKeyRecord {
             id: format!("key_{}", ulid::Ulid::new()),
@@ -138,4 +166,3 @@ impl App {
         Ok(self.items.api_key(&api_key_hash(key)).await?)
     }
 }
-

@@ -22,11 +22,20 @@ pub struct ImportPage {
 
 impl App {
     /// The Import Activity feed: a tenant's imports, newest first, filtered, paged by an opaque token.
-    pub async fn list_imports(&self, tenant: &TenantId, filter: &ImportFilter, page_token: Option<&str>, limit: usize) -> Result<ImportPage, AppError> {
+    pub async fn list_imports(
+        &self,
+        tenant: &TenantId,
+        filter: &ImportFilter,
+        page_token: Option<&str>,
+        limit: usize,
+    ) -> Result<ImportPage, AppError> {
         let after = match page_token {
             Some(token) => {
                 let raw = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok());
-                Some(raw.and_then(|r| ImportId::parse(&r)).ok_or_else(|| AppError::Invalid("page_token: not a token of this feed".into()))?)
+                Some(
+                    raw.and_then(|r| ImportId::parse(&r))
+                        .ok_or_else(|| AppError::Invalid("page_token: not a token of this feed".into()))?,
+                )
             }
             None => None,
         };
@@ -57,14 +66,22 @@ impl App {
             })
             .await?;
         if !changed && import.status != ImportStatus::Cancelled {
-            return Err(AppError::Conflict(format!("import {id} is {} and cannot be cancelled", import.status.as_str())));
+            return Err(AppError::Conflict(format!(
+                "import {id} is {} and cannot be cancelled",
+                import.status.as_str()
+            )));
         }
         Ok(import)
     }
 
     /// Resumes an import in `NEEDS_REVIEW` with a mapping (header name or 1-based column number
     /// → field key, `None` to ignore a column): the upload is split again with it.
-    pub async fn apply_mapping(&self, tenant: &TenantId, id: &ImportId, mapping: BTreeMap<String, Option<String>>) -> Result<Import, AppError> {
+    pub async fn apply_mapping(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        mapping: BTreeMap<String, Option<String>>,
+    ) -> Result<Import, AppError> {
         let spec: sluice_core::TemplateSpec =
             serde_json::from_slice(&self.blobs.get(&crate::keys::template(tenant, id)).await?)
                 .map_err(|e| AppError::Internal(format!("template snapshot of {id}: {e}")))?;
@@ -96,7 +113,9 @@ impl App {
         if !changed {
             return Err(AppError::Conflict(format!("import {id} is {}, not NEEDS_REVIEW", import.status.as_str())));
         }
-        self.queue.send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }]).await?;
+        self.queue
+            .send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }])
+            .await?;
         Ok(import)
     }
 

@@ -28,10 +28,11 @@ pub use manage::ImportPage;
 pub use sync::SyncOutcome;
 pub use templates::TemplateView;
 
-use crate::model::{Import, ImportId, ImportJob, Job, TenantId};
 use crate::items::Items;
+use crate::model::{Import, ImportId, ImportJob, Job, TenantId};
 use crate::ports::{
-    BlobStore, Clock, ImportRepo, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError, StoreErrorKind, ItemStore, WebhookSender,
+    BlobStore, Clock, ImportRepo, ItemStore, JobQueue, NoProgress, ProgressSink, RowHashIndex, StoreError,
+    StoreErrorKind, WebhookSender,
 };
 
 /// Why a use case did not complete.
@@ -198,7 +199,9 @@ impl App {
             Job::Deliver { tenant, import, round, .. } => {
                 // A delivery that keeps failing fails the delivery, not the import.
                 let current = self.get_import(tenant, import).await?;
-                return self.delivery_failed(&current, *round, format!("processing stopped after repeated failures: {reason}")).await;
+                return self
+                    .delivery_failed(&current, *round, format!("processing stopped after repeated failures: {reason}"))
+                    .await;
             }
         };
         let failure = crate::model::Failure {

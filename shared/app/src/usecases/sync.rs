@@ -40,14 +40,27 @@ pub struct SyncOutcome {
 
 impl App {
     /// Validates a small CSV in memory and answers every row.
-    pub async fn validate_sync(&self, spec: TemplateSpec, overrides: SettingsPatch, csv: bytes::Bytes) -> Result<SyncOutcome, AppError> {
+    pub async fn validate_sync(
+        &self,
+        spec: TemplateSpec,
+        overrides: SettingsPatch,
+        csv: bytes::Bytes,
+    ) -> Result<SyncOutcome, AppError> {
         let schema = Schema::compile(spec).map_err(|e| AppError::Invalid(format!("template: {e}")))?;
-        let settings =
-            schema.spec().settings.merged(&overrides).resolve("settings").map_err(|e| AppError::Invalid(e.to_string()))?;
+        let settings = schema
+            .spec()
+            .settings
+            .merged(&overrides)
+            .resolve("settings")
+            .map_err(|e| AppError::Invalid(e.to_string()))?;
         blocking(move || {
             let start = if csv.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
-            std::str::from_utf8(&csv[start..])
-                .map_err(|e| AppError::Invalid(format!("the body must be UTF-8 CSV (invalid byte at offset {})", e.valid_up_to() + start)))?;
+            std::str::from_utf8(&csv[start..]).map_err(|e| {
+                AppError::Invalid(format!(
+                    "the body must be UTF-8 CSV (invalid byte at offset {})",
+                    e.valid_up_to() + start
+                ))
+            })?;
             let delimiter = settings.delimiter.unwrap_or_else(|| detect_delimiter(&csv[start..], true));
             let csv_opts = CsvOptions {
                 delimiter,
@@ -98,7 +111,8 @@ impl App {
                     .map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
                 let dups = find_duplicates(out.keys.clone());
                 let made_invalid = rows_made_invalid(&dups);
-                let assembled = assemble_chunk(&schema, &columns, RowsKept::All, &out.rows, &out.invalid, &out.messages, &dups);
+                let assembled =
+                    assemble_chunk(&schema, &columns, RowsKept::All, &out.rows, &out.invalid, &out.messages, &dups);
                 counts += out.counts;
                 counts.valid -= made_invalid;
                 counts.invalid += made_invalid;

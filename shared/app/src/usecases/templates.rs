@@ -45,12 +45,17 @@ impl App {
     /// Lists a tenant's templates.
     pub async fn list_templates(&self, tenant: &TenantId) -> Result<Vec<TemplateRecord>, AppError> {
         let mut list = self.items.templates(tenant).await?;
-        list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        list.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         Ok(list)
     }
 
     /// Reads a template at its latest version, or at `version`.
-    pub async fn get_template(&self, tenant: &TenantId, id: &TemplateId, version: Option<u32>) -> Result<TemplateView, AppError> {
+    pub async fn get_template(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+        version: Option<u32>,
+    ) -> Result<TemplateView, AppError> {
         let (record, _) =
             self.items.template(tenant, id).await?.ok_or_else(|| AppError::NotFound(format!("template {id}")))?;
         let version = version.unwrap_or(record.latest_version);
@@ -63,7 +68,12 @@ impl App {
     }
 
     /// Stores a new version; earlier versions stay as they were.
-    pub async fn update_template(&self, tenant: &TenantId, id: &TemplateId, spec: TemplateSpec) -> Result<TemplateView, AppError> {
+    pub async fn update_template(
+        &self,
+        tenant: &TenantId,
+        id: &TemplateId,
+        spec: TemplateSpec,
+    ) -> Result<TemplateView, AppError> {
         check(&spec)?;
         for _ in 0..20 {
             let (mut record, version) =

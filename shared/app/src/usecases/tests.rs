@@ -9,10 +9,12 @@ use sluice_core::template::{TemplateSyntax, parse_template};
 use sluice_core::{Counts, ImportStatus};
 
 use super::*;
-use crate::memory::{CollectingQueue, FixedClock, MemoryBlobStore, MemoryImportRepo, MemoryRowHashIndex, RecordingWebhooks};
+use crate::memory::{
+    CollectingQueue, FixedClock, MemoryBlobStore, MemoryImportRepo, MemoryRowHashIndex, RecordingWebhooks,
+};
 use crate::model::DeliveryState;
-use crate::ports::WebhookResponse;
 use crate::model::{Import, Job};
+use crate::ports::WebhookResponse;
 use crate::ports::{ChunkCompletion, ImportRepo};
 
 const TEMPLATE: &str = r#"
@@ -88,9 +90,14 @@ fn harness() -> Harness {
     let queue = Arc::new(CollectingQueue::default());
     let clock = Arc::new(FixedClock::at("2026-11-21T12:00:00Z".parse().unwrap()));
     let webhooks = Arc::new(RecordingWebhooks::default());
-    let app = App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock)
-        .with_webhooks(webhooks.clone())
-        .with_delivery(DeliveryConfig { batch_rows: 2, batch_bytes: 1 << 20, retries: vec![std::time::Duration::ZERO; 3] });
+    let app =
+        App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock)
+            .with_webhooks(webhooks.clone())
+            .with_delivery(DeliveryConfig {
+                batch_rows: 2,
+                batch_bytes: 1 << 20,
+                retries: vec![std::time::Duration::ZERO; 3],
+            });
     Harness { app, blobs, repo, queue, webhooks, tenant: TenantId::parse("acme").unwrap() }
 }
 
@@ -333,7 +340,8 @@ async fn rows_are_delivered_in_ordered_signed_batches_then_the_completion_event(
     let h = harness();
     let dest = h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
     let secret = dest.secrets[0].value.clone();
-    let settings = SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let settings =
+        SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
     let id = h.start_to(FILE, settings, Some("crm")).await;
     h.drain(false).await;
     let import = h.import(&id).await;
@@ -349,7 +357,13 @@ async fn rows_are_delivered_in_ordered_signed_batches_then_the_completion_event(
     assert_eq!(bodies[2]["type"], "import.completed");
     assert_eq!(bodies[2]["counts"]["valid"], 3);
     for r in &sent {
-        let expected = crate::webhook::sign(&secret, header(r, "webhook-id"), header(r, "webhook-timestamp").parse().unwrap(), &r.body).unwrap();
+        let expected = crate::webhook::sign(
+            &secret,
+            header(r, "webhook-id"),
+            header(r, "webhook-timestamp").parse().unwrap(),
+            &r.body,
+        )
+        .unwrap();
         assert_eq!(header(r, "webhook-signature"), expected);
     }
     assert_eq!(h.app.delivery_log(&h.tenant, &id).await.unwrap().len(), 3);
@@ -399,7 +413,11 @@ async fn gone_disables_the_destination_and_a_redelivery_can_replay() {
 async fn exhausted_retries_fail_the_delivery_not_the_import() {
     let h = harness();
     h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
-    h.webhooks.answers.lock().unwrap().extend(std::iter::repeat_n(WebhookResponse::Status { code: 503, retry_after: None }, 10));
+    h.webhooks
+        .answers
+        .lock()
+        .unwrap()
+        .extend(std::iter::repeat_n(WebhookResponse::Status { code: 503, retry_after: None }, 10));
     let id = h.start_to(b"id,email\n1,a@b.co\n", SettingsPatch::default(), Some("crm")).await;
     h.drain(false).await;
     let import = h.import(&id).await;
@@ -451,7 +469,10 @@ async fn a_review_resumes_with_a_mapping_and_a_cancelled_import_stays_cancelled(
     let id = h.start(b"ident,mail\n1,a@b.co\n", SettingsPatch::default()).await;
     h.drain(false).await;
     assert_eq!(h.import(&id).await.status, ImportStatus::NeedsReview);
-    let mapping = std::collections::BTreeMap::from([("ident".to_string(), Some("id".to_string())), ("2".to_string(), Some("email".to_string()))]);
+    let mapping = std::collections::BTreeMap::from([
+        ("ident".to_string(), Some("id".to_string())),
+        ("2".to_string(), Some("email".to_string())),
+    ]);
     h.app.apply_mapping(&h.tenant, &id, mapping).await.unwrap();
     h.drain(false).await;
     let import = h.import(&id).await;
@@ -479,7 +500,8 @@ async fn the_activity_feed_pages_newest_first_and_filters() {
     let page1 = h.app.list_imports(&h.tenant, &filter, None, 2).await.unwrap();
     let page2 = h.app.list_imports(&h.tenant, &filter, page1.next_page_token.as_deref(), 2).await.unwrap();
     let page3 = h.app.list_imports(&h.tenant, &filter, page2.next_page_token.as_deref(), 2).await.unwrap();
-    let seen: Vec<ImportId> = [page1.imports, page2.imports, page3.imports].concat().into_iter().map(|i| i.id).collect();
+    let seen: Vec<ImportId> =
+        [page1.imports, page2.imports, page3.imports].concat().into_iter().map(|i| i.id).collect();
     ids.reverse();
     assert_eq!(seen, ids);
     assert!(page3.next_page_token.is_none());

@@ -352,9 +352,8 @@ impl Matcher {
             .build(pattern)
             .ok()
             .and_then(|dfa| {
-                let at_start = regex_automata::util::start::Config::new()
-                    .anchored(regex_automata::Anchored::No)
-                    .look_behind(None);
+                let at_start =
+                    regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::No).look_behind(None);
                 let start = dfa.start_state(&at_start).ok()?;
                 Some((dfa, start))
             });

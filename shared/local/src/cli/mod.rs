@@ -2,6 +2,7 @@
 
 mod import;
 mod progress;
+mod serve;
 mod template;
 
 use std::path::PathBuf;
@@ -36,6 +37,19 @@ enum Command {
     /// Check, print or infer templates.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// Run the HTTP API, the workers and the drop folder on embedded backends.
+    Serve(serve::ServeArgs),
+    /// Print a bearer token for the local server (signed with the data directory's key).
+    Token(serve::TokenArgs),
+    /// Manage backend API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key for a tenant and environment; prints it once (only its hash is kept).
+    Create(serve::KeyArgs),
 }
 
 /// Options of `sluice import`.
@@ -109,10 +123,23 @@ enum TemplateCommand {
     },
 }
 
+impl Cli {
+    /// Log verbosity: the server logs what it does (info) unless told otherwise.
+    pub fn log_level(&self) -> u8 {
+        match self.command {
+            Command::Serve(_) => self.verbose.max(1),
+            _ => self.verbose,
+        }
+    }
+}
+
 /// Runs a command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Import(args) => import::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Token(args) => serve::token(args),
+        Command::Keys(KeysCommand::Create(args)) => serve::create_key(args),
         Command::Template(TemplateCommand::Check { template }) => template::check(&template),
         Command::Template(TemplateCommand::Csv { template }) => template::blank_csv(&template),
         Command::Template(TemplateCommand::Infer { file, name, rows, json }) => {
