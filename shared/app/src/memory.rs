@@ -242,9 +242,15 @@ impl RowHashIndex for MemoryRowHashIndex {
 #[derive(Debug, Default)]
 pub struct CollectingQueue {
     jobs: Mutex<Vec<Job>>,
+    delays: Mutex<Vec<std::time::Duration>>,
 }
 
 impl CollectingQueue {
+    /// The delays asked of `send_after` so far, in order.
+    pub fn delays(&self) -> Vec<std::time::Duration> {
+        lock(&self.delays).clone()
+    }
+
     /// Takes every job sent so far.
     pub fn take(&self) -> Vec<Job> {
         std::mem::take(&mut *lock(&self.jobs))
@@ -258,7 +264,8 @@ impl JobQueue for CollectingQueue {
         Ok(())
     }
 
-    async fn send_after(&self, job: Job, _delay: std::time::Duration) -> Result<(), StoreError> {
+    async fn send_after(&self, job: Job, delay: std::time::Duration) -> Result<(), StoreError> {
+        lock(&self.delays).push(delay);
         lock(&self.jobs).push(job);
         Ok(())
     }

@@ -121,8 +121,17 @@ pub struct UploadInfo {
     pub expires_at: Timestamp,
 }
 
+/// An import as the API shows it: without the storage keys behind its files (the results are
+/// read through their own routes).
 fn import_view(state: &ApiState, import: &Import) -> Value {
-    import.to_view(state.app.clock.now())
+    let mut view = import.to_view(state.app.clock.now());
+    if let Some(results) = view.get_mut("results").and_then(Value::as_object_mut) {
+        results.retain(|name, _| !name.ends_with("_key"));
+    }
+    if let Some(upload) = view.get_mut("upload").and_then(Value::as_object_mut) {
+        upload.remove("key");
+    }
+    view
 }
 
 /// Creates an import and hands out its upload URL.

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -388,6 +389,40 @@ async fn a_failing_receiver_gets_retries_with_the_same_webhook_id_until_it_recov
     let log = h.app.delivery_log(&h.tenant, &id).await.unwrap();
     let codes: Vec<Option<u16>> = log.iter().map(|a| a.status_code).collect();
     assert_eq!(codes, vec![Some(500), None, Some(429), Some(200), Some(200)]);
+}
+
+#[tokio::test]
+async fn retries_back_off_exponentially_with_jitter_and_honour_retry_after() {
+    let mut h = harness();
+    h.app = h.app.clone().with_delivery(DeliveryConfig::default());
+    h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    h.webhooks.answers.lock().unwrap().extend([
+        WebhookResponse::Status { code: 500, retry_after: None },
+        WebhookResponse::Status { code: 503, retry_after: None },
+        WebhookResponse::Status { code: 429, retry_after: Some(3600) },
+        WebhookResponse::Status { code: 502, retry_after: None },
+    ]);
+    let id = h.start_to(b"id,email\n1,a@b.co\n", SettingsPatch::default(), Some("crm")).await;
+    h.drain(false).await;
+    assert_eq!(h.import(&id).await.delivery.unwrap().state, DeliveryState::Delivered);
+    let delays = h.queue.delays();
+    let schedule = DeliveryConfig::default().retries;
+    assert_eq!(delays.len(), 4, "{delays:?}");
+    for (i, delay) in delays.iter().enumerate() {
+        let base = schedule[i];
+        if i == 2 {
+            assert!(*delay >= Duration::from_secs(3600), "Retry-After wins over a shorter backoff: {delay:?}");
+        } else {
+            assert!(
+                *delay >= base.mul_f64(0.5) && *delay <= base.mul_f64(1.5),
+                "attempt {}: {delay:?} around {base:?}",
+                i + 1
+            );
+        }
+    }
+    assert!(
+        schedule.windows(2).all(|w| w[1] > w[0]) && schedule.iter().sum::<Duration>() > Duration::from_secs(6 * 3600)
+    );
 }
 
 #[tokio::test]
