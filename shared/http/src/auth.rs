@@ -150,3 +150,47 @@ pub fn valid_environment(name: &str) -> bool {
         && name.len() <= 32
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A key pair made for these tests only.
+    const PRIVATE: &[u8] = include_bytes!("../tests/keys/rs256-private.pem");
+    const PUBLIC: &[u8] = include_bytes!("../tests/keys/rs256-public.pem");
+
+    fn claims(exp_in: i64) -> Claims {
+        let now = jiff::Timestamp::now().as_second();
+        Claims {
+            sub: "u1".into(),
+            iss: "https://idp.example".into(),
+            aud: "sluice".into(),
+            exp: now + exp_in,
+            iat: now,
+            tenant: "acme".into(),
+            environment: "production".into(),
+        }
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_the_public_key_and_hmac_ones_made_with_it_do_not() {
+        let config = JwtConfig::rs256(PUBLIC, "https://idp.example", "sluice").unwrap();
+        let key = EncodingKey::from_rsa_pem(PRIVATE).unwrap();
+        let good = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(600), &key).unwrap();
+        assert_eq!(config.verify(&good).unwrap().tenant, "acme");
+        let expired = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(-3600), &key).unwrap();
+        assert!(config.verify(&expired).unwrap_err().contains("Expired"));
+        // The classic confusion: an HS256 token whose HMAC key is the public key's text.
+        let confused =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(600), &EncodingKey::from_secret(PUBLIC))
+                .unwrap();
+        assert!(config.verify(&confused).is_err());
+        assert!(config.mint("u", "acme", "production", 60).is_err(), "a public key cannot mint");
+    }
+
+    #[test]
+    fn the_keys_never_reach_debug_output() {
+        let config = JwtConfig::hs256(b"very-secret-key", "i", "a");
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+}
