@@ -751,7 +751,7 @@ async fn a_file_in_the_drop_folder_starts_an_import_by_itself() {
         assert!(Instant::now() < deadline, "the file was not set aside");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(std::fs::read_to_string(note).unwrap().contains("no template named \"nothing\""));
+    assert!(std::fs::read_to_string(note).unwrap().contains("template named \"nothing\""));
     h.server.stop().await.unwrap();
 }
 

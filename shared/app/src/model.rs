@@ -99,6 +99,9 @@ pub struct Upload {
     /// Entity tag of the object accepted (a replayed event for another object is ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// The split of the accepted object was queued: a replayed upload event changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
 }
 
 /// What the splitter found out about the file.

@@ -11,13 +11,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sluice_app::model::{ImportId, TemplateId, TenantId};
-use sluice_app::{AppError, CreateImport};
+use sluice_app::AppError;
+use sluice_app::model::{ImportId, TenantId};
 
 use crate::LocalRuntime;
-
-/// The environment drop-folder imports run in.
-pub const DROP_ENVIRONMENT: &str = "production";
 
 /// Watches a drop folder.
 #[derive(Debug)]
@@ -166,42 +163,11 @@ impl From<AppError> for Refusal {
 async fn start(runtime: &LocalRuntime, path: &Path, tenant: &str, template: &str) -> Result<ImportId, Refusal> {
     let app = &runtime.app;
     if template.is_empty() {
-        return Err(Refusal::Reject(
-            "put files in drop/{tenant}/{template}/, not directly in drop/ or drop/{tenant}/".into(),
-        ));
+        return Err(Refusal::Reject("put files in drop/{tenant}/{template}/, not directly in drop/ or drop/{tenant}/".into()));
     }
     let tenant = TenantId::parse(tenant).ok_or_else(|| Refusal::Reject(format!("{tenant:?} is not a tenant name")))?;
-    let id = match TemplateId::parse(template) {
-        Some(id) => id,
-        None => {
-            let matches: Vec<TemplateId> =
-                app.list_templates(&tenant).await?.into_iter().filter(|t| t.name == template).map(|t| t.id).collect();
-            match matches.as_slice() {
-                [id] => id.clone(),
-                [] => return Err(Refusal::Reject(format!("tenant {tenant} has no template named {template:?}"))),
-                _ => {
-                    return Err(Refusal::Reject(format!(
-                        "tenant {tenant} has several templates named {template:?}; use the template id"
-                    )));
-                }
-            }
-        }
-    };
-    let (spec, reference) = app.pushed_template(&tenant, &id, DROP_ENVIRONMENT).await?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let import = app
-        .create_import(CreateImport {
-            tenant: tenant.clone(),
-            environment: DROP_ENVIRONMENT.into(),
-            template: spec,
-            template_ref: Some(reference),
-            settings: Default::default(),
-            original_filename: name,
-            destination: None,
-            user: None,
-            metadata: Some(serde_json::json!({ "source": "drop_folder" })),
-        })
-        .await?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let import = app.create_drop_import(&tenant, template, &name).await?;
     let meta = runtime.blobs.import_file(path, &import.upload.key).await.map_err(|e| Refusal::Retry(e.into()))?;
     app.accept_upload(&tenant, &import.id, meta).await?;
     // The file is in the store now; a crash before this line imports it once more, never zero times.

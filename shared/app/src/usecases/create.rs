@@ -67,7 +67,7 @@ impl App {
         let snapshot = serde_json::to_vec(schema.spec()).map_err(|e| AppError::Internal(e.to_string()))?;
         self.blobs.put(&keys::template(&req.tenant, &id), snapshot.into()).await?;
         let import = Import {
-            upload: Upload { key: keys::upload(&req.tenant, &id), size: None, etag: None },
+            upload: Upload { key: keys::upload(&req.tenant, &id), size: None, etag: None, queued: false },
             id,
             tenant: req.tenant,
             environment: req.environment,
@@ -122,14 +122,27 @@ impl App {
             })
             .await?;
         let same_object = import.upload.etag.as_deref() == Some(object.etag.as_str());
-        if changed || (import.status == ImportStatus::Running && same_object && import.chunks.total.is_none()) {
+        // Queued again only when a first attempt stopped between accepting and queueing; once
+        // the split is queued, a replayed or duplicated upload event changes nothing.
+        let unqueued = import.status == ImportStatus::Running && same_object && !import.upload.queued && import.chunks.total.is_none();
+        if changed || unqueued {
             self.queue
                 .send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }])
                 .await?;
+            let etag = object.etag.clone();
+            let (queued, _) = self
+                .update_import(tenant, id, |i| {
+                    if i.upload.etag.as_deref() != Some(etag.as_str()) || i.upload.queued {
+                        return false;
+                    }
+                    i.upload.queued = true;
+                    true
+                })
+                .await?;
             tracing::info!(import_id = %id, size = object.size, "upload accepted");
-        } else {
-            tracing::info!(import_id = %id, status = import.status.as_str(), "upload event ignored");
+            return Ok(queued);
         }
+        tracing::info!(import_id = %id, status = import.status.as_str(), "upload event ignored");
         Ok(import)
     }
 }

@@ -26,7 +26,7 @@ pub use delivery::DeliveryConfig;
 pub use destinations::{ROTATION_GRACE, api_key_hash};
 pub use manage::ImportPage;
 pub use sync::SyncOutcome;
-pub use templates::TemplateView;
+pub use templates::{DROP_ENVIRONMENT, TemplateView};
 
 use crate::items::Items;
 use crate::model::{Import, ImportId, ImportJob, Job, TenantId};

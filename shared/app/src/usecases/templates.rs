@@ -8,6 +8,9 @@ use crate::items::TemplateRecord;
 use crate::model::{TemplateId, TemplateRef, TenantId};
 use crate::ports::{Condition, StoreErrorKind};
 
+/// The environment imports of dropped files run in.
+pub const DROP_ENVIRONMENT: &str = "production";
+
 /// A template with the content of one of its versions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateView {
@@ -152,5 +155,39 @@ impl App {
             .await?
             .ok_or_else(|| AppError::Internal(format!("template {id} version {version} is missing")))?;
         Ok((spec, TemplateRef { id: id.to_string(), version, name: record.name }))
+    }
+
+    /// A template by id (`tpl_…`) or by name, as a drop folder path names it.
+    pub async fn find_template(&self, tenant: &TenantId, id_or_name: &str) -> Result<TemplateId, AppError> {
+        if let Some(id) = TemplateId::parse(id_or_name) {
+            return Ok(id);
+        }
+        let matches: Vec<TemplateId> =
+            self.list_templates(tenant).await?.into_iter().filter(|t| t.name == id_or_name).map(|t| t.id).collect();
+        match matches.as_slice() {
+            [id] => Ok(id.clone()),
+            [] => Err(AppError::NotFound(format!("template named {id_or_name:?} of tenant {tenant}"))),
+            _ => Err(AppError::Invalid(format!("tenant {tenant} has several templates named {id_or_name:?}; use the template id"))),
+        }
+    }
+
+    /// Creates the import of a file dropped under `drop/{tenant}/{template}/`: the template's
+    /// snapshot pushed to [`DROP_ENVIRONMENT`], no destination. The caller stores the file at
+    /// the import's upload key and accepts it.
+    pub async fn create_drop_import(&self, tenant: &TenantId, template: &str, file_name: &str) -> Result<crate::Import, AppError> {
+        let id = self.find_template(tenant, template).await?;
+        let (spec, reference) = self.pushed_template(tenant, &id, DROP_ENVIRONMENT).await?;
+        self.create_import(crate::CreateImport {
+            tenant: tenant.clone(),
+            environment: DROP_ENVIRONMENT.into(),
+            template: spec,
+            template_ref: Some(reference),
+            settings: Default::default(),
+            original_filename: Some(file_name.to_string()),
+            destination: None,
+            user: None,
+            metadata: Some(serde_json::json!({ "source": "drop_folder" })),
+        })
+        .await
     }
 }
