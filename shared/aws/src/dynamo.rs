@@ -250,7 +250,9 @@ impl ImportRepo for DynamoStore {
                     .key_condition_expression("#pk = :pk AND #sk BETWEEN :lo AND :bound")
                     .expression_attribute_values(":lo", s("IMPORT#"))
                     .expression_attribute_values(":bound", s(b.clone())),
-                (None, Some(_)) => query.key_condition_expression("#pk = :pk"),
+                (None, Some(_)) => query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_values(":prefix", s("imp_")),
                 (None, None) => query
                     .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                     .expression_attribute_values(":prefix", s("IMPORT#")),

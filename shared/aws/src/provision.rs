@@ -122,3 +122,90 @@ pub async fn provision(sdk: &SdkConfig, names: &Names) -> anyhow::Result<Setting
         jwt: None,
     })
 }
+
+/// An SDK configuration for an emulator at `endpoint` (static test credentials, us-east-1):
+/// nothing is looked up on the network but the emulator.
+pub async fn emulator_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "emulator"))
+        .load()
+        .await
+}
+
+/// Plays Lambda's SQS event source: receives a batch, hands it over as the event a function
+/// gets, and deletes the messages the function did not report as failed.
+#[derive(Debug, Clone)]
+pub struct EventSource {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl EventSource {
+    /// The queue at `url`.
+    pub fn new(sdk: &SdkConfig, url: &str) -> EventSource {
+        EventSource { client: aws_sdk_sqs::Client::new(sdk), url: url.to_string() }
+    }
+
+    /// Receives up to `max` messages (1-10), waiting at most `wait_seconds` for the first.
+    pub async fn receive(&self, max: i32, wait_seconds: i32) -> anyhow::Result<aws_lambda_events::event::sqs::SqsEvent> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await?;
+        let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+        for m in out.messages() {
+            let mut message = aws_lambda_events::event::sqs::SqsMessage::default();
+            message.message_id = m.message_id().map(String::from);
+            message.receipt_handle = m.receipt_handle().map(String::from);
+            message.body = m.body().map(String::from);
+            message.event_source = Some("aws:sqs".into());
+            if let Some(attrs) = m.attributes() {
+                for (k, v) in attrs {
+                    message.attributes.insert(k.as_str().to_string(), v.clone());
+                }
+            }
+            event.records.push(message);
+        }
+        Ok(event)
+    }
+
+    /// Deletes the messages of `event` that `response` does not name as failed; the failed ones
+    /// become visible again at once.
+    pub async fn settle(&self, event: &aws_lambda_events::event::sqs::SqsEvent, response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> anyhow::Result<()> {
+        for m in &event.records {
+            let failed = response.batch_item_failures.iter().any(|f| Some(&f.item_identifier) == m.message_id.as_ref());
+            let Some(receipt) = &m.receipt_handle else { continue };
+            if failed {
+                self.client.change_message_visibility().queue_url(&self.url).receipt_handle(receipt).visibility_timeout(0).send().await?;
+            } else {
+                self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages waiting (visible, in flight or delayed), as SQS approximates them.
+    pub async fn depth(&self) -> anyhow::Result<u64> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await?;
+        let attrs = out.attributes().cloned().unwrap_or_default();
+        let get = |name: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+    }
+}

@@ -23,6 +23,8 @@ pub struct AwsRuntime {
     pub blobs: S3BlobStore,
     /// The queues.
     pub queue: SqsJobQueue,
+    /// The table.
+    pub table: DynamoStore,
     sdk: SdkConfig,
 }
 
@@ -60,9 +62,9 @@ impl AwsRuntime {
             settings.delivery_queue_url.clone(),
         );
         let app = App::new(Arc::new(blobs.clone()), Arc::new(table.clone()), Arc::new(table.clone()), Arc::new(queue.clone()), Arc::new(SystemClock))
-            .with_items(Arc::new(table))
+            .with_items(Arc::new(table.clone()))
             .with_webhooks(Arc::new(HttpWebhookSender::new(settings.allow_private_webhooks)));
-        AwsRuntime { app, settings, blobs, queue, sdk: sdk.clone() }
+        AwsRuntime { app, settings, blobs, queue, table, sdk: sdk.clone() }
     }
 
     /// The token verifier: HS256 with the secret from Secrets Manager, or RS256.
