@@ -298,17 +298,16 @@ pub async fn get_import(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let import = own_import(&state, &caller, &id).await?;
-    let etag = format!("\"{}-{}\"", import.id, import.version);
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
+    let view = import_view(&state, &import);
+    // The tag of what is shown (counters of running imports move without a new version).
+    let digest = Sha256::digest(serde_json::to_vec(&view).unwrap_or_default());
+    let etag = format!("\"{}\"", digest[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
         return Ok(r);
     }
-    let mut r = Json(import_view(&state, &import)).into_response();
+    let mut r = Json(view).into_response();
     r.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
     if matches!(import.status, ImportStatus::Running | ImportStatus::AwaitingUpload) {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
