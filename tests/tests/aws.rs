@@ -11,7 +11,9 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use sluice_app::model::{Import, ImportFilter, ImportId, TenantId};
-use sluice_app::ports::{BlobStore, Condition, ImportRepo, ItemStore, JobQueue, RowHashIndex, Segment, StoreErrorKind, UploadUrls};
+use sluice_app::ports::{
+    BlobStore, Condition, ImportRepo, ItemStore, JobQueue, RowHashIndex, Segment, StoreErrorKind, UploadUrls,
+};
 use sluice_app::{Job, keys};
 use sluice_aws::dynamo::DynamoStore;
 use sluice_aws::handlers;
@@ -59,7 +61,10 @@ async fn s3_objects_round_trip_and_multipart_writes_copy_parts_server_side() {
     s3.put("a/one", Bytes::from_static(b"hello, world")).await.unwrap();
     assert_eq!(s3.get("a/one").await.unwrap(), "hello, world");
     assert_eq!(s3.get_range("a/one", 7..12).await.unwrap(), "world");
-    assert_eq!(s3.get_ranges("a/one", &[0..5, 7..12, 3..3]).await.unwrap(), vec![Bytes::from("hello"), Bytes::from("world"), Bytes::new()]);
+    assert_eq!(
+        s3.get_ranges("a/one", &[0..5, 7..12, 3..3]).await.unwrap(),
+        vec![Bytes::from("hello"), Bytes::from("world"), Bytes::new()]
+    );
     let meta = s3.head("a/one").await.unwrap().unwrap();
     assert_eq!(meta.size, 12);
     assert!(!meta.etag.contains('"'));
@@ -82,9 +87,16 @@ async fn s3_objects_round_trip_and_multipart_writes_copy_parts_server_side() {
     expected.extend_from_slice(b"head|");
     w.append_object("a/big").await.unwrap();
     expected.extend_from_slice(&big);
-    w.append_segments("a/big", vec![Segment::Range(10..20), Segment::Bytes(Bytes::from_static(b"|mid|")), Segment::Range(1024..(6 * 1024 * 1024 + 1024))])
-        .await
-        .unwrap();
+    w.append_segments(
+        "a/big",
+        vec![
+            Segment::Range(10..20),
+            Segment::Bytes(Bytes::from_static(b"|mid|")),
+            Segment::Range(1024..(6 * 1024 * 1024 + 1024)),
+        ],
+    )
+    .await
+    .unwrap();
     expected.extend_from_slice(&big[10..20]);
     expected.extend_from_slice(b"|mid|");
     expected.extend_from_slice(&big[1024..6 * 1024 * 1024 + 1024]);
@@ -166,7 +178,10 @@ async fn the_table_counts_each_chunk_once_saves_with_versions_and_serves_the_fee
     assert!(!stale.newly_counted, "another generation's chunk is not counted");
     // Concurrent completions of the other chunks: each counted once.
     let t = tenant();
-    let (a, b) = tokio::join!(store.complete_chunk(&t, &import.id, 1, 1, counts, at), store.complete_chunk(&t, &import.id, 1, 2, counts, at));
+    let (a, b) = tokio::join!(
+        store.complete_chunk(&t, &import.id, 1, 1, counts, at),
+        store.complete_chunk(&t, &import.id, 1, 2, counts, at)
+    );
     assert!(a.unwrap().newly_counted && b.unwrap().newly_counted);
     let read = ImportRepo::get(&store, &tenant(), &import.id).await.unwrap().unwrap();
     assert_eq!(read.chunks.done, 3);
@@ -212,11 +227,17 @@ async fn the_table_counts_each_chunk_once_saves_with_versions_and_serves_the_fee
 async fn items_keep_versions_conditions_order_and_expiry_and_row_hashes_keep_their_first_owner() {
     let d = deploy().await;
     let store: DynamoStore = d.rt.table.clone();
-    let v1 = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"one"), Condition::Absent, None).await.unwrap();
+    let v1 = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"one"), Condition::Absent, None)
+        .await
+        .unwrap();
     assert_eq!(v1, 1);
-    let conflict = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"x"), Condition::Absent, None).await.unwrap_err();
+    let conflict = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"x"), Condition::Absent, None)
+        .await
+        .unwrap_err();
     assert_eq!(conflict.kind, StoreErrorKind::Conflict);
-    let v2 = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"two"), Condition::Version(1), None).await.unwrap();
+    let v2 = ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::from_static(b"two"), Condition::Version(1), None)
+        .await
+        .unwrap();
     assert_eq!(v2, 2);
     assert!(ItemStore::put(&store, "TENANT#acme", "TPL#a", Bytes::new(), Condition::Version(1), None).await.is_err());
     let item = ItemStore::get(&store, "TENANT#acme", "TPL#a").await.unwrap().unwrap();
@@ -230,7 +251,9 @@ async fn items_keep_versions_conditions_order_and_expiry_and_row_hashes_keep_the
     assert_eq!(desc[0].0, "TPL#b");
     // Expired items are absent before DynamoDB gets round to deleting them.
     let past = Timestamp::now().as_second() - 10;
-    ItemStore::put(&store, "TENANT#acme", "IDEM#k", Bytes::from_static(b"r"), Condition::Absent, Some(past)).await.unwrap();
+    ItemStore::put(&store, "TENANT#acme", "IDEM#k", Bytes::from_static(b"r"), Condition::Absent, Some(past))
+        .await
+        .unwrap();
     assert!(ItemStore::get(&store, "TENANT#acme", "IDEM#k").await.unwrap().is_none());
     ItemStore::put(&store, "TENANT#acme", "IDEM#k", Bytes::from_static(b"r2"), Condition::Absent, None).await.unwrap();
     ItemStore::delete(&store, "TENANT#acme", "TPL#a", Condition::None).await.unwrap();
@@ -322,7 +345,10 @@ impl Gateway {
             "isBase64Encoded": false
         });
         let request: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
-        let answer = handlers::api(self.router.clone(), lambda_http::LambdaEvent::new(request, lambda_http::Context::default())).await.unwrap();
+        let answer =
+            handlers::api(self.router.clone(), lambda_http::LambdaEvent::new(request, lambda_http::Context::default()))
+                .await
+                .unwrap();
         let status = answer["statusCode"].as_u64().unwrap() as u16;
         let text = answer["body"].as_str().unwrap_or_default();
         let body = if answer["isBase64Encoded"] == true {
@@ -355,7 +381,7 @@ async fn pump(d: &Deployment, mut done: impl AsyncFnMut() -> bool) {
             event.records.reverse();
             let response = handlers::chunk(&d.rt, event.clone()).await;
             n += 1;
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 // At-least-once: the same messages again, before they are deleted.
                 let again = handlers::chunk(&d.rt, event.clone()).await;
                 assert!(again.batch_item_failures.is_empty(), "a redelivered chunk message fails: {again:?}");
@@ -379,16 +405,23 @@ async fn import_of(d: &Deployment, id: &ImportId) -> Import {
 async fn an_import_runs_through_the_handlers_from_the_api_call_to_the_signed_webhooks() {
     let d = deploy().await;
     let jwt = JwtConfig::hs256(b"a test secret of thirty-two bytes!", "https://idp.example", "sluice");
-    let gateway = Gateway { router: sluice_http::router(d.rt.api_state(jwt.clone())), token: jwt.mint("u1", "acme", "production", 600).unwrap() };
+    let gateway = Gateway {
+        router: sluice_http::router(d.rt.api_state(jwt.clone())),
+        token: jwt.mint("u1", "acme", "production", 600).unwrap(),
+    };
 
     let yaml = std::fs::read_to_string(fixture("contacts.yaml")).unwrap();
     let (status, template) = gateway.call("POST", "/v1/templates", Some(("application/yaml", yaml))).await;
     assert_eq!(status, 201, "{template}");
     let template_id = template["id"].as_str().unwrap().to_string();
-    let (status, _) = gateway.call("POST", &format!("/v1/templates/{template_id}/push"), Some(("application/json", "{}".into()))).await;
+    let (status, _) = gateway
+        .call("POST", &format!("/v1/templates/{template_id}/push"), Some(("application/json", "{}".into())))
+        .await;
     assert_eq!(status, 200);
     let (hook, got) = receiver().await;
-    let (status, destination) = gateway.call("POST", "/v1/destinations", Some(("application/json", json!({ "key": "crm", "url": hook }).to_string()))).await;
+    let (status, destination) = gateway
+        .call("POST", "/v1/destinations", Some(("application/json", json!({ "key": "crm", "url": hook }).to_string())))
+        .await;
     assert_eq!(status, 201, "{destination}");
     let secret = destination["secret"].as_str().unwrap().to_string();
 
@@ -410,7 +443,9 @@ async fn an_import_runs_through_the_handlers_from_the_api_call_to_the_signed_web
 
     pump(&d, async || {
         let import = import_of(&d, &id).await;
-        import.delivery.as_ref().is_some_and(|dl| matches!(dl.state, sluice_app::model::DeliveryState::Delivered | sluice_app::model::DeliveryState::Failed))
+        import.delivery.as_ref().is_some_and(|dl| {
+            matches!(dl.state, sluice_app::model::DeliveryState::Delivered | sluice_app::model::DeliveryState::Failed)
+        })
     })
     .await;
     let import = import_of(&d, &id).await;
@@ -458,7 +493,11 @@ async fn an_import_runs_through_the_handlers_from_the_api_call_to_the_signed_web
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_dropped_under_drop_starts_an_import_and_a_bad_one_is_set_aside() {
     let d = deploy().await;
-    let spec = sluice_core::template::parse_template(&std::fs::read_to_string(fixture("contacts.yaml")).unwrap(), sluice_core::template::TemplateSyntax::Yaml).unwrap();
+    let spec = sluice_core::template::parse_template(
+        &std::fs::read_to_string(fixture("contacts.yaml")).unwrap(),
+        sluice_core::template::TemplateSyntax::Yaml,
+    )
+    .unwrap();
     let template = d.rt.app.create_template(&tenant(), spec).await.unwrap();
     d.rt.app.push_template(&tenant(), &template.record.id, "production", None).await.unwrap();
     // Spaces and a subfolder: the event carries the key form-encoded.

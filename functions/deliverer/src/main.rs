@@ -1,10 +1,10 @@
 //! The `deliverer` function: SQS batches to `sluice_aws::handlers::deliver`, failed messages reported
 //! back (`ReportBatchItemFailures`).
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sluice_aws::AwsRuntime;
 use sluice_aws::handlers::deliver;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,10 +1,10 @@
 //! The `splitter` function: SQS batches to `sluice_aws::handlers::split`, failed messages reported
 //! back (`ReportBatchItemFailures`).
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use sluice_aws::AwsRuntime;
 use sluice_aws::handlers::split;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -86,7 +86,12 @@ impl Settings {
         let split_queue_url = required("SLUICE_SPLIT_QUEUE_URL");
         let chunk_queue_url = required("SLUICE_CHUNK_QUEUE_URL");
         let delivery_queue_url = required("SLUICE_DELIVERY_QUEUE_URL");
-        fn number<T: std::str::FromStr>(vars: &HashMap<String, String>, name: &str, default: T, faults: &mut Vec<String>) -> T {
+        fn number<T: std::str::FromStr>(
+            vars: &HashMap<String, String>,
+            name: &str,
+            default: T,
+            faults: &mut Vec<String>,
+        ) -> T {
             match vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
                 None => default,
                 Some(v) => v.parse().unwrap_or_else(|_| {
@@ -101,20 +106,30 @@ impl Settings {
         if retention_days == 0 {
             faults.push("SLUICE_RETENTION_DAYS must be at least 1".into());
         }
-        let allow_private_webhooks = match vars.get("SLUICE_ALLOW_PRIVATE_WEBHOOKS").map(|v| v.trim().to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v.is_empty() || v == "false" || v == "0" => false,
-            Some(v) if v == "true" || v == "1" => true,
-            Some(v) => {
-                faults.push(format!("SLUICE_ALLOW_PRIVATE_WEBHOOKS={v:?}: use true or false"));
-                false
-            }
-        };
+        let allow_private_webhooks =
+            match vars.get("SLUICE_ALLOW_PRIVATE_WEBHOOKS").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v.is_empty() || v == "false" || v == "0" => false,
+                Some(v) if v == "true" || v == "1" => true,
+                Some(v) => {
+                    faults.push(format!("SLUICE_ALLOW_PRIVATE_WEBHOOKS={v:?}: use true or false"));
+                    false
+                }
+            };
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let jwt = match (get("SLUICE_JWT_ISSUER"), get("SLUICE_JWT_AUDIENCE"), get("SLUICE_JWT_SECRET_ARN"), get("SLUICE_JWT_PUBLIC_KEY")) {
+        let jwt = match (
+            get("SLUICE_JWT_ISSUER"),
+            get("SLUICE_JWT_AUDIENCE"),
+            get("SLUICE_JWT_SECRET_ARN"),
+            get("SLUICE_JWT_PUBLIC_KEY"),
+        ) {
             (None, None, None, None) => None,
-            (Some(issuer), Some(audience), Some(arn), None) => Some(JwtSettings { issuer, audience, key: JwtKey::SecretArn(arn) }),
-            (Some(issuer), Some(audience), None, Some(pem)) => Some(JwtSettings { issuer, audience, key: JwtKey::PublicKey(pem) }),
+            (Some(issuer), Some(audience), Some(arn), None) => {
+                Some(JwtSettings { issuer, audience, key: JwtKey::SecretArn(arn) })
+            }
+            (Some(issuer), Some(audience), None, Some(pem)) => {
+                Some(JwtSettings { issuer, audience, key: JwtKey::PublicKey(pem) })
+            }
             (_, _, Some(_), Some(_)) => {
                 faults.push("set SLUICE_JWT_SECRET_ARN or SLUICE_JWT_PUBLIC_KEY, not both".into());
                 None
@@ -166,9 +181,15 @@ mod tests {
 
     #[test]
     fn every_fault_is_listed_at_once() {
-        let e = Settings::from_vars(&vars(&[("SLUICE_MAX_UPLOAD_BYTES", "lots"), ("SLUICE_JWT_ISSUER", "i")])).unwrap_err();
+        let e =
+            Settings::from_vars(&vars(&[("SLUICE_MAX_UPLOAD_BYTES", "lots"), ("SLUICE_JWT_ISSUER", "i")])).unwrap_err();
         let text = e.to_string();
-        for expected in ["SLUICE_TABLE is not set", "SLUICE_BUCKET", "SLUICE_MAX_UPLOAD_BYTES=\"lots\"", "SLUICE_JWT_AUDIENCE is not set"] {
+        for expected in [
+            "SLUICE_TABLE is not set",
+            "SLUICE_BUCKET",
+            "SLUICE_MAX_UPLOAD_BYTES=\"lots\"",
+            "SLUICE_JWT_AUDIENCE is not set",
+        ] {
             assert!(text.contains(expected), "{text}");
         }
     }
@@ -177,7 +198,10 @@ mod tests {
     fn defaults_and_a_jwt_key() {
         let mut v = vars(BASE);
         let s = Settings::from_vars(&v).unwrap();
-        assert_eq!((s.max_upload_bytes, s.retention_days, s.max_receives, s.allow_private_webhooks), (5 << 30, 30, 5, false));
+        assert_eq!(
+            (s.max_upload_bytes, s.retention_days, s.max_receives, s.allow_private_webhooks),
+            (5 << 30, 30, 5, false)
+        );
         assert!(s.jwt.is_none());
         v.extend(vars(&[("SLUICE_JWT_ISSUER", "i"), ("SLUICE_JWT_AUDIENCE", "a"), ("SLUICE_JWT_PUBLIC_KEY", "PEM")]));
         let s = Settings::from_vars(&v).unwrap();

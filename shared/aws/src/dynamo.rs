@@ -25,7 +25,9 @@ use bytes::Bytes;
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 use jiff::Timestamp;
 use sluice_app::model::{Import, ImportFilter, ImportId, TenantId};
-use sluice_app::ports::{ChunkCompletion, Condition, ImportRepo, Item, ItemStore, RowHashIndex, StoreError, StoreErrorKind};
+use sluice_app::ports::{
+    ChunkCompletion, Condition, ImportRepo, Item, ItemStore, RowHashIndex, StoreError, StoreErrorKind,
+};
 use sluice_core::{Counts, ImportStatus};
 
 use crate::errors::{permanent, sort};
@@ -89,8 +91,8 @@ impl DynamoStore {
     /// The import with the live counters of its running generation laid over its document.
     fn decode_import(item: &Attrs) -> Result<Import, StoreError> {
         let doc = get_s(item, "doc").ok_or_else(|| permanent("import item without a document"))?;
-        let mut import: Import =
-            serde_json::from_str(doc).map_err(|e| StoreError::with_source(StoreErrorKind::Permanent, "stored import unreadable", e))?;
+        let mut import: Import = serde_json::from_str(doc)
+            .map_err(|e| StoreError::with_source(StoreErrorKind::Permanent, "stored import unreadable", e))?;
         import.version = get_n(item, "ver").unwrap_or(import.version);
         let g = import.generation;
         let done = get_n(item, &format!("c{g}_done")).unwrap_or(0) as u32;
@@ -147,7 +149,9 @@ impl DynamoStore {
 /// created. Running imports and those waiting for a mapping do not expire.
 fn expires_from(import: &Import) -> Option<Timestamp> {
     match import.status {
-        ImportStatus::Successful | ImportStatus::Failed | ImportStatus::Cancelled => Some(import.ended_at.unwrap_or(import.created_at)),
+        ImportStatus::Successful | ImportStatus::Failed | ImportStatus::Cancelled => {
+            Some(import.ended_at.unwrap_or(import.created_at))
+        }
         ImportStatus::AwaitingUpload => Some(import.created_at),
         ImportStatus::Running | ImportStatus::NeedsReview => None,
     }
@@ -174,7 +178,8 @@ impl ImportRepo for DynamoStore {
     }
 
     async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError> {
-        let item = self.get_item(DynamoStore::key(tenant_pk(tenant), import_sk(id)), &format!("get import {id}")).await?;
+        let item =
+            self.get_item(DynamoStore::key(tenant_pk(tenant), import_sk(id)), &format!("get import {id}")).await?;
         item.as_ref().map(DynamoStore::decode_import).transpose()
     }
 
@@ -207,7 +212,11 @@ impl ImportRepo for DynamoStore {
             .map(|_| ())
             .map_err(|e| {
                 let e = sort(&format!("save import {}", import.id), e, &[]);
-                if e.kind == StoreErrorKind::Conflict { StoreError::new(StoreErrorKind::Conflict, format!("import {} changed", import.id)) } else { e }
+                if e.kind == StoreErrorKind::Conflict {
+                    StoreError::new(StoreErrorKind::Conflict, format!("import {} changed", import.id))
+                } else {
+                    e
+                }
             })
     }
 
@@ -326,7 +335,8 @@ impl ImportRepo for DynamoStore {
             Err(e) if transaction_refused(&e) => false,
             Err(e) => return Err(sort(&format!("count chunk {chunk} of {id}"), e, &[])),
         };
-        let import = ImportRepo::get(self, tenant, id).await?.ok_or_else(|| StoreError::not_found(format!("import {id}")))?;
+        let import =
+            ImportRepo::get(self, tenant, id).await?.ok_or_else(|| StoreError::not_found(format!("import {id}")))?;
         Ok(ChunkCompletion { newly_counted, done: import.chunks.done, total: import.chunks.total.unwrap_or(0) })
     }
 }
@@ -337,7 +347,12 @@ fn hash_pk(scope: &str) -> String {
 
 #[async_trait]
 impl RowHashIndex for DynamoStore {
-    async fn owned_by_others(&self, scope: &str, hashes: &[u128], import: &ImportId) -> Result<Vec<(u128, ImportId)>, StoreError> {
+    async fn owned_by_others(
+        &self,
+        scope: &str,
+        hashes: &[u128],
+        import: &ImportId,
+    ) -> Result<Vec<(u128, ImportId)>, StoreError> {
         let pk = hash_pk(scope);
         let me = import.to_string();
         let batches: Vec<Vec<u128>> = hashes.chunks(100).map(<[u128]>::to_vec).collect();
@@ -345,12 +360,17 @@ impl RowHashIndex for DynamoStore {
             let pk = pk.clone();
             let me = me.clone();
             async move {
-                let mut keys: Vec<Attrs> = batch.iter().map(|h| DynamoStore::key(pk.clone(), format!("{h:032x}"))).collect();
+                let mut keys: Vec<Attrs> =
+                    batch.iter().map(|h| DynamoStore::key(pk.clone(), format!("{h:032x}"))).collect();
                 let mut out = Vec::new();
                 let mut rounds = 0;
                 while !keys.is_empty() {
                     rounds += 1;
-                    let request = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(|e| permanent(e.to_string()))?;
+                    let request = KeysAndAttributes::builder()
+                        .set_keys(Some(keys))
+                        .consistent_read(true)
+                        .build()
+                        .map_err(|e| permanent(e.to_string()))?;
                     let page = self
                         .client
                         .batch_get_item()
@@ -373,7 +393,10 @@ impl RowHashIndex for DynamoStore {
                         .unwrap_or_default();
                     if !keys.is_empty() {
                         if rounds > 8 {
-                            return Err(StoreError::new(StoreErrorKind::Transient, "row hash reads kept being throttled"));
+                            return Err(StoreError::new(
+                                StoreErrorKind::Transient,
+                                "row hash reads kept being throttled",
+                            ));
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(50 << rounds)).await;
                     }
@@ -438,7 +461,14 @@ impl ItemStore for DynamoStore {
         Ok(Some(decode_item(&item)))
     }
 
-    async fn put(&self, pk: &str, sk: &str, value: Bytes, condition: Condition, expires_at: Option<i64>) -> Result<u64, StoreError> {
+    async fn put(
+        &self,
+        pk: &str,
+        sk: &str,
+        value: Bytes,
+        condition: Condition,
+        expires_at: Option<i64>,
+    ) -> Result<u64, StoreError> {
         let mut update = self
             .client
             .update_item()
@@ -449,7 +479,9 @@ impl ItemStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew);
         update = match expires_at {
-            Some(t) => update.update_expression("SET val = :val, #ttl = :ttl ADD ver :one").expression_attribute_values(":ttl", n(t)),
+            Some(t) => update
+                .update_expression("SET val = :val, #ttl = :ttl ADD ver :one")
+                .expression_attribute_values(":ttl", n(t)),
             None => update.update_expression("SET val = :val REMOVE #ttl ADD ver :one"),
         };
         update = match condition {
@@ -457,23 +489,35 @@ impl ItemStore for DynamoStore {
             Condition::Absent => update
                 .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
                 .expression_attribute_values(":now", n(Timestamp::now().as_second())),
-            Condition::Version(v) => update.condition_expression("ver = :expected").expression_attribute_values(":expected", n(v)),
+            Condition::Version(v) => {
+                update.condition_expression("ver = :expected").expression_attribute_values(":expected", n(v))
+            }
         };
         let out = update.send().await.map_err(|e| sort(&format!("put {pk}/{sk}"), e, &[]))?;
         Ok(out.attributes.as_ref().and_then(|a| get_n(a, "ver")).unwrap_or(1))
     }
 
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<(), StoreError> {
-        let mut delete = self.client.delete_item().table_name(&self.table).set_key(Some(DynamoStore::key(pk.into(), sk.into())));
+        let mut delete =
+            self.client.delete_item().table_name(&self.table).set_key(Some(DynamoStore::key(pk.into(), sk.into())));
         delete = match condition {
             Condition::None => delete,
             Condition::Absent => delete.condition_expression("attribute_not_exists(pk)"),
-            Condition::Version(v) => delete.condition_expression("attribute_not_exists(pk) OR ver = :expected").expression_attribute_values(":expected", n(v)),
+            Condition::Version(v) => delete
+                .condition_expression("attribute_not_exists(pk) OR ver = :expected")
+                .expression_attribute_values(":expected", n(v)),
         };
         delete.send().await.map(|_| ()).map_err(|e| sort(&format!("delete {pk}/{sk}"), e, &[]))
     }
 
-    async fn query(&self, pk: &str, prefix: &str, after: Option<&str>, limit: usize, descending: bool) -> Result<Vec<(String, Item)>, StoreError> {
+    async fn query(
+        &self,
+        pk: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        descending: bool,
+    ) -> Result<Vec<(String, Item)>, StoreError> {
         let now = Timestamp::now().as_second();
         let mut out = Vec::new();
         let mut start = after.map(|a| DynamoStore::key(pk.into(), a.into()));
@@ -510,6 +554,7 @@ impl ItemStore for DynamoStore {
 }
 
 fn decode_item(item: &Attrs) -> Item {
-    let value = item.get("val").and_then(|v| v.as_b().ok()).map(|b| Bytes::copy_from_slice(b.as_ref())).unwrap_or_default();
+    let value =
+        item.get("val").and_then(|v| v.as_b().ok()).map(|b| Bytes::copy_from_slice(b.as_ref())).unwrap_or_default();
     Item { value, version: get_n(item, "ver").unwrap_or(1) }
 }

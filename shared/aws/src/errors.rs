@@ -29,7 +29,9 @@ where
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let kind = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => StoreErrorKind::Transient,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreErrorKind::Transient
+        }
         SdkError::ConstructionFailure(_) => StoreErrorKind::Permanent,
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();

@@ -58,7 +58,11 @@ where
     let mut failures = Vec::new();
     for (id, outcome) in outcomes {
         if let Outcome::Retry(why) = outcome {
-            tracing::warn!(message_id = id.as_deref().unwrap_or_default(), reason = why.as_str(), "message will be retried");
+            tracing::warn!(
+                message_id = id.as_deref().unwrap_or_default(),
+                reason = why.as_str(),
+                "message will be retried"
+            );
             match id {
                 Some(id) => failures.push(id),
                 None => tracing::error!("a failed message has no id; it cannot be retried"),
@@ -83,7 +87,9 @@ async fn run_job(rt: &AwsRuntime, message: &SqsMessage, envelope: Envelope) -> O
     let _enter = span.enter();
     match rt.app.handle(job.clone()).await {
         Ok(()) => Outcome::Done,
-        Err(e) if e.is_retryable() && receive_count(message) < rt.settings.max_receives => Outcome::Retry(e.to_string()),
+        Err(e) if e.is_retryable() && receive_count(message) < rt.settings.max_receives => {
+            Outcome::Retry(e.to_string())
+        }
         Err(e) => {
             let reason = e.to_string();
             tracing::error!(import_id = %job.import(), reason = reason.as_str(), "job failed for good");
@@ -123,7 +129,10 @@ fn parse_job(message: &SqsMessage) -> Result<Envelope, Outcome> {
 /// The `api` function: an API Gateway (HTTP API, payload 2.0) event through the router, as
 /// `lambda_http::run` does it.
 /// The answer is the API Gateway response event, as JSON.
-pub async fn api(router: axum::Router, event: lambda_http::LambdaEvent<lambda_http::request::LambdaRequest>) -> Result<Value, lambda_http::Error> {
+pub async fn api(
+    router: axum::Router,
+    event: lambda_http::LambdaEvent<lambda_http::request::LambdaRequest>,
+) -> Result<Value, lambda_http::Error> {
     use lambda_http::Service as _;
     let mut adapter = lambda_http::Adapter::from(router);
     let response = match adapter.call(event).await {
@@ -186,7 +195,9 @@ async fn split_message(rt: &AwsRuntime, message: &SqsMessage) -> Outcome {
     }
     match envelope_of(&value) {
         Some(envelope) => run_job(rt, message, envelope).await,
-        None => Outcome::Retry(format!("neither an S3 event nor a job: {}", body.chars().take(200).collect::<String>())),
+        None => {
+            Outcome::Retry(format!("neither an S3 event nor a job: {}", body.chars().take(200).collect::<String>()))
+        }
     }
 }
 
@@ -215,12 +226,14 @@ pub fn place_of(key: &str) -> ObjectPlace {
             (Some(t), Some(i)) => ObjectPlace::Upload(t, i),
             _ => ObjectPlace::Other,
         },
-        ["drop", tenant, template, rest @ ..] if !rest.is_empty() && !template.is_empty() => match TenantId::parse(tenant) {
-            Some(t) if rest.last().is_some_and(|n| !n.is_empty()) => {
-                ObjectPlace::Drop(t, (*template).to_string(), rest.last().copied().unwrap_or_default().to_string())
+        ["drop", tenant, template, rest @ ..] if !rest.is_empty() && !template.is_empty() => {
+            match TenantId::parse(tenant) {
+                Some(t) if rest.last().is_some_and(|n| !n.is_empty()) => {
+                    ObjectPlace::Drop(t, (*template).to_string(), rest.last().copied().unwrap_or_default().to_string())
+                }
+                _ => ObjectPlace::Other,
             }
-            _ => ObjectPlace::Other,
-        },
+        }
         _ => ObjectPlace::Other,
     }
 }
@@ -353,7 +366,8 @@ mod tests {
             place_of("drop/acme/contacts/sub/f.csv"),
             ObjectPlace::Drop(TenantId::parse("acme").unwrap(), "contacts".into(), "f.csv".into())
         );
-        for other in ["drop/acme/f.csv", "drop/acme/contacts/", "results/acme/x/rows.jsonl", "uploads/acme/nope/source"] {
+        for other in ["drop/acme/f.csv", "drop/acme/contacts/", "results/acme/x/rows.jsonl", "uploads/acme/nope/source"]
+        {
             assert_eq!(place_of(other), ObjectPlace::Other, "{other}");
         }
     }

@@ -33,7 +33,8 @@ async fn queue(sqs: &aws_sdk_sqs::Client, name: &str, visibility: u32) -> anyhow
         .send()
         .await?;
     let dlq_url = dlq.queue_url().unwrap_or_default().to_string();
-    let attrs = sqs.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await?;
+    let attrs =
+        sqs.get_queue_attributes().queue_url(&dlq_url).attribute_names(QueueAttributeName::QueueArn).send().await?;
     let dlq_arn = attrs.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn)).cloned().unwrap_or_default();
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES }).to_string();
     let main = sqs
@@ -55,7 +56,8 @@ pub async fn provision(sdk: &SdkConfig, names: &Names) -> anyhow::Result<Setting
     let bucket = format!("{}-uploads", names.prefix);
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+    let attr =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     dynamo
         .create_table()
         .table_name(&table)
@@ -97,7 +99,11 @@ pub async fn provision(sdk: &SdkConfig, names: &Names) -> anyhow::Result<Setting
             .events(Event::from("s3:ObjectCreated:*"))
             .filter(
                 NotificationConfigurationFilter::builder()
-                    .key(S3KeyFilter::builder().filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(prefix).build()).build())
+                    .key(
+                        S3KeyFilter::builder()
+                            .filter_rules(FilterRule::builder().name(FilterRuleName::Prefix).value(prefix).build())
+                            .build(),
+                    )
                     .build(),
             )
             .build()?)
@@ -105,7 +111,10 @@ pub async fn provision(sdk: &SdkConfig, names: &Names) -> anyhow::Result<Setting
     s3.put_bucket_notification_configuration()
         .bucket(&bucket)
         .notification_configuration(
-            NotificationConfiguration::builder().queue_configurations(notify("uploads/")?).queue_configurations(notify("drop/")?).build(),
+            NotificationConfiguration::builder()
+                .queue_configurations(notify("uploads/")?)
+                .queue_configurations(notify("drop/")?)
+                .build(),
         )
         .send()
         .await?;
@@ -149,7 +158,11 @@ impl EventSource {
     }
 
     /// Receives up to `max` messages (1-10), waiting at most `wait_seconds` for the first.
-    pub async fn receive(&self, max: i32, wait_seconds: i32) -> anyhow::Result<aws_lambda_events::event::sqs::SqsEvent> {
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait_seconds: i32,
+    ) -> anyhow::Result<aws_lambda_events::event::sqs::SqsEvent> {
         let out = self
             .client
             .receive_message()
@@ -178,12 +191,22 @@ impl EventSource {
 
     /// Deletes the messages of `event` that `response` does not name as failed; the failed ones
     /// become visible again at once.
-    pub async fn settle(&self, event: &aws_lambda_events::event::sqs::SqsEvent, response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> anyhow::Result<()> {
+    pub async fn settle(
+        &self,
+        event: &aws_lambda_events::event::sqs::SqsEvent,
+        response: &aws_lambda_events::event::sqs::SqsBatchResponse,
+    ) -> anyhow::Result<()> {
         for m in &event.records {
             let failed = response.batch_item_failures.iter().any(|f| Some(&f.item_identifier) == m.message_id.as_ref());
             let Some(receipt) = &m.receipt_handle else { continue };
             if failed {
-                self.client.change_message_visibility().queue_url(&self.url).receipt_handle(receipt).visibility_timeout(0).send().await?;
+                self.client
+                    .change_message_visibility()
+                    .queue_url(&self.url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await?;
             } else {
                 self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await?;
             }
@@ -203,7 +226,9 @@ impl EventSource {
             .send()
             .await?;
         let attrs = out.attributes().cloned().unwrap_or_default();
-        let get = |name: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let get = |name: aws_sdk_sqs::types::QueueAttributeName| {
+            attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
         Ok(get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             + get(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))

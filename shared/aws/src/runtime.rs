@@ -52,18 +52,26 @@ impl AwsRuntime {
     pub fn new(sdk: &SdkConfig, settings: Settings) -> AwsRuntime {
         // Path-style addressing where an endpoint is given: emulators serve buckets at paths.
         let path_style = sdk.endpoint_url().is_some();
-        let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style).build());
         let blobs = S3BlobStore::new(s3, settings.bucket.clone());
-        let table = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone(), settings.retention_days);
+        let table =
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), settings.table.clone(), settings.retention_days);
         let queue = SqsJobQueue::new(
             aws_sdk_sqs::Client::new(sdk),
             settings.split_queue_url.clone(),
             settings.chunk_queue_url.clone(),
             settings.delivery_queue_url.clone(),
         );
-        let app = App::new(Arc::new(blobs.clone()), Arc::new(table.clone()), Arc::new(table.clone()), Arc::new(queue.clone()), Arc::new(SystemClock))
-            .with_items(Arc::new(table.clone()))
-            .with_webhooks(Arc::new(HttpWebhookSender::new(settings.allow_private_webhooks)));
+        let app = App::new(
+            Arc::new(blobs.clone()),
+            Arc::new(table.clone()),
+            Arc::new(table.clone()),
+            Arc::new(queue.clone()),
+            Arc::new(SystemClock),
+        )
+        .with_items(Arc::new(table.clone()))
+        .with_webhooks(Arc::new(HttpWebhookSender::new(settings.allow_private_webhooks)));
         AwsRuntime { app, settings, blobs, queue, table, sdk: sdk.clone() }
     }
 
@@ -73,16 +81,19 @@ impl AwsRuntime {
             anyhow::anyhow!("configuration:\n  set SLUICE_JWT_ISSUER, SLUICE_JWT_AUDIENCE and SLUICE_JWT_SECRET_ARN or SLUICE_JWT_PUBLIC_KEY")
         })?;
         match &settings.key {
-            JwtKey::PublicKey(pem) => JwtConfig::rs256(pem.as_bytes(), &settings.issuer, &settings.audience).map_err(anyhow::Error::msg),
+            JwtKey::PublicKey(pem) => {
+                JwtConfig::rs256(pem.as_bytes(), &settings.issuer, &settings.audience).map_err(anyhow::Error::msg)
+            }
             JwtKey::SecretArn(arn) => {
                 let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
-                let out = client
-                    .get_secret_value()
-                    .secret_id(arn)
-                    .send()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot read the JWT secret {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
-                let secret = out.secret_string().ok_or_else(|| anyhow::anyhow!("the JWT secret {arn} holds no string"))?;
+                let out = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the JWT secret {arn}: {}",
+                        aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    )
+                })?;
+                let secret =
+                    out.secret_string().ok_or_else(|| anyhow::anyhow!("the JWT secret {arn} holds no string"))?;
                 if secret.len() < 32 {
                     anyhow::bail!("the JWT secret {arn} is shorter than 32 bytes");
                 }

@@ -78,7 +78,8 @@ impl S3BlobStore {
 
 /// Percent-encodes a key for `x-amz-copy-source` (slashes kept).
 fn encode_key(key: &str) -> String {
-    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
     percent_encoding::utf8_percent_encode(key, SET).to_string()
 }
 
@@ -138,7 +139,10 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, StoreError> {
-        stream::iter(ranges.iter().cloned().map(|r| self.get_range(key, r))).buffered(READS_IN_FLIGHT).try_collect().await
+        stream::iter(ranges.iter().cloned().map(|r| self.get_range(key, r)))
+            .buffered(READS_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, StoreError> {
@@ -174,7 +178,9 @@ impl BlobStore for S3BlobStore {
             .send()
             .await
             .map_err(|e| sort(&format!("get {key}"), e, NOT_FOUND))?;
-        let io = |e: std::io::Error| StoreError::with_source(sluice_app::StoreErrorKind::Transient, format!("write {}", path.display()), e);
+        let io = |e: std::io::Error| {
+            StoreError::with_source(sluice_app::StoreErrorKind::Transient, format!("write {}", path.display()), e)
+        };
         let mut file = tokio::fs::File::create(path).await.map_err(io)?;
         let mut body = out.body;
         while let Some(piece) = body
@@ -200,10 +206,18 @@ impl BlobStore for S3BlobStore {
                 .send()
                 .await
                 .map_err(|e| sort(&format!("list {prefix}"), e, &[]))?;
-            let keys: Vec<ObjectIdentifier> =
-                page.contents().iter().filter_map(|o| o.key()).filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect();
+            let keys: Vec<ObjectIdentifier> = page
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+                .collect();
             if !keys.is_empty() {
-                let delete = Delete::builder().set_objects(Some(keys)).quiet(true).build().map_err(|e| permanent(e.to_string()))?;
+                let delete = Delete::builder()
+                    .set_objects(Some(keys))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| permanent(e.to_string()))?;
                 self.client
                     .delete_objects()
                     .bucket(&self.bucket)
@@ -414,7 +428,8 @@ impl UploadUrls for S3Uploads {
             return Err(permanent("a single upload URL takes at most 5 GiB"));
         }
         let seconds = (expires_at.as_second() - Timestamp::now().as_second()).clamp(1, 1800) as u64;
-        let config = PresigningConfig::expires_in(Duration::from_secs(seconds)).map_err(|e| permanent(e.to_string()))?;
+        let config =
+            PresigningConfig::expires_in(Duration::from_secs(seconds)).map_err(|e| permanent(e.to_string()))?;
         let request = self
             .store
             .client
@@ -426,8 +441,11 @@ impl UploadUrls for S3Uploads {
             .presigned(config)
             .await
             .map_err(|e| sort("presign upload", e, &[]))?;
-        let mut headers: Vec<(String, String)> =
-            request.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).filter(|(k, _)| k != "host").collect();
+        let mut headers: Vec<(String, String)> = request
+            .headers()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .filter(|(k, _)| k != "host")
+            .collect();
         if !headers.iter().any(|(k, _)| k == "content-length") {
             headers.push(("content-length".into(), size.to_string()));
         }

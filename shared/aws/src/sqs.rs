@@ -58,7 +58,8 @@ impl SqsJobQueue {
         for batch in envelopes.chunks(10) {
             let mut entries: Vec<SendMessageBatchRequestEntry> = Vec::with_capacity(batch.len());
             for (i, (envelope, delay)) in batch.iter().enumerate() {
-                let body = serde_json::to_string(envelope).map_err(|e| permanent(format!("job not serializable: {e}")))?;
+                let body =
+                    serde_json::to_string(envelope).map_err(|e| permanent(format!("job not serializable: {e}")))?;
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
@@ -84,8 +85,12 @@ impl SqsJobQueue {
                     break;
                 }
                 if attempt >= 3 {
-                    let why = out.failed().first().map(|f| f.message().unwrap_or_default().to_string()).unwrap_or_default();
-                    return Err(StoreError::new(StoreErrorKind::Transient, format!("SQS refused {} jobs: {why}", failed.len())));
+                    let why =
+                        out.failed().first().map(|f| f.message().unwrap_or_default().to_string()).unwrap_or_default();
+                    return Err(StoreError::new(
+                        StoreErrorKind::Transient,
+                        format!("SQS refused {} jobs: {why}", failed.len()),
+                    ));
                 }
                 entries.retain(|e| failed.iter().any(|f| f == e.id()));
             }

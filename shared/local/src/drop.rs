@@ -163,7 +163,9 @@ impl From<AppError> for Refusal {
 async fn start(runtime: &LocalRuntime, path: &Path, tenant: &str, template: &str) -> Result<ImportId, Refusal> {
     let app = &runtime.app;
     if template.is_empty() {
-        return Err(Refusal::Reject("put files in drop/{tenant}/{template}/, not directly in drop/ or drop/{tenant}/".into()));
+        return Err(Refusal::Reject(
+            "put files in drop/{tenant}/{template}/, not directly in drop/ or drop/{tenant}/".into(),
+        ));
     }
     let tenant = TenantId::parse(tenant).ok_or_else(|| Refusal::Reject(format!("{tenant:?} is not a tenant name")))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

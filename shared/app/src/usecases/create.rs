@@ -124,7 +124,10 @@ impl App {
         let same_object = import.upload.etag.as_deref() == Some(object.etag.as_str());
         // Queued again only when a first attempt stopped between accepting and queueing; once
         // the split is queued, a replayed or duplicated upload event changes nothing.
-        let unqueued = import.status == ImportStatus::Running && same_object && !import.upload.queued && import.chunks.total.is_none();
+        let unqueued = import.status == ImportStatus::Running
+            && same_object
+            && !import.upload.queued
+            && import.chunks.total.is_none();
         if changed || unqueued {
             self.queue
                 .send(vec![Job::Split { tenant: tenant.clone(), import: id.clone(), generation: import.generation }])

@@ -167,14 +167,21 @@ impl App {
         match matches.as_slice() {
             [id] => Ok(id.clone()),
             [] => Err(AppError::NotFound(format!("template named {id_or_name:?} of tenant {tenant}"))),
-            _ => Err(AppError::Invalid(format!("tenant {tenant} has several templates named {id_or_name:?}; use the template id"))),
+            _ => Err(AppError::Invalid(format!(
+                "tenant {tenant} has several templates named {id_or_name:?}; use the template id"
+            ))),
         }
     }
 
     /// Creates the import of a file dropped under `drop/{tenant}/{template}/`: the template's
     /// snapshot pushed to [`DROP_ENVIRONMENT`], no destination. The caller stores the file at
     /// the import's upload key and accepts it.
-    pub async fn create_drop_import(&self, tenant: &TenantId, template: &str, file_name: &str) -> Result<crate::Import, AppError> {
+    pub async fn create_drop_import(
+        &self,
+        tenant: &TenantId,
+        template: &str,
+        file_name: &str,
+    ) -> Result<crate::Import, AppError> {
         let id = self.find_template(tenant, template).await?;
         let (spec, reference) = self.pushed_template(tenant, &id, DROP_ENVIRONMENT).await?;
         self.create_import(crate::CreateImport {
