@@ -25,6 +25,10 @@ const MIN_PART: u64 = 5 * 1024 * 1024;
 const PART_TARGET: usize = 16 * 1024 * 1024;
 /// Ranged GETs in flight at once.
 const READS_IN_FLIGHT: usize = 6;
+/// Ranges longer than this are read as several GETs in flight.
+const PARALLEL_READ_OVER: u64 = 8 * 1024 * 1024;
+/// Size of those GETs.
+const READ_PIECE: u64 = 4 * 1024 * 1024;
 const NOT_FOUND: &[&str] = &["NoSuchKey", "NotFound", "404"];
 
 /// One bucket.
@@ -61,6 +65,25 @@ impl S3BlobStore {
             .await
             .map_err(|e| sort(&format!("copy {from} to {to}"), e, NOT_FOUND))?;
         self.head(to).await?.ok_or_else(|| StoreError::not_found(to.to_string()))
+    }
+
+    /// One ranged GET.
+    async fn get_one_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .send()
+            .await
+            .map_err(|e| sort(&format!("get {key} bytes {range:?}"), e, NOT_FOUND))?;
+        let bytes = collect(out.body, key).await?;
+        // A range past the end comes back short; the caller asked for what exists.
+        Ok(bytes.slice(..bytes.len().min((range.end - range.start) as usize)))
     }
 
     /// Deletes one object.
@@ -124,22 +147,24 @@ impl BlobStore for S3BlobStore {
         if range.is_empty() {
             return Ok(Bytes::new());
         }
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(format!("bytes={}-{}", range.start, range.end - 1))
-            .send()
-            .await
-            .map_err(|e| sort(&format!("get {key} bytes {range:?}"), e, NOT_FOUND))?;
-        let bytes = collect(out.body, key).await?;
-        // A range past the end comes back short; the caller asked for what exists.
-        Ok(bytes.slice(..bytes.len().min((range.end - range.start) as usize)))
+        if range.end - range.start > PARALLEL_READ_OVER {
+            // A large range (a chunk) comes faster as several GETs in flight.
+            let pieces: Vec<Range<u64>> = (range.start..range.end)
+                .step_by(READ_PIECE as usize)
+                .map(|start| start..(start + READ_PIECE).min(range.end))
+                .collect();
+            let parts = self.get_ranges(key, &pieces).await?;
+            let mut whole = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+            for part in parts {
+                whole.extend_from_slice(&part);
+            }
+            return Ok(whole.freeze());
+        }
+        self.get_one_range(key, range).await
     }
 
     async fn get_ranges(&self, key: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>, StoreError> {
-        stream::iter(ranges.iter().cloned().map(|r| self.get_range(key, r)))
+        stream::iter(ranges.iter().cloned().map(|r| self.get_one_range(key, r)))
             .buffered(READS_IN_FLIGHT)
             .try_collect()
             .await
