@@ -185,7 +185,10 @@ async fn the_table_counts_each_chunk_once_saves_with_versions_and_serves_the_fee
         store.complete_chunk(&t, &import.id, 1, 1, counts, at),
         store.complete_chunk(&t, &import.id, 1, 2, counts, at)
     );
-    assert!(a.unwrap().newly_counted && b.unwrap().newly_counted);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a.newly_counted && b.newly_counted);
+    assert!(a.last != b.last, "exactly one of the workers that count the last chunks queues the finalize: {a:?} {b:?}");
+    assert!(!first.last);
     let read = ImportRepo::get(&store, &tenant(), &import.id).await.unwrap().unwrap();
     assert_eq!(read.chunks.done, 3);
     assert_eq!(read.counts.rows, 30);

@@ -196,7 +196,7 @@ impl ImportRepo for MemoryImportRepo {
         let import = s.imports.get_mut(&key).ok_or_else(|| StoreError::not_found(format!("import {id}")))?;
         let total = import.chunks.total.unwrap_or(0);
         if already || import.generation != generation || import.status != ImportStatus::Running {
-            return Ok(ChunkCompletion { newly_counted: false, done: import.chunks.done, total });
+            return Ok(ChunkCompletion { newly_counted: false, done: import.chunks.done, total, last: false });
         }
         import.counts += counts;
         import.chunks.done += 1;
@@ -204,7 +204,7 @@ impl ImportRepo for MemoryImportRepo {
         import.version += 1;
         let done = import.chunks.done;
         s.markers.insert(marker);
-        Ok(ChunkCompletion { newly_counted: true, done, total })
+        Ok(ChunkCompletion { newly_counted: true, done, total, last: total > 0 && done == total })
     }
 }
 

@@ -135,6 +135,8 @@ pub struct ChunkCompletion {
     pub done: u32,
     /// Chunks planned.
     pub total: u32,
+    /// This call counted the last chunk: it, and no concurrent call, queues the finalize.
+    pub last: bool,
 }
 
 /// Import records.

@@ -337,7 +337,42 @@ impl ImportRepo for DynamoStore {
         };
         let import =
             ImportRepo::get(self, tenant, id).await?.ok_or_else(|| StoreError::not_found(format!("import {id}")))?;
-        Ok(ChunkCompletion { newly_counted, done: import.chunks.done, total: import.chunks.total.unwrap_or(0) })
+        let total = import.chunks.total.unwrap_or(0);
+        let done = import.chunks.done;
+        // Several workers can read the last count; the one whose claim lands queues the finalize.
+        let last =
+            newly_counted && total > 0 && done == total && self.claim_finalize(tenant, id, generation, total).await?;
+        Ok(ChunkCompletion { newly_counted, done, total, last })
+    }
+}
+
+impl DynamoStore {
+    /// Claims the finalize of a generation once every chunk is counted: true for one caller.
+    async fn claim_finalize(
+        &self,
+        tenant: &TenantId,
+        id: &ImportId,
+        generation: u32,
+        total: u32,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(DynamoStore::key(tenant_pk(tenant), import_sk(id))))
+            .update_expression(format!("SET fin{generation} = :yes"))
+            .condition_expression(format!("attribute_not_exists(fin{generation}) AND c{generation}_done = :total"))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":total", n(total))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = sort(&format!("claim the finalize of {id}"), e, &[]);
+                if e.kind == StoreErrorKind::Conflict { Ok(false) } else { Err(e) }
+            }
+        }
     }
 }
 

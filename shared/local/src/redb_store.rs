@@ -244,7 +244,7 @@ impl ImportRepo for RedbStore {
                 let total = import.chunks.total.unwrap_or(0);
                 let counted = markers.get(marker.as_str()).map_err(db_error)?.is_some();
                 if counted || import.generation != generation || import.status != ImportStatus::Running {
-                    return Ok(ChunkCompletion { newly_counted: false, done: import.chunks.done, total });
+                    return Ok(ChunkCompletion { newly_counted: false, done: import.chunks.done, total, last: false });
                 }
                 markers.insert(marker.as_str(), ()).map_err(db_error)?;
                 import.counts += counts;
@@ -252,7 +252,12 @@ impl ImportRepo for RedbStore {
                 import.last_heartbeat_at = Some(at);
                 import.version += 1;
                 imports.insert(key.as_str(), encode(&import)?.as_slice()).map_err(db_error)?;
-                ChunkCompletion { newly_counted: true, done: import.chunks.done, total }
+                ChunkCompletion {
+                    newly_counted: true,
+                    done: import.chunks.done,
+                    total,
+                    last: total > 0 && import.chunks.done == total,
+                }
             };
             txn.commit().map_err(db_error)?;
             Ok(completion)

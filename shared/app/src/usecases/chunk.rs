@@ -119,8 +119,11 @@ impl App {
             count_ms = (started.elapsed() - written_at).as_millis() as u64,
             "chunk done"
         );
-        if done.total > 0 && done.done == done.total {
-            // Also when this run was a redelivery: the first run may have stopped before queueing.
+        // The call that counted the last chunk queues the finalize; so does a redelivered chunk
+        // that finds all counted (the first run may have stopped before queueing). Finalize
+        // itself is a conditional transition that happens once.
+        let redelivered_after_all = !done.newly_counted && done.total > 0 && done.done == done.total;
+        if done.last || redelivered_after_all {
             self.queue.send(vec![Job::Finalize { tenant: tenant.clone(), import: id.clone(), generation }]).await?;
         }
         Ok(())
