@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use sluice_core::convert::ParseOptions;
-use sluice_core::engine::finalize::{find_duplicates, rows_made_invalid};
+use sluice_core::engine::finalize::{find_duplicates_packed, rows_made_invalid};
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::engine::{NullSink, RowEngine};
 use sluice_core::mapping::{ColumnPlan, map_columns};
@@ -78,10 +78,7 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
     let opts = ParseOptions::from_settings(settings);
     let dedupe = settings.dedupe != Dedupe::Off;
     while !eof {
-        let filled = buf.len();
-        buf.resize(filled + (4 << 20), 0);
-        let n = input.read(&mut buf[filled..])?;
-        buf.truncate(filled + n);
+        let n = (&mut input).take(4 << 20).read_to_end(&mut buf)?;
         eof = n == 0;
         let delim = *delimiter.get_or_insert_with(|| detect_delimiter(&buf[..buf.len().min(64 * 1024)], eof));
         let csv = CsvOptions { delimiter: delim, ..CsvOptions::default() };
@@ -124,7 +121,7 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
                     (None, _) => engine.process(&rec.view(data), &mut NullSink),
                 }
             }
-            let (c, k) = engine.finish();
+            let (c, k) = engine.finish_packed();
             counts += c;
             keys.extend(k);
             json_bytes += json.rows.len() + json.invalid.len();
@@ -132,7 +129,7 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
         line = parser.line();
         buf.drain(..consumed);
     }
-    let dups = find_duplicates(keys);
+    let dups = find_duplicates_packed(keys);
     let made_invalid = rows_made_invalid(&dups);
     println!("engine rows={} invalid={} json_bytes={json_bytes}", counts.rows, counts.invalid + made_invalid);
     Ok(())

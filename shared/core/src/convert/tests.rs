@@ -705,3 +705,53 @@ fn the_import_settings_set_the_parse_options() {
         }
     );
 }
+
+#[test]
+fn the_email_fast_path_never_passes_what_the_full_check_refuses() {
+    let parts = ["a", "B.c", "@", ".", "..", " ", "\t", "é", "x", "-", "+", "\u{7f}", "ü@", "com", "@@"];
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut s = String::new();
+        let mut r = state;
+        for _ in 0..(state % 9) {
+            s.push_str(parts[(r % parts.len() as u64) as usize]);
+            r /= parts.len() as u64;
+        }
+        if plain_email(s.as_bytes()) {
+            assert!(check_email_general(&s).is_ok(), "{s:?} passed the fast path only");
+        }
+        assert_eq!(check_email(&s).is_ok(), check_email_general(&s).is_ok(), "{s:?}");
+    }
+    assert!(plain_email(b"kevin.davis410@acme.io"));
+    assert!(!plain_email("łukasz@example.com".as_bytes()), "non-ASCII goes to the full check");
+    assert!(check_email("łukasz@example.com").is_ok());
+}
+
+#[test]
+fn trim_agrees_with_str_trim() {
+    for s in [
+        "",
+        " ",
+        "a",
+        " a",
+        "a ",
+        "Łukasz",
+        " Łukasz ",
+        "\u{a0}x",
+        "x\u{a0}",
+        "\u{3000}名前\u{3000}",
+        "\u{2003}b",
+        "\u{1680}c",
+        "\u{85}d",
+        "é",
+        "ée ",
+        "\t\n",
+        "日本",
+        "\u{7f}",
+    ] {
+        assert_eq!(trim(s), s.trim(), "{s:?}");
+    }
+}

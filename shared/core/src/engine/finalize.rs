@@ -41,26 +41,50 @@ pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
 }
 
 /// [`find_duplicates`] over packed entries (what finalize holds for a whole file).
+///
+/// Files usually list their ids in ascending order, so the keys above every key before them
+/// (the ascending run) are already sorted and repeat nothing among themselves. Only the rest
+/// (repeats, and keys out of order) is sorted; each of its values is then looked up in the run.
+/// Keys in random order (hashes) all land in the rest: a plain sort, as before.
 pub fn find_duplicates_packed(mut keys: Vec<PackedKey>) -> Vec<Duplicate> {
-    // A stable merge sort finds the long ascending runs that ids in file order make: close to
-    // linear on the usual file.
-    keys.sort();
-    let mut dups = Vec::new();
-    let mut i = 0;
-    while i < keys.len() {
-        let first = keys[i];
-        let mut j = i + 1;
-        while j < keys.len() && keys[j].same_value(&first) {
-            let (dup, original) = (keys[j].unpack(), first.unpack());
-            dups.push(Duplicate {
-                line: dup.line,
-                slot: dup.slot,
-                of: DuplicateOf::Line(original.line),
-                row_valid: dup.valid,
-            });
-            j += 1;
+    let mut rest = Vec::new();
+    let mut kept = 0;
+    for i in 0..keys.len() {
+        let k = keys[i];
+        if kept == 0 || k.value() > keys[kept - 1].value() {
+            keys[kept] = k;
+            kept += 1;
+        } else {
+            rest.push(k);
         }
-        i = j;
+    }
+    keys.truncate(kept);
+    let run = keys;
+    rest.sort_unstable();
+    let mut dups = Vec::new();
+    let mut group: Vec<PackedKey> = Vec::new();
+    let mut i = 0;
+    while i < rest.len() {
+        let value = rest[i].value();
+        group.clear();
+        while i < rest.len() && rest[i].value() == value {
+            group.push(rest[i]);
+            i += 1;
+        }
+        let at = run.partition_point(|k| k.value() < value);
+        if at < run.len() && run[at].value() == value {
+            group.push(run[at]);
+        }
+        if group.len() < 2 {
+            continue;
+        }
+        // Entries sort by value, then line: the first is the original.
+        group.sort_unstable();
+        let original = group[0].unpack();
+        dups.extend(group[1..].iter().map(|k| {
+            let dup = k.unpack();
+            Duplicate { line: dup.line, slot: dup.slot, of: DuplicateOf::Line(original.line), row_valid: dup.valid }
+        }));
     }
     dups.sort_unstable_by_key(|d| (d.line, d.slot));
     dups
@@ -180,6 +204,62 @@ mod tests {
                 Duplicate { line: 90, slot: 0, of: DuplicateOf::Line(12), row_valid: false },
             ]
         );
+    }
+
+    /// The answer by definition: sort everything, every entry after the first of its value
+    /// repeats it.
+    fn naive(keys: &[KeyEntry]) -> Vec<Duplicate> {
+        let mut sorted: Vec<PackedKey> = keys.iter().map(PackedKey::pack).collect();
+        sorted.sort();
+        let mut dups = Vec::new();
+        for (i, k) in sorted.iter().enumerate() {
+            let first = sorted.iter().position(|o| o.value() == k.value()).unwrap();
+            if first != i {
+                let (dup, original) = (k.unpack(), sorted[first].unpack());
+                dups.push(Duplicate {
+                    line: dup.line,
+                    slot: dup.slot,
+                    of: DuplicateOf::Line(original.line),
+                    row_valid: dup.valid,
+                });
+            }
+        }
+        dups.sort_unstable_by_key(|d| (d.line, d.slot));
+        dups
+    }
+
+    #[test]
+    fn duplicates_are_found_in_ascending_shuffled_and_mixed_key_orders() {
+        // A small deterministic generator: ids mostly ascending with repeats of earlier ids,
+        // shuffled ids, hashes, several slots, and chunks concatenated out of order.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..200 {
+            let n = (next() % 400) as u64 + 1;
+            let mut keys = Vec::new();
+            for line in 2..n + 2 {
+                let r = next();
+                let key = match round % 4 {
+                    0 if r % 10 == 0 => u128::from(r % line),
+                    0 => u128::from(line),
+                    1 => u128::from(r % (n / 2 + 1)),
+                    2 => u128::from(r) << 64 | u128::from(next()),
+                    _ => u128::from(if r % 3 == 0 { r % 7 } else { line }),
+                };
+                let slot = if round % 4 == 3 { (r % 3) as u16 } else { 0 };
+                keys.push(KeyEntry { slot, key, line, valid: r % 5 != 0 });
+            }
+            if round % 8 == 7 {
+                let half = keys.len() / 2;
+                keys.rotate_left(half);
+            }
+            assert_eq!(find_duplicates(keys.clone()), naive(&keys), "round {round}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codes;
-use crate::convert::{Converted, Fault, ParseOptions, convert_borrowed, convert_cell, convert_str, trim};
+use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_into, convert_cell, convert_str, trim};
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
@@ -122,6 +122,7 @@ pub struct PackedKey([u64; 3]);
 
 impl PackedKey {
     /// Packs an entry (lines must be below 2^47).
+    #[inline]
     pub fn pack(k: &KeyEntry) -> PackedKey {
         let mixed = k.key ^ (u128::from(k.slot) << 112);
         PackedKey([(mixed >> 64) as u64, mixed as u64, (k.line << 17) | (u64::from(k.slot) << 1) | u64::from(k.valid)])
@@ -134,9 +135,17 @@ impl PackedKey {
         KeyEntry { slot, key: mixed ^ (u128::from(slot) << 112), line: self.0[2] >> 17, valid: self.0[2] & 1 == 1 }
     }
 
-    /// Whether two entries hold the same value of the same slot.
-    pub fn same_value(&self, other: &PackedKey) -> bool {
-        self.0[0] == other.0[0] && self.0[1] == other.0[1]
+    /// Marks the row valid.
+    #[inline]
+    pub fn set_valid(&mut self) {
+        self.0[2] |= 1;
+    }
+
+    /// The slot and value together, without the line: equal for entries that hold the same
+    /// value of the same slot, ordered as the entries sort.
+    #[inline]
+    pub fn value(&self) -> (u64, u64) {
+        (self.0[0], self.0[1])
     }
 }
 
@@ -187,7 +196,8 @@ pub struct RowEngine<'a> {
     values: Vec<Value<'a>>,
     issues: Vec<RowError>,
     unmapped: Vec<(usize, Cow<'a, str>)>,
-    keys: Vec<KeyEntry>,
+    /// Packed as finalize sorts them: half the memory of [`KeyEntry`].
+    keys: Vec<PackedKey>,
     counts: Counts,
     scratch: Vec<u8>,
 }
@@ -225,7 +235,8 @@ impl<'a> RowEngine<'a> {
             strict_width: true,
             sheet: None,
             defaults,
-            values: Vec::with_capacity(schema.fields.len()),
+            // One slot per field, overwritten by each row: a value is written where it lives.
+            values: vec![Value::Null; schema.fields.len()],
             issues: Vec::new(),
             unmapped: Vec::new(),
             keys: Vec::new(),
@@ -254,6 +265,12 @@ impl<'a> RowEngine<'a> {
 
     /// Ends the chunk: its counts and the keys finalize must check across chunks.
     pub fn finish(self) -> (Counts, Vec<KeyEntry>) {
+        (self.counts, self.keys.iter().map(PackedKey::unpack).collect())
+    }
+
+    /// [`RowEngine::finish`] with the keys packed, ready for
+    /// [`finalize::find_duplicates_packed`].
+    pub fn finish_packed(self) -> (Counts, Vec<PackedKey>) {
         (self.counts, self.keys)
     }
 
@@ -276,7 +293,6 @@ impl<'a> RowEngine<'a> {
             });
             return;
         }
-        self.values.clear();
         self.issues.clear();
         self.unmapped.clear();
         let first_key = self.keys.len();
@@ -332,11 +348,11 @@ impl<'a> RowEngine<'a> {
         if valid {
             self.counts.valid += 1;
             for k in &mut self.keys[first_key..] {
-                k.valid = true;
+                k.set_valid();
             }
             if self.dedupe {
                 let key = self.row_hash();
-                self.keys.push(KeyEntry { slot: ROW_HASH_SLOT, key, line, valid: true });
+                self.keys.push(PackedKey::pack(&KeyEntry { slot: ROW_HASH_SLOT, key, line, valid: true }));
             }
         } else {
             self.counts.invalid += 1;
@@ -396,17 +412,18 @@ impl<'a> RowEngine<'a> {
         }
     }
 
-    /// The usual cell: text borrowed from the chunk, converted without building a `CellRef`.
+    /// The usual cell: text borrowed from the chunk, converted without building a `CellRef`,
+    /// straight into the row's next slot.
     #[inline]
     fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
         let s = if self.opts.trim { trim(raw) } else { raw };
         if s.is_empty() {
             return self.empty(fi, field, Some(col), line);
         }
-        match convert_borrowed(&field.kind, s, &self.opts) {
-            Converted::Valid(value) => self.validate(fi, field, Some(col), line, value, s),
-            Converted::Empty => self.empty(fi, field, Some(col), line),
-            Converted::Invalid(fault) => self.invalid(field, Some(col), line, &fault, Cow::Borrowed(s)),
+        match convert_borrowed_into(&field.kind, s, &self.opts, &mut self.values[fi]) {
+            Outcome::Value => self.check(fi, field, Some(col), line, s),
+            Outcome::Empty => self.empty(fi, field, Some(col), line),
+            Outcome::Invalid(fault) => self.invalid(fi, field, Some(col), line, &fault, Cow::Borrowed(s)),
         }
     }
 
@@ -420,7 +437,7 @@ impl<'a> RowEngine<'a> {
         match converted.value {
             Converted::Valid(value) => self.validate(fi, field, col, line, value, &converted.text),
             Converted::Empty => self.empty(fi, field, col, line),
-            Converted::Invalid(fault) => self.invalid(field, col, line, &fault, converted.text),
+            Converted::Invalid(fault) => self.invalid(fi, field, col, line, &fault, converted.text),
         }
     }
 
@@ -435,29 +452,35 @@ impl<'a> RowEngine<'a> {
             let issue = self.issue(line, col, Some(field), codes::REQUIRED, message, Severity::Error, None);
             self.issues.push(issue);
         }
-        self.values.push(Value::Null);
+        self.values[fi] = Value::Null;
     }
 
     #[cold]
-    fn invalid(&mut self, field: &'a Field, col: Option<usize>, line: u64, fault: &Fault, text: Cow<'a, str>) {
-        let message = field.message(fault.code, || fault.message.clone(), &text);
-        let issue = self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
-        self.issues.push(issue);
-        self.values.push(Value::Text(text));
-    }
-
-    #[inline]
-    fn validate(
+    fn invalid(
         &mut self,
         fi: usize,
         field: &'a Field,
         col: Option<usize>,
         line: u64,
-        mut value: Value<'a>,
-        text: &str,
+        fault: &Fault,
+        text: Cow<'a, str>,
     ) {
+        let message = field.message(fault.code, || fault.message.clone(), &text);
+        let issue = self.issue(line, col, Some(field), fault.code, message, Severity::Error, Some(text.to_string()));
+        self.issues.push(issue);
+        self.values[fi] = Value::Text(text);
+    }
+
+    fn validate(&mut self, fi: usize, field: &'a Field, col: Option<usize>, line: u64, value: Value<'a>, text: &str) {
+        self.values[fi] = value;
+        self.check(fi, field, col, line, text);
+    }
+
+    /// Runs the field's validators on the field's value (whose text is `text`) and notes its
+    /// unique key.
+    #[inline]
+    fn check(&mut self, fi: usize, field: &'a Field, col: Option<usize>, line: u64, text: &str) {
         if field.validators.is_empty() && field.unique.is_none() {
-            self.values.push(value);
             return;
         }
         for (vi, v) in field.validators.iter().enumerate() {
@@ -465,31 +488,31 @@ impl<'a> RowEngine<'a> {
                 Check::Regex(_) => {
                     (self.regexes[fi][vi].as_ref().is_none_or(|re| re.is_match(text)), codes::REGEX_MISMATCH)
                 }
-                Check::Min(bound) => (within(&value, bound, true), codes::BELOW_MINIMUM),
-                Check::Max(bound) => (within(&value, bound, false), codes::ABOVE_MAXIMUM),
+                Check::Min(bound) => (within(&self.values[fi], bound, true), codes::BELOW_MINIMUM),
+                Check::Max(bound) => (within(&self.values[fi], bound, false), codes::ABOVE_MAXIMUM),
                 // A string has at most as many characters as bytes, and at least a quarter as
                 // many: most length checks are settled without counting.
                 Check::MinLength(n) => {
                     let n = *n as usize;
-                    let ok = match &value {
+                    let ok = match &self.values[fi] {
                         Value::Text(t) if t.len() < n => false,
                         Value::Text(t) if t.len() >= 4 * n => true,
-                        _ => length(&value, text) >= n,
+                        value => length(value, text) >= n,
                     };
                     (ok, codes::TOO_SHORT)
                 }
                 Check::MaxLength(n) => {
                     let n = *n as usize;
-                    let ok = match &value {
+                    let ok = match &self.values[fi] {
                         Value::Text(t) if t.len() <= n => true,
-                        _ => length(&value, text) <= n,
+                        value => length(value, text) <= n,
                     };
                     (ok, codes::TOO_LONG)
                 }
                 Check::OneOf(choices) => match choices.lookup(text) {
                     Some(canonical) => {
-                        if let Value::Text(_) = value {
-                            value = Value::Text(Cow::Borrowed(canonical));
+                        if let Value::Text(t) = &mut self.values[fi] {
+                            *t = Cow::Borrowed(canonical);
                         }
                         (true, codes::NOT_ONE_OF)
                     }
@@ -507,10 +530,9 @@ impl<'a> RowEngine<'a> {
             }
         }
         if let Some(mode) = field.unique {
-            let key = unique_key(&value, mode, &mut self.scratch);
-            self.keys.push(KeyEntry { slot: fi as u16, key, line, valid: false });
+            let key = unique_key(&self.values[fi], mode, &mut self.scratch);
+            self.keys.push(PackedKey::pack(&KeyEntry { slot: fi as u16, key, line, valid: false }));
         }
-        self.values.push(value);
     }
 
     fn row_hash(&mut self) -> u128 {

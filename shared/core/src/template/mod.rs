@@ -276,25 +276,32 @@ impl Choices {
     }
 
     /// Finds the canonical value a spelling means.
+    #[inline]
     pub fn lookup(&self, text: &str) -> Option<&str> {
-        let folded;
-        let key = if self.case_insensitive {
-            folded = text.to_lowercase();
-            folded.as_str()
-        } else {
-            text
-        };
-        let i = match &self.index {
-            Some(map) => map.get(key).copied(),
-            // Length and first byte rule out most spellings without a memcmp call.
-            None => self
-                .spellings
-                .iter()
-                .find(|(s, _)| s.len() == key.len() && s.as_bytes().first() == key.as_bytes().first() && s == key)
-                .map(|(_, i)| *i),
-        }?;
+        let i = match (&self.index, self.case_insensitive) {
+            // Few spellings (the usual enum): compared in place, without a `memcmp` call or,
+            // for ASCII text, a lower-cased copy.
+            (None, false) => self.spellings.iter().find(|(s, _)| same_bytes(s.as_bytes(), text.as_bytes())),
+            (None, true) if text.is_ascii() => {
+                self.spellings.iter().find(|(s, _)| s.len() == text.len() && s.eq_ignore_ascii_case(text))
+            }
+            (None, true) => {
+                let folded = text.to_lowercase();
+                self.spellings.iter().find(|(s, _)| *s == folded)
+            }
+            (Some(map), false) => return map.get(text).map(|i| self.values[*i].as_str()),
+            (Some(map), true) => return map.get(&text.to_lowercase()).map(|i| self.values[*i].as_str()),
+        }
+        .map(|(_, i)| *i)?;
         Some(&self.values[i])
     }
+}
+
+/// Byte equality without an early exit or a library call: short strings compare in a few
+/// instructions, and a length or first-byte mismatch rules most spellings out at once.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A compiled validator.

@@ -392,3 +392,31 @@ fn bounds_compare_within_their_type() {
     check(Value::Decimal("0.01".parse().unwrap()), Value::Decimal("0".parse().unwrap()), true, true);
     check(Value::Text("x".into()), Value::Integer(5), true, true);
 }
+
+#[test]
+fn choices_match_spellings_exactly_or_ignoring_case() {
+    let specs = vec![
+        ChoiceSpec::Plain(ScalarText("Active".into())),
+        ChoiceSpec::Full {
+            value: ScalarText("closed".into()),
+            label: Some("Fermé".into()),
+            aliases: vec!["done".into()],
+        },
+    ];
+    let exact = Choices::compile(&specs, false, "values").unwrap();
+    assert_eq!(exact.lookup("Active"), Some("Active"));
+    assert_eq!(exact.lookup("active"), None);
+    assert_eq!(exact.lookup("Activ"), None);
+    assert_eq!(exact.lookup("Fermé"), Some("closed"));
+    assert_eq!(exact.lookup("done"), Some("closed"));
+    let folded = Choices::compile(&specs, true, "values").unwrap();
+    assert_eq!(folded.lookup("ACTIVE"), Some("Active"));
+    assert_eq!(folded.lookup("FERMÉ"), Some("closed"));
+    assert_eq!(folded.lookup("Done"), Some("closed"));
+    assert_eq!(folded.lookup("nope"), None);
+    // More than 16 spellings: looked up through the index.
+    let many: Vec<ChoiceSpec> = (0..20).map(|i| ChoiceSpec::Plain(ScalarText(format!("V{i}")))).collect();
+    let indexed = Choices::compile(&many, true, "values").unwrap();
+    assert_eq!(indexed.lookup("v17"), Some("V17"));
+    assert_eq!(Choices::compile(&many, false, "values").unwrap().lookup("v17"), None);
+}
