@@ -240,7 +240,7 @@ mod tests {
             state
         };
         for round in 0..200 {
-            let n = (next() % 400) as u64 + 1;
+            let n = next() % 400 + 1;
             let mut keys = Vec::new();
             for line in 2..n + 2 {
                 let r = next();
