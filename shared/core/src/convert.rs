@@ -306,16 +306,37 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Ok(d) => *out = Value::Date(d),
             Err(f) => return Outcome::Invalid(Box::new(f)),
         },
-        Kind::Datetime { format } => match parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds) {
-            Ok((dt, o)) => *out = Value::DateTime(dt, o),
-            Err(f) => return Outcome::Invalid(Box::new(f)),
-        },
         Kind::Enum(choices) => match choices.lookup(s) {
             Some(canonical) => *out = Value::Text(Cow::Borrowed(canonical)),
             None => return Outcome::Invalid(Box::new(choice_fault(choices, s))),
         },
         Kind::Email => match check_email(s) {
             Ok(()) => *out = Value::Text(src.whole()),
+            Err(f) => return Outcome::Invalid(Box::new(f)),
+        },
+        _ => return convert_rare(kind, src, opts, out),
+    }
+    Outcome::Value
+}
+
+/// [`convert_into`] for the types less often seen: out of line, so the usual cell's path stays
+/// small (registers, stack frame) in the engine's loop.
+#[inline(never)]
+fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, out: &mut Value<'a>) -> Outcome {
+    let s: &str = src.text();
+    match kind {
+        Kind::Text
+        | Kind::Integer
+        | Kind::Decimal { .. }
+        | Kind::Boolean(_)
+        | Kind::Date { .. }
+        | Kind::Enum(_)
+        | Kind::Email => {
+            // Only reached through `convert_into`, which reads these itself.
+            return convert_into(kind, src, opts, out);
+        }
+        Kind::Datetime { format } => match parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds) {
+            Ok((dt, o)) => *out = Value::DateTime(dt, o),
             Err(f) => return Outcome::Invalid(Box::new(f)),
         },
         Kind::Url => match check_url(s) {

@@ -136,7 +136,7 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
             let mut rec = RecordSpans::default();
             // One UTF-8 check for the whole chunk instead of one per cell; a chunk with broken
             // bytes is read cell by cell so only the broken cells become errors.
-            match std::str::from_utf8(bytes) {
+            match crate::read::utf8(bytes) {
                 Ok(text) => {
                     while let Step::Record = parser.next_record(&mut rec)? {
                         engine.process(&rec.view_text(text), &mut sink);

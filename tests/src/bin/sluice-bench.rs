@@ -84,7 +84,7 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
         let csv = CsvOptions { delimiter: delim, ..CsvOptions::default() };
         // As chunk workers do: one UTF-8 check per block, cells handed out as text. The block
         // may end inside a character; the records before it are whole.
-        let text = match std::str::from_utf8(&buf) {
+        let text = match sluice_core::read::utf8(&buf) {
             Ok(t) => Some(t),
             Err(e) if e.error_len().is_none() => std::str::from_utf8(&buf[..e.valid_up_to()]).ok(),
             Err(_) => None,

@@ -19,6 +19,15 @@ pub mod xlsx;
 
 use serde::{Deserialize, Serialize};
 
+/// `std::str::from_utf8`, checked with SIMD first: a chunk is validated once, whole, and the
+/// usual chunk is valid. Only a failing chunk is checked again by `std` for the error's position.
+pub fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    match simdutf8::basic::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => std::str::from_utf8(bytes),
+    }
+}
+
 /// One chunk of an upload: a byte range of a CSV, or a converted chunk object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkSpec {

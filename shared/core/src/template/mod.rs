@@ -182,6 +182,47 @@ impl Kind {
     }
 }
 
+/// A string of at most 16 bytes as its length and two overlapping words, read with two loads:
+/// equal keys mean equal strings, so a short spelling is compared in a few instructions,
+/// without a library call or a byte loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ShortKey(usize, u64, u64);
+
+impl ShortKey {
+    const MAX: usize = 16;
+
+    #[inline]
+    fn of(b: &[u8]) -> Option<ShortKey> {
+        let n = b.len();
+        let word4 = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+        let word8 = |at: usize| {
+            u64::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3], b[at + 4], b[at + 5], b[at + 6], b[at + 7]])
+        };
+        Some(match n {
+            0 => ShortKey(0, 0, 0),
+            // First, middle and last byte cover every byte of 1 to 3.
+            1..=3 => ShortKey(n, u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16, 0),
+            4..=7 => ShortKey(n, word4(0), word4(n - 4)),
+            8..=Self::MAX => ShortKey(n, word8(0), word8(n - 8)),
+            _ => return None,
+        })
+    }
+
+    /// The key of the text with ASCII letters lower-cased when `fold` (other bytes as they
+    /// are, so equal keys mean `eq_ignore_ascii_case`).
+    #[inline]
+    fn of_folded(b: &[u8], fold: bool) -> Option<ShortKey> {
+        if !fold || b.len() > Self::MAX {
+            return Self::of(b);
+        }
+        let mut lower = [0u8; Self::MAX];
+        for (l, c) in lower.iter_mut().zip(b) {
+            *l = c.to_ascii_lowercase();
+        }
+        Self::of(&lower[..b.len()])
+    }
+}
+
 /// Spellings a boolean field accepts.
 #[derive(Debug, Clone)]
 pub struct BoolWords {
@@ -191,20 +232,33 @@ pub struct BoolWords {
     pub falsy: Vec<String>,
     /// Whether matching ignores ASCII case (the built-in list does; custom lists do not).
     pub ignore_case: bool,
+    /// Every spelling as a [`ShortKey`] with its meaning, when all are short enough.
+    keys: Option<Vec<(ShortKey, bool)>>,
 }
 
 impl BoolWords {
+    fn new(truthy: Vec<String>, falsy: Vec<String>, ignore_case: bool) -> BoolWords {
+        let spellings = truthy.iter().map(|w| (w, true)).chain(falsy.iter().map(|w| (w, false)));
+        let keys = spellings.map(|(w, b)| Some((ShortKey::of_folded(w.as_bytes(), ignore_case)?, b))).collect();
+        BoolWords { truthy, falsy, ignore_case, keys }
+    }
+
     fn builtin() -> BoolWords {
         let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
-        BoolWords {
-            truthy: words(&["true", "t", "yes", "y", "1", "on"]),
-            falsy: words(&["false", "f", "no", "n", "0", "off"]),
-            ignore_case: true,
-        }
+        BoolWords::new(
+            words(&["true", "t", "yes", "y", "1", "on"]),
+            words(&["false", "f", "no", "n", "0", "off"]),
+            true,
+        )
     }
 
     /// Reads a spelling.
+    #[inline]
     pub fn read(&self, text: &str) -> Option<bool> {
+        if let Some(keys) = &self.keys {
+            let key = ShortKey::of_folded(text.as_bytes(), self.ignore_case)?;
+            return keys.iter().find(|(k, _)| *k == key).map(|(_, b)| *b);
+        }
         let eq = |w: &String| {
             w.len() == text.len()
                 && if self.ignore_case {
@@ -231,6 +285,9 @@ pub struct Choices {
     /// (spelling, index into `values`), spellings lower-cased when matching ignores case.
     spellings: Vec<(String, usize)>,
     index: Option<HashMap<String, usize>>,
+    /// The spellings as [`ShortKey`]s, when there is no index, matching is exact and every
+    /// spelling is short (the usual enum).
+    short: Option<Vec<(ShortKey, usize)>>,
     /// Whether matching ignores case.
     pub case_insensitive: bool,
 }
@@ -272,16 +329,24 @@ impl Choices {
             values.push(value);
         }
         let index = (spellings.len() > 16).then(|| spellings.iter().cloned().collect());
-        Ok(Choices { values, spellings, index, case_insensitive })
+        let short = if index.is_none() && !case_insensitive {
+            spellings.iter().map(|(s, i)| Some((ShortKey::of(s.as_bytes())?, *i))).collect()
+        } else {
+            None
+        };
+        Ok(Choices { values, spellings, index, short, case_insensitive })
     }
 
     /// Finds the canonical value a spelling means.
     #[inline]
     pub fn lookup(&self, text: &str) -> Option<&str> {
+        if let Some(short) = &self.short {
+            let key = ShortKey::of(text.as_bytes())?;
+            return short.iter().find(|(k, _)| *k == key).map(|(_, i)| self.values[*i].as_str());
+        }
         let i = match (&self.index, self.case_insensitive) {
-            // Few spellings (the usual enum): compared in place, without a `memcmp` call or,
-            // for ASCII text, a lower-cased copy.
-            (None, false) => self.spellings.iter().find(|(s, _)| same_bytes(s.as_bytes(), text.as_bytes())),
+            // Few spellings: for ASCII text, compared without a lower-cased copy.
+            (None, false) => self.spellings.iter().find(|(s, _)| *s == text),
             (None, true) if text.is_ascii() => {
                 self.spellings.iter().find(|(s, _)| s.len() == text.len() && s.eq_ignore_ascii_case(text))
             }
@@ -295,13 +360,6 @@ impl Choices {
         .map(|(_, i)| *i)?;
         Some(&self.values[i])
     }
-}
-
-/// Byte equality without an early exit or a library call: short strings compare in a few
-/// instructions, and a length or first-byte mismatch rules most spellings out at once.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.first() == b.first() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A compiled validator.
@@ -337,9 +395,12 @@ pub enum Check {
 /// Validators run on every row, on short values, where the `regex` crate's per-search set-up
 /// costs more than the search itself. Most validator patterns compile to a small, fully built
 /// DFA, which needs no cache (so no lock between threads) and spends a few instructions per
-/// byte; the rest, and any search the DFA gives up on, use the `regex` crate.
+/// byte; the rest, and any search the DFA gives up on, use the `regex` crate. The simplest
+/// anchored patterns (`^[A-Z]{2}$`, a phone number's `^\+?[0-9 ()\-]{7,20}$`) skip even the DFA:
+/// see [`Runs`].
 #[derive(Debug, Clone)]
 pub struct Matcher {
+    runs: Option<Runs>,
     /// The DFA and its start state at the start of a value.
     dfa: Option<(regex_automata::dfa::dense::DFA<Vec<u32>>, regex_automata::util::primitives::StateID)>,
     regex: regex::Regex,
@@ -364,7 +425,7 @@ impl Matcher {
                 let start = dfa.start_state(&at_start).ok()?;
                 Some((dfa, start))
             });
-        Ok(Matcher { dfa, regex })
+        Ok(Matcher { runs: Runs::of(pattern), dfa, regex })
     }
 
     /// Whether the text matches anywhere.
@@ -374,6 +435,9 @@ impl Matcher {
     #[inline]
     pub fn is_match(&self, text: &str) -> bool {
         use regex_automata::dfa::Automaton;
+        if let Some(runs) = &self.runs {
+            return runs.is_match(text.as_bytes());
+        }
         if let Some((dfa, start)) = &self.dfa {
             let mut state = *start;
             for &byte in text.as_bytes() {
@@ -398,6 +462,124 @@ impl Matcher {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         self.regex.as_str()
+    }
+}
+
+/// A pattern that is a whole value made of runs of ASCII classes, `^A{m,n}B{m,n}…$`, where no
+/// byte belongs to two of the classes.
+///
+/// Then every byte can only be consumed by the one run whose class holds it, so the value
+/// matches exactly when it is, in order, a run of each class of an allowed length: one pass
+/// with a table lookup per byte, no states, no backtracking.
+#[derive(Debug, Clone)]
+struct Runs {
+    /// For each byte, 1 + the index of the run whose class holds it, or 0.
+    owner: [u8; 256],
+    /// Allowed lengths of each run.
+    lengths: Vec<(usize, usize)>,
+}
+
+/// One run while the pattern is read: its class (bit `c` for ASCII byte `c`) and lengths.
+struct Run {
+    class: u128,
+    min: usize,
+    max: usize,
+}
+
+impl Runs {
+    /// The runs of `pattern`, or `None` when it is not of this simple form.
+    fn of(pattern: &str) -> Option<Runs> {
+        use regex_syntax::hir::{Class, HirKind, Look};
+        let hir = regex_syntax::parse(pattern).ok()?;
+        let HirKind::Concat(parts) = hir.kind() else {
+            return None;
+        };
+        let (first, rest) = parts.split_first()?;
+        let (last, middle) = rest.split_last()?;
+        if !matches!(first.kind(), HirKind::Look(Look::Start)) || !matches!(last.kind(), HirKind::Look(Look::End)) {
+            return None;
+        }
+        let class_of = |hir: &regex_syntax::hir::Hir| -> Option<u128> {
+            let ranges: Vec<(u32, u32)> = match hir.kind() {
+                HirKind::Literal(lit) if lit.0.len() == 1 => vec![(u32::from(lit.0[0]), u32::from(lit.0[0]))],
+                HirKind::Class(Class::Unicode(c)) => {
+                    c.ranges().iter().map(|r| (r.start() as u32, r.end() as u32)).collect()
+                }
+                HirKind::Class(Class::Bytes(c)) => {
+                    c.ranges().iter().map(|r| (r.start().into(), r.end().into())).collect()
+                }
+                _ => return None,
+            };
+            let mut class = 0u128;
+            for (start, end) in ranges {
+                if end > 0x7F {
+                    return None;
+                }
+                for c in start..=end {
+                    class |= 1 << c;
+                }
+            }
+            Some(class)
+        };
+        let mut runs = Vec::new();
+        let mut seen = 0u128;
+        for part in middle {
+            let run = match part.kind() {
+                HirKind::Repetition(rep) => Run {
+                    class: class_of(&rep.sub)?,
+                    min: rep.min as usize,
+                    max: rep.max.map_or(usize::MAX, |m| m as usize),
+                },
+                _ => Run { class: class_of(part)?, min: 1, max: 1 },
+            };
+            if run.class & seen != 0 || run.class == 0 {
+                return None;
+            }
+            seen |= run.class;
+            runs.push(run);
+        }
+        if runs.is_empty() || runs.len() > 254 {
+            return None;
+        }
+        let mut owner = [0u8; 256];
+        for (i, run) in runs.iter().enumerate() {
+            for (c, o) in owner.iter_mut().enumerate().take(128) {
+                if run.class >> c & 1 == 1 {
+                    *o = i as u8 + 1;
+                }
+            }
+        }
+        Some(Runs { owner, lengths: runs.iter().map(|r| (r.min, r.max)).collect() })
+    }
+
+    #[inline]
+    fn is_match(&self, b: &[u8]) -> bool {
+        // `run` is 1 + the index of the run being read (0 before the first), `len` its length.
+        let (mut run, mut len) = (0usize, 0usize);
+        for &c in b {
+            let o = usize::from(self.owner[usize::from(c)]);
+            if o == 0 {
+                return false;
+            } else if o == run {
+                len += 1;
+            } else if o > run && self.ends(run, len, o - 1) {
+                (run, len) = (o, 1);
+            } else {
+                return false;
+            }
+        }
+        self.ends(run, len, self.lengths.len())
+    }
+
+    /// Whether run `run` (1-based, 0 = none yet) may end at length `len` and the runs after it,
+    /// up to but not including index `next`, may be empty.
+    #[inline]
+    fn ends(&self, run: usize, len: usize, next: usize) -> bool {
+        let this = run == 0 || {
+            let (min, max) = self.lengths[run - 1];
+            len >= min && len <= max
+        };
+        this && self.lengths[run..next].iter().all(|(min, _)| *min == 0)
     }
 }
 
@@ -565,7 +747,7 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
                             format!("{both:?} is also in true_values"),
                         ));
                     }
-                    BoolWords { truthy, falsy, ignore_case: false }
+                    BoolWords::new(truthy, falsy, false)
                 }
             };
             Kind::Boolean(words)

@@ -420,3 +420,92 @@ fn choices_match_spellings_exactly_or_ignoring_case() {
     assert_eq!(indexed.lookup("v17"), Some("V17"));
     assert_eq!(Choices::compile(&many, false, "values").unwrap().lookup("v17"), None);
 }
+
+#[test]
+fn short_keys_are_equal_exactly_for_equal_strings() {
+    let words = [
+        "",
+        "a",
+        "b",
+        "ab",
+        "ba",
+        "aa",
+        "abc",
+        "acb",
+        "abcd",
+        "abce",
+        "abcdefg",
+        "abcdefh",
+        "bbcdefg",
+        "abcdefgh",
+        "abcdefghijklmnop",
+        "abcdefghijklmnoq",
+        "xbcdefghijklmnop",
+        "abcdefghXjklmnop",
+        "é",
+        "éa",
+    ];
+    for a in words {
+        for b in words {
+            assert_eq!(ShortKey::of(a.as_bytes()) == ShortKey::of(b.as_bytes()), a == b, "{a:?} {b:?}");
+        }
+    }
+    assert_eq!(ShortKey::of(&[b'x'; 17]), None);
+    assert_eq!(ShortKey::of_folded(b"TrUe", true), ShortKey::of(b"true"));
+    assert_ne!(ShortKey::of_folded(b"TrUe", false), ShortKey::of(b"true"));
+}
+
+#[test]
+fn boolean_words_match_by_case_as_configured() {
+    let builtin = BoolWords::builtin();
+    assert_eq!(builtin.read("YES"), Some(true));
+    assert_eq!(builtin.read("Off"), Some(false));
+    assert_eq!(builtin.read("maybe"), None);
+    assert_eq!(builtin.read("a very long spelling indeed"), None);
+    let custom = BoolWords::new(vec!["Ja".into(), "wahr und wirklich ganz".into()], vec!["nein".into()], false);
+    assert_eq!(custom.read("Ja"), Some(true));
+    assert_eq!(custom.read("ja"), None);
+    assert_eq!(custom.read("wahr und wirklich ganz"), Some(true));
+    assert_eq!(custom.read("nein"), Some(false));
+}
+
+#[test]
+fn simple_anchored_patterns_match_as_the_regex_crate_does() {
+    let patterns = [
+        r"^\+?[0-9 ()\-]{7,20}$",
+        r"^[A-Z]{2}$",
+        r"^[a-z]+[0-9]*$",
+        r"^x?y{2,}$",
+        r"^[A-Z]{2}[0-9]{2}$",
+        // Not of the simple form: classes that overlap, no anchors, alternations.
+        r"^[a-z]*[a-f]$",
+        r"[A-Z]{2}",
+        r"^(ab|cd)$",
+        r"^é+$",
+    ];
+    let alphabet = ["A", "Z", "a", "f", "z", "0", "9", "+", " ", "(", ")", "-", "x", "y", "é", "\n", "ab", "cd"];
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    for pattern in patterns {
+        let ours = Matcher::new(pattern).unwrap();
+        let regex = regex::Regex::new(pattern).unwrap();
+        for _ in 0..3000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut r = state;
+            let mut text = String::new();
+            for _ in 0..(state % 23) {
+                text.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
+                r = r / alphabet.len() as u64 ^ state.rotate_left(17);
+            }
+            assert_eq!(ours.is_match(&text), regex.is_match(&text), "{pattern} on {text:?}");
+        }
+        for text in ["+1 (555) 123-4567", "5551234", "555123", "US", "us", "USA", "ab12", "x", "yy", "xyyy"] {
+            assert_eq!(ours.is_match(text), regex.is_match(text), "{pattern} on {text:?}");
+        }
+    }
+    assert!(Runs::of(r"^\+?[0-9 ()\-]{7,20}$").is_some());
+    assert!(Runs::of(r"^[A-Z]{2}$").is_some());
+    assert!(Runs::of(r"^[a-z]*[a-f]$").is_none(), "overlapping classes");
+    assert!(Runs::of(r"[A-Z]{2}").is_none(), "not anchored");
+}

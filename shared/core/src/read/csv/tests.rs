@@ -291,3 +291,12 @@ fn each_chunk_reads_the_same_records_as_the_whole_file() {
         assert_eq!(records, all, "chunk_rows {chunk_rows}");
     }
 }
+
+#[test]
+fn the_simd_utf8_check_gives_std_answers() {
+    for bytes in [&b"plain ascii"[..], "Łukasz,Renée".as_bytes(), b"bad \xFF byte", b"cut \xC5", b""] {
+        let ours = crate::read::utf8(bytes);
+        let std = std::str::from_utf8(bytes);
+        assert_eq!(ours, std, "{bytes:?}");
+    }
+}
