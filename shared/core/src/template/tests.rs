@@ -496,7 +496,7 @@ fn simple_anchored_patterns_match_as_the_regex_crate_does() {
             let mut text = String::new();
             for _ in 0..(state % 23) {
                 text.push_str(alphabet[(r % alphabet.len() as u64) as usize]);
-                r = r / alphabet.len() as u64 ^ state.rotate_left(17);
+                r = (r / alphabet.len() as u64) ^ state.rotate_left(17);
             }
             assert_eq!(ours.is_match(&text), regex.is_match(&text), "{pattern} on {text:?}");
         }
