@@ -284,9 +284,12 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
     let s: &str = src.text();
     match kind {
         Kind::Text => *out = Value::Text(src.whole()),
-        Kind::Integer => match parse_integer(s) {
-            Ok(i) => *out = Value::Integer(i),
-            Err(f) => return Outcome::Invalid(Box::new(f)),
+        Kind::Integer => match plain_integer(s) {
+            Some(i) => *out = Value::Integer(i),
+            None => match parse_integer_general(s) {
+                Ok(i) => *out = Value::Integer(i),
+                Err(f) => return Outcome::Invalid(Box::new(f)),
+            },
         },
         Kind::Decimal { precision, scale } => match PlainDecimal::read(s, opts.decimal_comma) {
             Some(plain) => match plain.check(s, *precision, *scale) {
@@ -508,6 +511,39 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
 
 /// Reads a whole number: optional sign and ASCII digits, within 64 bits.
 pub fn parse_integer(s: &str) -> Result<i64, Fault> {
+    match plain_integer(s) {
+        Some(i) => Ok(i),
+        None => parse_integer_general(s),
+    }
+}
+
+/// The usual integer: an optional sign and at most 18 digits, which cannot overflow. Comes
+/// back in registers; `None` leaves the decision (and the message) to [`parse_integer_general`].
+#[inline]
+fn plain_integer(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut acc: i64 = 0;
+    for &d in digits {
+        let v = d.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        acc = acc * 10 + i64::from(v);
+    }
+    Some(if neg { -acc } else { acc })
+}
+
+/// [`parse_integer`] for long numbers and every error.
+#[inline(never)]
+fn parse_integer_general(s: &str) -> Result<i64, Fault> {
     let b = s.as_bytes();
     let (neg, digits) = match b.first() {
         Some(b'-') => (true, &b[1..]),

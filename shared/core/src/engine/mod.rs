@@ -441,7 +441,20 @@ impl<'a> RowEngine<'a> {
         }
     }
 
+    /// An empty cell, or a field without a column. The usual case (optional, no default) is
+    /// settled inline.
+    #[inline]
     fn empty(&mut self, fi: usize, field: &'a Field, col: Option<usize>, line: u64) {
+        if !field.required && self.defaults[fi].is_none() {
+            self.values[fi] = Value::Null;
+            return;
+        }
+        self.empty_filled(fi, field, col, line)
+    }
+
+    /// [`RowEngine::empty`] for a field with a default or a required one.
+    #[inline(never)]
+    fn empty_filled(&mut self, fi: usize, field: &'a Field, col: Option<usize>, line: u64) {
         if let Some(default) = &self.defaults[fi] {
             // Validators read the text too (regex, one_of): give them the default's.
             let value = default.clone();
