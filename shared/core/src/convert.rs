@@ -301,22 +301,29 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
         },
-        Kind::Boolean(words) => match read_bool(words, s) {
-            Ok(b) => *out = Value::Boolean(b),
-            Err(f) => return Outcome::Invalid(Box::new(f)),
+        Kind::Boolean(words) => match words.read(s) {
+            Some(b) => *out = Value::Boolean(b),
+            None => return Outcome::Invalid(Box::new(bool_fault(words, s))),
         },
-        Kind::Date { format } => match parse_date(s, opts.date_order, format.as_deref()) {
-            Ok(d) => *out = Value::Date(d),
-            Err(f) => return Outcome::Invalid(Box::new(f)),
+        Kind::Date { format } => match plain_date(s) {
+            Some(d) => *out = Value::Date(d),
+            None => match parse_date_general(s, opts.date_order, format.as_deref()) {
+                Ok(d) => *out = Value::Date(d),
+                Err(f) => return Outcome::Invalid(Box::new(f)),
+            },
         },
         Kind::Enum(choices) => match choices.lookup(s) {
             Some(canonical) => *out = Value::Text(Cow::Borrowed(canonical)),
             None => return Outcome::Invalid(Box::new(choice_fault(choices, s))),
         },
-        Kind::Email => match check_email(s) {
-            Ok(()) => *out = Value::Text(src.whole()),
-            Err(f) => return Outcome::Invalid(Box::new(f)),
-        },
+        Kind::Email => {
+            if !plain_email(s.as_bytes())
+                && let Err(f) = check_email_general(s)
+            {
+                return Outcome::Invalid(Box::new(f));
+            }
+            *out = Value::Text(src.whole());
+        }
         _ => return convert_rare(kind, src, opts, out),
     }
     Outcome::Value
@@ -799,10 +806,13 @@ fn finish_decimal(
 }
 
 fn read_bool(words: &BoolWords, s: &str) -> Result<bool, Fault> {
-    words.read(s).ok_or_else(|| {
-        let shown: Vec<&str> = words.truthy.iter().chain(&words.falsy).map(String::as_str).collect();
-        Fault::new(codes::INVALID_BOOLEAN, format!("'{}' is not a boolean (use one of: {})", clip(s), shown.join(", ")))
-    })
+    words.read(s).ok_or_else(|| bool_fault(words, s))
+}
+
+#[cold]
+fn bool_fault(words: &BoolWords, s: &str) -> Fault {
+    let shown: Vec<&str> = words.truthy.iter().chain(&words.falsy).map(String::as_str).collect();
+    Fault::new(codes::INVALID_BOOLEAN, format!("'{}' is not a boolean (use one of: {})", clip(s), shown.join(", ")))
 }
 
 fn two_digits(b: &[u8]) -> Option<i8> {
@@ -830,6 +840,27 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
 /// Reads a date: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and the
 /// like; with a format, that `strftime` format.
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
+    if let Some(date) = plain_date(s) {
+        return Ok(date);
+    }
+    parse_date_general(s, order, format)
+}
+
+/// A real calendar day written `YYYY-MM-DD`, the usual date: comes back in registers. `None`
+/// leaves the decision (and the message) to [`parse_date_general`].
+#[inline]
+fn plain_date(s: &str) -> Option<civil::Date> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (four_digits(&b[0..4])?, two_digits(&b[5..7])?, two_digits(&b[8..10])?);
+    civil::Date::new(y, m, d).ok()
+}
+
+/// [`parse_date`] for other spellings and every error.
+#[inline(never)]
+fn parse_date_general(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
     let b = s.as_bytes();
     if b.len() == 10
         && b[4] == b'-'
