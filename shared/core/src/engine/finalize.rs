@@ -1,9 +1,9 @@
 //! The whole-file decisions finalize makes after every chunk is done.
 //!
 //! `unique` and `dedupe` cannot be decided inside one chunk: a value may first appear in a chunk
-//! processed later. Chunks therefore only record keys; [`find_duplicates`] sorts all of them
-//! and marks every occurrence after the first (by line) as a duplicate, which is the same answer
-//! a single pass over the file gives, whatever the chunk order.
+//! processed later. Chunks therefore only record keys; [`find_duplicates`] groups equal keys
+//! of the whole file and marks every occurrence after the first (by line) as a duplicate, which
+//! is the same answer a single pass over the file gives, whatever the chunk order.
 
 use std::borrow::Cow;
 
