@@ -413,7 +413,7 @@ impl<'a> RowEngine<'a> {
     }
 
     /// The usual cell: text borrowed from the chunk, converted without building a `CellRef`,
-    /// straight into the row's next slot.
+    /// straight into the field's slot.
     #[inline]
     fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
         let s = if self.opts.trim { trim(raw) } else { raw };
