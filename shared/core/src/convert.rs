@@ -301,9 +301,9 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
         },
-        Kind::Boolean(words) => match words.read(s) {
-            Some(b) => *out = Value::Boolean(b),
-            None => return Outcome::Invalid(Box::new(bool_fault(words, s))),
+        Kind::Boolean(words) => match read_bool(words, s) {
+            Ok(b) => *out = Value::Boolean(b),
+            Err(f) => return Outcome::Invalid(Box::new(f)),
         },
         Kind::Date { format } => match plain_date(s) {
             Some(d) => *out = Value::Date(d),
@@ -316,14 +316,10 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Some(canonical) => *out = Value::Text(Cow::Borrowed(canonical)),
             None => return Outcome::Invalid(Box::new(choice_fault(choices, s))),
         },
-        Kind::Email => {
-            if !plain_email(s.as_bytes())
-                && let Err(f) = check_email_general(s)
-            {
-                return Outcome::Invalid(Box::new(f));
-            }
-            *out = Value::Text(src.whole());
-        }
+        Kind::Email => match check_email(s) {
+            Ok(()) => *out = Value::Text(src.whole()),
+            Err(f) => return Outcome::Invalid(Box::new(f)),
+        },
         _ => return convert_rare(kind, src, opts, out),
     }
     Outcome::Value
@@ -529,11 +525,7 @@ pub fn parse_integer(s: &str) -> Result<i64, Fault> {
 #[inline]
 fn plain_integer(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
+    let (neg, digits) = split_sign(b);
     if digits.is_empty() || digits.len() > 18 {
         return None;
     }
@@ -552,11 +544,7 @@ fn plain_integer(s: &str) -> Option<i64> {
 #[inline(never)]
 fn parse_integer_general(s: &str) -> Result<i64, Fault> {
     let b = s.as_bytes();
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
+    let (neg, digits) = split_sign(b);
     let bad = || Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number", clip(s)));
     if digits.is_empty() {
         return Err(bad());
@@ -575,6 +563,16 @@ fn parse_integer_general(s: &str) -> Result<i64, Fault> {
             })?;
     }
     Ok(acc)
+}
+
+/// A leading `-` or `+` taken off: whether it was `-`, and the rest.
+#[inline]
+fn split_sign(b: &[u8]) -> (bool, &[u8]) {
+    match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    }
 }
 
 /// Reads an exact decimal: optional sign, digits, one decimal separator; no exponent, no currency.
@@ -615,11 +613,7 @@ impl PlainDecimal {
     #[inline]
     fn read(s: &str, decimal_comma: bool) -> Option<PlainDecimal> {
         let b = s.as_bytes();
-        let (neg, body) = match b.first() {
-            Some(b'-') => (true, &b[1..]),
-            Some(b'+') => (false, &b[1..]),
-            _ => (false, b),
-        };
+        let (neg, body) = split_sign(b);
         if body.len() > 19 || body.is_empty() {
             return None;
         }
@@ -717,11 +711,7 @@ fn parse_decimal_general(
         Fault::new(codes::INVALID_DECIMAL, format!("'{}' is not a decimal number ({hint})", clip(s)))
     };
     let b = s.as_bytes();
-    let (neg, body) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
+    let (neg, body) = split_sign(b);
     let (point, group) = if decimal_comma { (b',', Some(b'.')) } else { (b'.', None) };
     let mut mantissa: u128 = 0;
     let mut int_digits: u32 = 0;
@@ -805,6 +795,8 @@ fn finish_decimal(
     Ok(value)
 }
 
+/// Inlined: the usual spelling is settled by [`BoolWords::read`] in registers.
+#[inline]
 fn read_bool(words: &BoolWords, s: &str) -> Result<bool, Fault> {
     words.read(s).ok_or_else(|| bool_fault(words, s))
 }
@@ -1039,6 +1031,7 @@ pub fn excel_serial_to_datetime(serial: f64, is_1904: bool) -> Option<civil::Dat
 }
 
 /// Checks the `local@domain.tld` shape: one `@`, no whitespace, a dotted domain, RFC 5321 lengths.
+#[inline]
 pub fn check_email(s: &str) -> Result<(), Fault> {
     if plain_email(s.as_bytes()) { Ok(()) } else { check_email_general(s) }
 }
