@@ -10,6 +10,7 @@ pub mod codes;
 pub mod convert;
 pub mod engine;
 pub mod import;
+pub mod json;
 pub mod mapping;
 pub mod pipeline;
 pub mod read;

@@ -56,9 +56,9 @@ pub struct ChunkOutput {
     /// Keys for `unique` and `dedupe`.
     pub keys: Vec<KeyEntry>,
     /// Rows, JSON lines, as the [`RowsMode`] says.
-    pub rows: String,
+    pub rows: Vec<u8>,
     /// Invalid rows, JSON lines ([`RowsMode::ValidOnly`] only).
-    pub invalid: String,
+    pub invalid: Vec<u8>,
     /// Messages, JSON lines.
     pub messages: String,
     /// The chunk's part of `errors.jsonl` when no duplicate touches it.
@@ -177,8 +177,8 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
     Ok(ChunkOutput {
         counts,
         keys,
-        rows: sink.rows,
-        invalid: sink.invalid,
+        rows: sink.rows.into_bytes(),
+        invalid: sink.invalid.into_bytes(),
         messages: sink.messages,
         errors: sink.errors,
         results: sink.results,

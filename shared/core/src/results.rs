@@ -111,48 +111,12 @@ impl RowError {
 /// The header line of the results CSV.
 pub const RESULTS_CSV_HEADER: &str = "Code,Message,Severity,LineNumber,Properties,EntityId\r\n";
 
-/// Bytes a JSON string must escape: controls, `"` and `\\`.
-static JSON_ESCAPE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = true;
-        i += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
 /// Appends a JSON string literal.
 #[inline]
 pub fn push_json_str(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !JSON_ESCAPE[usize::from(b)] {
-            i += 1;
-            continue;
-        }
-        out.push_str(&s[start..i]);
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            _ => {
-                let _ = write!(out, "\\u{b:04x}");
-            }
-        }
-        i += 1;
-        start = i;
-    }
-    out.push_str(&s[start..]);
+    crate::json::escaped_pieces(s, |piece| out.push_str(piece));
     out.push('"');
 }
 

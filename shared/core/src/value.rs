@@ -6,12 +6,12 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 use jiff::civil;
 use rust_decimal::Decimal;
 
-use crate::results::push_json_str;
+use crate::json::JsonOut;
 
 /// A parsed field value. Text borrows from the input buffer or the template where it can.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,36 +50,39 @@ impl Value<'_> {
     }
 
     /// Appends the JSON form.
-    pub fn write_json(&self, out: &mut String) {
+    pub fn write_json(&self, out: &mut JsonOut) {
         match self {
             Value::Null => out.push_str("null"),
-            Value::Text(t) => push_json_str(out, t),
-            Value::Integer(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            Value::Text(t) => out.push_json_str(t),
+            Value::Integer(i) => out.push_i64(*i),
             Value::Decimal(d) => {
-                out.push('"');
+                out.push_ascii(b'"');
                 push_decimal(out, d);
-                out.push('"');
+                out.push_ascii(b'"');
             }
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Date(d) => {
-                out.push('"');
-                push_date(out, *d);
-                out.push('"');
-            }
+            Value::Date(d) => match date_digits(*d) {
+                Some(digits) => out.push_quoted_date(&digits),
+                None => {
+                    out.push_ascii(b'"');
+                    push_date(out, *d);
+                    out.push_ascii(b'"');
+                }
+            },
             Value::DateTime(dt, offset) => {
-                out.push('"');
+                out.push_ascii(b'"');
                 push_datetime(out, *dt, *offset);
-                out.push('"');
+                out.push_ascii(b'"');
             }
             Value::List(items) => {
-                out.push('[');
+                out.push_ascii(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push_ascii(b',');
                     }
-                    push_json_str(out, item);
+                    out.push_json_str(item);
                 }
-                out.push(']');
+                out.push_ascii(b']');
             }
         }
     }
@@ -107,31 +110,35 @@ impl Value<'_> {
     }
 }
 
-/// Appends `YYYY-MM-DD`.
-pub fn push_date(out: &mut String, d: civil::Date) {
-    let y = d.year();
-    if (0..=9999).contains(&y) {
-        let y = y as u16;
-        let digits = [
-            b'0' + (y / 1000) as u8,
-            b'0' + (y / 100 % 10) as u8,
-            b'0' + (y / 10 % 10) as u8,
-            b'0' + (y % 10) as u8,
-            b'-',
-            b'0' + (d.month() / 10) as u8,
-            b'0' + (d.month() % 10) as u8,
-            b'-',
-            b'0' + (d.day() / 10) as u8,
-            b'0' + (d.day() % 10) as u8,
-        ];
-        out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
-    } else {
-        let _ = write!(out, "{:04}-{:02}-{:02}", y, d.month(), d.day());
-    }
+/// `YYYY-MM-DD` for years 0 to 9999.
+#[inline]
+fn date_digits(d: civil::Date) -> Option<[u8; 10]> {
+    let y = u16::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
+    let (m, day) = (d.month() as u8, d.day() as u8);
+    Some([
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+        b'-',
+        b'0' + m / 10,
+        b'0' + m % 10,
+        b'-',
+        b'0' + day / 10,
+        b'0' + day % 10,
+    ])
+}
+
+/// Appends `YYYY-MM-DD` (years outside 0 to 9999 as `fmt` writes them).
+pub fn push_date(out: &mut impl Write, d: civil::Date) {
+    let _ = match date_digits(d) {
+        Some(digits) => out.write_str(std::str::from_utf8(&digits).unwrap_or_default()),
+        None => write!(out, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+    };
 }
 
 /// Appends a decimal as written (`-12.50`), without going through `fmt`.
-pub fn push_decimal(out: &mut String, d: &Decimal) {
+fn push_decimal(out: &mut JsonOut, d: &Decimal) {
     let mantissa = d.mantissa();
     let scale = d.scale() as usize;
     let Ok(abs) = u64::try_from(mantissa.unsigned_abs()) else {
@@ -139,28 +146,25 @@ pub fn push_decimal(out: &mut String, d: &Decimal) {
         return;
     };
     if mantissa < 0 {
-        out.push('-');
+        out.push_ascii(b'-');
     }
-    let mut buf = itoa::Buffer::new();
-    let digits = buf.format(abs);
     if scale == 0 {
-        out.push_str(digits);
-    } else if digits.len() > scale {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
+        out.push_u64(abs);
+    } else if abs >= 10u64.saturating_pow(scale as u32) && scale < 20 {
+        // More digits than the scale: the point goes among them.
+        out.push_u64(abs);
+        out.insert_ascii(scale, b'.');
     } else {
         out.push_str("0.");
-        for _ in digits.len()..scale {
-            out.push('0');
+        for _ in crate::json::decimal_digits(abs)..scale {
+            out.push_ascii(b'0');
         }
-        out.push_str(digits);
+        out.push_u64(abs);
     }
 }
 
 /// Appends RFC 3339 (`2024-06-15T14:30:00+02:00`, `Z` for UTC, fraction only when present).
-pub fn push_datetime(out: &mut String, dt: civil::DateTime, offset_seconds: i32) {
+pub fn push_datetime(out: &mut impl Write, dt: civil::DateTime, offset_seconds: i32) {
     push_date(out, dt.date());
     let _ = write!(out, "T{:02}:{:02}:{:02}", dt.hour(), dt.minute(), dt.second());
     let nanos = dt.subsec_nanosecond();
@@ -169,11 +173,10 @@ pub fn push_datetime(out: &mut String, dt: civil::DateTime, offset_seconds: i32)
         while frac.ends_with('0') {
             frac.pop();
         }
-        out.push('.');
-        out.push_str(&frac);
+        let _ = write!(out, ".{frac}");
     }
     if offset_seconds == 0 {
-        out.push('Z');
+        let _ = out.write_char('Z');
     } else {
         let sign = if offset_seconds < 0 { '-' } else { '+' };
         let abs = offset_seconds.unsigned_abs();
@@ -204,9 +207,9 @@ mod tests {
     use super::*;
 
     fn json(v: Value<'_>) -> String {
-        let mut s = String::new();
-        v.write_json(&mut s);
-        s
+        let mut out = JsonOut::new();
+        v.write_json(&mut out);
+        out.as_str().to_string()
     }
 
     #[test]

@@ -169,17 +169,20 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let out = out.expect("every chunk was processed");
         let next = plan.chunks.get(i + 1).map(|c| c.first_line);
         let mine = duplicates_in(&dups, spec.first_line, next);
-        let part = assemble_chunk(schema, &columns, keep, &out.rows, &out.invalid, &out.messages, mine);
+        // Row files are bytes; the engine writes them from text only.
+        let rows = std::str::from_utf8(&out.rows).expect("rows are UTF-8");
+        let invalid = std::str::from_utf8(&out.invalid).expect("invalid rows are UTF-8");
+        let part = assemble_chunk(schema, &columns, keep, rows, invalid, &out.messages, mine);
         // The sink's row index locates every row of the row file.
-        let index = sluice_core::pipeline::RowSpan::read_index(&out.rows_index, out.rows.len() as u64);
-        assert_eq!(index.len(), out.rows.lines().count());
+        let index = sluice_core::pipeline::RowSpan::read_index(&out.rows_index, rows.len() as u64);
+        assert_eq!(index.len(), rows.lines().count());
         for span in &index {
-            let row = &out.rows[span.start as usize..span.end as usize];
+            let row = &rows[span.start as usize..span.end as usize];
             assert!(row.starts_with(&format!("{{\"line\":{},", span.line)) && row.ends_with('\n'), "{row:?}");
         }
         if mine.is_empty() {
             // Finalize reuses an untouched chunk's own files: they must be what assembly gives.
-            assert_eq!(part.rows, out.rows, "rows of untouched chunk {i}");
+            assert_eq!(part.rows, rows, "rows of untouched chunk {i}");
             assert_eq!(part.errors, out.errors, "errors of untouched chunk {i}");
             assert_eq!(part.results, out.results, "results of untouched chunk {i}");
         }
@@ -189,7 +192,7 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         finished.newly_invalid += part.newly_invalid;
         finished.added_errors += part.added_errors;
         finished.counts += out.counts;
-        for row in out.rows.lines().filter(|r| !r.contains(",\"errors\":[")) {
+        for row in rows.lines().filter(|r| !r.contains(",\"errors\":[")) {
             finished.valid_before.push_str(row);
             finished.valid_before.push('\n');
         }

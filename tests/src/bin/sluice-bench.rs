@@ -112,7 +112,8 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
         }
         if let Some(plan) = &plan {
             let mut engine = RowEngine::new(&schema, plan, opts, dedupe);
-            let mut json = sluice_core::engine::sink::JsonSink::new(&schema, plan, RowsMode::ValidOnly);
+            let mut json =
+                sluice_core::engine::sink::JsonSink::new(&schema, plan, RowsMode::ValidOnly).with_capacity(data.len());
             while let Step::Record = parser.next_record(&mut rec)? {
                 consumed = rec.end;
                 match (text, with_json) {

@@ -111,8 +111,9 @@ impl App {
                     .map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
                 let dups = find_duplicates(out.keys.clone());
                 let made_invalid = rows_made_invalid(&dups);
+                let (valid, invalid) = (String::from_utf8_lossy(&out.rows), String::from_utf8_lossy(&out.invalid));
                 let assembled =
-                    assemble_chunk(&schema, &columns, RowsKept::All, &out.rows, &out.invalid, &out.messages, &dups);
+                    assemble_chunk(&schema, &columns, RowsKept::All, &valid, &invalid, &out.messages, &dups);
                 counts += out.counts;
                 counts.valid -= made_invalid;
                 counts.invalid += made_invalid;

@@ -22,9 +22,9 @@ fn with_order(order: DateOrder) -> ParseOptions {
 fn show(c: &Converted<'_>) -> String {
     match c {
         Converted::Valid(v) => {
-            let mut s = String::new();
-            v.write_json(&mut s);
-            s
+            let mut out = crate::json::JsonOut::new();
+            v.write_json(&mut out);
+            out.as_str().to_string()
         }
         Converted::Empty => "empty".into(),
         Converted::Invalid(f) => format!("!{}", f.code),

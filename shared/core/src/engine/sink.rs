@@ -6,8 +6,9 @@
 //! on, plus `"errors":[...]` (always last) on invalid rows.
 
 use super::{RowSink, RowView};
+use crate::json::JsonOut;
 use crate::mapping::ColumnPlan;
-use crate::results::{RowError, push_json_str};
+use crate::results::RowError;
 use crate::template::Schema;
 
 /// Which rows a chunk's row file holds, from `invalid_data_behavior`.
@@ -28,9 +29,9 @@ pub struct JsonSink<'s> {
     plan: &'s ColumnPlan,
     mode: RowsMode,
     /// Rows, as [`RowsMode`] says.
-    pub rows: String,
+    pub rows: JsonOut,
     /// Invalid rows, with their errors (only in [`RowsMode::ValidOnly`]).
-    pub invalid: String,
+    pub invalid: JsonOut,
     /// Every message (errors, warnings, skipped-row notes), one JSON object per line.
     pub messages: String,
     /// Errors and warnings as `errors.jsonl` lines.
@@ -50,8 +51,8 @@ impl<'s> JsonSink<'s> {
             schema,
             plan,
             mode,
-            rows: String::new(),
-            invalid: String::new(),
+            rows: JsonOut::new(),
+            invalid: JsonOut::new(),
             messages: String::new(),
             errors: String::new(),
             results: String::new(),
@@ -64,7 +65,7 @@ impl<'s> JsonSink<'s> {
     pub fn with_capacity(mut self, input_bytes: usize) -> Self {
         // JSON rows run about twice the size of the CSV they come from; one reallocation
         // would copy megabytes.
-        self.rows.reserve(input_bytes * 5 / 2 + 1024);
+        self.rows = JsonOut::with_capacity(input_bytes * 5 / 2 + 1024);
         self
     }
 
@@ -80,41 +81,45 @@ impl<'s> JsonSink<'s> {
 }
 
 /// Appends one row as a JSON line.
-pub fn write_row(out: &mut String, schema: &Schema, plan: &ColumnPlan, row: &RowView<'_, '_>, with_errors: bool) {
+pub fn write_row(out: &mut JsonOut, schema: &Schema, plan: &ColumnPlan, row: &RowView<'_, '_>, with_errors: bool) {
     out.push_str("{\"line\":");
-    out.push_str(itoa::Buffer::new().format(row.line));
-    out.push_str(",\"values\":{");
-    for (i, (field, value)) in schema.fields.iter().zip(row.values).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&field.json_key);
+    out.push_u64(row.line);
+    out.push_str(",\"values\":");
+    let open = out.len();
+    for (field, value) in schema.fields.iter().zip(row.values) {
+        // `,"key":` each, the first comma then turned into the `{`.
+        out.push_snippet(&field.json_key);
         value.write_json(out);
     }
-    out.push('}');
+    if out.len() == open {
+        out.push_ascii(b'{');
+    } else {
+        out.replace_ascii(open, b'{');
+    }
+    out.push_ascii(b'}');
     if !row.unmapped.is_empty() {
         out.push_str(",\"unmapped\":{");
         for (i, (col, text)) in row.unmapped.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push_ascii(b',');
             }
-            push_json_str(out, &plan.headers[*col]);
-            out.push(':');
-            push_json_str(out, text);
+            out.push_json_str(&plan.headers[*col]);
+            out.push_ascii(b':');
+            out.push_json_str(text);
         }
-        out.push('}');
+        out.push_ascii(b'}');
     }
     if with_errors && !row.issues.is_empty() {
         out.push_str(",\"errors\":[");
         for (i, issue) in row.issues.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push_ascii(b',');
             }
             if let Ok(json) = serde_json::to_string(issue) {
                 out.push_str(&json);
             }
         }
-        out.push(']');
+        out.push_ascii(b']');
     }
     out.push_str("}\n");
 }

@@ -73,10 +73,11 @@ fn run_bytes(schema: &Schema, buf: &[u8], dedupe: bool) -> Output {
         engine.process(&rec.view(buf), &mut sink);
     }
     let (counts, keys) = engine.finish();
-    let mut rows: Vec<String> = sink.rows.lines().chain(sink.invalid.lines()).map(str::to_string).collect();
+    let mut rows: Vec<String> =
+        sink.rows.as_str().lines().chain(sink.invalid.as_str().lines()).map(str::to_string).collect();
     rows.sort_by_key(|r| finalize::row_line(r.as_bytes()));
     let messages = sink.messages.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    Output { rows, valid: sink.rows, messages, counts, keys }
+    Output { rows, valid: sink.rows.as_str().to_string(), messages, counts, keys }
 }
 
 fn run(yaml: &str, csv: &str) -> Output {
@@ -495,7 +496,7 @@ fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
     engine.process(&StoredRecord(4, vec![StoredCell::Number(12.0)]), &mut sink);
     engine.process(&StoredRecord(5, vec![StoredCell::Null(()), StoredCell::Str("".into())]), &mut sink);
     assert_eq!(
-        sink.invalid,
+        sink.invalid.as_str(),
         "{\"line\":4,\"values\":{\"a\":12,\"b\":null},\"errors\":[{\"line\":4,\"field\":\"b\",\"code\":\"required\",\"message\":\"b is required\",\"severity\":\"error\",\"sheet\":\"Data\"}]}\n"
     );
     assert!(sink.messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));

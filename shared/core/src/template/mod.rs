@@ -15,6 +15,7 @@ pub use spec::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, U
 
 use crate::codes;
 use crate::convert::{self, Converted, ParseOptions};
+use crate::json::Snippet;
 use crate::results::Severity;
 use crate::settings::{Settings, SettingsError};
 use crate::value::{Value, compare_bound};
@@ -124,8 +125,9 @@ pub struct Field {
     /// Extra checks.
     pub validators: Vec<Validator>,
     messages: HashMap<String, String>,
-    /// `"key":` with JSON escaping, ready to write.
-    pub(crate) json_key: Box<str>,
+    /// `,"key":` with JSON escaping, ready to write (the first field's comma is replaced by the
+    /// `{` that opens the values).
+    pub(crate) json_key: Snippet,
 }
 
 /// A field's type with its options.
@@ -783,7 +785,8 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
         }
     }
     let label = f.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| f.key.clone());
-    let mut json_key = String::with_capacity(f.key.len() + 3);
+    let mut json_key = String::with_capacity(f.key.len() + 4);
+    json_key.push(',');
     crate::results::push_json_str(&mut json_key, &f.key);
     json_key.push(':');
     let field = Field {
@@ -796,7 +799,7 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
         alternate_matches: f.alternate_matches.clone(),
         validators,
         messages: f.messages.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        json_key: json_key.into_boxed_str(),
+        json_key: Snippet::new(json_key),
     };
     if let Some(default) = &field.default
         && let Converted::Invalid(fault) = convert::convert_str(&field.kind, default, options)
