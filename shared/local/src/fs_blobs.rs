@@ -314,6 +314,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_writer_appends_objects_ranges_and_bytes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let mut expected = Vec::new();
+        let mut w = store.writer("out/all.jsonl").await.unwrap();
+        for i in 0..40u64 {
+            // Objects of varied sizes, some empty.
+            let body: Vec<u8> = (0..(i * 7919 % 50_000) * (1 + i % 3)).map(|b| (b * 31 + i) as u8).collect();
+            let key = format!("parts/{i}.bin");
+            store.put(&key, Bytes::from(body.clone())).await.unwrap();
+            match i % 4 {
+                0 => {
+                    w.append_object(&key).await.unwrap();
+                    expected.extend_from_slice(&body);
+                }
+                1 => {
+                    let n = body.len() as u64;
+                    let (a, b) = (n / 3, 2 * n / 3);
+                    let segments = vec![
+                        Segment::Range(0..a),
+                        Segment::Bytes(Bytes::from(format!("<{i}>"))),
+                        Segment::Range(b..n),
+                        Segment::Range(a..b),
+                        Segment::Range(0..u64::MAX),
+                    ];
+                    w.append_segments(&key, segments).await.unwrap();
+                    let (a, b) = (a as usize, b as usize);
+                    expected.extend_from_slice(&body[..a]);
+                    expected.extend_from_slice(format!("<{i}>").as_bytes());
+                    expected.extend_from_slice(&body[b..]);
+                    expected.extend_from_slice(&body[a..b]);
+                    expected.extend_from_slice(&body);
+                }
+                _ => {
+                    w.write(Bytes::from(body.clone())).await.unwrap();
+                    expected.extend_from_slice(&body);
+                }
+            }
+        }
+        assert!(store.head("out/all.jsonl").await.unwrap().is_none(), "nothing appears before finish");
+        assert_eq!(w.finish().await.unwrap(), expected.len() as u64);
+        assert_eq!(store.get("out/all.jsonl").await.unwrap(), Bytes::from(expected));
+
+        // A writer that ends with nothing is an empty object; a missing source is an error.
+        let w = store.writer("out/empty").await.unwrap();
+        assert_eq!(w.finish().await.unwrap(), 0);
+        assert_eq!(store.get("out/empty").await.unwrap().len(), 0);
+        let mut w = store.writer("out/broken").await.unwrap();
+        assert!(w.append_object("parts/missing.bin").await.unwrap_err().is_not_found());
+    }
+
+    #[tokio::test]
     async fn keys_cannot_escape_the_root() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
