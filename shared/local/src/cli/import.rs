@@ -138,7 +138,8 @@ async fn import(
 async fn wait(rt: &LocalRuntime, tenant: &TenantId, created: &Import, bars: &Arc<Bars>) -> anyhow::Result<Import> {
     let mut idle_since: Option<Instant> = None;
     loop {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A state read is microseconds; a short period keeps the wait after the end short.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let import = rt.app.get_import(tenant, &created.id).await?;
         bars.chunks(import.chunks.done, import.chunks.total);
         if import.status.is_settled() {
