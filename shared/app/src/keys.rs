@@ -47,10 +47,10 @@ pub fn cells(tenant: &TenantId, id: &ImportId, generation: u32, chunk: u32) -> S
     format!("{}/cells/{chunk:06}.jsonl", work(tenant, id, generation))
 }
 
-/// One output file of a processed chunk (`rows.jsonl`, `invalid.jsonl`, `messages.jsonl`,
-/// `errors.jsonl`, `results.csv`, `keys.bin`).
-pub fn chunk_output(tenant: &TenantId, id: &ImportId, generation: u32, chunk: u32, file: &str) -> String {
-    format!("{}/chunks/{chunk:06}/{file}", work(tenant, id, generation))
+/// The output of a processed chunk: one object of sections (see
+/// [`sluice_core::pipeline::OutputLayout`]).
+pub fn chunk_output(tenant: &TenantId, id: &ImportId, generation: u32, chunk: u32) -> String {
+    format!("{}/chunks/{chunk:06}.out", work(tenant, id, generation))
 }
 
 /// A final result file (`rows.jsonl`, `errors.jsonl`, `results.csv`).

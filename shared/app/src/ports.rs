@@ -80,6 +80,15 @@ pub struct BlobMeta {
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores a whole object, replacing any previous one.
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError>;
+    /// Stores an object given as parts in order (a chunk's output and its sections). The
+    /// default joins them; a store that can write them one after another does.
+    async fn put_parts(&self, key: &str, parts: Vec<Bytes>) -> Result<(), StoreError> {
+        let mut body = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+        for part in parts {
+            body.extend_from_slice(&part);
+        }
+        self.put(key, body.freeze()).await
+    }
     /// Reads a whole (small) object.
     async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
     /// Reads a byte range.

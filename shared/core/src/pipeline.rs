@@ -71,6 +71,108 @@ pub struct ChunkOutput {
     pub invalid_index: Vec<u8>,
 }
 
+/// A section of a stored chunk output, in the order the object holds them: the small parts
+/// finalize reads first, the rows last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Keys, [`KeyEntry::encode`]d.
+    Keys,
+    /// Row index of the rows (see [`RowSpan::read_index`]).
+    RowsIndex,
+    /// Row index of the invalid rows.
+    InvalidIndex,
+    /// Messages, JSON lines.
+    Messages,
+    /// The chunk's part of `errors.jsonl`.
+    Errors,
+    /// The chunk's part of `results.csv`.
+    Results,
+    /// Invalid rows ([`RowsMode::ValidOnly`] only).
+    Invalid,
+    /// Rows.
+    Rows,
+}
+
+/// Where the sections of a stored chunk output lie. The object is one file per chunk (a file
+/// per section cost eight creates, renames and deletes per chunk): an 8-byte tag, the eight
+/// section lengths as little-endian u64, then the sections in [`Section`] order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLayout {
+    ranges: [std::ops::Range<u64>; 8],
+}
+
+impl OutputLayout {
+    /// Bytes of the header.
+    pub const HEADER_LEN: u64 = 8 + 8 * 8;
+    const TAG: &'static [u8; 8] = b"SLCHUNK1";
+
+    /// The layout of sections of these lengths.
+    fn of(lengths: [u64; 8]) -> OutputLayout {
+        let mut at = Self::HEADER_LEN;
+        let ranges = lengths.map(|len| {
+            let range = at..at + len;
+            at += len;
+            range
+        });
+        OutputLayout { ranges }
+    }
+
+    /// Reads the header at the start of a stored chunk output.
+    pub fn parse(header: &[u8]) -> Result<OutputLayout, String> {
+        let fields = header.get(..Self::HEADER_LEN as usize).ok_or("chunk output: header cut short")?;
+        if &fields[..8] != Self::TAG {
+            return Err("chunk output: not a chunk output object".into());
+        }
+        let mut lengths = [0u64; 8];
+        for (len, bytes) in lengths.iter_mut().zip(fields[8..].chunks_exact(8)) {
+            *len = u64::from_le_bytes(bytes.try_into().map_err(|_| "chunk output: header cut short")?);
+        }
+        Ok(OutputLayout::of(lengths))
+    }
+
+    /// Where a section lies in the object.
+    pub fn range(&self, section: Section) -> std::ops::Range<u64> {
+        self.ranges[section as usize].clone()
+    }
+
+    /// The object's size.
+    pub fn total_len(&self) -> u64 {
+        self.ranges[7].end
+    }
+}
+
+impl ChunkOutput {
+    /// The stored form: the header, then the sections, as parts to write one after another (the
+    /// rows are not copied into one buffer).
+    pub fn into_parts(self) -> Vec<Vec<u8>> {
+        let ChunkOutput { counts: _, keys, rows, invalid, messages, errors, results, rows_index, invalid_index } = self;
+        let mut key_bytes = Vec::with_capacity(keys.len() * KeyEntry::ENCODED_LEN);
+        for k in &keys {
+            k.encode(&mut key_bytes);
+        }
+        // In `Section` order.
+        let sections = [
+            key_bytes,
+            rows_index,
+            invalid_index,
+            messages.into_bytes(),
+            errors.into_bytes(),
+            results.into_bytes(),
+            invalid,
+            rows,
+        ];
+        let mut header = Vec::with_capacity(OutputLayout::HEADER_LEN as usize);
+        header.extend_from_slice(OutputLayout::TAG);
+        for section in &sections {
+            header.extend_from_slice(&(section.len() as u64).to_le_bytes());
+        }
+        let mut parts = Vec::with_capacity(1 + sections.len());
+        parts.push(header);
+        parts.extend(sections);
+        parts
+    }
+}
+
 /// A fault in a chunk that the splitter should have caught (a changed file, a bug): the chunk
 /// cannot be processed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -435,4 +537,45 @@ pub fn duplicates_in(dups: &[Duplicate], first_line: u64, next_first_line: Optio
         None => dups.len(),
     };
     &dups[from..to]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_chunk_output_gives_back_each_section() {
+        let keys = vec![
+            KeyEntry { slot: 0, key: 7, line: 2, valid: true },
+            KeyEntry { slot: 1, key: u128::MAX, line: 3, valid: false },
+        ];
+        let output = ChunkOutput {
+            counts: Counts::default(),
+            keys: keys.clone(),
+            rows: b"{\"line\":2}\n".to_vec(),
+            invalid: b"{\"line\":3}\n".to_vec(),
+            messages: "m\n".into(),
+            errors: String::new(),
+            results: "r,\r\n".into(),
+            rows_index: vec![1; 16],
+            invalid_index: vec![2; 16],
+        };
+        let object: Vec<u8> = output.clone().into_parts().concat();
+        let layout = OutputLayout::parse(&object).expect("a header");
+        assert_eq!(layout.total_len(), object.len() as u64);
+        let section = |s: Section| &object[layout.range(s).start as usize..layout.range(s).end as usize];
+        let mut decoded = Vec::new();
+        KeyEntry::decode_all(section(Section::Keys), &mut decoded).expect("keys decode");
+        assert_eq!(decoded, keys);
+        assert_eq!(section(Section::Rows), output.rows.as_slice());
+        assert_eq!(section(Section::Invalid), output.invalid.as_slice());
+        assert_eq!(section(Section::Messages), output.messages.as_bytes());
+        assert_eq!(section(Section::Errors), b"");
+        assert_eq!(section(Section::Results), output.results.as_bytes());
+        assert_eq!(section(Section::RowsIndex), output.rows_index.as_slice());
+        assert_eq!(section(Section::InvalidIndex), output.invalid_index.as_slice());
+
+        assert!(OutputLayout::parse(&object[..20]).is_err(), "a short header");
+        assert!(OutputLayout::parse(&[0; 80]).is_err(), "another kind of object");
+    }
 }

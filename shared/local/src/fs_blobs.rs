@@ -93,6 +93,10 @@ impl FsBlobStore {
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn put(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
+        self.put_parts(key, vec![body]).await
+    }
+
+    async fn put_parts(&self, key: &str, parts: Vec<Bytes>) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
         let key = key.to_string();
         run(move || {
@@ -101,7 +105,13 @@ impl BlobStore for FsBlobStore {
                 std::fs::create_dir_all(parent).map_err(err)?;
             }
             let tmp = temp_path(&path);
-            std::fs::write(&tmp, &body).map_err(err)?;
+            let mut file = std::fs::File::create(&tmp).map_err(err)?;
+            let written = parts.iter().try_for_each(|part| file.write_all(part)).and_then(|()| file.flush());
+            drop(file);
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err(e));
+            }
             std::fs::rename(&tmp, &path).map_err(err)
         })
         .await
@@ -299,6 +309,9 @@ mod tests {
         let store = FsBlobStore::open(dir.path()).unwrap();
         store.put("a/b/c.txt", Bytes::from_static(b"hello world")).await.unwrap();
         assert_eq!(store.get("a/b/c.txt").await.unwrap(), Bytes::from_static(b"hello world"));
+        let parts = vec![Bytes::from_static(b"he"), Bytes::new(), Bytes::from_static(b"llo")];
+        store.put_parts("a/parts", parts).await.unwrap();
+        assert_eq!(store.get("a/parts").await.unwrap(), Bytes::from_static(b"hello"));
         assert_eq!(store.get_range("a/b/c.txt", 6..11).await.unwrap(), Bytes::from_static(b"world"));
         assert_eq!(store.head("a/b/c.txt").await.unwrap().unwrap().size, 11);
         assert!(store.head("a/b/missing").await.unwrap().is_none());

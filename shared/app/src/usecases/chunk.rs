@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use sluice_core::ImportStatus;
 use sluice_core::convert::ParseOptions;
-use sluice_core::engine::KeyEntry;
 use sluice_core::pipeline::{ChunkContext, ChunkError, process_chunk};
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::split::SplitError;
@@ -15,8 +14,8 @@ use crate::keys;
 use crate::model::{Failure, ImportId, Job, TenantId};
 
 impl App {
-    /// Validates one chunk. Its outputs are written under the chunk's own keys (a second run
-    /// writes the same bytes), then the chunk is counted in one conditional transaction; the
+    /// Validates one chunk. Its output is written as one object under the chunk's own key (a
+    /// second run writes the same bytes), then the chunk is counted in one conditional transaction; the
     /// run that completes the last chunk queues finalize.
     pub async fn process_chunk(
         &self,
@@ -78,35 +77,11 @@ impl App {
             }
         };
         let processed_at = started.elapsed();
-        let mut key_bytes = Vec::with_capacity(output.keys.len() * KeyEntry::ENCODED_LEN);
-        for k in &output.keys {
-            k.encode(&mut key_bytes);
-        }
-        let out = |file: &str| keys::chunk_output(tenant, id, generation, spec.index, file);
-        let files = [
-            (out("rows.jsonl"), Bytes::from(output.rows)),
-            (out("invalid.jsonl"), Bytes::from(output.invalid)),
-            (out("messages.jsonl"), Bytes::from(output.messages)),
-            (out("errors.jsonl"), Bytes::from(output.errors)),
-            (out("results.csv"), Bytes::from(output.results)),
-            (out("keys.bin"), Bytes::from(key_bytes)),
-            (out("rows.idx"), Bytes::from(output.rows_index)),
-            (out("invalid.idx"), Bytes::from(output.invalid_index)),
-        ];
-        // Written concurrently: against S3 each put is a round trip.
-        let writes: Vec<_> = files
-            .into_iter()
-            .map(|(key, body)| {
-                let blobs = self.blobs.clone();
-                tokio::spawn(async move { blobs.put(&key, body).await })
-            })
-            .collect();
-        for write in writes {
-            write.await.map_err(|e| AppError::Internal(format!("write task failed: {e}")))??;
-        }
+        let counts = output.counts;
+        let parts = output.into_parts().into_iter().map(Bytes::from).collect();
+        self.blobs.put_parts(&keys::chunk_output(tenant, id, generation, spec.index), parts).await?;
         let written_at = started.elapsed();
-        let done =
-            self.imports.complete_chunk(tenant, id, generation, spec.index, output.counts, self.clock.now()).await?;
+        let done = self.imports.complete_chunk(tenant, id, generation, spec.index, counts, self.clock.now()).await?;
         tracing::debug!(
             import_id = %id,
             chunk = spec.index,

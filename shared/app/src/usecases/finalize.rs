@@ -6,17 +6,21 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
+
 use sluice_core::ImportStatus;
 use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates_packed, rows_made_invalid};
 use sluice_core::engine::{KeyEntry, PackedKey, ROW_HASH_SLOT};
 use sluice_core::import::{RowsKept, decide_outcome};
-use sluice_core::pipeline::{ChunkLayout, PatchedChunk, Piece, RowSpan, duplicates_in, header_notes, patch_chunk};
+use sluice_core::pipeline::{
+    ChunkLayout, OutputLayout, PatchedChunk, Piece, RowSpan, Section, duplicates_in, header_notes, patch_chunk,
+};
 use sluice_core::settings::Dedupe;
 
 use super::{App, AppError, blocking};
 use crate::keys;
 use crate::model::{Delivery, DeliveryState, ImportId, Results, TenantId};
-use crate::ports::Segment;
+use crate::ports::{BlobStore, BlobWriter, Segment};
 
 impl App {
     /// Finalizes an import whose chunks are all done. Concurrent or repeated runs write the same
@@ -35,17 +39,20 @@ impl App {
         let loaded = self.load_job(tenant, id, generation).await?;
         let job = &loaded.job;
         let chunks = self.load_chunks(tenant, id, generation).await?;
-        let chunk_key = |chunk: u32, file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
+        let output_key = |chunk: u32| keys::chunk_output(tenant, id, generation, chunk);
 
-        // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
-        let mut total_keys = 0;
+        // Where each chunk output's sections lie.
+        let mut layouts = Vec::with_capacity(chunks.len());
         for c in &chunks {
-            total_keys += self.blobs.head(&chunk_key(c.index, "keys.bin")).await?.map_or(0, |m| m.size);
+            let header = self.blobs.get_range(&output_key(c.index), 0..OutputLayout::HEADER_LEN).await?;
+            layouts.push(OutputLayout::parse(&header).map_err(AppError::Internal)?);
         }
+        // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
+        let total_keys: u64 = layouts.iter().map(|l| l.range(Section::Keys).end - l.range(Section::Keys).start).sum();
         // Sized up front: a growing vector would briefly hold twice the file's keys.
         let mut all_keys = Vec::with_capacity((total_keys / KeyEntry::ENCODED_LEN as u64) as usize);
-        for c in &chunks {
-            let bytes = self.blobs.get(&chunk_key(c.index, "keys.bin")).await?;
+        for (c, layout) in chunks.iter().zip(&layouts) {
+            let bytes = read_section(self.blobs.as_ref(), &output_key(c.index), layout, Section::Keys).await?;
             KeyEntry::decode_packed(&bytes, &mut all_keys).map_err(AppError::Internal)?;
         }
         let across = job.settings.dedupe == Dedupe::AcrossImports;
@@ -113,29 +120,33 @@ impl App {
             while ahead.len() < window
                 && let Some((j, mine)) = pending.next()
             {
-                let spec = chunks[j];
-                ahead.push_back((j, self.spawn_patch(loaded.clone(), tenant, id, generation, spec.index, keep, mine)));
+                let (spec, layout) = (chunks[j], layouts[j].clone());
+                let patch = self.spawn_patch(loaded.clone(), output_key(spec.index), layout, keep, mine);
+                ahead.push_back((j, patch));
             }
             if ahead.front().is_some_and(|(j, _)| *j == i) {
                 let (_, task) = ahead.pop_front().expect("checked above");
                 let patched = task.await.map_err(|e| AppError::Internal(format!("patch task failed: {e}")))??;
+                let rows_at = layouts[i].range(Section::Rows).start;
                 let segments = patched
                     .pieces
                     .into_iter()
-                    .map(|piece| match piece {
-                        Piece::Copy(range) => Segment::Range(range),
-                        Piece::Text(text) => Segment::Bytes(text.into()),
+                    .filter_map(|piece| match piece {
+                        Piece::Copy(range) if range.is_empty() => None,
+                        Piece::Copy(range) => Some(Segment::Range(rows_at + range.start..rows_at + range.end)),
+                        Piece::Text(text) => Some(Segment::Bytes(text.into())),
                     })
                     .collect();
-                rows_out.append_segments(&chunk_key(c.index, "rows.jsonl"), segments).await?;
+                rows_out.append_segments(&output_key(c.index), segments).await?;
                 errors_out.write(patched.errors.into()).await?;
                 results_out.write(patched.results.into()).await?;
             } else {
+                let (key, layout) = (output_key(c.index), &layouts[i]);
                 if keep != RowsKept::None {
-                    rows_out.append_object(&chunk_key(c.index, "rows.jsonl")).await?;
+                    append_section(rows_out.as_mut(), &key, layout, Section::Rows).await?;
                 }
-                errors_out.append_object(&chunk_key(c.index, "errors.jsonl")).await?;
-                results_out.append_object(&chunk_key(c.index, "results.csv")).await?;
+                append_section(errors_out.as_mut(), &key, layout, Section::Errors).await?;
+                append_section(results_out.as_mut(), &key, layout, Section::Results).await?;
             }
         }
         rows_out.finish().await?;
@@ -209,31 +220,28 @@ impl App {
 
     /// Rebuilds a chunk's parts for its duplicates: reads only its row index, messages and the
     /// duplicate rows themselves.
-    #[allow(clippy::too_many_arguments)]
     fn spawn_patch(
         &self,
         loaded: std::sync::Arc<super::LoadedJob>,
-        tenant: &TenantId,
-        id: &ImportId,
-        generation: u32,
-        chunk: u32,
+        key: String,
+        layout: OutputLayout,
         keep: RowsKept,
         dups: Vec<Duplicate>,
     ) -> tokio::task::JoinHandle<Result<PatchedChunk, AppError>> {
         let blobs = self.blobs.clone();
-        let key = |file: &str| keys::chunk_output(tenant, id, generation, chunk, file);
-        let (rows_key, invalid_key) = (key("rows.jsonl"), key("invalid.jsonl"));
-        let (rows_idx, invalid_idx, messages_key) = (key("rows.idx"), key("invalid.idx"), key("messages.jsonl"));
         tokio::spawn(async move {
-            let (rows_meta, invalid_meta) = tokio::try_join!(blobs.head(&rows_key), blobs.head(&invalid_key))?;
-            let (rows_len, invalid_len) = (rows_meta.map_or(0, |m| m.size), invalid_meta.map_or(0, |m| m.size));
-            let (rows_idx, invalid_idx, messages) =
-                tokio::try_join!(blobs.get(&rows_idx), blobs.get(&invalid_idx), blobs.get(&messages_key))?;
-            let rows_index = RowSpan::read_index(&rows_idx, rows_len);
-            let invalid_index = RowSpan::read_index(&invalid_idx, invalid_len);
-            // The duplicate rows' own text, read in one request per file.
+            let blobs = blobs.as_ref();
+            let (rows_idx, invalid_idx, messages) = tokio::try_join!(
+                read_section(blobs, &key, &layout, Section::RowsIndex),
+                read_section(blobs, &key, &layout, Section::InvalidIndex),
+                read_section(blobs, &key, &layout, Section::Messages),
+            )?;
+            let (rows, invalid) = (layout.range(Section::Rows), layout.range(Section::Invalid));
+            let rows_index = RowSpan::read_index(&rows_idx, rows.end - rows.start);
+            let invalid_index = RowSpan::read_index(&invalid_idx, invalid.end - invalid.start);
+            // The duplicate rows' own text, read in one request per section.
             let mut texts: HashMap<u64, String> = HashMap::new();
-            for (file, index) in [(&rows_key, &rows_index), (&invalid_key, &invalid_index)] {
+            for (section, index) in [(&rows, &rows_index), (&invalid, &invalid_index)] {
                 let mut lines: Vec<u64> = dups.iter().map(|d| d.line).collect();
                 lines.dedup();
                 let spans: Vec<RowSpan> = lines
@@ -244,11 +252,12 @@ impl App {
                 if spans.is_empty() {
                     continue;
                 }
-                let ranges: Vec<_> = spans.iter().map(|s| s.start..s.end).collect();
-                for (span, bytes) in spans.iter().zip(blobs.get_ranges(file, &ranges).await?) {
+                let ranges: Vec<_> = spans.iter().map(|s| section.start + s.start..section.start + s.end).collect();
+                for (span, bytes) in spans.iter().zip(blobs.get_ranges(&key, &ranges).await?) {
                     texts.insert(span.line, String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
+            let rows_len = rows.end - rows.start;
             blocking(move || {
                 let messages = String::from_utf8_lossy(&messages);
                 patch_chunk(
@@ -265,4 +274,33 @@ impl App {
             .await
         })
     }
+}
+
+/// Reads one section of a chunk output (nothing for an empty one: a store cannot read an empty
+/// range).
+async fn read_section(
+    blobs: &dyn BlobStore,
+    key: &str,
+    layout: &OutputLayout,
+    section: Section,
+) -> Result<Bytes, AppError> {
+    let range = layout.range(section);
+    if range.is_empty() {
+        return Ok(Bytes::new());
+    }
+    Ok(blobs.get_range(key, range).await?)
+}
+
+/// Appends one section of a chunk output to a result file.
+async fn append_section(
+    out: &mut dyn BlobWriter,
+    key: &str,
+    layout: &OutputLayout,
+    section: Section,
+) -> Result<(), AppError> {
+    let range = layout.range(section);
+    if !range.is_empty() {
+        out.append_segments(key, vec![Segment::Range(range)]).await?;
+    }
+    Ok(())
 }
