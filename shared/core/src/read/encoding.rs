@@ -71,7 +71,7 @@ impl Utf8Stats {
 
     /// Accounts for one region of the file that starts on `line`.
     pub fn observe(&mut self, region: &[u8], line: u64) {
-        match std::str::from_utf8(region) {
+        match super::utf8(region) {
             // Evidence of UTF-8 is counted until there is plenty (regions with broken bytes
             // always count theirs), so a long valid file costs one validation pass.
             Ok(_) if self.multibyte_chars < Self::ENOUGH_EVIDENCE && !region.is_ascii() => {
