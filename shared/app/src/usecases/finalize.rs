@@ -44,7 +44,17 @@ impl App {
         // Where each chunk output's sections lie.
         let mut layouts = Vec::with_capacity(chunks.len());
         for c in &chunks {
-            let header = self.blobs.get_range(&output_key(c.index), 0..OutputLayout::HEADER_LEN).await?;
+            let header = match self.blobs.get_range(&output_key(c.index), 0..OutputLayout::HEADER_LEN).await {
+                Ok(header) => header,
+                Err(e) if e.is_not_found() => {
+                    // Lost, or written under other keys by an earlier version during an upgrade:
+                    // the upload is processed again in a new generation. (A finalize that already
+                    // settled the import and removed its files changes nothing here.)
+                    let reason = format!("the output of chunk {} is missing; the upload is processed again", c.index);
+                    return self.resplit(tenant, id, generation, None, reason).await;
+                }
+                Err(e) => return Err(e.into()),
+            };
             layouts.push(OutputLayout::parse(&header).map_err(AppError::Internal)?);
         }
         // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
