@@ -270,7 +270,7 @@ fn special_bytes(w: u64) -> u64 {
 
 /// Length of the longest prefix of `bytes` that needs no escaping, eight bytes at a time.
 #[inline]
-pub fn clean_prefix(bytes: &[u8]) -> usize {
+fn clean_prefix(bytes: &[u8]) -> usize {
     let mut words = bytes.chunks_exact(8);
     let mut i = 0;
     for word in &mut words {

@@ -135,6 +135,12 @@ impl OutputLayout {
         self.ranges[section as usize].clone()
     }
 
+    /// Bytes of a section.
+    pub fn len(&self, section: Section) -> u64 {
+        let range = self.range(section);
+        range.end - range.start
+    }
+
     /// The object's size.
     pub fn total_len(&self) -> u64 {
         self.ranges[7].end

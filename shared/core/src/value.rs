@@ -148,15 +148,16 @@ fn push_decimal(out: &mut JsonOut, d: &Decimal) {
     if mantissa < 0 {
         out.push_ascii(b'-');
     }
+    let digits = crate::json::decimal_digits(abs);
     if scale == 0 {
         out.push_u64(abs);
-    } else if abs >= 10u64.saturating_pow(scale as u32) && scale < 20 {
+    } else if digits > scale {
         // More digits than the scale: the point goes among them.
         out.push_u64(abs);
         out.insert_ascii(scale, b'.');
     } else {
         out.push_str("0.");
-        for _ in crate::json::decimal_digits(abs)..scale {
+        for _ in digits..scale {
             out.push_ascii(b'0');
         }
         out.push_u64(abs);

@@ -15,8 +15,8 @@ use crate::model::{Failure, ImportId, Job, TenantId};
 
 impl App {
     /// Validates one chunk. Its output is written as one object under the chunk's own key (a
-    /// second run writes the same bytes), then the chunk is counted in one conditional transaction; the
-    /// run that completes the last chunk queues finalize.
+    /// second run writes the same bytes), then the chunk is counted in one conditional
+    /// transaction; the run that completes the last chunk queues finalize.
     pub async fn process_chunk(
         &self,
         tenant: &TenantId,

@@ -58,7 +58,7 @@ impl App {
             layouts.push(OutputLayout::parse(&header).map_err(AppError::Internal)?);
         }
         // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
-        let total_keys: u64 = layouts.iter().map(|l| l.range(Section::Keys).end - l.range(Section::Keys).start).sum();
+        let total_keys: u64 = layouts.iter().map(|l| l.len(Section::Keys)).sum();
         // Sized up front: a growing vector would briefly hold twice the file's keys.
         let mut all_keys = Vec::with_capacity((total_keys / KeyEntry::ENCODED_LEN as u64) as usize);
         for (c, layout) in chunks.iter().zip(&layouts) {
@@ -247,8 +247,9 @@ impl App {
                 read_section(blobs, &key, &layout, Section::Messages),
             )?;
             let (rows, invalid) = (layout.range(Section::Rows), layout.range(Section::Invalid));
-            let rows_index = RowSpan::read_index(&rows_idx, rows.end - rows.start);
-            let invalid_index = RowSpan::read_index(&invalid_idx, invalid.end - invalid.start);
+            let rows_len = layout.len(Section::Rows);
+            let rows_index = RowSpan::read_index(&rows_idx, rows_len);
+            let invalid_index = RowSpan::read_index(&invalid_idx, layout.len(Section::Invalid));
             // The duplicate rows' own text, read in one request per section.
             let mut texts: HashMap<u64, String> = HashMap::new();
             for (section, index) in [(&rows, &rows_index), (&invalid, &invalid_index)] {
@@ -267,7 +268,6 @@ impl App {
                     texts.insert(span.line, String::from_utf8_lossy(&bytes).into_owned());
                 }
             }
-            let rows_len = rows.end - rows.start;
             blocking(move || {
                 let messages = String::from_utf8_lossy(&messages);
                 patch_chunk(
