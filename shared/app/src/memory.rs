@@ -15,7 +15,7 @@ use sluice_core::ImportStatus;
 use crate::model::{Import, ImportFilter, ImportId, Job, TenantId};
 use crate::ports::{
     BlobMeta, BlobStore, BlobWriter, ChunkCompletion, Clock, Condition, ImportRepo, Item, ItemStore, JobQueue,
-    RowHashIndex, Segment, StoreError, StoreErrorKind, WebhookRequest, WebhookResponse, WebhookSender,
+    RowHashIndex, Segment, StoreError, StoreErrorKind, SystemClock, WebhookRequest, WebhookResponse, WebhookSender,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -291,16 +291,31 @@ impl Clock for FixedClock {
 /// A stored item: body, version, expiry (Unix seconds).
 type StoredItem = (Bytes, u64, Option<i64>);
 
-/// Items in a sorted map, conditional writes under one lock.
-#[derive(Debug, Default)]
+/// Items in a sorted map, conditional writes under one lock. Items expire by `clock` (the
+/// system clock by default), so an app on a fixed clock sees its records expire when that clock
+/// says, not when the wall clock does.
 pub struct MemoryItemStore {
     items: Mutex<BTreeMap<(String, String), StoredItem>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryItemStore {
+    fn default() -> Self {
+        MemoryItemStore::with_clock(Arc::new(SystemClock))
+    }
+}
+
+impl MemoryItemStore {
+    /// An empty store whose items expire by `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryItemStore {
+        MemoryItemStore { items: Mutex::default(), clock }
+    }
 }
 
 #[async_trait]
 impl ItemStore for MemoryItemStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
-        let now = jiff::Timestamp::now().as_second();
+        let now = self.clock.now().as_second();
         Ok(lock(&self.items)
             .get(&(pk.to_string(), sk.to_string()))
             .filter(|(_, _, exp)| exp.is_none_or(|e| e > now))
@@ -317,7 +332,7 @@ impl ItemStore for MemoryItemStore {
     ) -> Result<u64, StoreError> {
         let mut items = lock(&self.items);
         let key = (pk.to_string(), sk.to_string());
-        let now = jiff::Timestamp::now().as_second();
+        let now = self.clock.now().as_second();
         let current = items.get(&key).filter(|(_, _, exp)| exp.is_none_or(|e| e > now)).map(|(_, v, _)| *v);
         let ok = match condition {
             Condition::None => true,
@@ -358,7 +373,7 @@ impl ItemStore for MemoryItemStore {
         descending: bool,
     ) -> Result<Vec<(String, Item)>, StoreError> {
         let items = lock(&self.items);
-        let now = jiff::Timestamp::now().as_second();
+        let now = self.clock.now().as_second();
         let mut out: Vec<(String, Item)> = items
             .iter()
             .filter(|((p, s), (_, _, exp))| p == pk && s.starts_with(prefix) && exp.is_none_or(|e| e > now))
