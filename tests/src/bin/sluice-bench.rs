@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use sluice_core::convert::ParseOptions;
-use sluice_core::engine::finalize::{find_duplicates_packed, rows_made_invalid};
+use sluice_core::engine::finalize::{find_duplicates_in_runs, rows_made_invalid};
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::engine::{NullSink, RowEngine};
 use sluice_core::mapping::{ColumnPlan, map_columns};
@@ -73,7 +73,7 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
     let mut eof = false;
     let mut delimiter = None;
     let mut plan: Option<ColumnPlan> = None;
-    let mut keys = Vec::new();
+    let mut runs = Vec::new();
     let mut counts = sluice_core::Counts::default();
     let opts = ParseOptions::from_settings(settings);
     let dedupe = settings.dedupe != Dedupe::Off;
@@ -124,13 +124,13 @@ fn engine(file: &Path, template: &Path, with_json: bool) -> anyhow::Result<()> {
             }
             let (c, k) = engine.finish_packed();
             counts += c;
-            keys.extend(k);
+            runs.push(k);
             json_bytes += json.rows.len() + json.invalid.len();
         }
         line = parser.line();
         buf.drain(..consumed);
     }
-    let dups = find_duplicates_packed(keys);
+    let dups = find_duplicates_in_runs(runs);
     let made_invalid = rows_made_invalid(&dups);
     println!("engine rows={} invalid={} json_bytes={json_bytes}", counts.rows, counts.invalid + made_invalid);
     Ok(())

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use sluice_core::ImportStatus;
-use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates_packed, rows_made_invalid};
+use sluice_core::engine::finalize::{Duplicate, DuplicateOf, find_duplicates_in_runs, rows_made_invalid};
 use sluice_core::engine::{KeyEntry, PackedKey, ROW_HASH_SLOT};
 use sluice_core::import::{RowsKept, decide_outcome};
 use sluice_core::pipeline::{
@@ -57,21 +57,22 @@ impl App {
             };
             layouts.push(OutputLayout::parse(&header).map_err(AppError::Internal)?);
         }
-        // Whole-file duplicates from every chunk's keys, held packed (24 bytes a key).
-        let total_keys: u64 = layouts.iter().map(|l| l.len(Section::Keys)).sum();
-        // Sized up front: a growing vector would briefly hold twice the file's keys.
-        let mut all_keys = Vec::with_capacity((total_keys / KeyEntry::ENCODED_LEN as u64) as usize);
+        // Whole-file duplicates from every chunk's keys: a sorted run per chunk, held packed
+        // (24 bytes a key).
+        let mut runs = Vec::with_capacity(chunks.len());
         for (c, layout) in chunks.iter().zip(&layouts) {
             let bytes = read_section(self.blobs.as_ref(), &output_key(c.index), layout, Section::Keys).await?;
-            KeyEntry::decode_packed(&bytes, &mut all_keys).map_err(AppError::Internal)?;
+            let mut run = Vec::new();
+            KeyEntry::decode_packed(&bytes, &mut run).map_err(AppError::Internal)?;
+            runs.push(run);
         }
         let across = job.settings.dedupe == Dedupe::AcrossImports;
         let row_hashes: Vec<KeyEntry> = if across {
-            all_keys.iter().map(PackedKey::unpack).filter(|k| k.slot == ROW_HASH_SLOT).collect()
+            runs.iter().flatten().map(PackedKey::unpack).filter(|k| k.slot == ROW_HASH_SLOT).collect()
         } else {
             Vec::new()
         };
-        let mut dups = blocking(move || find_duplicates_packed(all_keys)).await?;
+        let mut dups = blocking(move || find_duplicates_in_runs(runs)).await?;
         let scope = format!("{}/{}", tenant, import.template.id);
         if across {
             let dup_lines: HashSet<u64> = dups.iter().filter(|d| d.slot == ROW_HASH_SLOT).map(|d| d.line).collect();

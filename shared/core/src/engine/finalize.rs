@@ -6,6 +6,8 @@
 //! is the same answer a single pass over the file gives, whatever the chunk order.
 
 use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::{KeyEntry, PackedKey, ROW_HASH_SLOT};
 use crate::codes;
@@ -37,57 +39,77 @@ pub struct Duplicate {
 
 /// Finds every key occurrence after the first, sorted by line then slot.
 pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
-    find_duplicates_packed(keys.iter().map(PackedKey::pack).collect())
+    find_duplicates_in_runs(vec![keys.iter().map(PackedKey::pack).collect()])
 }
 
-/// [`find_duplicates`] over packed entries (what finalize holds for a whole file).
+/// [`find_duplicates`] over runs of packed entries: one run per chunk, as finalize reads them.
 ///
-/// Files usually list their ids in ascending order, so the keys above every key before them
-/// (the ascending run) are already sorted and repeat nothing among themselves. Only the rest
-/// (repeats, and keys out of order) is sorted; each of its values is then looked up in the run.
-/// Keys in random order (hashes) all land in the rest: a plain sort, as before.
-pub fn find_duplicates_packed(mut keys: Vec<PackedKey>) -> Vec<Duplicate> {
-    let mut rest = Vec::new();
-    let mut kept = 0;
-    for i in 0..keys.len() {
-        let k = keys[i];
-        if kept == 0 || k.value() > keys[kept - 1].value() {
-            keys[kept] = k;
-            kept += 1;
-        } else {
-            rest.push(k);
+/// Chunk workers store their keys sorted ([`super::RowEngine::finish`]), so finalize only merges: runs are
+/// merged by their heads, and the part of the leading run that comes before every other head
+/// is taken at once, so runs that do not overlap (ascending ids, chunk after chunk) cost one
+/// pass. In the merged order equal values are adjacent and the first of them has the lowest
+/// line: every later one is a duplicate of it. A run that is not sorted (a chunk written by an
+/// earlier version) is sorted here first.
+///
+/// Each run is a vector of its own, so the file's keys never need one large allocation (which
+/// the allocator would map afresh, on top of the memory the chunks freed).
+pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> {
+    runs.retain(|run| !run.is_empty());
+    for run in &mut runs {
+        if !run.is_sorted() {
+            run.sort_unstable();
         }
     }
-    keys.truncate(kept);
-    let run = keys;
-    rest.sort_unstable();
+    let mut next = vec![0usize; runs.len()];
+    let mut heads: BinaryHeap<Reverse<(PackedKey, usize)>> =
+        runs.iter().enumerate().map(|(r, run)| Reverse((run[0], r))).collect();
     let mut dups = Vec::new();
-    let mut group: Vec<PackedKey> = Vec::new();
-    let mut i = 0;
-    while i < rest.len() {
-        let value = rest[i].value();
-        group.clear();
-        while i < rest.len() && rest[i].value() == value {
-            group.push(rest[i]);
-            i += 1;
+    let mut first: Option<PackedKey> = None;
+    while let Some(Reverse((_, r))) = heads.pop() {
+        let run = &runs[r];
+        let start = next[r];
+        let end = match heads.peek() {
+            Some(Reverse((limit, _))) => start + 1 + gallop(&run[start + 1..], limit),
+            None => run.len(),
+        };
+        for k in &run[start..end] {
+            match first {
+                Some(f) if f.value() == k.value() => {
+                    let dup = k.unpack();
+                    dups.push(Duplicate {
+                        line: dup.line,
+                        slot: dup.slot,
+                        of: DuplicateOf::Line(f.unpack().line),
+                        row_valid: dup.valid,
+                    });
+                }
+                _ => first = Some(*k),
+            }
         }
-        let at = run.partition_point(|k| k.value() < value);
-        if at < run.len() && run[at].value() == value {
-            group.push(run[at]);
+        next[r] = end;
+        if end < run.len() {
+            heads.push(Reverse((run[end], r)));
         }
-        if group.len() < 2 {
-            continue;
-        }
-        // Entries sort by value, then line: the first is the original.
-        group.sort_unstable();
-        let original = group[0].unpack();
-        dups.extend(group[1..].iter().map(|k| {
-            let dup = k.unpack();
-            Duplicate { line: dup.line, slot: dup.slot, of: DuplicateOf::Line(original.line), row_valid: dup.valid }
-        }));
     }
     dups.sort_unstable_by_key(|d| (d.line, d.slot));
     dups
+}
+
+/// How many keys at the start of the sorted `run` are below `limit`: doubling steps, then a
+/// binary search in the last step, so a short answer costs a comparison or two.
+fn gallop(run: &[PackedKey], limit: &PackedKey) -> usize {
+    let mut below = 0;
+    let mut step = 1;
+    while below < run.len() {
+        let probe = (below + step).min(run.len());
+        if run[probe - 1] < *limit {
+            below = probe;
+            step *= 2;
+        } else {
+            return below + run[below..probe - 1].partition_point(|k| k < limit);
+        }
+    }
+    below
 }
 
 /// How many otherwise-valid rows the duplicates make invalid (`dups` sorted by line).
@@ -258,8 +280,42 @@ mod tests {
                 let half = keys.len() / 2;
                 keys.rotate_left(half);
             }
-            assert_eq!(find_duplicates(keys.clone()), naive(&keys), "round {round}");
+            let expected = naive(&keys);
+            assert_eq!(find_duplicates(keys.clone()), expected, "round {round}");
+            // The same keys cut into runs (chunks) at random places, sorted as chunk workers
+            // store them, except now and then one left in file order (an earlier version).
+            let mut runs = Vec::new();
+            let mut rest: &[KeyEntry] = &keys;
+            while !rest.is_empty() {
+                let cut = (next() % 60 + 1).min(rest.len() as u64) as usize;
+                let mut run: Vec<PackedKey> = rest[..cut].iter().map(PackedKey::pack).collect();
+                if next() % 7 != 0 {
+                    run.sort_unstable();
+                }
+                runs.push(run);
+                rest = &rest[cut..];
+                if next() % 9 == 0 {
+                    runs.push(Vec::new());
+                }
+            }
+            if round % 3 == 1 {
+                runs.reverse();
+            }
+            assert_eq!(find_duplicates_in_runs(runs), expected, "round {round}, in runs");
         }
+    }
+
+    #[test]
+    fn gallop_counts_the_keys_below_the_limit() {
+        let run: Vec<PackedKey> = (0..100u64)
+            .map(|i| PackedKey::pack(&KeyEntry { slot: 0, key: u128::from(i * 2), line: 1, valid: true }))
+            .collect();
+        for limit in 0..202u64 {
+            let limit = PackedKey::pack(&KeyEntry { slot: 0, key: u128::from(limit), line: 0, valid: false });
+            let expected = run.iter().filter(|k| **k < limit).count();
+            assert_eq!(gallop(&run, &limit), expected, "{limit:?}");
+        }
+        assert_eq!(gallop(&[], &run[0]), 0);
     }
 
     #[test]

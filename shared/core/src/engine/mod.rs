@@ -3,7 +3,7 @@
 //! One [`RowEngine`] runs over one chunk. It reads each record's mapped cells as their field
 //! types, runs the validators, notes the keys that `unique` and `dedupe` must check across the
 //! whole file, and hands every row to a [`RowSink`]. Whether a row repeats a row of *another*
-//! chunk is decided later, in finalize, from the keys ([`finalize::find_duplicates`]), so
+//! chunk is decided later, in finalize, from the keys ([`finalize::find_duplicates_in_runs`]), so
 //! chunks can be processed in parallel, in any order, any number of times.
 
 pub mod finalize;
@@ -82,33 +82,40 @@ impl KeyEntry {
 
     /// Decodes entries written by [`KeyEntry::encode`] straight into their packed form.
     pub fn decode_packed(bytes: &[u8], out: &mut Vec<PackedKey>) -> Result<(), String> {
-        let mut entries = Vec::new();
-        Self::decode_all(bytes, &mut entries)?;
-        out.extend(entries.iter().map(PackedKey::pack));
+        out.reserve(Self::count(bytes)?);
+        out.extend(bytes.chunks_exact(Self::ENCODED_LEN).map(|e| PackedKey::pack(&Self::decode(e))));
         Ok(())
     }
 
     /// Decodes entries written by [`KeyEntry::encode`].
     pub fn decode_all(bytes: &[u8], out: &mut Vec<KeyEntry>) -> Result<(), String> {
+        out.reserve(Self::count(bytes)?);
+        out.extend(bytes.chunks_exact(Self::ENCODED_LEN).map(Self::decode));
+        Ok(())
+    }
+
+    /// How many entries `bytes` holds, if a whole number.
+    fn count(bytes: &[u8]) -> Result<usize, String> {
         if !bytes.len().is_multiple_of(Self::ENCODED_LEN) {
             return Err(format!("key file of {} bytes is not a whole number of entries", bytes.len()));
         }
-        out.reserve(bytes.len() / Self::ENCODED_LEN);
-        for e in bytes.chunks_exact(Self::ENCODED_LEN) {
-            let mut slot = [0u8; 2];
-            let mut key = [0u8; 16];
-            let mut line = [0u8; 8];
-            slot.copy_from_slice(&e[0..2]);
-            key.copy_from_slice(&e[2..18]);
-            line.copy_from_slice(&e[18..26]);
-            out.push(KeyEntry {
-                slot: u16::from_le_bytes(slot),
-                key: u128::from_le_bytes(key),
-                line: u64::from_le_bytes(line),
-                valid: e[26] != 0,
-            });
+        Ok(bytes.len() / Self::ENCODED_LEN)
+    }
+
+    /// One entry of [`KeyEntry::ENCODED_LEN`] bytes.
+    fn decode(e: &[u8]) -> KeyEntry {
+        let mut slot = [0u8; 2];
+        let mut key = [0u8; 16];
+        let mut line = [0u8; 8];
+        slot.copy_from_slice(&e[0..2]);
+        key.copy_from_slice(&e[2..18]);
+        line.copy_from_slice(&e[18..26]);
+        KeyEntry {
+            slot: u16::from_le_bytes(slot),
+            key: u128::from_le_bytes(key),
+            line: u64::from_le_bytes(line),
+            valid: e[26] != 0,
         }
-        Ok(())
     }
 }
 
@@ -263,14 +270,17 @@ impl<'a> RowEngine<'a> {
         self.counts
     }
 
-    /// Ends the chunk: its counts and the keys finalize must check across chunks.
+    /// Ends the chunk: its counts and the keys finalize must check across chunks, sorted as
+    /// [`finalize::find_duplicates_in_runs`] merges them.
     pub fn finish(self) -> (Counts, Vec<KeyEntry>) {
-        (self.counts, self.keys.iter().map(PackedKey::unpack).collect())
+        let (counts, keys) = self.finish_packed();
+        (counts, keys.iter().map(PackedKey::unpack).collect())
     }
 
-    /// [`RowEngine::finish`] with the keys packed, ready for
-    /// [`finalize::find_duplicates_packed`].
-    pub fn finish_packed(self) -> (Counts, Vec<PackedKey>) {
+    /// [`RowEngine::finish`] with the keys packed: one run for
+    /// [`finalize::find_duplicates_in_runs`].
+    pub fn finish_packed(mut self) -> (Counts, Vec<PackedKey>) {
+        self.keys.sort_unstable();
         (self.counts, self.keys)
     }
 
