@@ -331,8 +331,18 @@ where
     }
     let mut row: Vec<CellRef<'static>> = Vec::new();
     let mut current: Option<u32> = None;
-    while let Some(cell) = cells.next_cell().map_err(read_err)? {
+    // The last cell read: a damaged cell is the one after it.
+    let mut last: Option<(u32, u32)> = None;
+    let damaged = |e: calamine::XlsxError, last: Option<(u32, u32)>| {
+        let whence = match last {
+            Some((r, c)) => format!("after cell {}{}", column_letters(c + 1), u64::from(r) + 1),
+            None => "before its first cell".to_string(),
+        };
+        XlsxError::Read { sheet: name.clone(), message: format!("{e} ({whence}); the file is damaged") }
+    };
+    while let Some(cell) = cells.next_cell().map_err(|e| damaged(e, last))? {
         let (r, c) = cell.get_position();
+        last = Some((r, c));
         if current != Some(r) {
             if let Some(prev) = current
                 && !row.is_empty()
