@@ -283,6 +283,11 @@ fn check_expectations(case: &Value, outcome: &Outcome, problems: &mut Vec<String
             if want.is_some_and(|w| w.get("sheet").is_some()) {
                 shape["sheet"] = e["sheet"].clone();
             }
+            // A part the message must hold: kept when it does, the whole message shown when not.
+            if let Some(part) = want.and_then(|w| w.get("message_contains")).and_then(Value::as_str) {
+                let message = e["message"].as_str().unwrap_or_default();
+                shape["message_contains"] = Value::from(if message.contains(part) { part } else { message });
+            }
             shape
         })
         .collect();

@@ -28,6 +28,9 @@ pub struct ParseOptions {
     pub trim: bool,
     /// Whether spreadsheet serial dates count from 1904.
     pub is_1904: bool,
+    /// The file's encoding when it was not UTF-8 (its cells were converted to UTF-8, and a
+    /// sequence invalid in it is marked): encoding errors then name it, not UTF-8.
+    pub source_encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 impl ParseOptions {
@@ -39,7 +42,16 @@ impl ParseOptions {
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,
+            source_encoding: None,
         }
+    }
+
+    /// Notes the file's encoding, by name, for encoding errors (UTF-8 and unknown names change
+    /// nothing).
+    pub fn encoded_as(mut self, name: Option<&str>) -> ParseOptions {
+        self.source_encoding =
+            name.and_then(|n| encoding_rs::Encoding::for_label(n.as_bytes())).filter(|e| *e != encoding_rs::UTF_8);
+        self
     }
 }
 
@@ -84,14 +96,14 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
     let text: Cow<'a, str> = match cell {
         CellRef::Bytes(Cow::Borrowed(bytes)) => match std::str::from_utf8(bytes) {
             Ok(s) => Cow::Borrowed(if opts.trim { trim(s) } else { s }),
-            Err(e) => return invalid_encoding(bytes, e),
+            Err(e) => return invalid_encoding(bytes, e, opts),
         },
         CellRef::Bytes(Cow::Owned(bytes)) => match String::from_utf8(bytes) {
             Ok(s) => trim_owned(s, opts.trim),
             Err(e) => {
                 let bytes = e.into_bytes();
                 let utf8_error = std::str::from_utf8(&bytes).unwrap_err();
-                return invalid_encoding(&bytes, utf8_error);
+                return invalid_encoding(&bytes, utf8_error, opts);
             }
         },
         CellRef::Str(Cow::Borrowed(s)) => Cow::Borrowed(if opts.trim { trim(s) } else { s }),
@@ -161,15 +173,25 @@ fn trim_owned<'a>(s: String, trim: bool) -> Cow<'a, str> {
     if trim && s.trim().len() != s.len() { Cow::Owned(s.trim().to_string()) } else { Cow::Owned(s) }
 }
 
-fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error) -> ConvertedCell<'a> {
+fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error, opts: &ParseOptions) -> ConvertedCell<'a> {
     let at = e.valid_up_to();
-    let bad: Vec<String> = bytes[at..bytes.len().min(at + 4)].iter().map(|b| format!("{b:02X}")).collect();
     let text = String::from_utf8_lossy(bytes).into_owned();
-    let message = format!(
-        "the bytes {} at position {} are not valid UTF-8; re-save the file as UTF-8 or name its encoding",
-        bad.join(" "),
-        at + 1
-    );
+    let message = match opts.source_encoding {
+        // The bytes there are the converter's mark, not the file's: name the place only.
+        Some(encoding) => format!(
+            "character {} is not valid {}; re-save the file in that encoding or name its encoding",
+            String::from_utf8_lossy(&bytes[..at]).chars().count() + 1,
+            encoding.name()
+        ),
+        None => {
+            let bad: Vec<String> = bytes[at..bytes.len().min(at + 4)].iter().map(|b| format!("{b:02X}")).collect();
+            format!(
+                "the bytes {} at position {} are not valid UTF-8; re-save the file as UTF-8 or name its encoding",
+                bad.join(" "),
+                at + 1
+            )
+        }
+    };
     ConvertedCell {
         value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_ENCODING, message))),
         text: Cow::Owned(text),

@@ -37,8 +37,9 @@ impl App {
         };
         let read_at = started.elapsed();
         let job = loaded.clone();
+        let encoding = import.detected.encoding.clone();
         let output = blocking(move || {
-            let mut opts = ParseOptions::from_settings(&job.job.settings);
+            let mut opts = ParseOptions::from_settings(&job.job.settings).encoded_as(encoding.as_deref());
             opts.is_1904 = job.job.is_1904;
             let ctx = ChunkContext {
                 schema: &job.schema,

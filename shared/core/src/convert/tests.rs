@@ -11,7 +11,14 @@ fn kind(field: &str) -> Kind {
 }
 
 fn iso() -> ParseOptions {
-    ParseOptions { date_order: None, decimal_comma: false, offset_seconds: 0, trim: true, is_1904: false }
+    ParseOptions {
+        date_order: None,
+        decimal_comma: false,
+        offset_seconds: 0,
+        trim: true,
+        is_1904: false,
+        source_encoding: None,
+    }
 }
 
 fn with_order(order: DateOrder) -> ParseOptions {
@@ -640,6 +647,11 @@ fn invalid_utf8_bytes_are_an_encoding_error_that_names_them() {
     let Converted::Invalid(f) = c.value else { panic!("not invalid") };
     assert_eq!(f.code, crate::codes::INVALID_ENCODING);
     assert!(f.message.starts_with("the bytes FF FE at position 2 are not valid UTF-8"), "{}", f.message);
+    // A file converted from another encoding: the marked place, in characters, and that encoding.
+    let utf16 = ParseOptions { source_encoding: Some(encoding_rs::UTF_16LE), ..iso() };
+    let c = convert_cell(&Kind::Text, CellRef::Bytes(Cow::Borrowed(b"\xC3\xA9\xFFx")), &utf16);
+    let Converted::Invalid(f) = c.value else { panic!("not invalid") };
+    assert_eq!(f.message, "character 2 is not valid UTF-16LE; re-save the file in that encoding or name its encoding");
 }
 
 #[test]
@@ -704,7 +716,8 @@ fn the_import_settings_set_the_parse_options() {
             decimal_comma: true,
             offset_seconds: -5400,
             trim: false,
-            is_1904: false
+            is_1904: false,
+            source_encoding: None,
         }
     );
 }
