@@ -20,7 +20,7 @@ use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, detect_delimiter_below, detect_format};
+use sluice_core::read::sniff::{Format, detect_delimiter_below, detect_format, separator_hint};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -363,7 +363,10 @@ impl App {
         }
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
-        let delimiter = settings.delimiter.unwrap_or_else(|| {
+        // Excel's `sep=;` line names the delimiter and sits above the header.
+        let hint = separator_hint(&sample);
+        let header_row = settings.header_row + u32::from(hint.is_some());
+        let delimiter = settings.delimiter.or(hint).unwrap_or_else(|| {
             detect_delimiter_below(&sample, source_size <= start_offset + 64 * 1024, settings.header_row)
         });
         let csv = sluice_core::read::csv::CsvOptions {
@@ -376,7 +379,7 @@ impl App {
             csv,
             chunk_rows: settings.chunk_rows,
             max_chunk_bytes: self.limits.max_chunk_bytes,
-            header_row: settings.header_row,
+            header_row,
             start_offset,
         };
         let detected = Detected {

@@ -141,6 +141,9 @@ impl FastCsvSplitter {
     /// Parses records until the header is found; then scans what is left.
     fn read_header(&mut self, is_final: bool) -> Result<Vec<ChunkSpec>, SplitError> {
         let carry = std::mem::take(&mut self.carry);
+        // The carry holds the text from its start: the rows above the header are counted anew.
+        self.nonblank_seen = 0;
+        self.pending_skipped.clear();
         let mut parser = CsvParser::new(&carry, self.line, self.opts.csv, is_final);
         let mut rec = RecordSpans::default();
         loop {
@@ -329,6 +332,29 @@ mod tests {
         }
         let (chunks, _) = fast(&data, 100, 4096);
         assert!((8..=14).contains(&chunks.len()), "{} chunks", chunks.len());
+    }
+
+    #[test]
+    fn rows_above_the_header_are_counted_once_however_the_file_arrives() {
+        let data = b"title\n\nnote,x\nid,name\n1,a\n";
+        for block in [1, 2, 3, 7, 4096] {
+            let mut s = FastCsvSplitter::new(SplitOptions { header_row: 3, ..opts(1) });
+            for piece in data.chunks(block) {
+                s.feed(piece).unwrap();
+            }
+            let plan = s.finish().unwrap();
+            assert_eq!(plan.header.names, vec!["id", "name"], "block {block}");
+            assert_eq!(plan.header.line, 4);
+            assert_eq!(plan.header.skipped_lines, vec![1, 3]);
+        }
+        // Fewer rows than `header_row`: no header, whether the rows came in one block or many.
+        for block in [1, 4096] {
+            let mut s = FastCsvSplitter::new(SplitOptions { header_row: 2, ..opts(1) });
+            for piece in b"a,b\n".chunks(block) {
+                s.feed(piece).unwrap();
+            }
+            assert_eq!(s.finish().unwrap_err(), SplitError::NoHeader { header_row: 2, found: 1 }, "block {block}");
+        }
     }
 
     #[test]

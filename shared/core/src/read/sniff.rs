@@ -99,6 +99,26 @@ fn looks_binary(head: &[u8]) -> bool {
     controls >= 4 && controls * 20 > sample.len()
 }
 
+/// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts
+/// with one. The hint is not the header: readers take it as a line above the header (so line
+/// numbers stay those an editor shows) and Excel, which hides it, agrees on which row is first.
+pub fn separator_hint(text: &[u8]) -> Option<u8> {
+    let quoted = text.first() == Some(&b'"');
+    let rest = &text[usize::from(quoted)..];
+    if rest.len() < 5 || !rest[..4].eq_ignore_ascii_case(b"sep=") {
+        return None;
+    }
+    let delimiter = rest[4];
+    if !(delimiter == b'\t' || delimiter.is_ascii_graphic()) || delimiter == b'"' {
+        return None;
+    }
+    let mut end = &rest[5..];
+    if quoted {
+        end = end.strip_prefix(b"\"")?;
+    }
+    matches!(end.first(), None | Some(b'\r' | b'\n')).then_some(delimiter)
+}
+
 /// Picks the delimiter among `,` `;` tab `|`: the one that splits the sample's records into the
 /// same number of fields most consistently (and into more than one). `,` wins ties and
 /// single-column files.
@@ -160,6 +180,25 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excel_separator_hints_name_the_delimiter() {
+        for (text, want) in [
+            (&b"sep=;\r\nid;name\r\n"[..], Some(b';')),
+            (b"SEP=|\nid|name\n", Some(b'|')),
+            (b"\"sep=,\"\nid,name\n", Some(b',')),
+            (b"sep=\t\rid\tname", Some(b'\t')),
+            (b"sep=;", Some(b';')),
+            (b"sep=;x\n", None),
+            (b"sep=\n", None),
+            (b"\"sep=;\n", None),
+            (b"sep,name\n", None),
+            (b"separator\n", None),
+            (b"", None),
+        ] {
+            assert_eq!(separator_hint(text), want, "{:?}", String::from_utf8_lossy(text));
+        }
+    }
 
     #[test]
     fn formats_come_from_content_before_names() {
