@@ -729,7 +729,20 @@ fn parse_decimal_general(
     scale: Option<u32>,
 ) -> Result<Decimal, Fault> {
     let bad = || {
-        let hint = if decimal_comma { "such as 1234,56" } else { "such as 1234.56" };
+        let example = if decimal_comma { "1234,56" } else { "1234.56" };
+        let t = s.trim_start_matches(['-', '+']);
+        // The usual ways a spreadsheet's money looks, each with its own advice.
+        let hint = if t.starts_with(['$', '€', '£', '¥']) || t.ends_with(['$', '€', '£', '¥']) {
+            format!("write it without a currency sign, such as {example}")
+        } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
+            format!("write it without thousands separators, such as {example}")
+        } else if t.bytes().any(|b| b == b'e' || b == b'E')
+            && t.bytes().all(|b| b.is_ascii_digit() || b"eE.,+-".contains(&b))
+        {
+            format!("write it without an exponent, such as {example}")
+        } else {
+            format!("such as {example}")
+        };
         Fault::new(codes::INVALID_DECIMAL, format!("'{}' is not a decimal number ({hint})", clip(s)))
     };
     let b = s.as_bytes();

@@ -139,7 +139,21 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
         fault(&money, &iso(), "1234567890123456"),
         "'1234567890123456' has more than 15 digits before the decimal point"
     );
-    assert_eq!(fault(&money, &iso(), "1,200.00"), "'1,200.00' is not a decimal number (such as 1234.56)");
+    for (input, message) in [
+        ("1,200.00", "'1,200.00' is not a decimal number (write it without thousands separators, such as 1234.56)"),
+        ("$45.00", "'$45.00' is not a decimal number (write it without a currency sign, such as 1234.56)"),
+        ("-45.00€", "'-45.00€' is not a decimal number (write it without a currency sign, such as 1234.56)"),
+        ("1e5", "'1e5' is not a decimal number (write it without an exponent, such as 1234.56)"),
+        ("--3", "'--3' is not a decimal number (such as 1234.56)"),
+        ("abc", "'abc' is not a decimal number (such as 1234.56)"),
+    ] {
+        assert_eq!(fault(&money, &iso(), input), message);
+    }
+    let comma = ParseOptions { decimal_comma: true, ..iso() };
+    assert_eq!(
+        fault(&money, &comma, "€ 45"),
+        "'€ 45' is not a decimal number (write it without a currency sign, such as 1234,56)"
+    );
 }
 
 #[test]
