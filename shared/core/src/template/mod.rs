@@ -22,12 +22,17 @@ use crate::value::{Value, compare_bound};
 
 /// A template that cannot be used, with the path of the fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
+#[error("{}{message}", at_path(.path))]
 pub struct TemplateError {
     /// Where the fault is, such as `fields[3].validators[0].regex`; empty for the whole document.
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// `path: `, or nothing for the whole document.
+fn at_path(path: &str) -> String {
+    if path.is_empty() { String::new() } else { format!("{path}: ") }
 }
 
 impl TemplateError {
@@ -81,16 +86,22 @@ pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
-                split(path, strip_yaml_path(&inner.to_string()))
+                let message = strip_yaml_path(&inner.to_string(), &path);
+                split(path, message)
             })
         }
     }
 }
 
-/// serde_norway prefixes messages with its own path; the path is reported separately.
-fn strip_yaml_path(message: &str) -> String {
+/// serde_norway prefixes messages with its own path (`fields[2]: …`, `settings: …`); the path
+/// is reported separately.
+fn strip_yaml_path(message: &str, path: &str) -> String {
     match message.split_once(": ") {
-        Some((head, rest)) if head.contains('[') || head.contains('.') && !head.contains(' ') => rest.to_string(),
+        Some((head, rest))
+            if !head.contains(' ') && (head.contains('[') || head.contains('.') || path.starts_with(head)) =>
+        {
+            rest.to_string()
+        }
         _ => message.to_string(),
     }
 }

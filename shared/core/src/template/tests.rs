@@ -170,6 +170,14 @@ fn shape_errors_name_the_path_of_the_offending_key() {
         "did not find expected '-' indicator at line 4 column 3",
     );
     check(Yaml, "- 1\n", "", "expected struct TemplateSpec");
+    // As shown: a fault of the whole document has no path before it, and the path is said once.
+    assert_eq!(
+        parse_template(r#"{"fields":[]}"#, Json).unwrap_err().to_string(),
+        "missing field `name` at line 1 column 13"
+    );
+    let err = parse_template(&format!("{}settings:\n  type: x\n", with_fields("  - key: a\n")), Yaml).unwrap_err();
+    assert_eq!(err.path, "settings.type");
+    assert!(err.to_string().starts_with("settings.type: unknown field `type`"), "{err}");
 }
 
 #[test]
