@@ -121,7 +121,7 @@ impl WebhookSender for HttpWebhookSender {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
+                    .and_then(|v| retry_after_seconds(v, jiff::Timestamp::now()));
                 WebhookResponse::Status { code: response.status().as_u16(), retry_after }
             }
             Err(e) if e.is_timeout() => {
@@ -132,9 +132,29 @@ impl WebhookSender for HttpWebhookSender {
     }
 }
 
+/// `Retry-After` as seconds from `now`: delay-seconds, or an HTTP-date (one already past is 0).
+fn retry_after_seconds(value: &str, now: jiff::Timestamp) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds);
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(value).ok()?;
+    Some(u64::try_from(at.duration_since(now).as_secs()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now: jiff::Timestamp = "2026-11-21T12:00:00Z".parse().unwrap();
+        assert_eq!(retry_after_seconds(" 120 ", now), Some(120));
+        assert_eq!(retry_after_seconds("Sat, 21 Nov 2026 12:01:30 GMT", now), Some(90));
+        assert_eq!(retry_after_seconds("Sat, 21 Nov 2026 11:00:00 GMT", now), Some(0));
+        assert_eq!(retry_after_seconds("soon", now), None);
+        assert_eq!(retry_after_seconds("-5", now), None);
+    }
 
     #[test]
     fn private_loopback_link_local_and_metadata_addresses_are_not_public() {
