@@ -44,7 +44,7 @@ pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
 
 /// [`find_duplicates`] over runs of packed entries: one run per chunk, as finalize reads them.
 ///
-/// Chunk workers store their keys sorted ([`super::RowEngine::finish`]), so finalize only merges: runs are
+/// Chunk workers store their keys sorted ([`sort_keys`]), so finalize only merges: runs are
 /// merged by their heads, and the part of the leading run that comes before every other head
 /// is taken at once, so runs that do not overlap (ascending ids, chunk after chunk) cost one
 /// pass. In the merged order equal values are adjacent and the first of them has the lowest
@@ -93,6 +93,40 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
     }
     dups.sort_unstable_by_key(|d| (d.line, d.slot));
     dups
+}
+
+/// Sorts one chunk's keys for [`find_duplicates_in_runs`].
+///
+/// Files usually list their ids in ascending order, so the keys above every key before them
+/// (the ascending run) are already in order; only the rest (repeats, and keys out of order) is
+/// sorted, then merged in. Keys in random order (hashes) all land in the rest: a plain sort.
+pub fn sort_keys(keys: Vec<PackedKey>) -> Vec<PackedKey> {
+    let mut run = Vec::with_capacity(keys.len());
+    let mut rest = Vec::new();
+    for k in keys {
+        match run.last() {
+            Some(last) if k <= *last => rest.push(k),
+            _ => run.push(k),
+        }
+    }
+    if rest.is_empty() {
+        return run;
+    }
+    rest.sort_unstable();
+    let mut merged = Vec::with_capacity(run.len() + rest.len());
+    let (mut i, mut j) = (0, 0);
+    while i < run.len() && j < rest.len() {
+        if run[i] < rest[j] {
+            merged.push(run[i]);
+            i += 1;
+        } else {
+            merged.push(rest[j]);
+            j += 1;
+        }
+    }
+    merged.extend_from_slice(&run[i..]);
+    merged.extend_from_slice(&rest[j..]);
+    merged
 }
 
 /// How many keys at the start of the sorted `run` are below `limit`: doubling steps, then a
@@ -280,6 +314,10 @@ mod tests {
                 let half = keys.len() / 2;
                 keys.rotate_left(half);
             }
+            let mut sorted: Vec<PackedKey> = keys.iter().map(PackedKey::pack).collect();
+            let packed = sorted.clone();
+            sorted.sort_unstable();
+            assert_eq!(sort_keys(packed), sorted, "round {round}: sort_keys");
             let expected = naive(&keys);
             assert_eq!(find_duplicates(keys.clone()), expected, "round {round}");
             // The same keys cut into runs (chunks) at random places, sorted as chunk workers

@@ -279,9 +279,8 @@ impl<'a> RowEngine<'a> {
 
     /// [`RowEngine::finish`] with the keys packed: one run for
     /// [`finalize::find_duplicates_in_runs`].
-    pub fn finish_packed(mut self) -> (Counts, Vec<PackedKey>) {
-        self.keys.sort_unstable();
-        (self.counts, self.keys)
+    pub fn finish_packed(self) -> (Counts, Vec<PackedKey>) {
+        (self.counts, finalize::sort_keys(self.keys))
     }
 
     /// Validates one record and hands the row to the sink.
