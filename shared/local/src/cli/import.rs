@@ -227,7 +227,7 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
         detected.push(format!("sheet {s:?}"));
     }
     if let Some(t) = import.chunks.total {
-        detected.push(format!("{t} chunks"));
+        detected.push(format!("{t} {}", if t == 1 { "chunk" } else { "chunks" }));
     }
     if !detected.is_empty() {
         eprintln!("  read as {}", detected.join(", "));
