@@ -57,7 +57,7 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
     runs.retain(|run| !run.is_empty());
     for run in &mut runs {
         if !run.is_sorted() {
-            run.sort_unstable();
+            *run = sort_keys(std::mem::take(run));
         }
     }
     let mut next = vec![0usize; runs.len()];
