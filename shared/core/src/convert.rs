@@ -116,6 +116,16 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
                 text: e,
             };
         }
+        CellRef::Undecodable(text, at) => {
+            let message = format!(
+                "character {at} is an unpaired UTF-16 surrogate escape (such as \\ud800), not a character; \
+                 write the character itself or a complete surrogate pair"
+            );
+            return ConvertedCell {
+                value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_ENCODING, message))),
+                text,
+            };
+        }
         CellRef::Number(n) => return convert_number(kind, n, opts),
         // A float cannot hold every 64-bit integer (`TaggedCell::Int` exists to keep them
         // exact), so only serial dates go through `f64`; everything else reads the digits.

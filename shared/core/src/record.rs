@@ -28,6 +28,10 @@ pub enum CellRef<'a> {
     List(Vec<Cow<'a, str>>),
     /// A JSON object or nested array: kept as JSON text.
     Json(Cow<'a, str>),
+    /// Text the reader could not decode (a JSON string holding an unpaired surrogate escape):
+    /// what could be read, U+FFFD in place of each fault, and the 1-based character position of
+    /// the first one.
+    Undecodable(Cow<'a, str>, u32),
     /// Nothing.
     Empty,
 }
@@ -48,7 +52,7 @@ impl CellRef<'_> {
     pub fn display(&self) -> Cow<'_, str> {
         match self {
             CellRef::Bytes(b) => String::from_utf8_lossy(b),
-            CellRef::Str(s) | CellRef::Error(s) | CellRef::Json(s) => Cow::Borrowed(s),
+            CellRef::Str(s) | CellRef::Error(s) | CellRef::Json(s) | CellRef::Undecodable(s, _) => Cow::Borrowed(s),
             CellRef::Number(n) => Cow::Owned(format_number(*n)),
             CellRef::Int(i) => Cow::Owned(i.to_string()),
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
@@ -136,6 +140,8 @@ pub enum TaggedCell<'a> {
     Json(Cow<'a, str>),
     /// A 64-bit integer that a float cannot hold exactly.
     Int(i64),
+    /// Text that could not be decoded, and where (see [`CellRef::Undecodable`]).
+    Undecodable(#[serde(borrow)] Cow<'a, str>, u32),
 }
 
 impl<'a> StoredCell<'a> {
@@ -151,6 +157,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
             StoredCell::Tagged(TaggedCell::Int(i)) => CellRef::Int(*i),
+            StoredCell::Tagged(TaggedCell::Undecodable(s, at)) => CellRef::Undecodable(s.clone(), *at),
         }
     }
 
@@ -170,6 +177,7 @@ impl<'a> StoredCell<'a> {
             CellRef::Error(e) => StoredCell::Tagged(TaggedCell::Error(e)),
             CellRef::List(l) => StoredCell::Tagged(TaggedCell::List(l)),
             CellRef::Json(j) => StoredCell::Tagged(TaggedCell::Json(j)),
+            CellRef::Undecodable(s, at) => StoredCell::Tagged(TaggedCell::Undecodable(s, at)),
             CellRef::Empty => StoredCell::Null(()),
         }
     }
@@ -208,6 +216,7 @@ mod tests {
                 StoredCell::Tagged(TaggedCell::Error("#DIV/0!".into())),
                 StoredCell::Tagged(TaggedCell::List(vec!["x".into(), "y".into()])),
                 StoredCell::Tagged(TaggedCell::Int(i64::MAX)),
+                StoredCell::Tagged(TaggedCell::Undecodable("a\u{FFFD}\"b".into(), 2)),
             ],
         );
         let json = serde_json::to_string(&record).unwrap();

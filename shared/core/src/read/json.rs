@@ -139,18 +139,107 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
     match text.as_bytes().first() {
         Some(b'"') => match serde_json::from_str::<Cow<'_, str>>(text) {
             Ok(s) => CellRef::Str(s),
-            Err(_) => CellRef::Json(Cow::Borrowed(text)),
+            // The syntax was checked with the document, so what fails here is an unpaired
+            // surrogate escape: the rest of the text is kept, the fault becomes a field error.
+            Err(_) => {
+                let (text, at) = decode_lossy(text);
+                CellRef::Undecodable(Cow::Owned(text), at)
+            }
         },
         Some(b't') => CellRef::Bool(true),
         Some(b'f') => CellRef::Bool(false),
         Some(b'n') => CellRef::Empty,
         Some(b'[') => match serde_json::from_str::<Vec<Cow<'_, str>>>(text) {
             Ok(items) => CellRef::List(items),
-            Err(_) => CellRef::Json(Cow::Borrowed(text)),
+            Err(_) => undecodable_list(text).unwrap_or(CellRef::Json(Cow::Borrowed(text))),
         },
         Some(b'{') => CellRef::Json(Cow::Borrowed(text)),
         _ => CellRef::Str(Cow::Borrowed(text)),
     }
+}
+
+/// A list of strings one of which holds an unpaired surrogate escape: the items as the list
+/// shows them (joined by spaces) with the fault's position in that text. `None` when the array
+/// holds anything but strings.
+fn undecodable_list(token: &str) -> Option<CellRef<'static>> {
+    let items = serde_json::from_str::<Vec<&RawValue>>(token).ok()?;
+    let mut text = String::new();
+    let mut first_fault = None;
+    for (i, item) in items.iter().enumerate() {
+        let item = item.get().trim();
+        if !item.starts_with('"') {
+            return None;
+        }
+        if i > 0 {
+            text.push(' ');
+        }
+        let offset = text.chars().count() as u32;
+        match serde_json::from_str::<String>(item) {
+            Ok(s) => text.push_str(&s),
+            Err(_) => {
+                let (s, at) = decode_lossy(item);
+                first_fault.get_or_insert(offset + at);
+                text.push_str(&s);
+            }
+        }
+    }
+    Some(CellRef::Undecodable(Cow::Owned(text), first_fault?))
+}
+
+/// Decodes a JSON string token (quotes included, syntax already checked) whose escapes do not
+/// all name characters: each unpaired surrogate escape becomes U+FFFD. Returns the text and the
+/// 1-based character position of the first one.
+fn decode_lossy(token: &str) -> (String, u32) {
+    let inner = token.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(token);
+    let mut out = String::with_capacity(inner.len());
+    let mut first_fault = None;
+    let mut chars = inner.chars();
+    let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
+        let digits: String = chars.by_ref().take(4).collect();
+        u32::from_str_radix(&digits, 16).ok().filter(|_| digits.len() == 4)
+    };
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let decoded = match chars.next() {
+            Some('b') => Some('\u{8}'),
+            Some('f') => Some('\u{c}'),
+            Some('n') => Some('\n'),
+            Some('r') => Some('\r'),
+            Some('t') => Some('\t'),
+            Some('u') => match hex4(&mut chars) {
+                Some(high @ 0xD800..=0xDBFF) => {
+                    // A pair only when a low surrogate escape follows at once.
+                    let mut ahead = chars.clone();
+                    let low = (ahead.next() == Some('\\') && ahead.next() == Some('u'))
+                        .then(|| hex4(&mut ahead))
+                        .flatten()
+                        .filter(|low| (0xDC00..=0xDFFF).contains(low));
+                    match low {
+                        Some(low) => {
+                            chars = ahead;
+                            char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+                        }
+                        None => None,
+                    }
+                }
+                Some(code) => char::from_u32(code),
+                None => None,
+            },
+            Some(other) => Some(other),
+            None => None,
+        };
+        match decoded {
+            Some(c) => out.push(c),
+            None => {
+                first_fault.get_or_insert(out.chars().count() as u32 + 1);
+                out.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+    }
+    (out, first_fault.unwrap_or(1))
 }
 
 #[cfg(test)]
@@ -182,6 +271,28 @@ mod tests {
         assert!(rows[0].1[1].contains("12.50"));
         assert!(rows[1].1[0].contains("Al\\\"i"));
         assert!(rows[1].1[2].contains("List"));
+    }
+
+    #[test]
+    fn an_unpaired_surrogate_escape_is_a_cell_fault_that_keeps_the_rest_of_the_text() {
+        let mut cells = Vec::new();
+        let text = r#"[{"a": "x\ud800y", "b": "\udc00", "c": "\ud83d\ude00 \"ok\"\n\ud83d", "d": ["ab", "c\udfff"]}]"#;
+        read_json(
+            text,
+            10,
+            |_, row| {
+                cells = row.into_iter().map(|c| format!("{c:?}")).collect();
+                Ok::<(), ()>(())
+            },
+            |_| Ok(()),
+        )
+        .unwrap()
+        .unwrap();
+        let fault = |text: &str, at: u32| format!("{:?}", CellRef::Undecodable(Cow::Borrowed(text), at));
+        assert_eq!(cells[0], fault("x\u{FFFD}y", 2));
+        assert_eq!(cells[1], fault("\u{FFFD}", 1));
+        assert_eq!(cells[2], fault("😀 \"ok\"\n\u{FFFD}", 8));
+        assert_eq!(cells[3], fault("ab c\u{FFFD}", 5));
     }
 
     #[test]
