@@ -40,7 +40,7 @@ impl CellRef<'_> {
     /// Whether the cell holds nothing but whitespace.
     pub fn is_blank(&self) -> bool {
         match self {
-            CellRef::Bytes(b) => b.iter().all(|c| c.is_ascii_whitespace()),
+            CellRef::Bytes(b) => is_blank_bytes(b),
             CellRef::Str(s) => s.trim().is_empty(),
             CellRef::Empty => true,
             CellRef::List(items) => items.is_empty(),
@@ -59,6 +59,31 @@ impl CellRef<'_> {
             CellRef::ExcelDate(serial) => Cow::Owned(format_number(*serial)),
             CellRef::List(items) => Cow::Owned(items.join(" ")),
             CellRef::Empty => Cow::Borrowed(""),
+        }
+    }
+}
+
+/// Whether bytes hold nothing but white space as [`str::trim`] sees it, so a row counts as
+/// empty exactly when trimming leaves every cell empty (a no-break space included). Bytes that
+/// are not UTF-8 are not white space.
+#[inline]
+pub fn is_blank_bytes(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    loop {
+        let Some(i) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
+            return true;
+        };
+        rest = &rest[i..];
+        // White space beyond `is_ascii_whitespace` is U+000B or starts with one of these bytes.
+        let len = match rest[0] {
+            0x0B => 1,
+            0xC2 => 2,
+            0xE1..=0xE3 => 3,
+            _ => return false,
+        };
+        match rest.get(..len).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.chars().next()) {
+            Some(c) if c.is_whitespace() => rest = &rest[len..],
+            _ => return false,
         }
     }
 }
@@ -202,6 +227,20 @@ impl<'a> Record<'a> for StoredRecord<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blank_bytes_are_what_trimming_empties() {
+        for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}"] {
+            assert!(is_blank_bytes(blank.as_bytes()), "{blank:?}");
+            assert!(blank.trim().is_empty());
+        }
+        for text in ["a", " \u{A0}x", "\u{A1}", "\u{2030}", "Łukasz", "\u{FEFF}"] {
+            assert!(!is_blank_bytes(text.as_bytes()), "{text:?}");
+            assert!(!text.trim().is_empty());
+        }
+        assert!(!is_blank_bytes(b" \xC2"), "a cut character is not white space");
+        assert!(!is_blank_bytes(b"\xE2\x80"), "a cut character is not white space");
+    }
 
     #[test]
     fn stored_records_round_trip_every_cell_kind() {

@@ -309,13 +309,20 @@ fn ragged_rows_are_errors_only_when_cells_are_missing_or_extra_cells_hold_text()
 
 #[test]
 fn blank_rows_are_skipped_with_an_info_note() {
-    let out = run(THREE, "a,b,c\n1,2,3\n\n,,\n \t, ,\n\"\",\"\",\"\"\n4,5,6\n");
+    // A no-break space is white space too: trimming empties the cell, so the row is empty.
+    let out = run(THREE, "a,b,c\n1,2,3\n\n,,\n \t, ,\n\"\",\"\",\"\"\n\u{A0},\"\u{3000} \",\n4,5,6\n");
     assert_eq!(
         out.issues(),
-        ["3 empty_row_skipped -", "4 empty_row_skipped -", "5 empty_row_skipped -", "6 empty_row_skipped -"]
+        [
+            "3 empty_row_skipped -",
+            "4 empty_row_skipped -",
+            "5 empty_row_skipped -",
+            "6 empty_row_skipped -",
+            "7 empty_row_skipped -"
+        ]
     );
     assert!(out.messages.iter().all(|m| m.severity == Severity::Info));
-    assert_eq!(out.counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 4, errors: 0, warnings: 0 });
+    assert_eq!(out.counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 5, errors: 0, warnings: 0 });
     assert_eq!(out.rows.len(), 2);
 }
 

@@ -151,7 +151,7 @@ impl RecordSpans {
 
     /// Whether every field is empty or blank.
     pub fn is_blank(&self, buf: &[u8]) -> bool {
-        self.fields.iter().all(|f| buf[f.start as usize..f.end as usize].iter().all(u8::is_ascii_whitespace))
+        self.fields.iter().all(|f| crate::record::is_blank_bytes(&buf[f.start as usize..f.end as usize]))
     }
 }
 
