@@ -488,6 +488,24 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
     ConvertedCell { value: value_into_static(value), text }
 }
 
+/// A spreadsheet serial below 1 in a date or time format: a time of day (`hh:mm:ss`), which is how
+/// spreadsheets store times. It reads as text, never as a date.
+fn convert_time_of_day<'a>(kind: &'a Kind, serial: f64, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    let text =
+        if milli == 0 { format!("{h:02}:{m:02}:{sec:02}") } else { format!("{h:02}:{m:02}:{sec:02}.{milli:03}") };
+    let fault = |code, what| {
+        Converted::Invalid(Box::new(Fault::new(code, format!("'{text}' is a time of day without a {what}"))))
+    };
+    let value = match kind {
+        Kind::Date { .. } => fault(codes::INVALID_DATE, "date"),
+        Kind::Datetime { .. } => fault(codes::INVALID_DATETIME, "date"),
+        Kind::Integer | Kind::Decimal { .. } => return convert_number(kind, serial, opts),
+        _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
+    };
+    ConvertedCell { value, text: Cow::Owned(text) }
+}
+
 fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
     match c {
         Converted::Valid(v) => Converted::Valid(v.into_owned()),
@@ -498,6 +516,10 @@ fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
 
 /// A date-formatted spreadsheet serial, read as a field of `kind`.
 fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+    let ms = (serial * 86_400_000.0).round();
+    if (0.0..86_400_000.0).contains(&ms) {
+        return convert_time_of_day(kind, serial, ms as u32, opts);
+    }
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
     let text = match dt {
         Some(dt) if dt.time() == civil::Time::midnight() => {

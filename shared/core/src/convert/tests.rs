@@ -491,7 +491,16 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&tags, CellRef::List(vec![]), "empty", "");
     check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "!invalid_type", "a");
     let opts_1904 = ParseOptions { is_1904: true, ..iso() };
-    assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(0.0)).0, "\"1904-01-01\"");
+    assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(1.0)).0, "\"1904-01-02\"");
+    // Below 1, a serial is a time of day, as spreadsheets store times: text, never a date.
+    let text = Kind::Text;
+    check(&text, CellRef::ExcelDate(0.5452430555555555), "\"13:05:09\"", "13:05:09");
+    check(&text, CellRef::ExcelDate(0.25 + 0.5 / 86_400.0), "\"06:00:00.500\"", "06:00:00.500");
+    check(&text, CellRef::ExcelDate(0.0), "\"00:00:00\"", "00:00:00");
+    check(&date, CellRef::ExcelDate(0.5), "!invalid_date", "12:00:00");
+    check(&dt, CellRef::ExcelDate(0.5), "!invalid_datetime", "12:00:00");
+    assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(0.5)).0, "!invalid_date");
+    check(&text, CellRef::ExcelDate(0.99999999999), "\"1900-01-01\"", "1900-01-01");
 }
 
 #[test]

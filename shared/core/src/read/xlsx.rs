@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::io::{Read, Seek};
 
-use calamine::{DataRef, Reader, SheetType, Xlsx};
+use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
 
 use crate::record::CellRef;
 use crate::results::column_letters;
@@ -291,20 +291,22 @@ where
     R: Read + Seek,
 {
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    let worksheets: Vec<String> =
-        workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet).map(|s| s.name.clone()).collect();
+    let metadata: Vec<&calamine::Sheet> =
+        workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet).collect();
+    let worksheets: Vec<String> = metadata.iter().map(|s| s.name.clone()).collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
     }
     let name = match sheet {
-        None => worksheets[0].clone(),
+        // The first sheet a user sees: hidden ones (lookup lists, settings) are skipped.
+        None => metadata.iter().find(|s| s.visible == SheetVisible::Visible).unwrap_or(&metadata[0]).name.clone(),
         Some(SheetRef::Index(i)) => {
             worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?
         }
         Some(SheetRef::Name(n)) => worksheets
             .iter()
             .find(|w| *w == n)
-            .or_else(|| worksheets.iter().find(|w| w.trim().eq_ignore_ascii_case(n.trim())))
+            .or_else(|| worksheets.iter().find(|w| w.trim().to_lowercase() == n.trim().to_lowercase()))
             .cloned()
             .ok_or_else(|| not_found(sheet, &worksheets))?,
     };
@@ -398,16 +400,40 @@ fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
     }
 }
 
+/// A fraction as the spreadsheet shows and computes with it: 15 significant digits, so
+/// `57/100*100` (stored as `56.99999999999999`) reads as 57 and `0.1+0.2` as 0.3. Whole numbers
+/// are kept as stored, every digit the file holds.
+fn as_shown(n: f64) -> f64 {
+    if n.fract() == 0.0 || !n.is_finite() {
+        return n;
+    }
+    format!("{n:.14e}").parse().unwrap_or(n)
+}
+
+/// An ISO date cell (`t="d"`): a moment at midnight is the date alone, as a serial date at
+/// midnight reads.
+fn iso_date_cell(s: &str) -> &str {
+    match s.split_once('T') {
+        Some((date, time))
+            if !time.is_empty() && time.trim_end_matches('Z').bytes().all(|b| matches!(b, b'0' | b':' | b'.')) =>
+        {
+            date
+        }
+        _ => s,
+    }
+}
+
 fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
     match value {
         DataRef::Int(i) => CellRef::Int(*i),
-        DataRef::Float(f) => CellRef::Number(*f),
+        DataRef::Float(f) => CellRef::Number(as_shown(*f)),
         DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
         DataRef::Bool(b) => CellRef::Bool(*b),
-        DataRef::DateTime(dt) if dt.is_duration() => CellRef::Number(dt.as_f64()),
+        DataRef::DateTime(dt) if dt.is_duration() => CellRef::Number(as_shown(dt.as_f64())),
         DataRef::DateTime(dt) => CellRef::ExcelDate(dt.as_f64()),
-        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => CellRef::Str(Cow::Owned(s.clone())),
+        DataRef::DateTimeIso(s) => CellRef::Str(Cow::Owned(iso_date_cell(s).to_string())),
+        DataRef::DurationIso(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::Error(e) => CellRef::Error(Cow::Owned(e.to_string())),
         DataRef::Empty => CellRef::Empty,
     }
@@ -416,6 +442,29 @@ fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fractions_read_as_the_spreadsheet_shows_them() {
+        assert_eq!(as_shown(56.99999999999999), 57.0);
+        assert_eq!(as_shown(2.9999999999999996), 3.0);
+        assert_eq!(as_shown(0.1 + 0.2), 0.3);
+        assert_eq!(as_shown(0.07 * 3.0), 0.21);
+        assert_ne!(0.07 * 3.0, 0.21);
+        assert_eq!(as_shown(-1234.5678), -1234.5678);
+        assert_eq!(as_shown(1e-20 / 3.0), 3.33333333333333e-21);
+        // Whole numbers keep every digit the file holds.
+        assert_eq!(as_shown(9_007_199_254_740_992.0), 9_007_199_254_740_992.0);
+        assert_eq!(as_shown(123_456_789_012_345_680.0), 123_456_789_012_345_680.0);
+    }
+
+    #[test]
+    fn iso_date_cells_at_midnight_are_dates() {
+        assert_eq!(iso_date_cell("2024-03-01T00:00:00"), "2024-03-01");
+        assert_eq!(iso_date_cell("1999-12-31T00:00:00.000Z"), "1999-12-31");
+        assert_eq!(iso_date_cell("2024-03-01T13:05:00"), "2024-03-01T13:05:00");
+        assert_eq!(iso_date_cell("2024-03-01"), "2024-03-01");
+        assert_eq!(iso_date_cell("2024-03-01T"), "2024-03-01T");
+    }
 
     #[test]
     fn declared_dimensions_are_read_from_the_sheet_head() {
