@@ -84,6 +84,8 @@ impl Utf8Stats {
 
     fn observe_slow(&mut self, region: &[u8], line: u64) {
         let mut offset = 0usize;
+        // The end of the last line taken into the sample.
+        let mut sampled_to = 0usize;
         for chunk in region.utf8_chunks() {
             let valid = chunk.valid();
             self.multibyte_chars += valid.bytes().filter(|b| *b >= 0xC0).count() as u64;
@@ -94,15 +96,45 @@ impl Utf8Stats {
                     let breaks = count_line_breaks(&region[..offset]);
                     self.first_invalid_line = Some(line + breaks);
                 }
-                if self.sample.len() < Self::SAMPLE_LIMIT {
-                    let from = offset.saturating_sub(64);
-                    let to = (offset + chunk.invalid().len() + 64).min(region.len());
-                    self.sample.extend_from_slice(&region[from..to]);
-                    self.sample.push(b'\n');
+                if self.sample.len() < Self::SAMPLE_LIMIT && offset >= sampled_to {
+                    sampled_to = self.sample_line(region, offset);
                 }
                 offset += chunk.invalid().len();
             }
         }
+    }
+
+    /// Adds the line around `at` to the sample, whole: line breaks are single bytes in every
+    /// encoding a guess can name, so no character is cut there. A cut fragment would look
+    /// invalid in the very encoding the file is in (a Shift_JIS pair split in two), and the guess
+    /// would rule it out. Where the line is longer than the limit or runs past either end of the
+    /// region (regions are cut anywhere), it is cut at a byte below `0x30` instead (a space,
+    /// comma, tab, semicolon or quote), which no encoding here uses inside a character. Returns
+    /// the end of the line.
+    fn sample_line(&mut self, region: &[u8], at: usize) -> usize {
+        const LINE_LIMIT: usize = 4096;
+        let safe = |b: &u8| *b < 0x30;
+        let start = match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
+            Some(i) => i + 1,
+            None => match region.iter().position(safe) {
+                Some(i) => i + 1,
+                None => return region.len(),
+            },
+        };
+        let line_end = memchr::memchr2(b'\n', b'\r', &region[at..]).map(|i| at + i);
+        let end = line_end.unwrap_or(region.len());
+        if start >= end {
+            return end;
+        }
+        let mut to = end.min(start + LINE_LIMIT);
+        if to < end || line_end.is_none() {
+            to = region[start..to].iter().rposition(safe).map_or(start, |i| start + i + 1);
+        }
+        if to > start {
+            self.sample.extend_from_slice(&region[start..to]);
+            self.sample.push(b'\n');
+        }
+        end
     }
 
     /// Whether the file is plain UTF-8 (possibly with a few broken bytes).
@@ -195,6 +227,55 @@ mod tests {
         assert!(broken.is_utf8());
         assert_eq!(broken.invalid_sequences, 1);
         assert_eq!(broken.first_invalid_line, Some(6));
+    }
+
+    #[test]
+    fn double_byte_encodings_are_guessed_from_whole_lines() {
+        // Every other byte is invalid UTF-8 here: samples cut around each one would split pairs
+        // and rule the right encoding out.
+        let cases: [(&str, &'static Encoding); 5] = [
+            ("山田太郎,東京\n佐藤花子,大阪\n鈴木一郎,名古屋\n高橋,札幌\n", encoding_rs::SHIFT_JIS),
+            ("山田太郎,東京\n佐藤花子,大阪\n鈴木一郎,名古屋\n高橋,札幌\n", encoding_rs::EUC_JP),
+            ("张伟,北京\n王芳,上海\n李娜,广州\n刘洋,深圳\n", encoding_rs::GBK),
+            ("陳小明,台北\n林美玲,高雄\n黃志強,台中\n張,新竹\n", encoding_rs::BIG5),
+            ("김민준,서울\n이서연,부산\n박지훈,대구\n최,인천\n", encoding_rs::EUC_KR),
+        ];
+        for (text, encoding) in cases {
+            let mut bytes = b"id,name,city\n".to_vec();
+            for (i, line) in text.repeat(3).lines().enumerate() {
+                bytes.extend_from_slice(format!("{},", i + 1).as_bytes());
+                bytes.extend_from_slice(&encoding.encode(line).0);
+                bytes.push(b'\n');
+            }
+            let mut stats = Utf8Stats::default();
+            stats.observe(&bytes, 1);
+            assert!(!stats.is_utf8(), "{}", encoding.name());
+            assert_eq!(guess_legacy(&stats.sample), encoding, "{}", encoding.name());
+        }
+    }
+
+    #[test]
+    fn lines_cut_by_region_edges_are_sampled_from_and_to_whole_characters() {
+        // Regions are cut anywhere: here at every byte, inside characters too.
+        let text = "1,陳小明,台北\n2,林美玲,高雄\n3,黃志強,台中\n4,張,新竹\n".repeat(3);
+        let bytes = encoding_rs::BIG5.encode(&text).0.into_owned();
+        for cut in 1..bytes.len() {
+            let mut stats = Utf8Stats::default();
+            stats.observe(&bytes[..cut], 1);
+            stats.observe(&bytes[cut..], 1);
+            assert_eq!(guess_legacy(&stats.sample), encoding_rs::BIG5, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_long_line_is_sampled_up_to_an_ascii_byte() {
+        let mut stats = Utf8Stats::default();
+        let line = "山田太郎,東京,佐藤花子,大阪,鈴木一郎,名古屋,".repeat(200);
+        let bytes = encoding_rs::SHIFT_JIS.encode(&line).0.into_owned();
+        stats.observe(&bytes, 1);
+        assert!(stats.sample.len() <= 4097);
+        assert_eq!(stats.sample[stats.sample.len() - 2], b',');
+        assert_eq!(guess_legacy(&stats.sample), encoding_rs::SHIFT_JIS);
     }
 
     #[test]
