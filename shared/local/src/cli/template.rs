@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
-use sluice_core::read::encoding::{Transcoder, sniff_bom, sniff_utf16};
+use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::json::read_json;
 use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
@@ -90,12 +90,21 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
             out
         }
         Some(_) => raw[3..].to_vec(),
-        None if std::str::from_utf8(&raw).is_err() && complete => {
-            let mut out = Vec::new();
-            Transcoder::new(sluice_core::read::encoding::guess_legacy(&raw)).feed(&raw, true, &mut out);
-            out
+        None => {
+            // As an import decides: UTF-8 unless broken bytes outweigh its characters, else the
+            // legacy encoding the lines around them suggest.
+            let whole =
+                if complete { raw.len() } else { raw.iter().rposition(|b| *b == b'\n').map_or(raw.len(), |i| i + 1) };
+            let mut stats = Utf8Stats::default();
+            stats.observe(&raw[..whole], 1);
+            if stats.is_utf8() {
+                raw
+            } else {
+                let mut out = Vec::new();
+                Transcoder::new(guess_legacy(&stats.sample)).feed(&raw[..whole], true, &mut out);
+                out
+            }
         }
-        None => raw,
     };
     if !complete {
         // Keep whole records only.
