@@ -73,8 +73,17 @@ pub struct MappingOutcome {
 
 const FUZZY_THRESHOLD: f64 = 0.88;
 
+/// Letters and digits only, lower case, full-width forms (`ＩＤ`, common in East Asian
+/// spreadsheets) as their ASCII letters.
 fn normalize(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    s.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Maps `headers` onto the schema's fields, honouring `explicit` entries first.
@@ -357,10 +366,12 @@ mod tests {
 
     #[test]
     fn punctuation_and_case_do_not_matter() {
-        let headers: Vec<String> = ["E-Mail Address", "FIRST NAME", "Last-Name"].map(String::from).to_vec();
+        let headers: Vec<String> =
+            ["E-Mail Address", "FIRST NAME", "Last-Name", "ＰＨＯＮＥ＿ＮＵＭＢＥＲ"].map(String::from).to_vec();
         let out = map_columns(&schema(), &headers, &BTreeMap::new());
         let methods: Vec<_> = out.columns.iter().map(|c| c.method).collect();
-        assert_eq!(methods, vec![MatchMethod::Normalized; 3]);
+        assert_eq!(methods, vec![MatchMethod::Normalized; 4]);
+        assert_eq!(out.columns[3].field.as_deref(), Some("phone_number"));
     }
 
     #[test]
