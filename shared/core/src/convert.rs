@@ -464,8 +464,21 @@ fn choice_fault(choices: &Choices, s: &str) -> Fault {
 }
 
 /// A number from a spreadsheet, read as a field of `kind`.
+/// The largest integer below which a spreadsheet number (a 64-bit float) holds every integer.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
 fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
     let text = Cow::Owned(format_number(n));
+    if n.abs() > EXACT_INTEGERS && matches!(kind, Kind::Integer | Kind::Decimal { .. }) {
+        // The file's digits may not be these: 9007199254740993 reads as ...992. Say so rather
+        // than store a neighbour.
+        let code = if matches!(kind, Kind::Integer) { codes::INVALID_INTEGER } else { codes::INVALID_DECIMAL };
+        let message = format!(
+            "'{text}' is beyond 9007199254740992, where a spreadsheet number no longer holds every \
+             integer exactly; store the column as text"
+        );
+        return ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(code, message))), text };
+    }
     let value = match kind {
         Kind::Integer => {
             if n.fract() == 0.0 && n.abs() < 9.2e18 {

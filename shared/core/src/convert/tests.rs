@@ -441,6 +441,11 @@ fn spreadsheet_numbers_are_read_as_the_field_type() {
     check(&Kind::Integer, CellRef::Number(-3.0), "-3", "-3");
     check(&Kind::Integer, CellRef::Number(42.5), "!invalid_integer", "42.5");
     check(&Kind::Integer, CellRef::Number(1e19), "!invalid_integer", "10000000000000000000");
+    // Beyond 2^53 a float may not hold the digits the file wrote: an error, not a neighbour.
+    check(&Kind::Integer, CellRef::Number(9_007_199_254_740_992.0), "9007199254740992", "9007199254740992");
+    check(&Kind::Integer, CellRef::Number(9_007_199_254_740_994.0), "!invalid_integer", "9007199254740994");
+    check(&kind("type: decimal"), CellRef::Number(-1e17), "!invalid_decimal", "-100000000000000000");
+    check(&Kind::Text, CellRef::Number(1e17), "\"100000000000000000\"", "100000000000000000");
     check(&Kind::Integer, CellRef::Int(7), "7", "7");
     check(&Kind::Integer, CellRef::Int(i64::MAX), "9223372036854775807", "9223372036854775807");
     check(&Kind::Integer, CellRef::Int(i64::MIN), "-9223372036854775808", "-9223372036854775808");
