@@ -765,6 +765,18 @@ fn decimal_limits(
     Ok(())
 }
 
+/// Whether `digits` is grouped by `sep` in thousands: 1 to 3 digits not starting with 0 (unless
+/// alone), then groups of exactly 3.
+fn thousands_grouped(digits: &str, sep: char) -> bool {
+    let mut groups = digits.split(sep);
+    let first = groups.next().unwrap_or_default();
+    let first_ok = (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && !(first.len() > 1 && first.starts_with('0'));
+    let mut rest = groups.peekable();
+    first_ok && rest.peek().is_some() && rest.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// [`parse_decimal`] beyond the fast path: grouping, long mantissas, and every error.
 #[inline(never)]
 fn parse_decimal_general(
@@ -780,7 +792,14 @@ fn parse_decimal_general(
         let hint = if t.starts_with(['$', '€', '£', '¥']) || t.ends_with(['$', '€', '£', '¥']) {
             format!("write it without a currency sign, such as {example}")
         } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
-            format!("write it without thousands separators, such as {example}")
+            if thousands_grouped(t.split('.').next().unwrap_or(t), ',') {
+                format!("write it without thousands separators, such as {example}")
+            } else {
+                // `1,5` is a decimal comma, not a grouping: dropping the comma would make it 15.
+                format!(
+                    "the decimal point is '.', such as {example}; set the template's locale if the file writes decimal commas"
+                )
+            }
         } else if t.bytes().any(|b| b == b'e' || b == b'E')
             && t.bytes().all(|b| b.is_ascii_digit() || b"eE.,+-".contains(&b))
         {
@@ -801,9 +820,16 @@ fn parse_decimal_general(
     let mut significant = false;
     let mut since_group: Option<u32> = None;
     let mut total_digits: u32 = 0;
+    // Digits before any separator, and whether they start with a zero: a first group is 1 to 3
+    // digits and not `0.234`, which is no grouping of 234.
+    let (mut lead_digits, mut lead_zero) = (0u32, false);
     for &c in body {
         match c {
             b'0'..=b'9' => {
+                if since_group.is_none() && !seen_point {
+                    lead_zero |= lead_digits == 0 && c == b'0';
+                    lead_digits += 1;
+                }
                 any_digit = true;
                 if let Some(n) = since_group.as_mut() {
                     *n += 1;
@@ -833,7 +859,7 @@ fn parse_decimal_general(
                 since_group = None;
             }
             c if Some(c) == group && !seen_point && any_digit => {
-                if since_group.is_some_and(|n| n != 3) {
+                if since_group.is_some_and(|n| n != 3) || (since_group.is_none() && (lead_digits > 3 || lead_zero)) {
                     return Err(bad());
                 }
                 since_group = Some(0);
@@ -941,15 +967,17 @@ fn parse_date_general(s: &str, order: Option<DateOrder>, format: Option<&str>) -
     {
         return ymd(y, m, d, s);
     }
-    if let Some(order) = order
-        && let Some(date) = parse_ordered_date(s, order)
-    {
-        return date;
-    }
+    // The field's own format wins over the locale's order: `%d/%m/%Y` reads 03/04/2020 as
+    // 3 April even under en-US.
     if let Some(fmt) = format
         && let Ok(date) = civil::Date::strptime(fmt, s)
     {
         return Ok(date);
+    }
+    if let Some(order) = order
+        && let Some(date) = parse_ordered_date(s, order)
+    {
+        return date;
     }
     let expected = match (order, format) {
         (_, Some(fmt)) => format!("YYYY-MM-DD or {fmt}"),
@@ -985,7 +1013,10 @@ pub fn parse_datetime(
     format: Option<&str>,
     default_offset: i32,
 ) -> Result<(civil::DateTime, i32), Fault> {
-    if let Some(parsed) = parse_iso_datetime(s, order, default_offset) {
+    // ISO first, then the field's own format, then the locale's order: a format wins over the
+    // locale, as for dates.
+    let iso_order = if format.is_some() { None } else { order };
+    if let Some(parsed) = parse_iso_datetime(s, iso_order, default_offset) {
         return parsed;
     }
     if let Some(fmt) = format
@@ -994,6 +1025,12 @@ pub fn parse_datetime(
     {
         let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
         return Ok((dt, offset));
+    }
+    if format.is_some()
+        && order.is_some()
+        && let Some(parsed) = parse_iso_datetime(s, order, default_offset)
+    {
+        return parsed;
     }
     let expected = format.map(|f| format!(" or {f}")).unwrap_or_default();
     Err(Fault::new(

@@ -145,6 +145,11 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
         ("-45.00€", "'-45.00€' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("1e5", "'1e5' is not a decimal number (write it without an exponent, such as 1234.56)"),
         ("--3", "'--3' is not a decimal number (such as 1234.56)"),
+        (
+            "1,5",
+            "'1,5' is not a decimal number (the decimal point is '.', such as 1234.56; set the template's locale if the file writes decimal commas)",
+        ),
+        ("12,345,678", "'12,345,678' is not a decimal number (write it without thousands separators, such as 1234.56)"),
         ("abc", "'abc' is not a decimal number (such as 1234.56)"),
     ] {
         assert_eq!(fault(&money, &iso(), input), message);
@@ -197,6 +202,13 @@ fn a_decimal_comma_swaps_the_separators() {
             (".5", "!invalid_decimal"),
             ("1,2,3", "!invalid_decimal"),
             ("1,234", "!decimal_out_of_range"),
+            // A first group is 1 to 3 digits and starts with no zero: these group nothing.
+            ("0.234", "!invalid_decimal"),
+            ("0001.234", "!invalid_decimal"),
+            ("6987.423", "!invalid_decimal"),
+            ("1234.567.890", "!invalid_decimal"),
+            ("0,23", "\"0.23\""),
+            ("999.999", "\"999999\""),
         ],
     );
     assert!(fault(&money, &comma, "1.5").contains("such as 1234,56"));
@@ -325,6 +337,17 @@ fn a_date_format_is_read_with_strftime() {
         ],
     );
     assert!(fault(&date, &iso(), "x").contains("expected YYYY-MM-DD or %d %b %Y"));
+
+    // The field's own format wins over the locale's order; the order still reads what the
+    // format does not.
+    let day_first = kind("type: date, format: '%d/%m/%Y'");
+    table(
+        &day_first,
+        &with_order(DateOrder::Mdy),
+        &[("03/04/2020", "\"2020-04-03\""), ("13/04/2020", "\"2020-04-13\""), ("04.13.2020", "\"2020-04-13\"")],
+    );
+    let dt = kind("type: datetime, format: '%d/%m/%Y %H:%M'");
+    table(&dt, &with_order(DateOrder::Mdy), &[("03/04/2020 10:00", "\"2020-04-03T10:00:00Z\"")]);
 }
 
 #[test]
