@@ -20,7 +20,7 @@ use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_i
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
-use crate::template::{Check, Field, Schema, UniqueMode, within};
+use crate::template::{Check, Field, Schema, UniqueMode, choice_text, within};
 use crate::value::Value;
 
 /// Row counts of a chunk or an import.
@@ -531,15 +531,22 @@ impl<'a> RowEngine<'a> {
                     };
                     (ok, codes::TOO_LONG)
                 }
-                Check::OneOf(choices) => match choices.lookup(text) {
-                    Some(canonical) => {
-                        if let Value::Text(t) = &mut self.values[fi] {
-                            *t = Cow::Borrowed(canonical);
-                        }
-                        (true, codes::NOT_ONE_OF)
-                    }
-                    None => (false, codes::NOT_ONE_OF),
-                },
+                Check::OneOf(choices) => {
+                    let ok = match &mut self.values[fi] {
+                        Value::Text(t) => match choices.lookup(text) {
+                            Some(canonical) => {
+                                *t = Cow::Borrowed(canonical);
+                                true
+                            }
+                            None => false,
+                        },
+                        // Each item of a list is one of them; a typed value is, as written or
+                        // as read (`+1` is 1).
+                        Value::List(items) => items.iter().all(|item| choices.lookup(item).is_some()),
+                        value => choices.lookup(text).is_some() || choices.lookup(&choice_text(value)).is_some(),
+                    };
+                    (ok, codes::NOT_ONE_OF)
+                }
             };
             if !ok {
                 let builtin = || validator_message(&v.check, text);

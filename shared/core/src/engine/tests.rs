@@ -215,6 +215,29 @@ fn one_of_writes_the_canonical_choice() {
 }
 
 #[test]
+fn one_of_on_a_typed_field_compares_values_as_read() {
+    let yaml = r#"
+name: typed
+fields:
+  - key: n
+    type: integer
+    validators: [{one_of: [1, 2, 3]}]
+  - key: amount
+    type: decimal
+    validators: [{one_of: ["1.5", 2]}]
+  - key: ok
+    type: boolean
+    validators: [{one_of: ["true"]}]
+  - key: tags
+    type: tags
+    validators: [{one_of: [a, b]}]
+"#;
+    let out = run(yaml, "n,amount,ok,tags\n+1,1.50,yes,a b\n01,2.0,1,b\n4,2.5,no,a c\n");
+    assert_eq!(out.issues(), ["4 not_one_of n", "4 not_one_of amount", "4 not_one_of ok", "4 not_one_of tags"]);
+    assert_eq!(out.values(2), serde_json::json!({"n": 1, "amount": "1.50", "ok": true, "tags": ["a", "b"]}));
+}
+
+#[test]
 fn a_default_value_passes_the_validators_of_its_field() {
     let yaml = r#"
 name: defaults

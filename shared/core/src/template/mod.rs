@@ -307,39 +307,61 @@ pub struct Choices {
 
 impl Choices {
     fn compile(specs: &[ChoiceSpec], case_insensitive: bool, path: &str) -> Result<Choices, TemplateError> {
+        Choices::compile_with(specs, case_insensitive, path, &|_| None)
+    }
+
+    /// [`Choices::compile`] for a typed field's `one_of`: `canonical` gives the form a spelling
+    /// takes once read as the field's type (`01` → `1`, `1.50` → `1.5`), matched too.
+    ///
+    /// Values come first: a label or alias never shadows another choice's value, and one that
+    /// names another choice is an error rather than a silent pick.
+    fn compile_with(
+        specs: &[ChoiceSpec],
+        case_insensitive: bool,
+        path: &str,
+        canonical: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Choices, TemplateError> {
         if specs.is_empty() {
             return Err(TemplateError::at(path, "needs at least one value"));
         }
         let norm = |s: &str| if case_insensitive { s.to_lowercase() } else { s.to_string() };
         let mut values = Vec::with_capacity(specs.len());
         let mut spellings: Vec<(String, usize)> = Vec::new();
+        let add = |spellings: &mut Vec<(String, usize)>, s: &str, i: usize| -> Result<(), usize> {
+            for key in std::iter::once(norm(s.trim())).chain(canonical(s.trim()).map(|c| norm(&c))) {
+                match spellings.iter().find(|(k, _)| *k == key) {
+                    Some((_, j)) if *j != i => return Err(*j),
+                    Some(_) => {}
+                    None if key.is_empty() => {}
+                    None => spellings.push((key, i)),
+                }
+            }
+            Ok(())
+        };
         for (i, spec) in specs.iter().enumerate() {
             let value = spec.value().to_string();
             if value.trim().is_empty() {
                 return Err(TemplateError::at(format!("{path}[{i}]"), "a value cannot be empty"));
             }
-            if let Some(prev) = values.iter().position(|v: &String| norm(v) == norm(&value)) {
+            if let Err(prev) = add(&mut spellings, &value, i) {
                 return Err(TemplateError::at(
                     format!("{path}[{i}]"),
                     format!("value {value:?} repeats {path}[{prev}]"),
                 ));
             }
-            let mut add = |s: &str| {
-                let key = norm(s.trim());
-                if !key.is_empty() && !spellings.iter().any(|(k, _)| *k == key) {
-                    spellings.push((key, i));
-                }
-            };
-            add(&value);
+            values.push(value);
+        }
+        for (i, spec) in specs.iter().enumerate() {
             if let ChoiceSpec::Full { label, aliases, .. } = spec {
-                if let Some(label) = label {
-                    add(label);
-                }
-                for alias in aliases {
-                    add(alias);
+                for (what, spelling) in label.iter().map(|l| ("label", l)).chain(aliases.iter().map(|a| ("alias", a))) {
+                    if let Err(other) = add(&mut spellings, spelling, i) {
+                        return Err(TemplateError::at(
+                            format!("{path}[{i}]"),
+                            format!("{what} {spelling:?} already names {path}[{other}] ({:?})", values[other]),
+                        ));
+                    }
                 }
             }
-            values.push(value);
         }
         let index = (spellings.len() > 16).then(|| spellings.iter().cloned().collect());
         let short = if index.is_none() && !case_insensitive {
@@ -401,6 +423,14 @@ pub enum Check {
     MaxLength(u32),
     /// Must be one of these.
     OneOf(Choices),
+}
+
+/// A typed value as `one_of` compares it: its text, decimals without trailing zeros.
+pub fn choice_text(value: &Value<'_>) -> String {
+    match value {
+        Value::Decimal(d) => d.normalize().to_string(),
+        other => other.to_text(),
+    }
 }
 
 /// A compiled `regex` validator.
@@ -887,7 +917,16 @@ fn compile_validator(
         }
         Check::MaxLength(n)
     } else if let Some(choices) = &v.one_of {
-        Check::OneOf(Choices::compile(choices, case_insensitive, &format!("{path}.one_of"))?)
+        // A typed field's choices match by value too: `one_of: [1, 2]` takes `+1` and `01`.
+        let typed = !matches!(
+            t,
+            T::Text | T::Email | T::Url | T::Uuid | T::Enum | T::MultiEnum | T::Tags | T::UuidList | T::UrlList
+        );
+        let canonical = |s: &str| match convert::convert_str(kind, s, options) {
+            Converted::Valid(value) if typed => Some(choice_text(&value)),
+            _ => None,
+        };
+        Check::OneOf(Choices::compile_with(choices, case_insensitive, &format!("{path}.one_of"), &canonical)?)
     } else {
         unreachable!("exactly one validator kind is set")
     };

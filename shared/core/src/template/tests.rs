@@ -213,6 +213,22 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "repeats fields[0].values[0]",
     );
     check("  - key: s\n    type: enum\n    values: [a, \" \"]\n", "fields[0].values[1]", "cannot be empty");
+    // A label or alias that names another choice would make that choice unreachable or ambiguous.
+    check(
+        "  - key: s\n    type: enum\n    values: [{value: x, label: Y}, Y]\n",
+        "fields[0].values[0]",
+        "label \"Y\" already names fields[0].values[1] (\"Y\")",
+    );
+    check(
+        "  - key: s\n    type: enum\n    values: [a, {value: b, aliases: [a]}]\n",
+        "fields[0].values[1]",
+        "alias \"a\" already names fields[0].values[0]",
+    );
+    check(
+        "  - key: n\n    type: decimal\n    validators:\n      - one_of: [\"1.5\", \"1.50\"]\n",
+        "fields[0].validators[0].one_of[1]",
+        "repeats fields[0].validators[0].one_of[0]",
+    );
     check("  - key: a\n    values: [x]\n", "fields[0].values", "applies to enum and multi_enum fields, not text");
     check(
         "  - key: a\n    validators:\n      - min_length: 1\n        max_length: 3\n",
