@@ -552,8 +552,32 @@ fn emails_need_one_at_and_a_dotted_domain() {
             ("john@example.", "!invalid_email"),
             ("john@", "!invalid_email"),
             ("tab\t@x.com", "!invalid_email"),
+            (".garcia1078@acme.io", "\".garcia1078@acme.io\""),
+            ("mailto:a@x.com", "!invalid_email"),
+            ("<a@x.com>", "!invalid_email"),
+            ("a,b@x.com", "!invalid_email"),
+            ("a@-x.com", "!invalid_email"),
+            ("a@x-.com", "!invalid_email"),
+            ("a@[1.2.3.4]", "!invalid_email"),
+            ("a@x_y.com", "!invalid_email"),
+            ("a@x.com\u{200B}", "!invalid_email"),
+            ("\"john doe\"@x.com", "!invalid_email"),
+            ("first-last_x!#$%&*/=?^`{|}~@a-b.example.com", "\"first-last_x!#$%&*/=?^`{|}~@a-b.example.com\""),
+            ("用户@例子.广告", "\"用户@例子.广告\""),
+            ("user@xn--bcher-kva.example", "\"user@xn--bcher-kva.example\""),
         ],
     );
+    let label = format!("a@{}.com", "b".repeat(64));
+    assert!(fault(&Kind::Email, &iso(), &label).contains("longer than 63 bytes"));
+    for (input, why) in [
+        ("mailto:a@x.com", "':' cannot appear before the @"),
+        ("a@-x.com", "starts or ends with -"),
+        ("a\u{1}@x.com", "contains a control character (U+0001)"),
+        ("a@x.com\u{200B}", "contains an invisible character (U+200B)"),
+        ("a@x_y.com", "'_' cannot appear in the domain"),
+    ] {
+        assert!(fault(&Kind::Email, &iso(), input).ends_with(why), "{input:?}: {}", fault(&Kind::Email, &iso(), input));
+    }
     let long_local = format!("{}@example.com", "a".repeat(65));
     assert_eq!(read(&Kind::Email, &iso(), &long_local), "!invalid_email");
     let long = format!("a@{}.com", "b".repeat(250));
@@ -776,7 +800,8 @@ fn the_import_settings_set_the_parse_options() {
 
 #[test]
 fn the_email_fast_path_never_passes_what_the_full_check_refuses() {
-    let parts = ["a", "B.c", "@", ".", "..", " ", "\t", "é", "x", "-", "+", "\u{7f}", "ü@", "com", "@@"];
+    let parts =
+        ["a", "B.c", "@", ".", "..", " ", "\t", "é", "x", "-", "+", "\u{7f}", "ü@", "com", "@@", "_", ":", "-.", "9"];
     let mut state = 0x2545_F491_4F6C_DD1Du64;
     for _ in 0..20_000 {
         state ^= state << 13;

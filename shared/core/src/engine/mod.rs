@@ -549,7 +549,8 @@ impl<'a> RowEngine<'a> {
                 }
             };
             if !ok {
-                let builtin = || validator_message(&v.check, text);
+                let is_list = matches!(self.values[fi], Value::List(_));
+                let builtin = || validator_message(&v.check, text, is_list);
                 let message = match &v.message {
                     Some(m) => m.replace("{value}", text).replace("{label}", &field.label),
                     None => field.message(code, builtin, text),
@@ -587,7 +588,7 @@ fn char_count(s: &str) -> usize {
     if s.is_ascii() { s.len() } else { s.bytes().filter(|b| (b & 0xC0) != 0x80).count() }
 }
 
-fn validator_message(check: &Check, text: &str) -> String {
+fn validator_message(check: &Check, text: &str, is_list: bool) -> String {
     let shown: String = if text.chars().count() > 60 {
         format!("{}...", text.chars().take(57).collect::<String>())
     } else {
@@ -597,6 +598,8 @@ fn validator_message(check: &Check, text: &str) -> String {
         Check::Regex(re) => format!("'{shown}' does not match the pattern {}", re.as_str()),
         Check::Min(b) => format!("'{shown}' is less than the minimum {}", b.to_text()),
         Check::Max(b) => format!("'{shown}' is more than the maximum {}", b.to_text()),
+        Check::MinLength(n) if is_list => format!("'{shown}' has fewer than {n} items"),
+        Check::MaxLength(n) if is_list => format!("'{shown}' has more than {n} items"),
         Check::MinLength(n) => format!("'{shown}' is shorter than {n} characters"),
         Check::MaxLength(n) => format!("'{shown}' is longer than {n} characters"),
         Check::OneOf(choices) => {

@@ -199,7 +199,7 @@ fn builtin_validator_messages_quote_the_value_and_the_bound() {
             "'A' is shorter than 2 characters",
             "'blue' is not one of: red, green",
             "'2019-12-31' is less than the minimum 2020-01-01",
-            "'a b c' is longer than 2 characters",
+            "'a b c' has more than 2 items",
         ]
     );
     assert!(out.messages.iter().all(|m| m.severity == Severity::Error && m.line == 2));
@@ -235,6 +235,21 @@ fields:
     let out = run(yaml, "n,amount,ok,tags\n+1,1.50,yes,a b\n01,2.0,1,b\n4,2.5,no,a c\n");
     assert_eq!(out.issues(), ["4 not_one_of n", "4 not_one_of amount", "4 not_one_of ok", "4 not_one_of tags"]);
     assert_eq!(out.values(2), serde_json::json!({"n": 1, "amount": "1.50", "ok": true, "tags": ["a", "b"]}));
+}
+
+#[test]
+fn list_lengths_count_items_and_say_so() {
+    let yaml = r#"
+name: lists
+fields:
+  - key: tags
+    type: tags
+    validators: [{max_length: 2}, {min_length: 2}]
+"#;
+    let out = run(yaml, "tags\na b c\nsolo\na b\n");
+    assert_eq!(out.issues(), ["2 too_long tags", "3 too_short tags"]);
+    assert_eq!(out.messages[0].message, "'a b c' has more than 2 items");
+    assert_eq!(out.messages[1].message, "'solo' has fewer than 2 items");
 }
 
 #[test]
