@@ -1288,20 +1288,35 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host_port.starts_with('[') {
-        host_port.split_once(']').map(|(h, _)| h.trim_start_matches('[')).unwrap_or("")
+    let (host_ok, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
+        // An IPv6 literal: it must be one.
+        match bracketed.split_once(']') {
+            Some((ip, after)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), after.strip_prefix(':')),
+            None => (false, None),
+        }
     } else {
-        host_port.split(':').next().unwrap_or("")
+        let (host, port) = match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        };
+        // Names of letters, digits, hyphens and underscores between single dots (a final dot is
+        // the root); all digits and dots is an IPv4 address, which must be one.
+        let name = host.strip_suffix('.').unwrap_or(host);
+        let ok = if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            name.parse::<std::net::Ipv4Addr>().is_ok()
+        } else {
+            !name.is_empty()
+                && name.split('.').all(|label| {
+                    !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+                })
+        };
+        (ok, port)
     };
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | ':' | '_'))
-        && !host.starts_with('.')
-        && !host.ends_with("..");
     if !host_ok {
         return Err(bad("no valid host"));
     }
-    if let Some((_, port)) = host_port.rsplit_once(']').map_or(host_port.split_once(':'), |(_, p)| p.split_once(':'))
-        && (port.is_empty() || port.parse::<u16>().is_err())
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
     {
         return Err(bad("invalid port"));
     }

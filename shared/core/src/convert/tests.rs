@@ -615,6 +615,15 @@ fn urls_must_be_absolute_http_or_https_with_a_host() {
             ("http://example.com:8o", "!invalid_url"),
             ("https://.example.com", "!invalid_url"),
             ("https://exa<mple.com", "!invalid_url"),
+            ("http://[zz]/", "!invalid_url"),
+            ("http://x..com", "!invalid_url"),
+            ("http://x.com:+80", "!invalid_url"),
+            ("http://256.256.256.256/", "!invalid_url"),
+            ("http://10.0.0.1:8080/x", "\"http://10.0.0.1:8080/x\""),
+            ("http://[2001:db8::1]/", "\"http://[2001:db8::1]/\""),
+            ("https://example.com./", "\"https://example.com./\""),
+            ("https://bücher.example/", "\"https://bücher.example/\""),
+            ("http://my_host.local/", "\"http://my_host.local/\""),
         ],
     );
 }
