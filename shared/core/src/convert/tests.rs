@@ -269,6 +269,9 @@ fn custom_boolean_spellings_replace_the_builtin_ones_and_match_exactly() {
         &iso(),
         &[("ja", "true"), ("false", "false"), ("Ja", "!invalid_boolean"), ("true", "!invalid_boolean")],
     );
+    // Words are trimmed as cells are.
+    let padded = kind("type: boolean, true_values: [' Ja '], false_values: [Nein]");
+    table(&padded, &iso(), &[(" Ja ", "true"), ("Nein", "false")]);
 }
 
 #[test]

@@ -776,8 +776,13 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
                 (None, None) => BoolWords::builtin(),
                 (t_vals, f_vals) => {
                     let builtin = BoolWords::builtin();
-                    let truthy = t_vals.clone().unwrap_or(builtin.truthy);
-                    let falsy = f_vals.clone().unwrap_or(builtin.falsy);
+                    // Cells are trimmed before they are read, so the words are too.
+                    let trimmed = |words: &Vec<String>| words.iter().map(|w| w.trim().to_string()).collect::<Vec<_>>();
+                    let truthy = t_vals.as_ref().map(trimmed).unwrap_or(builtin.truthy);
+                    let falsy = f_vals.as_ref().map(trimmed).unwrap_or(builtin.falsy);
+                    if truthy.iter().chain(&falsy).any(String::is_empty) {
+                        return Err(TemplateError::at(format!("{path}.true_values"), "a word cannot be empty"));
+                    }
                     if truthy.is_empty() || falsy.is_empty() {
                         return Err(TemplateError::at(
                             format!("{path}.true_values"),
@@ -798,7 +803,17 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
         T::Date => Kind::Date { format: f.format.clone() },
         T::Datetime => Kind::Datetime { format: f.format.clone() },
         T::Enum => Kind::Enum(choices()?),
-        T::MultiEnum => Kind::MultiEnum(choices()?, separator()?),
+        T::MultiEnum => {
+            let (choices, sep) = (choices()?, separator()?);
+            // A value holding the separator would be cut in two before it is matched.
+            if let Some(i) = choices.values.iter().position(|v| v.contains(sep.as_str())) {
+                return Err(TemplateError::at(
+                    format!("{path}.values[{i}]"),
+                    format!("{:?} contains the separator {sep:?}; choose another separator", choices.values[i]),
+                ));
+            }
+            Kind::MultiEnum(choices, sep)
+        }
         T::Tags => Kind::Tags(separator()?),
         T::Email => Kind::Email,
         T::Url => Kind::Url,

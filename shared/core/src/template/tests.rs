@@ -213,6 +213,12 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "repeats fields[0].values[0]",
     );
     check("  - key: s\n    type: enum\n    values: [a, \" \"]\n", "fields[0].values[1]", "cannot be empty");
+    check(
+        "  - key: s\n    type: multi_enum\n    values: [a, new york]\n",
+        "fields[0].values[1]",
+        "\"new york\" contains the separator \" \"; choose another separator",
+    );
+    check("  - key: b\n    type: boolean\n    true_values: [\" \"]\n", "fields[0].true_values", "cannot be empty");
     // A label or alias that names another choice would make that choice unreachable or ambiguous.
     check(
         "  - key: s\n    type: enum\n    values: [{value: x, label: Y}, Y]\n",
