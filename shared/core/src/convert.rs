@@ -1096,10 +1096,12 @@ fn parse_iso_datetime(
                 [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => (two_digits(&[*h1, *h2])?, two_digits(&[*m1, *m2])?),
                 _ => return None,
             };
-            if h > 18 || m > 59 {
-                return None;
-            }
             let secs = i32::from(h) * 3600 + i32::from(m) * 60;
+            if m > 59 || secs > 18 * 3600 {
+                // Offsets run from -18:00 to +18:00, as `timezone_offset_minutes` does.
+                let message = format!("'{}' has the offset {}, beyond -18:00 to +18:00", clip(s), clip(tail));
+                return Some(Err(Fault::new(codes::INVALID_DATETIME, message)));
+            }
             if *sign == b'-' { -secs } else { secs }
         }
         _ => return None,

@@ -379,6 +379,9 @@ fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
             ("2024-06-15T", "!invalid_datetime"),
             ("2024-06-15T14:30:00+19:00", "!invalid_datetime"),
             ("2024-06-15T14:30:00+02:60", "!invalid_datetime"),
+            ("2024-06-15T14:30:00+18:30", "!invalid_datetime"),
+            ("2024-06-15T14:30:00+18:00", "\"2024-06-15T14:30:00+18:00\""),
+            ("2024-06-15T14:30:00-18:00", "\"2024-06-15T14:30:00-18:00\""),
             ("2024-06-15T14:30:00 CEST", "!invalid_datetime"),
             ("2024-02-30T10:00", "!invalid_datetime"),
             ("15/06/2024 14:30", "!invalid_datetime"),
@@ -387,6 +390,7 @@ fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
     );
     assert!(fault(&dt, &iso(), "2024-02-30T10:00").contains("not a real date"));
     assert!(fault(&dt, &iso(), "2024-06-15T25:00").contains("no such time of day"));
+    assert!(fault(&dt, &iso(), "2024-06-15T14:30+19:00").ends_with("has the offset +19:00, beyond -18:00 to +18:00"));
     let berlin = ParseOptions { offset_seconds: 3600, ..iso() };
     table(
         &dt,
