@@ -463,18 +463,19 @@ fn choice_fault(choices: &Choices, s: &str) -> Fault {
     Fault::new(codes::INVALID_CHOICE, format!("'{}' is not one of: {}", clip(s), choice_list(choices)))
 }
 
-/// A number from a spreadsheet, read as a field of `kind`.
-/// The largest integer below which a spreadsheet number (a 64-bit float) holds every integer.
+/// 2^53: from here on a spreadsheet number (a 64-bit float) no longer holds every integer, and
+/// the digits 9007199254740993 already read as this very number.
 const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 
+/// A number from a spreadsheet, read as a field of `kind`.
 fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
     let text = Cow::Owned(format_number(n));
-    if n.abs() > EXACT_INTEGERS && matches!(kind, Kind::Integer | Kind::Decimal { .. }) {
+    if n.abs() >= EXACT_INTEGERS && matches!(kind, Kind::Integer | Kind::Decimal { .. }) {
         // The file's digits may not be these: 9007199254740993 reads as ...992. Say so rather
         // than store a neighbour.
         let code = if matches!(kind, Kind::Integer) { codes::INVALID_INTEGER } else { codes::INVALID_DECIMAL };
         let message = format!(
-            "'{text}' is beyond 9007199254740992, where a spreadsheet number no longer holds every \
+            "'{text}' is 9007199254740992 or more, where a spreadsheet number no longer holds every \
              integer exactly; store the column as text"
         );
         return ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(code, message))), text };
@@ -502,7 +503,8 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
 }
 
 /// A spreadsheet serial below 1 in a date or time format: a time of day (`hh:mm:ss`), which is how
-/// spreadsheets store times. It reads as text, never as a date.
+/// spreadsheets store times. It reads as text, never as a date. In the 1904 system the same
+/// serials are also 1904-01-01, the epoch itself; a time is far likelier there too.
 fn convert_time_of_day<'a>(kind: &'a Kind, serial: f64, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
     let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     let text =
@@ -529,9 +531,10 @@ fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
 
 /// A date-formatted spreadsheet serial, read as a field of `kind`.
 fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
-    let ms = (serial * 86_400_000.0).round();
-    if (0.0..86_400_000.0).contains(&ms) {
-        return convert_time_of_day(kind, serial, ms as u32, opts);
+    if (0.0..1.0).contains(&serial) {
+        // Rounded to the millisecond, but never up to the next day.
+        let ms = ((serial * 86_400_000.0).round() as u32).min(86_399_999);
+        return convert_time_of_day(kind, serial, ms, opts);
     }
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
     let text = match dt {
@@ -1293,7 +1296,10 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
     let (host_ok, port) = if let Some(bracketed) = host_port.strip_prefix('[') {
         // An IPv6 literal: it must be one.
         match bracketed.split_once(']') {
-            Some((ip, after)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), after.strip_prefix(':')),
+            Some((ip, after)) => (
+                ip.parse::<std::net::Ipv6Addr>().is_ok() && (after.is_empty() || after.starts_with(':')),
+                after.strip_prefix(':'),
+            ),
             None => (false, None),
         }
     } else {

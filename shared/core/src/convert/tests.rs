@@ -472,7 +472,9 @@ fn spreadsheet_numbers_are_read_as_the_field_type() {
     check(&Kind::Integer, CellRef::Number(42.5), "!invalid_integer", "42.5");
     check(&Kind::Integer, CellRef::Number(1e19), "!invalid_integer", "10000000000000000000");
     // Beyond 2^53 a float may not hold the digits the file wrote: an error, not a neighbour.
-    check(&Kind::Integer, CellRef::Number(9_007_199_254_740_992.0), "9007199254740992", "9007199254740992");
+    check(&Kind::Integer, CellRef::Number(9_007_199_254_740_991.0), "9007199254740991", "9007199254740991");
+    // The digits 9007199254740993 read as 2^53 itself.
+    check(&Kind::Integer, CellRef::Number("9007199254740993".parse().unwrap()), "!invalid_integer", "9007199254740992");
     check(&Kind::Integer, CellRef::Number(9_007_199_254_740_994.0), "!invalid_integer", "9007199254740994");
     check(&kind("type: decimal"), CellRef::Number(-1e17), "!invalid_decimal", "-100000000000000000");
     check(&Kind::Text, CellRef::Number(1e17), "\"100000000000000000\"", "100000000000000000");
@@ -535,7 +537,8 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&date, CellRef::ExcelDate(0.5), "!invalid_date", "12:00:00");
     check(&dt, CellRef::ExcelDate(0.5), "!invalid_datetime", "12:00:00");
     assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(0.5)).0, "!invalid_date");
-    check(&text, CellRef::ExcelDate(0.99999999999), "\"1900-01-01\"", "1900-01-01");
+    check(&text, CellRef::ExcelDate(0.99999999999), "\"23:59:59.999\"", "23:59:59.999");
+    check(&text, CellRef::ExcelDate(1.0), "\"1900-01-01\"", "1900-01-01");
 }
 
 #[test]
@@ -623,6 +626,7 @@ fn urls_must_be_absolute_http_or_https_with_a_host() {
             ("https://.example.com", "!invalid_url"),
             ("https://exa<mple.com", "!invalid_url"),
             ("http://[zz]/", "!invalid_url"),
+            ("http://[::1]evil.com/", "!invalid_url"),
             ("http://x..com", "!invalid_url"),
             ("http://x.com:+80", "!invalid_url"),
             ("http://256.256.256.256/", "!invalid_url"),

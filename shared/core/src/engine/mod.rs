@@ -540,10 +540,10 @@ impl<'a> RowEngine<'a> {
                             }
                             None => false,
                         },
-                        // Each item of a list is one of them; a typed value is, as written or
-                        // as read (`+1` is 1).
+                        // Each item of a list is one of them; a typed value is, as read (`+1`
+                        // is 1, and `03/04/2020` the date the import's locale makes of it).
                         Value::List(items) => items.iter().all(|item| choices.lookup(item).is_some()),
-                        value => choices.lookup(text).is_some() || choices.lookup(&choice_text(value)).is_some(),
+                        value => choices.lookup(&choice_text(value)).is_some(),
                     };
                     (ok, codes::NOT_ONE_OF)
                 }

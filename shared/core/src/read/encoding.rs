@@ -63,6 +63,9 @@ pub struct Utf8Stats {
     pub first_invalid_line: Option<u64>,
     /// Bytes around invalid sequences, for guessing the real encoding.
     pub sample: Vec<u8>,
+    /// Whether the last region ended inside a line (so the next one begins inside it, maybe
+    /// inside a character).
+    mid_line: bool,
 }
 
 impl Utf8Stats {
@@ -79,6 +82,9 @@ impl Utf8Stats {
             }
             Ok(_) => {}
             Err(_) => self.observe_slow(region, line),
+        }
+        if let Some(last) = region.last() {
+            self.mid_line = !matches!(last, b'\n' | b'\r');
         }
     }
 
@@ -114,15 +120,17 @@ impl Utf8Stats {
     fn sample_line(&mut self, region: &[u8], at: usize) -> usize {
         const LINE_LIMIT: usize = 4096;
         let safe = |b: &u8| *b < 0x30;
-        let start = match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
-            Some(i) => i + 1,
-            None => match region.iter().position(safe) {
-                Some(i) => i + 1,
-                None => return region.len(),
-            },
-        };
         let line_end = memchr::memchr2(b'\n', b'\r', &region[at..]).map(|i| at + i);
         let end = line_end.unwrap_or(region.len());
+        let start = match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
+            Some(i) => i + 1,
+            None if !self.mid_line => 0,
+            // The region began inside a line, maybe inside a character.
+            None => match region[..end].iter().position(safe) {
+                Some(i) => i + 1,
+                None => return end,
+            },
+        };
         if start >= end {
             return end;
         }
@@ -264,6 +272,19 @@ mod tests {
             stats.observe(&bytes[..cut], 1);
             stats.observe(&bytes[cut..], 1);
             assert_eq!(guess_legacy(&stats.sample), encoding_rs::BIG5, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_first_line_of_legacy_text_is_sampled_from_its_start() {
+        // The header itself in Shift_JIS, and a file of one such column.
+        for text in ["名前,ID\n佐藤花子,1\n鈴木一郎,2\n高橋,3\n", "名前\n佐藤花子\n鈴木一郎\n高橋\n山田太郎\n"]
+        {
+            let bytes = encoding_rs::SHIFT_JIS.encode(text).0.into_owned();
+            let mut stats = Utf8Stats::default();
+            stats.observe(&bytes, 1);
+            assert!(stats.sample.starts_with(&bytes[..4]), "{text:?}");
+            assert_eq!(guess_legacy(&stats.sample), encoding_rs::SHIFT_JIS, "{text:?}");
         }
     }
 

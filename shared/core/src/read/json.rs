@@ -165,6 +165,8 @@ fn undecodable_list(token: &str) -> Option<CellRef<'static>> {
     let items = serde_json::from_str::<Vec<&RawValue>>(token).ok()?;
     let mut text = String::new();
     let mut first_fault = None;
+    // Characters in `text`, counted as items are added.
+    let mut written = 0u32;
     for (i, item) in items.iter().enumerate() {
         let item = item.get().trim();
         if !item.starts_with('"') {
@@ -172,16 +174,18 @@ fn undecodable_list(token: &str) -> Option<CellRef<'static>> {
         }
         if i > 0 {
             text.push(' ');
+            written += 1;
         }
-        let offset = text.chars().count() as u32;
-        match serde_json::from_str::<String>(item) {
-            Ok(s) => text.push_str(&s),
+        let decoded = match serde_json::from_str::<String>(item) {
+            Ok(s) => s,
             Err(_) => {
                 let (s, at) = decode_lossy(item);
-                first_fault.get_or_insert(offset + at);
-                text.push_str(&s);
+                first_fault.get_or_insert(written + at);
+                s
             }
-        }
+        };
+        written += decoded.chars().count() as u32;
+        text.push_str(&decoded);
     }
     Some(CellRef::Undecodable(Cow::Owned(text), first_fault?))
 }
@@ -193,12 +197,16 @@ fn decode_lossy(token: &str) -> (String, u32) {
     let inner = token.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(token);
     let mut out = String::with_capacity(inner.len());
     let mut first_fault = None;
+    // Characters written so far: counted as they go, never recounted (a string of a million
+    // faults stays linear).
+    let mut written = 0u32;
     let mut chars = inner.chars();
     let hex4 = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
         let digits: String = chars.by_ref().take(4).collect();
         u32::from_str_radix(&digits, 16).ok().filter(|_| digits.len() == 4)
     };
     while let Some(c) = chars.next() {
+        written += 1;
         if c != '\\' {
             out.push(c);
             continue;
@@ -234,7 +242,7 @@ fn decode_lossy(token: &str) -> (String, u32) {
         match decoded {
             Some(c) => out.push(c),
             None => {
-                first_fault.get_or_insert(out.chars().count() as u32 + 1);
+                first_fault.get_or_insert(written);
                 out.push(char::REPLACEMENT_CHARACTER);
             }
         }

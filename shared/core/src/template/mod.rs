@@ -307,11 +307,13 @@ pub struct Choices {
 
 impl Choices {
     fn compile(specs: &[ChoiceSpec], case_insensitive: bool, path: &str) -> Result<Choices, TemplateError> {
-        Choices::compile_with(specs, case_insensitive, path, &|_| None)
+        Choices::compile_with(specs, case_insensitive, path, None)
     }
 
-    /// [`Choices::compile`] for a typed field's `one_of`: `canonical` gives the form a spelling
-    /// takes once read as the field's type (`01` → `1`, `1.50` → `1.5`), matched too.
+    /// [`Choices::compile`], for a typed field's `one_of` with `typed`: the form a value takes
+    /// once read as the field's type (`01` → `1`, `1.50` → `1.5`), which cells are matched by
+    /// once read the same way. A typed choice has no aliases (its value is matched as read) and
+    /// its label only names it.
     ///
     /// Values come first: a label or alias never shadows another choice's value, and one that
     /// names another choice is an error rather than a silent pick.
@@ -319,8 +321,9 @@ impl Choices {
         specs: &[ChoiceSpec],
         case_insensitive: bool,
         path: &str,
-        canonical: &dyn Fn(&str) -> Option<String>,
+        typed: Option<&ReadChoice<'_>>,
     ) -> Result<Choices, TemplateError> {
+        let canonical = |s: &str| typed.and_then(|read| read(s));
         if specs.is_empty() {
             return Err(TemplateError::at(path, "needs at least one value"));
         }
@@ -343,6 +346,12 @@ impl Choices {
             if value.trim().is_empty() {
                 return Err(TemplateError::at(format!("{path}[{i}]"), "a value cannot be empty"));
             }
+            if typed.is_some() && canonical(&value).is_none() {
+                return Err(TemplateError::at(
+                    format!("{path}[{i}]"),
+                    format!("{value:?} is not a value of the field's type"),
+                ));
+            }
             if let Err(prev) = add(&mut spellings, &value, i) {
                 return Err(TemplateError::at(
                     format!("{path}[{i}]"),
@@ -353,6 +362,15 @@ impl Choices {
         }
         for (i, spec) in specs.iter().enumerate() {
             if let ChoiceSpec::Full { label, aliases, .. } = spec {
+                if typed.is_some() {
+                    if !aliases.is_empty() {
+                        return Err(TemplateError::at(
+                            format!("{path}[{i}].aliases"),
+                            "apply to text choices; a typed field's value is matched as read",
+                        ));
+                    }
+                    continue;
+                }
                 for (what, spelling) in label.iter().map(|l| ("label", l)).chain(aliases.iter().map(|a| ("alias", a))) {
                     if let Err(other) = add(&mut spellings, spelling, i) {
                         return Err(TemplateError::at(
@@ -424,6 +442,9 @@ pub enum Check {
     /// Must be one of these.
     OneOf(Choices),
 }
+
+/// Reads a typed field's choice the way its cells are read: the form [`choice_text`] gives.
+type ReadChoice<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
 /// A typed value as `one_of` compares it: its text, decimals without trailing zeros.
 pub fn choice_text(value: &Value<'_>) -> String {
@@ -780,8 +801,10 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
                     let trimmed = |words: &Vec<String>| words.iter().map(|w| w.trim().to_string()).collect::<Vec<_>>();
                     let truthy = t_vals.as_ref().map(trimmed).unwrap_or(builtin.truthy);
                     let falsy = f_vals.as_ref().map(trimmed).unwrap_or(builtin.falsy);
-                    if truthy.iter().chain(&falsy).any(String::is_empty) {
-                        return Err(TemplateError::at(format!("{path}.true_values"), "a word cannot be empty"));
+                    for (name, words) in [("true_values", &truthy), ("false_values", &falsy)] {
+                        if words.iter().any(String::is_empty) {
+                            return Err(TemplateError::at(format!("{path}.{name}"), "a word cannot be empty"));
+                        }
                     }
                     if truthy.is_empty() || falsy.is_empty() {
                         return Err(TemplateError::at(
@@ -805,12 +828,25 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
         T::Enum => Kind::Enum(choices()?),
         T::MultiEnum => {
             let (choices, sep) = (choices()?, separator()?);
-            // A value holding the separator would be cut in two before it is matched.
-            if let Some(i) = choices.values.iter().position(|v| v.contains(sep.as_str())) {
-                return Err(TemplateError::at(
-                    format!("{path}.values[{i}]"),
-                    format!("{:?} contains the separator {sep:?}; choose another separator", choices.values[i]),
-                ));
+            // A value, label or alias holding the separator would be cut in two before it is
+            // matched.
+            let spellings = f.values.iter().flatten().enumerate().flat_map(|(i, spec)| {
+                let (label, aliases) = match spec {
+                    ChoiceSpec::Full { label, aliases, .. } => (label.as_deref(), aliases.as_slice()),
+                    ChoiceSpec::Plain(_) => (None, &[][..]),
+                };
+                std::iter::once(spec.value())
+                    .chain(label)
+                    .chain(aliases.iter().map(String::as_str))
+                    .map(move |s| (i, s))
+            });
+            for (i, spelling) in spellings {
+                if spelling.trim().contains(sep.as_str()) {
+                    return Err(TemplateError::at(
+                        format!("{path}.values[{i}]"),
+                        format!("{spelling:?} contains the separator {sep:?}; choose another separator"),
+                    ));
+                }
             }
             Kind::MultiEnum(choices, sep)
         }
@@ -938,10 +974,11 @@ fn compile_validator(
             T::Text | T::Email | T::Url | T::Uuid | T::Enum | T::MultiEnum | T::Tags | T::UuidList | T::UrlList
         );
         let canonical = |s: &str| match convert::convert_str(kind, s, options) {
-            Converted::Valid(value) if typed => Some(choice_text(&value)),
+            Converted::Valid(value) => Some(choice_text(&value)),
             _ => None,
         };
-        Check::OneOf(Choices::compile_with(choices, case_insensitive, &format!("{path}.one_of"), &canonical)?)
+        let typed = typed.then_some(&canonical as &ReadChoice<'_>);
+        Check::OneOf(Choices::compile_with(choices, case_insensitive, &format!("{path}.one_of"), typed)?)
     } else {
         unreachable!("exactly one validator kind is set")
     };

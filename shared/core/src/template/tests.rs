@@ -219,6 +219,22 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "\"new york\" contains the separator \" \"; choose another separator",
     );
     check("  - key: b\n    type: boolean\n    true_values: [\" \"]\n", "fields[0].true_values", "cannot be empty");
+    check("  - key: b\n    type: boolean\n    false_values: [no, \"\"]\n", "fields[0].false_values", "cannot be empty");
+    check(
+        "  - key: s\n    type: multi_enum\n    values: [a, {value: dr, label: Dark red}]\n",
+        "fields[0].values[1]",
+        "\"Dark red\" contains the separator",
+    );
+    check(
+        "  - key: n\n    type: integer\n    validators:\n      - one_of: [1, {value: 2, aliases: [\"20\"]}]\n",
+        "fields[0].validators[0].one_of[1].aliases",
+        "a typed field's value is matched as read",
+    );
+    check(
+        "  - key: n\n    type: integer\n    validators:\n      - one_of: [1, abc]\n",
+        "fields[0].validators[0].one_of[1]",
+        "\"abc\" is not a value of the field's type",
+    );
     // A label or alias that names another choice would make that choice unreachable or ambiguous.
     check(
         "  - key: s\n    type: enum\n    values: [{value: x, label: Y}, Y]\n",
