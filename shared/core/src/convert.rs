@@ -1182,6 +1182,12 @@ const fn local_bytes() -> [bool; 128] {
 }
 const LOCAL: [bool; 128] = local_bytes();
 
+/// Whether an ASCII byte may appear in a domain name: letters, digits, hyphens and dots.
+#[inline(always)]
+fn domain_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() | (c == b'-') | (c == b'.')
+}
+
 /// A domain name's labels: 1–63 bytes, no hyphen at either end, at least two of them.
 #[inline]
 fn domain_labels(domain: &[u8]) -> Result<(), &'static str> {
@@ -1217,7 +1223,7 @@ fn plain_email(b: &[u8]) -> bool {
     }
     let (local, domain) = (&b[..at], &b[at + 1..]);
     let local_ok = local.iter().fold(true, |ok, &c| ok & (c < 128 && LOCAL[c as usize]));
-    let domain_ok = domain.iter().fold(true, |ok, &c| ok & (c.is_ascii_alphanumeric() | (c == b'-') | (c == b'.')));
+    let domain_ok = domain.iter().fold(true, |ok, &c| ok & domain_byte(c));
     local_ok && domain_ok && domain_labels(domain).is_ok()
 }
 
@@ -1261,13 +1267,10 @@ fn check_email_general(s: &str) -> Result<(), Fault> {
     if let Some(c) = local.chars().find(|c| c.is_ascii() && !LOCAL[*c as usize]) {
         return Err(bad(&format!("'{c}' cannot appear before the @")));
     }
-    if let Some(c) = domain.chars().find(|c| {
-        if c.is_ascii() {
-            !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        } else {
-            !c.is_alphanumeric() && !is_mark(*c)
-        }
-    }) {
+    if let Some(c) = domain
+        .chars()
+        .find(|c| if c.is_ascii() { !domain_byte(*c as u8) } else { !c.is_alphanumeric() && !is_mark(*c) })
+    {
         return Err(bad(&format!("'{c}' cannot appear in the domain")));
     }
     domain_labels(domain.as_bytes()).map_err(bad)

@@ -361,23 +361,21 @@ impl Choices {
             values.push(value);
         }
         for (i, spec) in specs.iter().enumerate() {
-            if let ChoiceSpec::Full { label, aliases, .. } = spec {
-                if typed.is_some() {
-                    if !aliases.is_empty() {
-                        return Err(TemplateError::at(
-                            format!("{path}[{i}].aliases"),
-                            "apply to text choices; a typed field's value is matched as read",
-                        ));
-                    }
-                    continue;
+            if typed.is_some() {
+                if spec.other_names().any(|(what, _)| what == "alias") {
+                    return Err(TemplateError::at(
+                        format!("{path}[{i}].aliases"),
+                        "apply to text choices; a typed field's value is matched as read",
+                    ));
                 }
-                for (what, spelling) in label.iter().map(|l| ("label", l)).chain(aliases.iter().map(|a| ("alias", a))) {
-                    if let Err(other) = add(&mut spellings, spelling, i) {
-                        return Err(TemplateError::at(
-                            format!("{path}[{i}]"),
-                            format!("{what} {spelling:?} already names {path}[{other}] ({:?})", values[other]),
-                        ));
-                    }
+                continue;
+            }
+            for (what, spelling) in spec.other_names() {
+                if let Err(other) = add(&mut spellings, spelling, i) {
+                    return Err(TemplateError::at(
+                        format!("{path}[{i}]"),
+                        format!("{what} {spelling:?} already names {path}[{other}] ({:?})", values[other]),
+                    ));
                 }
             }
         }
@@ -830,22 +828,14 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
             let (choices, sep) = (choices()?, separator()?);
             // A value, label or alias holding the separator would be cut in two before it is
             // matched.
-            let spellings = f.values.iter().flatten().enumerate().flat_map(|(i, spec)| {
-                let (label, aliases) = match spec {
-                    ChoiceSpec::Full { label, aliases, .. } => (label.as_deref(), aliases.as_slice()),
-                    ChoiceSpec::Plain(_) => (None, &[][..]),
-                };
-                std::iter::once(spec.value())
-                    .chain(label)
-                    .chain(aliases.iter().map(String::as_str))
-                    .map(move |s| (i, s))
-            });
-            for (i, spelling) in spellings {
-                if spelling.trim().contains(sep.as_str()) {
-                    return Err(TemplateError::at(
-                        format!("{path}.values[{i}]"),
-                        format!("{spelling:?} contains the separator {sep:?}; choose another separator"),
-                    ));
+            for (i, spec) in f.values.iter().flatten().enumerate() {
+                for spelling in std::iter::once(spec.value()).chain(spec.other_names().map(|(_, s)| s)) {
+                    if spelling.trim().contains(sep.as_str()) {
+                        return Err(TemplateError::at(
+                            format!("{path}.values[{i}]"),
+                            format!("{spelling:?} contains the separator {sep:?}; choose another separator"),
+                        ));
+                    }
                 }
             }
             Kind::MultiEnum(choices, sep)

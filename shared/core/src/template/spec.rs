@@ -291,6 +291,16 @@ impl ChoiceSpec {
             Self::Plain(v) | Self::Full { value: v, .. } => &v.0,
         }
     }
+
+    /// The other spellings that name the choice, each with what it is: its label, then its
+    /// aliases.
+    pub fn other_names(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let (label, aliases) = match self {
+            Self::Full { label, aliases, .. } => (label.as_deref(), aliases.as_slice()),
+            Self::Plain(_) => (None, &[][..]),
+        };
+        label.map(|l| ("label", l)).into_iter().chain(aliases.iter().map(|a| ("alias", a.as_str())))
+    }
 }
 
 /// One validator: exactly one check, an optional custom message and severity.
