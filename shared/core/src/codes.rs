@@ -45,6 +45,8 @@ pub const NOT_UNIQUE: &str = "not_unique";
 pub const INVALID_ENCODING: &str = "invalid_encoding";
 /// A spreadsheet error value (`#DIV/0!`, `#N/A`, ...).
 pub const CELL_ERROR: &str = "cell_error";
+/// A spreadsheet formula saved without its result, so the cell's value is unknown.
+pub const UNCALCULATED_FORMULA: &str = "uncalculated_formula";
 
 /// Codes of problems in one field; a template may override their messages.
 pub const FIELD_CODES: &[&str] = &[
@@ -69,6 +71,7 @@ pub const FIELD_CODES: &[&str] = &[
     NOT_UNIQUE,
     INVALID_ENCODING,
     CELL_ERROR,
+    UNCALCULATED_FORMULA,
 ];
 
 /// The row repeats an earlier row (`dedupe`).

@@ -116,6 +116,17 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
                 text: e,
             };
         }
+        CellRef::Uncalculated(formula) => {
+            let what = if formula.is_empty() { "a formula".to_string() } else { format!("the formula ={formula}") };
+            let message = format!(
+                "the spreadsheet cell holds {what} but no saved result (the program that wrote the file does \
+                 not calculate formulas): open the file in a spreadsheet program, save it, and upload it again"
+            );
+            return ConvertedCell {
+                value: Converted::Invalid(Box::new(Fault::new(codes::UNCALCULATED_FORMULA, message))),
+                text: if formula.is_empty() { formula } else { Cow::Owned(format!("={formula}")) },
+            };
+        }
         CellRef::Undecodable(text, at) => {
             let message = format!(
                 "character {at} is an unpaired UTF-16 surrogate escape (such as \\ud800), not a character; \

@@ -32,6 +32,9 @@ pub enum CellRef<'a> {
     /// what could be read, U+FFFD in place of each fault, and the 1-based character position of
     /// the first one.
     Undecodable(Cow<'a, str>, u32),
+    /// A spreadsheet formula saved without its result (a writer that does not calculate, such
+    /// as openpyxl): the formula text, empty when the file does not repeat it on this cell.
+    Uncalculated(Cow<'a, str>),
     /// Nothing.
     Empty,
 }
@@ -58,6 +61,8 @@ impl CellRef<'_> {
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
             CellRef::ExcelDate(serial) => Cow::Owned(format_number(*serial)),
             CellRef::List(items) => Cow::Owned(items.join(" ")),
+            CellRef::Uncalculated(formula) if formula.is_empty() => Cow::Borrowed(""),
+            CellRef::Uncalculated(formula) => Cow::Owned(format!("={formula}")),
             CellRef::Empty => Cow::Borrowed(""),
         }
     }
@@ -167,6 +172,9 @@ pub enum TaggedCell<'a> {
     Int(i64),
     /// Text that could not be decoded, and where (see [`CellRef::Undecodable`]).
     Undecodable(#[serde(borrow)] Cow<'a, str>, u32),
+    /// A formula without its result (see [`CellRef::Uncalculated`]).
+    #[serde(borrow)]
+    Uncalculated(Cow<'a, str>),
 }
 
 impl<'a> StoredCell<'a> {
@@ -183,6 +191,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
             StoredCell::Tagged(TaggedCell::Int(i)) => CellRef::Int(*i),
             StoredCell::Tagged(TaggedCell::Undecodable(s, at)) => CellRef::Undecodable(s.clone(), *at),
+            StoredCell::Tagged(TaggedCell::Uncalculated(f)) => CellRef::Uncalculated(f.clone()),
         }
     }
 
@@ -203,6 +212,7 @@ impl<'a> StoredCell<'a> {
             CellRef::List(l) => StoredCell::Tagged(TaggedCell::List(l)),
             CellRef::Json(j) => StoredCell::Tagged(TaggedCell::Json(j)),
             CellRef::Undecodable(s, at) => StoredCell::Tagged(TaggedCell::Undecodable(s, at)),
+            CellRef::Uncalculated(f) => StoredCell::Tagged(TaggedCell::Uncalculated(f)),
             CellRef::Empty => StoredCell::Null(()),
         }
     }
@@ -256,6 +266,7 @@ mod tests {
                 StoredCell::Tagged(TaggedCell::List(vec!["x".into(), "y".into()])),
                 StoredCell::Tagged(TaggedCell::Int(i64::MAX)),
                 StoredCell::Tagged(TaggedCell::Undecodable("a\u{FFFD}\"b".into(), 2)),
+                StoredCell::Tagged(TaggedCell::Uncalculated("IF(A1=\"\",1,2)".into())),
             ],
         );
         let json = serde_json::to_string(&record).unwrap();

@@ -523,6 +523,9 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&Kind::Text, CellRef::Json(Cow::Borrowed("{\"a\":1}")), "\"{\\\"a\\\":1}\"", "{\"a\":1}");
     check(&Kind::Integer, CellRef::Json(Cow::Borrowed("[[1]]")), "!invalid_type", "[[1]]");
     check(&Kind::Text, CellRef::Undecodable(Cow::Borrowed("x\u{FFFD}"), 2), "!invalid_encoding", "x\u{FFFD}");
+    // A formula saved without its result is not an empty cell, whatever the field's type.
+    check(&Kind::Text, CellRef::Uncalculated(Cow::Borrowed("SUM(A1:A3)")), "!uncalculated_formula", "=SUM(A1:A3)");
+    check(&Kind::Integer, CellRef::Uncalculated(Cow::Borrowed("")), "!uncalculated_formula", "");
     check(&tags, CellRef::List(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]), "[\"a\",\"b\"]", "a b");
     check(&tags, CellRef::List(vec![Cow::Borrowed("a b")]), "!invalid_type", "a b");
     check(&tags, CellRef::List(vec![]), "empty", "");

@@ -15,7 +15,7 @@
 use std::borrow::Cow;
 use std::io::{Read, Seek};
 
-use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
+use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxFormulaMetadata};
 
 use crate::record::CellRef;
 use crate::results::column_letters;
@@ -342,8 +342,9 @@ where
         };
         XlsxError::Read { sheet: name.clone(), message: format!("{e} ({whence}); the file is damaged") }
     };
-    while let Some(cell) = cells.next_cell().map_err(|e| damaged(e, last))? {
-        let (r, c) = cell.get_position();
+    // With each cell's formula, so one saved without its result is an error, not an empty cell.
+    while let Some(cell) = cells.next_cell_with_formula_metadata().map_err(|e| damaged(e, last))? {
+        let (r, c) = cell.pos;
         last = Some((r, c));
         if current != Some(r) {
             if let Some(prev) = current
@@ -364,7 +365,10 @@ where
             }
             .into());
         }
-        let value = to_cell(cell.get_value());
+        let value = match (&cell.value, cell.formula) {
+            (DataRef::Empty, Some(formula)) => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            (value, _) => to_cell(value),
+        };
         if c >= limits.max_columns {
             // An empty cell out there (a styled one) holds nothing to lose.
             if value.is_blank() {
@@ -420,6 +424,14 @@ fn iso_date_cell(s: &str) -> &str {
             date
         }
         _ => s,
+    }
+}
+
+/// The text of a formula; a cell that shares another cell's formula does not repeat it.
+fn formula_text(formula: XlsxFormulaMetadata) -> String {
+    match formula {
+        XlsxFormulaMetadata::Normal { formula } | XlsxFormulaMetadata::Shared { formula, .. } => formula,
+        _ => String::new(),
     }
 }
 
