@@ -303,10 +303,13 @@ where
         Some(SheetRef::Index(i)) => {
             worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?
         }
+        // A number names a sheet if one is called so (`2023`), else gives its position: the
+        // command line cannot tell them apart.
         Some(SheetRef::Name(n)) => worksheets
             .iter()
             .find(|w| *w == n)
             .or_else(|| worksheets.iter().find(|w| w.trim().to_lowercase() == n.trim().to_lowercase()))
+            .or_else(|| position(n).and_then(|i| worksheets.get(i as usize - 1)))
             .cloned()
             .ok_or_else(|| not_found(sheet, &worksheets))?,
     };
@@ -397,9 +400,22 @@ where
     Ok(SheetInfo { name, is_1904 })
 }
 
+/// A sheet name that is a 1-based position.
+fn position(name: &str) -> Option<u32> {
+    let name = name.trim();
+    name.bytes().all(|b| b.is_ascii_digit()).then(|| name.parse().ok()).flatten().filter(|i| *i >= 1)
+}
+
 fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
+    let wanted = match wanted {
+        Some(SheetRef::Name(n)) if position(n).is_some() => {
+            format!("{n:?} (no sheet has that name, and there are {} worksheets)", worksheets.len())
+        }
+        Some(w) => w.to_string(),
+        None => String::new(),
+    };
     XlsxError::SheetNotFound {
-        wanted: wanted.map(|w| w.to_string()).unwrap_or_default(),
+        wanted,
         available: worksheets.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "),
     }
 }

@@ -40,12 +40,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
 
 fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
     let mut patch = SettingsPatch::default();
-    if let Some(sheet) = &args.sheet {
-        patch.sheet = Some(match sheet.parse::<u32>() {
-            Ok(i) if i >= 1 => SheetRef::Index(i),
-            _ => SheetRef::Name(sheet.clone()),
-        });
-    }
+    // A number is a sheet of that name if there is one (`--sheet 2023`), else a position.
+    patch.sheet = args.sheet.clone().map(SheetRef::Name);
     patch.encoding = args.encoding.clone();
     patch.delimiter = args.delimiter.clone();
     patch.chunk_rows = args.chunk_rows;

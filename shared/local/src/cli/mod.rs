@@ -66,7 +66,7 @@ pub struct ImportArgs {
     /// Print the import object as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Sheet of a workbook, by name or 1-based position.
+    /// Sheet of a workbook, by name or 1-based position (a sheet named `2023` wins over position 2023).
     #[arg(long)]
     pub sheet: Option<String>,
     /// Encoding of a CSV (windows-1252, utf-16le, shift_jis, ...); detected when absent.
