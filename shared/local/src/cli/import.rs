@@ -39,12 +39,14 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
-    let mut patch = SettingsPatch::default();
-    // A number is a sheet of that name if there is one (`--sheet 2023`), else a position.
-    patch.sheet = args.sheet.clone().map(SheetRef::Name);
-    patch.encoding = args.encoding.clone();
-    patch.delimiter = args.delimiter.clone();
-    patch.chunk_rows = args.chunk_rows;
+    let mut patch = SettingsPatch {
+        // A number is a sheet of that name if there is one (`--sheet 2023`), else a position.
+        sheet: args.sheet.clone().map(SheetRef::Name),
+        encoding: args.encoding.clone(),
+        delimiter: args.delimiter.clone(),
+        chunk_rows: args.chunk_rows,
+        ..Default::default()
+    };
     if let Some(b) = &args.invalid_data {
         patch.invalid_data_behavior = Some(InvalidDataBehavior::parse(b).ok_or_else(|| {
             UsageError(format!("--invalid-data {b:?}: use BLOCK_SUBMIT, REMOVE_INVALID_ROWS or INCLUDE_INVALID_ROWS"))
