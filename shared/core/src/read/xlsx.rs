@@ -157,6 +157,18 @@ impl<E> From<XlsxError> for ReadError<E> {
     }
 }
 
+/// What a zip entry says its archive is, when that is another kind of document.
+fn other_document(lower_name: &str) -> Option<&'static str> {
+    Some(match lower_name {
+        "xl/workbook.bin" => "an Excel binary workbook (.xlsb)",
+        "content.xml" => "an OpenDocument file (.ods)",
+        "index/document.iwa" => "an Apple Numbers document",
+        "word/document.xml" => "a Word document",
+        "ppt/presentation.xml" => "a PowerPoint presentation",
+        _ => return None,
+    })
+}
+
 /// Checks the zip directory and the parts calamine loads whole, within limits, before opening.
 pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(), XlsxError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
@@ -167,6 +179,7 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
     let mut has_workbook = false;
     let mut whole_parts = Vec::new();
     let mut sheets = Vec::new();
+    let mut other_kind = None;
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
@@ -183,6 +196,7 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         if lower.ends_with("workbook.xml") {
             has_workbook = true;
         }
+        other_kind = other_kind.or_else(|| other_document(&lower));
         if lower.starts_with("xl/worksheets/") && lower.ends_with(".xml") {
             sheets.push(i);
         } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
@@ -193,7 +207,10 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         }
     }
     if !has_workbook {
-        return Err(XlsxError::NotAWorkbook("the zip holds no xl/workbook.xml".into()));
+        return Err(XlsxError::NotAWorkbook(match other_kind {
+            Some(kind) => format!("the file is {kind}; save it as .xlsx or .csv and upload that"),
+            None => "the zip holds no xl/workbook.xml".into(),
+        }));
     }
     // Declared sizes can lie: decompress what calamine will hold in memory, with a hard stop.
     let mut buf = vec![0u8; 64 * 1024];
