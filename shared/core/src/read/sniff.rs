@@ -43,6 +43,9 @@ pub enum FormatError {
     /// A zip that is not an Office workbook is reported by the workbook reader; other binaries here.
     #[error("this looks like a binary file ({0}), not CSV, XLSX or JSON")]
     Binary(&'static str),
+    /// Text in UTF-32, which its byte order mark names.
+    #[error("this text is UTF-32 (its byte order mark says so); save it as UTF-8 and upload again")]
+    Utf32,
     /// JSON that is not an array.
     #[error("JSON input must be an array of objects, one per row")]
     JsonNotArray,
@@ -61,6 +64,10 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
             return Err(FormatError::Encrypted);
         }
         return Err(FormatError::LegacyXls);
+    }
+    // Before UTF-16: the UTF-32LE mark begins with the UTF-16LE one.
+    if head.starts_with(b"\xFF\xFE\0\0") || head.starts_with(b"\0\0\xFE\xFF") {
+        return Err(FormatError::Utf32);
     }
     for (magic, what) in [
         (&b"%PDF"[..], "PDF"),
@@ -212,6 +219,12 @@ mod tests {
         check(b"{\"id\": 1}", Some("rows.json"), Err(FormatError::JsonNotArray));
         check(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", Some("old.xls"), Err(FormatError::LegacyXls));
         check(b"%PDF-1.7", Some("x.csv"), Err(FormatError::Binary("PDF")));
+        let utf32 = |bom: &[u8], text: Vec<u8>| [bom, &text].concat();
+        let le = utf32(b"\xFF\xFE\0\0", "id\n1\n".chars().flat_map(|c| (c as u32).to_le_bytes()).collect());
+        let be = utf32(b"\0\0\xFE\xFF", "id\n1\n".chars().flat_map(|c| (c as u32).to_be_bytes()).collect());
+        check(&le, Some("x.csv"), Err(FormatError::Utf32));
+        check(&be, Some("x.csv"), Err(FormatError::Utf32));
+        check(b"\xFF\xFEi\0d\0", Some("x.csv"), Ok(Format::Csv));
         let mut encrypted = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1".to_vec();
         encrypted.extend(std::iter::repeat_n(0u8, 1000));
         encrypted.extend("EncryptedPackage".bytes().flat_map(|b| [b, 0]));
