@@ -550,6 +550,7 @@ async fn bad_requests_get_problem_details() {
         (json!({ "template_id": template, "fields": [] }), "not both"),
         (json!({ "original_filename": "a.csv" }), "template_id"),
         (json!({ "template_id": template, "original_filename": "a.csv", "initial_data": [] }), "not both"),
+        (json!({ "template_id": template, "initial_data": { "name": "a" } }), "initial_data must be an array"),
         (
             json!({ "template_id": template, "settings": { "invalid_data_behavior": "SOMETIMES" } }),
             "settings.invalid_data_behavior",

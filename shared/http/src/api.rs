@@ -221,6 +221,11 @@ async fn create(state: &ApiState, caller: &Caller, env: &str, req: CreateImportR
     let destination = req.destination.filter(|d| d != "none");
     let initial = req.initial_data;
     if let Some(data) = &initial
+        && !data.get().trim_start().starts_with('[')
+    {
+        return Err(Problem::bad_request("initial_data must be an array of objects, one per row"));
+    }
+    if let Some(data) = &initial
         && data.get().len() as u64 > state.config.max_json_bytes
     {
         return Err(Problem::new(

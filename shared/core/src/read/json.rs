@@ -1,4 +1,5 @@
-//! JSON input: an array of objects, one per row (Dromo's `initial_data`).
+//! JSON input: an array of objects, one per row (Dromo's `initial_data`), or JSON Lines (one
+//! object per line, rows numbered by their line).
 //!
 //! Keys become columns in order of first appearance; numbers keep their written text, so a
 //! decimal never passes through a float; nested arrays of strings feed list fields.
@@ -42,6 +43,11 @@ pub enum JsonInputError {
     /// An empty array.
     #[error("the JSON array is empty")]
     Empty,
+    /// One object over several lines: neither an array nor JSON Lines.
+    #[error(
+        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (one object on each line)"
+    )]
+    NotRows,
 }
 
 struct Row<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
@@ -97,16 +103,37 @@ pub fn read_json<E>(
     on_header: impl FnOnce(Vec<String>) -> Result<(), E>,
 ) -> Result<Result<(), E>, JsonInputError> {
     let text = text.trim_start_matches('\u{FEFF}');
-    let rows: Rows<'_> = serde_json::from_str(text).map_err(|e| JsonInputError::Syntax {
-        line: e.line(),
+    let syntax = |e: serde_json::Error, line_offset: usize| JsonInputError::Syntax {
+        line: e.line() + line_offset,
         column: e.column(),
         message: e.to_string().split(" at line").next().unwrap_or_default().to_string(),
-    })?;
-    if rows.0.is_empty() {
+    };
+    // (line, object): array items are numbered from 1, JSON Lines by their line.
+    let rows: Vec<(u64, Row<'_>)> = if text.trim_start().starts_with('{') {
+        let mut rows = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Row<'_>>(line) {
+                Ok(row) => rows.push((i as u64 + 1, row)),
+                // One object written over several lines is a document, not JSON Lines.
+                Err(_) if rows.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+                    return Err(JsonInputError::NotRows);
+                }
+                Err(e) => return Err(syntax(e, i)),
+            }
+        }
+        rows
+    } else {
+        let rows: Rows<'_> = serde_json::from_str(text).map_err(|e| syntax(e, 0))?;
+        rows.0.into_iter().enumerate().map(|(i, row)| (i as u64 + 1, row)).collect()
+    };
+    if rows.is_empty() {
         return Err(JsonInputError::Empty);
     }
     let mut names: Vec<&str> = Vec::new();
-    for row in &rows.0 {
+    for (_, row) in &rows {
         for (k, _) in &row.0 {
             if !names.contains(&k.as_ref()) {
                 if names.len() >= max_columns {
@@ -120,14 +147,14 @@ pub fn read_json<E>(
     if let Err(e) = on_header(header) {
         return Ok(Err(e));
     }
-    for (i, row) in rows.0.iter().enumerate() {
+    for (line, row) in &rows {
         let mut cells = vec![CellRef::Empty; names.len()];
         for (k, v) in &row.0 {
             if let Some(col) = names.iter().position(|n| *n == k.as_ref()) {
                 cells[col] = raw_to_cell(v);
             }
         }
-        if let Err(e) = on_record(i as u64 + 1, cells) {
+        if let Err(e) = on_record(*line, cells) {
             return Ok(Err(e));
         }
     }
@@ -307,7 +334,36 @@ mod tests {
     fn malformed_json_names_line_and_column() {
         let err = read_json("[\n{\"a\": 1},\n{\"a\": }\n]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, .. }), "{err:?}");
-        let err = read_json("{\"a\": 1}", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("{\n  \"a\": 1\n}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert_eq!(err, JsonInputError::NotRows);
         assert!(err.to_string().contains("array of objects"), "{err}");
+        let err =
+            read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
+        let err = read_json("{\"a\": 1}\n[1]\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, JsonInputError::Syntax { line: 2, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn json_lines_are_rows_numbered_by_their_line() {
+        let mut header = Vec::new();
+        let mut rows = Vec::new();
+        let text = "\u{FEFF}{\"id\": 1, \"name\": \"a\"}\r\n\r\n{\"id\": 2, \"tags\": [\"x\"]}\n  \n{}";
+        read_json(
+            text,
+            10,
+            |line, cells| {
+                rows.push((line, cells.len()));
+                Ok::<(), ()>(())
+            },
+            |h| {
+                header = h;
+                Ok(())
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(header, vec!["id", "name", "tags"]);
+        assert_eq!(rows, vec![(1, 3), (3, 3), (5, 3)]);
     }
 }

@@ -46,9 +46,6 @@ pub enum FormatError {
     /// Text in UTF-32, which its byte order mark names.
     #[error("this text is UTF-32 (its byte order mark says so); save it as UTF-8 and upload again")]
     Utf32,
-    /// JSON that is not an array.
-    #[error("JSON input must be an array of objects, one per row")]
-    JsonNotArray,
 }
 
 /// Decides the format of an upload from its first bytes (and its name, when the bytes are ambiguous).
@@ -88,8 +85,8 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     let name = file_name.unwrap_or("").to_ascii_lowercase();
     let csv_name = [".csv", ".tsv", ".txt", ".tab", ".psv"].iter().any(|ext| name.ends_with(ext));
     match first {
-        Some(b'[') if !csv_name => Ok(Format::Json),
-        Some(b'{') if name.ends_with(".json") => Err(FormatError::JsonNotArray),
+        // An array of objects, or JSON Lines (one object per line).
+        Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
         _ => Ok(Format::Csv),
     }
 }
@@ -216,7 +213,9 @@ mod tests {
         check(b"id,name\n1,a\n", Some("data.xlsx"), Ok(Format::Csv));
         check(b"  [{\"id\": 1}]", None, Ok(Format::Json));
         check(b"[note],x\n", Some("notes.csv"), Ok(Format::Csv));
-        check(b"{\"id\": 1}", Some("rows.json"), Err(FormatError::JsonNotArray));
+        check(b"{\"id\": 1}\n{\"id\": 2}\n", Some("rows.jsonl"), Ok(Format::Json));
+        check(b"{\"id\": 1}", None, Ok(Format::Json));
+        check(b"{id},{name}\n", Some("braces.csv"), Ok(Format::Csv));
         check(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", Some("old.xls"), Err(FormatError::LegacyXls));
         check(b"%PDF-1.7", Some("x.csv"), Err(FormatError::Binary("PDF")));
         let utf32 = |bom: &[u8], text: Vec<u8>| [bom, &text].concat();
