@@ -119,8 +119,8 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         CellRef::Uncalculated(formula) => {
             let what = if formula.is_empty() { "a formula".to_string() } else { format!("the formula ={formula}") };
             let message = format!(
-                "the spreadsheet cell holds {what} but no saved result (the program that wrote the file does \
-                 not calculate formulas): open the file in a spreadsheet program, save it, and upload it again"
+                "the spreadsheet cell holds {what} but no calculated result (the program that wrote the file \
+                 does not calculate formulas): open the file in a spreadsheet program, save it, and upload it again"
             );
             return ConvertedCell {
                 value: Converted::Invalid(Box::new(Fault::new(codes::UNCALCULATED_FORMULA, message))),

@@ -13,7 +13,7 @@
 //! always lands outside the sheet's grid, which [`read_sheet`] reports as a damaged file.
 
 use std::borrow::Cow;
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, SeekFrom};
 
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxFormulaMetadata};
 
@@ -299,7 +299,7 @@ pub struct SheetInfo {
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
 /// padded with empties so column positions hold. Run [`precheck`] on the same bytes first.
 pub fn read_sheet<R, E>(
-    reader: R,
+    mut reader: R,
     sheet: Option<&SheetRef>,
     limits: &XlsxLimits,
     mut on_record: impl FnMut(u64, Vec<CellRef<'_>>) -> Result<(), E>,
@@ -307,6 +307,8 @@ pub fn read_sheet<R, E>(
 where
     R: Read + Seek,
 {
+    let stale = formulas_marked_stale(&mut reader, limits)?;
+    reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let metadata: Vec<&calamine::Sheet> =
         workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet).collect();
@@ -387,6 +389,7 @@ where
         }
         let value = match (&cell.value, cell.formula) {
             (DataRef::Empty, Some(formula)) => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            (_, Some(formula)) if stale => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
             (value, _) => to_cell(value),
         };
         if c >= limits.max_columns {
@@ -460,6 +463,49 @@ fn iso_date_cell(s: &str) -> &str {
     }
 }
 
+/// Whether the workbook asks to be recalculated when opened (`<calcPr fullCalcOnLoad="1">`): the
+/// mark of writers that do not calculate (xlsxwriter saves 0 as every formula's result, openpyxl
+/// nothing), so no saved formula result in it can be trusted. A spreadsheet program that opens and
+/// saves the file calculates and drops the mark.
+fn formulas_marked_stale<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<bool, XlsxError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let damaged = |e: &dyn std::fmt::Display| XlsxError::NotAWorkbook(format!("xl/workbook.xml: {e}"));
+    for i in 0..zip.len() {
+        if zip.by_index_raw(i).map_err(|e| damaged(&e))?.name().is_ok_and(|n| n.eq_ignore_ascii_case("xl/workbook.xml"))
+        {
+            let mut xml = Vec::new();
+            let entry = zip.by_index(i).map_err(|e| damaged(&e))?;
+            entry.take(limits.max_part_bytes).read_to_end(&mut xml).map_err(|e| damaged(&e))?;
+            return Ok(full_calc_on_load(&xml));
+        }
+    }
+    Ok(false)
+}
+
+/// Whether workbook XML has a `calcPr` element with `fullCalcOnLoad` true.
+fn full_calc_on_load(xml: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find_iter(xml, b"calcPr").find(|&at| {
+        at > 0
+            && matches!(xml[at - 1], b'<' | b':')
+            && xml.get(at + 6).is_some_and(|b| b.is_ascii_whitespace() || matches!(b, b'/' | b'>'))
+    }) else {
+        return false;
+    };
+    let element = &xml[at..];
+    let element = &element[..memchr::memchr(b'>', element).unwrap_or(element.len())];
+    let Some(attr) = memchr::memmem::find(element, b"fullCalcOnLoad") else {
+        return false;
+    };
+    let value: Vec<u8> = element[attr + b"fullCalcOnLoad".len()..]
+        .iter()
+        .copied()
+        .skip_while(|b| b.is_ascii_whitespace() || *b == b'=')
+        .skip(1)
+        .take_while(|b| *b != b'"' && *b != b'\'')
+        .collect();
+    matches!(value.as_slice(), b"1" | b"true")
+}
+
 /// The text of a formula; a cell that shares another cell's formula does not repeat it.
 fn formula_text(formula: XlsxFormulaMetadata) -> String {
     match formula {
@@ -509,6 +555,18 @@ mod tests {
         assert_eq!(iso_date_cell("2024-03-01T13:05:00"), "2024-03-01T13:05:00");
         assert_eq!(iso_date_cell("2024-03-01"), "2024-03-01");
         assert_eq!(iso_date_cell("2024-03-01T"), "2024-03-01T");
+    }
+
+    #[test]
+    fn a_workbook_marked_for_recalculation_is_told() {
+        assert!(full_calc_on_load(br#"<workbook><calcPr calcId="124519" fullCalcOnLoad="1"/></workbook>"#));
+        assert!(full_calc_on_load(br#"<x:calcPr fullCalcOnLoad = 'true' calcId="1"/>"#));
+        assert!(!full_calc_on_load(br#"<workbook><calcPr calcId="191029"/></workbook>"#));
+        assert!(!full_calc_on_load(br#"<calcPr fullCalcOnLoad="0"/>"#));
+        assert!(!full_calc_on_load(br#"<calcPr calcId="1"/><x fullCalcOnLoad="1"/>"#));
+        assert!(!full_calc_on_load(b"<workbook/>"));
+        assert!(full_calc_on_load(b"<calcPr\n  fullCalcOnLoad=\"1\"/>"));
+        assert!(!full_calc_on_load(b"<calcPrX fullCalcOnLoad=\"1\"/>"));
     }
 
     #[test]
