@@ -429,7 +429,7 @@ fn position(name: &str) -> Option<u32> {
 fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
     let wanted = match wanted {
         Some(SheetRef::Name(n)) if position(n).is_some() => {
-            format!("{n:?} (no sheet has that name, and there are {} worksheets)", worksheets.len())
+            format!("named {n:?} nor any at position {}", n.trim())
         }
         Some(w) => w.to_string(),
         None => String::new(),
