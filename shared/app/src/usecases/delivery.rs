@@ -53,23 +53,52 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// Byte ranges of `rows.jsonl` that make the batches.
-fn batch_ranges(rows: &[u8], batch_rows: usize, batch_bytes: usize) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let (mut start, mut count) = (0usize, 0usize);
-    for end in memchr::memchr_iter(b'\n', rows) {
-        count += 1;
-        if count >= batch_rows || end + 1 - start >= batch_bytes {
-            out.push((start as u64, end as u64 + 1));
-            start = end + 1;
-            count = 0;
+/// Cuts `rows.jsonl` into the byte ranges of the batches, fed a window at a time so memory stays
+/// flat however many rows there are. A batch closes at the row count or once it reaches the byte
+/// cap, always at the end of a row.
+struct BatchCutter {
+    batch_rows: usize,
+    batch_bytes: u64,
+    start: u64,
+    count: usize,
+    ranges: Vec<(u64, u64)>,
+}
+
+impl BatchCutter {
+    fn new(batch_rows: usize, batch_bytes: usize) -> BatchCutter {
+        BatchCutter {
+            batch_rows: batch_rows.max(1),
+            batch_bytes: batch_bytes.max(1) as u64,
+            start: 0,
+            count: 0,
+            ranges: Vec::new(),
         }
     }
-    if start < rows.len() {
-        out.push((start as u64, rows.len() as u64));
+
+    /// The next window, which begins `at` bytes into the file.
+    fn feed(&mut self, at: u64, window: &[u8]) {
+        for end in memchr::memchr_iter(b'\n', window) {
+            let end = at + end as u64 + 1;
+            self.count += 1;
+            if self.count >= self.batch_rows || end - self.start >= self.batch_bytes {
+                self.ranges.push((self.start, end));
+                self.start = end;
+                self.count = 0;
+            }
+        }
     }
-    out
+
+    /// The ranges of a file of `size` bytes (a last row without a line break included).
+    fn finish(mut self, size: u64) -> Vec<(u64, u64)> {
+        if self.start < size {
+            self.ranges.push((self.start, size));
+        }
+        self.ranges
+    }
 }
+
+/// How much of the rows file a delivery reads at once to cut the batches.
+const CUT_WINDOW: u64 = 8 << 20;
 
 impl App {
     /// Queues the delivery of a finished import to its destination.
@@ -153,8 +182,18 @@ impl App {
         let batches: Vec<(u64, u64)> = match self.blobs.get(&batches_key).await {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| AppError::Internal(format!("batches of {id}: {e}")))?,
             Err(e) if e.is_not_found() => {
-                let rows = self.blobs.get(&results.rows_key).await?;
-                let ranges = batch_ranges(&rows, self.delivery.batch_rows.max(1), self.delivery.batch_bytes.max(1));
+                let size = match self.blobs.head(&results.rows_key).await? {
+                    Some(meta) => meta.size,
+                    None => return Err(AppError::Internal(format!("the rows of {id} are missing"))),
+                };
+                let mut cutter = BatchCutter::new(self.delivery.batch_rows, self.delivery.batch_bytes);
+                let mut at = 0;
+                while at < size {
+                    let end = (at + CUT_WINDOW).min(size);
+                    cutter.feed(at, &self.blobs.get_range(&results.rows_key, at..end).await?);
+                    at = end;
+                }
+                let ranges = cutter.finish(size);
                 let body = serde_json::to_vec(&ranges).map_err(|e| AppError::Internal(e.to_string()))?;
                 self.blobs.put(&batches_key, body.into()).await?;
                 ranges
@@ -294,11 +333,35 @@ fn jitter(base: Duration) -> Duration {
 mod tests {
     use super::*;
 
+    fn cut(rows: &[u8], batch_rows: usize, batch_bytes: usize, window: usize) -> Vec<(u64, u64)> {
+        let mut cutter = BatchCutter::new(batch_rows, batch_bytes);
+        for (i, w) in rows.chunks(window).enumerate() {
+            cutter.feed((i * window) as u64, w);
+        }
+        cutter.finish(rows.len() as u64)
+    }
+
     #[test]
     fn batches_close_at_the_row_count_or_the_byte_cap() {
         let rows = b"a\nbb\nccc\ndddd\n";
-        assert_eq!(batch_ranges(rows, 2, 1000), vec![(0, 5), (5, 14)]);
-        assert_eq!(batch_ranges(rows, 100, 6), vec![(0, 9), (9, 14)]);
-        assert_eq!(batch_ranges(b"", 2, 10), Vec::<(u64, u64)>::new());
+        assert_eq!(cut(rows, 2, 1000, 100), vec![(0, 5), (5, 14)]);
+        assert_eq!(cut(rows, 100, 6, 100), vec![(0, 9), (9, 14)]);
+        assert_eq!(cut(b"", 2, 10, 100), Vec::<(u64, u64)>::new());
+        assert_eq!(cut(b"a\nbb", 1, 10, 100), vec![(0, 2), (2, 4)]);
+    }
+
+    #[test]
+    fn batches_do_not_depend_on_the_windows_the_file_is_read_in() {
+        let rows: Vec<u8> = (0..500)
+            .flat_map(|i| format!("{{\"line\":{i},\"v\":\"{}\"}}\n", "x".repeat(i % 37)).into_bytes())
+            .collect();
+        for (batch_rows, batch_bytes) in [(1, 1), (7, 1 << 20), (1000, 300), (13, 555)] {
+            let whole = cut(&rows, batch_rows, batch_bytes, rows.len());
+            assert_eq!(whole.first().map(|r| r.0), Some(0));
+            assert_eq!(whole.last().map(|r| r.1), Some(rows.len() as u64));
+            for window in [1, 2, 3, 64, 1000, 4096] {
+                assert_eq!(cut(&rows, batch_rows, batch_bytes, window), whole, "{batch_rows} {batch_bytes} {window}");
+            }
+        }
     }
 }
