@@ -102,6 +102,9 @@ struct Frame {
     detected: Detected,
 }
 
+/// The most bytes of column names a header row may hold.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// How splitting ended.
 enum Ended {
     /// Chunks planned (and, for fast CSV, already queued).
@@ -186,8 +189,24 @@ impl App {
 
     /// Maps the header onto the template. With problems the import goes to `NEEDS_REVIEW` and
     /// `false` comes back; otherwise the job description is stored for the workers.
-    async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, AppError> {
+    async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, SplitFault> {
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
+        // Column names are kept on the import (and in its mapping), which must stay a small record.
+        let header_bytes: usize = frame.header.names.iter().map(String::len).sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            let message = format!(
+                "the header row holds {header_bytes} bytes of column names, more than the limit of {MAX_HEADER_BYTES}; \
+                 is line {} really the header?",
+                frame.header.line
+            );
+            return Err(failure(
+                "header_too_large",
+                message,
+                Some(frame.header.line),
+                None,
+                frame.detected.sheet.clone(),
+            ));
+        }
         let settings = &import.settings;
         let outcome = map_columns(schema, &frame.header.names, &settings.mapping);
         let plan = ColumnPlan::new(schema, &outcome.columns, settings.pass_through_unmapped);
