@@ -19,7 +19,7 @@ use sluice_core::settings::Dedupe;
 
 use super::{App, AppError, blocking};
 use crate::keys;
-use crate::model::{Delivery, DeliveryState, ImportId, Results, TenantId};
+use crate::model::{Delivery, DeliveryState, Import, ImportId, Results, TenantId};
 use crate::ports::{BlobStore, BlobWriter, Segment};
 
 impl App {
@@ -33,7 +33,7 @@ impl App {
         };
         if import.status != ImportStatus::Running || import.generation != generation || import.chunks.done < total {
             tracing::info!(import_id = %id, status = import.status.as_str(), "finalize skipped");
-            return Ok(());
+            return self.finish_settled(&import, generation).await;
         }
         let started = std::time::Instant::now();
         let loaded = self.load_job(tenant, id, generation).await?;
@@ -210,8 +210,8 @@ impl App {
             })
             .await?;
         if changed {
-            // Queued once the import is final. A crash between the two leaves the delivery
-            // pending, which `redeliver` restarts.
+            // Queued once the import is final. After a crash between the two, the finalize job
+            // comes again and `finish_settled` queues it.
             self.start_delivery(&settled).await?;
             tracing::info!(
                 import_id = %id,
@@ -225,6 +225,29 @@ impl App {
             for g in 1..=generation {
                 let _ = self.blobs.delete_prefix(&keys::generation(tenant, id, g)).await;
             }
+        }
+        Ok(())
+    }
+
+    /// A finalize job that comes again after its import settled (the queue redelivers it when
+    /// the run that settled the import stopped before acknowledging it): the steps after the
+    /// settling are done again, so a delivery that was never queued starts. One already under
+    /// way, or retried later, is left alone.
+    async fn finish_settled(&self, import: &Import, generation: u32) -> Result<(), AppError> {
+        if import.generation != generation || import.status != ImportStatus::Successful {
+            return Ok(());
+        }
+        let (tenant, id) = (&import.tenant, &import.id);
+        let unstarted = import
+            .delivery
+            .as_ref()
+            .is_some_and(|d| d.state == DeliveryState::Pending && d.round == 1 && d.batches_sent == 0);
+        if unstarted && self.items.attempts(tenant, id).await?.is_empty() {
+            tracing::info!(import_id = %id, "delivery queued again after a finalize that stopped early");
+            self.start_delivery(import).await?;
+        }
+        for g in 1..=generation {
+            let _ = self.blobs.delete_prefix(&keys::generation(tenant, id, g)).await;
         }
         Ok(())
     }

@@ -411,6 +411,40 @@ async fn rows_are_delivered_in_ordered_signed_batches_then_the_completion_event(
 }
 
 #[tokio::test]
+async fn a_finalize_that_stopped_before_queueing_the_delivery_queues_it_when_it_comes_again() {
+    let h = harness();
+    h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
+    let settings =
+        SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let id = h.start_to(FILE, settings, Some("crm")).await;
+    // Run everything up to and including the finalize; then lose the delivery job it queued, as
+    // a crash between settling the import and queueing would.
+    let mut finalize = None;
+    while finalize.is_none() {
+        let jobs = h.queue.take();
+        assert!(!jobs.is_empty(), "the import never reached its finalize");
+        for job in jobs {
+            if matches!(job, Job::Finalize { .. }) {
+                finalize = Some(job.clone());
+            }
+            h.app.handle(job).await.unwrap();
+        }
+    }
+    let lost = h.queue.take();
+    assert!(lost.iter().all(|j| matches!(j, Job::Deliver { .. })) && !lost.is_empty(), "{lost:?}");
+    assert_eq!(h.import(&id).await.delivery.unwrap().state, DeliveryState::Pending);
+    // The queue hands the unacknowledged finalize out again.
+    h.app.handle(finalize.clone().unwrap()).await.unwrap();
+    h.drain(false).await;
+    let delivery = h.import(&id).await.delivery.unwrap();
+    assert_eq!((delivery.state, delivery.batches_sent), (DeliveryState::Delivered, 3));
+    assert_eq!(h.webhooks.sent.lock().unwrap().len(), 3, "each batch and the completion event once");
+    // Once the delivery is under way or done, another repeat queues nothing.
+    h.app.handle(finalize.unwrap()).await.unwrap();
+    assert!(h.queue.take().is_empty());
+}
+
+#[tokio::test]
 async fn a_failing_receiver_gets_retries_with_the_same_webhook_id_until_it_recovers() {
     let h = harness();
     h.app.create_destination(&h.tenant, "production", "crm", "https://crm.example.com/hook").await.unwrap();
