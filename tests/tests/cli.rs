@@ -147,7 +147,29 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
                 "--delimiter",
                 ",,",
             ],
-            "delimiter",
+            "--delimiter: must be one ASCII character",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--encoding",
+                "bogus",
+            ],
+            "--encoding: unknown encoding \"bogus\"",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--chunk-rows",
+                "0",
+            ],
+            "--chunk-rows: must be between 1",
         ),
         (vec!["frobnicate"], "unrecognized"),
     ];

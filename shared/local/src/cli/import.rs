@@ -20,6 +20,14 @@ use super::{ImportArgs, UsageError, load_template};
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let template = load_template(&args.template)?;
     let settings = settings_from(&args)?;
+    // A bad flag value is the command line's fault, not the template's: say which flag.
+    if let Err(e) = settings.resolve("") {
+        let flag = match e.path.split(['.', '[']).next().unwrap_or_default() {
+            "invalid_data_behavior" => "invalid-data".to_string(),
+            key => key.replace('_', "-"),
+        };
+        return Err(UsageError(format!("--{flag}: {}", e.message)).into());
+    }
     let meta =
         std::fs::metadata(&args.file).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
     if !meta.is_file() {
