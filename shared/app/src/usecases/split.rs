@@ -102,8 +102,8 @@ struct Frame {
     detected: Detected,
 }
 
-/// The most bytes of column names a header row may hold.
-const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The most bytes an import record may take with its column names and mapping.
+const MAX_RECORD_BYTES: usize = 320 * 1024;
 
 /// How splitting ended.
 enum Ended {
@@ -191,24 +191,34 @@ impl App {
     /// `false` comes back; otherwise the job description is stored for the workers.
     async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, SplitFault> {
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
-        // Column names are kept on the import (and in its mapping), which must stay a small record.
-        let header_bytes: usize = frame.header.names.iter().map(String::len).sum();
-        if header_bytes > MAX_HEADER_BYTES {
-            let message = format!(
-                "the header row holds {header_bytes} bytes of column names, more than the limit of {MAX_HEADER_BYTES}; \
-                 is line {} really the header?",
-                frame.header.line
-            );
-            return Err(failure(
-                "header_too_large",
-                message,
-                Some(frame.header.line),
-                None,
-                frame.detected.sheet.clone(),
-            ));
-        }
         let settings = &import.settings;
         let outcome = map_columns(schema, &frame.header.names, &settings.mapping);
+        // The column names and their mapping are kept on the import record, which a store may
+        // cap (DynamoDB: 400 KB an item): a header too wide or too long to keep is a clear
+        // failure, not an import that cannot be saved.
+        let record_bytes = {
+            let mut probe = import.clone();
+            probe.detected.headers = frame.header.names.clone();
+            probe.mapping = outcome.columns.clone();
+            probe.mapping_problems = outcome.problems.clone();
+            serde_json::to_vec(&probe).map_or(usize::MAX, |v| v.len())
+        };
+        if record_bytes > MAX_RECORD_BYTES {
+            let columns = frame.header.names.len();
+            let (what, line, hint) = match frame.header.line {
+                0 => (format!("the objects' {columns} keys"), None, String::new()),
+                line => (
+                    format!("the header row's {columns} columns"),
+                    Some(line),
+                    format!("; is line {line} really the header?"),
+                ),
+            };
+            let message = format!(
+                "{what} and their mapping take {record_bytes} bytes on the import record, more than the \
+                 {MAX_RECORD_BYTES} it may hold{hint}"
+            );
+            return Err(failure("header_too_large", message, line, None, frame.detected.sheet.clone()));
+        }
         let plan = ColumnPlan::new(schema, &outcome.columns, settings.pass_through_unmapped);
         let rows_mode = match settings.invalid_data_behavior {
             InvalidDataBehavior::RemoveInvalidRows => RowsMode::ValidOnly,

@@ -43,9 +43,9 @@ pub enum JsonInputError {
     /// An empty array.
     #[error("the JSON array is empty")]
     Empty,
-    /// One object over several lines: neither an array nor JSON Lines.
+    /// One object alone: neither an array nor JSON Lines.
     #[error(
-        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (one object on each line)"
+        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line)"
     )]
     NotRows,
 }
@@ -123,6 +123,10 @@ pub fn read_json<E>(
                 }
                 Err(e) => return Err(syntax(e, i)),
             }
+        }
+        // One object alone is a document (an API response, say), not rows.
+        if rows.len() == 1 {
+            return Err(JsonInputError::NotRows);
         }
         rows
     } else {
@@ -337,6 +341,8 @@ mod tests {
         let err = read_json("{\n  \"a\": 1\n}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert_eq!(err, JsonInputError::NotRows);
         assert!(err.to_string().contains("array of objects"), "{err}");
+        let one = read_json("{\"data\": [{\"a\": 1}], \"total\": 1}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
+        assert_eq!(one.unwrap_err(), JsonInputError::NotRows, "a minified response is not one row");
         let err =
             read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
