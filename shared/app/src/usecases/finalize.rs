@@ -22,6 +22,11 @@ use crate::keys;
 use crate::model::{Delivery, DeliveryState, Import, ImportId, Results, TenantId};
 use crate::ports::{BlobStore, BlobWriter, Segment};
 
+/// How long after an import settled a delivery that has not started counts as never queued:
+/// longer than a queued job waits in normal running, shorter than the queues' visibility
+/// timeouts (12 minutes and more), after which a job whose run stopped comes again.
+const DELIVERY_STALLED_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
 impl App {
     /// Finalizes an import whose chunks are all done. Concurrent or repeated runs write the same
     /// result files; exactly one of them moves the import to its final status.
@@ -229,20 +234,23 @@ impl App {
         Ok(())
     }
 
-    /// A finalize job that comes again after its import settled (the queue redelivers it when
-    /// the run that settled the import stopped before acknowledging it): the steps after the
-    /// settling are done again, so a delivery that was never queued starts. One already under
-    /// way, or retried later, is left alone.
+    /// A finalize job that comes again after its import settled. Most are duplicates (a
+    /// redelivered chunk queues finalize again) and change nothing. One that comes long after
+    /// (the queue hands a job out again when the run that took it stopped before acknowledging
+    /// it) finds a delivery that never started if that run stopped between settling the import
+    /// and queueing the delivery, and queues it.
     async fn finish_settled(&self, import: &Import, generation: u32) -> Result<(), AppError> {
         if import.generation != generation || import.status != ImportStatus::Successful {
             return Ok(());
         }
         let (tenant, id) = (&import.tenant, &import.id);
+        let now = self.clock.now();
+        let stalled = import.ended_at.is_some_and(|t| now.duration_since(t) >= DELIVERY_STALLED_AFTER);
         let unstarted = import
             .delivery
             .as_ref()
             .is_some_and(|d| d.state == DeliveryState::Pending && d.round == 1 && d.batches_sent == 0);
-        if unstarted && self.items.attempts(tenant, id).await?.is_empty() {
+        if stalled && unstarted && self.items.attempts(tenant, id).await?.is_empty() {
             tracing::info!(import_id = %id, "delivery queued again after a finalize that stopped early");
             self.start_delivery(import).await?;
         }

@@ -82,6 +82,7 @@ struct Harness {
     repo: Arc<CountingRepo>,
     queue: Arc<CollectingQueue>,
     webhooks: Arc<RecordingWebhooks>,
+    clock: Arc<FixedClock>,
     tenant: TenantId,
 }
 
@@ -91,15 +92,20 @@ fn harness() -> Harness {
     let queue = Arc::new(CollectingQueue::default());
     let clock = Arc::new(FixedClock::at("2026-11-21T12:00:00Z".parse().unwrap()));
     let webhooks = Arc::new(RecordingWebhooks::default());
-    let app =
-        App::new(Arc::new(blobs.clone()), repo.clone(), Arc::new(MemoryRowHashIndex::default()), queue.clone(), clock)
-            .with_webhooks(webhooks.clone())
-            .with_delivery(DeliveryConfig {
-                batch_rows: 2,
-                batch_bytes: 1 << 20,
-                retries: vec![std::time::Duration::ZERO; 3],
-            });
-    Harness { app, blobs, repo, queue, webhooks, tenant: TenantId::parse("acme").unwrap() }
+    let app = App::new(
+        Arc::new(blobs.clone()),
+        repo.clone(),
+        Arc::new(MemoryRowHashIndex::default()),
+        queue.clone(),
+        clock.clone(),
+    )
+    .with_webhooks(webhooks.clone())
+    .with_delivery(DeliveryConfig {
+        batch_rows: 2,
+        batch_bytes: 1 << 20,
+        retries: vec![std::time::Duration::ZERO; 3],
+    });
+    Harness { app, blobs, repo, queue, webhooks, clock, tenant: TenantId::parse("acme").unwrap() }
 }
 
 impl Harness {
@@ -433,7 +439,13 @@ async fn a_finalize_that_stopped_before_queueing_the_delivery_queues_it_when_it_
     let lost = h.queue.take();
     assert!(lost.iter().all(|j| matches!(j, Job::Deliver { .. })) && !lost.is_empty(), "{lost:?}");
     assert_eq!(h.import(&id).await.delivery.unwrap().state, DeliveryState::Pending);
-    // The queue hands the unacknowledged finalize out again.
+    // A duplicate soon after (a redelivered chunk queues finalize again) queues nothing: the
+    // delivery may be waiting in the queue.
+    h.app.handle(finalize.clone().unwrap()).await.unwrap();
+    assert!(h.queue.take().is_empty());
+    // The queue hands the unacknowledged finalize out again after its visibility timeout.
+    let later = h.clock.now().checked_add(jiff::SignedDuration::from_mins(12)).unwrap();
+    *h.clock.0.lock().unwrap() = later;
     h.app.handle(finalize.clone().unwrap()).await.unwrap();
     h.drain(false).await;
     let delivery = h.import(&id).await.delivery.unwrap();

@@ -340,6 +340,8 @@ impl<'a> RowEngine<'a> {
                         Cow::Borrowed(b) => String::from_utf8_lossy(b),
                         Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
                     },
+                    // Its value is unknown, and the formula is not one.
+                    CellRef::Uncalculated(_) => Cow::Borrowed(""),
                     other => Cow::Owned(other.display().into_owned()),
                 };
                 self.unmapped.push((c, text));

@@ -552,6 +552,24 @@ fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
 }
 
 #[test]
+fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_through() {
+    use crate::record::{StoredCell, StoredRecord, TaggedCell};
+    let schema = schema("name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n");
+    let headers = vec!["a".to_string(), "total".to_string()];
+    let mapping = map_columns(&schema, &headers, &Default::default());
+    let plan = ColumnPlan::new(&schema, &mapping.columns, true);
+    let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false);
+    let mut sink = JsonSink::new(&schema, &plan, RowsMode::All);
+    let formula = |f: &str| StoredCell::Tagged(TaggedCell::Uncalculated(f.to_string().into()));
+    engine.process(&StoredRecord(2, vec![StoredCell::Number(1.0), formula("A2*2")]), &mut sink);
+    engine.process(&StoredRecord(3, vec![formula("B3+1"), StoredCell::Number(5.0)]), &mut sink);
+    let rows = format!("{}{}", sink.rows.as_str(), sink.invalid.as_str());
+    assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""}}"#), "{rows}");
+    assert!(rows.contains(r#""code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =B3+1 but no calculated result"#), "{rows}");
+    assert_eq!(engine.counts(), Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 0 });
+}
+
+#[test]
 fn key_entries_survive_their_encoding() {
     let keys = vec![
         KeyEntry { slot: 0, key: 7, line: 2, valid: true },

@@ -389,7 +389,12 @@ where
         }
         let value = match (&cell.value, cell.formula) {
             (DataRef::Empty, Some(formula)) => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
-            (_, Some(formula)) if stale => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            // Writers that do not calculate save 0 (xlsxwriter) as every result and mark the
+            // workbook; a result they could not have faked is kept.
+            (DataRef::Int(0), Some(formula)) if stale => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            (DataRef::Float(f), Some(formula)) if stale && *f == 0.0 => {
+                CellRef::Uncalculated(Cow::Owned(formula_text(formula)))
+            }
             (value, _) => to_cell(value),
         };
         if c >= limits.max_columns {
@@ -465,8 +470,9 @@ fn iso_date_cell(s: &str) -> &str {
 
 /// Whether the workbook asks to be recalculated when opened (`<calcPr fullCalcOnLoad="1">`): the
 /// mark of writers that do not calculate (xlsxwriter saves 0 as every formula's result, openpyxl
-/// nothing), so no saved formula result in it can be trusted. A spreadsheet program that opens and
-/// saves the file calculates and drops the mark.
+/// nothing), and of some that do (EPPlus). A formula result of 0 in such a workbook is taken as
+/// not calculated. A spreadsheet program that opens and saves the file calculates and drops the
+/// mark.
 fn formulas_marked_stale<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<bool, XlsxError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let damaged = |e: &dyn std::fmt::Display| XlsxError::NotAWorkbook(format!("xl/workbook.xml: {e}"));
