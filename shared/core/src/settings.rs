@@ -354,6 +354,17 @@ impl Settings {
     }
 }
 
+/// ISO 639-1 language codes.
+const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv \
+    cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig \
+    ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn \
+    mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk \
+    sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za \
+    zh zu";
+
+/// Languages that locale tags name with three letters, having no two-letter code.
+const THREE_LETTER_LANGUAGES: &str = "ast ceb ckb fil gsw haw yue";
+
 /// The parts of a locale that change how values are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Locale {
@@ -368,7 +379,16 @@ impl Locale {
     pub fn parse(tag: &str) -> Option<Locale> {
         let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
         let mut parts = tag.split('-');
-        let language = parts.next().filter(|l| (2..=3).contains(&l.len()))?;
+        // A language that is not one (`eng-US`, a typo) must not quietly read dates day-first.
+        let language = match parts.next()? {
+            // Java's old codes for Hebrew, Indonesian and Yiddish.
+            "iw" => "he",
+            "in" => "id",
+            "ji" => "yi",
+            l if l.len() == 2 && LANGUAGES.split(' ').any(|k| k == l) => l,
+            l if THREE_LETTER_LANGUAGES.split(' ').any(|k| k == l) => l,
+            _ => return None,
+        };
         let region = parts.next().unwrap_or("");
         let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us"));
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
@@ -461,6 +481,13 @@ mod tests {
         check("fr", DateOrder::Dmy, true);
         check("ja-JP", DateOrder::Ymd, false);
         assert!(Locale::parse("x").is_none());
+        check("in-ID", DateOrder::Dmy, true);
+        check("fil-PH", DateOrder::Dmy, false);
+        check("zh-Hant-TW", DateOrder::Ymd, false);
+        // Not languages: typos must not read dates day-first.
+        for typo in ["eng-US", "us", "english", "xx-YY", "e", "-US"] {
+            assert!(Locale::parse(typo).is_none(), "{typo}");
+        }
     }
 
     #[test]
