@@ -129,6 +129,20 @@ pub enum XlsxError {
         /// The worksheets there are.
         available: String,
     },
+    /// The sheet at the requested position holds no cells (a chart sheet).
+    #[error(
+        "sheet {position} of the workbook, {name:?}, is a {kind}, which holds no cells; its worksheets are: {available}"
+    )]
+    NoCells {
+        /// 1-based position among the workbook's tabs.
+        position: u32,
+        /// Its name.
+        name: String,
+        /// What it is.
+        kind: &'static str,
+        /// The worksheets there are.
+        available: String,
+    },
     /// The workbook has no worksheet.
     #[error("the workbook has no worksheet")]
     NoWorksheets,
@@ -310,27 +324,40 @@ where
     let stale = formulas_marked_stale(&mut reader, limits)?;
     reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    let metadata: Vec<&calamine::Sheet> =
-        workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet).collect();
+    // Positions count the tabs a user sees, chart sheets among them; only worksheets hold cells.
+    let tabs: Vec<&calamine::Sheet> = workbook.sheets_metadata().iter().filter(|s| s.typ != SheetType::Vba).collect();
+    let metadata: Vec<&calamine::Sheet> = tabs.iter().copied().filter(|s| s.typ == SheetType::WorkSheet).collect();
     let worksheets: Vec<String> = metadata.iter().map(|s| s.name.clone()).collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
     }
+    let at = |i: u32| match tabs.get(i as usize - 1) {
+        Some(tab) if tab.typ == SheetType::WorkSheet => Ok(tab.name.clone()),
+        Some(tab) => Err(XlsxError::NoCells {
+            position: i,
+            name: tab.name.clone(),
+            kind: sheet_kind(tab.typ),
+            available: quoted(&worksheets),
+        }),
+        None => Err(not_found(sheet, &worksheets)),
+    };
     let name = match sheet {
         // The first sheet a user sees: hidden ones (lookup lists, settings) are skipped.
         None => metadata.iter().find(|s| s.visible == SheetVisible::Visible).unwrap_or(&metadata[0]).name.clone(),
-        Some(SheetRef::Index(i)) => {
-            worksheets.get(*i as usize - 1).cloned().ok_or_else(|| not_found(sheet, &worksheets))?
-        }
+        Some(SheetRef::Index(i)) => at(*i)?,
         // A number names a sheet if one is called so (`2023`), else gives its position: the
         // command line cannot tell them apart.
-        Some(SheetRef::Name(n)) => worksheets
-            .iter()
-            .find(|w| *w == n)
-            .or_else(|| worksheets.iter().find(|w| w.trim().to_lowercase() == n.trim().to_lowercase()))
-            .or_else(|| position(n).and_then(|i| worksheets.get(i as usize - 1)))
-            .cloned()
-            .ok_or_else(|| not_found(sheet, &worksheets))?,
+        Some(SheetRef::Name(n)) => {
+            let named = worksheets
+                .iter()
+                .find(|w| *w == n)
+                .or_else(|| worksheets.iter().find(|w| w.trim().to_lowercase() == n.trim().to_lowercase()));
+            match (named, position(n)) {
+                (Some(w), _) => w.clone(),
+                (None, Some(i)) => at(i)?,
+                (None, None) => return Err(not_found(sheet, &worksheets).into()),
+            }
+        }
     };
     let is_1904 = workbook.has_1904_epoch();
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
@@ -439,9 +466,19 @@ fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
         Some(w) => w.to_string(),
         None => String::new(),
     };
-    XlsxError::SheetNotFound {
-        wanted,
-        available: worksheets.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "),
+    XlsxError::SheetNotFound { wanted, available: quoted(worksheets) }
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ")
+}
+
+fn sheet_kind(typ: SheetType) -> &'static str {
+    match typ {
+        SheetType::ChartSheet => "chart sheet",
+        SheetType::DialogSheet => "dialog sheet",
+        SheetType::MacroSheet => "macro sheet",
+        _ => "sheet without cells",
     }
 }
 
