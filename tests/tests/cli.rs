@@ -234,3 +234,13 @@ fn template_infer_gives_a_template_that_imports_its_own_file() {
     let run = sluice(&["template", "check", template.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
 }
+
+#[test]
+fn template_infer_reads_an_excel_separator_hint_as_an_import_does() {
+    let file = fixture("bad/excel_sep_hint.csv");
+    let run = sluice(&["template", "infer", file.to_str().unwrap(), "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let inferred = json(&run.stdout);
+    let keys: Vec<&str> = inferred["fields"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["id", "name", "amount"], "the sep=; line is not the header");
+}

@@ -20,7 +20,7 @@ use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, detect_delimiter_below, detect_format, separator_hint};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -392,12 +392,8 @@ impl App {
         }
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
-        // Excel's `sep=;` line names the delimiter and sits above the header.
-        let hint = separator_hint(&sample);
-        let header_row = settings.header_row + u32::from(hint.is_some());
-        let delimiter = settings.delimiter.or(hint).unwrap_or_else(|| {
-            detect_delimiter_below(&sample, source_size <= start_offset + 64 * 1024, settings.header_row)
-        });
+        let complete = source_size <= start_offset + 64 * 1024;
+        let (delimiter, header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
         let csv = sluice_core::read::csv::CsvOptions {
             delimiter,
             max_field_bytes: settings.max_field_bytes as usize,

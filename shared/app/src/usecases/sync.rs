@@ -10,7 +10,7 @@ use sluice_core::import::{ImportStatus, RowsKept, decide_outcome};
 use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem, map_columns};
 use sluice_core::pipeline::{ChunkContext, ChunkLayout, assemble_chunk, process_chunk};
 use sluice_core::read::csv::CsvOptions;
-use sluice_core::read::sniff::{detect_delimiter, separator_hint};
+use sluice_core::read::sniff::csv_layout;
 use sluice_core::read::split::{SplitOptions, split_bytes};
 use sluice_core::settings::{Dedupe, SettingsPatch};
 use sluice_core::template::{Schema, TemplateSpec};
@@ -61,9 +61,7 @@ impl App {
                     e.valid_up_to() + start
                 ))
             })?;
-            // Excel's `sep=;` line names the delimiter and sits above the header.
-            let hint = separator_hint(&csv[start..]);
-            let delimiter = settings.delimiter.or(hint).unwrap_or_else(|| detect_delimiter(&csv[start..], true));
+            let (delimiter, header_row) = csv_layout(&csv[start..], true, settings.delimiter, settings.header_row);
             let csv_opts = CsvOptions {
                 delimiter,
                 max_field_bytes: settings.max_field_bytes as usize,
@@ -74,7 +72,7 @@ impl App {
                 csv: csv_opts,
                 chunk_rows: u32::MAX,
                 max_chunk_bytes: u64::MAX,
-                header_row: settings.header_row + u32::from(hint.is_some()),
+                header_row,
                 start_offset: start as u64,
             };
             let plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;

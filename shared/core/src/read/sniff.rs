@@ -103,6 +103,15 @@ fn looks_binary(head: &[u8]) -> bool {
     controls >= 4 && controls * 20 > sample.len()
 }
 
+/// How to cut a CSV sample: the delimiter (the setting, else the one Excel's `sep=` hint names,
+/// else detected below the header) and which non-empty record is the header (`header_row`, one
+/// further down under a hint, which is a line above the header).
+pub fn csv_layout(sample: &[u8], is_complete: bool, delimiter: Option<u8>, header_row: u32) -> (u8, u32) {
+    let hint = separator_hint(sample);
+    let delimiter = delimiter.or(hint).unwrap_or_else(|| detect_delimiter_below(sample, is_complete, header_row));
+    (delimiter, header_row + u32::from(hint.is_some()))
+}
+
 /// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts
 /// with one. The hint is not the header: readers take it as a line above the header (so line
 /// numbers stay those an editor shows) and Excel, which hides it, agrees on which row is first.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::json::read_json;
-use sluice_core::read::sniff::{Format, detect_delimiter, detect_format};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format};
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
 use sluice_core::template::{Schema, infer_template};
 
@@ -112,7 +112,9 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
             text.truncate(end + 1);
         }
     }
-    let delimiter = detect_delimiter(&text[..text.len().min(64 * 1024)], complete);
+    // As an import reads it: Excel's `sep=;` line names the delimiter and sits above the header.
+    let (delimiter, header_row) = csv_layout(&text[..text.len().min(64 * 1024)], complete, None, 1);
+    let mut above = header_row - 1;
     let opts = CsvOptions { delimiter, ..CsvOptions::default() };
     let mut parser = CsvParser::new(&text, 1, opts, true);
     let mut rec = RecordSpans::default();
@@ -122,6 +124,10 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
                 if rec.is_blank(&text) {
+                    continue;
+                }
+                if above > 0 {
+                    above -= 1;
                     continue;
                 }
                 let view = rec.view(&text);
