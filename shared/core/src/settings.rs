@@ -377,7 +377,8 @@ pub struct Locale {
 impl Locale {
     /// Reads a BCP 47 tag such as `en-US`, `de_DE` or `fr`.
     pub fn parse(tag: &str) -> Option<Locale> {
-        let tag = tag.trim().replace('_', "-").to_ascii_lowercase();
+        // POSIX spellings carry a codeset or modifier: `en_US.UTF-8`, `de_DE@euro`.
+        let tag = tag.trim().split(['.', '@']).next().unwrap_or_default().replace('_', "-").to_ascii_lowercase();
         let mut parts = tag.split('-');
         // A language that is not one (`eng-US`, a typo) must not quietly read dates day-first.
         let language = match parts.next()? {
@@ -482,6 +483,8 @@ mod tests {
         check("ja-JP", DateOrder::Ymd, false);
         assert!(Locale::parse("x").is_none());
         check("in-ID", DateOrder::Dmy, true);
+        check("en_US.UTF-8", DateOrder::Mdy, false);
+        check("de_DE@euro", DateOrder::Dmy, true);
         check("fil-PH", DateOrder::Dmy, false);
         check("zh-Hant-TW", DateOrder::Ymd, false);
         // Not languages: typos must not read dates day-first.
