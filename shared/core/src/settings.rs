@@ -362,8 +362,9 @@ const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm b
     sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za \
     zh zu";
 
-/// Languages that locale tags name with three letters, having no two-letter code.
-const THREE_LETTER_LANGUAGES: &str = "ast ceb ckb fil gsw haw yue";
+/// ISO 639-2 codes of the most used languages that have a two-letter code, which a tag must use.
+const HAS_TWO_LETTER_CODE: &str = "ara ben ces chi cze dan deu dut ell eng fas fin fra fre ger gre heb hin hun ind \
+    ita jpn kor msa nld nor per pol por ron rum rus spa swe tha tur ukr urd vie zho";
 
 /// The parts of a locale that change how values are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,11 +388,18 @@ impl Locale {
             "in" => "id",
             "ji" => "yi",
             l if l.len() == 2 && LANGUAGES.split(' ').any(|k| k == l) => l,
-            l if THREE_LETTER_LANGUAGES.split(' ').any(|k| k == l) => l,
+            // Three letters name a language without a two-letter code (`fil`, `nds`); those
+            // that have one (`eng`, `deu`) are the spellings a typo or a mix-up gives.
+            l if l.len() == 3
+                && l.bytes().all(|b| b.is_ascii_lowercase())
+                && !HAS_TWO_LETTER_CODE.split(' ').any(|k| k == l) =>
+            {
+                l
+            }
             _ => return None,
         };
         let region = parts.next().unwrap_or("");
-        let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us"));
+        let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us") | ("fil", _));
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
         let decimal_comma = matches!(
             language,
@@ -485,10 +493,11 @@ mod tests {
         check("in-ID", DateOrder::Dmy, true);
         check("en_US.UTF-8", DateOrder::Mdy, false);
         check("de_DE@euro", DateOrder::Dmy, true);
-        check("fil-PH", DateOrder::Dmy, false);
+        check("fil-PH", DateOrder::Mdy, false);
+        check("nds-DE", DateOrder::Dmy, false);
         check("zh-Hant-TW", DateOrder::Ymd, false);
         // Not languages: typos must not read dates day-first.
-        for typo in ["eng-US", "us", "english", "xx-YY", "e", "-US"] {
+        for typo in ["eng-US", "deu", "us", "english", "xx-YY", "e", "-US", "C", "POSIX"] {
             assert!(Locale::parse(typo).is_none(), "{typo}");
         }
     }

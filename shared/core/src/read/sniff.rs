@@ -109,7 +109,7 @@ fn looks_binary(head: &[u8]) -> bool {
 pub fn csv_layout(sample: &[u8], is_complete: bool, delimiter: Option<u8>, header_row: u32) -> (u8, u32) {
     let hint = separator_hint(sample);
     let delimiter = delimiter.or(hint).unwrap_or_else(|| detect_delimiter_below(sample, is_complete, header_row));
-    (delimiter, header_row + u32::from(hint.is_some()))
+    (delimiter, header_row.saturating_add(u32::from(hint.is_some())))
 }
 
 /// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts

@@ -129,6 +129,20 @@ pub enum XlsxError {
         /// The worksheets there are.
         available: String,
     },
+    /// A position that counts one sheet among worksheets and another among all the tabs.
+    #[error(
+        "sheet {position} is unclear in this workbook: counting worksheets it is {worksheet:?}, counting every tab (chart sheets too) it is the {tab_kind} {tab:?}; name the sheet instead"
+    )]
+    AmbiguousPosition {
+        /// 1-based position asked for.
+        position: u32,
+        /// The sheet at that position among worksheets.
+        worksheet: String,
+        /// The sheet at that position among all tabs.
+        tab: String,
+        /// What that tab is.
+        tab_kind: &'static str,
+    },
     /// The sheet at the requested position holds no cells (a chart sheet).
     #[error(
         "sheet {position} of the workbook, {name:?}, is a {kind}, which holds no cells; its worksheets are: {available}"
@@ -324,22 +338,36 @@ where
     let stale = formulas_marked_stale(&mut reader, limits)?;
     reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    // Positions count the tabs a user sees, chart sheets among them; only worksheets hold cells.
+    // The workbook's sheets in order (hidden ones too, as Excel's `Sheets(n)` counts them); only
+    // worksheets hold cells.
     let tabs: Vec<&calamine::Sheet> = workbook.sheets_metadata().iter().filter(|s| s.typ != SheetType::Vba).collect();
     let metadata: Vec<&calamine::Sheet> = tabs.iter().copied().filter(|s| s.typ == SheetType::WorkSheet).collect();
     let worksheets: Vec<String> = metadata.iter().map(|s| s.name.clone()).collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
     }
-    let at = |i: u32| match tabs.get(i as usize - 1) {
-        Some(tab) if tab.typ == SheetType::WorkSheet => Ok(tab.name.clone()),
-        Some(tab) => Err(XlsxError::NoCells {
-            position: i,
-            name: tab.name.clone(),
-            kind: sheet_kind(tab.typ),
-            available: quoted(&worksheets),
-        }),
-        None => Err(not_found(sheet, &worksheets)),
+    let no_cells = |i: u32, tab: &calamine::Sheet| XlsxError::NoCells {
+        position: i,
+        name: tab.name.clone(),
+        kind: sheet_kind(tab.typ),
+        available: quoted(&worksheets),
+    };
+    // A position counts worksheets, as it always has. Where a chart sheet before it makes the
+    // tab at that position another sheet, which one is meant is unclear: say so, never guess.
+    let at = |i: u32| {
+        let j = i.checked_sub(1).map_or(usize::MAX, |j| j as usize);
+        match (metadata.get(j).copied(), tabs.get(j).copied()) {
+            (Some(w), Some(t)) if w.name == t.name => Ok(w.name.clone()),
+            (Some(w), Some(t)) => Err(XlsxError::AmbiguousPosition {
+                position: i,
+                worksheet: w.name.clone(),
+                tab: t.name.clone(),
+                tab_kind: if t.typ == SheetType::WorkSheet { "worksheet" } else { sheet_kind(t.typ) },
+            }),
+            (None, Some(t)) if t.typ != SheetType::WorkSheet => Err(no_cells(i, t)),
+            (None, Some(t)) => Ok(t.name.clone()),
+            _ => Err(not_found(sheet, &worksheets)),
+        }
     };
     let name = match sheet {
         // The first sheet a user sees: hidden ones (lookup lists, settings) are skipped.
@@ -348,12 +376,14 @@ where
         // A number names a sheet if one is called so (`2023`), else gives its position: the
         // command line cannot tell them apart.
         Some(SheetRef::Name(n)) => {
-            let named = worksheets
-                .iter()
-                .find(|w| *w == n)
-                .or_else(|| worksheets.iter().find(|w| w.trim().to_lowercase() == n.trim().to_lowercase()));
-            match (named, position(n)) {
-                (Some(w), _) => w.clone(),
+            let same = |t: &&&calamine::Sheet| t.name == *n;
+            let alike = |t: &&&calamine::Sheet| t.name.trim().to_lowercase() == n.trim().to_lowercase();
+            match (tabs.iter().find(same).or_else(|| tabs.iter().find(alike)), position(n)) {
+                (Some(t), _) if t.typ == SheetType::WorkSheet => t.name.clone(),
+                (Some(t), _) => {
+                    let i = tabs.iter().position(|x| x.name == t.name).map_or(0, |j| j as u32 + 1);
+                    return Err(no_cells(i, t).into());
+                }
                 (None, Some(i)) => at(i)?,
                 (None, None) => return Err(not_found(sheet, &worksheets).into()),
             }
