@@ -630,3 +630,15 @@ async fn the_activity_feed_pages_newest_first_and_filters() {
     assert!(h.app.list_imports(&h.tenant, &only_review, None, 10).await.unwrap().imports.is_empty());
     assert!(h.app.list_imports(&h.tenant, &filter, Some("bogus"), 10).await.is_err());
 }
+
+#[tokio::test]
+async fn a_sync_validation_finds_the_delimiter_below_a_title_as_an_import_does() {
+    let h = harness();
+    let spec = parse_template(TEMPLATE, TemplateSyntax::Yaml).unwrap();
+    // The title line has more semicolons than commas; the rows below it are comma-separated.
+    let csv = "Export; 2026; Q3; final\nid,email,amount\n1,a@example.com,1.50\n2,b@example.com,2\n";
+    let settings = SettingsPatch { header_row: Some(2), ..Default::default() };
+    let outcome = h.app.validate_sync(spec, settings, Bytes::from(csv)).await.unwrap();
+    assert_eq!(outcome.status, ImportStatus::Successful, "{:?}", outcome.status_reason);
+    assert_eq!((outcome.counts.rows, outcome.counts.valid), (2, 2));
+}
