@@ -531,42 +531,68 @@ fn bytes_that_are_not_utf8_make_only_their_cell_invalid() {
     );
 }
 
+/// Spreadsheet records through the engine as a cells chunk feeds it: (valid rows, invalid rows,
+/// messages, counts).
+fn run_cells(
+    yaml: &str,
+    headers: &[&str],
+    sheet: Option<&str>,
+    mode: RowsMode,
+    records: &[crate::record::StoredRecord<'_>],
+) -> (String, String, String, Counts) {
+    let schema = schema(yaml);
+    let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    let mapping = map_columns(&schema, &headers, &Default::default());
+    let plan = ColumnPlan::new(&schema, &mapping.columns, schema.settings.pass_through_unmapped);
+    let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false)
+        .for_sheet(sheet.map(str::to_string));
+    let mut sink = JsonSink::new(&schema, &plan, mode);
+    for record in records {
+        engine.process(record, &mut sink);
+    }
+    let counts = engine.counts();
+    (sink.rows.as_str().to_string(), sink.invalid.as_str().to_string(), sink.messages, counts)
+}
+
 #[test]
 fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
     use crate::record::{StoredCell, StoredRecord};
-    let schema = schema("name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\n    required: true\n");
-    let headers = vec!["a".to_string(), "b".to_string()];
-    let mapping = map_columns(&schema, &headers, &Default::default());
-    let plan = ColumnPlan::new(&schema, &mapping.columns, false);
-    let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false)
-        .for_sheet(Some("Data".into()));
-    let mut sink = JsonSink::new(&schema, &plan, RowsMode::ValidOnly);
-    engine.process(&StoredRecord(4, vec![StoredCell::Number(12.0)]), &mut sink);
-    engine.process(&StoredRecord(5, vec![StoredCell::Null(()), StoredCell::Str("".into())]), &mut sink);
+    let (_, invalid, messages, counts) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\n    required: true\n",
+        &["a", "b"],
+        Some("Data"),
+        RowsMode::ValidOnly,
+        &[
+            StoredRecord(4, vec![StoredCell::Number(12.0)]),
+            StoredRecord(5, vec![StoredCell::Null(()), StoredCell::Str("".into())]),
+        ],
+    );
     assert_eq!(
-        sink.invalid.as_str(),
+        invalid,
         "{\"line\":4,\"values\":{\"a\":12,\"b\":null},\"errors\":[{\"line\":4,\"field\":\"b\",\"code\":\"required\",\"message\":\"b is required\",\"severity\":\"error\",\"sheet\":\"Data\"}]}\n"
     );
-    assert!(sink.messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));
-    assert_eq!(engine.counts(), Counts { rows: 1, valid: 0, invalid: 1, skipped: 1, errors: 1, warnings: 0 });
+    assert!(messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));
+    assert_eq!(counts, Counts { rows: 1, valid: 0, invalid: 1, skipped: 1, errors: 1, warnings: 0 });
 }
 
 #[test]
 fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_through() {
     use crate::record::{StoredCell, StoredRecord, TaggedCell};
-    let schema = schema("name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n");
-    let headers = vec!["a".to_string(), "total".to_string()];
-    let mapping = map_columns(&schema, &headers, &Default::default());
-    let plan = ColumnPlan::new(&schema, &mapping.columns, true);
-    let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false);
-    let mut sink = JsonSink::new(&schema, &plan, RowsMode::All);
     let formula = |f: &str| StoredCell::Tagged(TaggedCell::Uncalculated(f.to_string().into()));
-    engine.process(&StoredRecord(2, vec![StoredCell::Number(1.0), formula("A2*2")]), &mut sink);
-    engine.process(&StoredRecord(3, vec![formula("B3+1"), StoredCell::Number(5.0)]), &mut sink);
-    let rows = format!("{}{}", sink.rows.as_str(), sink.invalid.as_str());
+    let (valid, invalid, _, counts) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n",
+        &["a", "total"],
+        None,
+        RowsMode::All,
+        &[
+            StoredRecord(2, vec![StoredCell::Number(1.0), formula("A2*2")]),
+            StoredRecord(3, vec![formula("B3+1"), StoredCell::Number(5.0)]),
+        ],
+    );
+    let rows = format!("{valid}{invalid}");
     assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""}}"#), "{rows}");
     assert!(rows.contains(r#""code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =B3+1 but no calculated result"#), "{rows}");
-    assert_eq!(engine.counts(), Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 0 });
+    assert_eq!(counts, Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 0 });
 }
 
 #[test]

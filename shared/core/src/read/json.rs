@@ -285,17 +285,15 @@ fn decode_lossy(token: &str) -> (String, u32) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_become_columns_in_order_of_first_appearance_and_numbers_keep_their_text() {
+    /// The header and every record, `(line, cells as Debug text)`, of readable input.
+    fn read_all(text: &str) -> (Vec<String>, Vec<(u64, Vec<String>)>) {
         let mut header = Vec::new();
         let mut rows = Vec::new();
-        let text =
-            r#"[{"name": "Zeph", "amount": 12.50}, {"tags": ["a", "b"], "name": "Al\"i", "ok": true, "x": null}]"#;
         read_json(
             text,
             100,
             |line, cells| {
-                rows.push((line, cells.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>()));
+                rows.push((line, cells.iter().map(|c| format!("{c:?}")).collect()));
                 Ok::<(), ()>(())
             },
             |h| {
@@ -305,6 +303,14 @@ mod tests {
         )
         .unwrap()
         .unwrap();
+        (header, rows)
+    }
+
+    #[test]
+    fn keys_become_columns_in_order_of_first_appearance_and_numbers_keep_their_text() {
+        let text =
+            r#"[{"name": "Zeph", "amount": 12.50}, {"tags": ["a", "b"], "name": "Al\"i", "ok": true, "x": null}]"#;
+        let (header, rows) = read_all(text);
         assert_eq!(header, vec!["name", "amount", "tags", "ok", "x"]);
         assert_eq!(rows[0].0, 1);
         assert!(rows[0].1[1].contains("12.50"));
@@ -352,24 +358,10 @@ mod tests {
 
     #[test]
     fn json_lines_are_rows_numbered_by_their_line() {
-        let mut header = Vec::new();
-        let mut rows = Vec::new();
         let text = "\u{FEFF}{\"id\": 1, \"name\": \"a\"}\r\n\r\n{\"id\": 2, \"tags\": [\"x\"]}\n  \n{}";
-        read_json(
-            text,
-            10,
-            |line, cells| {
-                rows.push((line, cells.len()));
-                Ok::<(), ()>(())
-            },
-            |h| {
-                header = h;
-                Ok(())
-            },
-        )
-        .unwrap()
-        .unwrap();
+        let (header, rows) = read_all(text);
         assert_eq!(header, vec!["id", "name", "tags"]);
-        assert_eq!(rows, vec![(1, 3), (3, 3), (5, 3)]);
+        let shape: Vec<(u64, usize)> = rows.iter().map(|(line, cells)| (*line, cells.len())).collect();
+        assert_eq!(shape, vec![(1, 3), (3, 3), (5, 3)]);
     }
 }

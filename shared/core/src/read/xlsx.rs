@@ -376,14 +376,13 @@ where
         // A number names a sheet if one is called so (`2023`), else gives its position: the
         // command line cannot tell them apart.
         Some(SheetRef::Name(n)) => {
-            let same = |t: &&&calamine::Sheet| t.name == *n;
-            let alike = |t: &&&calamine::Sheet| t.name.trim().to_lowercase() == n.trim().to_lowercase();
-            match (tabs.iter().find(same).or_else(|| tabs.iter().find(alike)), position(n)) {
-                (Some(t), _) if t.typ == SheetType::WorkSheet => t.name.clone(),
-                (Some(t), _) => {
-                    let i = tabs.iter().position(|x| x.name == t.name).map_or(0, |j| j as u32 + 1);
-                    return Err(no_cells(i, t).into());
-                }
+            let named = tabs
+                .iter()
+                .position(|t| t.name == *n)
+                .or_else(|| tabs.iter().position(|t| t.name.trim().to_lowercase() == n.trim().to_lowercase()));
+            match (named, position(n)) {
+                (Some(j), _) if tabs[j].typ == SheetType::WorkSheet => tabs[j].name.clone(),
+                (Some(j), _) => return Err(no_cells(j as u32 + 1, tabs[j]).into()),
                 (None, Some(i)) => at(i)?,
                 (None, None) => return Err(not_found(sheet, &worksheets).into()),
             }
@@ -444,15 +443,18 @@ where
             }
             .into());
         }
-        let value = match (&cell.value, cell.formula) {
-            (DataRef::Empty, Some(formula)) => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
-            // Writers that do not calculate save 0 (xlsxwriter) as every result and mark the
-            // workbook; a result they could not have faked is kept.
-            (DataRef::Int(0), Some(formula)) if stale => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
-            (DataRef::Float(f), Some(formula)) if stale && *f == 0.0 => {
-                CellRef::Uncalculated(Cow::Owned(formula_text(formula)))
-            }
-            (value, _) => to_cell(value),
+        // A formula's result is unknown when none is saved, or when it is 0 in a marked workbook:
+        // writers that do not calculate (xlsxwriter) save 0 as every result and mark it; a result
+        // they could not have faked is kept.
+        let unknown = match cell.value {
+            DataRef::Empty => true,
+            DataRef::Int(0) => stale,
+            DataRef::Float(f) => stale && f == 0.0,
+            _ => false,
+        };
+        let value = match cell.formula {
+            Some(formula) if unknown => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            _ => to_cell(&cell.value),
         };
         if c >= limits.max_columns {
             // An empty cell out there (a styled one) holds nothing to lose.

@@ -22,10 +22,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let settings = settings_from(&args)?;
     // A bad flag value is the command line's fault, not the template's: say which flag.
     if let Err(e) = settings.resolve("") {
-        let flag = match e.path.split(['.', '[']).next().unwrap_or_default() {
-            "invalid_data_behavior" => "invalid-data".to_string(),
-            key => key.replace('_', "-"),
-        };
+        // `--invalid-data` and `--mapping` are checked as they are read; the rest are named alike.
+        let flag = e.path.split(['.', '[']).next().unwrap_or_default().replace('_', "-");
         return Err(UsageError(format!("--{flag}: {}", e.message)).into());
     }
     let meta =
