@@ -44,7 +44,55 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(sample, true);
     let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
-    if guess == UTF_8 { encoding_rs::WINDOWS_1252 } else { guess }
+    let guess = if guess == UTF_8 { encoding_rs::WINDOWS_1252 } else { guess };
+    if guess.is_single_byte() && reads_as_mac_roman(sample, guess) { encoding_rs::MACINTOSH } else { guess }
+}
+
+/// Whether text is Mac OS Roman rather than the single-byte `guess`. Excel for Mac saves "CSV
+/// (Macintosh)" in Mac OS Roman, which a detector of web encodings (chardetng knows none of the
+/// Mac ones) takes for Windows-1252: "Renée" would read as "RenŽe", and "ç", "è", "ê" (bytes
+/// 1252 leaves undefined) would vanish.
+///
+/// Letters sit inside words, so each byte above ASCII next to an ASCII letter is read both ways:
+/// a letter, or punctuation that touches words (quotes, dashes, `™`, `€`), is plausible there,
+/// but not a capital inside a word of small letters ("RenŽe", "JŸrgen"). Bytes that only one reading makes
+/// plausible count for it; the file is Mac OS Roman when that reading wins clearly, with at
+/// least two such bytes. Mac OS Roman text whose accents are all read plausibly both ways (only
+/// "í", "ñ", "ó") is not recognised; its encoding can be set.
+fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
+    let table = |encoding: &'static Encoding| -> Vec<char> {
+        (0x80..=0xFFu8)
+            .map(|b| encoding.decode_without_bom_handling(&[b]).0.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    };
+    let (mac, other) = (table(encoding_rs::MACINTOSH), table(guess));
+    let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
+        let word_mark =
+            matches!(c, '\'' | '‘' | '’' | '“' | '”' | '„' | '‚' | '–' | '—' | '…' | '™' | '®' | '©' | '€' | '•');
+        // "RenŽe", "JŸrgen": a capital inside a word of small letters.
+        let inner_capital = c.is_uppercase()
+            && (before.is_some_and(|b| b.is_ascii_lowercase())
+                || before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_lowercase()));
+        (c.is_alphabetic() || word_mark) && !inner_capital
+    };
+    let (mut mac_wins, mut other_wins) = (0u32, 0u32);
+    for (i, &b) in sample.iter().enumerate() {
+        if b < 0x80 {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        let after = sample.get(i + 1).copied();
+        if !before.is_some_and(|b| b.is_ascii_alphabetic()) && !after.is_some_and(|b| b.is_ascii_alphabetic()) {
+            continue;
+        }
+        let at = usize::from(b - 0x80);
+        match (plausible(mac[at], before, after), plausible(other[at], before, after)) {
+            (true, false) => mac_wins += 1,
+            (false, true) => other_wins += 1,
+            _ => {}
+        }
+    }
+    mac_wins >= 2 && mac_wins >= 4 * other_wins
 }
 
 /// Looks an encoding up by label (`windows-1252`, `latin1`, `utf-16le`, `shift_jis`, ...).
@@ -235,6 +283,32 @@ mod tests {
         assert!(broken.is_utf8());
         assert_eq!(broken.invalid_sequences, 1);
         assert_eq!(broken.first_invalid_line, Some(6));
+    }
+
+    #[test]
+    fn mac_roman_is_told_from_windows_1252() {
+        let mac = |text: &str| encoding_rs::MACINTOSH.encode(text).0.into_owned();
+        let windows = |text: &str| encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        // What Excel for Mac saves as "CSV (Macintosh)": Mac OS Roman, lines ended by CR.
+        for text in [
+            "id,nom,ville\r1,François Lefèvre,Besançon\r2,Hélène Côté,Orléans\r",
+            "id,name,stadt\r1,Jürgen Müller,München\r2,Käthe Schäfer,Köln\r",
+            "id,nombre\r1,José Pérez\r2,María Cádiz\r",
+            "id,name\r1,Renée Dupré\r",
+        ] {
+            assert_eq!(guess_legacy(&mac(text)), encoding_rs::MACINTOSH, "{text}");
+            assert_eq!(guess_legacy(&windows(text)).name(), "windows-1252", "{text}");
+        }
+        // Windows-1252 whose punctuation reads as letters in Mac OS Roman stays as it is.
+        for text in [
+            "id,note\r\n1,don’t stop – it’s “fine”\r\n2,Brand™ and Brand®\r\n",
+            "id,price\r\n1,12 €\r\n2,7 €\r\n3,€8\r\n",
+            "id,city\r\n1,MÜNCHEN\r\n2,ÉCOLE\r\n3,cœur naïve\r\n",
+        ] {
+            assert_ne!(guess_legacy(&windows(text)), encoding_rs::MACINTOSH, "{text}");
+        }
+        // One accent is too little to tell.
+        assert_ne!(guess_legacy(&mac("id,name\r1,Renée\r")), encoding_rs::MACINTOSH);
     }
 
     #[test]
