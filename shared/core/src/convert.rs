@@ -329,7 +329,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
         Kind::Text => *out = Value::Text(src.whole()),
         Kind::Integer => match plain_integer(s) {
             Some(i) => *out = Value::Integer(i),
-            None => match parse_integer_general(s) {
+            None => match parse_integer_general(s, Some(if opts.decimal_comma { b',' } else { b'.' })) {
                 Ok(i) => *out = Value::Integer(i),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -350,7 +350,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
         },
         Kind::Date { format } => match plain_date(s) {
             Some(d) => *out = Value::Date(d),
-            None => match parse_date_general(s, opts.date_order, format.as_deref()) {
+            None => match parse_date_general(s, opts.date_order, format.as_deref(), AtMidnight::Read) {
                 Ok(d) => *out = Value::Date(d),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -597,7 +597,7 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
 pub fn parse_integer(s: &str) -> Result<i64, Fault> {
     match plain_integer(s) {
         Some(i) => Ok(i),
-        None => parse_integer_general(s),
+        None => parse_integer_general(s, None),
     }
 }
 
@@ -621,12 +621,19 @@ fn plain_integer(s: &str) -> Option<i64> {
     Some(if neg { -acc } else { acc })
 }
 
-/// [`parse_integer`] for long numbers and every error.
+/// [`parse_integer`] for long numbers and every error; with `zero_fraction` (the locale's
+/// decimal separator), also whole numbers written with a fraction of zeros.
 #[inline(never)]
-fn parse_integer_general(s: &str) -> Result<i64, Fault> {
+fn parse_integer_general(s: &str, zero_fraction: Option<u8>) -> Result<i64, Fault> {
     let b = s.as_bytes();
     let (neg, digits) = split_sign(b);
     let bad = || Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number", clip(s)));
+    // `3.0`, `3.00`: a whole number written as a decimal, as pandas writes a column of whole
+    // numbers with a gap in it (a float column). A fraction other than zeros stays an error.
+    let digits = match zero_fraction.and_then(|sep| digits.iter().position(|&d| d == sep)) {
+        Some(at) if at > 0 && at + 1 < digits.len() && digits[at + 1..].iter().all(|&d| d == b'0') => &digits[..at],
+        _ => digits,
+    };
     if digits.is_empty() {
         return Err(bad());
     }
@@ -955,7 +962,7 @@ pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Re
     if let Some(date) = plain_date(s) {
         return Ok(date);
     }
-    parse_date_general(s, order, format)
+    parse_date_general(s, order, format, AtMidnight::Read)
 }
 
 /// A real calendar day written `YYYY-MM-DD`, the usual date: comes back in registers. `None`
@@ -972,7 +979,12 @@ fn plain_date(s: &str) -> Option<civil::Date> {
 
 /// [`parse_date`] for other spellings and every error.
 #[inline(never)]
-fn parse_date_general(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
+fn parse_date_general(
+    s: &str,
+    order: Option<DateOrder>,
+    format: Option<&str>,
+    at_midnight: AtMidnight,
+) -> Result<civil::Date, Fault> {
     let b = s.as_bytes();
     if b.len() == 10
         && b[4] == b'-'
@@ -993,6 +1005,20 @@ fn parse_date_general(s: &str, order: Option<DateOrder>, format: Option<&str>) -
     {
         return date;
     }
+    // A date at midnight, as exports of date-time columns write dates (pandas, spreadsheets):
+    // the date. Another time of day is not dropped.
+    if at_midnight == AtMidnight::Read
+        && let Some((day, midnight)) = date_and_time(s, order, format)
+    {
+        return if midnight {
+            Ok(day)
+        } else {
+            Err(Fault::new(
+                codes::INVALID_DATE,
+                format!("'{}' has a time of day; the field takes a date alone", clip(s)),
+            ))
+        };
+    }
     let expected = match (order, format) {
         (_, Some(fmt)) => format!("YYYY-MM-DD or {fmt}"),
         (Some(DateOrder::Dmy), None) => "YYYY-MM-DD or DD/MM/YYYY".to_string(),
@@ -1001,6 +1027,74 @@ fn parse_date_general(s: &str, order: Option<DateOrder>, format: Option<&str>) -
         (None, None) => "YYYY-MM-DD".to_string(),
     };
     Err(Fault::new(codes::INVALID_DATE, format!("'{}' is not a date (expected {expected})", clip(s))))
+}
+
+/// Whether [`parse_date_general`] reads a date followed by midnight as the date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AtMidnight {
+    Read,
+    /// The date part of a date-time: one time is all it may have.
+    Refused,
+}
+
+/// A date followed by a time of day (after `T` or a space): the date, and whether the time is
+/// midnight.
+fn date_and_time(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Option<(civil::Date, bool)> {
+    // Date-times are short: a long cell is not split at each of its spaces.
+    if s.len() > 48 {
+        return None;
+    }
+    s.match_indices(['T', ' ']).find_map(|(at, _)| {
+        let midnight = time_of_day(&s[at + 1..])?;
+        Some((parse_date_general(&s[..at], order, format, AtMidnight::Refused).ok()?, midnight))
+    })
+}
+
+/// Reads a time of day as date-time columns are written (`00:00`, `00:00:00.000`, `12:00:00 AM`,
+/// with an optional `Z` or offset): `Some(true)` at midnight, `Some(false)` at another time,
+/// `None` if it is not a time.
+fn time_of_day(t: &str) -> Option<bool> {
+    let t = t.trim();
+    let (t, meridiem) = match t.len().checked_sub(2).and_then(|at| t.get(at..)).map(str::to_ascii_uppercase) {
+        Some(m) if m == "AM" || m == "PM" => (t[..t.len() - 2].trim_end(), Some(m == "PM")),
+        _ => (t, None),
+    };
+    let t = t.strip_suffix(['Z', 'z']).unwrap_or(t);
+    let t = match t.rfind(['+', '-']) {
+        Some(at) if t[at + 1..].len() >= 2 && t[at + 1..].bytes().all(|b| b.is_ascii_digit() || b == b':') => &t[..at],
+        _ => t,
+    };
+    let mut parts = t.split(':');
+    let (h, m) = (parts.next()?, parts.next()?);
+    let sec = parts.next();
+    if parts.next().is_some() {
+        return None;
+    }
+    let number =
+        |p: &str| (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
+    let (mut hour, minute) = (if h.len() == 1 { h.parse().ok()? } else { number(h)? }, number(m)?);
+    let (second, fraction_zero) = match sec {
+        None => (0, true),
+        Some(sec) => {
+            let (whole, fraction) = sec.split_once('.').unwrap_or((sec, ""));
+            if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (number(whole)?, fraction.bytes().all(|b| b == b'0'))
+        }
+    };
+    if let Some(pm) = meridiem {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = match (hour, pm) {
+            (12, false) => 0,
+            (12, true) => 12,
+            (h, true) => h + 12,
+            (h, false) => h,
+        };
+    }
+    (hour < 24 && minute < 60 && second < 60).then_some(hour == 0 && minute == 0 && second == 0 && fraction_zero)
 }
 
 fn parse_ordered_date(s: &str, order: DateOrder) -> Option<Result<civil::Date, Fault>> {

@@ -78,7 +78,16 @@ fn integers_are_whole_64_bit_numbers_with_an_optional_sign() {
             ("9223372036854775808", "!invalid_integer"),
             ("-9223372036854775809", "!invalid_integer"),
             ("99999999999999999999999", "!invalid_integer"),
-            ("1.0", "!invalid_integer"),
+            // A whole number written with a zero fraction (pandas' float columns).
+            ("1.0", "1"),
+            ("-3.00", "-3"),
+            ("9223372036854775807.0", "9223372036854775807"),
+            ("1.5", "!invalid_integer"),
+            ("1.01", "!invalid_integer"),
+            ("1.", "!invalid_integer"),
+            (".0", "!invalid_integer"),
+            ("1.0.0", "!invalid_integer"),
+            ("1,0", "!invalid_integer"),
             ("123a", "!invalid_integer"),
             ("1,000", "!invalid_integer"),
             ("1 000", "!invalid_integer"),
@@ -93,7 +102,12 @@ fn integers_are_whole_64_bit_numbers_with_an_optional_sign() {
         ],
     );
     assert!(fault(&Kind::Integer, &iso(), "9223372036854775808").contains("outside the 64-bit integer range"));
-    assert_eq!(fault(&Kind::Integer, &iso(), "1.0"), "'1.0' is not a whole number");
+    assert_eq!(fault(&Kind::Integer, &iso(), "1.5"), "'1.5' is not a whole number");
+    // With a decimal comma, the comma is the fraction's mark.
+    let comma = ParseOptions { decimal_comma: true, ..iso() };
+    table(&Kind::Integer, &comma, &[("12,00", "12"), ("12.0", "!invalid_integer"), ("12,5", "!invalid_integer")]);
+    // Template inference stays strict: a column written `1.0` is inferred as decimal.
+    assert!(parse_integer("1.0").is_err());
 }
 
 #[test]
@@ -295,8 +309,25 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
             ("2023-00-10", "!invalid_date"),
             ("2020-05-01T10:00", "!invalid_date"),
             ("May 1, 2020", "!invalid_date"),
+            // A date at midnight, as date-time columns are exported, is the date.
+            ("2020-05-01 00:00:00", "\"2020-05-01\""),
+            ("2020-05-01T00:00:00.000Z", "\"2020-05-01\""),
+            ("2020-05-01T00:00+02:00", "\"2020-05-01\""),
+            ("2020-05-01 12:00:00 AM", "\"2020-05-01\""),
+            ("2020-05-01 12:00 PM", "!invalid_date"),
+            ("2020-05-01 00:00:01", "!invalid_date"),
+            ("2020-05-01 00:00:00.5", "!invalid_date"),
+            ("2020-05-01 24:00", "!invalid_date"),
+            ("2020-05-01 0:00:00", "\"2020-05-01\""),
+            ("2020-05-01 00:00 00:00", "!invalid_date"),
+            ("2023-02-30 00:00:00", "!invalid_date"),
         ],
     );
+    assert_eq!(
+        fault(&date, &iso(), "2020-05-01 13:45"),
+        "'2020-05-01 13:45' has a time of day; the field takes a date alone"
+    );
+    assert_eq!(fault(&date, &iso(), "2020-05-01 7 pm"), "'2020-05-01 7 pm' is not a date (expected YYYY-MM-DD)");
     assert_eq!(fault(&date, &iso(), "2023-02-30"), "'2023-02-30' is not a real date: that day does not exist");
     assert_eq!(fault(&date, &iso(), "2023-13-01"), "'2023-13-01' is not a real date: there is no such month");
     assert_eq!(fault(&date, &iso(), "2020/05/01"), "'2020/05/01' is not a date (expected YYYY-MM-DD)");
@@ -322,6 +353,10 @@ fn a_date_order_reads_day_month_and_year_in_that_order() {
     check(DateOrder::Ymd, "2020/05/01", "\"2020-05-01\"");
     check(DateOrder::Ymd, "2020.5.1", "\"2020-05-01\"");
     check(DateOrder::Ymd, "01/05/2020", "!invalid_date");
+    // Spreadsheet exports of date-time cells at midnight.
+    check(DateOrder::Dmy, "13/05/2020 00:00", "\"2020-05-13\"");
+    check(DateOrder::Mdy, "5/13/2020 12:00:00 AM", "\"2020-05-13\"");
+    check(DateOrder::Mdy, "5/13/2020 9:30:00 AM", "!invalid_date");
     assert!(fault(&date, &with_order(DateOrder::Dmy), "31/04/2020").contains("not a real date"));
     assert!(fault(&date, &with_order(DateOrder::Mdy), "x").contains("expected YYYY-MM-DD or MM/DD/YYYY"));
 }
