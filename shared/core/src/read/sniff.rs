@@ -46,6 +46,18 @@ pub enum FormatError {
     /// Text in UTF-32, which its byte order mark names.
     #[error("this text is UTF-32 (its byte order mark says so); save it as UTF-8 and upload again")]
     Utf32,
+    /// A web page: many websites export a table as HTML under an `.xls` name, and a download
+    /// that failed saves a login or error page under the name asked for.
+    #[error(
+        "this is a web page (HTML), not CSV, XLSX or JSON; if it holds a table (websites often export one as HTML named .xls), open it in a spreadsheet program, save it as .xlsx or .csv and upload again"
+    )]
+    Html,
+    /// Excel's XML Spreadsheet 2003 format.
+    #[error("this is an Excel XML Spreadsheet 2003 file; save it as .xlsx or .csv and upload again")]
+    SpreadsheetXml,
+    /// Other XML.
+    #[error("this is an XML document, not CSV, XLSX or JSON")]
+    Xml,
 }
 
 /// Decides the format of an upload from its first bytes (and its name, when the bytes are ambiguous).
@@ -81,6 +93,9 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         return Err(FormatError::Binary("unrecognised binary data"));
     }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    if let Some(markup) = markup(text) {
+        return Err(markup);
+    }
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     let name = file_name.unwrap_or("").to_ascii_lowercase();
     let csv_name = [".csv", ".tsv", ".txt", ".tab", ".psv"].iter().any(|ext| name.ends_with(ext));
@@ -89,6 +104,36 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
         _ => Ok(Format::Csv),
     }
+}
+
+/// HTML or XML where a table of text was expected: text whose first tag opens a document (no
+/// CSV starts with `<?xml` or `<html`).
+fn markup(text: &[u8]) -> Option<FormatError> {
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let text = &text[start..];
+    let opens = |tag: &[u8]| {
+        text.len() > tag.len()
+            && text[..tag.len()].eq_ignore_ascii_case(tag)
+            && matches!(text[tag.len()], b' ' | b'>' | b'\t' | b'\r' | b'\n')
+    };
+    if opens(b"<!doctype") && text.len() >= 14 && text[10..14].eq_ignore_ascii_case(b"html") {
+        return Some(FormatError::Html);
+    }
+    if [&b"<html"[..], b"<head", b"<body", b"<table", b"<meta"].iter().any(|tag| opens(tag)) {
+        return Some(FormatError::Html);
+    }
+    if opens(b"<?xml") {
+        let sheet = b"urn:schemas-microsoft-com:office:spreadsheet";
+        let html = |w: &[u8]| w.eq_ignore_ascii_case(b"<html");
+        return Some(if text.windows(sheet.len()).any(|w| w == sheet) {
+            FormatError::SpreadsheetXml
+        } else if text.windows(5).any(html) {
+            FormatError::Html
+        } else {
+            FormatError::Xml
+        });
+    }
+    None
 }
 
 /// Whether the first bytes are binary data rather than text: more than one in twenty of them are
@@ -237,6 +282,19 @@ mod tests {
         encrypted.extend(std::iter::repeat_n(0u8, 1000));
         encrypted.extend("EncryptedPackage".bytes().flat_map(|b| [b, 0]));
         check(&encrypted, Some("secret.xlsx"), Err(FormatError::Encrypted));
+        // Markup where a table of text was expected.
+        check(b"<html><body><table><tr><td>id</td>", Some("export.xls"), Err(FormatError::Html));
+        check(b"\xEF\xBB\xBF\r\n  <!DOCTYPE html>\n<html>", Some("data.csv"), Err(FormatError::Html));
+        check(b"<TABLE border=1>\n<TR><TD>id", Some("report.xls"), Err(FormatError::Html));
+        check(b"<meta charset=utf-8><table>", Some("report.xls"), Err(FormatError::Html));
+        let spreadsheet_xml = b"<?xml version=\"1.0\"?>\n<?mso-application progid=\"Excel.Sheet\"?>\n<Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">";
+        check(spreadsheet_xml, Some("book.xml"), Err(FormatError::SpreadsheetXml));
+        check(b"<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\">", None, Err(FormatError::Html));
+        check(b"<?xml version=\"1.0\"?><rows><row/></rows>", Some("rows.csv"), Err(FormatError::Xml));
+        // A header that only starts like a tag is text.
+        check(b"<id>,<name>\n1,a\n", Some("tags.csv"), Ok(Format::Csv));
+        check(b"<html_id,name\n1,a\n", Some("x.csv"), Ok(Format::Csv));
+        check(b"<table", Some("x.csv"), Ok(Format::Csv));
     }
 
     #[test]
