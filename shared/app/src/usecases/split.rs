@@ -723,7 +723,7 @@ impl App {
                     JsonInputError::TooLarge { .. } => ("json_too_large", None, None),
                     JsonInputError::TooManyKeys { .. } => ("too_many_columns", None, None),
                     JsonInputError::Empty => ("empty_file", None, None),
-                    JsonInputError::NotRows => ("unsupported_format", None, None),
+                    JsonInputError::NotRows { .. } => ("unsupported_format", None, None),
                 };
                 failure(code, e.to_string(), line, column, None)
             })?;

@@ -45,9 +45,29 @@ pub enum JsonInputError {
     Empty,
     /// One object alone: neither an array nor JSON Lines.
     #[error(
-        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line)"
+        "the file holds one JSON object{hint}; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line)",
+        hint = rows_hint(.rows_key.as_deref())
     )]
-    NotRows,
+    NotRows {
+        /// The object's one key that holds an array of objects (`{"data": [...]}`), if any.
+        rows_key: Option<String>,
+    },
+}
+
+fn rows_hint(key: Option<&str>) -> String {
+    key.map(|k| format!(" whose key {k:?} holds an array of objects: upload that array")).unwrap_or_default()
+}
+
+/// The one key of a JSON object whose value is an array of objects: where an export that wraps
+/// its rows (`{"data": [...], "total": 2}`) keeps them.
+fn rows_key(text: &str) -> Option<String> {
+    let object: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let mut keys = object.iter().filter(|(_, v)| {
+        let value = v.get().trim_start();
+        value.starts_with('[') && value[1..].trim_start().starts_with('{')
+    });
+    let (key, _) = keys.next()?;
+    keys.next().is_none().then(|| key.clone())
 }
 
 struct Row<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
@@ -119,14 +139,14 @@ pub fn read_json<E>(
                 Ok(row) => rows.push((i as u64 + 1, row)),
                 // One object written over several lines is a document, not JSON Lines.
                 Err(_) if rows.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
-                    return Err(JsonInputError::NotRows);
+                    return Err(JsonInputError::NotRows { rows_key: rows_key(text) });
                 }
                 Err(e) => return Err(syntax(e, i)),
             }
         }
         // One object alone is a document (an API response, say), not rows.
         if rows.len() == 1 {
-            return Err(JsonInputError::NotRows);
+            return Err(JsonInputError::NotRows { rows_key: rows_key(text) });
         }
         rows
     } else {
@@ -345,10 +365,26 @@ mod tests {
         let err = read_json("[\n{\"a\": 1},\n{\"a\": }\n]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, .. }), "{err:?}");
         let err = read_json("{\n  \"a\": 1\n}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
-        assert_eq!(err, JsonInputError::NotRows);
+        assert_eq!(err, JsonInputError::NotRows { rows_key: None });
         assert!(err.to_string().contains("array of objects"), "{err}");
         let one = read_json("{\"data\": [{\"a\": 1}], \"total\": 1}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
-        assert_eq!(one.unwrap_err(), JsonInputError::NotRows, "a minified response is not one row");
+        let err = one.unwrap_err();
+        assert_eq!(
+            err,
+            JsonInputError::NotRows { rows_key: Some("data".into()) },
+            "a minified response is not one row"
+        );
+        assert!(err.to_string().contains("one JSON object whose key \"data\" holds an array of objects"), "{err}");
+        // Two arrays of objects: no guess.
+        let two = read_json("{\"a\": [{\"x\": 1}],\n \"b\": [ {\"x\": 2}]}", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
+        assert_eq!(two.unwrap_err(), JsonInputError::NotRows { rows_key: None });
+        let pretty = read_json(
+            "{\n  \"records\": [\n    {\"a\": 1}\n  ],\n  \"offset\": null\n}",
+            10,
+            |_, _| Ok::<(), ()>(()),
+            |_| Ok(()),
+        );
+        assert_eq!(pretty.unwrap_err(), JsonInputError::NotRows { rows_key: Some("records".into()) });
         let err =
             read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");

@@ -58,6 +58,9 @@ pub enum FormatError {
     /// Other XML.
     #[error("this is an XML document, not CSV, XLSX or JSON")]
     Xml,
+    /// Rich text (TextEdit's default, Word's RTF), which starts like a JSON object.
+    #[error("this is a rich text (RTF) document, not CSV, XLSX or JSON; save it as plain text (.csv) and upload again")]
+    Rtf,
 }
 
 /// Decides the format of an upload from its first bytes (and its name, when the bytes are ambiguous).
@@ -106,11 +109,14 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     }
 }
 
-/// HTML or XML where a table of text was expected: text whose first tag opens a document (no
-/// CSV starts with `<?xml` or `<html`).
+/// HTML, XML or rich text where a table of text was expected: text whose first tag opens a
+/// document (no CSV starts with `<?xml`, `<html` or `{\rtf`).
 fn markup(text: &[u8]) -> Option<FormatError> {
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     let text = &text[start..];
+    if text.starts_with(b"{\\rtf") {
+        return Some(FormatError::Rtf);
+    }
     let opens = |tag: &[u8]| {
         text.len() > tag.len()
             && text[..tag.len()].eq_ignore_ascii_case(tag)
@@ -295,6 +301,8 @@ mod tests {
         check(b"<id>,<name>\n1,a\n", Some("tags.csv"), Ok(Format::Csv));
         check(b"<html_id,name\n1,a\n", Some("x.csv"), Ok(Format::Csv));
         check(b"<table", Some("x.csv"), Ok(Format::Csv));
+        check(b"{\\rtf1\\ansi\\ansicpg1252\\cocoartf2761\n", Some("contacts.txt"), Err(FormatError::Rtf));
+        check(b"{\\rtf1\\ansi", Some("contacts.rtf"), Err(FormatError::Rtf));
     }
 
     #[test]
