@@ -286,7 +286,11 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
 
 fn declared_dimension(head: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(head);
-    let at = text.find("<dimension")?;
+    // `<dimension`, or with a namespace prefix (`<x:dimension`, as the Open XML SDK writes).
+    let at = text.match_indices("dimension").map(|(at, _)| at).find(|&at| {
+        let tag = text[..at].rfind('<').map(|open| &text[open + 1..at]);
+        tag.is_some_and(|prefix| prefix.is_empty() || prefix.ends_with(':') && !prefix.contains(['<', '>', ' ', '/']))
+    })?;
     let rest = &text[at..];
     let end = rest.find('>')?;
     let tag = &rest[..end];
@@ -649,6 +653,9 @@ mod tests {
         let head = br#"<?xml version="1.0"?><worksheet><dimension ref="A1:XFD1048576"/><sheetData>"#;
         let dim = declared_dimension(head).unwrap();
         assert_eq!(dim, "A1:XFD1048576");
+        let prefixed = br#"<x:worksheet xmlns:x="urn"><x:sheetPr/><x:dimension ref="A1:C3"/><x:sheetData>"#;
+        assert_eq!(declared_dimension(prefixed).as_deref(), Some("A1:C3"));
+        assert_eq!(declared_dimension(br#"<worksheet><note text="dimension ref=1"/>"#), None);
     }
 
     #[test]
