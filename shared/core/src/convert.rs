@@ -629,9 +629,10 @@ fn parse_integer_general(s: &str, zero_fraction: Option<u8>) -> Result<i64, Faul
     let (neg, digits) = split_sign(b);
     let bad = || Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number", clip(s)));
     // `3.0`, `3.00`: a whole number written as a decimal, as pandas writes a column of whole
-    // numbers with a gap in it (a float column). A fraction other than zeros stays an error.
+    // numbers with a gap in it (a float column) and spreadsheets with two places. Three zeros
+    // (`1.000`) may be a thousands group, and any other fraction is not whole: both stay errors.
     let digits = match zero_fraction.and_then(|sep| digits.iter().position(|&d| d == sep)) {
-        Some(at) if at > 0 && at + 1 < digits.len() && digits[at + 1..].iter().all(|&d| d == b'0') => &digits[..at],
+        Some(at) if at > 0 && matches!(&digits[at + 1..], b"0" | b"00") => &digits[..at],
         _ => digits,
     };
     if digits.is_empty() {
@@ -956,13 +957,14 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
     })
 }
 
-/// Reads a date: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and the
-/// like; with a format, that `strftime` format.
+/// Reads a date alone: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and
+/// the like; with a format, that `strftime` format. (A date field's cells also take a date at
+/// midnight; template inference, which uses this, takes a column of those for date-times.)
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
     if let Some(date) = plain_date(s) {
         return Ok(date);
     }
-    parse_date_general(s, order, format, AtMidnight::Read)
+    parse_date_general(s, order, format, AtMidnight::Refused)
 }
 
 /// A real calendar day written `YYYY-MM-DD`, the usual date: comes back in registers. `None`
@@ -1033,7 +1035,8 @@ fn parse_date_general(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AtMidnight {
     Read,
-    /// The date part of a date-time: one time is all it may have.
+    /// A date alone: [`parse_date`] (template inference), and the date part of a date-time,
+    /// which has one time at most.
     Refused,
 }
 
@@ -1050,9 +1053,9 @@ fn date_and_time(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Opt
     })
 }
 
-/// Reads a time of day as date-time columns are written (`00:00`, `00:00:00.000`, `12:00:00 AM`,
-/// with an optional `Z` or offset): `Some(true)` at midnight, `Some(false)` at another time,
-/// `None` if it is not a time.
+/// Reads a time of day as date-time columns are written (`00:00`, `00:00:00.000`,
+/// `00:00:00,000`, `12:00:00 AM`, with an optional `Z` or offset): `Some(true)` at midnight,
+/// `Some(false)` at another time, `None` if it is not a time.
 fn time_of_day(t: &str) -> Option<bool> {
     let t = t.trim();
     let (t, meridiem) = match t.len().checked_sub(2).and_then(|at| t.get(at..)).map(str::to_ascii_uppercase) {
@@ -1060,8 +1063,11 @@ fn time_of_day(t: &str) -> Option<bool> {
         _ => (t, None),
     };
     let t = t.strip_suffix(['Z', 'z']).unwrap_or(t);
+    // An offset, after the time or a space (`00:00:00 +0000`, as Go and Ruby write it).
     let t = match t.rfind(['+', '-']) {
-        Some(at) if t[at + 1..].len() >= 2 && t[at + 1..].bytes().all(|b| b.is_ascii_digit() || b == b':') => &t[..at],
+        Some(at) if t[at + 1..].len() >= 2 && t[at + 1..].bytes().all(|b| b.is_ascii_digit() || b == b':') => {
+            t[..at].trim_end()
+        }
         _ => t,
     };
     let mut parts = t.split(':');
@@ -1076,7 +1082,7 @@ fn time_of_day(t: &str) -> Option<bool> {
     let (second, fraction_zero) = match sec {
         None => (0, true),
         Some(sec) => {
-            let (whole, fraction) = sec.split_once('.').unwrap_or((sec, ""));
+            let (whole, fraction) = sec.split_once(['.', ',']).unwrap_or((sec, ""));
             if !fraction.bytes().all(|b| b.is_ascii_digit()) {
                 return None;
             }

@@ -82,6 +82,8 @@ fn integers_are_whole_64_bit_numbers_with_an_optional_sign() {
             ("1.0", "1"),
             ("-3.00", "-3"),
             ("9223372036854775807.0", "9223372036854775807"),
+            ("1.000", "!invalid_integer"),
+            ("250.000", "!invalid_integer"),
             ("1.5", "!invalid_integer"),
             ("1.01", "!invalid_integer"),
             ("1.", "!invalid_integer"),
@@ -105,7 +107,11 @@ fn integers_are_whole_64_bit_numbers_with_an_optional_sign() {
     assert_eq!(fault(&Kind::Integer, &iso(), "1.5"), "'1.5' is not a whole number");
     // With a decimal comma, the comma is the fraction's mark.
     let comma = ParseOptions { decimal_comma: true, ..iso() };
-    table(&Kind::Integer, &comma, &[("12,00", "12"), ("12.0", "!invalid_integer"), ("12,5", "!invalid_integer")]);
+    table(
+        &Kind::Integer,
+        &comma,
+        &[("12,00", "12"), ("12.0", "!invalid_integer"), ("12,5", "!invalid_integer"), ("12,000", "!invalid_integer")],
+    );
     // Template inference stays strict: a column written `1.0` is inferred as decimal.
     assert!(parse_integer("1.0").is_err());
 }
@@ -319,6 +325,9 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
             ("2020-05-01 00:00:00.5", "!invalid_date"),
             ("2020-05-01 24:00", "!invalid_date"),
             ("2020-05-01 0:00:00", "\"2020-05-01\""),
+            ("2020-05-01 00:00:00 +0000", "\"2020-05-01\""),
+            ("2020-05-01 00:00:00,000", "\"2020-05-01\""),
+            ("2020-05-01 00:00:00 -", "!invalid_date"),
             ("2020-05-01 00:00 00:00", "!invalid_date"),
             ("2023-02-30 00:00:00", "!invalid_date"),
         ],
@@ -357,6 +366,7 @@ fn a_date_order_reads_day_month_and_year_in_that_order() {
     check(DateOrder::Dmy, "13/05/2020 00:00", "\"2020-05-13\"");
     check(DateOrder::Mdy, "5/13/2020 12:00:00 AM", "\"2020-05-13\"");
     check(DateOrder::Mdy, "5/13/2020 9:30:00 AM", "!invalid_date");
+    check(DateOrder::Dmy, "15.01.2024 00:00:00,000", "\"2024-01-15\"");
     assert!(fault(&date, &with_order(DateOrder::Dmy), "31/04/2020").contains("not a real date"));
     assert!(fault(&date, &with_order(DateOrder::Mdy), "x").contains("expected YYYY-MM-DD or MM/DD/YYYY"));
 }

@@ -54,7 +54,8 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
 /// 1252 leaves undefined) would vanish.
 ///
 /// Letters sit inside words, so each byte above ASCII next to an ASCII letter is read both ways:
-/// a letter, or punctuation that touches words (quotes, dashes, `™`, `€`), is plausible there,
+/// a letter, or punctuation that touches words (quotes and guillemets, `¿`, dashes, `™`, `€`,
+/// `°`, superscripts), is plausible there,
 /// but not a capital inside a word of small letters ("RenŽe", "JŸrgen"). Bytes that only one reading makes
 /// plausible count for it; the file is Mac OS Roman when that reading wins clearly, with at
 /// least two such bytes. Mac OS Roman text whose accents are all read plausibly both ways (only
@@ -67,8 +68,39 @@ fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
     };
     let (mac, other) = (table(encoding_rs::MACINTOSH), table(guess));
     let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
-        let word_mark =
-            matches!(c, '\'' | '‘' | '’' | '“' | '”' | '„' | '‚' | '–' | '—' | '…' | '™' | '®' | '©' | '€' | '•');
+        let word_mark = matches!(
+            c,
+            '\'' | '‘'
+                | '’'
+                | '“'
+                | '”'
+                | '„'
+                | '‚'
+                | '«'
+                | '»'
+                | '‹'
+                | '›'
+                | '¿'
+                | '¡'
+                | '–'
+                | '—'
+                | '…'
+                | '·'
+                | '´'
+                | '™'
+                | '®'
+                | '©'
+                | '€'
+                | '•'
+                | '°'
+                | '§'
+                | '¹'
+                | '²'
+                | '³'
+                | '¼'
+                | '½'
+                | '¾'
+        );
         // "RenŽe", "JŸrgen": a capital inside a word of small letters.
         let inner_capital = c.is_uppercase()
             && (before.is_some_and(|b| b.is_ascii_lowercase())
@@ -304,9 +336,14 @@ mod tests {
             "id,note\r\n1,don’t stop – it’s “fine”\r\n2,Brand™ and Brand®\r\n",
             "id,price\r\n1,12 €\r\n2,7 €\r\n3,€8\r\n",
             "id,city\r\n1,MÜNCHEN\r\n2,ÉCOLE\r\n3,cœur naïve\r\n",
+            "id,title\r\n1,Libro «Il nome della rosa»\r\n2,DVD «La vita è bella»\r\n3,Romanzo «I promessi sposi» di Manzoni\r\n4,Saggio «Perché leggere i classici»\r\n",
+            "id,question\r\n1,¿Fuma?\r\n2,¿Bebe?\r\n3,¿Trabaja?\r\n",
+            "id,size\r\n1,m² and m³\r\n2,¾ inch\r\n3,Art§5 20°C\r\n",
         ] {
             assert_ne!(guess_legacy(&windows(text)), encoding_rs::MACINTOSH, "{text}");
         }
+        let central = encoding_rs::WINDOWS_1250.encode("id,name\r\n1,Śląsk «Gazeta» i «Wyborcza»\r\n2,Kraków\r\n").0;
+        assert_ne!(guess_legacy(&central), encoding_rs::MACINTOSH);
         // One accent is too little to tell.
         assert_ne!(guess_legacy(&mac("id,name\r1,Renée\r")), encoding_rs::MACINTOSH);
     }

@@ -45,7 +45,7 @@ pub enum JsonInputError {
     Empty,
     /// One object alone: neither an array nor JSON Lines.
     #[error(
-        "the file holds one JSON object{hint}; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line)",
+        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line){hint}",
         hint = rows_hint(.rows_key.as_deref())
     )]
     NotRows {
@@ -55,7 +55,8 @@ pub enum JsonInputError {
 }
 
 fn rows_hint(key: Option<&str>) -> String {
-    key.map(|k| format!(" whose key {k:?} holds an array of objects: upload that array")).unwrap_or_default()
+    key.map(|k| format!("; if the rows are the array of objects under its key {k:?}, upload that array"))
+        .unwrap_or_default()
 }
 
 /// The one key of a JSON object whose value is an array of objects: where an export that wraps
@@ -374,7 +375,11 @@ mod tests {
             JsonInputError::NotRows { rows_key: Some("data".into()) },
             "a minified response is not one row"
         );
-        assert!(err.to_string().contains("one JSON object whose key \"data\" holds an array of objects"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("; if the rows are the array of objects under its key \"data\", upload that array"),
+            "{err}"
+        );
         // Two arrays of objects: no guess.
         let two = read_json("{\"a\": [{\"x\": 1}],\n \"b\": [ {\"x\": 2}]}", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
         assert_eq!(two.unwrap_err(), JsonInputError::NotRows { rows_key: None });

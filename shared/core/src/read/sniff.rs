@@ -112,20 +112,33 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
 /// HTML, XML or rich text where a table of text was expected: text whose first tag opens a
 /// document (no CSV starts with `<?xml`, `<html` or `{\rtf`).
 fn markup(text: &[u8]) -> Option<FormatError> {
-    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
-    let text = &text[start..];
+    let mut text = trim_start(text);
     if text.starts_with(b"{\\rtf") {
         return Some(FormatError::Rtf);
+    }
+    // Comments before the first tag (`<!-- saved from url=… -->`).
+    while text.starts_with(b"<!--") {
+        let end = text.windows(3).position(|w| w == b"-->")?;
+        text = trim_start(&text[end + 3..]);
     }
     let opens = |tag: &[u8]| {
         text.len() > tag.len()
             && text[..tag.len()].eq_ignore_ascii_case(tag)
             && matches!(text[tag.len()], b' ' | b'>' | b'\t' | b'\r' | b'\n')
     };
-    if opens(b"<!doctype") && text.len() >= 14 && text[10..14].eq_ignore_ascii_case(b"html") {
+    if opens(b"<!doctype") && trim_start(&text[9..]).get(..4).is_some_and(|t| t.eq_ignore_ascii_case(b"html")) {
         return Some(FormatError::Html);
     }
-    if [&b"<html"[..], b"<head", b"<body", b"<table", b"<meta"].iter().any(|tag| opens(tag)) {
+    // A page closes its tags or has table rows and cells; a header of placeholders
+    // (`<body>,<subject>,<to>`) does neither.
+    let closes_a_tag = text.windows(3).any(|w| w[0] == b'<' && w[1] == b'/' && w[2].is_ascii_alphabetic());
+    let cells = text.windows(4).any(|w| {
+        w[0] == b'<'
+            && [&b"tr"[..], b"td", b"th"].iter().any(|t| w[1..3].eq_ignore_ascii_case(t))
+            && matches!(w[3], b' ' | b'>' | b'\t' | b'\r' | b'\n')
+    });
+    if [&b"<html"[..], b"<head", b"<body", b"<table", b"<meta"].iter().any(|tag| opens(tag)) && (closes_a_tag || cells)
+    {
         return Some(FormatError::Html);
     }
     if opens(b"<?xml") {
@@ -140,6 +153,11 @@ fn markup(text: &[u8]) -> Option<FormatError> {
         });
     }
     None
+}
+
+fn trim_start(text: &[u8]) -> &[u8] {
+    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    &text[start..]
 }
 
 /// Whether the first bytes are binary data rather than text: more than one in twenty of them are
@@ -292,7 +310,8 @@ mod tests {
         check(b"<html><body><table><tr><td>id</td>", Some("export.xls"), Err(FormatError::Html));
         check(b"\xEF\xBB\xBF\r\n  <!DOCTYPE html>\n<html>", Some("data.csv"), Err(FormatError::Html));
         check(b"<TABLE border=1>\n<TR><TD>id", Some("report.xls"), Err(FormatError::Html));
-        check(b"<meta charset=utf-8><table>", Some("report.xls"), Err(FormatError::Html));
+        check(b"<meta charset=utf-8><table><tr><td>id", Some("report.xls"), Err(FormatError::Html));
+        check(b"<meta>,<title>\nx,y\n", Some("tags.csv"), Ok(Format::Csv));
         let spreadsheet_xml = b"<?xml version=\"1.0\"?>\n<?mso-application progid=\"Excel.Sheet\"?>\n<Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">";
         check(spreadsheet_xml, Some("book.xml"), Err(FormatError::SpreadsheetXml));
         check(b"<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\">", None, Err(FormatError::Html));
@@ -301,6 +320,14 @@ mod tests {
         check(b"<id>,<name>\n1,a\n", Some("tags.csv"), Ok(Format::Csv));
         check(b"<html_id,name\n1,a\n", Some("x.csv"), Ok(Format::Csv));
         check(b"<table", Some("x.csv"), Ok(Format::Csv));
+        check(b"<body>,<subject>,<to>\nHi,Offer,a@b.co\n", Some("merge.csv"), Ok(Format::Csv));
+        check(b"<table>\t<column>\t<type>\nusers\tid\tint\n", Some("schema.tsv"), Ok(Format::Csv));
+        check(b"<!DOCTYPE  HTML>\n<html><body></body></html>", Some("x.csv"), Err(FormatError::Html));
+        check(
+            b"<!-- saved from url=(0014)about:internet -->\r\n<html>\r\n<body><table></table>",
+            None,
+            Err(FormatError::Html),
+        );
         check(b"{\\rtf1\\ansi\\ansicpg1252\\cocoartf2761\n", Some("contacts.txt"), Err(FormatError::Rtf));
         check(b"{\\rtf1\\ansi", Some("contacts.rtf"), Err(FormatError::Rtf));
     }

@@ -286,17 +286,16 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
 
 fn declared_dimension(head: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(head);
-    // `<dimension`, or with a namespace prefix (`<x:dimension`, as the Open XML SDK writes).
-    let at = text.match_indices("dimension").map(|(at, _)| at).find(|&at| {
-        let tag = text[..at].rfind('<').map(|open| &text[open + 1..at]);
-        tag.is_some_and(|prefix| prefix.is_empty() || prefix.ends_with(':') && !prefix.contains(['<', '>', ' ', '/']))
+    // The first `<dimension` tag, or one with a namespace prefix (`<x:dimension`, as the Open
+    // XML SDK writes), found in one pass over the tags.
+    let tag = text.split('<').skip(1).find_map(|tag| {
+        let name_end = tag.find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>').unwrap_or(tag.len());
+        let name = &tag[..name_end];
+        let local = name.rsplit_once(':').map_or(name, |(_, local)| local);
+        (local == "dimension").then(|| &tag[name_end..tag.find('>').unwrap_or(tag.len())])
     })?;
-    let rest = &text[at..];
-    let end = rest.find('>')?;
-    let tag = &rest[..end];
-    let r = tag.find("ref=")?;
-    let value = &tag[r + 4..];
-    let quote = value.chars().next()?;
+    let value = &tag[tag.find("ref=")? + 4..];
+    let quote = value.chars().next().filter(|q| matches!(q, '"' | '\''))?;
     let value = &value[1..];
     let close = value.find(quote)?;
     Some(value[..close].to_string())
@@ -656,6 +655,11 @@ mod tests {
         let prefixed = br#"<x:worksheet xmlns:x="urn"><x:sheetPr/><x:dimension ref="A1:C3"/><x:sheetData>"#;
         assert_eq!(declared_dimension(prefixed).as_deref(), Some("A1:C3"));
         assert_eq!(declared_dimension(br#"<worksheet><note text="dimension ref=1"/>"#), None);
+        assert_eq!(declared_dimension("<x:dimension ref=éA1:C3é/>".as_bytes()), None);
+        assert_eq!(declared_dimension(b"<dimension ref='B2:C3'/>").as_deref(), Some("B2:C3"));
+        // Linear in the head, whatever it holds.
+        let noise = format!("<x:a b=\"{}\"/>", "dimension".repeat(7000));
+        assert_eq!(declared_dimension(noise.as_bytes()), None);
     }
 
     #[test]

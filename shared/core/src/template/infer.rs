@@ -153,4 +153,19 @@ mod tests {
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
     }
+
+    #[test]
+    fn inference_stays_strict_where_import_is_lenient() {
+        // A date field takes a date at midnight and an integer field `3.0`, but a column of them
+        // says date-time and decimal: later rows may have a time, or a fraction.
+        let headers: Vec<String> = ["At", "Count"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = ["2024-01-15 00:00:00", "2024-01-17T00:00:00+05:00"]
+            .iter()
+            .enumerate()
+            .map(|(i, at)| vec![at.to_string(), format!("{i}.0")])
+            .collect();
+        let t = infer_template("t", &headers, &rows);
+        let types: Vec<FieldTypeName> = t.fields.iter().map(|f| f.field_type).collect();
+        assert_eq!(types, vec![FieldTypeName::Datetime, FieldTypeName::Decimal]);
+    }
 }
