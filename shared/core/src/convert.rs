@@ -1076,9 +1076,9 @@ fn time_of_day(t: &str) -> Option<bool> {
     if parts.next().is_some() {
         return None;
     }
-    let number =
-        |p: &str| (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten();
-    let (mut hour, minute) = (if h.len() == 1 { h.parse().ok()? } else { number(h)? }, number(m)?);
+    // Minutes and seconds have two digits; the hour one or two.
+    let number = |p: &str| (p.len() == 2).then(|| two_digits(p.as_bytes())).flatten().map(|n| n as u32);
+    let (mut hour, minute) = (two_digits(h.as_bytes())? as u32, number(m)?);
     let (second, fraction_zero) = match sec {
         None => (0, true),
         Some(sec) => {

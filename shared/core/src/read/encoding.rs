@@ -55,10 +55,9 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
 ///
 /// Letters sit inside words, so each byte above ASCII next to an ASCII letter is read both ways:
 /// a letter, or punctuation that touches words (quotes and guillemets, `¿`, dashes, `™`, `€`,
-/// `°`, superscripts), is plausible there,
-/// but not a capital inside a word of small letters ("RenŽe", "JŸrgen"). Bytes that only one reading makes
-/// plausible count for it; the file is Mac OS Roman when that reading wins clearly, with at
-/// least two such bytes. Mac OS Roman text whose accents are all read plausibly both ways (only
+/// `°`, superscripts), is plausible there, but not a capital inside a word of small letters
+/// ("RenŽe", "JŸrgen"). Bytes that only one reading makes plausible count for it; the file is
+/// Mac OS Roman when that reading wins clearly, with at least two such bytes. Mac OS Roman text whose accents are all read plausibly both ways (only
 /// "í", "ñ", "ó") is not recognised; its encoding can be set.
 fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
     let table = |encoding: &'static Encoding| -> Vec<char> {
@@ -68,39 +67,7 @@ fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
     };
     let (mac, other) = (table(encoding_rs::MACINTOSH), table(guess));
     let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
-        let word_mark = matches!(
-            c,
-            '\'' | '‘'
-                | '’'
-                | '“'
-                | '”'
-                | '„'
-                | '‚'
-                | '«'
-                | '»'
-                | '‹'
-                | '›'
-                | '¿'
-                | '¡'
-                | '–'
-                | '—'
-                | '…'
-                | '·'
-                | '´'
-                | '™'
-                | '®'
-                | '©'
-                | '€'
-                | '•'
-                | '°'
-                | '§'
-                | '¹'
-                | '²'
-                | '³'
-                | '¼'
-                | '½'
-                | '¾'
-        );
+        let word_mark = "'‘’“”„‚«»‹›¿¡–—…·´™®©€•°§¹²³¼½¾".contains(c);
         // "RenŽe", "JŸrgen": a capital inside a word of small letters.
         let inner_capital = c.is_uppercase()
             && (before.is_some_and(|b| b.is_ascii_lowercase())

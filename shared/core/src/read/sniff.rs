@@ -131,13 +131,16 @@ fn markup(text: &[u8]) -> Option<FormatError> {
     }
     // A page closes its tags or has table rows and cells; a header of placeholders
     // (`<body>,<subject>,<to>`) does neither.
-    let closes_a_tag = text.windows(3).any(|w| w[0] == b'<' && w[1] == b'/' && w[2].is_ascii_alphabetic());
-    let cells = text.windows(4).any(|w| {
-        w[0] == b'<'
-            && [&b"tr"[..], b"td", b"th"].iter().any(|t| w[1..3].eq_ignore_ascii_case(t))
-            && matches!(w[3], b' ' | b'>' | b'\t' | b'\r' | b'\n')
-    });
-    if [&b"<html"[..], b"<head", b"<body", b"<table", b"<meta"].iter().any(|tag| opens(tag)) && (closes_a_tag || cells)
+    let closes_a_tag = || text.windows(3).any(|w| w[0] == b'<' && w[1] == b'/' && w[2].is_ascii_alphabetic());
+    let cells = || {
+        text.windows(4).any(|w| {
+            w[0] == b'<'
+                && [&b"tr"[..], b"td", b"th"].iter().any(|t| w[1..3].eq_ignore_ascii_case(t))
+                && matches!(w[3], b' ' | b'>' | b'\t' | b'\r' | b'\n')
+        })
+    };
+    if [&b"<html"[..], b"<head", b"<body", b"<table", b"<meta"].iter().any(|tag| opens(tag))
+        && (closes_a_tag() || cells())
     {
         return Some(FormatError::Html);
     }
