@@ -244,6 +244,7 @@ impl BlobWriter for FsWriter {
         let (file, copied) = run(move || {
             let err = |e| io_error(format!("write {}", tmp.display()), e);
             let mut part: Option<std::fs::File> = None;
+            let mut buffer = Vec::new();
             let mut copied = 0;
             for segment in segments {
                 match segment {
@@ -261,9 +262,8 @@ impl BlobWriter for FsWriter {
                             ),
                         };
                         source_file.seek(SeekFrom::Start(range.start)).map_err(err)?;
-                        // File to file: std uses copy_file_range, so the bytes stay in the kernel.
-                        let mut limited = source_file.take(range.end.saturating_sub(range.start));
-                        copied += std::io::copy(&mut limited, file.get_mut()).map_err(err)?;
+                        let limited = source_file.take(range.end.saturating_sub(range.start));
+                        copied += copy_through(limited, file.get_mut(), &mut buffer).map_err(err)?;
                     }
                 }
             }
@@ -289,6 +289,29 @@ impl BlobWriter for FsWriter {
         .await
     }
 }
+
+/// Copies `from` to `to` through a user-space buffer of [`COPY_BUFFER`] bytes.
+///
+/// Not `std::io::copy`: between two files it uses `copy_file_range`, which on a filesystem
+/// without reflinks (ext4) copies through a splice pipe 64 KiB at a time. Measured on the 296 MB
+/// rows file of the benchmark, that took 0.16 s against 0.07 s for `read` and `write` of 1 MiB.
+fn copy_through(mut from: impl Read, to: &mut std::fs::File, buffer: &mut Vec<u8>) -> std::io::Result<u64> {
+    buffer.resize(COPY_BUFFER, 0);
+    let mut copied = 0;
+    loop {
+        let n = match from.read(buffer) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buffer[..n])?;
+        copied += n as u64;
+    }
+}
+
+/// The buffer of [`copy_through`]: large enough that the system calls cost little.
+const COPY_BUFFER: usize = 1 << 20;
 
 impl Drop for FsWriter {
     fn drop(&mut self) {
