@@ -62,6 +62,33 @@ pub struct MappingProblem {
     pub columns: Vec<u32>,
 }
 
+/// Rows looked at, from the first, for a header below a title.
+pub const HEADER_SEARCH_ROWS: usize = 10;
+
+/// Which of a file's first non-empty rows (at most [`HEADER_SEARCH_ROWS`]) is its header when
+/// the first cannot be: exports often put a title, a date or a note above the header
+/// (`Contacts export`, `Generated 2024-01-05`). The first row stays the header (`None`) unless
+/// its mapping has a problem; then the row that matches the most fields, at least two (one for a
+/// template of one field) and more than the first, is the header (the earliest on a tie). Cells
+/// of a data row rarely equal field names, so this does not mistake data for a header.
+pub fn header_below_titles(schema: &Schema, rows: &[Vec<String>]) -> Option<usize> {
+    let none = BTreeMap::new();
+    let matched = |outcome: &MappingOutcome| outcome.columns.iter().filter(|c| c.field.is_some()).count();
+    let first = map_columns(schema, rows.first()?, &none);
+    if first.problems.is_empty() {
+        return None;
+    }
+    let needed = schema.fields.len().clamp(1, 2).max(matched(&first) + 1);
+    let mut best: Option<(usize, usize)> = None;
+    for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
+        let n = matched(&map_columns(schema, row, &none));
+        if n >= needed && best.is_none_or(|(_, m)| n > m) {
+            best = Some((i, n));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
 /// Column decisions and open problems.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct MappingOutcome {
@@ -412,5 +439,42 @@ mod tests {
         let explicit = BTreeMap::from([("Nope".to_string(), Some("email".to_string()))]);
         let out = map_columns(&schema(), &["email".to_string()], &explicit);
         assert_eq!(out.problems[0].code, "unknown_column");
+    }
+
+    fn rows(rows: &[&[&str]]) -> Vec<Vec<String>> {
+        rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn a_header_below_a_title_is_found() {
+        let title = rows(&[
+            &["Contacts export"],
+            &["Generated 2024-01-05", "by", "nobody"],
+            &["E-mail address", "First name", "Surname"],
+            &["ann@x.io", "Ann", "Lee"],
+        ]);
+        assert_eq!(header_below_titles(&schema(), &title), Some(2));
+        // The row that matches most wins; data below a header never does.
+        let two_headers = rows(&[&["Contact", "", ""], &["Email", "Name", ""], &["Email", "First name", "Surname"]]);
+        assert_eq!(header_below_titles(&schema(), &two_headers), Some(2));
+    }
+
+    #[test]
+    fn the_first_row_stays_the_header_unless_another_matches_better() {
+        // A header that maps: kept, whatever follows.
+        let good = rows(&[&["email", "first_name"], &["email", "first_name", "last_name"]]);
+        assert_eq!(header_below_titles(&schema(), &good), None);
+        // Unknown names over data: nothing below matches two fields, so the file needs review
+        // with its own header rather than a guess.
+        let custom = rows(&[&["contact", "who"], &["ann@x.io", "Ann"], &["bob@x.io", "Bob"]]);
+        assert_eq!(header_below_titles(&schema(), &custom), None);
+        // One matching name below is not enough to move the header.
+        let one = rows(&[&["Report"], &["Email"], &["ann@x.io"]]);
+        assert_eq!(header_below_titles(&schema(), &one), None);
+        // Only the first rows are looked at.
+        let mut far = vec![vec!["Report".to_string()]; HEADER_SEARCH_ROWS];
+        far.push(vec!["email".into(), "first_name".into()]);
+        assert_eq!(header_below_titles(&schema(), &far), None);
+        assert_eq!(header_below_titles(&schema(), &[]), None);
     }
 }

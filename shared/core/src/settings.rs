@@ -303,7 +303,9 @@ pub struct Settings {
     pub delimiter: Option<u8>,
     /// The sheet to read from a workbook; the first sheet when `None`.
     pub sheet: Option<SheetRef>,
-    /// 1-based row (record) holding the column headers; rows above it are skipped.
+    /// 1-based row (non-empty record) holding the column headers; rows above it are skipped.
+    /// Left at 1, with no `mapping`, a title above the header is passed over (see
+    /// [`crate::mapping::header_below_titles`]).
     pub header_row: u32,
     /// Explicit mapping: header name, or 1-based column number, to field key (`None` ignores the column).
     pub mapping: BTreeMap<String, Option<String>>,

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
-use sluice_core::mapping::{ColumnPlan, map_columns};
+use sluice_core::mapping::{ColumnPlan, HEADER_SEARCH_ROWS, header_below_titles, map_columns};
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
@@ -20,7 +20,7 @@ use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, csv_layout, detect_format};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format, leading_records};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -160,7 +160,7 @@ impl App {
             .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
         let outcome = match format {
             Format::Csv => self.split_csv(import, schema, meta.size, &head).await,
-            Format::Xlsx => match self.split_xlsx(import).await {
+            Format::Xlsx => match self.split_xlsx(import, schema).await {
                 Ok((frame, plan)) => self.planned_cells(import, schema, frame, plan).await,
                 Err(e) => Err(e),
             },
@@ -395,7 +395,14 @@ impl App {
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
-        let (delimiter, header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
+        let (delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
+        // A title above the header, when neither the header row nor a mapping was given.
+        if settings.header_row == 1 && settings.mapping.is_empty() {
+            let rows = leading_records(&sample, complete, delimiter, header_row - 1, HEADER_SEARCH_ROWS);
+            if let Some(below) = header_below_titles(schema, &rows) {
+                header_row += below as u32;
+            }
+        }
         let csv = sluice_core::read::csv::CsvOptions {
             delimiter,
             max_field_bytes: settings.max_field_bytes as usize,
@@ -621,15 +628,21 @@ impl App {
         Ok(writer.finish().await?)
     }
 
-    async fn split_xlsx(&self, import: &Import) -> Result<(Frame, CellsPlan), SplitFault> {
+    async fn split_xlsx(&self, import: &Import, schema: &Schema) -> Result<(Frame, CellsPlan), SplitFault> {
         let dir = TempDir(std::env::temp_dir().join(format!("sluice-{}", import.id)));
         std::fs::create_dir_all(&dir.0).map_err(|e| AppError::Internal(format!("temp dir: {e}")))?;
-        self.split_xlsx_file(import, &dir.0.join("upload.xlsx")).await
+        self.split_xlsx_file(import, schema, &dir.0.join("upload.xlsx")).await
     }
 
-    async fn split_xlsx_file(&self, import: &Import, path: &std::path::Path) -> Result<(Frame, CellsPlan), SplitFault> {
+    async fn split_xlsx_file(
+        &self,
+        import: &Import,
+        schema: &Schema,
+        path: &std::path::Path,
+    ) -> Result<(Frame, CellsPlan), SplitFault> {
         self.blobs.download_to(&import.upload.key, path).await?;
         let settings = import.settings.clone();
+        let schema = schema.clone();
         let limits = xlsx::XlsxLimits { max_columns: settings.max_columns, ..self.limits.xlsx };
         let path = path.to_path_buf();
         let app = self.clone();
@@ -644,6 +657,10 @@ impl App {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
+            // A title above the header, when neither the header row nor a mapping was given.
+            if settings.mapping.is_empty() {
+                splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows)));
+            }
             let info =
                 xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
                     splitter.push(line, cells)

@@ -6,6 +6,7 @@
 
 use super::ChunkSpec;
 use super::split::HeaderInfo;
+use crate::mapping::HEADER_SEARCH_ROWS;
 use crate::record::{CellRef, StoredCell, StoredRecord};
 
 /// The result of converting a whole workbook sheet or JSON array.
@@ -19,11 +20,30 @@ pub struct CellsPlan {
     pub records: u64,
 }
 
+/// Picks the header among the first non-empty rows' trimmed texts (see
+/// [`crate::mapping::header_below_titles`]); `None` keeps the first.
+pub type HeaderChoice = Box<dyn Fn(&[Vec<String>]) -> Option<usize> + Send>;
+
+/// Records held at most (blank ones included) before the header is chosen.
+const MAX_HELD: usize = 1_000;
+
+/// A record held while the header is chosen.
+struct Held {
+    line: u64,
+    names: Vec<String>,
+    /// The record as a stored JSON line (without its newline).
+    stored: Vec<u8>,
+    blank: bool,
+}
+
 /// Converts records into chunk objects, handing each finished chunk to `on_chunk`.
 pub struct CellsSplitter<F> {
     chunk_rows: u32,
     header_row: u32,
     header: Option<HeaderInfo>,
+    /// While set, the first non-empty records are held and this picks the header among them.
+    choose: Option<HeaderChoice>,
+    held: Vec<Held>,
     skipped: Vec<u64>,
     nonblank_seen: u32,
     buf: Vec<u8>,
@@ -44,6 +64,8 @@ where
             chunk_rows: chunk_rows.max(1),
             header_row,
             header: None,
+            choose: None,
+            held: Vec::new(),
             skipped: Vec::new(),
             nonblank_seen: 0,
             buf: Vec::new(),
@@ -53,6 +75,15 @@ where
             records: 0,
             on_chunk,
         }
+    }
+
+    /// Holds the first [`HEADER_SEARCH_ROWS`] non-empty records and lets `choose` pick the
+    /// header among them (for a header row left at 1: a title may sit above the header).
+    pub fn choosing_header(mut self, choose: HeaderChoice) -> Self {
+        if self.header_row == 1 {
+            self.choose = Some(choose);
+        }
+        self
     }
 
     /// A splitter whose header is already known (JSON keys).
@@ -74,6 +105,9 @@ where
 
     /// Takes one record.
     pub fn push(&mut self, line: u64, cells: Vec<CellRef<'_>>) -> Result<(), E> {
+        if self.header.is_none() && self.choose.is_some() {
+            return self.hold(line, cells);
+        }
         if self.header.is_none() {
             if cells.iter().all(CellRef::is_blank) {
                 return Ok(());
@@ -95,6 +129,57 @@ where
         if serde_json::to_writer(&mut self.buf, &stored).is_ok() {
             self.buf.push(b'\n');
         }
+        self.counted()
+    }
+
+    /// Holds a record while the header is not chosen; chooses once enough are held.
+    fn hold(&mut self, line: u64, cells: Vec<CellRef<'_>>) -> Result<(), E> {
+        let blank = cells.iter().all(CellRef::is_blank);
+        if blank && self.held.is_empty() {
+            return Ok(());
+        }
+        let names = cells.iter().map(|c| c.display().trim().to_string()).collect();
+        let stored = StoredRecord(line, cells.into_iter().map(StoredCell::from_cell_ref).collect());
+        let stored = serde_json::to_vec(&stored).unwrap_or_default();
+        self.held.push(Held { line, names, stored, blank });
+        // Blank rows count towards a cap, so a title over a sea of empty formatted rows is not
+        // held whole.
+        if self.held.len() >= MAX_HELD || self.held.iter().filter(|h| !h.blank).count() >= HEADER_SEARCH_ROWS {
+            self.choose_header()?;
+        }
+        Ok(())
+    }
+
+    /// Takes the chosen header from the held records; those below it become data records.
+    fn choose_header(&mut self) -> Result<(), E> {
+        let Some(choose) = self.choose.take() else {
+            return Ok(());
+        };
+        let held = std::mem::take(&mut self.held);
+        let candidates: Vec<Vec<String>> = held.iter().filter(|h| !h.blank).map(|h| h.names.clone()).collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let pick = choose(&candidates).filter(|i| *i < candidates.len()).unwrap_or(0);
+        let at = held.iter().enumerate().filter(|(_, h)| !h.blank).nth(pick).map_or(0, |(i, _)| i);
+        self.nonblank_seen = pick as u32 + 1;
+        let mut rest = held.into_iter();
+        let skipped = rest.by_ref().take(at).filter(|h| !h.blank).map(|h| h.line).collect();
+        let header = rest.next().expect("the pick is among the held records");
+        self.header = Some(HeaderInfo { names: header.names, line: header.line, skipped_lines: skipped });
+        for record in rest {
+            if self.in_chunk == 0 {
+                self.first_line = record.line;
+            }
+            self.buf.extend_from_slice(&record.stored);
+            self.buf.push(b'\n');
+            self.counted()?;
+        }
+        Ok(())
+    }
+
+    /// Counts a record written into the chunk buffer; closes the chunk when full.
+    fn counted(&mut self) -> Result<(), E> {
         self.in_chunk += 1;
         self.records += 1;
         if self.in_chunk >= self.chunk_rows {
@@ -119,6 +204,7 @@ where
     /// Ends the input. `None` when no header was found (an empty sheet), with the count of
     /// non-blank rows seen.
     pub fn finish(mut self) -> Result<Result<CellsPlan, u32>, E> {
+        self.choose_header()?;
         if self.in_chunk > 0 {
             self.close()?;
         }
@@ -155,5 +241,95 @@ mod tests {
         let rec: StoredRecord<'_> = serde_json::from_str(first.lines().next().unwrap()).unwrap();
         assert_eq!(rec.0, 3);
         assert_eq!(rec.1[1], StoredCell::Tagged(crate::record::TaggedCell::Date(45000.0)));
+    }
+
+    fn text(s: &'static str) -> CellRef<'static> {
+        CellRef::Str(Cow::Borrowed(s))
+    }
+
+    /// Each chunk's records as (line, number of cells).
+    type Chunks = Vec<Vec<(u64, usize)>>;
+
+    /// Records pushed through a splitter: the plan, and the chunks' records.
+    fn run(choose: Option<HeaderChoice>, records: &[(u64, Vec<CellRef<'static>>)]) -> (Result<CellsPlan, u32>, Chunks) {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut s = CellsSplitter::new(2, 1, |_, bytes| {
+            out.push(bytes);
+            Ok::<(), ()>(())
+        });
+        if let Some(choose) = choose {
+            s = s.choosing_header(choose);
+        }
+        for (line, cells) in records {
+            s.push(*line, cells.clone()).unwrap();
+        }
+        let plan = s.finish().unwrap();
+        let chunks = out
+            .iter()
+            .map(|bytes| {
+                std::str::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .map(|l| {
+                        let rec: StoredRecord<'_> = serde_json::from_str(l).unwrap();
+                        (rec.0, rec.1.len())
+                    })
+                    .collect()
+            })
+            .collect();
+        (plan, chunks)
+    }
+
+    #[test]
+    fn a_chosen_header_takes_the_rows_above_as_skipped_and_the_rows_below_as_data() {
+        let records = vec![
+            (1, vec![text("Sales report")]),
+            (2, vec![CellRef::Empty]),
+            (3, vec![text("id"), text("name")]),
+            (4, vec![CellRef::Number(1.0), text("a")]),
+            (5, vec![CellRef::Empty, CellRef::Empty]),
+            (6, vec![CellRef::Number(2.0), text("b")]),
+            (7, vec![CellRef::Number(3.0), text("c")]),
+        ];
+        let pick_id = |rows: &[Vec<String>]| rows.iter().position(|r| r.first().is_some_and(|c| c == "id"));
+        let (plan, chunks) = run(Some(Box::new(pick_id)), &records);
+        let plan = plan.unwrap();
+        assert_eq!(plan.header.names, vec!["id", "name"]);
+        assert_eq!((plan.header.line, plan.header.skipped_lines.clone()), (3, vec![1]));
+        // Every record below the header, the blank one too, in order and in chunks of two.
+        assert_eq!(chunks, vec![vec![(4, 2), (5, 2)], vec![(6, 2), (7, 2)]]);
+        assert_eq!(plan.records, 4);
+
+        // Choosing the first row gives what a splitter that does not choose gives.
+        let (kept, kept_chunks) = run(Some(Box::new(|_: &[Vec<String>]| None)), &records);
+        let (plain, plain_chunks) = run(None, &records);
+        assert_eq!(kept, plain);
+        assert_eq!(kept_chunks, plain_chunks);
+        assert_eq!(kept.unwrap().header.line, 1);
+
+        // More rows than are held: the choice is made once enough are held, the rest streams.
+        let many: Vec<(u64, Vec<CellRef<'static>>)> = (1..=30).map(|l| (l, vec![CellRef::Number(l as f64)])).collect();
+        let (plan, chunks) = run(Some(Box::new(|_: &[Vec<String>]| Some(1))), &many);
+        assert_eq!(plan.unwrap().header.line, 2);
+        let lines: Vec<u64> = chunks.iter().flatten().map(|(l, _)| *l).collect();
+        assert_eq!(lines, (3..=30).collect::<Vec<_>>());
+
+        // A title over many blank rows: the choice is made among what is held so far.
+        let mut sparse: Vec<(u64, Vec<CellRef<'static>>)> = vec![(1, vec![text("Report")])];
+        sparse.extend((2..=2_000).map(|l| (l, vec![CellRef::Empty])));
+        sparse.push((2_001, vec![text("id")]));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let counted = seen.clone();
+        let choose = move |rows: &[Vec<String>]| {
+            *counted.lock().unwrap() = rows.len();
+            None
+        };
+        let (plan, chunks) = run(Some(Box::new(choose)), &sparse);
+        assert_eq!((plan.unwrap().header.line, *seen.lock().unwrap()), (1, 1));
+        assert_eq!(chunks.iter().flatten().count(), 2_000);
+
+        // Only blank rows: no header.
+        let (none, _) = run(Some(Box::new(|_: &[Vec<String>]| Some(0))), &[(1, vec![CellRef::Empty])]);
+        assert_eq!(none, Err(0));
     }
 }

@@ -184,6 +184,34 @@ pub fn csv_layout(sample: &[u8], is_complete: bool, delimiter: Option<u8>, heade
     (delimiter, header_row.saturating_add(u32::from(hint.is_some())))
 }
 
+/// The first `n` non-empty records of a CSV sample after `skip` non-empty ones, as trimmed text:
+/// the candidates for the header when a title sits above it.
+pub fn leading_records(sample: &[u8], is_complete: bool, delimiter: u8, skip: u32, n: usize) -> Vec<Vec<String>> {
+    let opts = CsvOptions { delimiter, ..CsvOptions::default() };
+    let mut parser = CsvParser::new(sample, 1, opts, is_complete);
+    let mut rec = RecordSpans::default();
+    let mut rows = Vec::new();
+    let mut skipped = 0;
+    while rows.len() < n {
+        match parser.next_record(&mut rec) {
+            Ok(Step::Record) if rec.is_blank(sample) => {}
+            Ok(Step::Record) if skipped < skip => skipped += 1,
+            Ok(Step::Record) => {
+                let view = rec.view(sample);
+                rows.push(
+                    (0..rec.fields.len())
+                        .map(|c| {
+                            String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string()
+                        })
+                        .collect(),
+                );
+            }
+            _ => break,
+        }
+    }
+    rows
+}
+
 /// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts
 /// with one. The hint is not the header: readers take it as a line above the header (so line
 /// numbers stay those an editor shows) and Excel, which hides it, agrees on which row is first.
@@ -265,6 +293,16 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leading_records_are_the_non_empty_records_after_those_skipped() {
+        let text = b"sep=;\r\nReport\r\n\r\n\" id \";name\r\n1;\"a\r\nb\"\r\n2;c";
+        let rows = leading_records(text, true, b';', 1, 10);
+        assert_eq!(rows, vec![vec!["Report"], vec!["id", "name"], vec!["1", "a\r\nb"], vec!["2", "c"]]);
+        assert_eq!(leading_records(text, true, b';', 1, 2).len(), 2);
+        // An open quote at the end of an incomplete sample ends the list.
+        assert_eq!(leading_records(b"a\n\"b\nc", false, b',', 0, 10), vec![vec!["a"]]);
+    }
 
     #[test]
     fn excel_separator_hints_name_the_delimiter() {

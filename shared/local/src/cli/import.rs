@@ -51,6 +51,7 @@ fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
         encoding: args.encoding.clone(),
         delimiter: args.delimiter.clone(),
         chunk_rows: args.chunk_rows,
+        header_row: args.header_row,
         ..Default::default()
     };
     if let Some(b) = &args.invalid_data {
@@ -229,6 +230,9 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     }
     if let Some(s) = &d.sheet {
         detected.push(format!("sheet {s:?}"));
+    }
+    if let Some(line) = d.header_line.filter(|l| *l > 1) {
+        detected.push(format!("header on {} {line}", if d.sheet.is_some() { "row" } else { "line" }));
     }
     if let Some(t) = import.chunks.total {
         detected.push(format!("{t} {}", if t == 1 { "chunk" } else { "chunks" }));

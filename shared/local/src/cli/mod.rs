@@ -75,6 +75,10 @@ pub struct ImportArgs {
     /// Delimiter of a CSV (, ; | or \t); detected when absent.
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// The row holding the column names, counting non-empty rows from 1 (rows above it are
+    /// skipped); when absent, a title above the header is found by itself.
+    #[arg(long)]
+    pub header_row: Option<u32>,
     /// Map a column to a field: HEADER=KEY, or COLUMN_NUMBER=KEY; HEADER= ignores the column.
     #[arg(long = "mapping", value_name = "HEADER=KEY")]
     pub mapping: Vec<String>,
