@@ -70,18 +70,22 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 /// (`Contacts export`, `Generated 2024-01-05`). The first row stays the header (`None`) unless
 /// its mapping has a problem; then the row that matches the most fields, at least two (one for a
 /// template of one field) and more than the first, is the header (the earliest on a tie). Cells
-/// of a data row rarely equal field names, so this does not mistake data for a header.
-pub fn header_below_titles(schema: &Schema, rows: &[Vec<String>]) -> Option<usize> {
-    let none = BTreeMap::new();
+/// of a data row rarely equal field names, so this does not mistake data for a header. The
+/// `explicit` mapping counts: a mapping by the names of a header below a title finds it.
+pub fn header_below_titles(
+    schema: &Schema,
+    rows: &[Vec<String>],
+    explicit: &BTreeMap<String, Option<String>>,
+) -> Option<usize> {
     let matched = |outcome: &MappingOutcome| outcome.columns.iter().filter(|c| c.field.is_some()).count();
-    let first = map_columns(schema, rows.first()?, &none);
+    let first = map_columns(schema, rows.first()?, explicit);
     if first.problems.is_empty() {
         return None;
     }
     let needed = schema.fields.len().clamp(1, 2).max(matched(&first) + 1);
     let mut best: Option<(usize, usize)> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
-        let n = matched(&map_columns(schema, row, &none));
+        let n = matched(&map_columns(schema, row, explicit));
         if n >= needed && best.is_none_or(|(_, m)| n > m) {
             best = Some((i, n));
         }
@@ -453,28 +457,40 @@ mod tests {
             &["E-mail address", "First name", "Surname"],
             &["ann@x.io", "Ann", "Lee"],
         ]);
-        assert_eq!(header_below_titles(&schema(), &title), Some(2));
+        assert_eq!(header_below_titles(&schema(), &title, &BTreeMap::new()), Some(2));
         // The row that matches most wins; data below a header never does.
         let two_headers = rows(&[&["Contact", "", ""], &["Email", "Name", ""], &["Email", "First name", "Surname"]]);
-        assert_eq!(header_below_titles(&schema(), &two_headers), Some(2));
+        assert_eq!(header_below_titles(&schema(), &two_headers, &BTreeMap::new()), Some(2));
     }
 
     #[test]
     fn the_first_row_stays_the_header_unless_another_matches_better() {
         // A header that maps: kept, whatever follows.
         let good = rows(&[&["email", "first_name"], &["email", "first_name", "last_name"]]);
-        assert_eq!(header_below_titles(&schema(), &good), None);
+        assert_eq!(header_below_titles(&schema(), &good, &BTreeMap::new()), None);
         // Unknown names over data: nothing below matches two fields, so the file needs review
         // with its own header rather than a guess.
         let custom = rows(&[&["contact", "who"], &["ann@x.io", "Ann"], &["bob@x.io", "Bob"]]);
-        assert_eq!(header_below_titles(&schema(), &custom), None);
+        assert_eq!(header_below_titles(&schema(), &custom, &BTreeMap::new()), None);
         // One matching name below is not enough to move the header.
         let one = rows(&[&["Report"], &["Email"], &["ann@x.io"]]);
-        assert_eq!(header_below_titles(&schema(), &one), None);
+        assert_eq!(header_below_titles(&schema(), &one, &BTreeMap::new()), None);
         // Only the first rows are looked at.
         let mut far = vec![vec!["Report".to_string()]; HEADER_SEARCH_ROWS];
         far.push(vec!["email".into(), "first_name".into()]);
-        assert_eq!(header_below_titles(&schema(), &far), None);
-        assert_eq!(header_below_titles(&schema(), &[]), None);
+        assert_eq!(header_below_titles(&schema(), &far, &BTreeMap::new()), None);
+        assert_eq!(header_below_titles(&schema(), &[], &BTreeMap::new()), None);
+        // A mapping by the names of a header below a title finds it; one that the first row
+        // satisfies keeps it.
+        let named = rows(&[&["Report"], &["contact", "who"], &["ann@x.io", "Ann"]]);
+        let by_name = BTreeMap::from([("contact".to_string(), Some("email".to_string()))]);
+        assert_eq!(header_below_titles(&schema(), &named, &by_name), None, "one field is not enough");
+        let both = BTreeMap::from([
+            ("contact".to_string(), Some("email".to_string())),
+            ("who".to_string(), Some("first_name".to_string())),
+        ]);
+        assert_eq!(header_below_titles(&schema(), &named, &both), Some(1));
+        let first = rows(&[&["contact", "who"], &["contact", "who", "email"]]);
+        assert_eq!(header_below_titles(&schema(), &first, &both), None);
     }
 }

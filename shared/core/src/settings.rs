@@ -304,7 +304,7 @@ pub struct Settings {
     /// The sheet to read from a workbook; the first sheet when `None`.
     pub sheet: Option<SheetRef>,
     /// 1-based row (non-empty record) holding the column headers; rows above it are skipped.
-    /// Left at 1, with no `mapping`, a title above the header is passed over (see
+    /// Left at 1, a title above the header is passed over (see
     /// [`crate::mapping::header_below_titles`]).
     pub header_row: u32,
     /// Explicit mapping: header name, or 1-based column number, to field key (`None` ignores the column).

@@ -396,10 +396,10 @@ impl App {
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
         let (delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
-        // A title above the header, when neither the header row nor a mapping was given.
-        if settings.header_row == 1 && settings.mapping.is_empty() {
+        // A title above the header, when no header row was given.
+        if settings.header_row == 1 {
             let rows = leading_records(&sample, complete, delimiter, header_row - 1, HEADER_SEARCH_ROWS);
-            if let Some(below) = header_below_titles(schema, &rows) {
+            if let Some(below) = header_below_titles(schema, &rows, &settings.mapping) {
                 header_row += below as u32;
             }
         }
@@ -657,10 +657,9 @@ impl App {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
-            // A title above the header, when neither the header row nor a mapping was given.
-            if settings.mapping.is_empty() {
-                splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows)));
-            }
+            // A title above the header, when no header row was given (`choosing_header` asks).
+            let mapping = settings.mapping.clone();
+            splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
             let info =
                 xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
                     splitter.push(line, cells)
