@@ -70,12 +70,14 @@ impl CellRef<'_> {
 
 /// Whether bytes hold nothing but white space as [`str::trim`] sees it, so a row counts as
 /// empty exactly when trimming leaves every cell empty (a no-break space included). Bytes that
-/// are not UTF-8 are not white space.
+/// are not UTF-8 are not white space. The DOS end-of-file mark (Ctrl-Z, 0x1A), which old
+/// exporters still write after the last line, counts as blank too, so that line is an empty row
+/// skipped rather than an invalid one.
 #[inline]
 pub fn is_blank_bytes(bytes: &[u8]) -> bool {
     let mut rest = bytes;
     loop {
-        let Some(i) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
+        let Some(i) = rest.iter().position(|b| !b.is_ascii_whitespace() && *b != DOS_EOF) else {
             return true;
         };
         rest = &rest[i..];
@@ -234,12 +236,17 @@ impl<'a> Record<'a> for StoredRecord<'a> {
     }
 }
 
+/// The DOS end-of-file mark, Ctrl-Z.
+const DOS_EOF: u8 = 0x1A;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn blank_bytes_are_what_trimming_empties() {
+        assert!(is_blank_bytes(b"\x1A") && is_blank_bytes(b" \x1A\r\n"), "the DOS end-of-file mark");
+        assert!(!is_blank_bytes(b"\x1Ax"));
         for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}"] {
             assert!(is_blank_bytes(blank.as_bytes()), "{blank:?}");
             assert!(blank.trim().is_empty());
