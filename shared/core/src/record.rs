@@ -71,13 +71,13 @@ impl CellRef<'_> {
 /// Whether bytes hold nothing but white space as [`str::trim`] sees it, so a row counts as
 /// empty exactly when trimming leaves every cell empty (a no-break space included). Bytes that
 /// are not UTF-8 are not white space. The DOS end-of-file mark (Ctrl-Z, 0x1A), which old
-/// exporters still write after the last line, counts as blank too, so that line is an empty row
-/// skipped rather than an invalid one.
+/// exporters still write after the last line, and NUL bytes, which pad some files to the end of
+/// a block, count as blank too, so such a line is an empty row skipped rather than an invalid one.
 #[inline]
 pub fn is_blank_bytes(bytes: &[u8]) -> bool {
     let mut rest = bytes;
     loop {
-        let Some(i) = rest.iter().position(|b| !b.is_ascii_whitespace() && *b != DOS_EOF) else {
+        let Some(i) = rest.iter().position(|b| !b.is_ascii_whitespace() && *b != DOS_EOF && *b != 0) else {
             return true;
         };
         rest = &rest[i..];
@@ -247,6 +247,7 @@ mod tests {
     fn blank_bytes_are_what_trimming_empties() {
         assert!(is_blank_bytes(b"\x1A") && is_blank_bytes(b" \x1A\r\n"), "the DOS end-of-file mark");
         assert!(!is_blank_bytes(b"\x1Ax"));
+        assert!(is_blank_bytes(b"\0\0\0"), "NUL padding");
         for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}"] {
             assert!(is_blank_bytes(blank.as_bytes()), "{blank:?}");
             assert!(blank.trim().is_empty());

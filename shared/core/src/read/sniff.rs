@@ -170,7 +170,13 @@ fn looks_binary(head: &[u8]) -> bool {
     if sniff_bom(head).is_some() || sniff_utf16(head).is_some() {
         return false;
     }
-    let sample = &head[..head.len().min(8192)];
+    let mut sample = &head[..head.len().min(8192)];
+    // NUL bytes padding text after its last line to the end of a block (some exporters do) say
+    // nothing about the text; NUL bytes after anything else are counted.
+    let text_end = sample.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    if text_end < sample.len() && matches!(sample[..text_end].last(), Some(b'\n' | b'\r')) {
+        sample = &sample[..text_end];
+    }
     let controls = sample.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0C)).count();
     controls >= 4 && controls * 20 > sample.len()
 }
@@ -382,6 +388,10 @@ mod tests {
         assert!(binary(&elf));
         assert!(!binary(b"id,name\n1,a\x00b\n2,c\n"));
         assert!(!binary(b"id\tname\r\n1\tx\x0c\r\n"));
+        // NUL padding after the last line is not binary; NUL bytes after anything else are.
+        assert!(!binary(b"id,name\n1,a\n\0\0\0\0\0\0\0\0"));
+        assert!(binary(b"id,name\n1,a\0\0\0\0\0\0\0\0"));
+        assert!(binary(&[0u8; 64]));
         let utf16: Vec<u8> = "id,name\r\n1,Zo\u{eb}\r\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         assert!(!binary(&utf16));
     }
