@@ -68,29 +68,72 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 /// Which of a file's first non-empty rows (at most [`HEADER_SEARCH_ROWS`]) is its header when
 /// the first cannot be: exports often put a title, a date or a note above the header
 /// (`Contacts export`, `Generated 2024-01-05`). The first row stays the header (`None`) unless
-/// its mapping has a problem; then the row that matches the most fields, at least two (one for a
-/// template of one field) and more than the first, is the header (the earliest on a tie). Cells
-/// of a data row rarely equal field names, so this does not mistake data for a header. The
-/// `explicit` mapping counts: a mapping by the names of a header below a title finds it.
+/// its mapping has a problem; then the row with the most fields matched by name, at least two
+/// (one for a template of one field) and more than the first, is the header (the earliest on a
+/// tie). Only a name equal to a key, label or alternate match counts, ignoring case, spaces and
+/// punctuation (or named in the `explicit` mapping): a fuzzy match could take a data value
+/// (`SKU-001` for `SKU`), and a mapping by column number fits any row wide enough.
 pub fn header_below_titles(
     schema: &Schema,
     rows: &[Vec<String>],
     explicit: &BTreeMap<String, Option<String>>,
 ) -> Option<usize> {
-    let matched = |outcome: &MappingOutcome| outcome.columns.iter().filter(|c| c.field.is_some()).count();
-    let first = map_columns(schema, rows.first()?, explicit);
-    if first.problems.is_empty() {
+    let first = rows.first()?;
+    if map_columns(schema, first, explicit).problems.is_empty() {
         return None;
     }
-    let needed = schema.fields.len().clamp(1, 2).max(matched(&first) + 1);
+    let by_name: BTreeMap<String, Option<String>> =
+        explicit.iter().filter(|(name, _)| !is_column_number(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let named = |row: &[String]| {
+        let outcome = map_columns(schema, row, &by_name);
+        outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
+    };
+    let needed = schema.fields.len().clamp(1, 2).max(named(first) + 1);
     let mut best: Option<(usize, usize)> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
-        let n = matched(&map_columns(schema, row, explicit));
+        let n = named(row);
         if n >= needed && best.is_none_or(|(_, m)| n > m) {
             best = Some((i, n));
         }
     }
     best.map(|(i, _)| i)
+}
+
+/// [`header_below_titles`] over a CSV sample: the delimiter and the header row (as the
+/// `header_row` setting counts) when a header lies below a title. `header_row` is where the
+/// header would be otherwise (after a `sep=` hint). A title of one cell tells no delimiter
+/// apart, so unless the delimiter is `fixed` (given, or named by a hint) the others are tried
+/// too, and one is taken when it finds a header and is also the delimiter detected below it.
+pub fn csv_header_below_titles(
+    schema: &Schema,
+    explicit: &BTreeMap<String, Option<String>>,
+    sample: &[u8],
+    is_complete: bool,
+    delimiter: u8,
+    fixed: bool,
+    header_row: u32,
+) -> Option<(u8, u32)> {
+    let skip = header_row.saturating_sub(1);
+    let below = |d: u8| {
+        let rows = crate::read::sniff::leading_records(sample, is_complete, d, skip, HEADER_SEARCH_ROWS);
+        header_below_titles(schema, &rows, explicit).map(|i| header_row + i as u32)
+    };
+    if let Some(row) = below(delimiter) {
+        return Some((delimiter, row));
+    }
+    if fixed {
+        return None;
+    }
+    [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
+        let row = below(d)?;
+        (crate::read::sniff::detect_delimiter_below(sample, is_complete, row) == d).then_some((d, row))
+    })
+}
+
+/// Whether a mapping entry names a column by its number (`3`, `#3`).
+fn is_column_number(name: &str) -> bool {
+    let digits = name.trim().trim_start_matches('#');
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Column decisions and open problems.
@@ -492,5 +535,48 @@ mod tests {
         assert_eq!(header_below_titles(&schema(), &named, &both), Some(1));
         let first = rows(&[&["contact", "who"], &["contact", "who", "email"]]);
         assert_eq!(header_below_titles(&schema(), &first, &both), None);
+    }
+
+    #[test]
+    fn only_names_count_when_a_header_is_sought() {
+        // A fuzzy match can take a data value for a name: `SKU-001` is close to `SKU`.
+        let mut sku = FieldSpec::new("sku", FieldTypeName::Text);
+        sku.label = Some("SKU".into());
+        sku.required = true;
+        let one = Schema::compile(TemplateSpec {
+            name: "items".into(),
+            description: None,
+            fields: vec![sku],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let items = rows(&[&["Item"], &["SKU-001"], &["SKU-002"]]);
+        assert_eq!(header_below_titles(&one, &items, &BTreeMap::new()), None);
+        assert_eq!(header_below_titles(&one, &rows(&[&["Items"], &["sku"], &["SKU-001"]]), &BTreeMap::new()), Some(1));
+        // A mapping by column number fits any row wide enough: a data row is not a header for it.
+        let numbers = BTreeMap::from([
+            ("1".to_string(), Some("email".to_string())),
+            ("#2".to_string(), Some("first_name".to_string())),
+            ("3".to_string(), Some("last_name".to_string())),
+        ]);
+        let narrow = rows(&[&["Email", "Name"], &["ann@x.io", "Ann", "Lee"], &["bob@x.io", "Bob", "Ray"]]);
+        assert_eq!(header_below_titles(&schema(), &narrow, &numbers), None);
+    }
+
+    #[test]
+    fn a_header_below_a_title_of_one_cell_finds_its_delimiter() {
+        let csv = |text: &str, delimiter: u8, fixed: bool| {
+            csv_header_below_titles(&schema(), &BTreeMap::new(), text.as_bytes(), true, delimiter, fixed, 1)
+        };
+        let semicolons = "People report\nExported 2024-06-01\n\nEmail;First name;Surname\nann@x.io;Ann;Lee\n";
+        assert_eq!(csv(semicolons, b',', false), Some((b';', 3)));
+        assert_eq!(csv(semicolons, b',', true), None, "a delimiter given is kept");
+        let tabs = "People report\nEmail\tFirst name\tSurname\nann@x.io\tAnn\tLee\n";
+        assert_eq!(csv(tabs, b',', false), Some((b'\t', 2)));
+        // Below a `sep=` hint the header row counts the hint.
+        let hinted = "sep=;\nPeople report\nEmail;First name\nann@x.io;Ann\n";
+        let found = csv_header_below_titles(&schema(), &BTreeMap::new(), hinted.as_bytes(), true, b';', true, 2);
+        assert_eq!(found, Some((b';', 3)));
+        assert_eq!(csv("Email,First name\nann@x.io,Ann\n", b',', false), None);
     }
 }

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
-use sluice_core::mapping::{ColumnPlan, HEADER_SEARCH_ROWS, header_below_titles, map_columns};
+use sluice_core::mapping::{ColumnPlan, csv_header_below_titles, header_below_titles, map_columns};
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
@@ -20,7 +20,7 @@ use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, csv_layout, detect_format, leading_records};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format, separator_hint};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -395,14 +395,23 @@ impl App {
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
-        let (delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
+        let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
         // A title above the header, when no header row was given.
         if settings.header_row == 1 {
-            let rows = leading_records(&sample, complete, delimiter, header_row - 1, HEADER_SEARCH_ROWS);
-            if let Some(below) = header_below_titles(schema, &rows, &settings.mapping) {
-                header_row += below as u32;
+            let fixed = settings.delimiter.is_some() || separator_hint(&sample).is_some();
+            let found =
+                csv_header_below_titles(schema, &settings.mapping, &sample, complete, delimiter, fixed, header_row);
+            if let Some(found) = found {
+                (delimiter, header_row) = found;
             }
         }
+        // Text that is not UTF-8 near the start is most likely read again in another encoding:
+        // its columns are mapped once that is known (a header below a title was not found in
+        // the bytes as they are, and mojibake maps nothing).
+        let undecoded = match std::str::from_utf8(&sample) {
+            Ok(_) => false,
+            Err(e) => e.error_len().is_some() || complete,
+        };
         let csv = sluice_core::read::csv::CsvOptions {
             delimiter,
             max_field_bytes: settings.max_field_bytes as usize,
@@ -476,9 +485,11 @@ impl App {
                 splitter = back;
                 let found = found.map_err(|e| SplitFault::File(csv_failure(e)))?;
                 if !planned && let Some(header) = splitter.header() {
-                    // A header with bytes that are not UTF-8 waits for the whole file, which tells
-                    // its encoding: the columns are then mapped on the real names.
-                    let undecided = may_guess_encoding && header.names.iter().any(|n| n.contains('\u{FFFD}'));
+                    // A header with bytes that are not UTF-8 (or a start with such bytes) waits for
+                    // the whole file, which tells its encoding: the columns are then mapped on the
+                    // real names.
+                    let undecided =
+                        may_guess_encoding && (undecoded || header.names.iter().any(|n| n.contains('\u{FFFD}')));
                     if !undecided {
                         if !self.plan_columns(import, schema, frame(header.clone(), detected.clone())).await? {
                             return Ok(Ended::NeedsReview);
