@@ -236,6 +236,25 @@ fn template_infer_gives_a_template_that_imports_its_own_file() {
 }
 
 #[test]
+fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
+    for file in ["bad/report_title_block.csv", "bad/report_title_semicolon.csv", "bad/title_above_header.xlsx"] {
+        let file = fixture(file);
+        let run = sluice(&["template", "infer", file.to_str().unwrap(), "--json"]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        let inferred = json(&run.stdout);
+        let keys: Vec<&str> =
+            inferred["fields"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["id", "name", "amount"], "{}: the title is not the header", file.display());
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("inferred.json");
+        std::fs::write(&template, &run.stdout).unwrap();
+        let run = sluice(&["import", file.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(json(&run.stdout)["counts"]["valid"], 2, "{}", file.display());
+    }
+}
+
+#[test]
 fn template_infer_reads_an_excel_separator_hint_as_an_import_does() {
     let file = fixture("bad/excel_sep_hint.csv");
     let run = sluice(&["template", "infer", file.to_str().unwrap(), "--json"]);

@@ -28,6 +28,32 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     TemplateSpec { name: name.to_string(), description: None, fields, settings: Default::default() }
 }
 
+/// Which of a file's first non-empty rows is its header, with no template to match: the first,
+/// unless it is a title (it fills fewer than half the columns most rows below it fill). Then it
+/// is the first row below that fills as many columns as most rows, with names (no number, no
+/// name twice), if one does; else the first.
+pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
+    let filled = |row: &Vec<String>| row.iter().filter(|c| !c.trim().is_empty()).count();
+    let Some(first) = rows.first() else {
+        return 0;
+    };
+    let below: Vec<usize> = rows.iter().skip(1).map(filled).collect();
+    // The width most rows below fill (the widest on a tie).
+    let Some(width) = below.iter().copied().max_by_key(|w| (below.iter().filter(|x| *x == w).count(), *w)) else {
+        return 0;
+    };
+    if filled(first) * 2 >= width {
+        return 0;
+    }
+    let names = |row: &Vec<String>| {
+        let cells: Vec<&str> = row.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+        cells.len() >= width
+            && cells.iter().all(|c| parse_decimal(c, false, None, None).is_err())
+            && cells.iter().enumerate().all(|(i, c)| !cells[..i].contains(c))
+    };
+    rows.iter().position(names).unwrap_or(0)
+}
+
 fn key_for(header: &str, column: usize) -> String {
     let mut key = String::new();
     for ch in header.trim().chars().flat_map(char::to_lowercase) {
@@ -114,6 +140,25 @@ fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_title_above_the_header_is_passed_over_without_a_template() {
+        let rows = |rows: &[&[&str]]| -> Vec<Vec<String>> {
+            rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect()
+        };
+        let titled =
+            rows(&[&["People report"], &["Exported", "2024-06-01"], &["ID", "Name", "Amount"], &["1", "Ann", "5"]]);
+        assert_eq!(infer_header_row(&titled), 2, "the export line holds a date, so it is no header");
+        // A first row that fills the columns is the header, whatever it holds.
+        assert_eq!(infer_header_row(&rows(&[&["id", "name"], &["1", "a"], &["2", "b"]])), 0);
+        assert_eq!(infer_header_row(&rows(&[&["a", ""], &["1", "x"]])), 0, "half the width is not a title");
+        // A title over rows of data only: no row below is a header, so the first stays.
+        assert_eq!(infer_header_row(&rows(&[&["Totals"], &["1", "2", "3"], &["4", "5", "6"]])), 0);
+        // Names repeated are data, not a header.
+        assert_eq!(infer_header_row(&rows(&[&["Report"], &["x", "x", "y"], &["y", "z", "w"]])), 2);
+        assert_eq!(infer_header_row(&[]), 0);
+        assert_eq!(infer_header_row(&rows(&[&["only"]])), 0);
+    }
 
     #[test]
     fn types_keys_and_constraints_are_inferred_from_clean_values() {

@@ -10,7 +10,7 @@ mod spec;
 
 use std::collections::HashMap;
 
-pub use infer::infer_template;
+pub use infer::{infer_header_row, infer_template};
 pub use spec::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode, ValidatorSpec};
 
 use crate::codes;

@@ -4,12 +4,15 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
+use sluice_core::mapping::HEADER_SEARCH_ROWS;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::json::read_json;
-use sluice_core::read::sniff::{Format, csv_layout, detect_format};
+use sluice_core::read::sniff::{
+    Format, csv_layout, detect_delimiter_below, detect_format, leading_records, separator_hint,
+};
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
-use sluice_core::template::{Schema, infer_template};
+use sluice_core::template::{Schema, infer_header_row, infer_template};
 
 use super::{UsageError, load_template};
 
@@ -113,14 +116,28 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
         }
     }
     // As an import reads it: Excel's `sep=;` line names the delimiter and sits above the header.
-    let (delimiter, header_row) = csv_layout(&text[..text.len().min(64 * 1024)], complete, None, 1);
+    let sample = &text[..text.len().min(64 * 1024)];
+    let (mut delimiter, header_row) = csv_layout(sample, complete, None, 1);
+    // A one-cell title tells no delimiter apart: take the one under which a header shows below
+    // the title and which is detected below that header.
+    if separator_hint(sample).is_none() {
+        let titled = |d: u8| {
+            let first = leading_records(sample, complete, d, header_row - 1, HEADER_SEARCH_ROWS);
+            let at = infer_header_row(&first) as u32;
+            (at > 0 && detect_delimiter_below(sample, complete, header_row + at) == d).then_some(d)
+        };
+        if titled(delimiter).is_none()
+            && let Some(d) = [b',', b';', b'\t', b'|'].into_iter().find_map(titled)
+        {
+            delimiter = d;
+        }
+    }
     let mut above = header_row - 1;
     let opts = CsvOptions { delimiter, ..CsvOptions::default() };
     let mut parser = CsvParser::new(&text, 1, opts, true);
     let mut rec = RecordSpans::default();
-    let mut header: Option<Vec<String>> = None;
-    let mut out = Vec::new();
-    while out.len() < rows {
+    let mut records: Vec<Vec<String>> = Vec::new();
+    while records.len() < rows + HEADER_SEARCH_ROWS {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
                 if rec.is_blank(&text) {
@@ -133,18 +150,26 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
                 let view = rec.view(&text);
                 let cells: Vec<String> =
                     (0..rec.fields.len()).map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().to_string()).collect();
-                if header.is_none() {
-                    header = Some(cells);
-                } else {
-                    out.push(cells);
-                }
+                records.push(cells);
             }
             Ok(_) => break,
             Err(e) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
         }
     }
-    let header = header.ok_or_else(|| UsageError(format!("{}: the file is empty", path.display())))?;
-    Ok((header, out))
+    below_title(records, rows).ok_or_else(|| UsageError(format!("{}: the file is empty", path.display())).into())
+}
+
+/// The header and up to `rows` rows below it, from a file's first non-empty records: a title
+/// above the header (a report's name, an export date) is passed over, as an import does.
+fn below_title(mut records: Vec<Vec<String>>, rows: usize) -> Option<Sample> {
+    let at = infer_header_row(&records[..records.len().min(HEADER_SEARCH_ROWS)]);
+    let mut below = records.split_off(at.min(records.len()));
+    if below.is_empty() {
+        return None;
+    }
+    let header = below.remove(0);
+    below.truncate(rows);
+    Some((header, below))
 }
 
 fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
@@ -152,26 +177,20 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
     let mut file = std::fs::File::open(path)?;
     xlsx::precheck(&mut file, &limits).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let file = std::io::BufReader::new(std::fs::File::open(path)?);
-    let mut header: Option<Vec<String>> = None;
-    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut records: Vec<Vec<String>> = Vec::new();
     let result = xlsx::read_sheet(file, None, &limits, |_, cells| {
         let texts: Vec<String> = cells.iter().map(|c| c.display().trim().to_string()).collect();
         if texts.iter().all(String::is_empty) {
             return Ok(());
         }
-        if header.is_none() {
-            header = Some(texts);
-        } else {
-            out.push(texts);
-        }
-        if out.len() >= rows { Err(()) } else { Ok(()) }
+        records.push(texts);
+        if records.len() >= rows + HEADER_SEARCH_ROWS { Err(()) } else { Ok(()) }
     });
     match result {
         Ok(_) | Err(ReadError::Sink(())) => {}
         Err(ReadError::File(e)) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
     }
-    let header = header.ok_or_else(|| UsageError(format!("{}: the sheet is empty", path.display())))?;
-    Ok((header, out))
+    below_title(records, rows).ok_or_else(|| UsageError(format!("{}: the sheet is empty", path.display())).into())
 }
 
 fn sample_json(path: &Path, rows: usize) -> anyhow::Result<Sample> {
