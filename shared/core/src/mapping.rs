@@ -102,8 +102,9 @@ pub fn header_below_titles(
 /// [`header_below_titles`] over a CSV sample: the delimiter and the header row (as the
 /// `header_row` setting counts) when a header lies below a title. `header_row` is where the
 /// header would be otherwise (after a `sep=` hint). A title of one cell tells no delimiter
-/// apart, so unless the delimiter is `fixed` (given, or named by a hint) the others are tried
-/// too, and one is taken when it finds a header and is also the delimiter detected below it.
+/// apart, so under such a title, unless the delimiter is `fixed` (given, or named by a hint),
+/// the others are tried too, and one is taken when it finds a header and is also the delimiter
+/// detected below it.
 pub fn csv_header_below_titles(
     schema: &Schema,
     explicit: &BTreeMap<String, Option<String>>,
@@ -121,7 +122,9 @@ pub fn csv_header_below_titles(
     if let Some(row) = below(delimiter) {
         return Some((delimiter, row));
     }
-    if fixed {
+    let first = crate::read::sniff::leading_records(sample, is_complete, delimiter, skip, 1);
+    let one_cell = first.first().is_some_and(|r| r.iter().filter(|c| !c.is_empty()).count() <= 1);
+    if fixed || !one_cell {
         return None;
     }
     [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
@@ -578,5 +581,7 @@ mod tests {
         let found = csv_header_below_titles(&schema(), &BTreeMap::new(), hinted.as_bytes(), true, b';', true, 2);
         assert_eq!(found, Some((b';', 3)));
         assert_eq!(csv("Email,First name\nann@x.io,Ann\n", b',', false), None);
+        // Only under a title of one cell: a first row the delimiter splits keeps it.
+        assert_eq!(csv("Report,June\nEmail;First name;Surname\nann@x.io;Ann;Lee\n", b',', false), None);
     }
 }

@@ -120,7 +120,11 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     let (mut delimiter, header_row) = csv_layout(sample, complete, None, 1);
     // A one-cell title tells no delimiter apart: take the one under which a header shows below
     // the title and which is detected below that header.
-    if separator_hint(sample).is_none() {
+    let one_cell = |d: u8| {
+        let first = leading_records(sample, complete, d, header_row - 1, 1);
+        first.first().is_some_and(|r| r.iter().filter(|c| !c.is_empty()).count() <= 1)
+    };
+    if separator_hint(sample).is_none() && one_cell(delimiter) {
         let titled = |d: u8| {
             let first = leading_records(sample, complete, d, header_row - 1, HEADER_SEARCH_ROWS);
             let at = infer_header_row(&first) as u32;
@@ -137,7 +141,7 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     let mut parser = CsvParser::new(&text, 1, opts, true);
     let mut rec = RecordSpans::default();
     let mut records: Vec<Vec<String>> = Vec::new();
-    while records.len() < rows + HEADER_SEARCH_ROWS {
+    while records.len() < rows.saturating_add(HEADER_SEARCH_ROWS) {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
                 if rec.is_blank(&text) {
@@ -184,7 +188,7 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
             return Ok(());
         }
         records.push(texts);
-        if records.len() >= rows + HEADER_SEARCH_ROWS { Err(()) } else { Ok(()) }
+        if records.len() >= rows.saturating_add(HEADER_SEARCH_ROWS) { Err(()) } else { Ok(()) }
     });
     match result {
         Ok(_) | Err(ReadError::Sink(())) => {}
