@@ -101,10 +101,11 @@ pub fn header_below_titles(
 
 /// [`header_below_titles`] over a CSV sample: the delimiter and the header row (as the
 /// `header_row` setting counts) when a header lies below a title. `header_row` is where the
-/// header would be otherwise (after a `sep=` hint). A title of one cell tells no delimiter
-/// apart, so under such a title, unless the delimiter is `fixed` (given, or named by a hint),
-/// the others are tried too, and one is taken when it finds a header and is also the delimiter
-/// detected below it.
+/// header would be otherwise (after a `sep=` hint). A title tells no delimiter apart (it is one
+/// cell, or split by a comma in its text), so unless the delimiter is `fixed` (given, or named
+/// by a hint) the others are tried too, and one is taken when it finds a header and is also the
+/// delimiter detected below it. Data rows do not match field names, so a comma file with
+/// semicolons in its data keeps its comma.
 pub fn csv_header_below_titles(
     schema: &Schema,
     explicit: &BTreeMap<String, Option<String>>,
@@ -122,9 +123,7 @@ pub fn csv_header_below_titles(
     if let Some(row) = below(delimiter) {
         return Some((delimiter, row));
     }
-    let first = crate::read::sniff::leading_records(sample, is_complete, delimiter, skip, 1);
-    let one_cell = first.first().is_some_and(|r| r.iter().filter(|c| !c.is_empty()).count() <= 1);
-    if fixed || !one_cell {
+    if fixed {
         return None;
     }
     [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
@@ -581,7 +580,9 @@ mod tests {
         let found = csv_header_below_titles(&schema(), &BTreeMap::new(), hinted.as_bytes(), true, b';', true, 2);
         assert_eq!(found, Some((b';', 3)));
         assert_eq!(csv("Email,First name\nann@x.io,Ann\n", b',', false), None);
-        // Only under a title of one cell: a first row the delimiter splits keeps it.
-        assert_eq!(csv("Report,June\nEmail;First name;Surname\nann@x.io;Ann;Lee\n", b',', false), None);
+        // A title with a comma in its text over a ';' file.
+        assert_eq!(csv("Report, June\nEmail;First name;Surname\nann@x.io;Ann;Lee\n", b',', false), Some((b';', 2)));
+        // Semicolons in the data of a comma file with a header that maps: nothing moves.
+        assert_eq!(csv("Email,First name\nann@x.io,Ann;Lee;Ray\nbob@x.io,Bob;Cy;Di\n", b',', false), None);
     }
 }
