@@ -82,8 +82,11 @@ pub fn header_below_titles(
     if map_columns(schema, first, explicit).problems.is_empty() {
         return None;
     }
-    let by_name: BTreeMap<String, Option<String>> =
-        explicit.iter().filter(|(name, _)| !is_column_number(name)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let by_name: BTreeMap<String, Option<String>> = explicit
+        .iter()
+        .filter(|(name, _)| column_number(name).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let named = |row: &[String]| {
         let outcome = map_columns(schema, row, &by_name);
         outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
@@ -132,10 +135,10 @@ pub fn csv_header_below_titles(
     })
 }
 
-/// Whether a mapping entry names a column by its number (`3`, `#3`).
-fn is_column_number(name: &str) -> bool {
+/// The column a mapping entry names by its number (`3`, `#3`), if it is one.
+fn column_number(name: &str) -> Option<usize> {
     let digits = name.trim().trim_start_matches('#');
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }
 
 /// Column decisions and open problems.
@@ -183,21 +186,18 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         let named: Vec<usize> = headers.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i).collect();
         let col = match named.as_slice() {
             [one] => Some(*one),
-            [] => {
-                let digits = name.trim().trim_start_matches('#');
-                match digits.parse::<usize>() {
-                    Ok(n) if n >= 1 && n <= headers.len() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(n - 1),
-                    _ => {
-                        problems.push(MappingProblem {
-                            code: "unknown_column".into(),
-                            message: format!("the mapping names column {name:?}, which the file does not have"),
-                            field: target.clone(),
-                            columns: vec![],
-                        });
-                        None
-                    }
+            [] => match column_number(name) {
+                Some(n) if n >= 1 && n <= headers.len() => Some(n - 1),
+                _ => {
+                    problems.push(MappingProblem {
+                        code: "unknown_column".into(),
+                        message: format!("the mapping names column {name:?}, which the file does not have"),
+                        field: target.clone(),
+                        columns: vec![],
+                    });
+                    None
                 }
-            }
+            },
             many => {
                 problems.push(MappingProblem {
                     code: "ambiguous_match".into(),

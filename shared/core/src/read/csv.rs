@@ -153,6 +153,15 @@ impl RecordSpans {
     pub fn is_blank(&self, buf: &[u8]) -> bool {
         self.fields.iter().all(|f| crate::record::is_blank_bytes(&buf[f.start as usize..f.end as usize]))
     }
+
+    /// The record read as a header: each field as text (lossy UTF-8), trimmed, without a byte
+    /// order mark.
+    pub fn header_names(&self, buf: &[u8]) -> Vec<String> {
+        let view = self.view(buf);
+        (0..self.fields.len())
+            .map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string())
+            .collect()
+    }
 }
 
 /// A record over its buffer.

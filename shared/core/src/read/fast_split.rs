@@ -157,12 +157,7 @@ impl FastCsvSplitter {
                         self.pending_skipped.push(rec.line);
                         continue;
                     }
-                    let view = rec.view(&carry);
-                    let names = (0..rec.fields.len())
-                        .map(|c| {
-                            String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string()
-                        })
-                        .collect();
+                    let names = rec.header_names(&carry);
                     self.header = Some(HeaderInfo {
                         names,
                         line: rec.line,

@@ -202,16 +202,7 @@ pub fn leading_records(sample: &[u8], is_complete: bool, delimiter: u8, skip: u3
         match parser.next_record(&mut rec) {
             Ok(Step::Record) if rec.is_blank(sample) => {}
             Ok(Step::Record) if skipped < skip => skipped += 1,
-            Ok(Step::Record) => {
-                let view = rec.view(sample);
-                rows.push(
-                    (0..rec.fields.len())
-                        .map(|c| {
-                            String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string()
-                        })
-                        .collect(),
-                );
-            }
+            Ok(Step::Record) => rows.push(rec.header_names(sample)),
             _ => break,
         }
     }

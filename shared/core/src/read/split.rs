@@ -199,10 +199,7 @@ impl CsvSplitter {
                 self.pending_skipped.push(rec.line);
                 return;
             }
-            let view = rec.view(buf);
-            let names = (0..rec.fields.len())
-                .map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string())
-                .collect();
+            let names = rec.header_names(buf);
             self.header =
                 Some(HeaderInfo { names, line: rec.line, skipped_lines: std::mem::take(&mut self.pending_skipped) });
             self.chunk_start = end;
