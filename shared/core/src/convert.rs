@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::codes;
 use crate::record::{CellRef, format_number};
-use crate::settings::{DateOrder, Settings};
+use crate::settings::{DateOrder, Locale, Settings};
 use crate::template::{BoolWords, Choices, Kind};
 use crate::value::{Value, push_date};
 
@@ -20,8 +20,12 @@ use crate::value::{Value, push_date};
 pub struct ParseOptions {
     /// Order of non-ISO dates; ISO only when `None`.
     pub date_order: Option<DateOrder>,
-    /// Whether decimals use a comma.
+    /// Whether decimals use a comma (numbers may then group thousands with `.`).
     pub decimal_comma: bool,
+    /// The thousands separator numbers written with a decimal point may use: `,` under a
+    /// locale such as `en-US`, `'` in Switzerland; none without a locale, where `1,234` may
+    /// as well be a decimal comma.
+    pub thousands: Option<u8>,
     /// Offset for date-times written without one.
     pub offset_seconds: i32,
     /// Whether cells are trimmed.
@@ -39,11 +43,18 @@ impl ParseOptions {
         ParseOptions {
             date_order: s.date_order,
             decimal_comma: s.decimal_comma,
+            thousands: s.locale.as_deref().and_then(Locale::parse).map(|l| l.point_thousands),
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,
             source_encoding: None,
         }
+    }
+
+    /// The separator that may group thousands, if any.
+    #[inline]
+    fn grouping(&self) -> Option<u8> {
+        if self.decimal_comma { Some(b'.') } else { self.thousands }
     }
 
     /// Notes the file's encoding, by name, for encoding errors (UTF-8 and unknown names change
@@ -329,7 +340,8 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
         Kind::Text => *out = Value::Text(src.whole()),
         Kind::Integer => match plain_integer(s) {
             Some(i) => *out = Value::Integer(i),
-            None => match parse_integer_general(s, Some(if opts.decimal_comma { b',' } else { b'.' })) {
+            None => match parse_integer_general(s, Some(if opts.decimal_comma { b',' } else { b'.' }), opts.grouping())
+            {
                 Ok(i) => *out = Value::Integer(i),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -339,7 +351,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                 Ok(()) => *out = Value::Decimal(plain.decimal()),
                 Err(fault) => return Outcome::Invalid(fault),
             },
-            None => match parse_decimal_general(s, opts.decimal_comma, *precision, *scale) {
+            None => match parse_decimal_general(s, opts.decimal_comma, opts.grouping(), *precision, *scale) {
                 Ok(d) => *out = Value::Decimal(d),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -597,7 +609,7 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
 pub fn parse_integer(s: &str) -> Result<i64, Fault> {
     match plain_integer(s) {
         Some(i) => Ok(i),
-        None => parse_integer_general(s, None),
+        None => parse_integer_general(s, None, None),
     }
 }
 
@@ -622,12 +634,25 @@ fn plain_integer(s: &str) -> Option<i64> {
 }
 
 /// [`parse_integer`] for long numbers and every error; with `zero_fraction` (the locale's
-/// decimal separator), also whole numbers written with a fraction of zeros.
+/// decimal separator), also whole numbers written with a fraction of zeros, and with
+/// `grouping`, digits grouped in thousands by it (`1,234` under `en-US`, `1.234` under `de-DE`).
 #[inline(never)]
-fn parse_integer_general(s: &str, zero_fraction: Option<u8>) -> Result<i64, Fault> {
+fn parse_integer_general(s: &str, zero_fraction: Option<u8>, grouping: Option<u8>) -> Result<i64, Fault> {
     let b = s.as_bytes();
     let (neg, digits) = split_sign(b);
-    let bad = || Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number", clip(s)));
+    let bad = || {
+        // Grouped digits that the import's locale does not group by: say what to change.
+        let hint = match ([b',', b'.', b'\''].into_iter().find(|&g| thousands_grouped(digits, g)), grouping) {
+            (Some(_), None) => {
+                " (write it without thousands separators, or set the template's locale, such as en-US)".to_string()
+            }
+            (Some(g), Some(ours)) if g != ours => {
+                format!(" (the template's locale groups thousands with '{}')", ours as char)
+            }
+            _ => String::new(),
+        };
+        Fault::new(codes::INVALID_INTEGER, format!("'{}' is not a whole number{hint}", clip(s)))
+    };
     // `3.0`, `3.00`: a whole number written as a decimal, as pandas writes a column of whole
     // numbers with a gap in it (a float column) and spreadsheets with two places. Three zeros
     // (`1.000`) may be a thousands group, and any other fraction is not whole: both stay errors.
@@ -638,8 +663,17 @@ fn parse_integer_general(s: &str, zero_fraction: Option<u8>) -> Result<i64, Faul
     if digits.is_empty() {
         return Err(bad());
     }
+    let group = grouping.filter(|&g| digits.contains(&g));
+    if let Some(g) = group
+        && !thousands_grouped(digits, g)
+    {
+        return Err(bad());
+    }
     let mut acc: i64 = 0;
     for &d in digits {
+        if Some(d) == group {
+            continue;
+        }
         if !d.is_ascii_digit() {
             return Err(bad());
         }
@@ -680,7 +714,7 @@ pub fn parse_decimal(
             Ok(()) => Ok(plain.decimal()),
             Err(fault) => Err(*fault),
         },
-        None => parse_decimal_general(s, decimal_comma, precision, scale),
+        None => parse_decimal_general(s, decimal_comma, decimal_comma.then_some(b'.'), precision, scale),
     }
 }
 
@@ -789,14 +823,14 @@ fn decimal_limits(
 
 /// Whether `digits` is grouped by `sep` in thousands: 1 to 3 digits not starting with 0 (unless
 /// alone), then groups of exactly 3.
-fn thousands_grouped(digits: &str, sep: char) -> bool {
-    let mut groups = digits.split(sep);
+fn thousands_grouped(digits: &[u8], sep: u8) -> bool {
+    let mut groups = digits.split(|&b| b == sep);
     let first = groups.next().unwrap_or_default();
     let first_ok = (1..=3).contains(&first.len())
-        && first.bytes().all(|b| b.is_ascii_digit())
-        && !(first.len() > 1 && first.starts_with('0'));
+        && first.iter().all(u8::is_ascii_digit)
+        && !(first.len() > 1 && first[0] == b'0');
     let mut rest = groups.peekable();
-    first_ok && rest.peek().is_some() && rest.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+    first_ok && rest.peek().is_some() && rest.all(|g| g.len() == 3 && g.iter().all(u8::is_ascii_digit))
 }
 
 /// [`parse_decimal`] beyond the fast path: grouping, long mantissas, and every error.
@@ -804,6 +838,7 @@ fn thousands_grouped(digits: &str, sep: char) -> bool {
 fn parse_decimal_general(
     s: &str,
     decimal_comma: bool,
+    group: Option<u8>,
     precision: Option<u32>,
     scale: Option<u32>,
 ) -> Result<Decimal, Fault> {
@@ -814,8 +849,10 @@ fn parse_decimal_general(
         let hint = if t.starts_with(['$', '€', '£', '¥']) || t.ends_with(['$', '€', '£', '¥']) {
             format!("write it without a currency sign, such as {example}")
         } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
-            if thousands_grouped(t.split('.').next().unwrap_or(t), ',') {
-                format!("write it without thousands separators, such as {example}")
+            if thousands_grouped(t.split('.').next().unwrap_or(t).as_bytes(), b',') {
+                format!(
+                    "write it without thousands separators, such as {example}, or set the template's locale, such as en-US"
+                )
             } else {
                 // `1,5` is a decimal comma, not a grouping: dropping the comma would make it 15.
                 format!(
@@ -833,7 +870,7 @@ fn parse_decimal_general(
     };
     let b = s.as_bytes();
     let (neg, body) = split_sign(b);
-    let (point, group) = if decimal_comma { (b',', Some(b'.')) } else { (b'.', None) };
+    let point = if decimal_comma { b',' } else { b'.' };
     let mut mantissa: u128 = 0;
     let mut int_digits: u32 = 0;
     let mut frac_digits: u32 = 0;
@@ -958,7 +995,8 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
 }
 
 /// Reads a date alone: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and
-/// the like; with a format, that `strftime` format. (A date field's cells also take a date at
+/// the like, the year first (`2024/12/31`) and English month names (`31-Dec-2024`); with a
+/// format, that `strftime` format. (A date field's cells also take a date at
 /// midnight; template inference, which uses this, takes a column of those for date-times.)
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
     if let Some(date) = plain_date(s) {
@@ -1002,8 +1040,15 @@ fn parse_date_general(
     {
         return Ok(date);
     }
+    // With a locale, its order, and the spellings that need none: the year first
+    // (`2024/01/31`, `2024.01.31`, as East Asian and Scandinavian exports write) and a month by
+    // its English name (`31-Jan-2024`). Without one, ISO only: a file's dates are read one way.
     if let Some(order) = order
         && let Some(date) = parse_ordered_date(s, order)
+            .or_else(|| {
+                parse_ordered_date(s, DateOrder::Ymd).filter(|_| s.bytes().take_while(u8::is_ascii_digit).count() == 4)
+            })
+            .or_else(|| named_month_date(s))
     {
         return date;
     }
@@ -1117,6 +1162,69 @@ fn parse_ordered_date(s: &str, order: DateOrder) -> Option<Result<civil::Date, F
     };
     let (y, m, d) = (four_digits(y.as_bytes())?, two_digits(m.as_bytes())?, two_digits(d.as_bytes())?);
     Some(ymd(y, m, d, s))
+}
+
+/// A date with its month named in English, as spreadsheets and reports write them:
+/// `31-Jan-2024`, `31 January 2024`, `Jan 31, 2024`, `January 31st 2024`, `2024-Jan-31`,
+/// `31JAN2024` (SAS). The year has four digits; case does not matter.
+fn named_month_date(s: &str) -> Option<Result<civil::Date, Fault>> {
+    if s.len() > 32 || !s.bytes().any(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    // Runs of digits and of letters; spaces, `-`, `/`, `,` and `.` only separate them.
+    let mut runs: Vec<&str> = Vec::with_capacity(4);
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if matches!(c, b' ' | b'-' | b'/' | b',' | b'.') {
+            i += 1;
+            continue;
+        }
+        let digit = c.is_ascii_digit();
+        if !digit && !c.is_ascii_alphabetic() {
+            return None;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() == digit && (digit || b[i].is_ascii_alphabetic()) {
+            i += 1;
+        }
+        runs.push(&s[start..i]);
+    }
+    // An ordinal's letters after the day (`31st`) are not a run of their own.
+    runs.retain(|r| !matches!(r.to_ascii_lowercase().as_str(), "st" | "nd" | "rd" | "th"));
+    let [x, y, z] = runs[..] else { return None };
+    let (year, month, day) = match (month_number(x), month_number(y), month_number(z)) {
+        (Some(m), None, None) if z.len() == 4 => (z, m, y),
+        (None, Some(m), None) if z.len() == 4 => (z, m, x),
+        (None, Some(m), None) if x.len() == 4 => (x, m, z),
+        _ => return None,
+    };
+    let (y, d) = (four_digits(year.as_bytes())?, two_digits(day.as_bytes())?);
+    Some(ymd(y, month, d, s))
+}
+
+/// The number of an English month name or its abbreviation (`Jan`, `Sept`, `january`).
+fn month_number(word: &str) -> Option<i8> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let word = word.to_ascii_lowercase();
+    let found = MONTHS.iter().position(|m| {
+        *m == word || (word.len() == 3 && m.starts_with(word.as_str())) || (word == "sept" && *m == "september")
+    })?;
+    Some(found as i8 + 1)
 }
 
 /// Reads a date-time: ISO 8601 / RFC 3339 with `T` or a space, optional seconds and fraction,

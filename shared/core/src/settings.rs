@@ -375,6 +375,9 @@ pub struct Locale {
     pub date_order: DateOrder,
     /// Whether the decimal separator is a comma.
     pub decimal_comma: bool,
+    /// The thousands separator of numbers written with a decimal point: `,`, or `'` in
+    /// Switzerland and Liechtenstein. (With a decimal comma it is `.`.)
+    pub point_thousands: u8,
 }
 
 impl Locale {
@@ -434,6 +437,7 @@ impl Locale {
                 | "sr"
                 | "bg"
         ) && !matches!(region, "ch");
+        let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd
@@ -443,6 +447,7 @@ impl Locale {
                 DateOrder::Dmy
             },
             decimal_comma,
+            point_thousands,
         })
     }
 }

@@ -14,6 +14,7 @@ fn iso() -> ParseOptions {
     ParseOptions {
         date_order: None,
         decimal_comma: false,
+        thousands: None,
         offset_seconds: 0,
         trim: true,
         is_1904: false,
@@ -160,7 +161,10 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
         "'1234567890123456' has more than 15 digits before the decimal point"
     );
     for (input, message) in [
-        ("1,200.00", "'1,200.00' is not a decimal number (write it without thousands separators, such as 1234.56)"),
+        (
+            "1,200.00",
+            "'1,200.00' is not a decimal number (write it without thousands separators, such as 1234.56, or set the template's locale, such as en-US)",
+        ),
         ("$45.00", "'$45.00' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("-45.00€", "'-45.00€' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("1e5", "'1e5' is not a decimal number (write it without an exponent, such as 1234.56)"),
@@ -169,7 +173,10 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
             "1,5",
             "'1,5' is not a decimal number (the decimal point is '.', such as 1234.56; set the template's locale if the file writes decimal commas)",
         ),
-        ("12,345,678", "'12,345,678' is not a decimal number (write it without thousands separators, such as 1234.56)"),
+        (
+            "12,345,678",
+            "'12,345,678' is not a decimal number (write it without thousands separators, such as 1234.56, or set the template's locale, such as en-US)",
+        ),
         ("abc", "'abc' is not a decimal number (such as 1234.56)"),
     ] {
         assert_eq!(fault(&money, &iso(), input), message);
@@ -232,6 +239,91 @@ fn a_decimal_comma_swaps_the_separators() {
         ],
     );
     assert!(fault(&money, &comma, "1.5").contains("such as 1234,56"));
+}
+
+#[test]
+fn a_locale_reads_its_thousands_separator_in_integers_and_decimals() {
+    let money = kind("type: decimal, precision: 17, scale: 2");
+    let us = ParseOptions { thousands: Some(b','), ..iso() };
+    let cases = [
+        ("1,234.56", "\"1234.56\""),
+        ("-12,345,678.9", "\"-12345678.9\""),
+        ("999,999", "\"999999\""),
+        ("1,234", "\"1234\""),
+        // Not groups of three, or a first group with a leading zero: errors, never 12.34 or 1234.
+        ("12,34", "!invalid_decimal"),
+        ("1,2345.6", "!invalid_decimal"),
+        ("0,234", "!invalid_decimal"),
+        ("1,234,56", "!invalid_decimal"),
+        (",123", "!invalid_decimal"),
+        ("1.234,56", "!invalid_decimal"),
+    ];
+    table(&money, &us, &cases);
+    table(
+        &Kind::Integer,
+        &us,
+        &[
+            ("1,234", "1234"),
+            ("-1,234,567", "-1234567"),
+            ("1,234.00", "1234"),
+            ("12,34", "!invalid_integer"),
+            ("1,23,456", "!invalid_integer"),
+            ("1.234", "!invalid_integer"),
+        ],
+    );
+    // Without a locale a comma may be a decimal comma: an error that says what to do.
+    assert!(fault(&money, &iso(), "1,234.56").contains("set the template's locale"));
+    assert!(fault(&Kind::Integer, &iso(), "1,234").contains("set the template's locale"));
+    assert_eq!(read(&Kind::Integer, &iso(), "12,34"), "!invalid_integer");
+    assert_eq!(fault(&Kind::Integer, &iso(), "12,34"), "'12,34' is not a whole number");
+    // A decimal comma groups with `.`, in integers too; Switzerland groups with `'`.
+    let de = ParseOptions { decimal_comma: true, ..iso() };
+    table(&Kind::Integer, &de, &[("1.234", "1234"), ("1.234,00", "1234"), ("1,234", "!invalid_integer")]);
+    let ch = ParseOptions { thousands: Some(b'\''), ..iso() };
+    table(&money, &ch, &[("1'234.50", "\"1234.50\""), ("1,234.50", "!invalid_decimal")]);
+    assert!(fault(&Kind::Integer, &ch, "1,234").ends_with("(the template's locale groups thousands with ''')"));
+    // The settings' locale sets it.
+    let opts = |locale: &str| {
+        let settings =
+            crate::settings::SettingsPatch { locale: Some(locale.into()), ..Default::default() }.resolve("s").unwrap();
+        ParseOptions::from_settings(&settings)
+    };
+    assert_eq!(opts("en-US").thousands, Some(b','));
+    assert_eq!(opts("de-CH").thousands, Some(b'\''));
+    assert_eq!(opts("de-DE").grouping(), Some(b'.'));
+}
+
+#[test]
+fn a_locale_also_reads_year_first_dates_and_english_month_names() {
+    let date = kind("type: date");
+    let cases = [
+        ("2024/01/31", "\"2024-01-31\""),
+        ("2024.1.5", "\"2024-01-05\""),
+        ("31-Jan-2024", "\"2024-01-31\""),
+        ("31 January 2024", "\"2024-01-31\""),
+        ("Jan 31, 2024", "\"2024-01-31\""),
+        ("january 31st, 2024", "\"2024-01-31\""),
+        ("Sept 2 2024", "\"2024-09-02\""),
+        ("2024-Feb-29", "\"2024-02-29\""),
+        ("31JAN2024", "\"2024-01-31\""),
+        ("31-Jan-2024 00:00:00", "\"2024-01-31\""),
+        ("Feb 30, 2024", "!invalid_date"),
+        ("2024/13/01", "!invalid_date"),
+        ("31-Jan-24", "!invalid_date"),
+        ("Janu 31 2024", "!invalid_date"),
+        ("31 Jan", "!invalid_date"),
+        ("Jan 2024", "!invalid_date"),
+        ("24/01/31", "!invalid_date"),
+        ("31 Jan 2024 extra", "!invalid_date"),
+    ];
+    for order in [DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd] {
+        table(&date, &with_order(order), &cases);
+    }
+    assert!(fault(&date, &with_order(DateOrder::Dmy), "Feb 30, 2024").contains("not a real date"));
+    // Without a locale, ISO only, as before.
+    for (input, _) in &cases[..10] {
+        assert_eq!(read(&date, &iso(), input), "!invalid_date", "{input}");
+    }
 }
 
 #[test]
@@ -858,6 +950,7 @@ fn the_import_settings_set_the_parse_options() {
         ParseOptions {
             date_order: Some(DateOrder::Dmy),
             decimal_comma: true,
+            thousands: Some(b','),
             offset_seconds: -5400,
             trim: false,
             is_1904: false,
