@@ -1254,7 +1254,13 @@ pub fn parse_datetime(
     {
         return parsed;
     }
-    let expected = format.map(|f| format!(" or {f}")).unwrap_or_default();
+    let expected = match (format, order) {
+        (Some(f), _) => format!(" or {f}"),
+        (None, Some(DateOrder::Mdy)) => " or 12/31/2024 11:59 PM".to_string(),
+        (None, Some(DateOrder::Dmy)) => " or 31/12/2024 23:59".to_string(),
+        (None, Some(DateOrder::Ymd)) => " or 2024/12/31 23:59".to_string(),
+        (None, None) => String::new(),
+    };
     Err(Fault::new(
         codes::INVALID_DATETIME,
         format!(
@@ -1269,32 +1275,47 @@ fn parse_iso_datetime(
     order: Option<DateOrder>,
     default_offset: i32,
 ) -> Option<Result<(civil::DateTime, i32), Fault>> {
-    let split = s.find(['T', 't', ' ']).unwrap_or(s.len());
-    let (date_part, rest) = s.split_at(split);
-    let date = match parse_date(date_part, order, None) {
-        Ok(d) => d,
-        Err(f) if f.message.contains("not a real date") => {
-            return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message)));
+    let real_date_fault =
+        |f: Fault| f.message.contains("not a real date").then(|| Err(Fault::new(codes::INVALID_DATETIME, f.message)));
+    let first = s.find(['T', 't', ' ']).unwrap_or(s.len());
+    let (date, split) = match parse_date(&s[..first], order, None) {
+        Ok(d) => (d, first),
+        Err(f) => {
+            if let Some(fault) = real_date_fault(f) {
+                return Some(fault);
+            }
+            // A date written with spaces or letters (`Jan 31, 2024 10:30`, `31-Oct-2024 9:30`):
+            // the date is what comes before the time.
+            let at = time_start(s)?;
+            match parse_date(s[..at].trim_end(), order, None) {
+                Ok(d) => (d, at),
+                Err(f) => return real_date_fault(f),
+            }
         }
-        Err(_) => return None,
     };
+    let rest = &s[split..];
     if rest.is_empty() {
         return Some(Ok((date.to_datetime(civil::Time::midnight()), default_offset)));
     }
     let rest = rest[1..].trim_start();
     let b = rest.as_bytes();
-    // HH:MM[:SS[.fraction]]
-    if b.len() < 5 || b[2] != b':' {
+    // H:MM or HH:MM, then [:SS[.fraction]]
+    let colon = match b {
+        [_, b':', ..] => 1,
+        [_, _, b':', ..] => 2,
+        _ => return None,
+    };
+    if b.len() < colon + 3 {
         return None;
     }
-    let hour = two_digits(&b[0..2])?;
-    let minute = two_digits(&b[3..5])?;
-    let mut i = 5;
+    let mut hour = two_digits(&b[..colon])?;
+    let minute = two_digits(&b[colon + 1..colon + 3])?;
+    let mut i = colon + 3;
     let mut second = 0i8;
     let mut nanos = 0i32;
-    if b.len() >= 8 && b[5] == b':' {
-        second = two_digits(&b[6..8])?;
-        i = 8;
+    if b.len() >= i + 3 && b[i] == b':' {
+        second = two_digits(&b[i + 1..i + 3])?;
+        i += 3;
         if i < b.len() && (b[i] == b'.' || b[i] == b',') {
             i += 1;
             let start = i;
@@ -1308,7 +1329,19 @@ fn parse_iso_datetime(
             nanos = format!("{digits:0<9}").parse().ok()?;
         }
     }
-    let tail = rest[i..].trim_start();
+    // A 12-hour clock (`10:30 PM`, as US exports write times): 12 AM is midnight.
+    let mut tail = rest[i..].trim_start();
+    if let Some(pm) = tail.get(..2).and_then(|m| match m.to_ascii_uppercase().as_str() {
+        "AM" => Some(false),
+        "PM" => Some(true),
+        _ => None,
+    }) {
+        if !(1..=12).contains(&hour) {
+            return Some(Err(Fault::new(codes::INVALID_DATETIME, format!("'{}' has no such time of day", clip(s)))));
+        }
+        hour = hour % 12 + if pm { 12 } else { 0 };
+        tail = tail[2..].trim_start();
+    }
     let offset = match tail.as_bytes() {
         [] => default_offset,
         [b'Z' | b'z'] => 0,
@@ -1335,6 +1368,23 @@ fn parse_iso_datetime(
         }
     };
     Some(Ok((date.to_datetime(time), offset)))
+}
+
+/// Where the time of a date-time starts after a date written with spaces: the byte index of
+/// the space (or `T`) before the first `H:MM` or `HH:MM` that follows one.
+fn time_start(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (1..b.len())
+        .find(|&at| {
+            matches!(b[at - 1], b' ' | b'T' | b't')
+                && match &b[at..] {
+                    [h, b':', m1, m2, ..] | [_, h, b':', m1, m2, ..] => {
+                        h.is_ascii_digit() && m1.is_ascii_digit() && m2.is_ascii_digit() && b[at].is_ascii_digit()
+                    }
+                    _ => false,
+                }
+        })
+        .map(|at| at - 1)
 }
 
 /// Converts a spreadsheet serial date (1900 or 1904 system) to a date-time, to the millisecond.

@@ -539,6 +539,41 @@ fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
 }
 
 #[test]
+fn datetimes_as_exports_write_them_one_digit_hours_and_a_12_hour_clock() {
+    let dt = kind("type: datetime");
+    let us = with_order(DateOrder::Mdy);
+    table(
+        &dt,
+        &us,
+        &[
+            ("1/19/2024 9:30", "\"2024-01-19T09:30:00Z\""),
+            ("1/19/2024 10:30 PM", "\"2024-01-19T22:30:00Z\""),
+            ("1/19/2024 10:30:15 pm", "\"2024-01-19T22:30:15Z\""),
+            ("1/19/2024 12:05 AM", "\"2024-01-19T00:05:00Z\""),
+            ("1/19/2024 12:05 PM", "\"2024-01-19T12:05:00Z\""),
+            ("1/19/2024 9:30AM", "\"2024-01-19T09:30:00Z\""),
+            ("1/19/2024 10:30 PM +02:00", "\"2024-01-19T22:30:00+02:00\""),
+            ("Jan 19, 2024 10:30 AM", "\"2024-01-19T10:30:00Z\""),
+            ("19-Oct-2024 9:30", "\"2024-10-19T09:30:00Z\""),
+            ("19 October 2024 09:30:00", "\"2024-10-19T09:30:00Z\""),
+            ("2024-06-15 7:05", "\"2024-06-15T07:05:00Z\""),
+            ("1/19/2024 13:30 PM", "!invalid_datetime"),
+            ("1/19/2024 0:30 AM", "!invalid_datetime"),
+            ("1/19/2024 10:30 XM", "!invalid_datetime"),
+            ("1/19/2024 9:3", "!invalid_datetime"),
+            ("Feb 30, 2024 10:30", "!invalid_datetime"),
+            ("Jan 19, 2024 later", "!invalid_datetime"),
+        ],
+    );
+    assert!(fault(&dt, &us, "1/19/2024 13:30 PM").contains("no such time of day"));
+    assert!(fault(&dt, &us, "Feb 30, 2024 10:30").contains("not a real date"));
+    assert!(fault(&dt, &us, "tomorrow").contains("or 12/31/2024 11:59 PM"));
+    // Without a locale, ISO dates only, whatever the time.
+    assert_eq!(read(&dt, &iso(), "Jan 19, 2024 10:30 AM"), "!invalid_datetime");
+    assert_eq!(read(&dt, &iso(), "2024-06-15 10:30 PM"), "\"2024-06-15T22:30:00Z\"");
+}
+
+#[test]
 fn a_datetime_format_is_read_with_strftime_and_may_carry_an_offset() {
     let dt = kind("type: datetime, format: '%d/%m/%Y %H:%M'");
     let offset = ParseOptions { offset_seconds: -3600, ..iso() };
