@@ -242,7 +242,7 @@ fn sub<'a>(text: &Cow<'a, str>, part: &str) -> Cow<'a, str> {
 }
 
 /// Text shortened for a message.
-fn clip(s: &str) -> Cow<'_, str> {
+pub(crate) fn clip(s: &str) -> Cow<'_, str> {
     if s.chars().count() <= 60 {
         Cow::Borrowed(s)
     } else {

@@ -359,6 +359,22 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             });
         }
     }
+    // One column named like a whole header (`"id,name,email"`): the file's lines were quoted
+    // whole, so no delimiter splits them. Say so rather than leave only "matches no column".
+    if !problems.is_empty()
+        && let [only] = headers
+        && only.contains([',', ';', '\t', '|'])
+    {
+        problems.push(MappingProblem {
+            code: "lines_quoted_whole".into(),
+            message: format!(
+                "the header is one quoted cell, {:?}: each line of the file seems to be wrapped in quotes whole; save it again without quotes around whole lines",
+                crate::convert::clip(only)
+            ),
+            field: None,
+            columns: vec![1],
+        });
+    }
     MappingOutcome { columns, problems }
 }
 
@@ -481,6 +497,19 @@ mod tests {
         assert_eq!(out.problems[0].code, "ambiguous_match");
         assert_eq!(out.problems[0].columns, vec![1, 2]);
         assert!(out.columns.iter().all(|c| c.field.is_none()));
+    }
+
+    #[test]
+    fn a_header_quoted_whole_is_named_as_the_problem() {
+        let out = map_columns(&schema(), &["email,first_name".to_string()], &BTreeMap::new());
+        let codes: Vec<&str> = out.problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, ["required_field_unmapped", "lines_quoted_whole"]);
+        assert!(out.problems[1].message.contains("\"email,first_name\": each line of the file seems to be wrapped"));
+        // One column with no delimiter in its name, or one that maps: no such guess.
+        let out = map_columns(&schema(), &["name".to_string()], &BTreeMap::new());
+        assert!(out.problems.iter().all(|p| p.code != "lines_quoted_whole"));
+        let out = map_columns(&schema(), &["e-mail address; work".to_string()], &BTreeMap::new());
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
     }
 
     #[test]
