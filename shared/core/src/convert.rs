@@ -641,13 +641,20 @@ fn parse_integer_general(s: &str, zero_fraction: Option<u8>, grouping: Option<u8
     let b = s.as_bytes();
     let (neg, digits) = split_sign(b);
     let bad = || {
-        // Grouped digits that the import's locale does not group by: say what to change.
-        let hint = match ([b',', b'.', b'\''].into_iter().find(|&g| thousands_grouped(digits, g)), grouping) {
-            (Some(_), None) => {
+        // Digits grouped by a separator that is not the locale's decimal point (`1,234` under
+        // en-US is no grouping of 1.234): say which setting reads them.
+        let point = zero_fraction.unwrap_or(b'.');
+        let found = [b',', b'.', b'\''].into_iter().find(|&g| g != point && thousands_grouped(digits, g));
+        let hint = match (found, grouping) {
+            (Some(b','), None) => {
                 " (write it without thousands separators, or set the template's locale, such as en-US)".to_string()
             }
+            (Some(g), None) => format!(
+                " (write it without thousands separators, or set the template's locale, such as {})",
+                if g == b'.' { "de-DE" } else { "de-CH" }
+            ),
             (Some(g), Some(ours)) if g != ours => {
-                format!(" (the template's locale groups thousands with '{}')", ours as char)
+                format!(" (the template's locale groups thousands with {})", separator_name(ours))
             }
             _ => String::new(),
         };
@@ -821,16 +828,24 @@ fn decimal_limits(
     Ok(())
 }
 
-/// Whether `digits` is grouped by `sep` in thousands: 1 to 3 digits not starting with 0 (unless
-/// alone), then groups of exactly 3.
+/// Whether `digits` is grouped by `sep` in thousands: 1 to 3 digits not starting with 0 (`0,123`
+/// groups nothing: it is a fraction written with another separator), then groups of exactly 3.
 fn thousands_grouped(digits: &[u8], sep: u8) -> bool {
     let mut groups = digits.split(|&b| b == sep);
     let first = groups.next().unwrap_or_default();
-    let first_ok = (1..=3).contains(&first.len())
-        && first.iter().all(u8::is_ascii_digit)
-        && !(first.len() > 1 && first[0] == b'0');
+    let first_ok = (1..=3).contains(&first.len()) && first.iter().all(u8::is_ascii_digit) && first[0] != b'0';
     let mut rest = groups.peekable();
     first_ok && rest.peek().is_some() && rest.all(|g| g.len() == 3 && g.iter().all(u8::is_ascii_digit))
+}
+
+/// A thousands separator, named for a message.
+fn separator_name(sep: u8) -> &'static str {
+    match sep {
+        b',' => "a comma (1,234)",
+        b'.' => "a point (1.234)",
+        b'\'' => "an apostrophe (1'234)",
+        _ => "another separator",
+    }
 }
 
 /// [`parse_decimal`] beyond the fast path: grouping, long mantissas, and every error.
@@ -849,10 +864,15 @@ fn parse_decimal_general(
         let hint = if t.starts_with(['$', '€', '£', '¥']) || t.ends_with(['$', '€', '£', '¥']) {
             format!("write it without a currency sign, such as {example}")
         } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
-            if thousands_grouped(t.split('.').next().unwrap_or(t).as_bytes(), b',') {
+            let grouped = thousands_grouped(t.split('.').next().unwrap_or(t).as_bytes(), b',');
+            if grouped && group.is_none() {
                 format!(
                     "write it without thousands separators, such as {example}, or set the template's locale, such as en-US"
                 )
+            } else if grouped && group != Some(b',') {
+                format!("the template's locale groups thousands with {}", separator_name(group.unwrap_or(b',')))
+            } else if grouped {
+                format!("such as {example}")
             } else {
                 // `1,5` is a decimal comma, not a grouping: dropping the comma would make it 15.
                 format!(
@@ -1068,8 +1088,8 @@ fn parse_date_general(
     }
     let expected = match (order, format) {
         (_, Some(fmt)) => format!("YYYY-MM-DD or {fmt}"),
-        (Some(DateOrder::Dmy), None) => "YYYY-MM-DD or DD/MM/YYYY".to_string(),
-        (Some(DateOrder::Mdy), None) => "YYYY-MM-DD or MM/DD/YYYY".to_string(),
+        (Some(DateOrder::Dmy), None) => "YYYY-MM-DD, DD/MM/YYYY or 31 Dec 2024".to_string(),
+        (Some(DateOrder::Mdy), None) => "YYYY-MM-DD, MM/DD/YYYY or Dec 31, 2024".to_string(),
         (Some(DateOrder::Ymd), None) => "YYYY-MM-DD or YYYY/MM/DD".to_string(),
         (None, None) => "YYYY-MM-DD".to_string(),
     };
@@ -1189,10 +1209,15 @@ fn named_month_date(s: &str) -> Option<Result<civil::Date, Fault>> {
         while i < b.len() && b[i].is_ascii_digit() == digit && (digit || b[i].is_ascii_alphabetic()) {
             i += 1;
         }
-        runs.push(&s[start..i]);
+        // An ordinal's letters right after a day (`31st`, `2nd`) are not a run of their own.
+        let ordinal = matches!(s[start..i].to_ascii_lowercase().as_str(), "st" | "nd" | "rd" | "th")
+            && start > 0
+            && b[start - 1].is_ascii_digit()
+            && runs.last().is_some_and(|day| day.len() <= 2);
+        if !ordinal {
+            runs.push(&s[start..i]);
+        }
     }
-    // An ordinal's letters after the day (`31st`) are not a run of their own.
-    runs.retain(|r| !matches!(r.to_ascii_lowercase().as_str(), "st" | "nd" | "rd" | "th"));
     let [x, y, z] = runs[..] else { return None };
     let (year, month, day) = match (month_number(x), month_number(y), month_number(z)) {
         (Some(m), None, None) if z.len() == 4 => (z, m, y),

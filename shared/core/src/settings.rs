@@ -436,7 +436,7 @@ impl Locale {
                 | "hr"
                 | "sr"
                 | "bg"
-        ) && !matches!(region, "ch");
+        ) && !matches!(region, "ch" | "li");
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
         Some(Locale {
             date_order: if ymd {

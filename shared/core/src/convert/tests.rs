@@ -281,7 +281,23 @@ fn a_locale_reads_its_thousands_separator_in_integers_and_decimals() {
     table(&Kind::Integer, &de, &[("1.234", "1234"), ("1.234,00", "1234"), ("1,234", "!invalid_integer")]);
     let ch = ParseOptions { thousands: Some(b'\''), ..iso() };
     table(&money, &ch, &[("1'234.50", "\"1234.50\""), ("1,234.50", "!invalid_decimal")]);
-    assert!(fault(&Kind::Integer, &ch, "1,234").ends_with("(the template's locale groups thousands with ''')"));
+    assert!(
+        fault(&Kind::Integer, &ch, "1,234")
+            .ends_with("(the template's locale groups thousands with an apostrophe (1'234))")
+    );
+    assert!(fault(&money, &ch, "1,234.56").contains("groups thousands with an apostrophe"));
+    // A first group of 0 groups nothing: `0,123` is a fraction with another separator.
+    for (opts, input) in [(&us, "0,123"), (&us, "-0,123"), (&de, "0.123"), (&ch, "0'123")] {
+        assert_eq!(read(&Kind::Integer, opts, input), "!invalid_integer", "{input}");
+        assert_eq!(read(&money, opts, input), "!invalid_decimal", "{input}");
+    }
+    // The locale's own decimal point is never called a grouping: under en-US `1.234` is 1.234.
+    assert_eq!(fault(&Kind::Integer, &us, "1.234"), "'1.234' is not a whole number");
+    assert_eq!(fault(&Kind::Integer, &de, "1,234"), "'1,234' is not a whole number");
+    assert_eq!(fault(&Kind::Integer, &ch, "1.234"), "'1.234' is not a whole number");
+    assert_eq!(fault(&Kind::Integer, &iso(), "1.234"), "'1.234' is not a whole number");
+    assert!(fault(&Kind::Integer, &iso(), "1'234").contains("such as de-CH"));
+    assert!(!fault(&money, &us, "1,234.567,8").contains("locale"));
     // The settings' locale sets it.
     let opts = |locale: &str| {
         let settings =
@@ -290,6 +306,7 @@ fn a_locale_reads_its_thousands_separator_in_integers_and_decimals() {
     };
     assert_eq!(opts("en-US").thousands, Some(b','));
     assert_eq!(opts("de-CH").thousands, Some(b'\''));
+    assert_eq!((opts("de-LI").grouping(), opts("de-LI").decimal_comma), (Some(b'\''), false));
     assert_eq!(opts("de-DE").grouping(), Some(b'.'));
 }
 
@@ -315,6 +332,10 @@ fn a_locale_also_reads_year_first_dates_and_english_month_names() {
         ("Jan 2024", "!invalid_date"),
         ("24/01/31", "!invalid_date"),
         ("31 Jan 2024 extra", "!invalid_date"),
+        ("1th Mar 2024", "\"2024-03-01\""),
+        ("st Jan 31 2024", "!invalid_date"),
+        ("Jan st 31 2024", "!invalid_date"),
+        ("2024th Jan 31", "!invalid_date"),
     ];
     for order in [DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd] {
         table(&date, &with_order(order), &cases);
@@ -460,7 +481,7 @@ fn a_date_order_reads_day_month_and_year_in_that_order() {
     check(DateOrder::Mdy, "5/13/2020 9:30:00 AM", "!invalid_date");
     check(DateOrder::Dmy, "15.01.2024 00:00:00,000", "\"2024-01-15\"");
     assert!(fault(&date, &with_order(DateOrder::Dmy), "31/04/2020").contains("not a real date"));
-    assert!(fault(&date, &with_order(DateOrder::Mdy), "x").contains("expected YYYY-MM-DD or MM/DD/YYYY"));
+    assert!(fault(&date, &with_order(DateOrder::Mdy), "x").contains("expected YYYY-MM-DD, MM/DD/YYYY or Dec 31, 2024"));
 }
 
 #[test]
