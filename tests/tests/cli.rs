@@ -263,3 +263,48 @@ fn template_infer_reads_an_excel_separator_hint_as_an_import_does() {
     let keys: Vec<&str> = inferred["fields"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap()).collect();
     assert_eq!(keys, ["id", "name", "amount"], "the sep=; line is not the header");
 }
+
+#[test]
+fn template_infer_names_the_locale_a_file_is_written_in_and_its_template_imports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "us.csv",
+            "id,signed,amount,at\r\n1,12/31/2024,\"1,234.56\",1/19/2024 10:30 PM\r\n2,1/5/2024,7.5,2/1/2024 9:05 AM\r\n",
+            "en-US",
+        ),
+        ("de.csv", "id;datum;betrag\r\n1;31.12.2024;1.234,56\r\n2;05.01.2024;12,5\r\n", "de-DE"),
+    ];
+    for (name, text, locale) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let run = sluice(&["template", "infer", file.to_str().unwrap(), "--json"]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        let inferred = json(&run.stdout);
+        assert_eq!(inferred["settings"]["locale"], locale, "{name}");
+        let types: Vec<&str> =
+            inferred["fields"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
+        assert_eq!(types[1..3], ["date", "decimal"], "{name}");
+        let template = dir.path().join(format!("{name}.json"));
+        std::fs::write(&template, &run.stdout).unwrap();
+        let out = dir.path().join(format!("{name}.out"));
+        let run = sluice(&[
+            "import",
+            file.to_str().unwrap(),
+            "--template",
+            template.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(json(&run.stdout)["counts"]["valid"], 2, "{name}");
+        let rows = std::fs::read_to_string(out.join("rows.jsonl")).unwrap();
+        let first = json(rows.lines().next().unwrap().as_bytes());
+        assert_eq!(
+            first["values"]["amount"].as_str().or(first["values"]["betrag"].as_str()),
+            Some("1234.56"),
+            "{name}"
+        );
+    }
+}

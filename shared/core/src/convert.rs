@@ -695,6 +695,23 @@ fn parse_integer_general(s: &str, zero_fraction: Option<u8>, grouping: Option<u8
     Ok(acc)
 }
 
+/// Reads a whole number strictly (no fraction, not even `.0`), with the thousands grouping
+/// `opts` allow: what template inference takes for an integer column.
+pub fn read_integer(s: &str, opts: &ParseOptions) -> Result<i64, Fault> {
+    match plain_integer(s) {
+        Some(i) => Ok(i),
+        None => parse_integer_general(s, None, opts.grouping()),
+    }
+}
+
+/// Reads a decimal as an import with `opts` does (its separator and grouping), with no limits.
+pub fn read_decimal(s: &str, opts: &ParseOptions) -> Result<Decimal, Fault> {
+    match PlainDecimal::read(s, opts.decimal_comma) {
+        Some(plain) => Ok(plain.decimal()),
+        None => parse_decimal_general(s, opts.decimal_comma, opts.grouping(), None, None),
+    }
+}
+
 /// A leading `-` or `+` taken off: whether it was `-`, and the rest.
 #[inline]
 fn split_sign(b: &[u8]) -> (bool, &[u8]) {

@@ -4,15 +4,27 @@
 use std::borrow::Cow;
 
 use super::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode};
-use crate::convert::{check_email, check_url, parse_date, parse_datetime, parse_decimal, parse_integer, parse_uuid};
+use crate::convert::{
+    ParseOptions, check_email, check_url, parse_date, parse_datetime, parse_decimal, parse_uuid, read_decimal,
+    read_integer,
+};
+use crate::settings::{DateOrder, Settings, SettingsPatch};
 
 /// A template whose fields fit `rows` (sample values, one `Vec` per row, aligned with `headers`).
+/// When the values are written as one locale writes them (`12/31/2024`, `1.234,56`), the
+/// template's settings name it and the columns are typed as it reads them.
 pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> TemplateSpec {
+    let columns: Vec<Vec<&str>> =
+        (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect()).collect();
+    let locale = infer_locale(&columns);
+    let settings = SettingsPatch { locale: locale.map(str::to_string), ..Default::default() };
+    let opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
     let mut keys: Vec<String> = Vec::new();
     let fields = headers
         .iter()
+        .zip(&columns)
         .enumerate()
-        .map(|(c, header)| {
+        .map(|(c, (header, values))| {
             let mut key = key_for(header, c);
             let base = key.clone();
             let mut n = 2;
@@ -21,11 +33,67 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
                 n += 1;
             }
             keys.push(key.clone());
-            let values: Vec<&str> = rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect();
-            infer_field(key, header, &values)
+            infer_field(key, header, values, &opts)
         })
         .collect();
-    TemplateSpec { name: name.to_string(), description: None, fields, settings: Default::default() }
+    TemplateSpec { name: name.to_string(), description: None, fields, settings }
+}
+
+/// The locale a sample is written in, when its values tell one: a column of dates that only
+/// month-first (or only day-first) reads, or of numbers that only comma grouping (or only a
+/// decimal comma) reads. Columns ISO reads, or that both ways read (`01/02/2024`, `1,234`), say
+/// nothing; columns that disagree leave the template without one.
+fn infer_locale(columns: &[Vec<&str>]) -> Option<&'static str> {
+    let with = |locale: &str| {
+        let patch = SettingsPatch { locale: Some(locale.into()), ..Default::default() };
+        patch.resolve("settings").map(|s| ParseOptions::from_settings(&s)).ok()
+    };
+    let (us, de) = (with("en-US")?, with("de-DE")?);
+    let (mut order, mut comma): (Option<DateOrder>, Option<bool>) = (None, None);
+    let mut agree = true;
+    let mut vote = |order_vote: Option<DateOrder>, comma_vote: Option<bool>| {
+        if let Some(o) = order_vote {
+            agree &= *order.get_or_insert(o) == o;
+        }
+        if let Some(c) = comma_vote {
+            agree &= *comma.get_or_insert(c) == c;
+        }
+    };
+    for column in columns {
+        let present: Vec<&str> = column.iter().copied().filter(|v| !v.is_empty()).collect();
+        if present.is_empty() {
+            continue;
+        }
+        let all = |f: &dyn Fn(&str) -> bool| present.iter().all(|v| f(v));
+        let dated = |order: Option<DateOrder>| {
+            all(&|v| parse_date(v, order, None).is_ok())
+                || all(&|v| v.len() > 10 && parse_datetime(v, order, None, 0).is_ok())
+        };
+        if !dated(None) {
+            match (dated(Some(DateOrder::Mdy)), dated(Some(DateOrder::Dmy))) {
+                (true, false) => vote(Some(DateOrder::Mdy), None),
+                (false, true) => vote(Some(DateOrder::Dmy), None),
+                _ => {}
+            }
+        }
+        if !all(&|v| parse_decimal(v, false, None, None).is_ok()) {
+            match (all(&|v| read_decimal(v, &us).is_ok()), all(&|v| read_decimal(v, &de).is_ok())) {
+                (true, false) => vote(None, Some(false)),
+                (false, true) => vote(None, Some(true)),
+                _ => {}
+            }
+        }
+    }
+    if !agree {
+        return None;
+    }
+    match (order, comma) {
+        (Some(DateOrder::Mdy), Some(true)) => None,
+        (Some(DateOrder::Mdy), _) | (None, Some(false)) => Some("en-US"),
+        (_, Some(true)) => Some("de-DE"),
+        (Some(_), _) => Some("en-GB"),
+        (None, None) => None,
+    }
 }
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
@@ -71,10 +139,11 @@ fn key_for(header: &str, column: usize) -> String {
     }
 }
 
-fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
+fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions) -> FieldSpec {
     let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
     let all = |f: &dyn Fn(&str) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
-    let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with("0."));
+    let point = if opts.decimal_comma { "0," } else { "0." };
+    let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with(point));
     let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
     let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
         && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
@@ -82,13 +151,13 @@ fn infer_field(key: String, header: &str, values: &[&str]) -> FieldSpec {
         FieldTypeName::Text
     } else if boolean {
         FieldTypeName::Boolean
-    } else if !leading_zero && all(&|v| parse_integer(v).is_ok()) {
+    } else if !leading_zero && all(&|v| read_integer(v, opts).is_ok()) {
         FieldTypeName::Integer
-    } else if !leading_zero && all(&|v| parse_decimal(v, false, None, None).is_ok()) {
+    } else if !leading_zero && all(&|v| read_decimal(v, opts).is_ok()) {
         FieldTypeName::Decimal
-    } else if all(&|v| parse_date(v, None, None).is_ok()) {
+    } else if all(&|v| parse_date(v, opts.date_order, None).is_ok()) {
         FieldTypeName::Date
-    } else if all(&|v| v.len() > 10 && parse_datetime(v, None, None, 0).is_ok()) {
+    } else if all(&|v| v.len() > 10 && parse_datetime(v, opts.date_order, None, 0).is_ok()) {
         FieldTypeName::Datetime
     } else if all(&|v| parse_uuid(v).is_ok()) {
         FieldTypeName::Uuid
@@ -195,8 +264,49 @@ mod tests {
             ]
         );
         assert_eq!(t.fields[0].unique, Some(UniqueMode::Exact));
+        assert_eq!(t.settings.locale, None, "ISO values name no locale");
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn a_sample_written_as_a_locale_writes_names_it_and_is_typed_as_it_reads() {
+        let infer = |headers: &[&str], rows: &[&[&str]]| {
+            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+            let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+            let t = infer_template("t", &headers, &rows);
+            let types: Vec<FieldTypeName> = t.fields.iter().map(|f| f.field_type).collect();
+            (t.settings.locale.clone(), types)
+        };
+        use FieldTypeName::{Date, Datetime, Decimal, Integer, Text};
+        // Month first (31 is no month), comma grouping.
+        let us = infer(
+            &["Signed", "Amount", "Count", "At"],
+            &[
+                &["12/31/2024", "1,234.56", "1,200", "1/19/2024 10:30 PM"],
+                &["1/5/2024", "5.00", "7", "2/1/2024 9:05 AM"],
+            ],
+        );
+        assert_eq!(us, (Some("en-US".into()), vec![Date, Decimal, Integer, Datetime]));
+        // Day first, decimal comma, point grouping.
+        let de =
+            infer(&["Datum", "Betrag", "Menge"], &[&["31.12.2024", "1.234,56", "1.200"], &["05.01.2024", "12,5", "7"]]);
+        assert_eq!(de, (Some("de-DE".into()), vec![Date, Decimal, Integer]));
+        let gb = infer(&["Date", "Amount"], &[&["31/12/2024", "1234.5"], &["05/01/2024", "7"]]);
+        assert_eq!(gb, (Some("en-GB".into()), vec![Date, Decimal]));
+        // Nothing tells: ISO dates, and dates or numbers both ways read, keep no locale.
+        let none = infer(
+            &["Date", "Slash", "Grouped"],
+            &[&["2024-12-31", "01/02/2024", "1,234"], &["2024-01-05", "03/04/2024", "5,678"]],
+        );
+        assert_eq!(none, (None, vec![Date, Text, Text]));
+        // Columns that disagree (month first and day first) leave it to a person.
+        let mixed = infer(&["A", "B"], &[&["12/31/2024", "31/12/2024"]]);
+        assert_eq!(mixed, (None, vec![Text, Text]));
+        // Month first with a decimal comma is no locale this knows.
+        assert_eq!(infer(&["A", "B"], &[&["12/31/2024", "12,5"]]).0, None);
+        // A leading zero before the decimal comma is a number, not a code.
+        assert_eq!(infer(&["A", "B"], &[&["0,5", "31.12.2024"]]).1, vec![Decimal, Date]);
     }
 
     #[test]
