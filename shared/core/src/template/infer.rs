@@ -42,7 +42,8 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
 /// The locale a sample is written in, when its values tell one: a column of dates that only
 /// month-first (or only day-first) reads, or of numbers that only comma grouping (or only a
 /// decimal comma) reads. Columns ISO reads, or that both ways read (`01/02/2024`, `1,234`), say
-/// nothing; columns that disagree leave the template without one.
+/// nothing; columns that disagree leave the template without one, and so do decimal points
+/// next to decimal commas (`1,5` may be a list, and `1.234` would become 1234).
 fn infer_locale(columns: &[Vec<&str>]) -> Option<&'static str> {
     let with = |locale: &str| {
         let patch = SettingsPatch { locale: Some(locale.into()), ..Default::default() };
@@ -50,7 +51,7 @@ fn infer_locale(columns: &[Vec<&str>]) -> Option<&'static str> {
     };
     let (us, de) = (with("en-US")?, with("de-DE")?);
     let (mut order, mut comma): (Option<DateOrder>, Option<bool>) = (None, None);
-    let mut agree = true;
+    let (mut agree, mut point_decimals) = (true, false);
     let mut vote = |order_vote: Option<DateOrder>, comma_vote: Option<bool>| {
         if let Some(o) = order_vote {
             agree &= *order.get_or_insert(o) == o;
@@ -76,15 +77,19 @@ fn infer_locale(columns: &[Vec<&str>]) -> Option<&'static str> {
                 _ => {}
             }
         }
+        let de_reads = all(&|v| read_decimal(v, &de).is_ok());
         if !all(&|v| parse_decimal(v, false, None, None).is_ok()) {
-            match (all(&|v| read_decimal(v, &us).is_ok()), all(&|v| read_decimal(v, &de).is_ok())) {
+            match (all(&|v| read_decimal(v, &us).is_ok()), de_reads) {
                 (true, false) => vote(None, Some(false)),
                 (false, true) => vote(None, Some(true)),
                 _ => {}
             }
+        } else if !de_reads {
+            // Decimal points (`4.5`): no locale needed, but none with a decimal comma either.
+            point_decimals = true;
         }
     }
-    if !agree {
+    if !agree || (point_decimals && comma == Some(true)) {
         return None;
     }
     match (order, comma) {
@@ -303,6 +308,8 @@ mod tests {
         // Columns that disagree (month first and day first) leave it to a person.
         let mixed = infer(&["A", "B"], &[&["12/31/2024", "31/12/2024"]]);
         assert_eq!(mixed, (None, vec![Text, Text]));
+        // Decimal points beside decimal commas: no locale, so `1.234` is never read as 1234.
+        assert_eq!(infer(&["Sizes", "Price"], &[&["1,5", "1.234"], &["2,10", "4.5"]]), (None, vec![Text, Decimal]));
         // Month first with a decimal comma is no locale this knows.
         assert_eq!(infer(&["A", "B"], &[&["12/31/2024", "12,5"]]).0, None);
         // A leading zero before the decimal comma is a number, not a code.
