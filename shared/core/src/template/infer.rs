@@ -17,8 +17,12 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     let columns: Vec<Vec<&str>> =
         (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect()).collect();
     let locale = infer_locale(&columns);
-    let settings = SettingsPatch { locale: locale.map(str::to_string), ..Default::default() };
-    let opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
+    let settings = SettingsPatch { locale: locale.map(|(l, _)| l.to_string()), ..Default::default() };
+    let mut opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
+    if locale.is_some_and(|(_, dates_said)| !dates_said) {
+        // Numbers named the locale; dates both orders read stay text rather than be guessed.
+        opts.date_order = None;
+    }
     let mut keys: Vec<String> = Vec::new();
     let fields = headers
         .iter()
@@ -39,66 +43,76 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     TemplateSpec { name: name.to_string(), description: None, fields, settings }
 }
 
-/// The locale a sample is written in, when its values tell one: a column of dates that only
-/// month-first (or only day-first) reads, or of numbers that only comma grouping (or only a
-/// decimal comma) reads. Columns ISO reads, or that both ways read (`01/02/2024`, `1,234`), say
-/// nothing; columns that disagree leave the template without one, and so do decimal points
-/// next to decimal commas (`1,5` may be a list, and `1.234` would become 1234).
-fn infer_locale(columns: &[Vec<&str>]) -> Option<&'static str> {
+/// The locale a sample is written in, when its values say so plainly, and whether its dates
+/// did. Only values one reading takes and the other refuses count:
+/// - dates only month first reads (`12/31/2024`) say month first; only day first, or dates with
+///   points (`01.02.2024`, never month first), day first;
+/// - a number with comma grouping and a decimal point (`1,234.56`) says comma grouping;
+/// - a number with point grouping and a decimal comma (`1.234,56`) says decimal comma, and so do
+///   dates with points, as the locales that write them write numbers. A decimal comma alone says
+///   nothing: `1,5` may be a list, and `8,10` a pair of sizes.
+///
+/// Values both readings take (`01/02/2024`, `1,234`, `1.250`) say nothing, readings that disagree
+/// give no locale, and so do decimal points (`4.5`) next to decimal commas.
+fn infer_locale(columns: &[Vec<&str>]) -> Option<(&'static str, bool)> {
     let with = |locale: &str| {
         let patch = SettingsPatch { locale: Some(locale.into()), ..Default::default() };
         patch.resolve("settings").map(|s| ParseOptions::from_settings(&s)).ok()
     };
     let (us, de) = (with("en-US")?, with("de-DE")?);
-    let (mut order, mut comma): (Option<DateOrder>, Option<bool>) = (None, None);
-    let (mut agree, mut point_decimals) = (true, false);
-    let mut vote = |order_vote: Option<DateOrder>, comma_vote: Option<bool>| {
-        if let Some(o) = order_vote {
-            agree &= *order.get_or_insert(o) == o;
-        }
-        if let Some(c) = comma_vote {
-            agree &= *comma.get_or_insert(c) == c;
-        }
-    };
+    let mut order: Option<DateOrder> = None;
+    let mut agree = true;
+    let (mut dotted_dates, mut point_decimals, mut comma_grouping) = (false, false, false);
+    let mut comma_decimals = false;
     for column in columns {
         let present: Vec<&str> = column.iter().copied().filter(|v| !v.is_empty()).collect();
         if present.is_empty() {
             continue;
         }
         let all = |f: &dyn Fn(&str) -> bool| present.iter().all(|v| f(v));
+        let any = |f: &dyn Fn(&str) -> bool| present.iter().any(|v| f(v));
         let dated = |order: Option<DateOrder>| {
             all(&|v| parse_date(v, order, None).is_ok())
                 || all(&|v| v.len() > 10 && parse_datetime(v, order, None, 0).is_ok())
         };
         if !dated(None) {
-            match (dated(Some(DateOrder::Mdy)), dated(Some(DateOrder::Dmy))) {
-                (true, false) => vote(Some(DateOrder::Mdy), None),
-                (false, true) => vote(Some(DateOrder::Dmy), None),
-                _ => {}
+            let dotted = all(&|v| v.bytes().find(|b| !b.is_ascii_digit()) == Some(b'.'));
+            let said = match (dated(Some(DateOrder::Mdy)), dated(Some(DateOrder::Dmy))) {
+                (true, false) => Some(DateOrder::Mdy),
+                (_, true) if dotted => Some(DateOrder::Dmy),
+                (false, true) => Some(DateOrder::Dmy),
+                _ => None,
+            };
+            if let Some(o) = said {
+                agree &= *order.get_or_insert(o) == o;
+                dotted_dates |= dotted;
             }
         }
-        let de_reads = all(&|v| read_decimal(v, &de).is_ok());
-        if !all(&|v| parse_decimal(v, false, None, None).is_ok()) {
-            match (all(&|v| read_decimal(v, &us).is_ok()), de_reads) {
-                (true, false) => vote(None, Some(false)),
-                (false, true) => vote(None, Some(true)),
-                _ => {}
-            }
-        } else if !de_reads {
-            // Decimal points (`4.5`): no locale needed, but none with a decimal comma either.
-            point_decimals = true;
+        let (us_reads, de_reads) = (all(&|v| read_decimal(v, &us).is_ok()), all(&|v| read_decimal(v, &de).is_ok()));
+        // Decimal points (`4.5`, which point grouping does not read): no decimal comma.
+        point_decimals |=
+            any(&|v| v.contains('.') && parse_decimal(v, false, None, None).is_ok() && read_decimal(v, &de).is_err());
+        // Numbers read without a locale say nothing.
+        let plain = all(&|v| parse_decimal(v, false, None, None).is_ok());
+        if !plain && us_reads && !de_reads && any(&|v| v.contains(',') && v.contains('.')) {
+            comma_grouping = true;
+        } else if !plain && de_reads && !us_reads && any(&|v| v.contains(',') && v.contains('.')) {
+            comma_decimals = true;
         }
     }
-    if !agree || (point_decimals && comma == Some(true)) {
+    let comma = comma_decimals || dotted_dates;
+    if !agree || (comma && (point_decimals || comma_grouping)) {
         return None;
     }
-    match (order, comma) {
-        (Some(DateOrder::Mdy), Some(true)) => None,
-        (Some(DateOrder::Mdy), _) | (None, Some(false)) => Some("en-US"),
-        (_, Some(true)) => Some("de-DE"),
-        (Some(_), _) => Some("en-GB"),
-        (None, None) => None,
-    }
+    let locale = match (order, comma) {
+        (Some(DateOrder::Mdy), true) => return None,
+        (Some(DateOrder::Mdy), false) => "en-US",
+        (_, true) => "de-DE",
+        (Some(_), false) => "en-GB",
+        (None, false) if comma_grouping => "en-US",
+        (None, false) => return None,
+    };
+    Some((locale, order.is_some()))
 }
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
@@ -310,8 +324,25 @@ mod tests {
         assert_eq!(mixed, (None, vec![Text, Text]));
         // Decimal points beside decimal commas: no locale, so `1.234` is never read as 1234.
         assert_eq!(infer(&["Sizes", "Price"], &[&["1,5", "1.234"], &["2,10", "4.5"]]), (None, vec![Text, Decimal]));
-        // Month first with a decimal comma is no locale this knows.
-        assert_eq!(infer(&["A", "B"], &[&["12/31/2024", "12,5"]]).0, None);
+        // A decimal comma alone may be a list: it names nothing, and stays text beside en-US.
+        assert_eq!(infer(&["A", "B"], &[&["12/31/2024", "12,5"]]), (Some("en-US".into()), vec![Date, Text]));
+        assert_eq!(infer(&["Ids", "Weight"], &[&["1,2", "1.250"], &["3,4", "2.500"]]), (None, vec![Text, Decimal]));
+        // Nor do numbers only German grouping reads (addresses), or grouping alone (codes).
+        let ip = infer(&["Ip", "Price"], &[&["192.168.100.200", "1.250"], &["10.100.200.100", "2.500"]]);
+        assert_eq!(ip, (None, vec![Text, Decimal]));
+        let codes = infer(&["Code", "On"], &[&["101,202,303", "01/02/2024"], &["404,505,606", "03/04/2024"]]);
+        assert_eq!(codes, (None, vec![Text, Text]));
+        // Numbers alone name a locale, but dates both orders read are not guessed: text.
+        let numbers = infer(&["On", "Amount"], &[&["01/02/2024", "1,234.56"], &["03/04/2024", "2,000.00"]]);
+        assert_eq!(numbers, (Some("en-US".into()), vec![Text, Decimal]));
+        // Dates with points come with decimal commas: `1.234` beside them is 1234.
+        let dotted = infer(&["Datum", "Betrag"], &[&["31.12.2024", "1.234"], &["15.01.2024", "2.500"]]);
+        assert_eq!(dotted, (Some("de-DE".into()), vec![Date, Integer]));
+        let ambiguous_dotted = infer(&["Datum"], &[&["01.02.2024"], &["03.04.2024"]]);
+        assert_eq!(ambiguous_dotted, (Some("de-DE".into()), vec![Date]));
+        // Unless decimal points say otherwise (a Swiss file).
+        let swiss = infer(&["Datum", "Betrag"], &[&["31.12.2024", "12.50"], &["15.01.2024", "1'234.05"]]);
+        assert_eq!(swiss.0, None);
         // A leading zero before the decimal comma is a number, not a code.
         assert_eq!(infer(&["A", "B"], &[&["0,5", "31.12.2024"]]).1, vec![Decimal, Date]);
     }
