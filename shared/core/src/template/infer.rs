@@ -16,13 +16,16 @@ use crate::settings::{DateOrder, Settings, SettingsPatch};
 pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> TemplateSpec {
     let columns: Vec<Vec<&str>> =
         (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect()).collect();
-    let locale = infer_locale(&columns);
-    let settings = SettingsPatch { locale: locale.map(|(l, _)| l.to_string()), ..Default::default() };
+    let named = infer_locale(&columns);
+    let settings = SettingsPatch { locale: named.map(|n| n.tag.to_string()), ..Default::default() };
     let mut opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
-    if locale.is_some_and(|(_, dates_said)| !dates_said) {
+    if named.is_some_and(|n| !n.dates) {
         // Numbers named the locale; dates both orders read stay text rather than be guessed.
         opts.date_order = None;
     }
+    // Dates alone named it: numbers its reading would change (`1,250`: 1250 under en-GB, but
+    // 1,25 in a French file) stay text rather than be guessed.
+    let numbers_named = named.is_none_or(|n| n.numbers);
     let mut keys: Vec<String> = Vec::new();
     let fields = headers
         .iter()
@@ -37,14 +40,14 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
                 n += 1;
             }
             keys.push(key.clone());
-            infer_field(key, header, values, &opts)
+            infer_field(key, header, values, &opts, numbers_named)
         })
         .collect();
     TemplateSpec { name: name.to_string(), description: None, fields, settings }
 }
 
 /// The locale a sample is written in, when its values say so plainly, and whether its dates
-/// did. Only values one reading takes and the other refuses count:
+/// and its numbers did. Only values one reading takes and the other refuses count:
 /// - dates only month first reads (`12/31/2024`) say month first; only day first, or dates with
 ///   points (`01.02.2024`, never month first), day first;
 /// - a number with comma grouping and a decimal point (`1,234.56`) says comma grouping;
@@ -54,7 +57,7 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
 ///
 /// Values both readings take (`01/02/2024`, `1,234`, `1.250`) say nothing, readings that disagree
 /// give no locale, and so do decimal points (`4.5`) next to decimal commas.
-fn infer_locale(columns: &[Vec<&str>]) -> Option<(&'static str, bool)> {
+fn infer_locale(columns: &[Vec<&str>]) -> Option<Named> {
     let with = |locale: &str| {
         let patch = SettingsPatch { locale: Some(locale.into()), ..Default::default() };
         patch.resolve("settings").map(|s| ParseOptions::from_settings(&s)).ok()
@@ -112,7 +115,20 @@ fn infer_locale(columns: &[Vec<&str>]) -> Option<(&'static str, bool)> {
         (None, false) if comma_grouping => "en-US",
         (None, false) => return None,
     };
-    Some((locale, order.is_some()))
+    // Month first is written in the United States only, with comma grouping.
+    let numbers = comma_grouping || comma_decimals || order == Some(DateOrder::Mdy);
+    Some(Named { tag: locale, dates: order.is_some(), numbers })
+}
+
+/// A locale a sample names, and what named it.
+#[derive(Debug, Clone, Copy)]
+struct Named {
+    /// The tag, such as `en-US`.
+    tag: &'static str,
+    /// Dates named their order.
+    dates: bool,
+    /// Numbers named their separators.
+    numbers: bool,
 }
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
@@ -158,9 +174,20 @@ fn key_for(header: &str, column: usize) -> String {
     }
 }
 
-fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions) -> FieldSpec {
+/// The field of one column. `opts` reads its values; unless `numbers_named`, only numbers every
+/// locale reads alike are numbers.
+fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions, numbers_named: bool) -> FieldSpec {
     let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
     let all = |f: &dyn Fn(&str) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
+    // One number whichever way it is read: without a locale, as `opts` read, with a decimal
+    // comma (`7`, `7.5`; not `1.234`, which Madrid reads 1234, nor `1,250`).
+    let comma = ParseOptions { decimal_comma: true, ..*opts };
+    let one_reading = |v: &str| {
+        parse_decimal(v, false, None, None).is_ok_and(|plain| {
+            read_decimal(v, opts).is_ok_and(|d| d == plain) && read_decimal(v, &comma).map_or(true, |d| d == plain)
+        })
+    };
+    let numbers = numbers_named || all(&one_reading);
     let point = if opts.decimal_comma { "0," } else { "0." };
     let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with(point));
     let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
@@ -170,9 +197,9 @@ fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions) 
         FieldTypeName::Text
     } else if boolean {
         FieldTypeName::Boolean
-    } else if !leading_zero && all(&|v| read_integer(v, opts).is_ok()) {
+    } else if numbers && !leading_zero && all(&|v| read_integer(v, opts).is_ok()) {
         FieldTypeName::Integer
-    } else if !leading_zero && all(&|v| read_decimal(v, opts).is_ok()) {
+    } else if numbers && !leading_zero && all(&|v| read_decimal(v, opts).is_ok()) {
         FieldTypeName::Decimal
     } else if all(&|v| parse_date(v, opts.date_order, None).is_ok()) {
         FieldTypeName::Date
@@ -335,16 +362,25 @@ mod tests {
         // Numbers alone name a locale, but dates both orders read are not guessed: text.
         let numbers = infer(&["On", "Amount"], &[&["01/02/2024", "1,234.56"], &["03/04/2024", "2,000.00"]]);
         assert_eq!(numbers, (Some("en-US".into()), vec![Text, Decimal]));
-        // Dates with points come with decimal commas: `1.234` beside them is 1234.
-        let dotted = infer(&["Datum", "Betrag"], &[&["31.12.2024", "1.234"], &["15.01.2024", "2.500"]]);
-        assert_eq!(dotted, (Some("de-DE".into()), vec![Date, Integer]));
+        // Dates alone name the locale: numbers it would read otherwise than without one stay text
+        // (`1,250` is 1250 in London and 1,25 in Paris; `1.500` is 1500 in Berlin and 1.5 in Zurich).
+        let dotted =
+            infer(&["Datum", "Betrag", "Preis"], &[&["31.12.2024", "1.234", "4"], &["15.01.2024", "2.500", "7"]]);
+        assert_eq!(dotted, (Some("de-DE".into()), vec![Date, Text, Integer]));
+        let french =
+            infer(&["Date", "Qte", "Prix"], &[&["31/12/2024", "1,250", "12"], &["15/01/2024", "2,000", "7.5"]]);
+        assert_eq!(french, (Some("en-GB".into()), vec![Date, Text, Decimal]));
+        let spanish = infer(&["Fecha", "Importe"], &[&["31/12/2024", "1.234"], &["15/01/2024", "25.000"]]);
+        assert_eq!(spanish, (Some("en-GB".into()), vec![Date, Text]));
+        let ip = infer(&["Datum", "Ip"], &[&["31.12.2024", "192.168.100.200"], &["15.01.2024", "10.100.200.100"]]);
+        assert_eq!(ip, (Some("de-DE".into()), vec![Date, Text]));
         let ambiguous_dotted = infer(&["Datum"], &[&["01.02.2024"], &["03.04.2024"]]);
         assert_eq!(ambiguous_dotted, (Some("de-DE".into()), vec![Date]));
         // Unless decimal points say otherwise (a Swiss file).
         let swiss = infer(&["Datum", "Betrag"], &[&["31.12.2024", "12.50"], &["15.01.2024", "1'234.05"]]);
         assert_eq!(swiss.0, None);
         // A leading zero before the decimal comma is a number, not a code.
-        assert_eq!(infer(&["A", "B"], &[&["0,5", "31.12.2024"]]).1, vec![Decimal, Date]);
+        assert_eq!(infer(&["A", "B", "C"], &[&["0,5", "31.12.2024", "1.234,56"]]).1, vec![Decimal, Date, Decimal]);
     }
 
     #[test]
