@@ -1108,7 +1108,23 @@ fn parse_date_general(
         (Some(DateOrder::Dmy), None) => "YYYY-MM-DD, DD/MM/YYYY or 31 Dec 2024".to_string(),
         (Some(DateOrder::Mdy), None) => "YYYY-MM-DD, MM/DD/YYYY or Dec 31, 2024".to_string(),
         (Some(DateOrder::Ymd), None) => "YYYY-MM-DD or YYYY/MM/DD".to_string(),
-        (None, None) => "YYYY-MM-DD".to_string(),
+        (None, None) => {
+            // A date a locale would read: say which setting reads it.
+            let reads = |order| parse_date_general(s, Some(order), None, at_midnight).ok();
+            let which = match (reads(DateOrder::Mdy), reads(DateOrder::Dmy)) {
+                (Some(_), None) => "such as en-US",
+                (None, Some(_)) => "such as en-GB",
+                (Some(a), Some(b)) if a == b => "any, such as en-US",
+                (Some(_), Some(_)) => "such as en-US (month first) or en-GB (day first)",
+                (None, None) => {
+                    return Err(Fault::new(
+                        codes::INVALID_DATE,
+                        format!("'{}' is not a date (expected YYYY-MM-DD)", clip(s)),
+                    ));
+                }
+            };
+            format!("YYYY-MM-DD; set the template's locale ({which}) to read it")
+        }
     };
     Err(Fault::new(codes::INVALID_DATE, format!("'{}' is not a date (expected {expected})", clip(s))))
 }

@@ -341,10 +341,20 @@ fn a_locale_also_reads_year_first_dates_and_english_month_names() {
         table(&date, &with_order(order), &cases);
     }
     assert!(fault(&date, &with_order(DateOrder::Dmy), "Feb 30, 2024").contains("not a real date"));
-    // Without a locale, ISO only, as before.
+    // Without a locale, ISO only, as before; the error says which setting reads the date.
     for (input, _) in &cases[..10] {
         assert_eq!(read(&date, &iso(), input), "!invalid_date", "{input}");
+        assert!(fault(&date, &iso(), input).contains("set the template's locale"), "{input}");
     }
+    assert!(
+        fault(&date, &iso(), "12/31/2024")
+            .ends_with("(expected YYYY-MM-DD; set the template's locale (such as en-US) to read it)")
+    );
+    assert!(fault(&date, &iso(), "31/12/2024").contains("(such as en-GB) to read it"));
+    assert!(fault(&date, &iso(), "01/02/2024").contains("en-US (month first) or en-GB (day first)"));
+    assert_eq!(fault(&date, &iso(), "31/31/2024"), "'31/31/2024' is not a date (expected YYYY-MM-DD)");
+    assert_eq!(fault(&date, &iso(), "soon"), "'soon' is not a date (expected YYYY-MM-DD)");
+    assert!(fault(&date, &iso(), "31-Jan-2024").contains("(any, such as en-US)"));
 }
 
 #[test]
@@ -452,7 +462,10 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
     assert_eq!(fault(&date, &iso(), "2020-05-01 7 pm"), "'2020-05-01 7 pm' is not a date (expected YYYY-MM-DD)");
     assert_eq!(fault(&date, &iso(), "2023-02-30"), "'2023-02-30' is not a real date: that day does not exist");
     assert_eq!(fault(&date, &iso(), "2023-13-01"), "'2023-13-01' is not a real date: there is no such month");
-    assert_eq!(fault(&date, &iso(), "2020/05/01"), "'2020/05/01' is not a date (expected YYYY-MM-DD)");
+    assert_eq!(
+        fault(&date, &iso(), "2020/05/01"),
+        "'2020/05/01' is not a date (expected YYYY-MM-DD; set the template's locale (any, such as en-US) to read it)"
+    );
 }
 
 #[test]
