@@ -26,6 +26,9 @@ pub struct ParseOptions {
     /// locale such as `en-US`, `'` in Switzerland; none without a locale, where `1,234` may
     /// as well be a decimal comma.
     pub thousands: Option<u8>,
+    /// Whether numbers may also group thousands with spaces (`1 234,56` under `fr-FR`, with a
+    /// space or the no-break spaces spreadsheets write).
+    pub space_thousands: bool,
     /// Offset for date-times written without one.
     pub offset_seconds: i32,
     /// Whether cells are trimmed.
@@ -44,6 +47,8 @@ impl ParseOptions {
             date_order: s.date_order,
             decimal_comma: s.decimal_comma,
             thousands: s.locale.as_deref().and_then(Locale::parse).map(|l| l.point_thousands),
+            space_thousands: s.decimal_comma
+                && s.locale.as_deref().and_then(Locale::parse).is_some_and(|l| l.space_thousands),
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,
@@ -341,6 +346,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
         Kind::Integer => match plain_integer(s) {
             Some(i) => *out = Value::Integer(i),
             None => match parse_integer_general(s, Some(if opts.decimal_comma { b',' } else { b'.' }), opts.grouping())
+                .or_else(|f| space_grouped(s, opts, f, |t| parse_integer_general(t, Some(b','), None)))
             {
                 Ok(i) => *out = Value::Integer(i),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
@@ -351,7 +357,9 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                 Ok(()) => *out = Value::Decimal(plain.decimal()),
                 Err(fault) => return Outcome::Invalid(fault),
             },
-            None => match parse_decimal_general(s, opts.decimal_comma, opts.grouping(), *precision, *scale) {
+            None => match parse_decimal_general(s, opts.decimal_comma, opts.grouping(), *precision, *scale)
+                .or_else(|f| space_grouped(s, opts, f, |t| parse_decimal_general(t, true, None, *precision, *scale)))
+            {
                 Ok(d) => *out = Value::Decimal(d),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -693,6 +701,38 @@ fn parse_integer_general(s: &str, zero_fraction: Option<u8>, grouping: Option<u8
             })?;
     }
     Ok(acc)
+}
+
+/// A number that failed to read as `fault` says, read again with its digit groups joined when
+/// the locale groups thousands with spaces and `s` is so grouped (`1 234 567,5`; a space, a
+/// no-break space or a narrow one, the same throughout, between groups of three). A fault of
+/// the joined number quotes `s`.
+#[cold]
+#[inline(never)]
+fn space_grouped<T>(
+    s: &str,
+    opts: &ParseOptions,
+    fault: Fault,
+    read: impl Fn(&str) -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    const SPACES: [char; 4] = [' ', '\u{a0}', '\u{202f}', '\u{2009}'];
+    let Some(space) = s.chars().find(|c| SPACES.contains(c)).filter(|_| opts.space_thousands) else {
+        return Err(fault);
+    };
+    let (_, body) = split_sign(s.as_bytes());
+    let body = &s[s.len() - body.len()..];
+    let whole = body.split(',').next().unwrap_or(body);
+    let grouped = whole.split(space).all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && thousands_grouped(whole.replace(space, "_").as_bytes(), b'_')
+        && !body[whole.len()..].contains(SPACES);
+    if !grouped {
+        return Err(fault);
+    }
+    let joined = s.replace(space, "");
+    read(&joined).map_err(|f| {
+        let message = f.message.replacen(&format!("'{}'", clip(&joined)), &format!("'{}'", clip(s)), 1);
+        Fault { message, ..f }
+    })
 }
 
 /// Reads a whole number strictly (no fraction, not even `.0`), with the thousands grouping

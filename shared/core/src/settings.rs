@@ -378,6 +378,9 @@ pub struct Locale {
     /// The thousands separator of numbers written with a decimal point: `,`, or `'` in
     /// Switzerland and Liechtenstein. (With a decimal comma it is `.`.)
     pub point_thousands: u8,
+    /// Whether numbers group thousands with spaces (`1 234,56` in French, Nordic and Slavic
+    /// languages; spreadsheets write a no-break space).
+    pub space_thousands: bool,
 }
 
 impl Locale {
@@ -438,6 +441,25 @@ impl Locale {
                 | "bg"
         ) && !matches!(region, "ch" | "li");
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
+        let space_thousands = decimal_comma
+            && (matches!(
+                language,
+                "fr" | "sv"
+                    | "nb"
+                    | "no"
+                    | "nn"
+                    | "fi"
+                    | "pl"
+                    | "cs"
+                    | "sk"
+                    | "ru"
+                    | "uk"
+                    | "bg"
+                    | "et"
+                    | "lt"
+                    | "lv"
+                    | "hu"
+            ) || (language, region) == ("pt", "pt"));
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd
@@ -448,6 +470,7 @@ impl Locale {
             },
             decimal_comma,
             point_thousands,
+            space_thousands,
         })
     }
 }

@@ -15,6 +15,7 @@ fn iso() -> ParseOptions {
         date_order: None,
         decimal_comma: false,
         thousands: None,
+        space_thousands: false,
         offset_seconds: 0,
         trim: true,
         is_1904: false,
@@ -308,6 +309,45 @@ fn a_locale_reads_its_thousands_separator_in_integers_and_decimals() {
     assert_eq!(opts("de-CH").thousands, Some(b'\''));
     assert_eq!((opts("de-LI").grouping(), opts("de-LI").decimal_comma), (Some(b'\''), false));
     assert_eq!(opts("de-DE").grouping(), Some(b'.'));
+}
+
+#[test]
+fn french_and_nordic_locales_group_thousands_with_spaces() {
+    let money = kind("type: decimal, precision: 17, scale: 2");
+    let fr = ParseOptions { decimal_comma: true, space_thousands: true, ..iso() };
+    table(
+        &money,
+        &fr,
+        &[
+            ("1 234,56", "\"1234.56\""),
+            ("1\u{a0}234\u{a0}567,5", "\"1234567.5\""),
+            ("-12\u{202f}345", "\"-12345\""),
+            ("1.234,56", "\"1234.56\""),
+            // Groups of three, one kind of space, none in the fraction: else an error.
+            ("12 34,5", "!invalid_decimal"),
+            ("1 234\u{a0}567", "!invalid_decimal"),
+            ("1 234,567 8", "!invalid_decimal"),
+            ("0 123", "!invalid_decimal"),
+            ("1 234.5", "!invalid_decimal"),
+            (" 1 234", "\"1234\""),
+        ],
+    );
+    table(&Kind::Integer, &fr, &[("1 234", "1234"), ("1 234,00", "1234"), ("1 234,5", "!invalid_integer")]);
+    // The error quotes the value as written.
+    assert!(fault(&money, &fr, "12 34,5").starts_with("'12 34,5' is not a decimal number"));
+    let tiny = kind("type: decimal, precision: 4, scale: 2");
+    assert!(fault(&tiny, &fr, "1 234,56").starts_with("'1 234,56' has more than"), "{}", fault(&tiny, &fr, "1 234,56"));
+    // Only where the locale writes them: de-DE and no locale refuse spaces.
+    let de = ParseOptions { decimal_comma: true, ..iso() };
+    assert_eq!(read(&money, &de, "1 234,56"), "!invalid_decimal");
+    assert_eq!(read(&money, &iso(), "1 234.56"), "!invalid_decimal");
+    let opts = |locale: &str| {
+        let settings =
+            crate::settings::SettingsPatch { locale: Some(locale.into()), ..Default::default() }.resolve("s").unwrap();
+        ParseOptions::from_settings(&settings).space_thousands
+    };
+    assert!(opts("fr-FR") && opts("sv-SE") && opts("pl") && opts("pt-PT"));
+    assert!(!opts("de-DE") && !opts("fr-CH") && !opts("pt-BR") && !opts("en-US"));
 }
 
 #[test]
@@ -1020,6 +1060,7 @@ fn the_import_settings_set_the_parse_options() {
             date_order: Some(DateOrder::Dmy),
             decimal_comma: true,
             thousands: Some(b','),
+            space_thousands: false,
             offset_seconds: -5400,
             trim: false,
             is_1904: false,
