@@ -1154,7 +1154,8 @@ fn parse_date_general(
             let which = match (reads(DateOrder::Mdy), reads(DateOrder::Dmy)) {
                 (Some(_), None) => "such as en-US",
                 (None, Some(_)) => "such as en-GB",
-                (Some(a), Some(b)) if a == b => "any, such as en-US",
+                (Some(a), Some(b)) if a == b && reads(DateOrder::Ymd) == Some(a) => "any, such as en-US",
+                (Some(a), Some(b)) if a == b => "such as en-US or en-GB",
                 (Some(_), Some(_)) => "such as en-US (month first) or en-GB (day first)",
                 (None, None) => {
                     return Err(Fault::new(

@@ -419,6 +419,7 @@ impl Locale {
                 | "da"
                 | "nb"
                 | "no"
+                | "nn"
                 | "sv"
                 | "fi"
                 | "pl"

@@ -346,7 +346,7 @@ fn french_and_nordic_locales_group_thousands_with_spaces() {
             crate::settings::SettingsPatch { locale: Some(locale.into()), ..Default::default() }.resolve("s").unwrap();
         ParseOptions::from_settings(&settings).space_thousands
     };
-    assert!(opts("fr-FR") && opts("sv-SE") && opts("pl") && opts("pt-PT"));
+    assert!(opts("fr-FR") && opts("sv-SE") && opts("pl") && opts("pt-PT") && opts("nn-NO"));
     assert!(!opts("de-DE") && !opts("fr-CH") && !opts("pt-BR") && !opts("en-US"));
 }
 
@@ -395,6 +395,8 @@ fn a_locale_also_reads_year_first_dates_and_english_month_names() {
     assert_eq!(fault(&date, &iso(), "31/31/2024"), "'31/31/2024' is not a date (expected YYYY-MM-DD)");
     assert_eq!(fault(&date, &iso(), "soon"), "'soon' is not a date (expected YYYY-MM-DD)");
     assert!(fault(&date, &iso(), "31-Jan-2024").contains("(any, such as en-US)"));
+    // Both orders read it alike, but a year-first locale does not.
+    assert!(fault(&date, &iso(), "01/01/2024").contains("(such as en-US or en-GB)"));
 }
 
 #[test]
