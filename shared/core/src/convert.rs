@@ -43,12 +43,12 @@ pub struct ParseOptions {
 impl ParseOptions {
     /// The options an import's settings imply.
     pub fn from_settings(s: &Settings) -> ParseOptions {
+        let locale = s.locale.as_deref().and_then(Locale::parse);
         ParseOptions {
             date_order: s.date_order,
             decimal_comma: s.decimal_comma,
-            thousands: s.locale.as_deref().and_then(Locale::parse).map(|l| l.point_thousands),
-            space_thousands: s.decimal_comma
-                && s.locale.as_deref().and_then(Locale::parse).is_some_and(|l| l.space_thousands),
+            thousands: locale.map(|l| l.point_thousands),
+            space_thousands: s.decimal_comma && locale.is_some_and(|l| l.space_thousands),
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,

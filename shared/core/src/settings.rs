@@ -364,6 +364,13 @@ const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm b
     sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za \
     zh zu";
 
+/// Languages that write a decimal comma (outside Switzerland and Liechtenstein).
+const DECIMAL_COMMA_LANGUAGES: &str =
+    "de fr es it pt nl da nb no nn sv fi pl cs sk ru uk tr el ro hu id vi lt lv et sl hr sr bg";
+
+/// Languages with a decimal comma that group thousands with spaces (`1 234,56`); also `pt-PT`.
+const SPACE_GROUPING_LANGUAGES: &str = "fr sv nb no nn fi pl cs sk ru uk bg et lt lv hu";
+
 /// ISO 639-2 codes of the most used languages that have a two-letter code, which a tag must use.
 const HAS_TWO_LETTER_CODE: &str = "ara ben ces chi cze dan deu dut ell eng fas fin fra fre ger gre heb hin hun ind \
     ita jpn kor msa nld nor per pol por ron rum rus spa swe tha tur ukr urd vie zho";
@@ -409,58 +416,10 @@ impl Locale {
         let region = parts.next().unwrap_or("");
         let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us") | ("fil", _));
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
-        let decimal_comma = matches!(
-            language,
-            "de" | "fr"
-                | "es"
-                | "it"
-                | "pt"
-                | "nl"
-                | "da"
-                | "nb"
-                | "no"
-                | "nn"
-                | "sv"
-                | "fi"
-                | "pl"
-                | "cs"
-                | "sk"
-                | "ru"
-                | "uk"
-                | "tr"
-                | "el"
-                | "ro"
-                | "hu"
-                | "id"
-                | "vi"
-                | "lt"
-                | "lv"
-                | "et"
-                | "sl"
-                | "hr"
-                | "sr"
-                | "bg"
-        ) && !matches!(region, "ch" | "li");
+        let listed = |list: &str| list.split(' ').any(|l| l == language);
+        let decimal_comma = listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li");
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
-        let space_thousands = decimal_comma
-            && (matches!(
-                language,
-                "fr" | "sv"
-                    | "nb"
-                    | "no"
-                    | "nn"
-                    | "fi"
-                    | "pl"
-                    | "cs"
-                    | "sk"
-                    | "ru"
-                    | "uk"
-                    | "bg"
-                    | "et"
-                    | "lt"
-                    | "lv"
-                    | "hu"
-            ) || (language, region) == ("pt", "pt"));
+        let space_thousands = decimal_comma && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt"));
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd
