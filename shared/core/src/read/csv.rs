@@ -9,7 +9,9 @@
 //! Rules: RFC 4180 quoting (`""` inside quotes is a quote); a quote inside an unquoted field is
 //! an ordinary character; text after a closing quote is kept and the field is flagged malformed;
 //! `\r\n`, `\n` and a lone `\r` each end a line, inside quotes too, so line numbers match what an
-//! editor shows.
+//! editor shows. A field written as Excel's text formula, `="01234"` (or quoted, `"=""01234"""`),
+//! is the text between its quotes, as a spreadsheet shows it: exporters write it to keep leading
+//! zeros.
 
 use std::borrow::Cow;
 
@@ -149,9 +151,13 @@ impl RecordSpans {
         CsvRecord { buf: text.as_bytes(), text: Some(text), spans: self }
     }
 
-    /// Whether every field is empty or blank.
+    /// Whether every field is empty or blank (`=""`, Excel's empty text formula, too).
     pub fn is_blank(&self, buf: &[u8]) -> bool {
-        self.fields.iter().all(|f| crate::record::is_blank_bytes(&buf[f.start as usize..f.end as usize]))
+        use crate::record::is_blank_bytes;
+        self.fields.iter().all(|f| {
+            let raw = &buf[f.start as usize..f.end as usize];
+            is_blank_bytes(raw) || text_formula(raw).is_some_and(|r| is_blank_bytes(&raw[r]))
+        })
     }
 
     /// The record read as a header: each field as text (lossy UTF-8), trimmed, without a byte
@@ -178,7 +184,16 @@ impl<'a> CsvRecord<'a, '_> {
     pub fn bytes(&self, col: usize) -> Cow<'a, [u8]> {
         let f = self.spans.fields[col];
         let raw = &self.buf[f.start as usize..f.end as usize];
-        if f.flags & ESCAPED == 0 { Cow::Borrowed(raw) } else { Cow::Owned(unescape(raw)) }
+        if f.flags & ESCAPED == 0 {
+            Cow::Borrowed(text_formula(raw).map_or(raw, |r| &raw[r]))
+        } else {
+            let mut bytes = unescape(raw);
+            if let Some(r) = text_formula(&bytes) {
+                bytes.truncate(r.end);
+                bytes.drain(..r.start);
+            }
+            Cow::Owned(bytes)
+        }
     }
 }
 
@@ -198,9 +213,13 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
                 let f = self.spans.fields[col];
                 let raw = &text[f.start as usize..f.end as usize];
                 if f.flags & ESCAPED == 0 {
-                    CellRef::Str(Cow::Borrowed(raw))
+                    CellRef::Str(Cow::Borrowed(text_formula(raw.as_bytes()).map_or(raw, |r| &raw[r])))
                 } else {
-                    CellRef::Str(Cow::Owned(unescape_str(raw)))
+                    let mut s = unescape_str(raw);
+                    if let Some(r) = text_formula(s.as_bytes()) {
+                        s = s[r].to_string();
+                    }
+                    CellRef::Str(Cow::Owned(s))
                 }
             }
             None => CellRef::Bytes(self.bytes(col)),
@@ -212,7 +231,8 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
         if f.flags & ESCAPED != 0 {
             return None;
         }
-        self.text?.get(f.start as usize..f.end as usize)
+        let raw = self.text?.get(f.start as usize..f.end as usize)?;
+        Some(text_formula(raw.as_bytes()).map_or(raw, |r| &raw[r]))
     }
     #[inline(always)]
     fn cell_line(&self, col: usize) -> u64 {
@@ -230,6 +250,17 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
     fn cell_malformed(&self, col: usize) -> bool {
         self.spans.fields[col].flags & MALFORMED != 0
     }
+}
+
+/// Where the text is in a field written as Excel's text formula, `="…"` with no other quote:
+/// between the two quotes. Both ends are ASCII, so the range is on character boundaries.
+#[inline(always)]
+fn text_formula(raw: &[u8]) -> Option<std::ops::Range<usize>> {
+    if raw.first() != Some(&b'=') {
+        return None;
+    }
+    let inner = raw.strip_prefix(b"=\"")?.strip_suffix(b"\"")?;
+    (!inner.contains(&b'"')).then_some(2..raw.len() - 1)
 }
 
 /// [`unescape`] for text.

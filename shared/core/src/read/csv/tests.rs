@@ -226,6 +226,8 @@ fn blank_records_are_those_of_whitespace_only() {
     check("\"\",\" \"\n", true);
     check(",x\n", false);
     check("\"\"\"\"\n", false);
+    check("=\"\",=\" \"\n", true);
+    check("=\"\",=\"x\"\n", false);
 }
 
 const TRICKY: &[u8] = b"id,note,amount\r\n\
@@ -299,4 +301,23 @@ fn the_simd_utf8_check_gives_std_answers() {
         let std = std::str::from_utf8(bytes);
         assert_eq!(ours, std, "{bytes:?}");
     }
+}
+
+#[test]
+fn a_field_written_as_excels_text_formula_is_the_text_it_shows() {
+    // Unquoted, quoted, empty; anything else that starts with `=` stays as written.
+    let input = "=\"01234\",\"=\"\"007\"\"\",=\"\",=\"a\"\"b\",= \"1\",x=\"1\",=\"1\"2,=\"é\"\n";
+    check(input, &[r#"1: "01234" "007" "" "=\"a\"\"b\"" "= \"1\"" "x=\"1\"" "=\"1\"2" "é""#]);
+    let buf = input.as_bytes();
+    let mut parser = CsvParser::new(buf, 1, CsvOptions::default(), true);
+    let mut rec = RecordSpans::default();
+    assert_eq!(parser.next_record(&mut rec).unwrap(), Step::Record);
+    let text = std::str::from_utf8(buf).unwrap();
+    let view = CsvRecord { buf, text: Some(text), spans: &rec };
+    assert_eq!(view.text(0), Some("01234"));
+    assert_eq!(view.text(7), Some("é"));
+    assert_eq!(view.cell(0).display(), "01234");
+    assert_eq!(view.cell(1).display(), "007");
+    assert_eq!(view.cell(2).display(), "");
+    assert_eq!(view.cell(6).display(), "=\"1\"2");
 }
