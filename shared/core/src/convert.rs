@@ -186,20 +186,29 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
     ConvertedCell { value, text }
 }
 
-/// `str::trim`, with a fast exit for the usual cell that starts and ends with a visible character.
+/// Whether trimming takes `c` off a cell's ends: white space, and the invisible characters that
+/// text copied from web pages and documents carries along (zero-width space, word joiner, a
+/// stray byte order mark).
+#[inline]
+pub fn is_trimmed(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Trims [`is_trimmed`] characters, with a fast exit for the usual cell that starts and ends
+/// with a visible character.
 ///
-/// A non-ASCII first character is not white space when its lead byte is above `0xC2` and not
-/// `0xE1`–`0xE3` (those lead every white-space character beyond ASCII), so names such as
-/// "Łukasz" keep the fast exit too.
+/// A non-ASCII first character is visible when its lead byte is above `0xC2` and not
+/// `0xE1`–`0xE3` or `0xEF` (those lead every white-space and invisible character beyond ASCII),
+/// so names such as "Łukasz" keep the fast exit too.
 #[inline]
 pub fn trim(s: &str) -> &str {
     let b = s.as_bytes();
     let (Some(&a), Some(&z)) = (b.first(), b.last()) else {
         return s;
     };
-    let start_ok = (a > b' ' && a < 0x80) || (a > 0xC2 && !(0xE1..=0xE3).contains(&a));
-    let end_ok = (z > b' ' && z < 0x80) || (z >= 0x80 && s.chars().next_back().is_some_and(|c| !c.is_whitespace()));
-    if start_ok && end_ok { s } else { s.trim() }
+    let start_ok = (a > b' ' && a < 0x80) || (a > 0xC2 && !(0xE1..=0xE3).contains(&a) && a != 0xEF);
+    let end_ok = (z > b' ' && z < 0x80) || (z >= 0x80 && s.chars().next_back().is_some_and(|c| !is_trimmed(c)));
+    if start_ok && end_ok { s } else { s.trim_matches(is_trimmed) }
 }
 
 fn bool_text(b: bool) -> &'static str {
@@ -207,7 +216,8 @@ fn bool_text(b: bool) -> &'static str {
 }
 
 fn trim_owned<'a>(s: String, trim: bool) -> Cow<'a, str> {
-    if trim && s.trim().len() != s.len() { Cow::Owned(s.trim().to_string()) } else { Cow::Owned(s) }
+    let trimmed = if trim { s.trim_matches(is_trimmed) } else { &s };
+    if trimmed.len() != s.len() { Cow::Owned(trimmed.to_string()) } else { Cow::Owned(s) }
 }
 
 fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error, opts: &ParseOptions) -> ConvertedCell<'a> {
@@ -469,7 +479,7 @@ fn list<'a>(items: Vec<Cow<'a, str>>, out: &mut Value<'a>) -> Outcome {
 
 /// Reads a template literal (a default or a bound) as a field of `kind`.
 pub fn convert_str<'a>(kind: &'a Kind, text: &'a str, opts: &ParseOptions) -> Converted<'a> {
-    let text = text.trim();
+    let text = text.trim_matches(is_trimmed);
     if text.is_empty() {
         return Converted::Empty;
     }
@@ -481,7 +491,7 @@ fn canonical_or<'a>(src: impl Source<'a>, item: &str, canonical: String) -> Cow<
 }
 
 fn split_items<'s>(s: &'s str, sep: &'s str) -> impl Iterator<Item = &'s str> {
-    s.split(sep).map(str::trim).filter(|i| !i.is_empty())
+    s.split(sep).map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty())
 }
 
 fn choice_list(choices: &Choices) -> String {
@@ -596,7 +606,12 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
 
 fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseOptions) -> ConvertedCell<'a> {
     let sep = kind.separator();
-    let joined = items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()).collect::<Vec<_>>().join(sep.unwrap_or(" "));
+    let joined = items
+        .iter()
+        .map(|i| i.trim_matches(is_trimmed))
+        .filter(|i| !i.is_empty())
+        .collect::<Vec<_>>()
+        .join(sep.unwrap_or(" "));
     let text: Cow<'a, str> = Cow::Owned(joined);
     match sep {
         Some(_) if items.iter().all(|i| sep.is_none_or(|s| !i.contains(s))) => {

@@ -44,7 +44,7 @@ impl CellRef<'_> {
     pub fn is_blank(&self) -> bool {
         match self {
             CellRef::Bytes(b) => is_blank_bytes(b),
-            CellRef::Str(s) => s.trim().is_empty(),
+            CellRef::Str(s) => s.trim_matches(crate::convert::is_trimmed).is_empty(),
             CellRef::Empty => true,
             CellRef::List(items) => items.is_empty(),
             _ => false,
@@ -68,7 +68,8 @@ impl CellRef<'_> {
     }
 }
 
-/// Whether bytes hold nothing but white space as [`str::trim`] sees it, so a row counts as
+/// Whether bytes hold nothing but what [`crate::convert::trim`] takes off (white space, zero-width
+/// spaces, word joiners, byte order marks), so a row counts as
 /// empty exactly when trimming leaves every cell empty (a no-break space included). Bytes that
 /// are not UTF-8 are not white space. The DOS end-of-file mark (Ctrl-Z, 0x1A), which old
 /// exporters still write after the last line, and NUL bytes, which pad some files to the end of
@@ -81,15 +82,16 @@ pub fn is_blank_bytes(bytes: &[u8]) -> bool {
             return true;
         };
         rest = &rest[i..];
-        // White space beyond `is_ascii_whitespace` is U+000B or starts with one of these bytes.
+        // What trimming takes off beyond `is_ascii_whitespace` is U+000B or starts with one of
+        // these bytes.
         let len = match rest[0] {
             0x0B => 1,
             0xC2 => 2,
-            0xE1..=0xE3 => 3,
+            0xE1..=0xE3 | 0xEF => 3,
             _ => return false,
         };
         match rest.get(..len).and_then(|c| std::str::from_utf8(c).ok()).and_then(|c| c.chars().next()) {
-            Some(c) if c.is_whitespace() => rest = &rest[len..],
+            Some(c) if crate::convert::is_trimmed(c) => rest = &rest[len..],
             _ => return false,
         }
     }
@@ -248,13 +250,14 @@ mod tests {
         assert!(is_blank_bytes(b"\x1A") && is_blank_bytes(b" \x1A\r\n"), "the DOS end-of-file mark");
         assert!(!is_blank_bytes(b"\x1Ax"));
         assert!(is_blank_bytes(b"\0\0\0"), "NUL padding");
-        for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}"] {
+        for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}", "\u{FEFF}\u{200B}\u{2060}"]
+        {
             assert!(is_blank_bytes(blank.as_bytes()), "{blank:?}");
-            assert!(blank.trim().is_empty());
+            assert!(crate::convert::trim(blank).is_empty());
         }
-        for text in ["a", " \u{A0}x", "\u{A1}", "\u{2030}", "Łukasz", "\u{FEFF}"] {
+        for text in ["a", " \u{A0}x", "\u{A1}", "\u{2030}", "Łukasz", "\u{FEFE}", "\u{200D}"] {
             assert!(!is_blank_bytes(text.as_bytes()), "{text:?}");
-            assert!(!text.trim().is_empty());
+            assert!(!crate::convert::trim(text).is_empty());
         }
         assert!(!is_blank_bytes(b" \xC2"), "a cut character is not white space");
         assert!(!is_blank_bytes(b"\xE2\x80"), "a cut character is not white space");

@@ -821,7 +821,8 @@ fn emails_need_one_at_and_a_dotted_domain() {
             ("a@x-.com", "!invalid_email"),
             ("a@[1.2.3.4]", "!invalid_email"),
             ("a@x_y.com", "!invalid_email"),
-            ("a@x.com\u{200B}", "!invalid_email"),
+            ("a@x.com\u{200B}", "\"a@x.com\""),
+            ("a@x\u{200B}.com", "!invalid_email"),
             ("\"john doe\"@x.com", "!invalid_email"),
             ("first-last_x!#$%&*/=?^`{|}~@a-b.example.com", "\"first-last_x!#$%&*/=?^`{|}~@a-b.example.com\""),
             ("用户@例子.广告", "\"用户@例子.广告\""),
@@ -834,7 +835,7 @@ fn emails_need_one_at_and_a_dotted_domain() {
         ("mailto:a@x.com", "':' cannot appear before the @"),
         ("a@-x.com", "starts or ends with -"),
         ("a\u{1}@x.com", "contains a control character (U+0001)"),
-        ("a@x.com\u{200B}", "contains an invisible character (U+200B)"),
+        ("a@x\u{200B}.com", "contains an invisible character (U+200B)"),
         ("a@x_y.com", "'_' cannot appear in the domain"),
     ] {
         assert!(fault(&Kind::Email, &iso(), input).ends_with(why), "{input:?}: {}", fault(&Kind::Email, &iso(), input));
@@ -1117,7 +1118,36 @@ fn trim_agrees_with_str_trim() {
         "\t\n",
         "日本",
         "\u{7f}",
+        "\u{ff21}",
+        "\u{ffe5}1",
     ] {
         assert_eq!(trim(s), s.trim(), "{s:?}");
     }
+}
+
+#[test]
+fn trimming_also_takes_off_invisible_characters_at_the_ends() {
+    // Zero-width space, word joiner and byte order mark, as text copied from web pages carries them.
+    for (s, want) in [
+        ("\u{200B}2024-01-02", "2024-01-02"),
+        ("true\u{FEFF}", "true"),
+        ("\u{2060} 12 \u{200B}\u{a0}", "12"),
+        ("a\u{200B}b", "a\u{200B}b"),
+        ("\u{200D}x\u{200C}", "\u{200D}x\u{200C}"),
+        ("\u{FEFF}", ""),
+    ] {
+        assert_eq!(trim(s), want, "{s:?}");
+        assert_eq!(crate::record::is_blank_bytes(s.as_bytes()), want.is_empty(), "{s:?}");
+    }
+    let iso = iso();
+    for c in [
+        CellRef::Bytes(Cow::Borrowed("\u{200B}42\u{FEFF}".as_bytes())),
+        CellRef::Str(Cow::Owned("\u{200B}42\u{FEFF}".to_string())),
+    ] {
+        let converted = convert_cell(&Kind::Integer, c, &iso);
+        assert_eq!((show(&converted.value), converted.text.as_ref()), ("42".to_string(), "42"));
+    }
+    let keep = ParseOptions { trim: false, ..iso };
+    let converted = convert_cell(&Kind::Text, CellRef::Str(Cow::Owned("x\u{200B}".into())), &keep);
+    assert_eq!(converted.text, "x\u{200B}");
 }
