@@ -1342,7 +1342,8 @@ fn month_number(word: &str) -> Option<i8> {
 }
 
 /// Reads a date-time: ISO 8601 / RFC 3339 with `T` or a space, optional seconds and fraction,
-/// optional offset (`Z`, `+02:00`, `+0200`); without one, `default_offset` applies.
+/// optional offset (`Z`, `+02:00`, `+0200`, `UTC`, `GMT+01:00`); without one, `default_offset`
+/// applies.
 pub fn parse_datetime(
     s: &str,
     order: Option<DateOrder>,
@@ -1455,6 +1456,13 @@ fn parse_iso_datetime(
         }
         hour = hour % 12 + if pm { 12 } else { 0 };
         tail = tail[2..].trim_start();
+    }
+    // `UTC` or `GMT`, alone (`10:30:00 UTC`, as Rails and many logs write) or before an offset
+    // (`GMT+0100`, as JavaScript writes dates).
+    if let Some(zone) = tail.get(..3)
+        && (zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT"))
+    {
+        tail = if tail.len() == 3 { "Z" } else { &tail[3..] };
     }
     let offset = match tail.as_bytes() {
         [] => default_offset,
