@@ -1086,7 +1086,7 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
     })
 }
 
-/// Reads a date alone: ISO `YYYY-MM-DD`; with a date order also `31/12/2024`, `12.31.2024` and
+/// Reads a date alone: ISO `YYYY-MM-DD` (or its basic form, `YYYYMMDD`); with a date order also `31/12/2024`, `12.31.2024` and
 /// the like, the year first (`2024/12/31`) and English month names (`31-Dec-2024`); with a
 /// format, that `strftime` format. (A date field's cells also take a date at
 /// midnight; template inference, which uses this, takes a column of those for date-times.)
@@ -1124,6 +1124,16 @@ fn parse_date_general(
         && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10]))
     {
         return ymd(y, m, d, s);
+    }
+    // ISO 8601's basic form, `20241231`, as bank and mainframe exports write dates. Eight digits
+    // that are no such day (`12312024`, a US date without separators) are left to the messages
+    // below: the month would be the century of the year.
+    if b.len() == 8
+        && b[0] != b'0'
+        && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[4..6]), two_digits(&b[6..8]))
+        && let Ok(date) = civil::Date::new(y, m, d)
+    {
+        return Ok(date);
     }
     // The field's own format wins over the locale's order: `%d/%m/%Y` reads 03/04/2020 as
     // 3 April even under en-US.
