@@ -1317,7 +1317,13 @@ fn named_month_date(s: &str) -> Option<Result<civil::Date, Fault>> {
             runs.push(&s[start..i]);
         }
     }
-    let [x, y, z] = runs[..] else { return None };
+    // A day of the week first (`Tuesday, January 2, 2024`, `Tue, 02 Jan 2024`) must be the
+    // date's.
+    let (weekday, x, y, z) = match runs[..] {
+        [w, x, y, z] => (Some(weekday_number(w)?), x, y, z),
+        [x, y, z] => (None, x, y, z),
+        _ => return None,
+    };
     let (year, month, day) = match (month_number(x), month_number(y), month_number(z)) {
         (Some(m), None, None) if z.len() == 4 => (z, m, y),
         (None, Some(m), None) if z.len() == 4 => (z, m, x),
@@ -1325,7 +1331,26 @@ fn named_month_date(s: &str) -> Option<Result<civil::Date, Fault>> {
         _ => return None,
     };
     let (y, d) = (four_digits(year.as_bytes())?, two_digits(day.as_bytes())?);
-    Some(ymd(y, month, d, s))
+    Some(ymd(y, month, d, s).and_then(|date| match weekday {
+        Some(w) if w != date.weekday().to_monday_zero_offset() => Err(Fault::new(
+            codes::INVALID_DATE,
+            format!("'{}' names the wrong day of the week: {date} is a {:?}", clip(s), date.weekday()),
+        )),
+        _ => Ok(date),
+    }))
+}
+
+/// Monday 0 to Sunday 6, for an English day of the week or its abbreviation (`Tue`, `Tues`,
+/// `thursday`).
+fn weekday_number(word: &str) -> Option<i8> {
+    const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let word = word.to_ascii_lowercase();
+    let found = DAYS.iter().position(|d| {
+        *d == word
+            || (word.len() == 3 && d.starts_with(word.as_str()))
+            || matches!(word.as_str(), "tues" | "thur" | "thurs") && d.starts_with(word.as_str())
+    })?;
+    Some(found as i8)
 }
 
 /// The number of an English month name or its abbreviation (`Jan`, `Sept`, `january`).

@@ -376,11 +376,26 @@ fn a_locale_also_reads_year_first_dates_and_english_month_names() {
         ("st Jan 31 2024", "!invalid_date"),
         ("Jan st 31 2024", "!invalid_date"),
         ("2024th Jan 31", "!invalid_date"),
+        // A day of the week first must be the date's.
+        ("Wednesday, January 31, 2024", "\"2024-01-31\""),
+        ("Wed, 31 Jan 2024", "\"2024-01-31\""),
+        ("Thurs Feb 1st 2024", "\"2024-02-01\""),
+        ("Thu, 01 Feb 2024 00:00:00 +0000", "\"2024-02-01\""),
+        ("Tuesday, January 31, 2024", "!invalid_date"),
+        ("Wedn 31 Jan 2024", "!invalid_date"),
+        ("Jan Wed 31 2024", "!invalid_date"),
     ];
     for order in [DateOrder::Dmy, DateOrder::Mdy, DateOrder::Ymd] {
         table(&date, &with_order(order), &cases);
     }
     assert!(fault(&date, &with_order(DateOrder::Dmy), "Feb 30, 2024").contains("not a real date"));
+    assert_eq!(
+        fault(&date, &with_order(DateOrder::Dmy), "Tue, 31 Jan 2024"),
+        "'Tue, 31 Jan 2024' names the wrong day of the week: 2024-01-31 is a Wednesday"
+    );
+    let dt = kind("type: datetime");
+    let rfc2822 = [("Wed, 31 Jan 2024 14:30:05 +0100", "\"2024-01-31T14:30:05+01:00\"")];
+    table(&dt, &with_order(DateOrder::Mdy), &rfc2822);
     // Without a locale, ISO only, as before; the error says which setting reads the date.
     for (input, _) in &cases[..10] {
         assert_eq!(read(&date, &iso(), input), "!invalid_date", "{input}");
