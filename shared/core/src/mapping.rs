@@ -2,8 +2,7 @@
 //!
 //! Order of preference: an explicit mapping (by header name or 1-based column number) → the
 //! exact key or label → the same ignoring case, spaces and punctuation → an `alternate_matches`
-//! entry → the words of one of those ending the header's (`Contact ID` for `ID`, `Mobile Phone
-//! Number` for `Phone`) → a fuzzy match (Jaro-Winkler) with its confidence. Every decision is recorded with its
+//! entry → a fuzzy match (Jaro-Winkler) with its confidence. Every decision is recorded with its
 //! method and confidence. A required field left unmapped or a tie between candidates is a
 //! problem that sends the import to `NEEDS_REVIEW` rather than a guess.
 
@@ -25,10 +24,6 @@ pub enum MatchMethod {
     Normalized,
     /// Equals one of the field's `alternate_matches`.
     Alternate,
-    /// The header's last words are the key's, label's or an alternate match's, after at most two
-    /// words that qualify them (`Contact ID`, `Mobile Phone`), perhaps followed by a word such
-    /// as `number` or `address` (`Phone Number`, `Email Address`).
-    Words,
     /// Similar enough.
     Fuzzy,
     /// Explicitly ignored.
@@ -76,8 +71,8 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 /// its mapping has a problem; then the row with the most fields matched by name, at least two
 /// (one for a template of one field) and more than the first, is the header (the earliest on a
 /// tie). Only a name equal to a key, label or alternate match counts, ignoring case, spaces and
-/// punctuation (or named in the `explicit` mapping): a fuzzy match or one by words could take a
-/// data value (`SKU-001` for `SKU`, `Acme Phone` for `Phone`), and a mapping by column number fits any row wide enough.
+/// punctuation (or named in the `explicit` mapping): a fuzzy match could take a data value
+/// (`SKU-001` for `SKU`), and a mapping by column number fits any row wide enough.
 pub fn header_below_titles(
     schema: &Schema,
     rows: &[Vec<String>],
@@ -94,11 +89,7 @@ pub fn header_below_titles(
         .collect();
     let named = |row: &[String]| {
         let outcome = map_columns(schema, row, &by_name);
-        outcome
-            .columns
-            .iter()
-            .filter(|c| c.field.is_some() && !matches!(c.method, MatchMethod::Fuzzy | MatchMethod::Words))
-            .count()
+        outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
     };
     let needed = schema.fields.len().clamp(1, 2).max(named(first) + 1);
     let mut best: Option<(usize, usize)> = None;
@@ -160,57 +151,6 @@ pub struct MappingOutcome {
 }
 
 const FUZZY_THRESHOLD: f64 = 0.88;
-
-/// Words a header may add after a field's name without changing what it holds.
-const NAME_SUFFIXES: &[&str] = &["address", "number", "no", "num", "nr", "code", "name", "value"];
-
-/// Lower-case words: split at anything but letters and digits, and where a lower-case letter or
-/// digit meets an upper-case one (`FirstName`, `contactID`).
-fn words(s: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut prev_lower = false;
-    for c in s.chars() {
-        let c = match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        };
-        if !c.is_alphanumeric() {
-            if !word.is_empty() {
-                out.push(std::mem::take(&mut word));
-            }
-            prev_lower = false;
-            continue;
-        }
-        if c.is_uppercase() && prev_lower && !word.is_empty() {
-            out.push(std::mem::take(&mut word));
-        }
-        prev_lower = c.is_lowercase() || c.is_numeric();
-        word.extend(c.to_lowercase());
-    }
-    if !word.is_empty() {
-        out.push(word);
-    }
-    out
-}
-
-/// How well a header's words name a field by one of its names' words: 0.92 for the name followed
-/// by a suffix such as `number` (`Phone Number`), 0.90 with a word before it too (`Mobile Phone
-/// Number`), 0.88 for a word before it alone (`Mobile Phone`), and 0.02 less for a second word
-/// before it. `None` when the name's words do not end the header's (give or take the suffix),
-/// when more than two words come before them, or when the header is the name alone.
-fn words_score(header: &[String], name: &[String]) -> Option<f64> {
-    if name.is_empty() || header.len() <= name.len() {
-        return None;
-    }
-    let (body, suffixed) = match header.split_last() {
-        Some((last, body)) if NAME_SUFFIXES.contains(&last.as_str()) && body.ends_with(name) => (body, true),
-        _ if header.ends_with(name) => (header, false),
-        _ => return None,
-    };
-    let before = body.len() - name.len();
-    (before <= 2).then(|| [0.92, 0.9, 0.88, 0.86][before + usize::from(!suffixed)])
-}
 
 /// Letters and digits only, lower case, full-width forms (`ＩＤ`, common in East Asian
 /// spreadsheets) as their ASCII letters.
@@ -319,18 +259,12 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         .iter()
         .map(|f| (normalize(&f.key), normalize(&f.label), f.alternate_matches.iter().map(|a| normalize(a)).collect()))
         .collect();
-    let field_words: Vec<Vec<Vec<String>>> = schema
-        .fields
-        .iter()
-        .map(|f| std::iter::once(&f.key).chain([&f.label]).chain(&f.alternate_matches).map(|n| words(n)).collect())
-        .collect();
     let mut candidates: Vec<(f64, usize, usize, MatchMethod)> = Vec::new();
     for (c, header) in headers.iter().enumerate() {
         if column_taken[c] || header.trim().is_empty() {
             continue;
         }
         let nh = normalize(header);
-        let hw = words(header);
         for (f, field) in schema.fields.iter().enumerate() {
             if field_taken[f] {
                 continue;
@@ -342,24 +276,15 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 Some((0.98, MatchMethod::Normalized))
             } else if !nh.is_empty() && nalts.contains(&nh) {
                 Some((0.95, MatchMethod::Alternate))
+            } else if nh.len() >= 3 {
+                let best = std::iter::once(nkey)
+                    .chain(std::iter::once(nlabel))
+                    .chain(nalts.iter())
+                    .map(|t| strsim::jaro_winkler(&nh, t))
+                    .fold(0.0f64, f64::max);
+                (best >= FUZZY_THRESHOLD).then_some((best.min(0.94), MatchMethod::Fuzzy))
             } else {
-                let by_words = field_words[f].iter().filter_map(|name| words_score(&hw, name)).reduce(f64::max);
-                let fuzzy = (nh.len() >= 3)
-                    .then(|| {
-                        std::iter::once(nkey)
-                            .chain(std::iter::once(nlabel))
-                            .chain(nalts.iter())
-                            .map(|t| strsim::jaro_winkler(&nh, t))
-                            .fold(0.0f64, f64::max)
-                    })
-                    .filter(|best| *best >= FUZZY_THRESHOLD)
-                    .map(|best| best.min(0.94));
-                match (by_words, fuzzy) {
-                    (Some(w), Some(z)) if z > w => Some((z, MatchMethod::Fuzzy)),
-                    (Some(w), _) => Some((w, MatchMethod::Words)),
-                    (None, Some(z)) => Some((z, MatchMethod::Fuzzy)),
-                    (None, None) => None,
-                }
+                None
             };
             if let Some((score, method)) = scored {
                 candidates.push((score, c, f, method));
@@ -539,52 +464,6 @@ mod tests {
         let methods: Vec<_> = out.columns.iter().map(|c| c.method).collect();
         assert_eq!(methods, vec![MatchMethod::Normalized; 4]);
         assert_eq!(out.columns[3].field.as_deref(), Some("phone_number"));
-    }
-
-    #[test]
-    fn a_header_ending_in_a_fields_name_maps_by_its_words() {
-        let headers: Vec<String> =
-            ["Contact E-mail Address", "PreferredFirstName", "Family Surname", "Cell Phone Number", "id"]
-                .map(String::from)
-                .to_vec();
-        let out = map_columns(&schema(), &headers, &BTreeMap::new());
-        assert_eq!(
-            mapped(&out),
-            vec![
-                ("Contact E-mail Address".into(), Some("email".into()), MatchMethod::Words),
-                ("PreferredFirstName".into(), Some("first_name".into()), MatchMethod::Words),
-                ("Family Surname".into(), Some("last_name".into()), MatchMethod::Words),
-                ("Cell Phone Number".into(), Some("phone_number".into()), MatchMethod::Words),
-                ("id".into(), None, MatchMethod::Unmapped),
-            ]
-        );
-        assert!(out.problems.is_empty(), "{:?}", out.problems);
-        let scores: Vec<f32> = out.columns[..4].iter().map(|c| c.confidence).collect();
-        assert_eq!(scores, [0.88; 4]);
-        let score = |header: &str, name: &str| words_score(&words(header), &words(name));
-        assert_eq!(score("Phone Number", "phone"), Some(0.92));
-        assert_eq!(score("Mobile Phone Number", "phone"), Some(0.9));
-        assert_eq!(score("Mobile Phone", "phone"), Some(0.88));
-        assert_eq!(score("Main Mobile Phone", "phone"), Some(0.86));
-        assert_eq!(score("Main Mobile Phone", "mobile phone"), Some(0.88));
-        assert_eq!(score("Phone", "phone"), None);
-        assert_eq!(score("Phone Type", "phone"), None);
-
-        // A closer header wins; two alike are a tie to resolve, not a guess.
-        let pick = |headers: &[&str]| {
-            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-            let out = map_columns(&schema(), &headers, &BTreeMap::new());
-            let phone = out.columns.iter().find(|c| c.field.as_deref() == Some("phone_number"));
-            (phone.map(|c| c.header.clone()), out.problems.iter().map(|p| p.code.clone()).collect::<Vec<_>>())
-        };
-        assert_eq!(pick(&["Email", "Mobile Phone Number", "Phone Number"]), (Some("Phone Number".into()), vec![]));
-        assert_eq!(pick(&["Email", "Home Phone Number", "Work Phone Number"]), (None, vec!["ambiguous_match".into()]));
-        // The name must end the header (give or take a suffix), after at most two words.
-        for header in ["Phone Number Type", "Primary Home Work Phone Number", "Surnames", "Given"] {
-            let out = map_columns(&schema(), &["Email".into(), header.into()], &BTreeMap::new());
-            assert!(out.columns[1].method != MatchMethod::Words, "{header}: {:?}", out.columns[1]);
-        }
-        assert_eq!(words("contactID  E-mail_ADDRESS 2nd"), ["contact", "id", "e", "mail", "address", "2nd"]);
     }
 
     #[test]
