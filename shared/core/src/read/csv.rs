@@ -151,12 +151,20 @@ impl RecordSpans {
         CsvRecord { buf: text.as_bytes(), text: Some(text), spans: self }
     }
 
-    /// Whether every field is empty or blank (`=""`, Excel's empty text formula, too).
+    /// Whether every field is empty or blank (`=""`, Excel's empty text formula, too), as its
+    /// value reads: quoting undone first.
     pub fn is_blank(&self, buf: &[u8]) -> bool {
         use crate::record::is_blank_bytes;
         self.fields.iter().all(|f| {
             let raw = &buf[f.start as usize..f.end as usize];
-            is_blank_bytes(raw) || text_formula(raw).is_some_and(|r| is_blank_bytes(&raw[r]))
+            if is_blank_bytes(raw) {
+                return true;
+            }
+            if raw.first() != Some(&b'=') {
+                return false;
+            }
+            let value = if f.flags & ESCAPED == 0 { Cow::Borrowed(raw) } else { Cow::Owned(unescape(raw)) };
+            text_formula(&value).is_some_and(|r| is_blank_bytes(&value[r]))
         })
     }
 

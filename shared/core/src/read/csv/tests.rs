@@ -228,6 +228,9 @@ fn blank_records_are_those_of_whitespace_only() {
     check("\"\"\"\"\n", false);
     check("=\"\",=\" \"\n", true);
     check("=\"\",=\"x\"\n", false);
+    // Quoted, as the value reads: `"="""""` is `=""`, blank; `"="""` is `="`, not.
+    check("\"=\"\"\"\"\",\"=\"\"\"\"\"\n", true);
+    check("\"=\"\"\",\"=\"\"\"\n", false);
 }
 
 const TRICKY: &[u8] = b"id,note,amount\r\n\
