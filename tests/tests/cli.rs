@@ -308,3 +308,35 @@ fn template_infer_names_the_locale_a_file_is_written_in_and_its_template_imports
         );
     }
 }
+
+/// `--workers 1` once waited for ever on a sheet or a JSON file: the split, blocking its
+/// worker, wrote chunks through a blocking pool that had no thread left. Each run is given a
+/// minute before it counts as hung.
+#[test]
+fn one_worker_imports_a_sheet_and_a_json_file() {
+    for file in ["bad/valid.xlsx", "bad/rows.json"] {
+        let out = tempfile::tempdir().unwrap();
+        let path = fixture(file);
+        let template = fixture("bad/people.yaml");
+        let mut child = std::process::Command::new(sluice_tests::sluice_binary())
+            .args(["import", path.to_str().unwrap(), "--template", template.to_str().unwrap()])
+            .args(["--workers", "1", "--out", out.path().to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{file} with --workers 1 did not finish within a minute");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(0), "{file}");
+        assert!(!lines(&out.path().join("rows.jsonl")).is_empty(), "{file}");
+    }
+}
