@@ -532,6 +532,13 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
                 )))
             }
         }
+        // Eight digits that are a date in ISO's basic form (`20241231`, a number to the
+        // spreadsheet) are read as the same text in a file would be; no serial is that large.
+        Kind::Date { format: None } | Kind::Datetime { format: None }
+            if n.fract() == 0.0 && basic_date_parts(text.as_bytes()).is_some() =>
+        {
+            convert_text(kind, &text, opts)
+        }
         Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, opts),
         Kind::Boolean(words) if n == 1.0 || n == 0.0 => match read_bool(words, &text) {
             Ok(b) => Converted::Valid(Value::Boolean(b)),
@@ -1079,6 +1086,18 @@ fn four_digits(b: &[u8]) -> Option<i16> {
     Some(b.iter().fold(0i16, |acc, d| acc * 10 + i16::from(d - b'0')))
 }
 
+/// ISO 8601's basic form, `20241231`, as bank and mainframe exports write dates: its year, month
+/// and day when it looks like one (a year from 1800 to 2199, a month 1 to 12, a day 1 to 31).
+/// Other eight digits are not taken for a date: `12312024`, a US date without separators, or an
+/// identifier such as `10101010`. A field with a `format` reads it by that format alone.
+fn basic_date_parts(b: &[u8]) -> Option<(i16, i8, i8)> {
+    if b.len() != 8 {
+        return None;
+    }
+    let (y, m, d) = (four_digits(&b[0..4])?, two_digits(&b[4..6])?, two_digits(&b[6..8])?);
+    ((1800..=2199).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
+}
+
 fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
     civil::Date::new(y, m, d).map_err(|_| {
         let why = if (1..=12).contains(&m) { "that day does not exist" } else { "there is no such month" };
@@ -1125,22 +1144,17 @@ fn parse_date_general(
     {
         return ymd(y, m, d, s);
     }
-    // ISO 8601's basic form, `20241231`, as bank and mainframe exports write dates. Eight digits
-    // that are no such day (`12312024`, a US date without separators) are left to the messages
-    // below: the month would be the century of the year.
-    if b.len() == 8
-        && b[0] != b'0'
-        && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[4..6]), two_digits(&b[6..8]))
-        && let Ok(date) = civil::Date::new(y, m, d)
-    {
-        return Ok(date);
-    }
     // The field's own format wins over the locale's order: `%d/%m/%Y` reads 03/04/2020 as
     // 3 April even under en-US.
     if let Some(fmt) = format
         && let Ok(date) = civil::Date::strptime(fmt, s)
     {
         return Ok(date);
+    }
+    if format.is_none()
+        && let Some((y, m, d)) = basic_date_parts(b)
+    {
+        return ymd(y, m, d, s);
     }
     // With a locale, its order, and the spellings that need none: the year first
     // (`2024/01/31`, `2024.01.31`, as East Asian and Scandinavian exports write) and a month by
@@ -1157,8 +1171,9 @@ fn parse_date_general(
     // A date at midnight, as exports of date-time columns write dates (pandas, spreadsheets):
     // the date. Another time of day is not dropped.
     if at_midnight == AtMidnight::Read
-        && let Some((day, midnight)) = date_and_time(s, order, format)
+        && let Some(found) = date_and_time(s, order, format)
     {
+        let (day, midnight) = found?;
         return if midnight {
             Ok(day)
         } else {
@@ -1205,15 +1220,22 @@ enum AtMidnight {
 }
 
 /// A date followed by a time of day (after `T` or a space): the date, and whether the time is
-/// midnight.
-fn date_and_time(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Option<(civil::Date, bool)> {
+/// midnight; or why the date is not a real one.
+fn date_and_time(
+    s: &str,
+    order: Option<DateOrder>,
+    format: Option<&str>,
+) -> Option<Result<(civil::Date, bool), Fault>> {
     // Date-times are short: a long cell is not split at each of its spaces.
     if s.len() > 48 {
         return None;
     }
     s.match_indices(['T', ' ']).find_map(|(at, _)| {
         let midnight = time_of_day(&s[at + 1..])?;
-        Some((parse_date_general(&s[..at], order, format, AtMidnight::Refused).ok()?, midnight))
+        match parse_date_general(&s[..at], order, format, AtMidnight::Refused) {
+            Ok(date) => Some(Ok((date, midnight))),
+            Err(f) => real_date_fault(f, &s[..at], s).map(Err),
+        }
     })
 }
 
@@ -1232,6 +1254,11 @@ fn time_of_day(t: &str) -> Option<bool> {
         Some(at) if t[at + 1..].len() >= 2 && t[at + 1..].bytes().all(|b| b.is_ascii_digit() || b == b':') => {
             t[..at].trim_end()
         }
+        _ => t,
+    };
+    // A zone name, `UTC` or `GMT`, after the time or a space (an offset after it is gone).
+    let t = match t.char_indices().rev().find(|(_, c)| c.is_ascii_digit()).map(|(at, _)| at + 1) {
+        Some(end) if strip_zone_name(t[end..].trim_start()).is_some() => &t[..end],
         _ => t,
     };
     let mut parts = t.split(':');
@@ -1388,7 +1415,7 @@ pub fn parse_datetime(
     // ISO first, then the field's own format, then the locale's order: a format wins over the
     // locale, as for dates.
     let iso_order = if format.is_some() { None } else { order };
-    if let Some(parsed) = parse_iso_datetime(s, iso_order, default_offset) {
+    if let Some(parsed) = parse_iso_datetime(s, iso_order, default_offset, format.is_none()) {
         return parsed;
     }
     if let Some(fmt) = format
@@ -1400,7 +1427,7 @@ pub fn parse_datetime(
     }
     if format.is_some()
         && order.is_some()
-        && let Some(parsed) = parse_iso_datetime(s, order, default_offset)
+        && let Some(parsed) = parse_iso_datetime(s, order, default_offset, false)
     {
         return parsed;
     }
@@ -1420,26 +1447,33 @@ pub fn parse_datetime(
     ))
 }
 
+/// [`parse_datetime`] for ISO and the locale's spellings; `basic` also reads a date in ISO's
+/// basic form (`20241231 10:30`), which a field with a `format` reads by that format alone.
 fn parse_iso_datetime(
     s: &str,
     order: Option<DateOrder>,
     default_offset: i32,
+    basic: bool,
 ) -> Option<Result<(civil::DateTime, i32), Fault>> {
-    let real_date_fault =
-        |f: Fault| f.message.contains("not a real date").then(|| Err(Fault::new(codes::INVALID_DATETIME, f.message)));
     let first = s.find(['T', 't', ' ']).unwrap_or(s.len());
+    if !basic && first == 8 && s.as_bytes()[..8].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
     let (date, split) = match parse_date(&s[..first], order, None) {
         Ok(d) => (d, first),
         Err(f) => {
-            if let Some(fault) = real_date_fault(f) {
-                return Some(fault);
+            if let Some(f) = real_date_fault(f, &s[..first], s) {
+                return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message)));
             }
             // A date written with spaces or letters (`Jan 31, 2024 10:30`, `31-Oct-2024 9:30`):
             // the date is what comes before the time.
             let at = time_start(s)?;
             match parse_date(s[..at].trim_end(), order, None) {
                 Ok(d) => (d, at),
-                Err(f) => return real_date_fault(f),
+                Err(f) => {
+                    return real_date_fault(f, s[..at].trim_end(), s)
+                        .map(|f| Err(Fault::new(codes::INVALID_DATETIME, f.message)));
+                }
             }
         }
     };
@@ -1493,11 +1527,14 @@ fn parse_iso_datetime(
         tail = tail[2..].trim_start();
     }
     // `UTC` or `GMT`, alone (`10:30:00 UTC`, as Rails and many logs write) or before an offset
-    // (`GMT+0100`, as JavaScript writes dates).
-    if let Some(zone) = tail.get(..3)
-        && (zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT"))
+    // (`GMT+0100 (Central European Standard Time)`, as JavaScript writes dates).
+    if tail.ends_with(')')
+        && let Some(at) = tail.find(" (")
     {
-        tail = if tail.len() == 3 { "Z" } else { &tail[3..] };
+        tail = &tail[..at];
+    }
+    if let Some(rest) = strip_zone_name(tail) {
+        tail = if rest.is_empty() { "Z" } else { rest };
     }
     let offset = match tail.as_bytes() {
         [] => default_offset,
@@ -1525,6 +1562,25 @@ fn parse_iso_datetime(
         }
     };
     Some(Ok((date.to_datetime(time), offset)))
+}
+
+/// What follows `UTC` or `GMT` (any case) at the start of `tail`: nothing, or an offset.
+fn strip_zone_name(tail: &str) -> Option<&str> {
+    let zone = tail.get(..3)?;
+    let rest = &tail[3..];
+    ((zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT"))
+        && (rest.is_empty() || rest.starts_with(['+', '-'])))
+    .then_some(rest)
+}
+
+/// A fault about a date that is written well but is not a real one (`Feb 30`, a day of the
+/// week that is not the date's): worth its own message where the date, `part`, is part of more,
+/// `whole`, which the message then quotes.
+fn real_date_fault(f: Fault, part: &str, whole: &str) -> Option<Fault> {
+    (f.message.contains("not a real date") || f.message.contains("wrong day of the week")).then(|| {
+        let message = f.message.replacen(&format!("'{}'", clip(part)), &format!("'{}'", clip(whole)), 1);
+        Fault::new(f.code, message)
+    })
 }
 
 /// Where the time of a date-time starts after a date written with spaces: the byte index of

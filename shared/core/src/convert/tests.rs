@@ -394,8 +394,21 @@ fn a_locale_also_reads_year_first_dates_and_english_month_names() {
         "'Tue, 31 Jan 2024' names the wrong day of the week: 2024-01-31 is a Wednesday"
     );
     let dt = kind("type: datetime");
-    let rfc2822 = [("Wed, 31 Jan 2024 14:30:05 +0100", "\"2024-01-31T14:30:05+01:00\"")];
+    let rfc2822 = [
+        ("Wed, 31 Jan 2024 14:30:05 +0100", "\"2024-01-31T14:30:05+01:00\""),
+        ("Wed Jan 31 2024 14:30:05 GMT+0100 (Central European Standard Time)", "\"2024-01-31T14:30:05+01:00\""),
+    ];
     table(&dt, &with_order(DateOrder::Mdy), &rfc2822);
+    let wrong_day = "names the wrong day of the week: 2024-01-31 is a Wednesday";
+    assert_eq!(
+        fault(&dt, &with_order(DateOrder::Mdy), "Tue, 31 Jan 2024 10:30 UTC"),
+        format!("'Tue, 31 Jan 2024 10:30 UTC' {wrong_day}")
+    );
+    assert_eq!(
+        fault(&date, &with_order(DateOrder::Mdy), "Tue, 31 Jan 2024 00:00"),
+        format!("'Tue, 31 Jan 2024 00:00' {wrong_day}")
+    );
+    table(&date, &with_order(DateOrder::Mdy), &[("Wed, 31 Jan 2024 00:00:00 GMT", "\"2024-01-31\"")]);
     // Without a locale, ISO only, as before; the error says which setting reads the date.
     for (input, _) in &cases[..10] {
         assert_eq!(read(&date, &iso(), input), "!invalid_date", "{input}");
@@ -497,6 +510,11 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
             ("2020050", "!invalid_date"),
             ("202005011", "!invalid_date"),
             ("+2020501", "!invalid_date"),
+            ("10101010", "!invalid_date"),
+            ("22000101", "!invalid_date"),
+            ("2024-01-02 00:00:00 UTC", "\"2024-01-02\""),
+            ("2024-01-02 00:00:00 gmt+01:00", "\"2024-01-02\""),
+            ("2024-01-02 10:00:00 UTC", "!invalid_date"),
             ("2020-5-1", "!invalid_date"),
             ("2023-02-30", "!invalid_date"),
             ("2023-02-29", "!invalid_date"),
@@ -527,6 +545,22 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
     );
     assert_eq!(fault(&date, &iso(), "2020-05-01 7 pm"), "'2020-05-01 7 pm' is not a date (expected YYYY-MM-DD)");
     assert_eq!(fault(&date, &iso(), "2023-02-30"), "'2023-02-30' is not a real date: that day does not exist");
+    assert_eq!(fault(&date, &iso(), "20230230"), "'20230230' is not a real date: that day does not exist");
+    assert_eq!(
+        fault(&date, &iso(), "2023-02-30 00:00"),
+        "'2023-02-30 00:00' is not a real date: that day does not exist"
+    );
+    // A field with a format reads eight digits by it alone.
+    let swapped = kind("type: date, format: \"%Y%d%m\"");
+    table(&swapped, &iso(), &[("20241206", "\"2024-06-12\""), ("20241306", "\"2024-06-13\"")]);
+    let swapped_dt = kind("type: datetime, format: \"%Y%d%m %H:%M\"");
+    table(&swapped_dt, &iso(), &[("20241206 10:30", "\"2024-06-12T10:30:00Z\"")]);
+    // A spreadsheet number of eight digits that is a date reads as one; other numbers are serials.
+    for cell in [CellRef::Int(20240615), CellRef::Number(20240615.0)] {
+        assert_eq!(show(&convert_cell(&date, cell, &iso()).value), "\"2024-06-15\"");
+    }
+    assert_eq!(show(&convert_cell(&date, CellRef::Int(45000), &iso()).value), "\"2023-03-15\"");
+    assert_eq!(show(&convert_cell(&swapped, CellRef::Int(20240615), &iso()).value), "!invalid_date");
     assert_eq!(fault(&date, &iso(), "2023-13-01"), "'2023-13-01' is not a real date: there is no such month");
     assert_eq!(
         fault(&date, &iso(), "2020/05/01"),
@@ -630,6 +664,9 @@ fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
             ("2024-06-15 14:30:00 UTCX", "!invalid_datetime"),
             ("2024-06-15 14:30:00 GMT+19", "!invalid_datetime"),
             ("2024-06-15 14:30:00 UT", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 UTCZ", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 GMT+0100 (Central European Standard Time)", "\"2024-06-15T14:30:00+01:00\""),
+            ("2024-06-15 14:30:00 (CET)", "!invalid_datetime"),
             ("2024-02-30T10:00", "!invalid_datetime"),
             ("15/06/2024 14:30", "!invalid_datetime"),
             ("yesterday", "!invalid_datetime"),

@@ -168,12 +168,12 @@ impl RecordSpans {
         })
     }
 
-    /// The record read as a header: each field as text (lossy UTF-8), trimmed, without a byte
-    /// order mark.
+    /// The record read as a header: each field as text (lossy UTF-8), trimmed as cells are (a
+    /// byte order mark or zero-width space included).
     pub fn header_names(&self, buf: &[u8]) -> Vec<String> {
         let view = self.view(buf);
         (0..self.fields.len())
-            .map(|c| String::from_utf8_lossy(&view.bytes(c)).trim().trim_start_matches('\u{FEFF}').to_string())
+            .map(|c| crate::convert::trim(&String::from_utf8_lossy(&view.bytes(c))).to_string())
             .collect()
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use super::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode};
 use crate::convert::{
     ParseOptions, check_email, check_url, parse_date, parse_datetime, parse_decimal, parse_uuid, read_decimal,
-    read_integer,
+    read_integer, trim,
 };
 use crate::settings::{DateOrder, Settings, SettingsPatch};
 
@@ -15,7 +15,7 @@ use crate::settings::{DateOrder, Settings, SettingsPatch};
 /// template's settings name it and the columns are typed as it reads them.
 pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> TemplateSpec {
     let columns: Vec<Vec<&str>> =
-        (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| v.trim()).unwrap_or("")).collect()).collect();
+        (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| trim(v)).unwrap_or("")).collect()).collect();
     let named = infer_locale(&columns);
     let settings = SettingsPatch { locale: named.map(|n| n.tag.to_string()), ..Default::default() };
     let mut opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
@@ -136,7 +136,7 @@ struct Named {
 /// is the first row below that fills as many columns as most rows, with names (no number, no
 /// name twice), if one does; else the first.
 pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
-    let filled = |row: &Vec<String>| row.iter().filter(|c| !c.trim().is_empty()).count();
+    let filled = |row: &Vec<String>| row.iter().filter(|c| !trim(c).is_empty()).count();
     let Some(first) = rows.first() else {
         return 0;
     };
@@ -149,7 +149,7 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
         return 0;
     }
     let names = |row: &Vec<String>| {
-        let cells: Vec<&str> = row.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+        let cells: Vec<&str> = row.iter().map(|c| trim(c)).filter(|c| !c.is_empty()).collect();
         cells.len() >= width
             && cells.iter().all(|c| parse_decimal(c, false, None, None).is_err())
             && cells.iter().enumerate().all(|(i, c)| !cells[..i].contains(c))
@@ -159,7 +159,7 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
 
 fn key_for(header: &str, column: usize) -> String {
     let mut key = String::new();
-    for ch in header.trim().chars().flat_map(char::to_lowercase) {
+    for ch in trim(header).chars().flat_map(char::to_lowercase) {
         if ch.is_ascii_alphanumeric() {
             key.push(ch);
         } else if !key.ends_with('_') && !key.is_empty() {
@@ -215,8 +215,8 @@ fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions, 
         FieldTypeName::Text
     };
     let mut field = FieldSpec::new(key.clone(), field_type);
-    if header.trim() != key {
-        field.label = Some(header.trim().to_string());
+    if trim(header) != key {
+        field.label = Some(trim(header).to_string());
     }
     field.required = !values.is_empty() && present.len() == values.len();
     let mut distinct: Vec<&str> = Vec::new();
@@ -313,6 +313,27 @@ mod tests {
         assert_eq!(t.settings.locale, None, "ISO values name no locale");
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn invisible_characters_are_trimmed_as_an_import_trims_them() {
+        let headers: Vec<String> = ["Id", "Note", "Qty\u{200B}"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = [["1", "hello", "5\u{200B}"], ["2", "\u{200B}", "\u{FEFF}6"], ["3", "world", "7"]]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let t = infer_template("t", &headers, &rows);
+        let got: Vec<(&str, FieldTypeName, bool)> =
+            t.fields.iter().map(|f| (f.key.as_str(), f.field_type, f.required)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("id", FieldTypeName::Integer, true),
+                ("note", FieldTypeName::Text, false),
+                ("qty", FieldTypeName::Integer, true)
+            ]
+        );
+        assert_eq!(t.fields[2].label, Some("Qty".into()));
     }
 
     #[test]
