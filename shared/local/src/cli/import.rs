@@ -35,13 +35,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
     // Chunk work runs on the runtime's workers (one per core); the blocking pool only does file
     // and database calls. Few threads, because each keeps its own allocator arena, holding on to
-    // freed chunk buffers: with the default pool, peak memory doubles. But two per worker: a
-    // worker inside `block_in_place` is replaced by a thread of this pool, and the work it
-    // blocks on (a sheet's or a JSON file's chunks written as they are cut) needs one more; with
-    // one per worker, `--workers 1` waited for ever on an XLSX or JSON file.
+    // freed chunk buffers: with the default pool, peak memory doubles (two per worker added
+    // 10 to 20 MB). But at least two: a worker inside `block_in_place` is replaced by a thread of
+    // this pool, and the work it blocks on (a sheet's or a JSON file's chunks written as they are
+    // cut) needs one more; with one, `--workers 1` waited for ever on an XLSX or JSON file.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
-        .max_blocking_threads(2 * workers)
+        .max_blocking_threads(workers.max(2))
         .enable_all()
         .build()?;
     runtime.block_on(import(args, template, settings, workers))
