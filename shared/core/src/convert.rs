@@ -1105,9 +1105,9 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
     })
 }
 
-/// Reads a date alone: ISO `YYYY-MM-DD` (or its basic form, `YYYYMMDD`); with a date order also `31/12/2024`, `12.31.2024` and
-/// the like, the year first (`2024/12/31`) and English month names (`31-Dec-2024`); with a
-/// format, that `strftime` format. (A date field's cells also take a date at
+/// Reads a date alone: ISO `YYYY-MM-DD` (or its basic form, `YYYYMMDD`); with a date order also
+/// `31/12/2024`, `12.31.2024` and the like, the year first (`2024/12/31`) and English month names
+/// (`31-Dec-2024`); with a format, that `strftime` format. (A date field's cells also take a date at
 /// midnight; template inference, which uses this, takes a column of those for date-times.)
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
     if let Some(date) = plain_date(s) {

@@ -68,10 +68,10 @@ impl CellRef<'_> {
     }
 }
 
-/// Whether bytes hold nothing but what [`crate::convert::trim`] takes off (white space, zero-width
-/// spaces, word joiners, byte order marks), so a row counts as
-/// empty exactly when trimming leaves every cell empty (a no-break space included). Bytes that
-/// are not UTF-8 are not white space. The DOS end-of-file mark (Ctrl-Z, 0x1A), which old
+/// Whether bytes hold nothing but what [`crate::convert::trim`] takes off (white space, a
+/// no-break space included, and zero-width spaces, word joiners, byte order marks), so a row
+/// counts as empty exactly when trimming leaves every cell empty. Bytes that are not UTF-8 are
+/// not white space. The DOS end-of-file mark (Ctrl-Z, 0x1A), which old
 /// exporters still write after the last line, and NUL bytes, which pad some files to the end of
 /// a block, count as blank too, so such a line is an empty row skipped rather than an invalid one.
 #[inline]
