@@ -532,11 +532,9 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
                 )))
             }
         }
-        // Eight digits that are a date in ISO's basic form (`20241231`, a number to the
-        // spreadsheet) are read as the same text in a file would be; no serial is that large.
-        Kind::Date { format: None } | Kind::Datetime { format: None }
-            if n.fract() == 0.0 && basic_date_parts(text.as_bytes()).is_some() =>
-        {
+        // Eight digits (`20241231`, a number to the spreadsheet) are read as the same text in a
+        // file would be, by the field's format or as ISO's basic form: no serial is that large.
+        Kind::Date { .. } | Kind::Datetime { .. } if n.fract() == 0.0 && (1e7..1e8).contains(&n) => {
             convert_text(kind, &text, opts)
         }
         Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, opts),
@@ -1087,12 +1085,17 @@ fn four_digits(b: &[u8]) -> Option<i16> {
 }
 
 /// ISO 8601's basic form, `20241231`, as bank and mainframe exports write dates: its year, month
-/// and day when it looks like one (a year from 1800 to 2199, a month 1 to 12, a day 1 to 31).
+/// and day when it looks like one (a year from 1800 to 2199, a month 1 to 12, a day 1 to 31; or
+/// 99991231).
 /// Other eight digits are not taken for a date: `12312024`, a US date without separators, or an
 /// identifier such as `10101010`. A field with a `format` reads it by that format alone.
 fn basic_date_parts(b: &[u8]) -> Option<(i16, i8, i8)> {
     if b.len() != 8 {
         return None;
+    }
+    if b == b"99991231" {
+        // "Until further notice", as SAP and bank exports write an open end.
+        return Some((9999, 12, 31));
     }
     let (y, m, d) = (four_digits(&b[0..4])?, two_digits(&b[4..6])?, two_digits(&b[6..8])?);
     ((1800..=2199).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)).then_some((y, m, d))
@@ -1243,23 +1246,10 @@ fn date_and_time(
 /// `00:00:00,000`, `12:00:00 AM`, with an optional `Z` or offset): `Some(true)` at midnight,
 /// `Some(false)` at another time, `None` if it is not a time.
 fn time_of_day(t: &str) -> Option<bool> {
-    let t = t.trim();
+    let t = without_zone(t.trim());
     let (t, meridiem) = match t.len().checked_sub(2).and_then(|at| t.get(at..)).map(str::to_ascii_uppercase) {
         Some(m) if m == "AM" || m == "PM" => (t[..t.len() - 2].trim_end(), Some(m == "PM")),
         _ => (t, None),
-    };
-    let t = t.strip_suffix(['Z', 'z']).unwrap_or(t);
-    // An offset, after the time or a space (`00:00:00 +0000`, as Go and Ruby write it).
-    let t = match t.rfind(['+', '-']) {
-        Some(at) if t[at + 1..].len() >= 2 && t[at + 1..].bytes().all(|b| b.is_ascii_digit() || b == b':') => {
-            t[..at].trim_end()
-        }
-        _ => t,
-    };
-    // A zone name, `UTC` or `GMT`, after the time or a space (an offset after it is gone).
-    let t = match t.char_indices().rev().find(|(_, c)| c.is_ascii_digit()).map(|(at, _)| at + 1) {
-        Some(end) if strip_zone_name(t[end..].trim_start()).is_some() => &t[..end],
-        _ => t,
     };
     let mut parts = t.split(':');
     let (h, m) = (parts.next()?, parts.next()?);
@@ -1528,11 +1518,7 @@ fn parse_iso_datetime(
     }
     // `UTC` or `GMT`, alone (`10:30:00 UTC`, as Rails and many logs write) or before an offset
     // (`GMT+0100 (Central European Standard Time)`, as JavaScript writes dates).
-    if tail.ends_with(')')
-        && let Some(at) = tail.find(" (")
-    {
-        tail = &tail[..at];
-    }
+    tail = strip_zone_comment(tail);
     if let Some(rest) = strip_zone_name(tail) {
         tail = if rest.is_empty() { "Z" } else { rest };
     }
@@ -1562,6 +1548,56 @@ fn parse_iso_datetime(
         }
     };
     Some(Ok((date.to_datetime(time), offset)))
+}
+
+/// A time of day without the zone written after it, as [`parse_iso_datetime`] reads zones: `Z`
+/// right after the time; an offset, after the time or a space (`00:00:00 +0000`, as Go and Ruby
+/// write it), perhaps right after `UTC` or `GMT`; `UTC` or `GMT` alone; and after an offset or a
+/// zone name, a zone's name in parentheses (`GMT+0100 (CET)`, as JavaScript writes it). Text that
+/// is none of these stays, and the time is then not read.
+fn without_zone(t: &str) -> &str {
+    let t = strip_zone_comment(t);
+    if let Some(rest) = t.strip_suffix(['Z', 'z'])
+        && rest.ends_with(|c: char| c.is_ascii_digit())
+    {
+        return rest;
+    }
+    if let Some(at) = t.rfind(['+', '-'])
+        && is_offset_body(&t.as_bytes()[at + 1..])
+    {
+        return without_zone_name(&t[..at]).unwrap_or(&t[..at]).trim_end();
+    }
+    without_zone_name(t).map_or(t, str::trim_end)
+}
+
+/// `t` without `UTC` or `GMT` (any case) at its end, if it ends so.
+fn without_zone_name(t: &str) -> Option<&str> {
+    let at = t.len().checked_sub(3)?;
+    let name = t.get(at..)?;
+    (name.eq_ignore_ascii_case("UTC") || name.eq_ignore_ascii_case("GMT")).then(|| &t[..at])
+}
+
+/// The digits of an offset after its sign: `01`, `0100` or `01:00`.
+fn is_offset_body(b: &[u8]) -> bool {
+    match b {
+        [h1, h2] => h1.is_ascii_digit() && h2.is_ascii_digit(),
+        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// `t` without a zone's name in parentheses after a zone (`GMT+0100 (Central European Standard
+/// Time)`, as JavaScript writes date-times): only letters and spaces inside, and a `Z`, an offset
+/// or `UTC`/`GMT` before it.
+fn strip_zone_comment(t: &str) -> &str {
+    let Some(inner) = t.strip_suffix(')') else { return t };
+    let Some(at) = inner.rfind(" (") else { return t };
+    let (before, name) = (inner[..at].trim_end(), &inner[at + 2..]);
+    let named = !name.trim().is_empty() && name.chars().all(|c| c.is_alphabetic() || c == ' ');
+    let zoned = before.ends_with(['Z', 'z'])
+        || before.rfind(['+', '-']).is_some_and(|i| is_offset_body(&before.as_bytes()[i + 1..]))
+        || without_zone_name(before).is_some();
+    if named && zoned { before } else { t }
 }
 
 /// What follows `UTC` or `GMT` (any case) at the start of `tail`: nothing, or an offset.

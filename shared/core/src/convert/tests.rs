@@ -515,6 +515,17 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
             ("2024-01-02 00:00:00 UTC", "\"2024-01-02\""),
             ("2024-01-02 00:00:00 gmt+01:00", "\"2024-01-02\""),
             ("2024-01-02 10:00:00 UTC", "!invalid_date"),
+            ("2024-01-02 12:00 AM UTC", "\"2024-01-02\""),
+            ("2024-01-02 00:00:00 GMT+0100 (CET)", "\"2024-01-02\""),
+            ("2024-01-02 00:00:00Z", "\"2024-01-02\""),
+            ("2024-01-02 00:00 UTCZ", "!invalid_date"),
+            ("2024-01-02 00:00 GMT+", "!invalid_date"),
+            ("2024-01-02 00:00 UTC-abc", "!invalid_date"),
+            ("2024-01-02 00:00 UTC +01:00", "!invalid_date"),
+            ("2024-01-02 00:00 GMT+ (CET)", "!invalid_date"),
+            ("2024-01-02 00:00 (CET)", "!invalid_date"),
+            ("2024-01-02 00:00 +053", "!invalid_date"),
+            ("99991231", "\"9999-12-31\""),
             ("2020-5-1", "!invalid_date"),
             ("2023-02-30", "!invalid_date"),
             ("2023-02-29", "!invalid_date"),
@@ -547,6 +558,10 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
     assert_eq!(fault(&date, &iso(), "2023-02-30"), "'2023-02-30' is not a real date: that day does not exist");
     assert_eq!(fault(&date, &iso(), "20230230"), "'20230230' is not a real date: that day does not exist");
     assert_eq!(
+        fault(&date, &iso(), "2024-01-02 10:30 AM GMT"),
+        "'2024-01-02 10:30 AM GMT' has a time of day; the field takes a date alone"
+    );
+    assert_eq!(
         fault(&date, &iso(), "2023-02-30 00:00"),
         "'2023-02-30 00:00' is not a real date: that day does not exist"
     );
@@ -560,7 +575,9 @@ fn dates_are_iso_only_unless_an_order_or_format_is_given() {
         assert_eq!(show(&convert_cell(&date, cell, &iso()).value), "\"2024-06-15\"");
     }
     assert_eq!(show(&convert_cell(&date, CellRef::Int(45000), &iso()).value), "\"2023-03-15\"");
-    assert_eq!(show(&convert_cell(&swapped, CellRef::Int(20240615), &iso()).value), "!invalid_date");
+    assert_eq!(show(&convert_cell(&swapped, CellRef::Int(20241206), &iso()).value), "\"2024-06-12\"");
+    assert_eq!(show(&convert_cell(&swapped, CellRef::Int(20241315), &iso()).value), "!invalid_date");
+    assert_eq!(show(&convert_cell(&swapped_dt, CellRef::Int(20241206), &iso()).value), "!invalid_datetime");
     assert_eq!(fault(&date, &iso(), "2023-13-01"), "'2023-13-01' is not a real date: there is no such month");
     assert_eq!(
         fault(&date, &iso(), "2020/05/01"),
@@ -667,6 +684,11 @@ fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
             ("2024-06-15 14:30:00 UTCZ", "!invalid_datetime"),
             ("2024-06-15 14:30:00 GMT+0100 (Central European Standard Time)", "\"2024-06-15T14:30:00+01:00\""),
             ("2024-06-15 14:30:00 (CET)", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 UTC (2024-06-16 05:00 local)", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 Z (x) junk)", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 +01:00 (a) (b)", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 GMT+0100 ()", "!invalid_datetime"),
+            ("2024-06-15 14:30:00 Z (Coordinated Universal Time)", "\"2024-06-15T14:30:00Z\""),
             ("2024-02-30T10:00", "!invalid_datetime"),
             ("15/06/2024 14:30", "!invalid_datetime"),
             ("yesterday", "!invalid_datetime"),
