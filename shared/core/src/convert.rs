@@ -1229,8 +1229,9 @@ fn date_and_time(
     order: Option<DateOrder>,
     format: Option<&str>,
 ) -> Option<Result<(civil::Date, bool), Fault>> {
-    // Date-times are short: a long cell is not split at each of its spaces.
-    if s.len() > 48 {
+    // Date-times are short (JavaScript's, with its zone's name, are about 60 bytes): a long cell
+    // is not split at each of its spaces.
+    if s.len() > 100 {
         return None;
     }
     s.match_indices(['T', ' ']).find_map(|(at, _)| {
@@ -1557,8 +1558,11 @@ fn parse_iso_datetime(
 /// is none of these stays, and the time is then not read.
 fn without_zone(t: &str) -> &str {
     let t = strip_zone_comment(t);
-    if let Some(rest) = t.strip_suffix(['Z', 'z'])
-        && rest.ends_with(|c: char| c.is_ascii_digit())
+    if let Some(rest) = t.strip_suffix(['Z', 'z']).map(str::trim_end)
+        && (rest.ends_with(|c: char| c.is_ascii_digit())
+            || rest
+                .get(rest.len().saturating_sub(2)..)
+                .is_some_and(|m| m.eq_ignore_ascii_case("AM") || m.eq_ignore_ascii_case("PM")))
     {
         return rest;
     }
@@ -1577,13 +1581,14 @@ fn without_zone_name(t: &str) -> Option<&str> {
     (name.eq_ignore_ascii_case("UTC") || name.eq_ignore_ascii_case("GMT")).then(|| &t[..at])
 }
 
-/// The digits of an offset after its sign: `01`, `0100` or `01:00`.
+/// The digits of an offset after its sign, `01`, `0100` or `01:00`, within -18:00 to +18:00.
 fn is_offset_body(b: &[u8]) -> bool {
-    match b {
-        [h1, h2] => h1.is_ascii_digit() && h2.is_ascii_digit(),
-        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
-        _ => false,
-    }
+    let (h, m) = match b {
+        [h1, h2] => (two_digits(&[*h1, *h2]), Some(0)),
+        [h1, h2, m1, m2] | [h1, h2, b':', m1, m2] => (two_digits(&[*h1, *h2]), two_digits(&[*m1, *m2])),
+        _ => return false,
+    };
+    matches!((h, m), (Some(h), Some(m)) if m < 60 && i32::from(h) * 60 + i32::from(m) <= 18 * 60)
 }
 
 /// `t` without a zone's name in parentheses after a zone (`GMT+0100 (Central European Standard
