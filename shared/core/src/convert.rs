@@ -1577,8 +1577,12 @@ fn without_zone(t: &str) -> &str {
 /// `t` without `UTC` or `GMT` (any case) at its end, if it ends so.
 fn without_zone_name(t: &str) -> Option<&str> {
     let at = t.len().checked_sub(3)?;
-    let name = t.get(at..)?;
-    (name.eq_ignore_ascii_case("UTC") || name.eq_ignore_ascii_case("GMT")).then(|| &t[..at])
+    is_zone_name(t.get(at..)?).then(|| &t[..at])
+}
+
+/// `UTC` or `GMT`, in any case.
+fn is_zone_name(s: &str) -> bool {
+    s.eq_ignore_ascii_case("UTC") || s.eq_ignore_ascii_case("GMT")
 }
 
 /// The digits of an offset after its sign, `01`, `0100` or `01:00`, within -18:00 to +18:00.
@@ -1607,11 +1611,8 @@ fn strip_zone_comment(t: &str) -> &str {
 
 /// What follows `UTC` or `GMT` (any case) at the start of `tail`: nothing, or an offset.
 fn strip_zone_name(tail: &str) -> Option<&str> {
-    let zone = tail.get(..3)?;
-    let rest = &tail[3..];
-    ((zone.eq_ignore_ascii_case("UTC") || zone.eq_ignore_ascii_case("GMT"))
-        && (rest.is_empty() || rest.starts_with(['+', '-'])))
-    .then_some(rest)
+    let rest = tail.get(3..).filter(|_| is_zone_name(&tail[..3]))?;
+    (rest.is_empty() || rest.starts_with(['+', '-'])).then_some(rest)
 }
 
 /// A fault about a date that is written well but is not a real one (`Feb 30`, a day of the

@@ -225,7 +225,8 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
                 } else {
                     let mut s = unescape_str(raw);
                     if let Some(r) = text_formula(s.as_bytes()) {
-                        s = s[r].to_string();
+                        s.truncate(r.end);
+                        s.drain(..r.start);
                     }
                     CellRef::Str(Cow::Owned(s))
                 }
