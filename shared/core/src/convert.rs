@@ -1222,8 +1222,8 @@ enum AtMidnight {
     Refused,
 }
 
-/// A date followed by a time of day (after `T` or a space): the date, and whether the time is
-/// midnight; or why the date is not a real one.
+/// A date followed by a time of day (after `T`, `t` or a space, as date-times are written): the
+/// date, and whether the time is midnight; or why the date is not a real one.
 fn date_and_time(
     s: &str,
     order: Option<DateOrder>,
@@ -1234,7 +1234,7 @@ fn date_and_time(
     if s.len() > 100 {
         return None;
     }
-    s.match_indices(['T', ' ']).find_map(|(at, _)| {
+    s.match_indices(['T', 't', ' ']).find_map(|(at, _)| {
         let midnight = time_of_day(&s[at + 1..])?;
         match parse_date_general(&s[..at], order, format, AtMidnight::Refused) {
             Ok(date) => Some(Ok((date, midnight))),
@@ -1264,10 +1264,16 @@ fn time_of_day(t: &str) -> Option<bool> {
     let (second, fraction_zero) = match sec {
         None => (0, true),
         Some(sec) => {
-            let (whole, fraction) = sec.split_once(['.', ',']).unwrap_or((sec, ""));
-            if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
+            // A fraction of one to nine digits, as date-times take.
+            let (whole, fraction) = match sec.split_once(['.', ',']) {
+                Some((whole, fraction))
+                    if (1..=9).contains(&fraction.len()) && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    (whole, fraction)
+                }
+                Some(_) => return None,
+                None => (sec, ""),
+            };
             (number(whole)?, fraction.bytes().all(|b| b == b'0'))
         }
     };
