@@ -5,6 +5,7 @@
 //! decimal never passes through a float; nested arrays of strings feed list fields.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -157,27 +158,40 @@ pub fn read_json<E>(
     if rows.is_empty() {
         return Err(JsonInputError::Empty);
     }
+    // A column is a key and which of its occurrences in an object it is: a key an object
+    // repeats (`{"id": 1, "id": 2}`) is a second column of that name, as a repeated header is
+    // in a CSV file, so no value is dropped unseen.
+    let mut columns: HashMap<(&str, usize), usize> = HashMap::new();
     let mut names: Vec<&str> = Vec::new();
+    let mut occurrences: HashMap<&str, usize> = HashMap::new();
+    let mut row_columns: Vec<Vec<usize>> = Vec::with_capacity(rows.len());
     for (_, row) in &rows {
+        occurrences.clear();
+        let mut these = Vec::with_capacity(row.0.len());
         for (k, _) in &row.0 {
-            if !names.contains(&k.as_ref()) {
+            let nth = occurrences.entry(k.as_ref()).or_default();
+            let column = (k.as_ref(), *nth);
+            *nth += 1;
+            let next = names.len();
+            let col = *columns.entry(column).or_insert(next);
+            if col == next {
                 if names.len() >= max_columns {
                     return Err(JsonInputError::TooManyKeys { limit: max_columns });
                 }
                 names.push(k);
             }
+            these.push(col);
         }
+        row_columns.push(these);
     }
     let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     if let Err(e) = on_header(header) {
         return Ok(Err(e));
     }
-    for (line, row) in &rows {
+    for ((line, row), cols) in rows.iter().zip(&row_columns) {
         let mut cells = vec![CellRef::Empty; names.len()];
-        for (k, v) in &row.0 {
-            if let Some(col) = names.iter().position(|n| *n == k.as_ref()) {
-                cells[col] = raw_to_cell(v);
-            }
+        for ((_, v), col) in row.0.iter().zip(cols) {
+            cells[*col] = raw_to_cell(v);
         }
         if let Err(e) = on_record(*line, cells) {
             return Ok(Err(e));
@@ -337,6 +351,22 @@ mod tests {
         assert!(rows[0].1[1].contains("12.50"));
         assert!(rows[1].1[0].contains("Al\\\"i"));
         assert!(rows[1].1[2].contains("List"));
+    }
+
+    #[test]
+    fn a_key_an_object_repeats_is_a_second_column_of_that_name() {
+        let text = r#"[{"id": 1, "name": "a", "id": 2}, {"name": "b", "id": 3}, {"id": 4, "id": 5, "id": 6}]"#;
+        let (header, rows) = read_all(text);
+        assert_eq!(header, vec!["id", "name", "id", "id"]);
+        let values: Vec<Vec<&str>> = rows.iter().map(|(_, cells)| cells.iter().map(String::as_str).collect()).collect();
+        assert_eq!(
+            values,
+            vec![
+                vec![r#"Str("1")"#, r#"Str("a")"#, r#"Str("2")"#, "Empty"],
+                vec![r#"Str("3")"#, r#"Str("b")"#, "Empty", "Empty"],
+                vec![r#"Str("4")"#, "Empty", r#"Str("5")"#, r#"Str("6")"#],
+            ]
+        );
     }
 
     #[test]
