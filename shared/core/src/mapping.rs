@@ -50,7 +50,8 @@ pub struct ColumnMapping {
 /// Something a person has to decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MappingProblem {
-    /// `required_field_unmapped`, `ambiguous_match`, `unknown_column` or `unknown_field`.
+    /// `required_field_unmapped`, `no_field_matched`, `ambiguous_match`, `unknown_column` or
+    /// `unknown_field`.
     pub code: String,
     /// What to decide.
     pub message: String,
@@ -359,6 +360,25 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             });
         }
     }
+    // Not one column for any field: what was read as the header is not the header (a title or
+    // PowerShell's `#TYPE` line above it, a wrong delimiter or encoding). Every row would be
+    // empty, and without a required field nothing above says so.
+    if problems.is_empty() && !schema.fields.is_empty() && columns.iter().all(|c| c.field.is_none()) {
+        let mut shown: Vec<String> = headers.iter().take(5).map(|h| format!("{:?}", crate::convert::clip(h))).collect();
+        if headers.len() > 5 {
+            shown.push(format!("and {} more", headers.len() - 5));
+        }
+        problems.push(MappingProblem {
+            code: "no_field_matched".into(),
+            message: format!(
+                "no column matches a field of template {:?} (the header read: {}); check the header row, delimiter and encoding, or supply a mapping",
+                schema.name(),
+                shown.join(", ")
+            ),
+            field: None,
+            columns: vec![],
+        });
+    }
     // One column named like a whole header (`"id,name,email"`): the file's lines were quoted
     // whole, so no delimiter splits them. Say so rather than leave only "matches no column".
     if !problems.is_empty()
@@ -497,6 +517,36 @@ mod tests {
         assert_eq!(out.problems[0].code, "ambiguous_match");
         assert_eq!(out.problems[0].columns, vec![1, 2]);
         assert!(out.columns.iter().all(|c| c.field.is_none()));
+    }
+
+    #[test]
+    fn a_header_that_matches_no_field_needs_review_though_no_field_is_required() {
+        let optional = Schema::compile(TemplateSpec {
+            name: "optional".into(),
+            description: None,
+            fields: vec![FieldSpec::new("id", FieldTypeName::Integer), FieldSpec::new("name", FieldTypeName::Text)],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let headers: Vec<String> = ["#TYPE System.Management.Automation.PSCustomObject"].map(String::from).to_vec();
+        let out = map_columns(&optional, &headers, &BTreeMap::new());
+        let codes: Vec<&str> = out.problems.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(codes, ["no_field_matched"]);
+        assert_eq!(
+            out.problems[0].message,
+            "no column matches a field of template \"optional\" (the header read: \"#TYPE System.Management.Automation.PSCustomObject\"); check the header row, delimiter and encoding, or supply a mapping"
+        );
+        let many: Vec<String> = (1..=7).map(|i| format!("c{i}")).collect();
+        assert!(map_columns(&optional, &many, &BTreeMap::new()).problems[0].message.contains("\"c5\", and 2 more)"));
+        // One field is enough; so is a mapping.
+        assert!(map_columns(&optional, &["ID".to_string(), "x".to_string()], &BTreeMap::new()).problems.is_empty());
+        let explicit = BTreeMap::from([("1".to_string(), Some("name".to_string()))]);
+        assert!(map_columns(&optional, &headers, &explicit).problems.is_empty());
+        // So the header below a title, or below PowerShell's type line, is found.
+        let typed = rows(&[&["#TYPE System.Management.Automation.PSCustomObject"], &["id", "name"], &["1", "a"]]);
+        assert_eq!(header_below_titles(&optional, &typed, &BTreeMap::new()), Some(1));
+        let title = rows(&[&["Customer list"], &["Exported 2024-06-01"], &["id", "name"], &["1", "a"]]);
+        assert_eq!(header_below_titles(&optional, &title, &BTreeMap::new()), Some(2));
     }
 
     #[test]
