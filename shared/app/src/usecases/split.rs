@@ -671,14 +671,16 @@ impl App {
             // A title above the header, when no header row was given (`choosing_header` asks).
             let mapping = settings.mapping.clone();
             splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
-            let info =
-                xlsx::read_sheet(std::io::BufReader::new(open()?), settings.sheet.as_ref(), &limits, |line, cells| {
-                    splitter.push(line, cells)
-                })
-                .map_err(|e| match e {
-                    ReadError::File(f) => xlsx_failure(f),
-                    ReadError::Sink(s) => SplitFault::App(s.into()),
-                })?;
+            let info = xlsx::read_sheet(
+                || std::fs::File::open(&path).map(std::io::BufReader::new),
+                settings.sheet.as_ref(),
+                &limits,
+                |line, cells| splitter.push(line, cells),
+            )
+            .map_err(|e| match e {
+                ReadError::File(f) => xlsx_failure(f),
+                ReadError::Sink(s) => SplitFault::App(s.into()),
+            })?;
             let plan = splitter.finish()?;
             Ok((info, plan))
         })

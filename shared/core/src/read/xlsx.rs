@@ -328,9 +328,11 @@ pub struct SheetInfo {
 }
 
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
-/// padded with empties so column positions hold. Run [`precheck`] on the same bytes first.
+/// padded with empties so column positions hold. `open` opens the workbook's bytes (a second
+/// time for a sheet holding an error value calamine does not know). Run [`precheck`] on the same
+/// bytes first.
 pub fn read_sheet<R, E>(
-    mut reader: R,
+    open: impl Fn() -> std::io::Result<R>,
     sheet: Option<&SheetRef>,
     limits: &XlsxLimits,
     mut on_record: impl FnMut(u64, Vec<CellRef<'_>>) -> Result<(), E>,
@@ -338,6 +340,11 @@ pub fn read_sheet<R, E>(
 where
     R: Read + Seek,
 {
+    let open_book = || -> Result<Xlsx<R>, XlsxError> {
+        let reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))
+    };
+    let mut reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let stale = formulas_marked_stale(&mut reader, limits)?;
     reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
@@ -423,10 +430,7 @@ where
         };
         XlsxError::Read { sheet: name.clone(), message: format!("{e} ({whence}); the file is damaged") }
     };
-    // With each cell's formula, so one saved without its result is an error, not an empty cell.
-    while let Some(cell) = cells.next_cell_with_formula_metadata().map_err(|e| damaged(e, last))? {
-        let (r, c) = cell.pos;
-        last = Some((r, c));
+    let mut place = |(r, c): (u32, u32), value: CellRef<'static>| -> Result<(), ReadError<E>> {
         if current != Some(r) {
             if let Some(prev) = current
                 && !row.is_empty()
@@ -446,23 +450,10 @@ where
             }
             .into());
         }
-        // A formula's result is unknown when none is saved, or when it is 0 in a marked workbook:
-        // writers that do not calculate (xlsxwriter) save 0 as every result and mark it; a result
-        // they could not have faked is kept.
-        let unknown = match cell.value {
-            DataRef::Empty => true,
-            DataRef::Int(0) => stale,
-            DataRef::Float(f) => stale && f == 0.0,
-            _ => false,
-        };
-        let value = match cell.formula {
-            Some(formula) if unknown => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
-            _ => to_cell(&cell.value),
-        };
         if c >= limits.max_columns {
             // An empty cell out there (a styled one) holds nothing to lose.
             if value.is_blank() {
-                continue;
+                return Ok(());
             }
             return Err(XlsxError::TooManyColumns {
                 sheet: name.clone(),
@@ -477,6 +468,64 @@ where
         } else {
             row.resize(c, CellRef::Empty);
             row.push(value);
+        }
+        Ok(())
+    };
+    // A formula's result is unknown when none is saved, or when it is 0 in a marked workbook:
+    // writers that do not calculate (xlsxwriter) save 0 as every result and mark it; a result
+    // they could not have faked is kept.
+    let value_of = |cell: calamine::XlsxCellFormulaMetadataRecord<'_>| {
+        let unknown = match cell.value {
+            DataRef::Empty => true,
+            DataRef::Int(0) => stale,
+            DataRef::Float(f) => stale && f == 0.0,
+            _ => false,
+        };
+        match cell.formula {
+            Some(formula) if unknown => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            _ => to_cell(&cell.value),
+        }
+    };
+    // Cells read, in the sheet's order.
+    let mut read: u64 = 0;
+    // With each cell's formula, so one saved without its result is an error, not an empty cell.
+    let unknown_error = loop {
+        match cells.next_cell_with_formula_metadata() {
+            Ok(Some(cell)) => {
+                read += 1;
+                let pos = cell.pos;
+                last = Some(pos);
+                place(pos, value_of(cell))?;
+            }
+            Ok(None) => break None,
+            Err(calamine::XlsxError::CellError(value)) => break Some(value),
+            Err(e) => return Err(damaged(e, last).into()),
+        }
+    };
+    // An error value calamine does not know (Excel 365's `#SPILL!`, `#CALC!`, ...) stops its
+    // reader inside that cell without saying where it is. It reads on from the next cell, so
+    // the rest is read on, with each cell's position from a second reader that walks the same
+    // cells without reading their values: the cell that failed is an error cell where it lies.
+    if let Some(first) = unknown_error {
+        let mut book = open_book()?;
+        let mut walk = book.worksheet_cells_reader(&name).map_err(read_err)?;
+        let mut next_position = || walk.next_formula().map(|cell| cell.map(|c| c.get_position()));
+        for _ in 0..read {
+            next_position().map_err(|e| damaged(e, last))?;
+        }
+        let mut failed = Some(first);
+        while let Some(pos) = next_position().map_err(|e| damaged(e, last))? {
+            let value = match failed.take() {
+                Some(error) => CellRef::Error(Cow::Owned(error)),
+                None => match cells.next_cell_with_formula_metadata() {
+                    Ok(Some(cell)) => value_of(cell),
+                    Ok(None) => break,
+                    Err(calamine::XlsxError::CellError(error)) => CellRef::Error(Cow::Owned(error)),
+                    Err(e) => return Err(damaged(e, last).into()),
+                },
+            };
+            last = Some(pos);
+            place(pos, value)?;
         }
     }
     if let Some(prev) = current

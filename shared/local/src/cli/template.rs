@@ -180,9 +180,9 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
     let limits = XlsxLimits::default();
     let mut file = std::fs::File::open(path)?;
     xlsx::precheck(&mut file, &limits).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     let mut records: Vec<Vec<String>> = Vec::new();
-    let result = xlsx::read_sheet(file, None, &limits, |_, cells| {
+    let result = xlsx::read_sheet(open, None, &limits, |_, cells| {
         let texts: Vec<String> = cells.iter().map(|c| c.display().trim().to_string()).collect();
         if texts.iter().all(String::is_empty) {
             return Ok(());
