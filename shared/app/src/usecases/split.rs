@@ -371,18 +371,15 @@ impl App {
         // How to read the bytes: as UTF-8 from an offset, or transcoded first.
         let mut transcode_from: Option<&'static Encoding> = None;
         let mut start_offset = 0u64;
-        match explicit {
-            Some(enc) if enc == encoding_rs::UTF_8 => {
-                if let Some(b) = bom.filter(|b| b.encoding == encoding_rs::UTF_8) {
-                    start_offset = b.len as u64;
-                }
-            }
-            Some(enc) => transcode_from = Some(enc),
-            None => match bom {
-                Some(b) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
-                Some(b) => transcode_from = Some(b.encoding),
-                None => transcode_from = sniff_utf16(head),
-            },
+        // A byte order mark names the encoding for certain, over the setting too (as browsers let
+        // it win over a declared charset): a template set to Windows-1252 still reads Excel's
+        // "CSV UTF-8", whose mark would otherwise become `ï»¿` in the first header.
+        match (bom, explicit) {
+            (Some(b), _) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
+            (Some(b), _) => transcode_from = Some(b.encoding),
+            (None, Some(enc)) if enc == encoding_rs::UTF_8 => {}
+            (None, Some(enc)) => transcode_from = Some(enc),
+            (None, None) => transcode_from = sniff_utf16(head),
         }
         let mut source = import.upload.key.clone();
         let mut source_size = size;
@@ -428,7 +425,7 @@ impl App {
         let detected = Detected {
             format: Some(Format::Csv),
             encoding: Some(encoding.name().to_string()),
-            encoding_detected: explicit.is_none() || import.split.encoding.is_some(),
+            encoding_detected: explicit != Some(encoding) || import.split.encoding.is_some(),
             delimiter: Some(if delimiter == b'\t' { "\\t".to_string() } else { (delimiter as char).to_string() }),
             ..Detected::default()
         };
@@ -714,8 +711,34 @@ impl App {
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
+        // JSON in UTF-16 (Windows PowerShell's `Out-File` writes it so), by its byte order mark or
+        // its zero bytes; otherwise UTF-8, as RFC 8259 asks.
+        let utf16 =
+            sniff_bom(&bytes).map(|b| b.encoding).filter(|e| *e != encoding_rs::UTF_8).or_else(|| sniff_utf16(&bytes));
         let plan = blocking(move || -> Result<CellsPlan, SplitFault> {
-            let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let decoded = match utf16 {
+                Some(encoding) => match encoding.decode_with_bom_removal(&bytes) {
+                    (text, false) => Some(text.into_owned()),
+                    (text, true) => {
+                        let at = text.find(char::REPLACEMENT_CHARACTER).unwrap_or(0);
+                        let line = text[..at].matches('\n').count() as u64 + 1;
+                        let column = text[..at].rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+                        return Err(failure(
+                            "invalid_encoding",
+                            format!("line {line}, column {column}: the text is not valid {}", encoding.name()),
+                            Some(line),
+                            Some(column),
+                            None,
+                        ));
+                    }
+                },
+                None => None,
+            };
+            let text = match &decoded {
+                Some(text) => Ok(text.as_str()),
+                None => std::str::from_utf8(&bytes),
+            };
+            let text = text.map_err(|e| {
                 let before = &bytes[..e.valid_up_to()];
                 let line = before.iter().filter(|b| **b == b'\n').count() as u64 + 1;
                 let line_start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
@@ -766,7 +789,12 @@ impl App {
             layout: ChunkLayout::Cells { sheet: None, lenient_width: false },
             source_key: None,
             is_1904: false,
-            detected: Detected { format: Some(Format::Json), ..Detected::default() },
+            detected: Detected {
+                format: Some(Format::Json),
+                encoding: utf16.map(|e| e.name().to_string()),
+                encoding_detected: utf16.is_some(),
+                ..Detected::default()
+            },
         };
         Ok((frame, plan))
     }

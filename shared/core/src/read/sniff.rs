@@ -95,7 +95,14 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     if looks_binary(head) {
         return Err(FormatError::Binary("unrecognised binary data"));
     }
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    // UTF-16 text is told by its characters, as UTF-8 text is (Windows PowerShell's `Out-File`
+    // writes JSON in UTF-16).
+    let utf16 = sniff_bom(head).map(|b| b.encoding).filter(|e| *e != encoding_rs::UTF_8).or_else(|| sniff_utf16(head));
+    let decoded = utf16.map(|encoding| encoding.decode_with_bom_removal(head).0.into_owned());
+    let text = match &decoded {
+        Some(decoded) => decoded.as_bytes(),
+        None => head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head),
+    };
     if let Some(markup) = markup(text) {
         return Err(markup);
     }
@@ -331,6 +338,14 @@ mod tests {
         check(b"[note],x\n", Some("notes.csv"), Ok(Format::Csv));
         check(b"{\"id\": 1}\n{\"id\": 2}\n", Some("rows.jsonl"), Ok(Format::Json));
         check(b"{\"id\": 1}", None, Ok(Format::Json));
+        // UTF-16 by its characters, with a byte order mark or without.
+        let utf16 = |text: &str, bom: &[u8]| -> Vec<u8> {
+            bom.iter().copied().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()
+        };
+        check(&utf16("[\r\n {\"id\": 1}\r\n]", b"\xFF\xFE"), Some("out.json"), Ok(Format::Json));
+        check(&utf16("[\r\n {\"id\": 1}\r\n]", b""), None, Ok(Format::Json));
+        check(&utf16("id,name\r\n1,a\r\n", b"\xFF\xFE"), None, Ok(Format::Csv));
+        check(&utf16("<html><body><p>x</p></body></html>", b"\xFF\xFE"), None, Err(FormatError::Html));
         check(b"{id},{name}\n", Some("braces.csv"), Ok(Format::Csv));
         check(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", Some("old.xls"), Err(FormatError::LegacyXls));
         check(b"%PDF-1.7", Some("x.csv"), Err(FormatError::Binary("PDF")));
