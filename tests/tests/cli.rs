@@ -255,6 +255,20 @@ fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
 }
 
 #[test]
+fn template_infer_types_date_cells_of_a_sheet_as_dates() {
+    // The whole sheet read, and a sample cut short (`--rows 1`), in either date system.
+    for (file, rows) in [("bad/valid.xlsx", "1000"), ("bad/dates_1904.xlsx", "1000"), ("bad/dates_1904.xlsx", "1")] {
+        let file = fixture(file);
+        let run = sluice(&["template", "infer", file.to_str().unwrap(), "--rows", rows, "--json"]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        let inferred = json(&run.stdout);
+        let fields = inferred["fields"].as_array().unwrap();
+        let date = fields.iter().find(|f| ["joined", "day"].contains(&f["key"].as_str().unwrap())).unwrap();
+        assert_eq!(date["type"], "date", "{} --rows {rows}: {date}", file.display());
+    }
+}
+
+#[test]
 fn template_infer_reads_an_excel_separator_hint_as_an_import_does() {
     let file = fixture("bad/excel_sep_hint.csv");
     let run = sluice(&["template", "infer", file.to_str().unwrap(), "--json"]);

@@ -552,9 +552,7 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
 /// spreadsheets store times. It reads as text, never as a date. In the 1904 system the same
 /// serials are also 1904-01-01, the epoch itself; a time is far likelier there too.
 fn convert_time_of_day<'a>(kind: &'a Kind, serial: f64, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
-    let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    let text =
-        if milli == 0 { format!("{h:02}:{m:02}:{sec:02}") } else { format!("{h:02}:{m:02}:{sec:02}.{milli:03}") };
+    let text = time_of_day_text(ms);
     let fault = |code, what| {
         Converted::Invalid(Box::new(Fault::new(code, format!("'{text}' is a time of day without a {what}"))))
     };
@@ -575,15 +573,25 @@ fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
     }
 }
 
-/// A date-formatted spreadsheet serial, read as a field of `kind`.
-fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+/// `HH:MM:SS`, with milliseconds when there are any.
+fn time_of_day_text(ms: u32) -> String {
+    let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    if milli == 0 { format!("{h:02}:{m:02}:{sec:02}") } else { format!("{h:02}:{m:02}:{sec:02}.{milli:03}") }
+}
+
+/// A serial below 1 in milliseconds of its day: rounded, but never up to the next day.
+fn serial_milliseconds(serial: f64) -> u32 {
+    ((serial * 86_400_000.0).round() as u32).min(86_399_999)
+}
+
+/// A date-formatted spreadsheet serial as the spreadsheet shows it, as a text field reads it: a
+/// time of day below 1, a date at midnight, else a date and time; outside the calendar, the
+/// number.
+pub fn serial_text(serial: f64, is_1904: bool) -> String {
     if (0.0..1.0).contains(&serial) {
-        // Rounded to the millisecond, but never up to the next day.
-        let ms = ((serial * 86_400_000.0).round() as u32).min(86_399_999);
-        return convert_time_of_day(kind, serial, ms, opts);
+        return time_of_day_text(serial_milliseconds(serial));
     }
-    let dt = excel_serial_to_datetime(serial, opts.is_1904);
-    let text = match dt {
+    match excel_serial_to_datetime(serial, is_1904) {
         Some(dt) if dt.time() == civil::Time::midnight() => {
             let mut s = String::new();
             push_date(&mut s, dt.date());
@@ -591,7 +599,16 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
         }
         Some(dt) => dt.to_string(),
         None => format_number(serial),
-    };
+    }
+}
+
+/// A date-formatted spreadsheet serial, read as a field of `kind`.
+fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+    if (0.0..1.0).contains(&serial) {
+        return convert_time_of_day(kind, serial, serial_milliseconds(serial), opts);
+    }
+    let dt = excel_serial_to_datetime(serial, opts.is_1904);
+    let text = serial_text(serial, opts.is_1904);
     let value = match (kind, dt) {
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),

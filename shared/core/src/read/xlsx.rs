@@ -536,6 +536,12 @@ where
     Ok(SheetInfo { name, is_1904 })
 }
 
+/// Whether a workbook counts its serial dates from 1904 (as old Excel for Mac did).
+pub fn uses_1904_dates<R: Read + Seek>(reader: R) -> Result<bool, XlsxError> {
+    let workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    Ok(workbook.has_1904_epoch())
+}
+
 /// A sheet name that is a 1-based position.
 fn position(name: &str) -> Option<u32> {
     let name = name.trim();

@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
+use sluice_core::convert::serial_text;
 use sluice_core::mapping::HEADER_SEARCH_ROWS;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
@@ -12,6 +13,7 @@ use sluice_core::read::sniff::{
     Format, csv_layout, detect_delimiter_below, detect_format, leading_records, separator_hint,
 };
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
+use sluice_core::record::CellRef;
 use sluice_core::template::{Schema, infer_header_row, infer_template};
 
 use super::{UsageError, load_template};
@@ -181,19 +183,33 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
     let mut file = std::fs::File::open(path)?;
     xlsx::precheck(&mut file, &limits).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
-    let mut records: Vec<Vec<String>> = Vec::new();
+    // Cells as text, but date cells as their serials until the workbook's date system is known.
+    let mut records: Vec<Vec<Result<String, f64>>> = Vec::new();
     let result = xlsx::read_sheet(open, None, &limits, |_, cells| {
-        let texts: Vec<String> = cells.iter().map(|c| c.display().trim().to_string()).collect();
-        if texts.iter().all(String::is_empty) {
+        let texts: Vec<Result<String, f64>> = cells
+            .iter()
+            .map(|c| match c {
+                CellRef::ExcelDate(serial) => Err(*serial),
+                c => Ok(c.display().trim().to_string()),
+            })
+            .collect();
+        if texts.iter().all(|t| t.as_ref().is_ok_and(String::is_empty)) {
             return Ok(());
         }
         records.push(texts);
         if records.len() >= rows.saturating_add(HEADER_SEARCH_ROWS) { Err(()) } else { Ok(()) }
     });
-    match result {
-        Ok(_) | Err(ReadError::Sink(())) => {}
-        Err(ReadError::File(e)) => return Err(UsageError(format!("{}: {e}", path.display())).into()),
-    }
+    let failed = |e: xlsx::XlsxError| UsageError(format!("{}: {e}", path.display()));
+    let is_1904 = match result {
+        Ok(info) => info.is_1904,
+        Err(ReadError::Sink(())) => xlsx::uses_1904_dates(open()?).map_err(failed)?,
+        Err(ReadError::File(e)) => return Err(failed(e).into()),
+    };
+    // A date cell reads as the date it shows, as a text field reads it: not as its serial number.
+    let records = records
+        .into_iter()
+        .map(|row| row.into_iter().map(|cell| cell.unwrap_or_else(|serial| serial_text(serial, is_1904))).collect())
+        .collect();
     below_title(records, rows).ok_or_else(|| UsageError(format!("{}: the sheet is empty", path.display())).into())
 }
 
