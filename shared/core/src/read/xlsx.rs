@@ -650,6 +650,9 @@ fn formula_text(formula: XlsxFormulaMetadata) -> String {
 fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
     match value {
         DataRef::Int(i) => CellRef::Int(*i),
+        // `INF` or `NaN` (XML Schema doubles; no spreadsheet writes them): text, which no number
+        // field takes, rather than a number that chunk storage would turn into an empty cell.
+        DataRef::Float(f) if !f.is_finite() => CellRef::Str(Cow::Owned(f.to_string())),
         DataRef::Float(f) => CellRef::Number(as_shown(*f)),
         DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
@@ -679,6 +682,14 @@ mod tests {
         // Whole numbers keep every digit the file holds.
         assert_eq!(as_shown(9_007_199_254_740_992.0), 9_007_199_254_740_992.0);
         assert_eq!(as_shown(123_456_789_012_345_680.0), 123_456_789_012_345_680.0);
+    }
+
+    #[test]
+    fn numbers_that_are_not_finite_are_text() {
+        assert_eq!(to_cell(&DataRef::Float(f64::INFINITY)), CellRef::Str("inf".into()));
+        assert_eq!(to_cell(&DataRef::Float(f64::NEG_INFINITY)), CellRef::Str("-inf".into()));
+        assert_eq!(to_cell(&DataRef::Float(f64::NAN)), CellRef::Str("NaN".into()));
+        assert_eq!(to_cell(&DataRef::Float(1.5)), CellRef::Number(1.5));
     }
 
     #[test]
