@@ -127,7 +127,8 @@ pub fn read_json<E>(
     let text = text.trim_start_matches('\u{FEFF}');
     let syntax = |e: serde_json::Error, line_offset: usize| JsonInputError::Syntax {
         line: e.line() + line_offset,
-        column: e.column(),
+        // serde_json gives column 0 for a value of the wrong type; columns count from 1.
+        column: e.column().max(1),
         message: e.to_string().split(" at line").next().unwrap_or_default().to_string(),
     };
     // (line, object): array items are numbered from 1, JSON Lines by their line.
@@ -424,7 +425,7 @@ mod tests {
             read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
         let err = read_json("{\"a\": 1}\n[1]\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
-        assert!(matches!(err, JsonInputError::Syntax { line: 2, .. }), "{err:?}");
+        assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 1, .. }), "{err:?}");
     }
 
     #[test]
