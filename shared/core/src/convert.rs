@@ -1735,10 +1735,15 @@ fn domain_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() | (c == b'-') | (c == b'.')
 }
 
-/// A domain name's labels: 1–63 bytes, no hyphen at either end, at least two of them.
+/// A domain name's labels: 1–63 bytes, no hyphen at either end, at least two of them, and a last
+/// one that is not all digits (no top-level domain is: `x@10.0.0.1` is an IP address).
 #[inline]
 fn domain_labels(domain: &[u8]) -> Result<(), &'static str> {
     let mut labels = 0;
+    let last = domain.rsplit(|c| *c == b'.').next().unwrap_or_default();
+    if !last.is_empty() && last.iter().all(u8::is_ascii_digit) {
+        return Err("the domain ends in a number: an address needs a domain name, as in example.com");
+    }
     for label in domain.split(|c| *c == b'.') {
         if label.is_empty() {
             return Err("the domain needs a dot between non-empty parts, as in example.com");

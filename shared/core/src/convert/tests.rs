@@ -925,6 +925,10 @@ fn emails_need_one_at_and_a_dotted_domain() {
             ("a@-x.com", "!invalid_email"),
             ("a@x-.com", "!invalid_email"),
             ("a@[1.2.3.4]", "!invalid_email"),
+            ("a@123.45.67.89", "!invalid_email"),
+            ("a@example.123", "!invalid_email"),
+            ("a@123.example.com", "\"a@123.example.com\""),
+            ("a@3m.com", "\"a@3m.com\""),
             ("a@x_y.com", "!invalid_email"),
             ("a@x.com\u{200B}", "\"a@x.com\""),
             ("a@x\u{200B}.com", "!invalid_email"),
@@ -942,6 +946,7 @@ fn emails_need_one_at_and_a_dotted_domain() {
         ("a\u{1}@x.com", "contains a control character (U+0001)"),
         ("a@x\u{200B}.com", "contains an invisible character (U+200B)"),
         ("a@x_y.com", "'_' cannot appear in the domain"),
+        ("x@10.0.0.1", "the domain ends in a number: an address needs a domain name, as in example.com"),
     ] {
         assert!(fault(&Kind::Email, &iso(), input).ends_with(why), "{input:?}: {}", fault(&Kind::Email, &iso(), input));
     }
