@@ -218,7 +218,7 @@ impl SettingsPatch {
             return Err(err("timezone_offset_minutes", format!("must be between -1080 and 1080, got {offset}")));
         }
         if let Some(label) = &self.encoding
-            && encoding_rs::Encoding::for_label(label.trim().as_bytes()).is_none()
+            && crate::read::encoding::encoding_for_label(label).is_none()
         {
             return Err(err("encoding", format!("unknown encoding {label:?}")));
         }

@@ -94,9 +94,24 @@ fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
     mac_wins >= 2 && mac_wins >= 4 * other_wins
 }
 
-/// Looks an encoding up by label (`windows-1252`, `latin1`, `utf-16le`, `shift_jis`, ...).
+/// Looks an encoding up by label: the WHATWG labels (`windows-1252`, `latin1`, `utf-16le`,
+/// `shift_jis`, ...), with `_` for `-` (`iso_8859_2`), and the names Python and Windows give
+/// some of them (`utf-8-sig`, `cp932`, `mac_roman`, `cp949`).
 pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
-    Encoding::for_label(label.trim().as_bytes())
+    let label = label.trim().to_ascii_lowercase();
+    Encoding::for_label(label.as_bytes()).or_else(|| {
+        let dashed = label.replace('_', "-");
+        Encoding::for_label(dashed.as_bytes()).or(match dashed.as_str() {
+            "utf-8-sig" | "utf8-sig" => Some(UTF_8),
+            "cp932" | "ms932" | "ms-932" => Some(encoding_rs::SHIFT_JIS),
+            "mac-roman" | "macroman" | "mac" => Some(encoding_rs::MACINTOSH),
+            "latin-1" | "iso-latin-1" => Some(encoding_rs::WINDOWS_1252),
+            "cp936" | "ms936" => Some(encoding_rs::GBK),
+            "cp949" | "ms949" | "uhc" => Some(encoding_rs::EUC_KR),
+            "cp950" | "ms950" => Some(encoding_rs::BIG5),
+            _ => None,
+        })
+    })
 }
 
 /// What the splitter learned about UTF-8 validity while reading a whole file.
@@ -250,6 +265,27 @@ impl Transcoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodings_are_found_by_the_names_programs_give_them() {
+        for (label, want) in [
+            ("windows-1252", encoding_rs::WINDOWS_1252),
+            (" Latin1 ", encoding_rs::WINDOWS_1252),
+            ("latin-1", encoding_rs::WINDOWS_1252),
+            ("ISO_8859_2", encoding_rs::ISO_8859_2),
+            ("utf-8-sig", UTF_8),
+            ("UTF_8", UTF_8),
+            ("cp932", encoding_rs::SHIFT_JIS),
+            ("mac_roman", encoding_rs::MACINTOSH),
+            ("macroman", encoding_rs::MACINTOSH),
+            ("cp949", encoding_rs::EUC_KR),
+            ("cp950", encoding_rs::BIG5),
+            ("cp1250", encoding_rs::WINDOWS_1250),
+        ] {
+            assert_eq!(encoding_for_label(label), Some(want), "{label:?}");
+        }
+        assert_eq!(encoding_for_label("klingon"), None);
+    }
 
     #[test]
     fn byte_order_marks_are_recognised() {
