@@ -1253,11 +1253,18 @@ fn date_and_time(
     }
     s.match_indices(['T', 't', ' ']).find_map(|(at, _)| {
         let midnight = time_of_day(&s[at + 1..])?;
-        match parse_date_general(&s[..at], order, format, AtMidnight::Refused) {
+        let date = date_before_time(&s[..at]);
+        match parse_date_general(date, order, format, AtMidnight::Refused) {
             Ok(date) => Some(Ok((date, midnight))),
-            Err(f) => real_date_fault(f, &s[..at], s).map(Err),
+            Err(f) => real_date_fault(f, date, s).map(Err),
         }
     })
+}
+
+/// The date written before a time: without the spaces, and one comma, between them.
+fn date_before_time(s: &str) -> &str {
+    let s = s.trim_end();
+    s.strip_suffix(',').unwrap_or(s)
 }
 
 /// Reads a time of day as date-time columns are written (`00:00`, `00:00:00.000`,
@@ -1479,14 +1486,15 @@ fn parse_iso_datetime(
             if let Some(f) = real_date_fault(f, &s[..first], s) {
                 return Some(Err(Fault::new(codes::INVALID_DATETIME, f.message)));
             }
-            // A date written with spaces or letters (`Jan 31, 2024 10:30`, `31-Oct-2024 9:30`):
-            // the date is what comes before the time.
+            // A date written with spaces or letters (`Jan 31, 2024 10:30`, `31-Oct-2024 9:30`),
+            // or followed by a comma (`1/31/2024, 10:30 AM`, as JavaScript's `toLocaleString`
+            // writes): the date is what comes before the time.
             let at = time_start(s)?;
-            match parse_date(s[..at].trim_end(), order, None) {
+            let date = date_before_time(&s[..at]);
+            match parse_date(date, order, None) {
                 Ok(d) => (d, at),
                 Err(f) => {
-                    return real_date_fault(f, s[..at].trim_end(), s)
-                        .map(|f| Err(Fault::new(codes::INVALID_DATETIME, f.message)));
+                    return real_date_fault(f, date, s).map(|f| Err(Fault::new(codes::INVALID_DATETIME, f.message)));
                 }
             }
         }

@@ -738,6 +738,11 @@ fn datetimes_as_exports_write_them_one_digit_hours_and_a_12_hour_clock() {
             ("19-Oct-2024 9:30", "\"2024-10-19T09:30:00Z\""),
             ("19 October 2024 09:30:00", "\"2024-10-19T09:30:00Z\""),
             ("2024-06-15 7:05", "\"2024-06-15T07:05:00Z\""),
+            // JavaScript's `toLocaleString()` and Salesforce's newer formats: a comma after the date.
+            ("1/19/2024, 10:30:00 AM", "\"2024-01-19T10:30:00Z\""),
+            ("Jan 19, 2024, 10:30 AM", "\"2024-01-19T10:30:00Z\""),
+            ("1/19/2024,, 10:30", "!invalid_datetime"),
+            ("Feb 30, 2024, 10:30", "!invalid_datetime"),
             ("1/19/2024 13:30 PM", "!invalid_datetime"),
             ("1/19/2024 0:30 AM", "!invalid_datetime"),
             ("1/19/2024 10:30 XM", "!invalid_datetime"),
@@ -748,6 +753,13 @@ fn datetimes_as_exports_write_them_one_digit_hours_and_a_12_hour_clock() {
     );
     assert!(fault(&dt, &us, "1/19/2024 13:30 PM").contains("no such time of day"));
     assert!(fault(&dt, &us, "Feb 30, 2024 10:30").contains("not a real date"));
+    assert_eq!(
+        fault(&dt, &us, "Feb 30, 2024, 10:30"),
+        "'Feb 30, 2024, 10:30' is not a real date: that day does not exist"
+    );
+    // A date field takes such a date at midnight.
+    let date = kind("type: date");
+    table(&date, &us, &[("1/19/2024, 12:00:00 AM", "\"2024-01-19\""), ("1/19/2024, 9:00 AM", "!invalid_date")]);
     assert!(fault(&dt, &us, "tomorrow").contains("or 12/31/2024 11:59 PM"));
     // Without a locale, ISO dates only, whatever the time.
     assert_eq!(read(&dt, &iso(), "Jan 19, 2024 10:30 AM"), "!invalid_datetime");
