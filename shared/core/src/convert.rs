@@ -231,9 +231,12 @@ fn invalid_encoding<'a>(bytes: &[u8], e: std::str::Utf8Error, opts: &ParseOption
             encoding.name()
         ),
         None => {
-            let bad: Vec<String> = bytes[at..bytes.len().min(at + 4)].iter().map(|b| format!("{b:02X}")).collect();
+            // The faulty sequence alone (a byte, or a character cut short at the end).
+            let len = e.error_len().unwrap_or(bytes.len() - at).min(4);
+            let bad: Vec<String> = bytes[at..at + len].iter().map(|b| format!("{b:02X}")).collect();
+            let (what, are) = if len == 1 { ("byte", "is") } else { ("bytes", "are") };
             format!(
-                "the bytes {} at position {} are not valid UTF-8; re-save the file as UTF-8 or name its encoding",
+                "the {what} {} at position {} {are} not valid UTF-8; re-save the file as UTF-8 or name its encoding",
                 bad.join(" "),
                 at + 1
             )

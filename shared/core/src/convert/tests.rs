@@ -1116,7 +1116,11 @@ fn invalid_utf8_bytes_are_an_encoding_error_that_names_them() {
     let c = convert_cell(&Kind::Integer, CellRef::Bytes(Cow::Borrowed(b"1\xFF\xFE")), &iso());
     let Converted::Invalid(f) = c.value else { panic!("not invalid") };
     assert_eq!(f.code, crate::codes::INVALID_ENCODING);
-    assert!(f.message.starts_with("the bytes FF FE at position 2 are not valid UTF-8"), "{}", f.message);
+    assert!(f.message.starts_with("the byte FF at position 2 is not valid UTF-8"), "{}", f.message);
+    // A character cut short at the end: its bytes.
+    let c = convert_cell(&Kind::Text, CellRef::Bytes(Cow::Borrowed(b"ab\xE2\x82")), &iso());
+    let Converted::Invalid(f) = c.value else { panic!("not invalid") };
+    assert!(f.message.starts_with("the bytes E2 82 at position 3 are not valid UTF-8"), "{}", f.message);
     // A file converted from another encoding: the marked place, in characters, and that encoding.
     let utf16 = ParseOptions { source_encoding: Some(encoding_rs::UTF_16LE), ..iso() };
     let c = convert_cell(&Kind::Text, CellRef::Bytes(Cow::Borrowed(b"\xC3\xA9\xFFx")), &utf16);

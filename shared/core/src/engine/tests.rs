@@ -526,7 +526,7 @@ fn bytes_that_are_not_utf8_make_only_their_cell_invalid() {
         out.rows,
         [concat!(
             r#"{"line":2,"values":{"a":"caf�","b":"ok","c":"é"},"errors":[{"line":2,"column":1,"header":"a","field":"a","code":"invalid_encoding","#,
-            r#""message":"the bytes E9 at position 4 are not valid UTF-8; re-save the file as UTF-8 or name its encoding","severity":"error","value":"caf�"}]}"#,
+            r#""message":"the byte E9 at position 4 is not valid UTF-8; re-save the file as UTF-8 or name its encoding","severity":"error","value":"caf�"}]}"#,
         )]
     );
 }
