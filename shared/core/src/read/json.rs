@@ -221,6 +221,12 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
             Err(_) => undecodable_list(text).unwrap_or(CellRef::Json(Cow::Borrowed(text))),
         },
         Some(b'{') => CellRef::Json(Cow::Borrowed(text)),
+        // A number with an exponent (`1e3`, `1.5E-7`, as pandas and JavaScript write some) is
+        // the same number in plain digits, exactly, so number fields read it.
+        _ if text.contains(['e', 'E']) => match rust_decimal::Decimal::from_scientific(text) {
+            Ok(n) => CellRef::Str(Cow::Owned(n.normalize().to_string())),
+            Err(_) => CellRef::Str(Cow::Borrowed(text)),
+        },
         _ => CellRef::Str(Cow::Borrowed(text)),
     }
 }
@@ -352,6 +358,23 @@ mod tests {
         assert!(rows[0].1[1].contains("12.50"));
         assert!(rows[1].1[0].contains("Al\\\"i"));
         assert!(rows[1].1[2].contains("List"));
+    }
+
+    #[test]
+    fn numbers_with_an_exponent_are_written_out_exactly() {
+        let text = r#"[{"a": 1e3, "b": 1.5E-7, "c": -2.50e+2, "d": 1e400, "e": "1e3", "f": 0.1}]"#;
+        let (_, rows) = read_all(text);
+        assert_eq!(
+            rows[0].1,
+            [
+                r#"Str("1000")"#,
+                r#"Str("0.00000015")"#,
+                r#"Str("-250")"#,
+                r#"Str("1e400")"#,
+                r#"Str("1e3")"#,
+                r#"Str("0.1")"#
+            ]
+        );
     }
 
     #[test]
