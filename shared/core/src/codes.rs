@@ -25,7 +25,8 @@ pub const INVALID_EMAIL: &str = "invalid_email";
 pub const INVALID_URL: &str = "invalid_url";
 /// Not a UUID.
 pub const INVALID_UUID: &str = "invalid_uuid";
-/// A cell holds a structure where a scalar was expected (JSON input).
+/// A cell holds a structure where a scalar was expected (JSON input), or a spreadsheet number too
+/// large to be exact where text is expected.
 pub const INVALID_TYPE: &str = "invalid_type";
 /// The text does not match the field's regex.
 pub const REGEX_MISMATCH: &str = "regex_mismatch";

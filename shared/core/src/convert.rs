@@ -545,6 +545,15 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
             Ok(b) => Converted::Valid(Value::Boolean(b)),
             Err(f) => Converted::Invalid(Box::new(f)),
         },
+        // A whole number this large may not be the digits the file holds (a long id or card
+        // number written as a number): as text it would be a neighbour, silently.
+        _ if n.fract() == 0.0 && n.abs() >= EXACT_INTEGERS => Converted::Invalid(Box::new(Fault::new(
+            codes::INVALID_TYPE,
+            format!(
+                "'{text}' is a spreadsheet number of 9007199254740992 or more, which a spreadsheet does not \
+                 store exactly, so it may not be the digits written; store the column as text"
+            ),
+        ))),
         _ => convert_text(kind, &text, opts),
     };
     // Text values of numbers are owned; hand the text back alongside.

@@ -842,7 +842,12 @@ fn spreadsheet_numbers_are_read_as_the_field_type() {
     check(&Kind::Integer, CellRef::Number("9007199254740993".parse().unwrap()), "!invalid_integer", "9007199254740992");
     check(&Kind::Integer, CellRef::Number(9_007_199_254_740_994.0), "!invalid_integer", "9007199254740994");
     check(&kind("type: decimal"), CellRef::Number(-1e17), "!invalid_decimal", "-100000000000000000");
-    check(&Kind::Text, CellRef::Number(1e17), "\"100000000000000000\"", "100000000000000000");
+    // Nor as text: a writer's exact digits (a 64-bit id) would silently become a neighbour.
+    check(&Kind::Text, CellRef::Number(1e17), "!invalid_type", "100000000000000000");
+    check(&Kind::Text, CellRef::Number("9007199254740993".parse().unwrap()), "!invalid_type", "9007199254740992");
+    check(&Kind::Text, CellRef::Number(9_007_199_254_740_991.0), "\"9007199254740991\"", "9007199254740991");
+    check(&Kind::Text, CellRef::Number(1.5e20), "!invalid_type", "150000000000000000000");
+    check(&Kind::Text, CellRef::Number(12345678.5), "\"12345678.5\"", "12345678.5");
     check(&Kind::Integer, CellRef::Int(7), "7", "7");
     check(&Kind::Integer, CellRef::Int(i64::MAX), "9223372036854775807", "9223372036854775807");
     check(&Kind::Integer, CellRef::Int(i64::MIN), "-9223372036854775808", "-9223372036854775808");
