@@ -45,7 +45,27 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
     detector.feed(sample, true);
     let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
     let guess = if guess == UTF_8 { encoding_rs::WINDOWS_1252 } else { guess };
+    // ISO-8859-4 (Latin-4, long replaced by Windows-1257 and UTF-8) is what chardetng takes a
+    // lone `ï` for (`naïve` read as `naīve`): Windows-1252 wins wherever it reads every accent
+    // as a letter.
+    let guess = if guess == encoding_rs::ISO_8859_4 && letters_in_words(sample, encoding_rs::WINDOWS_1252) {
+        encoding_rs::WINDOWS_1252
+    } else {
+        guess
+    };
     if guess.is_single_byte() && reads_as_mac_roman(sample, guess) { encoding_rs::MACINTOSH } else { guess }
+}
+
+/// Whether every byte above ASCII next to an ASCII letter reads, in the single-byte `encoding`,
+/// as a letter that is no capital inside a word of small letters.
+fn letters_in_words(sample: &[u8], encoding: &'static Encoding) -> bool {
+    sample.iter().enumerate().filter(|(_, b)| **b >= 0x80).all(|(i, &b)| {
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        let after = sample.get(i + 1).copied();
+        let c = encoding.decode_without_bom_handling(&[b]).0.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+        let in_word = before.is_some_and(|b| b.is_ascii_alphabetic()) || after.is_some_and(|b| b.is_ascii_alphabetic());
+        !in_word || (c.is_alphabetic() && !(c.is_uppercase() && before.is_some_and(|b| b.is_ascii_lowercase())))
+    })
 }
 
 /// Whether text is Mac OS Roman rather than the single-byte `guess`. Excel for Mac saves "CSV
@@ -349,6 +369,17 @@ mod tests {
         assert_ne!(guess_legacy(&central), encoding_rs::MACINTOSH);
         // One accent is too little to tell.
         assert_ne!(guess_legacy(&mac("id,name\r1,Renée\r")), encoding_rs::MACINTOSH);
+    }
+
+    #[test]
+    fn a_lone_accent_is_not_taken_for_latin_4() {
+        let windows = |text: &str| encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        for text in ["id,name\r\n1,naïve\r\n", "id,name\r\n1,Café\r\n", "id,name\r\n1,Noël\r\n"] {
+            assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
+        }
+        assert!(letters_in_words(b"na\xEFve", encoding_rs::WINDOWS_1252));
+        assert!(!letters_in_words(b"Ren\x8Ee", encoding_rs::WINDOWS_1252), "RenŽe: a capital inside a word");
+        assert!(!letters_in_words(b"m\xB2", encoding_rs::WINDOWS_1252), "m²: not a letter");
     }
 
     #[test]
