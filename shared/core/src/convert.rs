@@ -360,7 +360,11 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Some(i) => *out = Value::Integer(i),
             None => match parse_integer_general(s, Some(if opts.decimal_comma { b',' } else { b'.' }), opts.grouping())
                 .or_else(|f| space_grouped(s, opts, f, |t| parse_integer_general(t, Some(b','), None)))
-            {
+                .or_else(|f| {
+                    apostrophe_grouped(s, opts, f, |t| {
+                        parse_integer_general(t, Some(if opts.decimal_comma { b',' } else { b'.' }), opts.grouping())
+                    })
+                }) {
                 Ok(i) => *out = Value::Integer(i),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -372,7 +376,11 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             },
             None => match parse_decimal_general(s, opts.decimal_comma, opts.grouping(), *precision, *scale)
                 .or_else(|f| space_grouped(s, opts, f, |t| parse_decimal_general(t, true, None, *precision, *scale)))
-            {
+                .or_else(|f| {
+                    apostrophe_grouped(s, opts, f, |t| {
+                        parse_decimal_general(t, opts.decimal_comma, opts.grouping(), *precision, *scale)
+                    })
+                }) {
                 Ok(d) => *out = Value::Decimal(d),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -780,6 +788,27 @@ fn space_grouped<T>(
     let joined = s.replace(space, "");
     read(&joined).map_err(|f| {
         let message = f.message.replacen(&format!("'{}'", clip(&joined)), &format!("'{}'", clip(s)), 1);
+        Fault { message, ..f }
+    })
+}
+
+/// A number that failed to read as `fault` says, read again with typographic apostrophes (`’`,
+/// which Windows writes for the Swiss locales) as the `'` the locale groups thousands with
+/// (`1’234.50` under `de-CH`). A fault of that number quotes `s`.
+#[cold]
+#[inline(never)]
+fn apostrophe_grouped<T>(
+    s: &str,
+    opts: &ParseOptions,
+    fault: Fault,
+    read: impl Fn(&str) -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    if opts.grouping() != Some(b'\'') || !s.contains('\u{2019}') {
+        return Err(fault);
+    }
+    let straight = s.replace('\u{2019}', "'");
+    read(&straight).map_err(|f| {
+        let message = f.message.replacen(&format!("'{}'", clip(&straight)), &format!("'{}'", clip(s)), 1);
         Fault { message, ..f }
     })
 }

@@ -298,6 +298,19 @@ fn a_locale_reads_its_thousands_separator_in_integers_and_decimals() {
     assert_eq!(fault(&Kind::Integer, &ch, "1.234"), "'1.234' is not a whole number");
     assert_eq!(fault(&Kind::Integer, &iso(), "1.234"), "'1.234' is not a whole number");
     assert!(fault(&Kind::Integer, &iso(), "1'234").contains("such as de-CH"));
+    // The Swiss grouping as Windows writes it: a typographic apostrophe, read as the straight one.
+    table(
+        &money,
+        &ch,
+        &[("1\u{2019}234.50", "\"1234.50\""), ("-12\u{2019}345", "\"-12345\""), ("1\u{2019}23.5", "!invalid_decimal")],
+    );
+    table(&Kind::Integer, &ch, &[("1\u{2019}234\u{2019}567", "1234567"), ("12\u{2019}34", "!invalid_integer")]);
+    assert!(fault(&money, &ch, "1\u{2019}23.5").starts_with("'1\u{2019}23.5' is not a decimal number"));
+    assert_eq!(
+        read(&money, &us, "1\u{2019}234.50"),
+        "!invalid_decimal",
+        "only where the locale groups with apostrophes"
+    );
     assert!(!fault(&money, &us, "1,234.567,8").contains("locale"));
     // The settings' locale sets it.
     let opts = |locale: &str| {
