@@ -1008,6 +1008,9 @@ fn parse_decimal_general(
                 format!("the template's locale groups thousands with {}", separator_name(group.unwrap_or(b',')))
             } else if grouped {
                 format!("such as {example}")
+            } else if group.is_some() {
+                // A locale is set, and it writes decimal points.
+                format!("the template's locale writes the decimal point '.', such as {example}")
             } else {
                 // `1,5` is a decimal comma, not a grouping: dropping the comma would make it 15.
                 format!(

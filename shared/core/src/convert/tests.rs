@@ -182,6 +182,12 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
     ] {
         assert_eq!(fault(&money, &iso(), input), message);
     }
+    // With a locale of decimal points set, it is named rather than suggested.
+    let swiss = ParseOptions { thousands: Some(b'\''), ..iso() };
+    assert_eq!(
+        fault(&money, &swiss, "1234,50"),
+        "'1234,50' is not a decimal number (the template's locale writes the decimal point '.', such as 1234.56)"
+    );
     let comma = ParseOptions { decimal_comma: true, ..iso() };
     assert_eq!(
         fault(&money, &comma, "€ 45"),
