@@ -365,27 +365,35 @@ impl App {
     async fn split_csv(&self, import: &Import, schema: &Schema, size: u64, head: &[u8]) -> Result<Ended, SplitFault> {
         let settings = &import.settings;
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
-        let label = import.split.encoding.as_deref().or(settings.encoding.as_deref());
-        let explicit = label.and_then(encoding_for_label);
+        // The legacy encoding this file is read in once its bytes proved not UTF-8.
+        let legacy = import.split.encoding.as_deref().and_then(encoding_for_label);
+        let setting = settings.encoding.as_deref().and_then(encoding_for_label);
         let bom = sniff_bom(head);
-        // How to read the bytes: as UTF-8 from an offset, or transcoded first.
+        // How to read the bytes: as UTF-8 from an offset, or transcoded first (from an offset).
         let mut transcode_from: Option<&'static Encoding> = None;
         let mut start_offset = 0u64;
         // A byte order mark names the encoding for certain, over the setting too (as browsers let
         // it win over a declared charset): a template set to Windows-1252 still reads Excel's
-        // "CSV UTF-8", whose mark would otherwise become `ï»¿` in the first header.
-        match (bom, explicit) {
-            (Some(b), _) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
-            (Some(b), _) => transcode_from = Some(b.encoding),
-            (None, Some(enc)) if enc == encoding_rs::UTF_8 => {}
-            (None, Some(enc)) => transcode_from = Some(enc),
-            (None, None) => transcode_from = sniff_utf16(head),
+        // "CSV UTF-8", whose mark would otherwise become `ï»¿` in the first header. Only bytes
+        // that then prove not UTF-8 after its mark are read in a legacy encoding (the setting's,
+        // else the one they look like), without the mark.
+        match (bom, legacy, setting) {
+            (_, Some(enc), _) => {
+                transcode_from = Some(enc);
+                start_offset = bom.filter(|b| b.encoding == encoding_rs::UTF_8).map_or(0, |b| b.len as u64);
+            }
+            (Some(b), None, _) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
+            (Some(b), None, _) => transcode_from = Some(b.encoding),
+            (None, None, Some(enc)) if enc == encoding_rs::UTF_8 => {}
+            (None, None, Some(enc)) => transcode_from = Some(enc),
+            (None, None, None) => transcode_from = sniff_utf16(head),
         }
+        let explicit = legacy.or(setting);
         let mut source = import.upload.key.clone();
         let mut source_size = size;
         if let Some(enc) = transcode_from {
             let dest = keys::normalized(tenant, id, generation);
-            source_size = self.transcode(&import.upload.key, size, enc, &dest).await?;
+            source_size = self.transcode(&import.upload.key, start_offset, size, enc, &dest).await?;
             source = dest;
             start_offset = 0;
         }
@@ -443,13 +451,14 @@ impl App {
             detected,
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
-        // legacy encoding it most likely is, and no column is mapped on mojibake.
-        let may_guess_encoding = transcode_from.is_none() && explicit.is_none();
+        // legacy encoding it most likely is (or the setting's, which a UTF-8 mark overrode), and
+        // no column is mapped on mojibake.
+        let may_guess_encoding = transcode_from.is_none() && (setting.is_none() || bom.is_some());
         let outcome = async {
             if import.split.exact {
                 let plan = self.exact_pass(id, &source, source_size, opts).await?;
                 if may_guess_encoding && !plan.utf8.is_utf8() {
-                    return Ok(self.resplit_as_legacy(import, &plan.utf8).await?);
+                    return Ok(self.resplit_as_legacy(import, &plan.utf8, setting).await?);
                 }
                 let mut detected = detected.clone();
                 detected.invalid_byte_sequences = plan.utf8.invalid_sequences;
@@ -503,7 +512,7 @@ impl App {
             let plan = blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))?;
             // Both checks come before mapping the columns: a file read again is mapped then.
             if may_guess_encoding && !plan.utf8.is_utf8() {
-                return Ok(self.resplit_as_legacy(import, &plan.utf8).await?);
+                return Ok(self.resplit_as_legacy(import, &plan.utf8, setting).await?);
             }
             if plan.needs_exact {
                 let reason = "the quotes of the file do not pair up (a stray quote, or a quoted field left open): \
@@ -538,8 +547,15 @@ impl App {
     }
 
     /// Starts a generation that reads the file in the legacy encoding its bytes suggest.
-    async fn resplit_as_legacy(&self, import: &Import, utf8: &Utf8Stats) -> Result<Ended, AppError> {
-        let legacy = guess_legacy(&utf8.sample);
+    /// Reads the file again in a legacy encoding: `setting` (one a UTF-8 byte order mark
+    /// overrode, which the bytes proved wrong), else the one its bytes look like.
+    async fn resplit_as_legacy(
+        &self,
+        import: &Import,
+        utf8: &Utf8Stats,
+        setting: Option<&'static Encoding>,
+    ) -> Result<Ended, AppError> {
+        let legacy = setting.filter(|e| *e != encoding_rs::UTF_8).unwrap_or_else(|| guess_legacy(&utf8.sample));
         let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
         self.resplit(&import.tenant, &import.id, import.generation, Some(legacy.name().to_string()), reason).await?;
         Ok(Ended::Resplit)
@@ -610,13 +626,14 @@ impl App {
     async fn transcode(
         &self,
         key: &str,
+        from: u64,
         size: u64,
         encoding: &'static Encoding,
         dest: &str,
     ) -> Result<u64, SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;
         let mut transcoder = Transcoder::new(encoding);
-        let mut offset = 0;
+        let mut offset = from;
         let block = self.limits.block_bytes.max(1);
         while offset < size {
             let bytes = self.blobs.get_range(key, offset..(offset + block).min(size)).await?;
