@@ -507,6 +507,15 @@ where
     // the rest is read on, with each cell's position from a second reader that walks the same
     // cells without reading their values: the cell that failed is an error cell where it lies.
     if let Some(first) = unknown_error {
+        // `next_formula` keeps each shared formula at its index, sized by the index written: a
+        // huge one would take all memory. Such a file is damaged; say where the reading stopped.
+        let reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        if !shared_formula_indexes_within(reader, MAX_SHARED_FORMULA_INDEX)? {
+            let message = format!(
+                "a shared formula's index (si) is beyond {MAX_SHARED_FORMULA_INDEX}, which no sheet needs; the file is damaged"
+            );
+            return Err(XlsxError::Read { sheet: name.clone(), message }.into());
+        }
         let mut book = open_book()?;
         let mut walk = book.worksheet_cells_reader(&name).map_err(read_err)?;
         let mut next_position = || walk.next_formula().map(|cell| cell.map(|c| c.get_position()));
@@ -534,6 +543,50 @@ where
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
     Ok(SheetInfo { name, is_1904 })
+}
+
+/// The largest shared formula index (`si`) the second reader of [`read_sheet`] accepts: a
+/// sheet numbers its shared formulas from 0, one per group, so a million is far beyond any real
+/// one, and keeping that many costs tens of MB at most.
+const MAX_SHARED_FORMULA_INDEX: u64 = 1 << 20;
+
+/// Whether no XML part of a workbook gives a shared formula an index (`si="N"`) above `limit`.
+fn shared_formula_indexes_within<R: Read + Seek>(reader: R, limit: u64) -> Result<bool, XlsxError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        if !entry.name().map(|n| n.to_ascii_lowercase()).unwrap_or_default().ends_with(".xml") {
+            continue;
+        }
+        // Blocks read on after the last few bytes of the one before, so no `si="…"` is cut.
+        const KEEP: usize = 32;
+        let mut kept = 0;
+        loop {
+            let n = match entry.read(&mut buf[kept..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(XlsxError::NotAWorkbook(e.to_string())),
+            };
+            let block = &buf[..kept + n];
+            for at in memchr::memmem::find_iter(block, b"si=") {
+                let spaced = at > 0 && block[at - 1].is_ascii_whitespace();
+                let digits = block[at + 3..].iter().skip(1).take_while(|b| b.is_ascii_digit()).count();
+                let quoted = matches!(block.get(at + 3), Some(b'"' | b'\''));
+                if spaced && quoted && digits > 0 {
+                    let text = std::str::from_utf8(&block[at + 4..at + 4 + digits]).unwrap_or("");
+                    if text.parse::<u64>().map_or(true, |n| n > limit) {
+                        return Ok(false);
+                    }
+                }
+            }
+            kept = block.len().min(KEEP);
+            let len = block.len();
+            buf.copy_within(len - kept..len, 0);
+        }
+    }
+    Ok(true)
 }
 
 /// Whether a workbook counts its serial dates from 1904 (as old Excel for Mac did).
@@ -682,6 +735,27 @@ mod tests {
         // Whole numbers keep every digit the file holds.
         assert_eq!(as_shown(9_007_199_254_740_992.0), 9_007_199_254_740_992.0);
         assert_eq!(as_shown(123_456_789_012_345_680.0), 123_456_789_012_345_680.0);
+    }
+
+    #[test]
+    fn shared_formula_indexes_are_found_across_read_blocks() {
+        let zip_of = |xml: &str| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            let mut zip = zip::ZipWriter::new(&mut out);
+            let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            zip.start_file("xl/worksheets/sheet1.xml", stored).unwrap();
+            std::io::Write::write_all(&mut zip, xml.as_bytes()).unwrap();
+            zip.finish().unwrap();
+            out.set_position(0);
+            out
+        };
+        // The attribute at every offset around the first block's end (64 KiB).
+        for pad in 65_500..65_560 {
+            let huge = format!("{}<f t=\"shared\" si=\"4000000000\" ref=\"B3:B4\">A1</f>", " ".repeat(pad));
+            assert!(!shared_formula_indexes_within(zip_of(&huge), 1 << 20).unwrap(), "padding {pad}");
+        }
+        let fine = format!("{}<f t='shared' si='12' ref='B3:B4'/> xmlns:xsi=\"http://x\" si=\"\"", " ".repeat(70_000));
+        assert!(shared_formula_indexes_within(zip_of(&fine), 1 << 20).unwrap());
     }
 
     #[test]
