@@ -222,13 +222,26 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
         },
         Some(b'{') => CellRef::Json(Cow::Borrowed(text)),
         // A number with an exponent (`1e3`, `1.5E-7`, as pandas and JavaScript write some) is
-        // the same number in plain digits, exactly, so number fields read it.
-        _ if text.contains(['e', 'E']) => match rust_decimal::Decimal::from_scientific(text) {
-            Ok(n) => CellRef::Str(Cow::Owned(n.normalize().to_string())),
-            Err(_) => CellRef::Str(Cow::Borrowed(text)),
+        // the same number in plain digits, so number fields read it, when a decimal holds it
+        // exactly; else it stays as written (and number fields refuse it).
+        _ if text.contains(['e', 'E']) => match plain_digits(text) {
+            Some(plain) => CellRef::Str(Cow::Owned(plain)),
+            None => CellRef::Str(Cow::Borrowed(text)),
         },
         _ => CellRef::Str(Cow::Borrowed(text)),
     }
+}
+
+/// A JSON number with an exponent in plain digits, if a decimal holds it exactly: its significant
+/// digits come out as they went in (`from_scientific` rounds what does not fit in 28).
+fn plain_digits(number: &str) -> Option<String> {
+    let n = rust_decimal::Decimal::from_scientific(number).ok()?.normalize();
+    let mantissa = number.split(['e', 'E']).next()?;
+    let significant = |digits: &str| -> String {
+        let digits: String = digits.chars().filter(char::is_ascii_digit).collect();
+        digits.trim_start_matches('0').trim_end_matches('0').to_string()
+    };
+    (significant(mantissa) == significant(&n.abs().to_string())).then(|| n.to_string())
 }
 
 /// A list of strings one of which holds an unpaired surrogate escape: the items as the list
@@ -373,6 +386,19 @@ mod tests {
                 r#"Str("1e400")"#,
                 r#"Str("1e3")"#,
                 r#"Str("0.1")"#
+            ]
+        );
+        // Digits a decimal cannot hold exactly stay as written, never rounded.
+        let text = r#"[{"a": 9.999999999999999999999999999999e0, "b": 0.12345678901234567890123456789e1, "c": 1.5e-29, "d": -0e0, "e": 1.2345678901234567890123456789e5}]"#;
+        let (_, rows) = read_all(text);
+        assert_eq!(
+            rows[0].1,
+            [
+                r#"Str("9.999999999999999999999999999999e0")"#,
+                r#"Str("0.12345678901234567890123456789e1")"#,
+                r#"Str("1.5e-29")"#,
+                r#"Str("0")"#,
+                r#"Str("123456.78901234567890123456789")"#
             ]
         );
     }
