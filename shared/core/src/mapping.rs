@@ -151,6 +151,21 @@ pub struct MappingOutcome {
     pub problems: Vec<MappingProblem>,
 }
 
+impl MappingOutcome {
+    /// The outcome for an import that passes unmapped columns through or not: when it does, a
+    /// header that matches no field is no problem, as every value still arrives (under
+    /// `unmapped`).
+    pub fn with_pass_through(mut self, pass_through_unmapped: bool) -> MappingOutcome {
+        if pass_through_unmapped {
+            self.problems.retain(|p| p.code != NO_FIELD_MATCHED);
+        }
+        self
+    }
+}
+
+/// The code of a header that matches no field.
+const NO_FIELD_MATCHED: &str = "no_field_matched";
+
 const FUZZY_THRESHOLD: f64 = 0.88;
 
 /// Letters and digits only, lower case, full-width forms (`ＩＤ`, common in East Asian
@@ -360,20 +375,25 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             });
         }
     }
-    // Not one column for any field: what was read as the header is not the header (a title or
-    // PowerShell's `#TYPE` line above it, a wrong delimiter or encoding). Every row would be
-    // empty, and without a required field nothing above says so.
+    // Not one column for any field: what was read as the header is most likely not the header
+    // (a title or PowerShell's `#TYPE` line above it, a wrong delimiter or encoding). No value
+    // of the file would arrive (the rows would be empty, or hold defaults), and without a
+    // required field nothing above says so. Unless unmapped columns pass through
+    // ([`MappingOutcome::with_pass_through`]).
     if problems.is_empty() && !schema.fields.is_empty() && columns.iter().all(|c| c.field.is_none()) {
         let mut shown: Vec<String> = headers.iter().take(5).map(|h| format!("{:?}", crate::convert::clip(h))).collect();
         if headers.len() > 5 {
             shown.push(format!("and {} more", headers.len() - 5));
         }
+        let read = match shown.is_empty() {
+            true => "the file names no columns".to_string(),
+            false => format!("the header read: {}", shown.join(", ")),
+        };
         problems.push(MappingProblem {
-            code: "no_field_matched".into(),
+            code: NO_FIELD_MATCHED.into(),
             message: format!(
-                "no column matches a field of template {:?} (the header read: {}); check the header row, delimiter and encoding, or supply a mapping",
+                "no column matches a field of template {:?} ({read}); check the header row, delimiter and encoding, or supply a mapping",
                 schema.name(),
-                shown.join(", ")
             ),
             field: None,
             columns: vec![],
@@ -538,6 +558,12 @@ mod tests {
         );
         let many: Vec<String> = (1..=7).map(|i| format!("c{i}")).collect();
         assert!(map_columns(&optional, &many, &BTreeMap::new()).problems[0].message.contains("\"c5\", and 2 more)"));
+        // Columns passed through arrive: no problem then.
+        assert!(map_columns(&optional, &headers, &BTreeMap::new()).with_pass_through(true).problems.is_empty());
+        assert_eq!(map_columns(&optional, &headers, &BTreeMap::new()).with_pass_through(false).problems.len(), 1);
+        assert!(
+            map_columns(&optional, &[], &BTreeMap::new()).problems[0].message.contains("(the file names no columns)")
+        );
         // One field is enough; so is a mapping.
         assert!(map_columns(&optional, &["ID".to_string(), "x".to_string()], &BTreeMap::new()).problems.is_empty());
         let explicit = BTreeMap::from([("1".to_string(), Some("name".to_string()))]);

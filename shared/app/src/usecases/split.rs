@@ -194,7 +194,8 @@ impl App {
     async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, SplitFault> {
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
         let settings = &import.settings;
-        let outcome = map_columns(schema, &frame.header.names, &settings.mapping);
+        let outcome = map_columns(schema, &frame.header.names, &settings.mapping)
+            .with_pass_through(settings.pass_through_unmapped);
         // The column names and their mapping are kept on the import record, which a store may
         // cap (DynamoDB: 400 KB an item): a header too wide or too long to keep is a clear
         // failure, not an import that cannot be saved.

@@ -76,7 +76,8 @@ impl App {
                 start_offset: start as u64,
             };
             let plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
-            let outcome = map_columns(&schema, &plan.header.names, &settings.mapping);
+            let outcome = map_columns(&schema, &plan.header.names, &settings.mapping)
+                .with_pass_through(settings.pass_through_unmapped);
             if !outcome.problems.is_empty() {
                 return Ok(SyncOutcome {
                     status: ImportStatus::NeedsReview,
