@@ -703,9 +703,13 @@ fn formula_text(formula: XlsxFormulaMetadata) -> String {
 fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
     match value {
         DataRef::Int(i) => CellRef::Int(*i),
-        // `INF` or `NaN` (XML Schema doubles; no spreadsheet writes them): text, which no number
-        // field takes, rather than a number that chunk storage would turn into an empty cell.
-        DataRef::Float(f) if !f.is_finite() => CellRef::Str(Cow::Owned(f.to_string())),
+        // `INF`, `NaN` or `1e400` (XML Schema doubles, or past them; no spreadsheet writes one):
+        // an error cell, as a spreadsheet shows such a result (#NUM!), in every field; as a
+        // number, chunk storage would lose it.
+        DataRef::Float(f) if !f.is_finite() => CellRef::Error(Cow::Owned(format!("#NUM! ({f})"))),
+        DataRef::DateTime(dt) if !dt.as_f64().is_finite() => {
+            CellRef::Error(Cow::Owned(format!("#NUM! ({})", dt.as_f64())))
+        }
         DataRef::Float(f) => CellRef::Number(as_shown(*f)),
         DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
@@ -759,11 +763,15 @@ mod tests {
     }
 
     #[test]
-    fn numbers_that_are_not_finite_are_text() {
-        assert_eq!(to_cell(&DataRef::Float(f64::INFINITY)), CellRef::Str("inf".into()));
-        assert_eq!(to_cell(&DataRef::Float(f64::NEG_INFINITY)), CellRef::Str("-inf".into()));
-        assert_eq!(to_cell(&DataRef::Float(f64::NAN)), CellRef::Str("NaN".into()));
+    fn numbers_that_are_not_finite_are_errors() {
+        assert_eq!(to_cell(&DataRef::Float(f64::INFINITY)), CellRef::Error("#NUM! (inf)".into()));
+        assert_eq!(to_cell(&DataRef::Float(f64::NEG_INFINITY)), CellRef::Error("#NUM! (-inf)".into()));
+        assert_eq!(to_cell(&DataRef::Float(f64::NAN)), CellRef::Error("#NUM! (NaN)".into()));
         assert_eq!(to_cell(&DataRef::Float(1.5)), CellRef::Number(1.5));
+        // In a date format too (chunk storage could not hold it as a date).
+        let date = |v| DataRef::DateTime(calamine::ExcelDateTime::new(v, calamine::ExcelDateTimeType::DateTime, false));
+        assert_eq!(to_cell(&date(f64::INFINITY)), CellRef::Error("#NUM! (inf)".into()));
+        assert_eq!(to_cell(&date(45000.0)), CellRef::ExcelDate(45000.0));
     }
 
     #[test]
