@@ -735,21 +735,26 @@ impl App {
             sniff_bom(&bytes).map(|b| b.encoding).filter(|e| *e != encoding_rs::UTF_8).or_else(|| sniff_utf16(&bytes));
         let plan = blocking(move || -> Result<CellsPlan, SplitFault> {
             let decoded = match utf16 {
-                Some(encoding) => match encoding.decode_with_bom_removal(&bytes) {
-                    (text, false) => Some(text.into_owned()),
-                    (text, true) => {
-                        let at = text.find(char::REPLACEMENT_CHARACTER).unwrap_or(0);
-                        let line = text[..at].matches('\n').count() as u64 + 1;
-                        let column = text[..at].rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
-                        return Err(failure(
-                            "invalid_encoding",
-                            format!("line {line}, column {column}: the text is not valid {}", encoding.name()),
-                            Some(line),
-                            Some(column),
-                            None,
-                        ));
+                Some(encoding) => {
+                    let mut decoder = encoding.new_decoder_with_bom_removal();
+                    let room = decoder.max_utf8_buffer_length_without_replacement(bytes.len()).unwrap_or(usize::MAX);
+                    let mut text = String::with_capacity(room);
+                    match decoder.decode_to_string_without_replacement(&bytes, &mut text, true) {
+                        (encoding_rs::DecoderResult::InputEmpty, _) => Some(text),
+                        // Malformed (a lone surrogate, an odd last byte): where, in what decoded.
+                        _ => {
+                            let line = text.matches('\n').count() as u64 + 1;
+                            let column = text.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+                            return Err(failure(
+                                "invalid_encoding",
+                                format!("line {line}, column {column}: the text is not valid {}", encoding.name()),
+                                Some(line),
+                                Some(column),
+                                None,
+                            ));
+                        }
                     }
-                },
+                }
                 None => None,
             };
             let text = match &decoded {
