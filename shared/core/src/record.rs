@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn stored_numbers_come_back_bit_for_bit() {
+        // serde_json parses floats to within a unit in the last place unless `float_roundtrip`
+        // is on: 9007199254740991 came back as ...990, an id changed silently.
+        let numbers = [
+            9_007_199_254_740_991.0,
+            2_000_000_000_000_001.0,
+            8_999_999_999_999_999.0,
+            0.1 + 0.2,
+            1e-300,
+            45_000.123_456_789,
+        ];
+        let record = StoredRecord(1, numbers.iter().map(|n| StoredCell::Number(*n)).collect());
+        let json = serde_json::to_string(&record).unwrap();
+        let back: StoredRecord<'_> = serde_json::from_str(&json).unwrap();
+        for (cell, n) in back.1.iter().zip(numbers) {
+            assert_eq!(*cell, StoredCell::Number(n), "{n:?}");
+        }
+    }
+
+    #[test]
     fn numbers_print_as_spreadsheets_show_them() {
         assert_eq!(format_number(1.0), "1");
         assert_eq!(format_number(0.1 + 0.2), "0.30000000000000004");
