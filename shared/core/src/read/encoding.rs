@@ -123,6 +123,8 @@ pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
         let dashed = label.replace('_', "-");
         Encoding::for_label(dashed.as_bytes()).or(match dashed.as_str() {
             "utf-8-sig" | "utf8-sig" => Some(UTF_8),
+            "utf-16-le" => Some(UTF_16LE),
+            "utf-16-be" => Some(UTF_16BE),
             "cp932" | "ms932" | "ms-932" => Some(encoding_rs::SHIFT_JIS),
             "mac-roman" | "macroman" | "mac" => Some(encoding_rs::MACINTOSH),
             "latin-1" | "iso-latin-1" => Some(encoding_rs::WINDOWS_1252),
@@ -301,6 +303,8 @@ mod tests {
             ("cp949", encoding_rs::EUC_KR),
             ("cp950", encoding_rs::BIG5),
             ("cp1250", encoding_rs::WINDOWS_1250),
+            ("utf_16_le", UTF_16LE),
+            ("UTF_16_BE", UTF_16BE),
         ] {
             assert_eq!(encoding_for_label(label), Some(want), "{label:?}");
         }
