@@ -454,7 +454,8 @@ impl App {
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
         // legacy encoding it most likely is (or the setting's, which a UTF-8 mark overrode), and
         // no column is mapped on mojibake.
-        let may_guess_encoding = transcode_from.is_none() && (setting.is_none() || bom.is_some());
+        let overridden = bom.is_some() && setting.is_some_and(|e| e != encoding_rs::UTF_8);
+        let may_guess_encoding = transcode_from.is_none() && (setting.is_none() || overridden);
         let outcome = async {
             if import.split.exact {
                 let plan = self.exact_pass(id, &source, source_size, opts).await?;

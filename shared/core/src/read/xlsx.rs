@@ -508,7 +508,7 @@ where
     // cells without reading their values: the cell that failed is an error cell where it lies.
     if let Some(first) = unknown_error {
         // `next_formula` keeps each shared formula at its index, sized by the index written: a
-        // huge one would take all memory. Such a file is damaged; say where the reading stopped.
+        // huge one would take all memory. No real sheet has one: such a file is damaged.
         let reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         if !shared_formula_indexes_within(reader, MAX_SHARED_FORMULA_INDEX)? {
             let message = format!(
