@@ -132,8 +132,7 @@ struct Named {
 }
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
-/// unless it is a title (it fills fewer than half the columns most rows below it fill, or one
-/// cell of two or more). Then it
+/// unless it is a title (it fills fewer than half the columns most rows below it fill). Then it
 /// is the first row below that fills as many columns as most rows, with names (no number, no
 /// name twice), if one does; else the first.
 pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
@@ -146,9 +145,7 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
     let Some(width) = below.iter().copied().max_by_key(|w| (below.iter().filter(|x| *x == w).count(), *w)) else {
         return 0;
     };
-    // A lone cell above rows of two columns or more is a title too (`Customer list` over `id`,
-    // `name`), though it fills half of two.
-    if filled(first) * 2 >= width && !(filled(first) == 1 && width >= 2) {
+    if filled(first) * 2 >= width {
         return 0;
     }
     let names = |row: &Vec<String>| {
@@ -269,10 +266,7 @@ mod tests {
         assert_eq!(infer_header_row(&titled), 2, "the export line holds a date, so it is no header");
         // A first row that fills the columns is the header, whatever it holds.
         assert_eq!(infer_header_row(&rows(&[&["id", "name"], &["1", "a"], &["2", "b"]])), 0);
-        assert_eq!(infer_header_row(&rows(&[&["a", "b", ""], &["1", "x", "y"]])), 0, "half the width is not a title");
-        // One cell of two may be: it is when a header of two names lies below.
-        assert_eq!(infer_header_row(&rows(&[&["a", ""], &["1", "x"]])), 0);
-        assert_eq!(infer_header_row(&rows(&[&["Customer list"], &["id", "name"], &["1", "a"]])), 1);
+        assert_eq!(infer_header_row(&rows(&[&["a", ""], &["1", "x"]])), 0, "half the width is not a title");
         // A title over rows of data only: no row below is a header, so the first stays.
         assert_eq!(infer_header_row(&rows(&[&["Totals"], &["1", "2", "3"], &["4", "5", "6"]])), 0);
         // Names repeated are data, not a header.
