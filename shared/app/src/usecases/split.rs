@@ -389,7 +389,6 @@ impl App {
             (None, None, Some(enc)) => transcode_from = Some(enc),
             (None, None, None) => transcode_from = sniff_utf16(head),
         }
-        let explicit = legacy.or(setting);
         let mut source = import.upload.key.clone();
         let mut source_size = size;
         if let Some(enc) = transcode_from {
@@ -434,7 +433,8 @@ impl App {
         let detected = Detected {
             format: Some(Format::Csv),
             encoding: Some(encoding.name().to_string()),
-            encoding_detected: explicit != Some(encoding) || import.split.encoding.is_some(),
+            // Not the encoding set: by its mark, or by its bytes.
+            encoding_detected: setting != Some(encoding),
             delimiter: Some(if delimiter == b'\t' { "\\t".to_string() } else { (delimiter as char).to_string() }),
             ..Detected::default()
         };
@@ -557,7 +557,10 @@ impl App {
         utf8: &Utf8Stats,
         setting: Option<&'static Encoding>,
     ) -> Result<Ended, AppError> {
-        let legacy = setting.filter(|e| *e != encoding_rs::UTF_8).unwrap_or_else(|| guess_legacy(&utf8.sample));
+        // Only a legacy encoding can read what follows a UTF-8 mark (UTF-16 cannot).
+        let legacy = setting
+            .filter(|e| e.is_ascii_compatible() && *e != encoding_rs::UTF_8)
+            .unwrap_or_else(|| guess_legacy(&utf8.sample));
         let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
         self.resplit(&import.tenant, &import.id, import.generation, Some(legacy.name().to_string()), reason).await?;
         Ok(Ended::Resplit)

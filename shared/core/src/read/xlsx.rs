@@ -550,43 +550,85 @@ where
 /// one, and keeping that many costs tens of MB at most.
 const MAX_SHARED_FORMULA_INDEX: u64 = 1 << 20;
 
-/// Whether no XML part of a workbook gives a shared formula an index (`si="N"`) above `limit`.
+/// Whether no formula tag (`<f …>`, any prefix) in a workbook's XML parts gives a shared formula
+/// an index (`si="N"`, spaces around `=` and leading zeros as calamine reads them) above `limit`.
+/// Text cannot hold a tag (its `<` is escaped), so cell text never counts.
 fn shared_formula_indexes_within<R: Read + Seek>(reader: R, limit: u64) -> Result<bool, XlsxError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    let mut buf = vec![0u8; 64 * 1024];
+    const BLOCK: usize = 64 * 1024;
+    let mut buf = vec![0u8; 2 * BLOCK];
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         if !entry.name().map(|n| n.to_ascii_lowercase()).unwrap_or_default().ends_with(".xml") {
             continue;
         }
-        // Blocks read on after the last few bytes of the one before, so no `si="…"` is cut.
-        const KEEP: usize = 32;
+        // A tag cut by the end of a block is read again whole with the next one.
         let mut kept = 0;
         loop {
-            let n = match entry.read(&mut buf[kept..]) {
+            let n = match entry.read(&mut buf[kept..kept + BLOCK]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(XlsxError::NotAWorkbook(e.to_string())),
             };
             let block = &buf[..kept + n];
-            for at in memchr::memmem::find_iter(block, b"si=") {
-                let spaced = at > 0 && block[at - 1].is_ascii_whitespace();
-                let digits = block[at + 3..].iter().skip(1).take_while(|b| b.is_ascii_digit()).count();
-                let quoted = matches!(block.get(at + 3), Some(b'"' | b'\''));
-                if spaced && quoted && digits > 0 {
-                    let text = std::str::from_utf8(&block[at + 4..at + 4 + digits]).unwrap_or("");
-                    if text.parse::<u64>().map_or(true, |n| n > limit) {
-                        return Ok(false);
-                    }
+            let mut rest = 0;
+            for at in memchr::memchr_iter(b'<', block) {
+                let Some(close) = memchr::memchr(b'>', &block[at..]) else {
+                    rest = at;
+                    break;
+                };
+                rest = at + close + 1;
+                if !formula_tag_within(&block[at + 1..at + close], limit) {
+                    return Ok(false);
                 }
             }
-            kept = block.len().min(KEEP);
+            // What follows the last whole tag: an open tag longer than a block is no real one.
+            let tail = block.len() - rest.min(block.len());
+            if memchr::memchr(b'<', &block[rest..]).is_some() && tail > BLOCK {
+                return Ok(false);
+            }
+            let keep_from = match memchr::memchr(b'<', &block[rest..]) {
+                Some(open) => rest + open,
+                None => block.len(),
+            };
+            kept = block.len() - keep_from;
             let len = block.len();
-            buf.copy_within(len - kept..len, 0);
+            buf.copy_within(keep_from..len, 0);
         }
     }
     Ok(true)
+}
+
+/// Whether a tag's text (between `<` and `>`) is no formula (`f`, with any prefix) whose `si`
+/// attribute exceeds `limit`.
+fn formula_tag_within(tag: &[u8], limit: u64) -> bool {
+    let name_end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/').unwrap_or(tag.len());
+    let name = &tag[..name_end];
+    if name != b"f" && !name.ends_with(b":f") {
+        return true;
+    }
+    let mut attrs = &tag[name_end..];
+    while let Some(at) = memchr::memmem::find(attrs, b"si") {
+        let spaced = at > 0 && attrs[at - 1].is_ascii_whitespace();
+        let after = &attrs[at + 2..];
+        let after = &after[after.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+        if spaced && after.first() == Some(&b'=') {
+            let value = &after[1..];
+            let value = &value[value.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+            if let Some((&quote @ (b'"' | b'\''), digits)) = value.split_first() {
+                let digits = &digits[..digits.iter().position(|b| *b == quote).unwrap_or(digits.len())];
+                let digits = &digits[digits.iter().take_while(|b| **b == b'0').count()..];
+                let number = std::str::from_utf8(digits).ok().and_then(|d| d.trim().parse::<u64>().ok());
+                // An index that is no number makes calamine fail, not allocate.
+                if digits.len() > 19 && digits.iter().all(u8::is_ascii_digit) || number.is_some_and(|n| n > limit) {
+                    return false;
+                }
+            }
+        }
+        attrs = &attrs[at + 2..];
+    }
+    true
 }
 
 /// Whether a workbook counts its serial dates from 1904 (as old Excel for Mac did).
@@ -753,12 +795,23 @@ mod tests {
             out.set_position(0);
             out
         };
-        // The attribute at every offset around the first block's end (64 KiB).
+        // The tag at every offset around the first block's end (64 KiB), spelled as calamine
+        // still reads it.
         for pad in 65_500..65_560 {
-            let huge = format!("{}<f t=\"shared\" si=\"4000000000\" ref=\"B3:B4\">A1</f>", " ".repeat(pad));
-            assert!(!shared_formula_indexes_within(zip_of(&huge), 1 << 20).unwrap(), "padding {pad}");
+            for tag in [
+                "<f t=\"shared\" si=\"4000000000\" ref=\"B3:B4\">A1</f>",
+                "<x:f t=\"shared\" si =\"4000000000\" ref=\"B3:B4\">A1</x:f>",
+                "<f t=\"shared\" si= '0000000000000000000000000000000000000004000000000' ref=\"B3:B4\"/>",
+            ] {
+                let huge = format!("{}{tag}", " ".repeat(pad));
+                assert!(!shared_formula_indexes_within(zip_of(&huge), 1 << 20).unwrap(), "padding {pad}: {tag}");
+            }
         }
-        let fine = format!("{}<f t='shared' si='12' ref='B3:B4'/> xmlns:xsi=\"http://x\" si=\"\"", " ".repeat(70_000));
+        // Small indexes, other attributes, and text (whose `<` is escaped) are fine.
+        let fine = format!(
+            "{}<f t='shared' si='12' ref='B3:B4'/><c xmlns:xsi=\"http://x\" si=\"99999999999\"/><t>note si=\"123456789\" &lt;f si=\"123456789\"</t>",
+            " ".repeat(70_000)
+        );
         assert!(shared_formula_indexes_within(zip_of(&fine), 1 << 20).unwrap());
     }
 
