@@ -785,9 +785,14 @@ fn space_grouped<T>(
     if !grouped {
         return Err(fault);
     }
-    let joined = s.replace(space, "");
-    read(&joined).map_err(|f| {
-        let message = f.message.replacen(&format!("'{}'", clip(&joined)), &format!("'{}'", clip(s)), 1);
+    read_as_written(s, &s.replace(space, ""), read)
+}
+
+/// `read` of `respelled`, a number as written in `s` with its grouping made plain; a fault quotes
+/// `s`, as the user wrote it.
+fn read_as_written<T>(s: &str, respelled: &str, read: impl Fn(&str) -> Result<T, Fault>) -> Result<T, Fault> {
+    read(respelled).map_err(|f| {
+        let message = f.message.replacen(&format!("'{}'", clip(respelled)), &format!("'{}'", clip(s)), 1);
         Fault { message, ..f }
     })
 }
@@ -806,11 +811,7 @@ fn apostrophe_grouped<T>(
     if opts.grouping() != Some(b'\'') || !s.contains('\u{2019}') {
         return Err(fault);
     }
-    let straight = s.replace('\u{2019}', "'");
-    read(&straight).map_err(|f| {
-        let message = f.message.replacen(&format!("'{}'", clip(&straight)), &format!("'{}'", clip(s)), 1);
-        Fault { message, ..f }
-    })
+    read_as_written(s, &s.replace('\u{2019}', "'"), read)
 }
 
 /// Reads a whole number strictly (no fraction, not even `.0`), with the thousands grouping

@@ -340,11 +340,11 @@ pub fn read_sheet<R, E>(
 where
     R: Read + Seek,
 {
+    let open_reader = || open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()));
     let open_book = || -> Result<Xlsx<R>, XlsxError> {
-        let reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-        Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))
+        Xlsx::new(open_reader()?).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))
     };
-    let mut reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let mut reader = open_reader()?;
     let stale = formulas_marked_stale(&mut reader, limits)?;
     reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
@@ -509,8 +509,7 @@ where
     if let Some(first) = unknown_error {
         // `next_formula` keeps each shared formula at its index, sized by the index written: a
         // huge one would take all memory. No real sheet has one: such a file is damaged.
-        let reader = open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-        if !shared_formula_indexes_within(reader, MAX_SHARED_FORMULA_INDEX)? {
+        if !shared_formula_indexes_within(open_reader()?, MAX_SHARED_FORMULA_INDEX)? {
             let message = format!(
                 "a shared formula's index (si) is beyond {MAX_SHARED_FORMULA_INDEX}, which no sheet needs; the file is damaged"
             );
@@ -583,15 +582,12 @@ fn shared_formula_indexes_within<R: Read + Seek>(reader: R, limit: u64) -> Resul
                     return Ok(false);
                 }
             }
-            // What follows the last whole tag: an open tag longer than a block is no real one.
-            let tail = block.len() - rest.min(block.len());
-            if memchr::memchr(b'<', &block[rest..]).is_some() && tail > BLOCK {
+            // What follows the last whole tag: a tag left open is kept for the next block, and
+            // one longer than a block is no real one.
+            let keep_from = memchr::memchr(b'<', &block[rest..]).map_or(block.len(), |open| rest + open);
+            if block.len() - keep_from > BLOCK {
                 return Ok(false);
             }
-            let keep_from = match memchr::memchr(b'<', &block[rest..]) {
-                Some(open) => rest + open,
-                None => block.len(),
-            };
             kept = block.len() - keep_from;
             let len = block.len();
             buf.copy_within(keep_from..len, 0);
