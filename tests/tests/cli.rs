@@ -171,6 +171,17 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
             ],
             "--chunk-rows: must be between 1",
         ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--null-value",
+                " ",
+            ],
+            "--null-value: an empty marker",
+        ),
         (vec!["frobnicate"], "unrecognized"),
     ];
     for (args, says) in cases {
@@ -180,6 +191,35 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
         assert!(stderr.contains(says), "{args:?} should mention {says:?}: {stderr}");
     }
     assert_eq!(sluice(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn null_markers_from_the_template_or_the_command_line_read_as_empty_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    // As MySQL's SELECT ... INTO OUTFILE writes NULL, and a spreadsheet's #N/A.
+    let file = dir.path().join("export.csv");
+    std::fs::write(&file, "id,name,joined\n1,Ann,\\N\n2,\\N,2024-01-31\n3,#N/A,\\N\n").unwrap();
+    let template = dir.path().join("t.yaml");
+    let fields = "name: t\nfields:\n  - key: id\n    type: integer\n  - key: name\n  - key: joined\n    type: date\n";
+    std::fs::write(&template, format!("{fields}settings:\n  null_values: ['\\N']\n")).unwrap();
+    let import = |extra: &[&str]| {
+        let out = dir.path().join("out");
+        let mut args = vec!["import", file.to_str().unwrap(), "--template", template.to_str().unwrap()];
+        args.extend(["--out", out.to_str().unwrap(), "--invalid-data", "INCLUDE_INVALID_ROWS"]);
+        args.extend(extra);
+        let run = sluice(&args);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        lines(&out.join("rows.jsonl")).into_iter().map(|r| r["values"].clone()).collect::<Vec<_>>()
+    };
+    let rows = import(&[]);
+    assert_eq!(rows[0], serde_json::json!({"id": 1, "name": "Ann", "joined": null}));
+    assert_eq!(rows[1], serde_json::json!({"id": 2, "name": null, "joined": "2024-01-31"}));
+    assert_eq!(rows[2], serde_json::json!({"id": 3, "name": "#N/A", "joined": null}));
+    // The command line's markers replace the template's.
+    let rows = import(&["--null-value", "#N/A", "--null-value", "\\N"]);
+    assert_eq!(rows[2], serde_json::json!({"id": 3, "name": null, "joined": null}));
+    let rows = import(&["--null-value", "#N/A"]);
+    assert_eq!(rows[0]["joined"], "\\N", "{rows:?}");
 }
 
 #[test]

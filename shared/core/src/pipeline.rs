@@ -218,6 +218,8 @@ pub struct ChunkContext<'a> {
     pub plan: &'a ColumnPlan,
     /// How values are read.
     pub opts: ParseOptions,
+    /// Text cells that read as empty ones (the `null_values` setting).
+    pub null_values: &'a [String],
     /// Whether whole-row hashes are collected.
     pub dedupe: bool,
     /// How chunk bytes are laid out.
@@ -228,7 +230,7 @@ pub struct ChunkContext<'a> {
 
 /// Validates one chunk.
 pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> Result<ChunkOutput, ChunkError> {
-    let ChunkContext { schema, plan, opts, dedupe, layout, mode } = *ctx;
+    let ChunkContext { schema, plan, opts, null_values, dedupe, layout, mode } = *ctx;
     let mut sink = JsonSink::new(schema, plan, mode).with_capacity(bytes.len());
     let mut found = 0u32;
     let engine = match layout {
@@ -239,7 +241,7 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
                 max_record_bytes: *max_record_bytes,
                 max_columns: *max_columns,
             };
-            let mut engine = RowEngine::new(schema, plan, opts, dedupe);
+            let mut engine = RowEngine::new(schema, plan, opts, dedupe).null_values(null_values);
             let mut parser = CsvParser::new(bytes, spec.first_line, csv, true);
             let mut rec = RecordSpans::default();
             // One UTF-8 check for the whole chunk instead of one per cell; a chunk with broken
@@ -261,7 +263,7 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
             engine
         }
         ChunkLayout::Cells { sheet, lenient_width } => {
-            let mut engine = RowEngine::new(schema, plan, opts, dedupe);
+            let mut engine = RowEngine::new(schema, plan, opts, dedupe).null_values(null_values);
             engine = if *lenient_width { engine.for_sheet(sheet.clone()) } else { engine };
             for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
                 if line.is_empty() {

@@ -141,6 +141,9 @@ pub struct SettingsPatch {
     /// See [`Settings::trim_whitespace`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trim_whitespace: Option<bool>,
+    /// See [`Settings::null_values`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_values: Option<Vec<String>>,
     /// See [`Settings::max_columns`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_columns: Option<u32>,
@@ -183,6 +186,7 @@ impl SettingsPatch {
             pass_through_unmapped: pick(&self.pass_through_unmapped, &over.pass_through_unmapped),
             dedupe: pick(&self.dedupe, &over.dedupe),
             trim_whitespace: pick(&self.trim_whitespace, &over.trim_whitespace),
+            null_values: pick(&self.null_values, &over.null_values),
             max_columns: pick(&self.max_columns, &over.max_columns),
             max_field_bytes: pick(&self.max_field_bytes, &over.max_field_bytes),
             max_json_bytes: pick(&self.max_json_bytes, &over.max_json_bytes),
@@ -235,6 +239,23 @@ impl SettingsPatch {
         if header_row == 0 {
             return Err(err("header_row", "rows are numbered from 1".to_string()));
         }
+        let trim_whitespace = self.trim_whitespace.unwrap_or(true);
+        let null_values = self.null_values.clone().unwrap_or_default();
+        if null_values.len() > MAX_NULL_VALUES {
+            return Err(err("null_values", format!("at most {MAX_NULL_VALUES} markers, got {}", null_values.len())));
+        }
+        let mut markers = Vec::with_capacity(null_values.len());
+        for (i, marker) in null_values.iter().enumerate() {
+            let key = format!("null_values[{i}]");
+            let read = if trim_whitespace { crate::convert::trim(marker) } else { marker.as_str() };
+            if read.is_empty() {
+                return Err(err(&key, "an empty marker: empty cells are null already".to_string()));
+            }
+            if read.len() > MAX_NULL_VALUE_BYTES {
+                return Err(err(&key, format!("longer than {MAX_NULL_VALUE_BYTES} bytes")));
+            }
+            markers.push(read.to_string());
+        }
         let max_columns = self.max_columns.unwrap_or(defaults.max_columns);
         if !(1..=16_384).contains(&max_columns) {
             return Err(err("max_columns", format!("must be between 1 and 16384, got {max_columns}")));
@@ -259,13 +280,19 @@ impl SettingsPatch {
             mapping: self.mapping.clone().unwrap_or_default(),
             pass_through_unmapped: self.pass_through_unmapped.unwrap_or(false),
             dedupe: self.dedupe.unwrap_or_default(),
-            trim_whitespace: self.trim_whitespace.unwrap_or(true),
+            trim_whitespace,
+            null_values: markers,
             max_columns,
             max_field_bytes,
             max_json_bytes: self.max_json_bytes.unwrap_or(defaults.max_json_bytes),
         })
     }
 }
+
+/// Most entries `null_values` may have.
+const MAX_NULL_VALUES: usize = 64;
+/// Longest entry of `null_values`, in bytes.
+const MAX_NULL_VALUE_BYTES: usize = 256;
 
 /// Parses a delimiter as written by a person: `,`, `;`, `|`, `\t`, `tab`.
 pub fn parse_delimiter(text: &str) -> Option<u8> {
@@ -315,6 +342,11 @@ pub struct Settings {
     pub dedupe: Dedupe,
     /// Whether leading and trailing whitespace is removed from every cell before parsing.
     pub trim_whitespace: bool,
+    /// Text cells that mean "no value" (`\N`, `NULL`, `NA`, `#N/A` as exports write them):
+    /// read as empty cells, matched exactly (case and all) after trimming. None by default:
+    /// `NA` is also Namibia.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub null_values: Vec<String>,
     /// Most columns a file may have.
     pub max_columns: u32,
     /// Largest single field, in bytes.
@@ -342,6 +374,7 @@ impl Default for Settings {
             pass_through_unmapped: false,
             dedupe: Dedupe::Off,
             trim_whitespace: true,
+            null_values: Vec::new(),
             max_columns: 2_048,
             max_field_bytes: 1 << 20,
             max_json_bytes: 15 * 1024 * 1024,
@@ -500,6 +533,26 @@ mod tests {
         assert_eq!(bad.resolve("").unwrap_err().path, "delimiter");
         let bad = SettingsPatch { encoding: Some("klingon".into()), ..Default::default() };
         assert!(bad.resolve("").unwrap_err().message.contains("klingon"));
+    }
+
+    #[test]
+    fn null_markers_are_trimmed_as_cells_are_and_bounded() {
+        let markers = |list: &[&str], trim: bool| SettingsPatch {
+            null_values: Some(list.iter().map(|m| m.to_string()).collect()),
+            trim_whitespace: Some(trim),
+            ..Default::default()
+        };
+        assert_eq!(markers(&["\\N", " NULL "], true).resolve("").unwrap().null_values, ["\\N", "NULL"]);
+        assert_eq!(markers(&[" NULL "], false).resolve("").unwrap().null_values, [" NULL "]);
+        let e = markers(&["NA", " "], true).resolve("settings").unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("settings.null_values[1]", "an empty marker: empty cells are null already")
+        );
+        assert_eq!(markers(&[""], false).resolve("").unwrap_err().path, "null_values[0]");
+        assert_eq!(markers(&["x"; 65], true).resolve("").unwrap_err().path, "null_values");
+        assert!(markers(&[&"x".repeat(257)], true).resolve("").unwrap_err().message.contains("256 bytes"));
+        assert!(Settings::default().null_values.is_empty());
     }
 
     #[test]

@@ -142,7 +142,15 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         let spec = &plan.chunks[i];
         let bytes = &file[spec.start as usize..spec.end as usize];
         let mode = if keep == RowsKept::Valid { RowsMode::ValidOnly } else { RowsMode::All };
-        let ctx = ChunkContext { schema, plan: &columns, opts, dedupe, layout: &layout, mode };
+        let ctx = ChunkContext {
+            schema,
+            plan: &columns,
+            opts,
+            null_values: &schema.settings.null_values,
+            dedupe,
+            layout: &layout,
+            mode,
+        };
         let process = || process_chunk(&ctx, spec, bytes).expect("a planned chunk processes");
         let mut out = process();
         if schedule.twice[k % schedule.twice.len()] {

@@ -45,6 +45,7 @@ impl App {
                 schema: &job.schema,
                 plan: &job.job.plan,
                 opts,
+                null_values: &job.job.settings.null_values,
                 dedupe: job.job.settings.dedupe != Dedupe::Off,
                 layout: &job.job.layout,
                 mode: job.job.rows_mode,

@@ -100,6 +100,7 @@ impl App {
                 schema: &schema,
                 plan: &columns,
                 opts: ParseOptions::from_settings(&settings),
+                null_values: &settings.null_values,
                 dedupe: settings.dedupe != Dedupe::Off,
                 layout: &layout,
                 mode: RowsMode::All,

@@ -207,6 +207,8 @@ pub struct RowEngine<'a> {
     keys: Vec<PackedKey>,
     counts: Counts,
     scratch: Vec<u8>,
+    /// Text that reads as an empty cell (the `null_values` setting), trimmed as cells are.
+    nulls: Vec<Box<str>>,
 }
 
 impl<'a> RowEngine<'a> {
@@ -249,7 +251,34 @@ impl<'a> RowEngine<'a> {
             keys: Vec::new(),
             counts: Counts::default(),
             scratch: Vec::new(),
+            nulls: Vec::new(),
         }
+    }
+
+    /// Text cells that read as empty ones (the `null_values` setting, already trimmed).
+    pub fn null_values(mut self, markers: &[String]) -> Self {
+        self.nulls = markers.iter().map(|m| m.as_str().into()).collect();
+        self
+    }
+
+    /// Whether a cell's text (trimmed as cells are) is one of the `null_values` markers.
+    #[inline]
+    fn is_null_marker(&self, text: &str) -> bool {
+        !self.nulls.is_empty() && self.nulls.iter().any(|n| **n == *text)
+    }
+
+    /// Whether a cell that is not borrowed text is a `null_values` marker: text, and error
+    /// values such as `#N/A` when they are listed.
+    fn cell_is_null_marker(&self, cell: &CellRef<'_>) -> bool {
+        let text = match cell {
+            CellRef::Str(s) | CellRef::Error(s) => s.as_ref(),
+            CellRef::Bytes(b) => match std::str::from_utf8(b) {
+                Ok(s) => s,
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        self.is_null_marker(if self.opts.trim { trim(text) } else { text })
     }
 
     /// Records from spreadsheets: rows may omit trailing empty cells, and errors name the sheet.
@@ -335,7 +364,13 @@ impl<'a> RowEngine<'a> {
         }
         for &c in &self.plan.pass_through {
             if c < n {
-                let text = match rec.cell(c) {
+                let cell = rec.cell(c);
+                if self.cell_is_null_marker(&cell) {
+                    // Carried as an empty cell is.
+                    self.unmapped.push((c, Cow::Borrowed("")));
+                    continue;
+                }
+                let text = match cell {
                     CellRef::Bytes(b) => match b {
                         Cow::Borrowed(b) => String::from_utf8_lossy(b),
                         Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
@@ -428,7 +463,7 @@ impl<'a> RowEngine<'a> {
     #[inline]
     fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
         let s = if self.opts.trim { trim(raw) } else { raw };
-        if s.is_empty() {
+        if s.is_empty() || self.is_null_marker(s) {
             return self.empty(fi, field, Some(col), line);
         }
         match convert_borrowed_into(&field.kind, s, &self.opts, &mut self.values[fi]) {
@@ -443,6 +478,9 @@ impl<'a> RowEngine<'a> {
             && let Some(c) = col
         {
             return self.field_text(fi, field, c, raw, line);
+        }
+        if !self.nulls.is_empty() && self.cell_is_null_marker(&cell) {
+            return self.empty(fi, field, col, line);
         }
         let converted = convert_cell(&field.kind, cell, &self.opts);
         match converted.value {

@@ -67,7 +67,7 @@ fn run_bytes(schema: &Schema, buf: &[u8], dedupe: bool) -> Output {
     let mapping = map_columns(schema, &headers, &schema.settings.mapping);
     let plan = ColumnPlan::new(schema, &mapping.columns, schema.settings.pass_through_unmapped);
     let opts = ParseOptions::from_settings(&schema.settings);
-    let mut engine = RowEngine::new(schema, &plan, opts, dedupe);
+    let mut engine = RowEngine::new(schema, &plan, opts, dedupe).null_values(&schema.settings.null_values);
     let mut sink = JsonSink::new(schema, &plan, RowsMode::ValidOnly);
     while let Step::Record = parser.next_record(&mut rec).unwrap() {
         engine.process(&rec.view(buf), &mut sink);
@@ -545,7 +545,8 @@ fn run_cells(
     let mapping = map_columns(&schema, &headers, &Default::default());
     let plan = ColumnPlan::new(&schema, &mapping.columns, schema.settings.pass_through_unmapped);
     let mut engine = RowEngine::new(&schema, &plan, ParseOptions::from_settings(&schema.settings), false)
-        .for_sheet(sheet.map(str::to_string));
+        .for_sheet(sheet.map(str::to_string))
+        .null_values(&schema.settings.null_values);
     let mut sink = JsonSink::new(&schema, &plan, mode);
     for record in records {
         engine.process(record, &mut sink);
@@ -593,6 +594,66 @@ fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_thr
     assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""}}"#), "{rows}");
     assert!(rows.contains(r#""code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =B3+1 but no calculated result"#), "{rows}");
     assert_eq!(counts, Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 0 });
+}
+
+#[test]
+fn null_markers_read_as_empty_cells() {
+    let s = schema(
+        r#"
+name: s
+fields:
+  - key: id
+    type: integer
+    unique: true
+  - key: name
+    required: true
+  - key: score
+    type: decimal
+    default: "0"
+  - key: note
+settings:
+  null_values: ['\N', NULL]
+  pass_through_unmapped: true
+"#,
+    );
+    let out = run_with(
+        &s,
+        "id,name,score,note,extra\n\
+         \\N,Ann,\\N,NULL,\\N\n\
+         \\N,NULL, NULL ,null,x\n\
+         null,Bo,1.5,\\\\N,NULL\n",
+        false,
+    );
+    // Markers are empty cells: null, a default, a required field's error; two `\N` ids are no
+    // duplicate. Other spellings are text.
+    assert_eq!(out.values(2), serde_json::json!({"id": null, "name": "Ann", "score": "0", "note": null}));
+    assert_eq!(out.values(3), serde_json::json!({"id": null, "name": null, "score": "0", "note": "null"}));
+    assert_eq!(out.values(4), serde_json::json!({"id": "null", "name": "Bo", "score": "1.5", "note": "\\\\N"}));
+    assert_eq!(out.issues(), ["3 required name", "4 invalid_integer id"]);
+    assert!(out.rows[0].ends_with(r#""unmapped":{"extra":""}}"#), "{}", out.rows[0]);
+    assert!(out.rows[2].contains(r#""unmapped":{"extra":""}"#), "{}", out.rows[2]);
+    assert!(out.keys.is_empty(), "{:?}", out.keys);
+}
+
+#[test]
+fn null_markers_match_text_and_error_cells_of_sheets() {
+    use crate::record::{StoredCell, StoredRecord, TaggedCell};
+    let (valid, _, _, counts) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\nsettings:\n  null_values: [NA, '#N/A', '0']\n",
+        &["a", "b"],
+        None,
+        RowsMode::All,
+        &[
+            StoredRecord(2, vec![StoredCell::Str(String::from(" NA ").into()), StoredCell::Number(0.0)]),
+            StoredRecord(3, vec![StoredCell::Tagged(TaggedCell::Error("#N/A".into())), StoredCell::Str("NA".into())]),
+        ],
+    );
+    // Text and listed error values are markers; a number cell is a number.
+    assert_eq!(
+        valid,
+        "{\"line\":2,\"values\":{\"a\":null,\"b\":\"0\"}}\n{\"line\":3,\"values\":{\"a\":null,\"b\":null}}\n"
+    );
+    assert_eq!(counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 0, errors: 0, warnings: 0 });
 }
 
 #[test]

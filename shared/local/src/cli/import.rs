@@ -23,7 +23,10 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     // A bad flag value is the command line's fault, not the template's: say which flag.
     if let Err(e) = settings.resolve("") {
         // `--invalid-data` and `--mapping` are checked as they are read; the rest are named alike.
-        let flag = e.path.split(['.', '[']).next().unwrap_or_default().replace('_', "-");
+        let flag = match e.path.split(['.', '[']).next().unwrap_or_default() {
+            "null_values" => "null-value".to_string(),
+            setting => setting.replace('_', "-"),
+        };
         return Err(UsageError(format!("--{flag}: {}", e.message)).into());
     }
     let meta =
@@ -55,6 +58,7 @@ fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
         delimiter: args.delimiter.clone(),
         chunk_rows: args.chunk_rows,
         header_row: args.header_row,
+        null_values: (!args.null_values.is_empty()).then(|| args.null_values.clone()),
         ..Default::default()
     };
     if let Some(b) = &args.invalid_data {

@@ -85,6 +85,10 @@ pub struct ImportArgs {
     /// BLOCK_SUBMIT, REMOVE_INVALID_ROWS or INCLUDE_INVALID_ROWS (overrides the template).
     #[arg(long = "invalid-data", value_name = "BEHAVIOR")]
     pub invalid_data: Option<String>,
+    /// Text that means no value, read as an empty cell (`\N`, `NULL`, `NA` ...; repeat for
+    /// several; replaces the template's `null_values`).
+    #[arg(long = "null-value", value_name = "TEXT")]
+    pub null_values: Vec<String>,
     /// Rows per chunk (overrides the template).
     #[arg(long)]
     pub chunk_rows: Option<u32>,
