@@ -220,6 +220,15 @@ fn null_markers_from_the_template_or_the_command_line_read_as_empty_cells() {
     assert_eq!(rows[2], serde_json::json!({"id": 3, "name": null, "joined": null}));
     let rows = import(&["--null-value", "#N/A"]);
     assert_eq!(rows[0]["joined"], "\\N", "{rows:?}");
+
+    // `template infer` finds `\N` among dates, and its template imports the file clean.
+    let run = sluice(&["template", "infer", file.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    std::fs::write(&template, &run.stdout).unwrap();
+    let rows = import(&[]);
+    assert_eq!(std::fs::read_to_string(dir.path().join("out/errors.jsonl")).unwrap(), "");
+    assert_eq!(rows[0], serde_json::json!({"id": 1, "name": "Ann", "joined": null}));
+    assert_eq!(rows[1], serde_json::json!({"id": 2, "name": null, "joined": "2024-01-31"}));
 }
 
 #[test]

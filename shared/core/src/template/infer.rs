@@ -17,7 +17,7 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     let columns: Vec<Vec<&str>> =
         (0..headers.len()).map(|c| rows.iter().map(|r| r.get(c).map(|v| trim(v)).unwrap_or("")).collect()).collect();
     let named = infer_locale(&columns);
-    let settings = SettingsPatch { locale: named.map(|n| n.tag.to_string()), ..Default::default() };
+    let mut settings = SettingsPatch { locale: named.map(|n| n.tag.to_string()), ..Default::default() };
     let mut opts = ParseOptions::from_settings(&settings.resolve("settings").unwrap_or_else(|_| Settings::default()));
     if named.is_some_and(|n| !n.dates) {
         // Numbers named the locale; dates both orders read stay text rather than be guessed.
@@ -26,6 +26,16 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     // Dates alone named it: numbers its reading would change (`1,250`: 1250 under en-GB, but
     // 1,25 in a French file) stay text rather than be guessed.
     let numbers_named = named.is_none_or(|n| n.numbers);
+    let markers = infer_null_values(&columns, &opts, numbers_named);
+    let columns: Vec<Vec<&str>> = if markers.is_empty() {
+        columns
+    } else {
+        settings.null_values = Some(markers.iter().map(|m| m.to_string()).collect());
+        columns
+            .into_iter()
+            .map(|values| values.into_iter().map(|v| if markers.contains(&v) { "" } else { v }).collect())
+            .collect()
+    };
     let mut keys: Vec<String> = Vec::new();
     let fields = headers
         .iter()
@@ -44,6 +54,29 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
         })
         .collect();
     TemplateSpec { name: name.to_string(), description: None, fields, settings }
+}
+
+/// What exports write for "no value": MySQL's `\N`, SQL's `NULL`, R's `NA`, a spreadsheet's
+/// `#N/A`, pandas' `NaN`, Python's `None`.
+const NULL_MARKERS: [&str; 10] = ["\\N", "NULL", "null", "NA", "N/A", "n/a", "#N/A", "None", "NaN", "nan"];
+
+/// The [`NULL_MARKERS`] a sample uses as such: those standing among the values of a column that,
+/// without them, is of a type they are not (numbers, dates, ...). `NA` among country codes is
+/// Namibia, and says nothing.
+fn infer_null_values(columns: &[Vec<&str>], opts: &ParseOptions, numbers_named: bool) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = Vec::new();
+    for values in columns {
+        let markers: Vec<&'static str> = NULL_MARKERS.into_iter().filter(|m| values.contains(m)).collect();
+        if markers.is_empty() || markers.iter().all(|m| found.contains(m)) {
+            continue;
+        }
+        let others: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty() && !markers.contains(v)).collect();
+        if column_type(&others, opts, numbers_named) != FieldTypeName::Text {
+            found.extend(markers.into_iter().filter(|m| !found.contains(m)).collect::<Vec<_>>());
+        }
+    }
+    found.sort_by_key(|m| NULL_MARKERS.iter().position(|n| n == m));
+    found
 }
 
 /// The locale a sample is written in, when its values say so plainly, and whether its dates
@@ -178,42 +211,7 @@ fn key_for(header: &str, column: usize) -> String {
 /// locale reads alike are numbers.
 fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions, numbers_named: bool) -> FieldSpec {
     let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
-    let all = |f: &dyn Fn(&str) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
-    // One number whichever way it is read: without a locale, as `opts` read, with a decimal
-    // comma (`7`, `7.5`; not `1.234`, which Madrid reads 1234, nor `1,250`).
-    let comma = ParseOptions { decimal_comma: true, ..*opts };
-    let one_reading = |v: &str| {
-        parse_decimal(v, false, None, None).is_ok_and(|plain| {
-            read_decimal(v, opts).is_ok_and(|d| d == plain) && read_decimal(v, &comma).map_or(true, |d| d == plain)
-        })
-    };
-    let numbers = numbers_named || all(&one_reading);
-    let point = if opts.decimal_comma { "0," } else { "0." };
-    let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with(point));
-    let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
-    let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
-        && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
-    let field_type = if present.is_empty() {
-        FieldTypeName::Text
-    } else if boolean {
-        FieldTypeName::Boolean
-    } else if numbers && !leading_zero && all(&|v| read_integer(v, opts).is_ok()) {
-        FieldTypeName::Integer
-    } else if numbers && !leading_zero && all(&|v| read_decimal(v, opts).is_ok()) {
-        FieldTypeName::Decimal
-    } else if all(&|v| parse_date(v, opts.date_order, None).is_ok()) {
-        FieldTypeName::Date
-    } else if all(&|v| v.len() > 10 && parse_datetime(v, opts.date_order, None, 0).is_ok()) {
-        FieldTypeName::Datetime
-    } else if all(&|v| parse_uuid(v).is_ok()) {
-        FieldTypeName::Uuid
-    } else if all(&|v| check_email(v).is_ok()) {
-        FieldTypeName::Email
-    } else if all(&|v| check_url(v).is_ok()) {
-        FieldTypeName::Url
-    } else {
-        FieldTypeName::Text
-    };
+    let field_type = column_type(&present, opts, numbers_named);
     let mut field = FieldSpec::new(key.clone(), field_type);
     if trim(header) != key {
         field.label = Some(trim(header).to_string());
@@ -250,6 +248,46 @@ fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions, 
         field.unique = Some(UniqueMode::Exact);
     }
     field
+}
+
+/// The narrowest type every value of a column (its non-empty values) fits; text when none.
+fn column_type(present: &[&str], opts: &ParseOptions, numbers_named: bool) -> FieldTypeName {
+    let all = |f: &dyn Fn(&str) -> bool| !present.is_empty() && present.iter().all(|v| f(v));
+    // One number whichever way it is read: without a locale, as `opts` read, with a decimal
+    // comma (`7`, `7.5`; not `1.234`, which Madrid reads 1234, nor `1,250`).
+    let comma = ParseOptions { decimal_comma: true, ..*opts };
+    let one_reading = |v: &str| {
+        parse_decimal(v, false, None, None).is_ok_and(|plain| {
+            read_decimal(v, opts).is_ok_and(|d| d == plain) && read_decimal(v, &comma).map_or(true, |d| d == plain)
+        })
+    };
+    let numbers = numbers_named || all(&one_reading);
+    let point = if opts.decimal_comma { "0," } else { "0." };
+    let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with(point));
+    let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
+    let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
+        && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
+    if present.is_empty() {
+        FieldTypeName::Text
+    } else if boolean {
+        FieldTypeName::Boolean
+    } else if numbers && !leading_zero && all(&|v| read_integer(v, opts).is_ok()) {
+        FieldTypeName::Integer
+    } else if numbers && !leading_zero && all(&|v| read_decimal(v, opts).is_ok()) {
+        FieldTypeName::Decimal
+    } else if all(&|v| parse_date(v, opts.date_order, None).is_ok()) {
+        FieldTypeName::Date
+    } else if all(&|v| v.len() > 10 && parse_datetime(v, opts.date_order, None, 0).is_ok()) {
+        FieldTypeName::Datetime
+    } else if all(&|v| parse_uuid(v).is_ok()) {
+        FieldTypeName::Uuid
+    } else if all(&|v| check_email(v).is_ok()) {
+        FieldTypeName::Email
+    } else if all(&|v| check_url(v).is_ok()) {
+        FieldTypeName::Url
+    } else {
+        FieldTypeName::Text
+    }
 }
 
 #[cfg(test)]
@@ -313,6 +351,37 @@ mod tests {
         assert_eq!(t.settings.locale, None, "ISO values name no locale");
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn null_markers_among_typed_values_are_named_and_read_as_empty() {
+        let headers: Vec<String> = ["id", "joined", "score", "country", "note"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = [
+            ["1", "2024-01-31", "NA", "NA", "\\N"],
+            ["2", "\\N", "4.5", "DE", "hello"],
+            ["3", "2024-02-01", "5", "FR", "NULL"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let t = infer_template("t", &headers, &rows);
+        // `\N` among dates and `NA` among numbers are markers; `NULL` stands among text only.
+        assert_eq!(t.settings.null_values, Some(vec!["\\N".to_string(), "NA".to_string()]));
+        let got: Vec<(&str, FieldTypeName, bool)> =
+            t.fields.iter().map(|f| (f.key.as_str(), f.field_type, f.required)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("id", FieldTypeName::Integer, true),
+                ("joined", FieldTypeName::Date, false),
+                ("score", FieldTypeName::Decimal, false),
+                ("country", FieldTypeName::Text, false),
+                ("note", FieldTypeName::Text, false),
+            ]
+        );
+        // Without a typed column to show it, `NA` is a value (Namibia).
+        let t = infer_template("t", &headers[3..4], &[vec!["NA".into()], vec!["DE".into()]]);
+        assert_eq!((t.settings.null_values, t.fields[0].required), (None, true));
     }
 
     #[test]
