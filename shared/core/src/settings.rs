@@ -401,6 +401,10 @@ const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm b
 const DECIMAL_COMMA_LANGUAGES: &str =
     "de fr es it pt nl da nb no nn sv fi pl cs sk ru uk tr el ro hu id vi lt lv et sl hr sr bg";
 
+/// Regions where Spanish is written with a decimal point (CLDR): Latin America as a whole
+/// (`419`), Mexico, the US, Central America, the Caribbean, Peru.
+const SPANISH_DECIMAL_POINT_REGIONS: &str = "419 mx us gt hn ni pa pr sv do cu pe bz";
+
 /// Languages with a decimal comma that group thousands with spaces (`1 234,56`); also `pt-PT`.
 const SPACE_GROUPING_LANGUAGES: &str = "fr sv nb no nn fi pl cs sk ru uk bg et lt lv hu";
 
@@ -447,12 +451,23 @@ impl Locale {
             _ => return None,
         };
         let region = parts.next().unwrap_or("");
-        let mdy = matches!((language, region), ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us") | ("fil", _));
+        let mdy = matches!(
+            (language, region),
+            ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us" | "pa" | "pr") | ("fil", _)
+        );
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
         let listed = |list: &str| list.split(' ').any(|l| l == language);
-        let decimal_comma = listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li");
+        let region_listed = |list: &str| list.split(' ').any(|r| r == region);
+        // Regions that write numbers otherwise than their language mostly does (CLDR): Mexico,
+        // Central America, the Caribbean, Peru and the US write Spanish with a decimal point
+        // (`1,234.56`); South Africa writes English with a decimal comma (`1 234,56`).
+        let point_spanish = language == "es" && region_listed(SPANISH_DECIMAL_POINT_REGIONS);
+        let comma_english = (language, region) == ("en", "za");
+        let decimal_comma = (listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li") && !point_spanish)
+            || comma_english;
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
-        let space_thousands = decimal_comma && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt"));
+        let space_thousands = decimal_comma
+            && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt") || comma_english);
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd
@@ -519,6 +534,16 @@ mod tests {
         check("fil-PH", DateOrder::Mdy, false);
         check("nds-DE", DateOrder::Dmy, false);
         check("zh-Hant-TW", DateOrder::Ymd, false);
+        // Regions that write numbers otherwise than their language mostly does (CLDR).
+        for tag in ["es-MX", "es-419", "es_US", "es-PE", "es-DO"] {
+            assert!(!Locale::parse(tag).unwrap().decimal_comma, "{tag}");
+        }
+        check("es-ES", DateOrder::Dmy, true);
+        check("es-AR", DateOrder::Dmy, true);
+        check("es-US", DateOrder::Mdy, false);
+        check("es-PA", DateOrder::Mdy, false);
+        let za = Locale::parse("en-ZA").unwrap();
+        assert_eq!((za.date_order, za.decimal_comma, za.space_thousands), (DateOrder::Dmy, true, true));
         // Not languages: typos must not read dates day-first.
         for typo in ["eng-US", "deu", "us", "english", "xx-YY", "e", "-US", "C", "POSIX"] {
             assert!(Locale::parse(typo).is_none(), "{typo}");
