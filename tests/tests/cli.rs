@@ -232,6 +232,41 @@ fn null_markers_from_the_template_or_the_command_line_read_as_empty_cells() {
 }
 
 #[test]
+fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.csv");
+    std::fs::write(&file, "id,amt\n1,bad\n1,5\n2,6\n1,7\n").unwrap();
+    let template = dir.path().join("t.yaml");
+    std::fs::write(
+        &template,
+        "name: t\nfields:\n  - {key: id, type: integer, unique: true}\n  - {key: amt, type: decimal}\n\
+         settings:\n  invalid_data_behavior: REMOVE_INVALID_ROWS\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = sluice(
+        &["import", file.to_str().unwrap(), "--template", template.to_str().unwrap()]
+            .into_iter()
+            .chain(["--out", out.to_str().unwrap(), "--chunk-rows", "1"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let kept: Vec<(u64, u64)> = lines(&out.join("rows.jsonl"))
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["values"]["id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(kept, [(3, 1), (4, 2)], "id 1 is delivered once, by its first valid row");
+    let errors: Vec<(u64, String, String)> = lines(&out.join("errors.jsonl"))
+        .iter()
+        .map(|e| {
+            (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap().into(), e["message"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(errors[1], (2, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
+    assert_eq!(errors[2], (5, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
+}
+
+#[test]
 fn template_check_names_the_path_of_the_fault() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.yaml");

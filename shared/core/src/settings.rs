@@ -463,11 +463,11 @@ impl Locale {
         // (`1,234.56`); South Africa writes English with a decimal comma (`1 234,56`).
         let point_spanish = language == "es" && region_listed(SPANISH_DECIMAL_POINT_REGIONS);
         let comma_english = (language, region) == ("en", "za");
-        let decimal_comma = (listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li") && !point_spanish)
-            || comma_english;
+        let decimal_comma =
+            (listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li") && !point_spanish) || comma_english;
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
-        let space_thousands = decimal_comma
-            && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt") || comma_english);
+        let space_thousands =
+            decimal_comma && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt") || comma_english);
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd

@@ -37,7 +37,10 @@ pub struct Duplicate {
     pub row_valid: bool,
 }
 
-/// Finds every key occurrence after the first, sorted by line then slot.
+/// Finds every occurrence of a value but the one that keeps it, sorted by line then slot. The
+/// first valid row holding a value keeps it (the first row when none is valid): a row with an
+/// error is not delivered under `REMOVE_INVALID_ROWS`, so a valid row after it must not be
+/// removed as its repeat, leaving the value delivered by no row.
 pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
     find_duplicates_in_runs(vec![keys.iter().map(PackedKey::pack).collect()])
 }
@@ -47,9 +50,9 @@ pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
 /// Chunk workers store their keys sorted ([`sort_keys`]), so finalize only merges: runs are
 /// merged by their heads, and the part of the leading run that comes before every other head
 /// is taken at once, so runs that do not overlap (ascending ids, chunk after chunk) cost one
-/// pass. In the merged order equal values are adjacent and the first of them has the lowest
-/// line: every later one is a duplicate of it. A run that is not sorted (a chunk written by an
-/// earlier version) is sorted here first.
+/// pass. In the merged order equal values are adjacent, in line order: every one but the
+/// first valid one (or the first) is a duplicate of it. A run that is not sorted (a chunk
+/// written by an earlier version) is sorted here first.
 ///
 /// Each run is a vector of its own, so the file's keys never need one large allocation (which
 /// the allocator would map afresh, on top of the memory the chunks freed).
@@ -64,7 +67,8 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
     let mut heads: BinaryHeap<Reverse<(PackedKey, usize)>> =
         runs.iter().enumerate().map(|(r, run)| Reverse((run[0], r))).collect();
     let mut dups = Vec::new();
-    let mut first: Option<PackedKey> = None;
+    // The entries of the value being read (one, nearly always).
+    let mut group: Vec<PackedKey> = Vec::new();
     while let Some(Reverse((_, r))) = heads.pop() {
         let run = &runs[r];
         let start = next[r];
@@ -73,26 +77,40 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
             None => run.len(),
         };
         for k in &run[start..end] {
-            match first {
-                Some(f) if f.value() == k.value() => {
-                    let dup = k.unpack();
-                    dups.push(Duplicate {
-                        line: dup.line,
-                        slot: dup.slot,
-                        of: DuplicateOf::Line(f.unpack().line),
-                        row_valid: dup.valid,
-                    });
-                }
-                _ => first = Some(*k),
+            if group.last().is_some_and(|g| g.value() != k.value()) {
+                settle(&mut group, &mut dups);
             }
+            group.push(*k);
         }
         next[r] = end;
         if end < run.len() {
             heads.push(Reverse((run[end], r)));
         }
     }
+    settle(&mut group, &mut dups);
     dups.sort_unstable_by_key(|d| (d.line, d.slot));
     dups
+}
+
+/// The duplicates among the entries of one value (in line order), emptying `group`.
+#[inline]
+fn settle(group: &mut Vec<PackedKey>, dups: &mut Vec<Duplicate>) {
+    if group.len() > 1 {
+        let keeper = group.iter().position(|k| k.unpack().valid).unwrap_or(0);
+        let of = group[keeper].unpack().line;
+        for (i, k) in group.iter().enumerate() {
+            if i != keeper {
+                let dup = k.unpack();
+                dups.push(Duplicate {
+                    line: dup.line,
+                    slot: dup.slot,
+                    of: DuplicateOf::Line(of),
+                    row_valid: dup.valid,
+                });
+            }
+        }
+    }
+    group.clear();
 }
 
 /// Sorts one chunk's keys for [`find_duplicates_in_runs`].
@@ -262,14 +280,32 @@ mod tests {
         );
     }
 
-    /// The answer by definition: sort everything, every entry after the first of its value
-    /// repeats it.
+    #[test]
+    fn the_first_valid_row_keeps_a_value_that_invalid_rows_before_it_hold() {
+        let k = |key, line, valid| KeyEntry { slot: 0, key, line, valid };
+        let keys = vec![k(1, 2, false), k(1, 3, true), k(1, 4, true), k(2, 5, false), k(2, 6, false)];
+        assert_eq!(
+            find_duplicates(keys),
+            vec![
+                Duplicate { line: 2, slot: 0, of: DuplicateOf::Line(3), row_valid: false },
+                Duplicate { line: 4, slot: 0, of: DuplicateOf::Line(3), row_valid: true },
+                Duplicate { line: 6, slot: 0, of: DuplicateOf::Line(5), row_valid: false },
+            ]
+        );
+    }
+
+    /// The answer by definition: sort everything, every entry but the first valid one of its
+    /// value (or the first) repeats it.
     fn naive(keys: &[KeyEntry]) -> Vec<Duplicate> {
         let mut sorted: Vec<PackedKey> = keys.iter().map(PackedKey::pack).collect();
         sorted.sort();
         let mut dups = Vec::new();
         for (i, k) in sorted.iter().enumerate() {
-            let first = sorted.iter().position(|o| o.value() == k.value()).unwrap();
+            let first = sorted
+                .iter()
+                .position(|o| o.value() == k.value() && o.unpack().valid)
+                .or_else(|| sorted.iter().position(|o| o.value() == k.value()))
+                .unwrap();
             if first != i {
                 let (dup, original) = (k.unpack(), sorted[first].unpack());
                 dups.push(Duplicate {
