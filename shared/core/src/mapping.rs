@@ -427,6 +427,12 @@ pub struct ColumnPlan {
     pub headers: Vec<String>,
     /// Columns carried along under `unmapped`.
     pub pass_through: Vec<usize>,
+    /// The key each column travels under in `unmapped` (one per column, empty for those that
+    /// do not): its header, `column N` for a blank one, `Header (column N)` for a header an
+    /// earlier carried column has, so no value is lost to a repeated key. Empty in plans written
+    /// before it existed, whose columns travel under their headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_keys: Vec<String>,
 }
 
 impl ColumnPlan {
@@ -437,16 +443,38 @@ impl ColumnPlan {
             .iter()
             .map(|f| columns.iter().find(|c| c.field.as_deref() == Some(&f.key)).map(|c| c.column as usize - 1))
             .collect();
-        let pass_through = if pass_through_unmapped {
-            columns
-                .iter()
-                .filter(|c| c.method == MatchMethod::Unmapped && !c.header.is_empty())
-                .map(|c| c.column as usize - 1)
-                .collect()
+        let pass_through: Vec<usize> = if pass_through_unmapped {
+            columns.iter().filter(|c| c.method == MatchMethod::Unmapped).map(|c| c.column as usize - 1).collect()
         } else {
             Vec::new()
         };
-        ColumnPlan { field_columns, headers: columns.iter().map(|c| c.header.clone()).collect(), pass_through }
+        let headers: Vec<String> = columns.iter().map(|c| c.header.clone()).collect();
+        let mut unmapped_keys = Vec::new();
+        if !pass_through.is_empty() {
+            unmapped_keys = vec![String::new(); headers.len()];
+            let mut taken = std::collections::HashSet::new();
+            for &c in &pass_through {
+                let header = headers[c].as_str();
+                let key = if header.is_empty() {
+                    format!("column {}", c + 1)
+                } else if taken.contains(header) {
+                    format!("{header} (column {})", c + 1)
+                } else {
+                    header.to_string()
+                };
+                taken.insert(key.clone());
+                unmapped_keys[c] = key;
+            }
+        }
+        ColumnPlan { field_columns, headers, pass_through, unmapped_keys }
+    }
+
+    /// The key column `col` travels under in `unmapped`.
+    pub fn unmapped_key(&self, col: usize) -> &str {
+        match self.unmapped_keys.get(col) {
+            Some(key) if !key.is_empty() => key,
+            _ => &self.headers[col],
+        }
     }
 }
 

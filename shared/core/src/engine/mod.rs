@@ -365,6 +365,11 @@ impl<'a> RowEngine<'a> {
         for &c in &self.plan.pass_through {
             if c < n {
                 let cell = rec.cell(c);
+                if self.plan.headers[c].is_empty() && cell.is_blank() {
+                    // A column without a header travels only where it holds something (not the
+                    // empty column a comma at the end of every line makes).
+                    continue;
+                }
                 if self.cell_is_null_marker(&cell) {
                     // Carried as an empty cell is.
                     self.unmapped.push((c, Cow::Borrowed("")));

@@ -103,7 +103,7 @@ pub fn write_row(out: &mut JsonOut, schema: &Schema, plan: &ColumnPlan, row: &Ro
             if i > 0 {
                 out.push_ascii(b',');
             }
-            out.push_json_str(&plan.headers[*col]);
+            out.push_json_str(plan.unmapped_key(*col));
             out.push_ascii(b':');
             out.push_json_str(text);
         }

@@ -367,12 +367,15 @@ fn blank_rows_are_skipped_with_an_info_note() {
 #[test]
 fn unmapped_columns_travel_with_the_row_when_asked() {
     let yaml = format!("{THREE}settings:\n  pass_through_unmapped: true\n");
-    let out = run(&yaml, "a,Notes,b,c,,Extra\n1,hello,2,3,ignored,\"x,y\"\n4,,5,6\n");
+    // A blank header travels as its column's number where it holds something, a repeated one
+    // with its column's number: no key twice, so no value lost to a JSON reader.
+    let out = run(&yaml, "a,Notes,b,c,,Extra,Notes\n1,hello,2,3,kept,\"x,y\",again\n4,,5,6,,z,\n7,,8\n");
     assert_eq!(
         out.rows,
         [
-            r#"{"line":2,"values":{"a":"1","b":"2","c":"3"},"unmapped":{"Notes":"hello","Extra":"x,y"}}"#,
-            r#"{"line":3,"values":{"a":"4","b":"5","c":"6"},"unmapped":{"Notes":""},"errors":[{"line":3,"code":"too_few_columns","message":"the row has 4 cells but the header has 6 columns","severity":"error"}]}"#,
+            r#"{"line":2,"values":{"a":"1","b":"2","c":"3"},"unmapped":{"Notes":"hello","column 5":"kept","Extra":"x,y","Notes (column 7)":"again"}}"#,
+            r#"{"line":3,"values":{"a":"4","b":"5","c":"6"},"unmapped":{"Notes":"","Extra":"z","Notes (column 7)":""}}"#,
+            r#"{"line":4,"values":{"a":"7","b":"8","c":null},"unmapped":{"Notes":""},"errors":[{"line":4,"code":"too_few_columns","message":"the row has 3 cells but the header has 7 columns","severity":"error"}]}"#,
         ]
     );
     let without = run(THREE, "a,Notes,b,c\n1,hello,2,3\n");
