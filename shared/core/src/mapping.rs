@@ -170,7 +170,7 @@ const FUZZY_THRESHOLD: f64 = 0.88;
 
 /// Letters and digits only, lower case, full-width forms (`ＩＤ`, common in East Asian
 /// spreadsheets) as their ASCII letters.
-fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),

@@ -20,7 +20,7 @@ use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_i
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
-use crate::template::{Check, Field, Schema, UniqueMode, choice_text, within};
+use crate::template::{Check, Field, Kind, Matcher, Schema, UniqueMode, choice_text, within};
 use crate::value::Value;
 
 /// Row counts of a chunk or an import.
@@ -550,54 +550,16 @@ impl<'a> RowEngine<'a> {
         if field.validators.is_empty() && field.unique.is_none() {
             return;
         }
+        let uuid = matches!(field.kind, Kind::Uuid);
         for (vi, v) in field.validators.iter().enumerate() {
-            let (ok, code) = match &v.check {
-                Check::Regex(_) => {
-                    (self.regexes[fi][vi].as_ref().is_none_or(|re| re.is_match(text)), codes::REGEX_MISMATCH)
-                }
-                Check::Min(bound) => (within(&self.values[fi], bound, true), codes::BELOW_MINIMUM),
-                Check::Max(bound) => (within(&self.values[fi], bound, false), codes::ABOVE_MAXIMUM),
-                // A string has at most as many characters as bytes, and at least a quarter as
-                // many: most length checks are settled without counting.
-                Check::MinLength(n) => {
-                    let n = *n as usize;
-                    let ok = match &self.values[fi] {
-                        Value::Text(t) if t.len() < n => false,
-                        Value::Text(t) if t.len() >= 4 * n => true,
-                        value => length(value, text) >= n,
-                    };
-                    (ok, codes::TOO_SHORT)
-                }
-                Check::MaxLength(n) => {
-                    let n = *n as usize;
-                    let ok = match &self.values[fi] {
-                        Value::Text(t) if t.len() <= n => true,
-                        value => length(value, text) <= n,
-                    };
-                    (ok, codes::TOO_LONG)
-                }
-                Check::OneOf(choices) => {
-                    let ok = match &mut self.values[fi] {
-                        Value::Text(t) => match choices.lookup(text) {
-                            Some(canonical) => {
-                                *t = Cow::Borrowed(canonical);
-                                true
-                            }
-                            None => false,
-                        },
-                        // Each item of a list is one of them; a typed value is, as read (`+1`
-                        // is 1, and `03/04/2020` the date the import's locale makes of it).
-                        Value::List(items) => items.iter().all(|item| choices.lookup(item).is_some()),
-                        value => choices.lookup(&choice_text(value)).is_some(),
-                    };
-                    (ok, codes::NOT_ONE_OF)
-                }
-            };
+            let regex = self.regexes[fi][vi].as_ref();
+            let ok = passes(&v.check, &mut self.values[fi], text, regex, uuid);
             if !ok {
+                let code = v.check.code();
                 let is_list = matches!(self.values[fi], Value::List(_));
                 let builtin = || validator_message(&v.check, text, is_list);
                 let message = match &v.message {
-                    Some(m) => m.replace("{value}", text).replace("{label}", &field.label),
+                    Some(m) => crate::template::fill_message(m, text, &field.label),
                     None => field.message(code, builtin, text),
                 };
                 let issue = self.issue(line, col, Some(field), code, message, v.severity, Some(text.to_string()));
@@ -617,6 +579,56 @@ impl<'a> RowEngine<'a> {
             self.scratch.push(0x1F);
         }
         xxh3_128(&self.scratch)
+    }
+}
+
+/// Whether a value, and its cell's text as written, passes one check. `regex` is the engine's
+/// own copy of a regex check's matcher (none: the check's own). A text value `one_of` takes
+/// becomes the choice's canonical spelling; a `uuid` is compared, and stays, as read (lower
+/// case, no braces), not as written.
+#[inline]
+pub(crate) fn passes<'a>(
+    check: &'a Check,
+    value: &mut Value<'a>,
+    text: &str,
+    regex: Option<&Matcher>,
+    uuid: bool,
+) -> bool {
+    match check {
+        Check::Regex(own) => regex.unwrap_or(own).is_match(text),
+        Check::Min(bound) => within(value, bound, true),
+        Check::Max(bound) => within(value, bound, false),
+        // A string has at most as many characters as bytes, and at least a quarter as many: most
+        // length checks are settled without counting.
+        Check::MinLength(n) => {
+            let n = *n as usize;
+            match value {
+                Value::Text(t) if t.len() < n => false,
+                Value::Text(t) if t.len() >= 4 * n => true,
+                value => length(value, text) >= n,
+            }
+        }
+        Check::MaxLength(n) => {
+            let n = *n as usize;
+            match value {
+                Value::Text(t) if t.len() <= n => true,
+                value => length(value, text) <= n,
+            }
+        }
+        Check::OneOf(choices) => match value {
+            Value::Text(t) if uuid => choices.lookup(t).is_some(),
+            Value::Text(t) => match choices.lookup(text) {
+                Some(canonical) => {
+                    *t = Cow::Borrowed(canonical);
+                    true
+                }
+                None => false,
+            },
+            // Each item of a list is one of them; a typed value is, as read (`+1` is 1, and
+            // `03/04/2020` the date the import's locale makes of it).
+            Value::List(items) => items.iter().all(|item| choices.lookup(item).is_some()),
+            value => choices.lookup(&choice_text(value)).is_some(),
+        },
     }
 }
 

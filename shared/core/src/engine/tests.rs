@@ -600,6 +600,21 @@ fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_thr
 }
 
 #[test]
+fn a_uuid_is_one_of_its_choices_as_read_not_as_written() {
+    let s = schema(
+        "name: s\nfields:\n  - key: u\n    type: uuid\n    validators:\n      - one_of: [123E4567-E89B-12D3-A456-426614174000]\n",
+    );
+    let out = run_with(
+        &s,
+        "u\n123E4567-E89B-12D3-A456-426614174000\n{123e4567-e89b-12d3-a456-426614174000}\n00000000-0000-0000-0000-000000000000\n",
+        false,
+    );
+    let id = serde_json::json!({"u": "123e4567-e89b-12d3-a456-426614174000"});
+    assert_eq!((out.values(2), out.values(3)), (id.clone(), id));
+    assert_eq!(out.issues(), ["4 not_one_of u"]);
+}
+
+#[test]
 fn null_markers_read_as_empty_cells() {
     let s = schema(
         r#"

@@ -441,6 +441,20 @@ pub enum Check {
     OneOf(Choices),
 }
 
+impl Check {
+    /// The error code of a value that fails the check.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Check::Regex(_) => codes::REGEX_MISMATCH,
+            Check::Min(_) => codes::BELOW_MINIMUM,
+            Check::Max(_) => codes::ABOVE_MAXIMUM,
+            Check::MinLength(_) => codes::TOO_SHORT,
+            Check::MaxLength(_) => codes::TOO_LONG,
+            Check::OneOf(_) => codes::NOT_ONE_OF,
+        }
+    }
+}
+
 /// Reads a typed field's choice the way its cells are read: the form [`choice_text`] gives.
 type ReadChoice<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
@@ -671,7 +685,31 @@ impl Schema {
             }
             fields.push(field);
         }
+        // Two fields a header can name alike: every file with that header would need a review.
+        let names: Vec<[String; 2]> =
+            fields.iter().map(|f| [crate::mapping::normalize(&f.key), crate::mapping::normalize(&f.label)]).collect();
+        for (i, mine) in names.iter().enumerate() {
+            for (j, earlier) in names[..i].iter().enumerate() {
+                if let Some(which) = (0..2).find(|&w| !mine[w].is_empty() && earlier.contains(&mine[w])) {
+                    let (what, name) = if which == 0 { ("key", &fields[i].key) } else { ("label", &fields[i].label) };
+                    return Err(TemplateError::at(
+                        format!("fields[{i}].{what}"),
+                        format!(
+                            "{name:?} names fields[{j}] ({}) too: a column headed so could fill either; \
+                             give each field its own label",
+                            fields[j].key
+                        ),
+                    ));
+                }
+            }
+        }
         for (key, target) in &settings.mapping {
+            if key.trim() == "0" {
+                return Err(TemplateError::at(
+                    format!("settings.mapping.{key}"),
+                    "columns are numbered from 1".to_string(),
+                ));
+            }
             if let Some(target) = target
                 && !fields.iter().any(|f| &f.key == target)
             {
@@ -717,10 +755,49 @@ impl Field {
     /// The message for a failed check: the template's custom one, else the built-in one.
     pub fn message(&self, code: &str, builtin: impl FnOnce() -> String, value: &str) -> String {
         match self.messages.get(code) {
-            Some(custom) => custom.replace("{value}", value).replace("{label}", &self.label),
+            Some(custom) => fill_message(custom, value, &self.label),
             None => builtin(),
         }
     }
+}
+
+/// A custom message with `{value}` and `{label}` replaced, in one pass: a value that holds
+/// `{label}` is quoted as written.
+pub fn fill_message(message: &str, value: &str, label: &str) -> String {
+    let mut out = String::with_capacity(message.len() + value.len());
+    let mut rest = message;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix("{value}") {
+            out.push_str(value);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{label}") {
+            out.push_str(label);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first `{word}` in a custom message that is not `{value}` or `{label}` (a typo such as
+/// `{vaule}` would be shown as written).
+fn unknown_placeholder(message: &str) -> Option<&str> {
+    let mut rest = message;
+    while let Some(at) = rest.find('{') {
+        let tail = &rest[at + 1..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let word = &tail[..end];
+        if !word.is_empty() && tail[end..].starts_with('}') && word != "value" && word != "label" {
+            return Some(&rest[at..at + end + 2]);
+        }
+        rest = tail;
+    }
+    None
 }
 
 fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Field, TemplateError> {
@@ -858,13 +935,38 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
             f.case_insensitive,
         )?);
     }
-    for code in f.messages.keys() {
+    check_bounds(&validators, path)?;
+    for (code, message) in &f.messages {
         if !codes::FIELD_CODES.contains(&code.as_str()) {
             return Err(TemplateError::at(
                 format!("{path}.messages.{code}"),
                 format!("unknown error code; known codes: {}", codes::FIELD_CODES.join(", ")),
             ));
         }
+        if let Some(word) = unknown_placeholder(message) {
+            return Err(TemplateError::at(
+                format!("{path}.messages.{code}"),
+                format!("unknown placeholder {word}: use {{value}} or {{label}}"),
+            ));
+        }
+    }
+    for (j, v) in f.validators.iter().enumerate() {
+        if let Some(word) = v.message.as_deref().and_then(unknown_placeholder) {
+            return Err(TemplateError::at(
+                format!("{path}.validators[{j}].message"),
+                format!("unknown placeholder {word}: use {{value}} or {{label}}"),
+            ));
+        }
+    }
+    let has_one_of = f.validators.iter().any(|v| v.one_of.is_some());
+    if f.case_insensitive && !matches!(t, T::Enum | T::MultiEnum) && !has_one_of {
+        return Err(TemplateError::at(
+            format!("{path}.case_insensitive"),
+            format!("applies to enum and multi_enum fields and one_of validators; this {} field has none", t.as_str()),
+        ));
+    }
+    if let Some(format) = &f.format {
+        check_format(&kind, format, options).map_err(|m| TemplateError::at(format!("{path}.format"), m))?;
     }
     let label = f.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| f.key.clone());
     let mut json_key = String::with_capacity(f.key.len() + 4);
@@ -883,15 +985,79 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
         messages: f.messages.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         json_key: Snippet::new(json_key),
     };
-    if let Some(default) = &field.default
-        && let Converted::Invalid(fault) = convert::convert_str(&field.kind, default, options)
-    {
-        return Err(TemplateError::at(
-            format!("{path}.default"),
-            format!("{default:?} is not a valid {}: {}", t.as_str(), fault.code),
-        ));
+    if let Some(default) = &field.default {
+        match convert::convert_str(&field.kind, default, options) {
+            Converted::Invalid(fault) => {
+                return Err(TemplateError::at(
+                    format!("{path}.default"),
+                    format!("{default:?} is not a valid {}: {}", t.as_str(), fault.code),
+                ));
+            }
+            // Every empty cell would get an error about a value no one wrote.
+            Converted::Valid(value) => {
+                let uuid = matches!(field.kind, Kind::Uuid);
+                for (j, v) in field.validators.iter().enumerate().filter(|(_, v)| v.severity == Severity::Error) {
+                    let mut value = value.clone();
+                    if !crate::engine::passes(&v.check, &mut value, default.trim(), None, uuid) {
+                        return Err(TemplateError::at(
+                            format!("{path}.default"),
+                            format!("{default:?} fails the field's own validators[{j}] ({})", v.check.code()),
+                        ));
+                    }
+                }
+            }
+            Converted::Empty => {}
+        }
     }
     Ok(field)
+}
+
+/// Refuses bounds no value can meet: a `min` above a `max`, a `min_length` above a `max_length`.
+fn check_bounds(validators: &[Validator], path: &str) -> Result<(), TemplateError> {
+    for (i, low) in validators.iter().enumerate() {
+        for (j, high) in validators.iter().enumerate() {
+            let clash = match (&low.check, &high.check) {
+                (Check::Min(lo), Check::Max(hi)) => {
+                    (compare_bound(lo, hi) == Some(std::cmp::Ordering::Greater)).then(|| (lo.to_text(), hi.to_text()))
+                }
+                (Check::MinLength(lo), Check::MaxLength(hi)) => (lo > hi).then(|| (lo.to_string(), hi.to_string())),
+                _ => None,
+            };
+            if let Some((lo, hi)) = clash {
+                let name = if matches!(high.check, Check::Max(_)) { "max" } else { "max_length" };
+                return Err(TemplateError::at(
+                    format!("{path}.validators[{j}].{name}"),
+                    format!("{hi} is below the minimum {lo} of validators[{i}]: no value could pass"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a date or date-time `format` that cannot read what it writes (`%H:%M` for a date,
+/// `hello`, an unknown directive): every cell would be refused.
+fn check_format(kind: &Kind, format: &str, options: &ParseOptions) -> Result<(), String> {
+    let sample = jiff::civil::date(2024, 12, 31).at(23, 59, 58, 0);
+    let zoned = sample
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(2)))
+        .map_err(|e| format!("cannot check the format: {e}"))?;
+    let written = jiff::fmt::strtime::format(format, &zoned).map_err(|e| format!("invalid format {format:?}: {e}"))?;
+    let read = convert::convert_str(kind, &written, options);
+    let ok = match (kind, &read) {
+        (Kind::Date { .. }, Converted::Valid(Value::Date(d))) => *d == sample.date(),
+        (Kind::Datetime { .. }, Converted::Valid(_)) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the format {format:?} cannot read the {} it writes ({written:?} for {})",
+            if matches!(kind, Kind::Date { .. }) { "date" } else { "date-time" },
+            if matches!(kind, Kind::Date { .. }) { "2024-12-31" } else { "2024-12-31T23:59:58+02:00" },
+        ))
+    }
 }
 
 fn compile_validator(
@@ -934,6 +1100,9 @@ fn compile_validator(
         }
     };
     let check = if let Some(pattern) = &v.regex {
+        if pattern.is_empty() {
+            return Err(TemplateError::at(format!("{path}.regex"), "an empty pattern matches every value"));
+        }
         Check::Regex(Box::new(
             Matcher::new(pattern).map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?,
         ))
@@ -959,10 +1128,9 @@ fn compile_validator(
         Check::MaxLength(n)
     } else if let Some(choices) = &v.one_of {
         // A typed field's choices match by value too: `one_of: [1, 2]` takes `+1` and `01`.
-        let typed = !matches!(
-            t,
-            T::Text | T::Email | T::Url | T::Uuid | T::Enum | T::MultiEnum | T::Tags | T::UuidList | T::UrlList
-        );
+        // So does a uuid: `{A1B2…}` is `a1b2…`.
+        let typed =
+            !matches!(t, T::Text | T::Email | T::Url | T::Enum | T::MultiEnum | T::Tags | T::UuidList | T::UrlList);
         let canonical = |s: &str| match convert::convert_str(kind, s, options) {
             Converted::Valid(value) => Some(choice_text(&value)),
             _ => None,

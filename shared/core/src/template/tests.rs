@@ -304,6 +304,82 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[0].false_values",
         "\"si\" is also in true_values",
     );
+    // Templates no cell could pass, or whose messages and names cannot work as written.
+    check(
+        "  - key: n\n    type: integer\n    validators:\n      - min: 10\n      - max: 1\n",
+        "fields[0].validators[1].max",
+        "1 is below the minimum 10 of validators[0]",
+    );
+    check(
+        "  - key: d\n    type: date\n    validators:\n      - max: 2024-01-01\n      - min: 2025-01-01\n",
+        "fields[0].validators[0].max",
+        "2024-01-01 is below the minimum 2025-01-01 of validators[1]",
+    );
+    check(
+        "  - key: t\n    validators:\n      - min_length: 10\n      - max_length: 1\n",
+        "fields[0].validators[1].max_length",
+        "no value could pass",
+    );
+    check(
+        "  - key: n\n    type: integer\n    default: \"5\"\n    validators:\n      - max: 3\n",
+        "fields[0].default",
+        "\"5\" fails the field's own validators[0] (above_maximum)",
+    );
+    check(
+        "  - key: t\n    default: abc\n    validators:\n      - regex: \"^[0-9]+$\"\n",
+        "fields[0].default",
+        "validators[0] (regex_mismatch)",
+    );
+    check("  - key: d\n    type: date\n    format: \"%H:%M\"\n", "fields[0].format", "cannot read the date it writes");
+    check("  - key: d\n    type: date\n    format: hello\n", "fields[0].format", "cannot read the date it writes");
+    check("  - key: d\n    type: datetime\n    format: \"%Y\"\n", "fields[0].format", "cannot read the date-time");
+    check("  - key: t\n    validators:\n      - regex: \"\"\n", "fields[0].validators[0].regex", "empty pattern");
+    check(
+        "  - key: t\n    messages:\n      required: \"{vaule} is missing\"\n",
+        "fields[0].messages.required",
+        "unknown placeholder {vaule}",
+    );
+    check(
+        "  - key: t\n    validators:\n      - max_length: 3\n        message: \"{lable} too long\"\n",
+        "fields[0].validators[0].message",
+        "unknown placeholder {lable}",
+    );
+    check(
+        "  - key: n\n    type: integer\n    case_insensitive: true\n",
+        "fields[0].case_insensitive",
+        "applies to enum and multi_enum fields and one_of validators",
+    );
+    check("  - key: a\n    label: Name\n  - key: b\n    label: name\n", "fields[1].label", "names fields[0] (a) too");
+    check("  - key: e_mail\n  - key: email\n", "fields[1].key", "names fields[0] (e_mail) too");
+    check(
+        "  - key: u\n    type: uuid\n    validators:\n      - one_of: [not-a-uuid]\n",
+        "fields[0].validators[0].one_of[0]",
+        "is not a value of the field's type",
+    );
+}
+
+#[test]
+fn formats_that_read_what_they_write_are_accepted() {
+    for (kind, format) in [
+        ("date", "%d/%m/%Y"),
+        ("date", "%d.%m.%y"),
+        ("date", "%b %e, %Y"),
+        ("date", "%Y%m%d"),
+        ("date", "%d/%m/%Y %H:%M"),
+        ("datetime", "%d/%m/%Y %H:%M"),
+        ("datetime", "%Y-%m-%dT%H:%M:%S%z"),
+        ("datetime", "%m/%d/%Y %I:%M %p"),
+    ] {
+        let text = with_fields(&format!("  - key: d\n    type: {kind}\n    format: \"{format}\"\n"));
+        Schema::compile(yaml(&text)).unwrap_or_else(|e| panic!("{kind} {format}: {e}"));
+    }
+}
+
+#[test]
+fn custom_messages_fill_their_placeholders_once() {
+    assert_eq!(super::fill_message("{label}: bad {value}", "{label} x", "Amount"), "Amount: bad {label} x");
+    assert_eq!(super::fill_message("{ {value}} {other}", "v", "L"), "{ v} {other}");
+    assert_eq!(super::fill_message("no placeholders", "v", "L"), "no placeholders");
 }
 
 #[test]
@@ -327,6 +403,7 @@ fn template_wide_faults_name_their_section() {
         "no field has the key \"name\"",
     );
     check(&format!("name: \" \"\n{fields}"), "name", "cannot be empty");
+    check(&format!("name: t\n{fields}settings:\n  mapping:\n    0: email\n"), "settings.mapping.0", "numbered from 1");
     check("name: t\nfields: []\n", "fields", "at least one field");
 }
 
