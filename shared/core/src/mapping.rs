@@ -83,15 +83,7 @@ pub fn header_below_titles(
     if map_columns(schema, first, explicit).problems.is_empty() {
         return None;
     }
-    let by_name: BTreeMap<String, Option<String>> = explicit
-        .iter()
-        .filter(|(name, _)| column_number(name).is_none())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let named = |row: &[String]| {
-        let outcome = map_columns(schema, row, &by_name);
-        outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
-    };
+    let named = |row: &[String]| named_fields(schema, row, explicit);
     let needed = schema.fields.len().clamp(1, 2).max(named(first) + 1);
     let mut best: Option<(usize, usize)> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
@@ -101,6 +93,18 @@ pub fn header_below_titles(
         }
     }
     best.map(|(i, _)| i)
+}
+
+/// How many of a row's cells name a field as a header would: equal to a key, label or
+/// alternate match (ignoring case, spaces and punctuation), or named in the `explicit` mapping.
+fn named_fields(schema: &Schema, row: &[String], explicit: &BTreeMap<String, Option<String>>) -> usize {
+    let by_name: BTreeMap<String, Option<String>> = explicit
+        .iter()
+        .filter(|(name, _)| column_number(name).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let outcome = map_columns(schema, row, &by_name);
+    outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
 }
 
 /// [`header_below_titles`] over a CSV sample: the delimiter and the header row (as the
@@ -120,18 +124,29 @@ pub fn csv_header_below_titles(
     header_row: u32,
 ) -> Option<(u8, u32)> {
     let skip = header_row.saturating_sub(1);
-    let below = |d: u8| {
-        let rows = crate::read::sniff::leading_records(sample, is_complete, d, skip, HEADER_SEARCH_ROWS);
-        header_below_titles(schema, &rows, explicit).map(|i| header_row + i as u32)
-    };
-    if let Some(row) = below(delimiter) {
-        return Some((delimiter, row));
+    let rows_by = |d: u8| crate::read::sniff::leading_records(sample, is_complete, d, skip, HEADER_SEARCH_ROWS);
+    let rows = rows_by(delimiter);
+    let first = rows.first()?;
+    if map_columns(schema, first, explicit).problems.is_empty() {
+        // The header is where it is expected, read with the delimiter detected: another
+        // delimiter's reading (a `;` inside a cell of a tab file) must not move it.
+        return None;
+    }
+    if let Some(i) = header_below_titles(schema, &rows, explicit) {
+        return Some((delimiter, header_row + i as u32));
     }
     if fixed {
         return None;
     }
+    // Another delimiter's header must name more fields than the first row does as read.
+    let base = named_fields(schema, first, explicit);
     [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
-        let row = below(d)?;
+        let rows = rows_by(d);
+        let i = header_below_titles(schema, &rows, explicit)?;
+        if named_fields(schema, &rows[i], explicit) <= base {
+            return None;
+        }
+        let row = header_row + i as u32;
         (crate::read::sniff::detect_delimiter_below(sample, is_complete, row) == d).then_some((d, row))
     })
 }
@@ -717,5 +732,12 @@ mod tests {
         assert_eq!(csv("Report, June\nEmail;First name;Surname\nann@x.io;Ann;Lee\n", b',', false), Some((b';', 2)));
         // Semicolons in the data of a comma file with a header that maps: nothing moves.
         assert_eq!(csv("Email,First name\nann@x.io,Ann;Lee;Ray\nbob@x.io,Bob;Cy;Di\n", b',', false), None);
+        // A cell of a tab file that reads as a header when split at ';' moves nothing: the first
+        // row maps every field as read (rows below it were dropped as lines above a header).
+        let tabs = "email\tfirst_name\tlast_name\tphone_number\nann@x.io\tAnn\tLee\tx;email;first_name;z\n";
+        assert_eq!(csv(tabs, b'\t', false), None);
+        // Nor when the first row has a problem but names more fields than the other reading.
+        let partial = "email\tfirst_name\tnotes\nann@x.io\tAnn\tx;email;first name;z\n";
+        assert_eq!(csv(partial, b'\t', false), None);
     }
 }
