@@ -624,12 +624,18 @@ pub fn serial_text(serial: f64, is_1904: bool) -> String {
 
 /// A date-formatted spreadsheet serial, read as a field of `kind`.
 fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
-    if (0.0..1.0).contains(&serial) {
+    // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
+    let epoch_1904 = opts.is_1904 && serial == 0.0 && matches!(kind, Kind::Date { .. });
+    if (0.0..1.0).contains(&serial) && !epoch_1904 {
         return convert_time_of_day(kind, serial, serial_milliseconds(serial), opts);
     }
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
-    let text = serial_text(serial, opts.is_1904);
+    let text = if epoch_1904 { "1904-01-01".to_string() } else { serial_text(serial, opts.is_1904) };
     let value = match (kind, dt) {
+        // A date field takes a date alone, as in a CSV: a time of day is not dropped unseen.
+        (Kind::Date { .. }, Some(dt)) if dt.time() != civil::Time::midnight() => Converted::Invalid(Box::new(
+            Fault::new(codes::INVALID_DATE, format!("'{text}' has a time of day; the field takes a date alone")),
+        )),
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
         (Kind::Date { .. }, None) => Converted::Invalid(Box::new(Fault::new(

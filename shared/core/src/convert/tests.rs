@@ -896,7 +896,12 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
         assert_eq!(cell(k, &iso(), c), (value.to_string(), text.to_string()), "{label}");
     };
     check(&date, CellRef::ExcelDate(45000.0), "\"2023-03-15\"", "2023-03-15");
-    check(&date, CellRef::ExcelDate(45000.25), "\"2023-03-15\"", "2023-03-15T06:00:00");
+    // A time of day is no part of a date field's value: an error, as in a CSV, not dropped.
+    check(&date, CellRef::ExcelDate(45000.25), "!invalid_date", "2023-03-15T06:00:00");
+    check(&date, CellRef::Number(36585.5), "!invalid_date", "2000-02-29T12:00:00");
+    let in_1904 = ParseOptions { is_1904: true, ..iso() };
+    assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.0)), ("\"1904-01-01\"".into(), "1904-01-01".into()));
+    assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.5)).0, "!invalid_date", "a time of day");
     check(&date, CellRef::ExcelDate(60.0), "!invalid_date", "60");
     check(&dt, CellRef::ExcelDate(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
     check(&dt, CellRef::ExcelDate(-2.0), "!invalid_datetime", "-2");
