@@ -182,6 +182,54 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
             ],
             "--null-value: an empty marker",
         ),
+        (
+            vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--workers", "0"],
+            "--workers: must be between 1 and 1024",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--mapping",
+                "0=email",
+            ],
+            "columns are numbered from 1",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--mapping",
+                "=email",
+            ],
+            "name a header or a column number",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--mapping",
+                "Mail=nokey",
+            ],
+            "the template has no field \"nokey\"",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
+                "--data-dir",
+                "Cargo.toml",
+            ],
+            "--data-dir Cargo.toml: not a directory",
+        ),
         (vec!["frobnicate"], "unrecognized"),
     ];
     for (args, says) in cases {
@@ -264,6 +312,32 @@ fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it(
         .collect();
     assert_eq!(errors[1], (2, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
     assert_eq!(errors[2], (5, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
+}
+
+#[test]
+fn the_outputs_never_overwrite_the_input_and_a_link_to_it_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("results.csv");
+    std::fs::copy(fixture("contacts.csv"), &input).unwrap();
+    let template = fixture("contacts.yaml");
+    let run = sluice(&[
+        "import",
+        input.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(64), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("would overwrite the input results.csv"));
+    assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(fixture("contacts.csv")).unwrap());
+    // A relative link, from another directory: the store keeps the file it names.
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let link = dir.path().join("sub/link.csv");
+    std::os::unix::fs::symlink("../results.csv", &link).unwrap();
+    let run = sluice(&["import", link.to_str().unwrap(), "--template", template.to_str().unwrap(), "--quiet"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(run.stderr.is_empty(), "--quiet: {}", String::from_utf8_lossy(&run.stderr));
 }
 
 #[test]

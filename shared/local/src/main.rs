@@ -1,7 +1,8 @@
 //! `sluice`: imports on this machine, template tools, the local server, tokens and API keys.
 //!
 //! Exit codes: 0 the import is SUCCESSFUL (or the command worked), 2 NEEDS_REVIEW, 1 FAILED or
-//! an operational error, 64 a usage error (bad flags, unreadable template or file).
+//! an operational error, 64 a usage error (bad flags, unreadable template or file), 130
+//! interrupted (Ctrl-C).
 
 mod cli;
 
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
             }
             None => {
                 eprintln!("error: {e:#}");
-                ExitCode::from(1)
+                let interrupted = e.downcast_ref::<cli::Interrupted>().is_some();
+                ExitCode::from(if interrupted { cli::EXIT_INTERRUPTED } else { 1 })
             }
         },
     }

@@ -14,7 +14,7 @@ use sluice_core::settings::{InvalidDataBehavior, SettingsPatch, SheetRef};
 use sluice_local::LocalRuntime;
 
 use super::progress::Bars;
-use super::{ImportArgs, UsageError, load_template};
+use super::{ImportArgs, Interrupted, UsageError, load_template};
 
 /// Runs `sluice import`.
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -29,13 +29,29 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         };
         return Err(UsageError(format!("--{flag}: {}", e.message)).into());
     }
+    check_mapping_targets(&args, &template)?;
     let meta =
         std::fs::metadata(&args.file).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
     if !meta.is_file() {
         return Err(UsageError(format!("{} is not a file", args.file.display())).into());
     }
-    let workers =
-        args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)).max(1);
+    // Opened now, so a file this user may not read is a usage error, not a failed import.
+    std::fs::File::open(&args.file).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
+    if let Some(out) = &args.out {
+        check_out_dir(out, &args.file)?;
+    }
+    if let Some(dir) = &args.data_dir
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(UsageError(format!("--data-dir {}: not a directory", dir.display())).into());
+    }
+    if let Some(n) = args.workers
+        && !(1..=MAX_WORKERS).contains(&n)
+    {
+        return Err(UsageError(format!("--workers: must be between 1 and {MAX_WORKERS}, got {n}")).into());
+    }
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     // Chunk work runs on the runtime's workers (one per core); the blocking pool only does file
     // and database calls. Few threads, because each keeps its own allocator arena, holding on to
     // freed chunk buffers: with the default pool, peak memory doubles (two per worker added
@@ -48,6 +64,52 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(import(args, template, settings, workers))
+}
+
+/// Most worker threads `--workers` may ask for.
+const MAX_WORKERS: usize = 1024;
+
+/// The names `--out` writes.
+const OUTPUT_FILES: [&str; 4] = ["rows.jsonl", "errors.jsonl", "results.csv", "import.json"];
+
+/// `--out` must be a directory this user can write, and none of the files written there may be
+/// the input: checked before the import runs, not after.
+fn check_out_dir(out: &Path, input: &Path) -> Result<(), UsageError> {
+    let cannot = |e: std::io::Error| UsageError(format!("cannot write to --out {}: {e}", out.display()));
+    std::fs::create_dir_all(out).map_err(cannot)?;
+    tempfile::tempfile_in(out).map_err(cannot)?;
+    let input = std::fs::canonicalize(input).ok();
+    for name in OUTPUT_FILES {
+        if input.is_some() && std::fs::canonicalize(out.join(name)).ok() == input {
+            return Err(UsageError(format!(
+                "--out {} would overwrite the input {name}: choose another directory",
+                out.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Each `--mapping` names a field of the template (the command line's fault, said as such).
+fn check_mapping_targets(args: &ImportArgs, template: &sluice_core::TemplateSpec) -> Result<(), UsageError> {
+    for m in &args.mapping {
+        let Some((header, key)) = m.rsplit_once('=') else { continue };
+        let key = key.trim();
+        if header.trim().is_empty() {
+            return Err(UsageError(format!("--mapping {m:?}: name a header or a column number before '='")));
+        }
+        if header.trim().trim_start_matches('#') == "0" {
+            return Err(UsageError(format!("--mapping {m:?}: columns are numbered from 1")));
+        }
+        if !key.is_empty() && !template.fields.iter().any(|f| f.key == key) {
+            let keys: Vec<&str> = template.fields.iter().map(|f| f.key.as_str()).collect();
+            return Err(UsageError(format!(
+                "--mapping {m:?}: the template has no field {key:?} (its fields: {})",
+                keys.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
@@ -95,7 +157,18 @@ async fn import(
         }
     };
     let bars = Bars::new(args.quiet);
-    let rt = LocalRuntime::open(&data_dir, durable)?.with_progress(bars.clone());
+    let rt = LocalRuntime::open(&data_dir, durable)
+        .map_err(|e| {
+            if format!("{e:#}").contains("already open") {
+                anyhow::anyhow!(
+                    "the data directory {} is in use by another sluice process; wait for it, or give another --data-dir",
+                    data_dir.display()
+                )
+            } else {
+                e
+            }
+        })?
+        .with_progress(bars.clone());
     let handles = rt.spawn_workers(workers);
     let tenant = TenantId::parse("local").expect("a valid tenant name");
     let file_name = args.file.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -120,10 +193,28 @@ async fn import(
         }
         Err(e) => return Err(e.into()),
     };
-    let object = rt.blobs.import_file(&args.file, &created.upload.key).await?;
+    // The file a link names (a relative link would not resolve from the store).
+    let source = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+    let object = rt.blobs.import_file(&source, &created.upload.key).await?;
     rt.app.accept_upload(&tenant, &created.id, object).await?;
 
-    let import = wait(&rt, &tenant, &created, &bars).await?;
+    let import = tokio::select! {
+        import = wait(&rt, &tenant, &created, &bars) => import?,
+        _ = tokio::signal::ctrl_c() => {
+            bars.clear();
+            rt.queue.close();
+            for h in handles {
+                h.abort();
+            }
+            // Returning drops the temporary data directory, and with it the work files.
+            let kept = if durable {
+                format!("; the import stays in {} and `sluice serve --data-dir` finishes it", data_dir.display())
+            } else {
+                String::new()
+            };
+            return Err(Interrupted(kept).into());
+        }
+    };
     bars.clear();
     rt.queue.close();
     for h in handles {
@@ -273,10 +364,15 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     }
     if let Some(out) = out {
         match &import.results {
+            Some(r) if r.rows_kept == RowsKept::None => eprintln!(
+                "  wrote {}, results.csv, import.json (no rows.jsonl: the import delivers no rows)",
+                out.join("errors.jsonl").display()
+            ),
             Some(r) => eprintln!(
-                "  wrote {} ({} rows), errors.jsonl, results.csv, import.json",
+                "  wrote {} ({} {}), errors.jsonl, results.csv, import.json",
                 out.join("rows.jsonl").display(),
-                thousands(r.row_count)
+                thousands(r.row_count),
+                if r.row_count == 1 { "row" } else { "rows" }
             ),
             None => eprintln!("  wrote {}", out.join("import.json").display()),
         }

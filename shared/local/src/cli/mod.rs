@@ -19,6 +19,14 @@ pub const EXIT_USAGE: u8 = 64;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The import was stopped with Ctrl-C (exit 130, as shells report SIGINT).
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted{0}")]
+pub struct Interrupted(pub String);
+
+/// The exit code of an interrupted command.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// Self-hosted headless data import: typed templates, CSV/XLSX/JSON validation at speed.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about, propagate_version = true)]
@@ -133,10 +141,17 @@ enum TemplateCommand {
 
 impl Cli {
     /// Log verbosity: the server logs what it does (info) unless told otherwise.
-    pub fn log_level(&self) -> u8 {
-        match self.command {
+    pub fn log_level(&self) -> &'static str {
+        let verbose = match &self.command {
             Command::Serve(_) => self.verbose.max(1),
+            // `--quiet` keeps stderr for errors: an import's outcome is in its exit code.
+            Command::Import(args) if args.quiet && self.verbose == 0 => return "error",
             _ => self.verbose,
+        };
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            _ => "debug",
         }
     }
 }
@@ -164,15 +179,14 @@ pub fn load_template(path: &std::path::Path) -> Result<TemplateSpec, UsageError>
     parse_template(&text, syntax).map_err(|e| UsageError(format!("template {}: {e}", path.display())))
 }
 
-/// Logs to stderr; `RUST_LOG` wins over `-v`.
-pub fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
+/// Logs to stderr at `default` (`warn`, `info` ...); `RUST_LOG` wins. Colours only on a terminal.
+pub fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }
