@@ -53,7 +53,37 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
     } else {
         guess
     };
+    // Hebrew written in a single byte today is Windows-1255, which ISO-8859-8 is a part of but for
+    // the shekel sign (`₪100` read as `¤100`), punctuation and vowel points.
+    let guess = if guess == encoding_rs::ISO_8859_8 || guess == encoding_rs::ISO_8859_8_I {
+        encoding_rs::WINDOWS_1255
+    } else {
+        guess
+    };
+    let guess =
+        if guess == encoding_rs::WINDOWS_1252 && reads_as_latin_9(sample) { encoding_rs::ISO_8859_15 } else { guess };
     if guess.is_single_byte() && reads_as_mac_roman(sample, guess) { encoding_rs::MACINTOSH } else { guess }
+}
+
+/// Whether Windows-1252 text is ISO-8859-15 (Latin-9, which LibreOffice and Gnumeric write for
+/// "Western Europe (ISO-8859-15)"): it puts `€ Š š Ž ž Œ œ Ÿ` where Windows-1252 has the symbols
+/// `¤ ¦ ¨ ´ ¸ ¼ ½ ¾`. A currency sign `¤`, or `¦ ¨ ¼ ½ ¾` inside a word (`c½ur`, `Ca¦ko`), says
+/// Latin-9, unless a byte only Windows-1252 prints (0x80 to 0x9F: its `€`, curly quotes, dashes)
+/// is there. `´` and `¸` do not: people type them for an apostrophe or a cedilla (`don´t`).
+fn reads_as_latin_9(sample: &[u8]) -> bool {
+    if sample.iter().any(|b| (0x80..=0x9F).contains(b)) {
+        return false;
+    }
+    sample.iter().enumerate().any(|(i, &b)| {
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        let after = sample.get(i + 1).copied();
+        let letter = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphabetic() || b >= 0xC0);
+        match b {
+            0xA4 => true,
+            0xA6 | 0xA8 | 0xBC | 0xBD | 0xBE => letter(before) || letter(after),
+            _ => false,
+        }
+    })
 }
 
 /// Whether every byte above ASCII next to an ASCII letter reads, in the single-byte `encoding`,
@@ -384,6 +414,27 @@ mod tests {
         assert!(letters_in_words(b"na\xEFve", encoding_rs::WINDOWS_1252));
         assert!(!letters_in_words(b"Ren\x8Ee", encoding_rs::WINDOWS_1252), "RenŽe: a capital inside a word");
         assert!(!letters_in_words(b"m\xB2", encoding_rs::WINDOWS_1252), "m²: not a letter");
+    }
+
+    #[test]
+    fn latin_9_and_windows_1255_are_told_from_their_neighbours() {
+        let latin9 = |text: &str| encoding_rs::ISO_8859_15.encode(text).0.into_owned();
+        for text in [
+            "id,price\r\n1,12 €\r\n2,Zoë\r\n",
+            "id,name,notes\r\n1,François Müller,-0.01 €\r\n2,Ñuñez,€ sign and œ and ß\r\n",
+        ] {
+            assert_eq!(guess_legacy(&latin9(text)), encoding_rs::ISO_8859_15, "{text}");
+        }
+        let windows = |text: &str| encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        for text in [
+            "id,note\r\n1,I don´t know where Renée and Zoë went\r\n2,the café was closed\r\n",
+            "id,qty\r\n1,1½ cups\r\n2,Café\r\n",
+            "id,p\r\n1,€ 5 ½\r\n",
+        ] {
+            assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
+        }
+        let hebrew = encoding_rs::WINDOWS_1255.encode("id,name,price\r\n1,שלום עולם,₪100\r\n2,ירושלים,₪5\r\n").0;
+        assert_eq!(guess_legacy(&hebrew), encoding_rs::WINDOWS_1255);
     }
 
     #[test]
