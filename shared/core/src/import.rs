@@ -90,10 +90,13 @@ pub fn decide_outcome(settings: &Settings, counts: &Counts) -> Outcome {
     {
         let percent = counts.invalid as f64 * 100.0 / counts.rows as f64;
         if percent > limit {
+            // As many places as show it is over the limit: 1 of 3 is 33.333%, over 33.33%.
+            let places =
+                (2..=8).find(|&p| format!("{percent:.p$}").parse::<f64>().is_ok_and(|r| r > limit)).unwrap_or(8);
             return Outcome {
                 status: ImportStatus::Failed,
                 reason: Some(format!(
-                    "{} of {} rows ({percent:.2}%) are invalid, more than max_error_percent ({limit}%)",
+                    "{} of {} rows ({percent:.places$}%) are invalid, more than max_error_percent ({limit}%)",
                     counts.invalid, counts.rows
                 )),
                 rows: RowsKept::None,
@@ -109,6 +112,16 @@ pub fn decide_outcome(settings: &Settings, counts: &Counts) -> Outcome {
                 counts.invalid, counts.rows
             )),
             rows: RowsKept::All,
+            deliver: false,
+        },
+        // Nothing would be delivered: that is no success.
+        InvalidDataBehavior::RemoveInvalidRows if counts.invalid > 0 && counts.valid == 0 => Outcome {
+            status: ImportStatus::Failed,
+            reason: Some(format!(
+                "all {} rows are invalid: REMOVE_INVALID_ROWS leaves none to deliver",
+                counts.invalid
+            )),
+            rows: RowsKept::None,
             deliver: false,
         },
         InvalidDataBehavior::BlockSubmit | InvalidDataBehavior::RemoveInvalidRows => {
@@ -139,6 +152,18 @@ mod tests {
         assert_eq!((remove.status, remove.rows), (ImportStatus::Successful, RowsKept::Valid));
         let include = decide_outcome(&with(InvalidDataBehavior::IncludeInvalidRows), &counts(10, 3));
         assert_eq!((include.status, include.rows), (ImportStatus::Successful, RowsKept::All));
+        // Every row removed leaves nothing to deliver: no success.
+        let none_left = decide_outcome(&with(InvalidDataBehavior::RemoveInvalidRows), &counts(4, 4));
+        assert_eq!(
+            (none_left.status, none_left.rows, none_left.deliver),
+            (ImportStatus::Failed, RowsKept::None, false)
+        );
+        assert_eq!(
+            none_left.reason.as_deref(),
+            Some("all 4 rows are invalid: REMOVE_INVALID_ROWS leaves none to deliver")
+        );
+        let empty = decide_outcome(&with(InvalidDataBehavior::RemoveInvalidRows), &counts(0, 0));
+        assert_eq!(empty.status, ImportStatus::Successful);
     }
 
     #[test]
@@ -152,6 +177,12 @@ mod tests {
         let failed = decide_outcome(&s, &counts(100, 11));
         assert_eq!(failed.status, ImportStatus::Failed);
         assert!(failed.reason.unwrap().contains("11 of 100 rows (11.00%)"));
+        let third = Settings { max_error_percent: Some(33.33), ..s };
+        let reason = decide_outcome(&third, &counts(3, 1)).reason.unwrap();
+        assert!(
+            reason.contains("1 of 3 rows (33.333%) are invalid, more than max_error_percent (33.33%)"),
+            "{reason}"
+        );
     }
 
     #[test]
