@@ -179,10 +179,7 @@ mod tests {
         assert!(failed.reason.unwrap().contains("11 of 100 rows (11.00%)"));
         let third = Settings { max_error_percent: Some(33.33), ..s };
         let reason = decide_outcome(&third, &counts(3, 1)).reason.unwrap();
-        assert!(
-            reason.contains("1 of 3 rows (33.333%) are invalid, more than max_error_percent (33.33%)"),
-            "{reason}"
-        );
+        assert!(reason.contains("1 of 3 rows (33.333%) are invalid, more than max_error_percent (33.33%)"), "{reason}");
     }
 
     #[test]

@@ -1306,3 +1306,15 @@ fn trimming_also_takes_off_invisible_characters_at_the_ends() {
     let converted = convert_cell(&Kind::Text, CellRef::Str(Cow::Owned("x\u{200B}".into())), &keep);
     assert_eq!(converted.text, "x\u{200B}");
 }
+
+#[test]
+fn the_minus_sign_character_is_a_minus() {
+    let opts = ParseOptions::from_settings(&crate::settings::Settings::default());
+    assert_eq!(read_integer("\u{2212}5", &opts).unwrap(), -5);
+    assert_eq!(read_decimal("\u{2212}0.25", &opts).unwrap().to_string(), "-0.25");
+    let fr = crate::settings::SettingsPatch { locale: Some("fr-FR".into()), ..Default::default() };
+    let fr = ParseOptions::from_settings(&fr.resolve("").unwrap());
+    assert_eq!(cell(&kind("type: decimal"), &fr, CellRef::Str("\u{2212}1\u{202f}234,5".into())).0, "\"-1234.5\"");
+    assert!(read_integer("\u{2212}", &opts).is_err());
+    assert!(read_integer("5\u{2212}", &opts).is_err());
+}
