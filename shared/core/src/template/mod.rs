@@ -239,54 +239,115 @@ impl ShortKey {
 /// Spellings a boolean field accepts.
 #[derive(Debug, Clone)]
 pub struct BoolWords {
-    /// Spellings of true.
+    /// Spellings of true, as messages list them.
     pub truthy: Vec<String>,
-    /// Spellings of false.
+    /// Spellings of false, as messages list them.
     pub falsy: Vec<String>,
-    /// Whether matching ignores ASCII case (the built-in list does; custom lists do not).
-    pub ignore_case: bool,
-    /// Every spelling as a [`ShortKey`] with its meaning, when all are short enough.
-    keys: Option<Vec<(ShortKey, bool)>>,
+    /// Every accepted spelling: its meaning, and whether it matches ignoring ASCII case (the
+    /// built-in words do, custom ones do not).
+    spellings: Vec<(String, bool, bool)>,
+    /// The spellings as [`ShortKey`]s (folded as they match), when all are short enough.
+    keys: Option<Vec<(ShortKey, bool, bool)>>,
+    /// Whether every spelling ignores case (the built-in words alone).
+    all_folded: bool,
 }
 
+/// The built-in spellings of true, any case.
+const TRUE_WORDS: [&str; 6] = ["true", "t", "yes", "y", "1", "on"];
+/// The built-in spellings of false, any case.
+const FALSE_WORDS: [&str; 6] = ["false", "f", "no", "n", "0", "off"];
+/// True as spreadsheets and people write it in other languages (German, French, Spanish,
+/// Italian, Dutch, Portuguese, Swedish, Danish and Norwegian, Polish, Finnish, Russian): read,
+/// not listed in messages.
+const TRUE_ABROAD: [&str; 17] = [
+    "wahr",
+    "ja",
+    "vrai",
+    "oui",
+    "verdadero",
+    "si",
+    "sí",
+    "vero",
+    "waar",
+    "verdadeiro",
+    "sant",
+    "sand",
+    "prawda",
+    "tosi",
+    "ИСТИНА",
+    "истина",
+    "да",
+];
+/// False as [`TRUE_ABROAD`] has true.
+const FALSE_ABROAD: [&str; 13] = [
+    "falsch", "nein", "faux", "non", "falso", "onwaar", "falskt", "falsk", "fałsz", "FAŁSZ", "epätosi", "ЛОЖЬ", "ложь",
+];
+
 impl BoolWords {
-    fn new(truthy: Vec<String>, falsy: Vec<String>, ignore_case: bool) -> BoolWords {
-        let spellings = truthy.iter().map(|w| (w, true)).chain(falsy.iter().map(|w| (w, false)));
-        let keys = spellings.map(|(w, b)| Some((ShortKey::of_folded(w.as_bytes(), ignore_case)?, b))).collect();
-        BoolWords { truthy, falsy, ignore_case, keys }
+    fn with(
+        truthy: Vec<String>,
+        truthy_fold: bool,
+        falsy: Vec<String>,
+        falsy_fold: bool,
+        more: &[(&str, bool)],
+    ) -> BoolWords {
+        let mut spellings: Vec<(String, bool, bool)> = truthy
+            .iter()
+            .map(|w| (w.clone(), true, truthy_fold))
+            .chain(falsy.iter().map(|w| (w.clone(), false, falsy_fold)))
+            .collect();
+        for (w, meaning) in more {
+            // A word the lists already read (either way) keeps their meaning.
+            if !spellings.iter().any(|(s, _, _)| s.eq_ignore_ascii_case(w)) {
+                spellings.push((w.to_string(), *meaning, true));
+            }
+        }
+        let keys =
+            spellings.iter().map(|(w, b, fold)| Some((ShortKey::of_folded(w.as_bytes(), *fold)?, *b, *fold))).collect();
+        let all_folded = spellings.iter().all(|(_, _, fold)| *fold);
+        BoolWords { truthy, falsy, spellings, keys, all_folded }
+    }
+
+    /// The built-in words, any case, with `truthy` or `falsy` given in their place.
+    fn builtin_with(truthy: Option<Vec<String>>, falsy: Option<Vec<String>>) -> BoolWords {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (truthy_fold, falsy_fold) = (truthy.is_none(), falsy.is_none());
+        // A built-in word the custom list of the other meaning names is left out (`true_values:
+        // ['0']` takes `0` from false), not an error about a list no one wrote.
+        let without = |builtin: Vec<String>, other: &Option<Vec<String>>| match other {
+            Some(other) => builtin.into_iter().filter(|w| !other.iter().any(|o| o.eq_ignore_ascii_case(w))).collect(),
+            None => builtin,
+        };
+        let t = truthy.clone().unwrap_or_else(|| without(words(&TRUE_WORDS), &falsy));
+        let f = falsy.clone().unwrap_or_else(|| without(words(&FALSE_WORDS), &truthy));
+        let more: Vec<(&str, bool)> = TRUE_ABROAD
+            .iter()
+            .filter(|_| truthy_fold)
+            .map(|w| (*w, true))
+            .chain(FALSE_ABROAD.iter().filter(|_| falsy_fold).map(|w| (*w, false)))
+            .collect();
+        BoolWords::with(t, truthy_fold, f, falsy_fold, &more)
     }
 
     fn builtin() -> BoolWords {
-        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
-        BoolWords::new(
-            words(&["true", "t", "yes", "y", "1", "on"]),
-            words(&["false", "f", "no", "n", "0", "off"]),
-            true,
-        )
+        BoolWords::builtin_with(None, None)
     }
 
     /// Reads a spelling.
     #[inline]
     pub fn read(&self, text: &str) -> Option<bool> {
         if let Some(keys) = &self.keys {
-            let key = ShortKey::of_folded(text.as_bytes(), self.ignore_case)?;
-            return keys.iter().find(|(k, _)| *k == key).map(|(_, b)| *b);
+            let folded = ShortKey::of_folded(text.as_bytes(), true)?;
+            if self.all_folded {
+                // The built-in words alone: one key.
+                return keys.iter().find(|(k, _, _)| *k == folded).map(|(_, b, _)| *b);
+            }
+            let exact = ShortKey::of(text.as_bytes())?;
+            return keys.iter().find(|(k, _, fold)| *k == if *fold { folded } else { exact }).map(|(_, b, _)| *b);
         }
-        let eq = |w: &String| {
-            w.len() == text.len()
-                && if self.ignore_case {
-                    w.eq_ignore_ascii_case(text)
-                } else {
-                    w.as_bytes().first() == text.as_bytes().first() && w == text
-                }
-        };
-        if self.truthy.iter().any(eq) {
-            Some(true)
-        } else if self.falsy.iter().any(eq) {
-            Some(false)
-        } else {
-            None
-        }
+        let eq =
+            |w: &str, fold: bool| w.len() == text.len() && if fold { w.eq_ignore_ascii_case(text) } else { w == text };
+        self.spellings.iter().find(|(w, _, fold)| eq(w, *fold)).map(|(_, b, _)| *b)
     }
 }
 
@@ -871,29 +932,35 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
             let words = match (&f.true_values, &f.false_values) {
                 (None, None) => BoolWords::builtin(),
                 (t_vals, f_vals) => {
-                    let builtin = BoolWords::builtin();
                     // Cells are trimmed before they are read, so the words are too.
                     let trimmed = |words: &Vec<String>| words.iter().map(|w| w.trim().to_string()).collect::<Vec<_>>();
-                    let truthy = t_vals.as_ref().map(trimmed).unwrap_or(builtin.truthy);
-                    let falsy = f_vals.as_ref().map(trimmed).unwrap_or(builtin.falsy);
+                    let (truthy, falsy) = (t_vals.as_ref().map(trimmed), f_vals.as_ref().map(trimmed));
                     for (name, words) in [("true_values", &truthy), ("false_values", &falsy)] {
+                        let Some(words) = words else { continue };
                         if words.iter().any(String::is_empty) {
                             return Err(TemplateError::at(format!("{path}.{name}"), "a word cannot be empty"));
                         }
+                        if words.is_empty() {
+                            return Err(TemplateError::at(format!("{path}.{name}"), "cannot be empty"));
+                        }
                     }
-                    if truthy.is_empty() || falsy.is_empty() {
-                        return Err(TemplateError::at(
-                            format!("{path}.true_values"),
-                            "true_values and false_values cannot be empty",
-                        ));
-                    }
-                    if let Some(both) = truthy.iter().find(|w| falsy.contains(w)) {
+                    if let (Some(t), Some(f)) = (&truthy, &falsy)
+                        && let Some(both) = t.iter().find(|w| f.contains(w))
+                    {
                         return Err(TemplateError::at(
                             format!("{path}.false_values"),
                             format!("{both:?} is also in true_values"),
                         ));
                     }
-                    BoolWords::new(truthy, falsy, false)
+                    let words = BoolWords::builtin_with(truthy, falsy);
+                    if words.truthy.is_empty() || words.falsy.is_empty() {
+                        let name = if words.truthy.is_empty() { "false_values" } else { "true_values" };
+                        return Err(TemplateError::at(
+                            format!("{path}.{name}"),
+                            "takes every built-in word of the other meaning: give both true_values and false_values",
+                        ));
+                    }
+                    words
                 }
             };
             Kind::Boolean(words)

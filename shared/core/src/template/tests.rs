@@ -585,11 +585,28 @@ fn boolean_words_match_by_case_as_configured() {
     assert_eq!(builtin.read("Off"), Some(false));
     assert_eq!(builtin.read("maybe"), None);
     assert_eq!(builtin.read("a very long spelling indeed"), None);
-    let custom = BoolWords::new(vec!["Ja".into(), "wahr und wirklich ganz".into()], vec!["nein".into()], false);
+    let custom =
+        BoolWords::builtin_with(Some(vec!["Ja".into(), "wahr und wirklich ganz".into()]), Some(vec!["nein".into()]));
     assert_eq!(custom.read("Ja"), Some(true));
     assert_eq!(custom.read("ja"), None);
     assert_eq!(custom.read("wahr und wirklich ganz"), Some(true));
     assert_eq!(custom.read("nein"), Some(false));
+    // Spreadsheets in other languages write their own words; custom lists replace them.
+    for (word, meaning) in [("WAHR", true), ("FALSCH", false), ("Vrai", true), ("FAUX", false), ("VERDADERO", true)] {
+        assert_eq!(builtin.read(word), Some(meaning), "{word}");
+    }
+    assert_eq!((builtin.read("ИСТИНА"), builtin.read("ЛОЖЬ")), (Some(true), Some(false)));
+    assert!(!builtin.truthy.contains(&"wahr".to_string()), "messages list the English words");
+    assert_eq!(custom.read("WAHR"), None);
+    // Only true_values given: the built-in false words stay, any case, but one named true.
+    let only_true = BoolWords::builtin_with(Some(vec!["ja".into(), "0".into()]), None);
+    assert_eq!((only_true.read("ja"), only_true.read("JA")), (Some(true), None));
+    assert_eq!(
+        (only_true.read("FALSE"), only_true.read("No"), only_true.read("nein")),
+        (Some(false), Some(false), Some(false))
+    );
+    assert_eq!(only_true.read("0"), Some(true));
+    assert_eq!(only_true.read("wahr"), None, "the true words are the custom ones");
 }
 
 #[test]
