@@ -55,9 +55,18 @@ pub enum FormatError {
     /// Excel's XML Spreadsheet 2003 format.
     #[error("this is an Excel XML Spreadsheet 2003 file; save it as .xlsx or .csv and upload again")]
     SpreadsheetXml,
+    /// A flat OpenDocument file (LibreOffice's `.fods`).
+    #[error("this is a flat OpenDocument (.fods) file; save it as .xlsx or .csv and upload again")]
+    OpenDocumentXml,
     /// Other XML.
     #[error("this is an XML document, not CSV, XLSX or JSON")]
     Xml,
+    /// A SYLK file (`ID;P…`), which Excel and LibreOffice still offer to save.
+    #[error("this is a SYLK (.slk) spreadsheet file; save it as .xlsx or .csv and upload again")]
+    Sylk,
+    /// A DIF file (`TABLE`, `0,1`, ...).
+    #[error("this is a DIF (.dif) spreadsheet file; save it as .xlsx or .csv and upload again")]
+    Dif,
     /// Rich text (TextEdit's default, Word's RTF), which starts like a JSON object.
     #[error("this is a rich text (RTF) document, not CSV, XLSX or JSON; save it as plain text (.csv) and upload again")]
     Rtf,
@@ -85,7 +94,7 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         (&b"%PDF"[..], "PDF"),
         (&b"\x89PNG"[..], "PNG image"),
         (&b"\xFF\xD8\xFF"[..], "JPEG image"),
-        (&b"\x1F\x8B"[..], "gzip archive"),
+        (&b"\x1F\x8B"[..], "a gzip archive, such as a Gnumeric workbook: save it as .xlsx or .csv"),
         (&b"GIF8"[..], "GIF image"),
     ] {
         if head.starts_with(magic) {
@@ -106,6 +115,9 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     if let Some(markup) = markup(text) {
         return Err(markup);
     }
+    if let Some(old) = old_spreadsheet_text(text) {
+        return Err(old);
+    }
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     let name = file_name.unwrap_or("").to_ascii_lowercase();
     let csv_name = [".csv", ".tsv", ".txt", ".tab", ".psv"].iter().any(|ext| name.ends_with(ext));
@@ -114,6 +126,21 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
         _ => Ok(Format::Csv),
     }
+}
+
+/// The text formats spreadsheets still save besides CSV: SYLK (`ID;P…`, then records such as
+/// `C;X1;Y1;K"id"`) and DIF (`TABLE`, `0,1`). A `;` file whose header starts `ID;P` is no SYLK:
+/// its next line is data, not a record.
+fn old_spreadsheet_text(text: &[u8]) -> Option<FormatError> {
+    let mut lines = text.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let (first, second) = (lines.next()?, lines.next()?);
+    let record = |l: &[u8]| {
+        [&b"B;"[..], b"C;", b"F;", b"P;", b"O;", b"W;", b"NN;", b"NE;", b"NU;"].iter().any(|r| l.starts_with(r))
+    };
+    if first.starts_with(b"ID;P") && record(second) {
+        return Some(FormatError::Sylk);
+    }
+    (first == b"TABLE" && second == b"0,1").then_some(FormatError::Dif)
 }
 
 /// HTML, XML or rich text where a table of text was expected: text whose first tag opens a
@@ -153,9 +180,12 @@ fn markup(text: &[u8]) -> Option<FormatError> {
     }
     if opens(b"<?xml") {
         let sheet = b"urn:schemas-microsoft-com:office:spreadsheet";
+        let open_document = b"urn:oasis:names:tc:opendocument";
         let html = |w: &[u8]| w.eq_ignore_ascii_case(b"<html");
         return Some(if text.windows(sheet.len()).any(|w| w == sheet) {
             FormatError::SpreadsheetXml
+        } else if text.windows(open_document.len()).any(|w| w == open_document) {
+            FormatError::OpenDocumentXml
         } else if text.windows(5).any(html) {
             FormatError::Html
         } else {
@@ -367,6 +397,12 @@ mod tests {
         check(b"<meta>,<title>\nx,y\n", Some("tags.csv"), Ok(Format::Csv));
         let spreadsheet_xml = b"<?xml version=\"1.0\"?>\n<?mso-application progid=\"Excel.Sheet\"?>\n<Workbook xmlns=\"urn:schemas-microsoft-com:office:spreadsheet\">";
         check(spreadsheet_xml, Some("book.xml"), Err(FormatError::SpreadsheetXml));
+        let fods = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<office:document xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\">";
+        check(fods, Some("people.fods"), Err(FormatError::OpenDocumentXml));
+        check(b"ID;PCALCOOO32\nC;X1;Y1;K\"id\"\n", Some("people.slk"), Err(FormatError::Sylk));
+        check(b"TABLE\r\n0,1\r\n\"People\"\r\n", Some("people.dif"), Err(FormatError::Dif));
+        check(b"ID;PRODUCT;PRICE\n1;Pen;2\n", Some("p.csv"), Ok(Format::Csv));
+        check(b"TABLE\nchair\n", Some("t.csv"), Ok(Format::Csv));
         check(b"<?xml version=\"1.0\"?><html xmlns=\"http://www.w3.org/1999/xhtml\">", None, Err(FormatError::Html));
         check(b"<?xml version=\"1.0\"?><rows><row/></rows>", Some("rows.csv"), Err(FormatError::Xml));
         // A header that only starts like a tag is text.
