@@ -122,10 +122,12 @@ pub fn push_json_str(out: &mut String, s: &str) {
 
 /// Appends one CSV cell, quoted when needed, with spreadsheet formulas defanged.
 ///
-/// A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is run as a formula by
-/// Excel and LibreOffice (CSV injection); it gets a leading `'`, which they show as text.
+/// A cell that starts with `=`, `+`, `-`, `@` (after spaces too), a tab or a carriage return is
+/// run as a formula by Excel and LibreOffice (CSV injection); it gets a leading `'`, which they
+/// show as text.
 pub fn push_csv_cell(out: &mut String, cell: &str) {
-    let defang = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    // Spreadsheets skip leading spaces before a formula too (`  =HYPERLINK(...)`).
+    let defang = cell.starts_with(['\t', '\r']) || cell.trim_start().starts_with(['=', '+', '-', '@']);
     let quote = defang || cell.contains([',', '"', '\n', '\r']) || cell.starts_with(' ') || cell.ends_with(' ');
     if quote {
         out.push('"');
@@ -189,6 +191,9 @@ mod tests {
         check("-2", "\"'-2\"");
         check("@SUM(A1)", "\"'@SUM(A1)\"");
         check("multi\nline", "\"multi\nline\"");
+        check("  =7 is not a number", "\"'  =7 is not a number\"");
+        check("\u{a0}@x", "\"'\u{a0}@x\"");
+        check(" plain ", "\" plain \"");
     }
 
     #[test]
