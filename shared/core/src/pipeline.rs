@@ -377,11 +377,13 @@ pub struct PatchedChunk {
 ///
 /// `rows_index` locates the rows of the chunk's row file (`rows_len` bytes); `row_text` gives
 /// the text of a duplicate row, from the row file or the invalid-row file. Only duplicate rows
-/// are ever read: the rest is copied by range.
+/// are ever read: the rest is copied by range. `sheet` is the workbook sheet the rows came from,
+/// which their errors name.
 #[allow(clippy::too_many_arguments)]
 pub fn patch_chunk<'t>(
     schema: &Schema,
     plan: &ColumnPlan,
+    sheet: Option<&str>,
     keep: RowsKept,
     rows_index: &[RowSpan],
     rows_len: u64,
@@ -398,7 +400,9 @@ pub fn patch_chunk<'t>(
         } else {
             row_text(dup.line).and_then(|row| value_in_row(row, &schema.fields[dup.slot as usize].key))
         };
-        dup_errors.entry(dup.line).or_default().push(duplicate_error(schema, plan, dup, value));
+        let mut error = duplicate_error(schema, plan, dup, value);
+        error.sheet = sheet.map(str::to_string);
+        dup_errors.entry(dup.line).or_default().push(error);
         out.added_errors += 1;
     }
     let mut lines: Vec<u64> = dup_errors.keys().copied().collect();
@@ -481,7 +485,7 @@ pub fn assemble_chunk(
             .map(|s| &rows[s.start as usize..s.end as usize])
             .or_else(|| RowSpan::find(&invalid_index, line).map(|s| &invalid[s.start as usize..s.end as usize]))
     };
-    let patched = patch_chunk(schema, plan, keep, &rows_index, rows.len() as u64, text_of, messages, dups);
+    let patched = patch_chunk(schema, plan, None, keep, &rows_index, rows.len() as u64, text_of, messages, dups);
     let mut out = String::new();
     for piece in &patched.pieces {
         match piece {

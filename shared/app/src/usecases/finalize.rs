@@ -302,9 +302,14 @@ impl App {
             }
             blocking(move || {
                 let messages = String::from_utf8_lossy(&messages);
+                let sheet = match &loaded.job.layout {
+                    ChunkLayout::Cells { sheet, .. } => sheet.as_deref(),
+                    ChunkLayout::Csv { .. } => None,
+                };
                 patch_chunk(
                     &loaded.schema,
                     &loaded.job.plan,
+                    sheet,
                     keep,
                     &rows_index,
                     rows_len,
