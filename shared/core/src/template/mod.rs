@@ -63,6 +63,37 @@ impl TemplateSyntax {
     }
 }
 
+/// Most bytes a YAML template's aliases may stand for, counted as each alias repeating the whole
+/// text: a few kilobytes of anchors and aliases (`- *field` a thousand times over a list of
+/// twenty thousand names) otherwise expand into gigabytes before any check runs.
+const MAX_ALIAS_EXPANSION: usize = 1 << 20;
+
+/// Refuses a YAML template whose aliases could expand it past [`MAX_ALIAS_EXPANSION`]. An alias
+/// is `*name` where a value starts (after a space, `[`, `{`, `,` or a line's start); the count
+/// may take a `*` inside a quoted value for one, which only makes the bound safer.
+fn check_aliases(text: &str) -> Result<(), TemplateError> {
+    let b = text.as_bytes();
+    let aliases = (0..b.len())
+        .filter(|&i| {
+            b[i] == b'*'
+                && (i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b','))
+                && b.get(i + 1).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        })
+        .count();
+    if aliases.saturating_mul(text.len()) > MAX_ALIAS_EXPANSION {
+        return Err(TemplateError::at(
+            "",
+            format!(
+                "{aliases} YAML aliases (*name) in a template of {} bytes could expand it past {} MiB; \
+                 write the values out",
+                text.len(),
+                MAX_ALIAS_EXPANSION >> 20
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a template document, reporting the path of a shape error (`fields[3].type: unknown variant …`).
 pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec, TemplateError> {
     fn split(path: String, message: String) -> TemplateError {
@@ -82,6 +113,7 @@ pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec
             })
         }
         TemplateSyntax::Yaml => {
+            check_aliases(text)?;
             let de = serde_norway::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de).map_err(|e| {
                 let path = e.path().to_string();
@@ -538,31 +570,46 @@ pub fn choice_text(value: &Value<'_>) -> String {
 #[derive(Debug, Clone)]
 pub struct Matcher {
     runs: Option<Runs>,
-    /// The DFA and its start state at the start of a value.
-    dfa: Option<(regex_automata::dfa::dense::DFA<Vec<u32>>, regex_automata::util::primitives::StateID)>,
+    /// The DFA and its start state at the start of a value: shared by the engines' copies (a
+    /// DFA needs no cache).
+    dfa: Option<std::sync::Arc<(regex_automata::dfa::dense::DFA<Vec<u32>>, regex_automata::util::primitives::StateID)>>,
     regex: regex::Regex,
 }
 
+/// Memory the DFAs of one template may take (a DFA that could not be built within its limit
+/// counts its limit: the work was done). Past it, patterns are matched by the `regex` crate:
+/// three hundred patterns of bounded repetitions took 4 s and 140 MB to check.
+const DFA_BUDGET: usize = 16 << 20;
+/// Largest DFA of one pattern, and the `regex` crate's cache per copy of one.
+const PATTERN_LIMIT: usize = 1 << 20;
+
 impl Matcher {
-    fn new(pattern: &str) -> Result<Matcher, regex::Error> {
+    /// Compiles `pattern`; its DFA, if any, is taken from the template's `budget` of bytes.
+    fn new(pattern: &str, budget: &mut usize) -> Result<Matcher, regex::Error> {
         use regex_automata::dfa::Automaton;
-        let regex = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?;
-        let dfa = regex_automata::dfa::dense::Builder::new()
+        let regex =
+            regex::RegexBuilder::new(pattern).size_limit(PATTERN_LIMIT).dfa_size_limit(PATTERN_LIMIT).build()?;
+        let runs = Runs::of(pattern);
+        if runs.is_some() || *budget < PATTERN_LIMIT {
+            return Ok(Matcher { runs, dfa: None, regex });
+        }
+        let built = regex_automata::dfa::dense::Builder::new()
             .configure(
                 regex_automata::dfa::dense::Config::new()
                     .start_kind(regex_automata::dfa::StartKind::Unanchored)
-                    .dfa_size_limit(Some(1 << 20))
-                    .determinize_size_limit(Some(1 << 20)),
+                    .dfa_size_limit(Some(PATTERN_LIMIT))
+                    .determinize_size_limit(Some(PATTERN_LIMIT)),
             )
             .build(pattern)
-            .ok()
-            .and_then(|dfa| {
-                let at_start =
-                    regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::No).look_behind(None);
-                let start = dfa.start_state(&at_start).ok()?;
-                Some((dfa, start))
-            });
-        Ok(Matcher { runs: Runs::of(pattern), dfa, regex })
+            .ok();
+        *budget -= built.as_ref().map_or(PATTERN_LIMIT, |dfa| dfa.memory_usage().min(PATTERN_LIMIT));
+        let dfa = built.and_then(|dfa| {
+            let at_start =
+                regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::No).look_behind(None);
+            let start = dfa.start_state(&at_start).ok()?;
+            Some(std::sync::Arc::new((dfa, start)))
+        });
+        Ok(Matcher { runs, dfa, regex })
     }
 
     /// Whether the text matches anywhere.
@@ -575,7 +622,8 @@ impl Matcher {
         if let Some(runs) = &self.runs {
             return runs.is_match(text.as_bytes());
         }
-        if let Some((dfa, start)) = &self.dfa {
+        if let Some(built) = &self.dfa {
+            let (dfa, start) = &**built;
             let mut state = *start;
             for &byte in text.as_bytes() {
                 state = dfa.next_state(state, byte);
@@ -735,9 +783,10 @@ impl Schema {
         let settings = spec.settings.resolve("settings")?;
         let options = ParseOptions::from_settings(&settings);
         let mut fields: Vec<Field> = Vec::with_capacity(spec.fields.len());
+        let mut dfa_budget = DFA_BUDGET;
         for (i, f) in spec.fields.iter().enumerate() {
             let path = format!("fields[{i}]");
-            let field = compile_field(f, &path, &options)?;
+            let field = compile_field(f, &path, &options, &mut dfa_budget)?;
             if let Some(prev) = fields.iter().position(|p| p.key == field.key) {
                 return Err(TemplateError::at(
                     format!("{path}.key"),
@@ -861,7 +910,12 @@ fn unknown_placeholder(message: &str) -> Option<&str> {
     None
 }
 
-fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Field, TemplateError> {
+fn compile_field(
+    f: &FieldSpec,
+    path: &str,
+    options: &ParseOptions,
+    dfa_budget: &mut usize,
+) -> Result<Field, TemplateError> {
     let key_ok = !f.key.is_empty()
         && f.key.len() <= 64
         && f.key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -1000,6 +1054,7 @@ fn compile_field(f: &FieldSpec, path: &str, options: &ParseOptions) -> Result<Fi
             &format!("{path}.validators[{j}]"),
             options,
             f.case_insensitive,
+            dfa_budget,
         )?);
     }
     check_bounds(&validators, path)?;
@@ -1134,6 +1189,7 @@ fn compile_validator(
     path: &str,
     options: &ParseOptions,
     case_insensitive: bool,
+    dfa_budget: &mut usize,
 ) -> Result<Validator, TemplateError> {
     let set = [
         v.regex.is_some(),
@@ -1171,7 +1227,8 @@ fn compile_validator(
             return Err(TemplateError::at(format!("{path}.regex"), "an empty pattern matches every value"));
         }
         Check::Regex(Box::new(
-            Matcher::new(pattern).map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?,
+            Matcher::new(pattern, dfa_budget)
+                .map_err(|e| TemplateError::at(format!("{path}.regex"), regex_message(&e)))?,
         ))
     } else if let Some(min) = &v.min {
         Check::Min(bound(min, "min")?)

@@ -626,7 +626,7 @@ fn simple_anchored_patterns_match_as_the_regex_crate_does() {
     let alphabet = ["A", "Z", "a", "f", "z", "0", "9", "+", " ", "(", ")", "-", "x", "y", "é", "\n", "ab", "cd"];
     let mut state = 0x1234_5678_9ABC_DEF1u64;
     for pattern in patterns {
-        let ours = Matcher::new(pattern).unwrap();
+        let ours = Matcher::new(pattern, &mut { DFA_BUDGET }).unwrap();
         let regex = regex::Regex::new(pattern).unwrap();
         for _ in 0..3000 {
             state ^= state << 13;
@@ -648,4 +648,45 @@ fn simple_anchored_patterns_match_as_the_regex_crate_does() {
     assert!(Runs::of(r"^[A-Z]{2}$").is_some());
     assert!(Runs::of(r"^[a-z]*[a-f]$").is_none(), "overlapping classes");
     assert!(Runs::of(r"[A-Z]{2}").is_none(), "not anchored");
+}
+
+#[test]
+fn yaml_aliases_that_could_expand_a_template_past_a_mebibyte_are_refused() {
+    let names: Vec<String> = (0..2000).map(|i| format!("alias{i}")).collect();
+    let mut bomb = format!("name: t\nfields:\n  - &f {{key: a, alternate_matches: [{}]}}\n", names.join(","));
+    bomb.push_str(&"  - *f\n".repeat(600));
+    let err = parse_template(&bomb, TemplateSyntax::Yaml).unwrap_err();
+    assert!(err.message.contains("600 YAML aliases"), "{err}");
+    // A few aliases in a template of ordinary size read as YAML does.
+    let text = "name: t\nfields:\n  - key: a\n    messages: &m {required: fill it in}\n  - key: b\n    messages: *m\n";
+    let spec = parse_template(text, TemplateSyntax::Yaml).unwrap();
+    assert_eq!(spec.fields[1].messages.get("required").map(String::as_str), Some("fill it in"));
+    // A `*` inside a pattern is no alias.
+    assert!(
+        parse_template(
+            "name: t\nfields:\n  - key: a\n    validators:\n      - regex: '^a*b*$'\n",
+            TemplateSyntax::Yaml
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_template_s_dfas_share_one_budget() {
+    let pattern = "[a-z]{1,30}x[0-9a-f]{1,30}y[a-z]{1,20}";
+    let mut budget = DFA_BUDGET;
+    let first = Matcher::new(pattern, &mut budget).unwrap();
+    assert!(budget < DFA_BUDGET, "building a DFA takes from the budget");
+    // With the budget spent, a pattern is matched by the regex crate alone, and alike.
+    let mut spent = PATTERN_LIMIT - 1;
+    let later = Matcher::new(pattern, &mut spent).unwrap();
+    assert_eq!(spent, PATTERN_LIMIT - 1);
+    assert!(later.dfa.is_none());
+    for text in ["abcx12y", "x1y", "abc", "zzzxffyq"] {
+        assert_eq!(first.is_match(text), later.is_match(text), "{text}");
+    }
+    // Simple anchored patterns need no DFA.
+    let mut untouched = DFA_BUDGET;
+    Matcher::new("^[A-Z]{2}$", &mut untouched).unwrap();
+    assert_eq!(untouched, DFA_BUDGET);
 }
