@@ -36,6 +36,9 @@ settings:
 struct CountingRepo {
     inner: MemoryImportRepo,
     settled: AtomicUsize,
+    /// When set, counting a chunk finds the import split again meanwhile (its generation moved
+    /// on, and the chunk's work files with it) and fails, as a store then does.
+    moved_on: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -63,6 +66,13 @@ impl ImportRepo for CountingRepo {
         counts: Counts,
         at: Timestamp,
     ) -> Result<ChunkCompletion, StoreError> {
+        if self.moved_on.load(Ordering::SeqCst) {
+            let mut import = self.inner.get(tenant, id).await?.expect("the import exists");
+            import.generation = generation + 1;
+            import.version += 1;
+            self.inner.save(&import).await?;
+            return Err(StoreError::new(crate::ports::StoreErrorKind::NotFound, "write work/g1/chunks/000001.out"));
+        }
         self.inner.complete_chunk(tenant, id, generation, chunk, counts, at).await
     }
     async fn list(
@@ -641,4 +651,19 @@ async fn a_sync_validation_finds_the_delimiter_below_a_title_as_an_import_does()
     let outcome = h.app.validate_sync(spec, settings, Bytes::from(csv)).await.unwrap();
     assert_eq!(outcome.status, ImportStatus::Successful, "{:?}", outcome.status_reason);
     assert_eq!((outcome.counts.rows, outcome.counts.valid), (2, 2));
+}
+
+#[tokio::test]
+async fn a_chunk_whose_import_was_split_again_while_it_ran_ends_quietly() {
+    let h = harness();
+    let id = h.start(FILE, SettingsPatch::default()).await;
+    // Split; the chunk jobs wait in the queue.
+    for job in h.queue.take() {
+        h.app.handle(job).await.unwrap();
+    }
+    let chunk = h.queue.take().into_iter().find(|j| matches!(j, Job::Chunk { .. })).expect("a chunk job");
+    h.repo.moved_on.store(true, Ordering::SeqCst);
+    // Its failure is that the import moved on: nothing to retry, nothing to dead-letter.
+    h.app.handle(chunk).await.unwrap();
+    assert_eq!(h.import(&id).await.generation, 2);
 }
