@@ -704,7 +704,7 @@ impl App {
             Ok((info, plan))
         })
         .await??;
-        let plan = plan.map_err(|found| {
+        let mut plan = plan.map_err(|found| {
             if found == 0 {
                 failure("empty_file", format!("sheet {:?} is empty", info.name), None, None, Some(info.name.clone()))
             } else {
@@ -712,6 +712,7 @@ impl App {
                 failure("no_header", format!("sheet {:?}: {err}", info.name), None, None, Some(info.name.clone()))
             }
         })?;
+        plan.date_headers_in(info.is_1904);
         let frame = Frame {
             header: plan.header.clone(),
             layout: ChunkLayout::Cells { sheet: Some(info.name.clone()), lenient_width: true },

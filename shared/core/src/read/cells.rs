@@ -18,6 +18,38 @@ pub struct CellsPlan {
     pub chunks: Vec<ChunkSpec>,
     /// Data records.
     pub records: u64,
+    /// Header cells that are dates (column, serial as `f64` bits): named in the 1900 system while
+    /// the sheet is read, renamed by [`CellsPlan::date_headers_in`] once its system is known.
+    pub header_dates: Vec<(usize, u64)>,
+}
+
+impl CellsPlan {
+    /// Names the header's date cells as the workbook's date system shows them.
+    pub fn date_headers_in(&mut self, is_1904: bool) {
+        for &(column, bits) in &self.header_dates {
+            if let Some(name) = self.header.names.get_mut(column) {
+                *name = crate::convert::serial_text(f64::from_bits(bits), is_1904);
+            }
+        }
+    }
+}
+
+/// A header cell's name: its text, a date cell as the sheet shows it (`2024-01-31`, not the
+/// serial `45322`), in the 1900 system until the workbook's is known.
+fn header_names(cells: &[CellRef<'_>]) -> (Vec<String>, Vec<(usize, u64)>) {
+    let mut dates = Vec::new();
+    let names = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            CellRef::ExcelDate(serial) => {
+                dates.push((i, serial.to_bits()));
+                crate::convert::serial_text(*serial, false)
+            }
+            other => other.display().trim().to_string(),
+        })
+        .collect();
+    (names, dates)
 }
 
 /// Picks the header among the first non-empty rows' trimmed texts (see
@@ -31,6 +63,7 @@ const MAX_HELD: usize = 1_000;
 struct Held {
     line: u64,
     names: Vec<String>,
+    dates: Vec<(usize, u64)>,
     /// The record as a stored JSON line (without its newline).
     stored: Vec<u8>,
     blank: bool,
@@ -41,6 +74,8 @@ pub struct CellsSplitter<F> {
     chunk_rows: u32,
     header_row: u32,
     header: Option<HeaderInfo>,
+    /// The header's date cells (see [`CellsPlan::header_dates`]).
+    header_dates: Vec<(usize, u64)>,
     /// While set, the first non-empty records are held and this picks the header among them.
     choose: Option<HeaderChoice>,
     held: Vec<Held>,
@@ -64,6 +99,7 @@ where
             chunk_rows: chunk_rows.max(1),
             header_row,
             header: None,
+            header_dates: Vec::new(),
             choose: None,
             held: Vec::new(),
             skipped: Vec::new(),
@@ -117,7 +153,8 @@ where
                 self.skipped.push(line);
                 return Ok(());
             }
-            let names = cells.iter().map(|c| c.display().trim().to_string()).collect();
+            let (names, dates) = header_names(&cells);
+            self.header_dates = dates;
             self.header = Some(HeaderInfo { names, line, skipped_lines: std::mem::take(&mut self.skipped) });
             return Ok(());
         }
@@ -138,10 +175,10 @@ where
         if blank && self.held.is_empty() {
             return Ok(());
         }
-        let names = cells.iter().map(|c| c.display().trim().to_string()).collect();
+        let (names, dates) = header_names(&cells);
         let stored = StoredRecord(line, cells.into_iter().map(StoredCell::from_cell_ref).collect());
         let stored = serde_json::to_vec(&stored).unwrap_or_default();
-        self.held.push(Held { line, names, stored, blank });
+        self.held.push(Held { line, names, dates, stored, blank });
         // Blank rows count towards a cap, so a title over a sea of empty formatted rows is not
         // held whole.
         if self.held.len() >= MAX_HELD || self.held.iter().filter(|h| !h.blank).count() >= HEADER_SEARCH_ROWS {
@@ -166,6 +203,7 @@ where
         let mut rest = held.into_iter();
         let skipped = rest.by_ref().take(at).filter(|h| !h.blank).map(|h| h.line).collect();
         let header = rest.next().expect("the pick is among the held records");
+        self.header_dates = header.dates;
         self.header = Some(HeaderInfo { names: header.names, line: header.line, skipped_lines: skipped });
         for record in rest {
             if self.in_chunk == 0 {
@@ -209,7 +247,9 @@ where
             self.close()?;
         }
         Ok(match self.header {
-            Some(header) => Ok(CellsPlan { header, chunks: self.chunks, records: self.records }),
+            Some(header) => {
+                Ok(CellsPlan { header, chunks: self.chunks, records: self.records, header_dates: self.header_dates })
+            }
             None => Err(self.nonblank_seen),
         })
     }
@@ -219,6 +259,19 @@ where
 mod tests {
     use super::*;
     use std::borrow::Cow;
+
+    #[test]
+    fn a_date_cell_in_the_header_is_named_as_the_sheet_shows_it() {
+        let mut s = CellsSplitter::new(10, 1, |_, _| Ok::<(), ()>(()));
+        s.push(1, vec![CellRef::Str(Cow::Borrowed("id")), CellRef::ExcelDate(45322.0), CellRef::Number(1.5)]).unwrap();
+        let mut plan = s.finish().unwrap().unwrap();
+        assert_eq!(plan.header.names, ["id", "2024-01-31", "1.5"]);
+        let mut in_1904 = plan.clone();
+        in_1904.date_headers_in(true);
+        assert_eq!(in_1904.header.names[1], "2028-02-01");
+        plan.date_headers_in(false);
+        assert_eq!(plan.header.names[1], "2024-01-31");
+    }
 
     #[test]
     fn records_are_chunked_after_the_header_and_round_trip() {
