@@ -291,7 +291,12 @@ fn column_type(present: &[&str], opts: &ParseOptions, numbers_named: bool) -> Fi
         FieldTypeName::Decimal
     } else if all(&|v| parse_date(v, opts.date_order, None).is_ok()) {
         FieldTypeName::Date
-    } else if all(&|v| v.len() > 10 && parse_datetime(v, opts.date_order, None, 0).is_ok()) {
+    } else if all(&|v| {
+        // Date-times, some at midnight written as the date alone (a sheet's date-time cells at
+        // midnight read so): a datetime field takes both.
+        parse_date(v, opts.date_order, None).is_ok()
+            || (v.len() > 10 && parse_datetime(v, opts.date_order, None, 0).is_ok())
+    }) {
         FieldTypeName::Datetime
     } else if all(&|v| parse_uuid(v).is_ok()) {
         FieldTypeName::Uuid
@@ -396,6 +401,17 @@ mod tests {
         // Without a typed column to show it, `NA` is a value (Namibia).
         let t = infer_template("t", &headers[3..4], &[vec!["NA".into()], vec!["DE".into()]]);
         assert_eq!((t.settings.null_values, t.fields[0].required), (None, true));
+    }
+
+    #[test]
+    fn date_times_some_written_as_dates_are_date_times() {
+        let headers: Vec<String> = ["updated", "day"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = [["2024-01-15", "2024-01-15"], ["2024-06-01T13:45:30", "2024-06-02"]]
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let t = infer_template("t", &headers, &rows);
+        assert_eq!((t.fields[0].field_type, t.fields[1].field_type), (FieldTypeName::Datetime, FieldTypeName::Date));
     }
 
     #[test]
