@@ -88,6 +88,21 @@ impl FsBlobStore {
         let dest = dest.to_path_buf();
         run(move || link_or_copy(&src, &dest).map_err(|e| io_error(format!("write {}", dest.display()), e))).await
     }
+
+    /// Writes an object to a local file of its own: a change to the file leaves the store's
+    /// object as it was (a hard link would share it).
+    pub async fn copy_out(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
+        let src = self.path_of(key)?;
+        let dest = dest.to_path_buf();
+        run(move || {
+            let tmp = temp_path(&dest);
+            std::fs::copy(&src, &tmp).and_then(|_| std::fs::rename(&tmp, &dest)).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                io_error(format!("write {}", dest.display()), e)
+            })
+        })
+        .await
+    }
 }
 
 #[async_trait]

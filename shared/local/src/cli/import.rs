@@ -195,6 +195,9 @@ async fn import(
     };
     // The file a link names (a relative link would not resolve from the store).
     let source = std::fs::canonicalize(&args.file).unwrap_or_else(|_| args.file.clone());
+    let meta =
+        std::fs::metadata(&source).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
+    let before = (meta.len(), meta.modified().ok());
     let object = rt.blobs.import_file(&source, &created.upload.key).await?;
     rt.app.accept_upload(&tenant, &created.id, object).await?;
 
@@ -220,8 +223,16 @@ async fn import(
     for h in handles {
         h.abort();
     }
+    // The upload is the file itself (a hard link): one rewritten in place meanwhile gives
+    // results that may mix both versions.
+    if std::fs::metadata(&source).ok().map(|m| (m.len(), m.modified().ok())) != Some(before) {
+        anyhow::bail!(
+            "{} changed while it was imported; its results may mix both versions: import it again",
+            args.file.display()
+        );
+    }
     if let Some(out) = &args.out {
-        write_outputs(&rt, &import, out).await?;
+        write_outputs(&rt, &import, out, durable).await?;
     }
     let view = import.to_view(jiff::Timestamp::now());
     if args.json {
@@ -261,7 +272,7 @@ async fn wait(rt: &LocalRuntime, tenant: &TenantId, created: &Import, bars: &Arc
     }
 }
 
-async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path) -> anyhow::Result<()> {
+async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path, durable: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).map_err(|e| UsageError(format!("cannot create {}: {e}", out.display())))?;
     for file in ["rows.jsonl", "errors.jsonl", "results.csv"] {
         let dest = out.join(file);
@@ -276,7 +287,13 @@ async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path) -> anyhow
                     "errors.jsonl" => &results.errors_key,
                     _ => &results.results_key,
                 };
-                rt.blobs.export_file(key, &dest).await?;
+                if durable {
+                    // The data directory outlives the command (`sluice serve` hands its results
+                    // out): the files given to the user are theirs to change.
+                    rt.blobs.copy_out(key, &dest).await?;
+                } else {
+                    rt.blobs.export_file(key, &dest).await?;
+                }
             }
             None => {
                 // A failed file has no results; leave no stale ones from an earlier run.
