@@ -321,14 +321,15 @@ fn thousands(n: u64) -> String {
 fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Duration) {
     let c = &import.counts;
     let file = file.unwrap_or("input");
+    let n = |count: u64, one: &str, many: &str| format!("{} {}", thousands(count), if count == 1 { one } else { many });
     eprintln!(
-        "{}  {file}: {} rows, {} valid, {} invalid ({} errors, {} warnings), {} empty skipped in {:.2} s",
+        "{}  {file}: {}, {} valid, {} invalid ({}, {}), {} empty skipped in {:.2} s",
         import.status.as_str(),
-        thousands(c.rows),
+        n(c.rows, "row", "rows"),
         thousands(c.valid),
         thousands(c.invalid),
-        thousands(c.errors),
-        thousands(c.warnings),
+        n(c.errors, "error", "errors"),
+        n(c.warnings, "warning", "warnings"),
         thousands(c.skipped),
         elapsed.as_secs_f64()
     );
