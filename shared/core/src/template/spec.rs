@@ -254,7 +254,21 @@ impl<'de> Deserialize<'de> for ScalarText {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarText, E> {
                 Ok(ScalarText(v.to_string()))
             }
+            // Integers past 64 bits arrive whole (YAML reads them so).
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<ScalarText, E> {
+                Ok(ScalarText(v.to_string()))
+            }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
+                // A number read as a float past 2^53 may not be the digits written
+                // (`99999999999999999.99` is 1e17): said, not used.
+                if v.abs() >= 9_007_199_254_740_992.0 {
+                    return Err(E::custom(format!(
+                        "this number reads as {v:e}, past the digits a number here keeps exactly; write the value in quotes"
+                    )));
+                }
                 Ok(ScalarText(v.to_string()))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {

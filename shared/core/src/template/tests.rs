@@ -690,3 +690,16 @@ fn a_template_s_dfas_share_one_budget() {
     Matcher::new("^[A-Z]{2}$", &mut untouched).unwrap();
     assert_eq!(untouched, DFA_BUDGET);
 }
+
+#[test]
+fn numbers_a_template_cannot_hold_exactly_are_refused_and_big_integers_kept() {
+    let yaml =
+        |bound: &str| with_fields(&format!("  - key: a\n    type: decimal\n    validators:\n      - max: {bound}\n"));
+    let err = parse_template(&yaml("99999999999999999.99"), TemplateSyntax::Yaml).unwrap_err();
+    assert_eq!(err.path, "fields[0].validators[0].max");
+    assert!(err.message.contains("reads as 1e17") && err.message.contains("write the value in quotes"), "{err}");
+    let spec = parse_template(&yaml("99999999999999999999"), TemplateSyntax::Yaml).unwrap();
+    assert_eq!(spec.fields[0].validators[0].max.as_ref().map(|t| t.0.as_str()), Some("99999999999999999999"));
+    assert!(parse_template(&yaml("\"99999999999999999.99\""), TemplateSyntax::Yaml).is_ok());
+    assert!(parse_template(&yaml("0.5"), TemplateSyntax::Yaml).is_ok());
+}
