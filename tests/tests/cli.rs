@@ -230,6 +230,7 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
             ],
             "--data-dir Cargo.toml: not a directory",
         ),
+        (vec!["import", "-", "--template", template.to_str().unwrap()], "reading from standard input is not supported"),
         (vec!["frobnicate"], "unrecognized"),
     ];
     for (args, says) in cases {

@@ -622,6 +622,23 @@ pub fn serial_text(serial: f64, is_1904: bool) -> String {
     }
 }
 
+/// Why a date cell's serial is no date: before 1900 (LibreOffice and Gnumeric write such dates
+/// as negative serials, which Excel cannot show), Excel's 29 February 1900 (serial 60, a day that
+/// never was), or past 9999.
+fn serial_fault(serial: f64, text: &str) -> String {
+    if serial < 0.0 {
+        format!(
+            "{text} is a date before 1900, which a spreadsheet date cannot hold in Excel's system; store the column as text"
+        )
+    } else if (60.0..61.0).contains(&serial) {
+        format!(
+            "{text} is 29 February 1900, a day Excel's date system counts but the calendar does not have; store the column as text"
+        )
+    } else {
+        format!("{text} is not a spreadsheet date serial number")
+    }
+}
+
 /// A date-formatted spreadsheet serial, read as a field of `kind`.
 fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
     // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
@@ -638,14 +655,12 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
         )),
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
-        (Kind::Date { .. }, None) => Converted::Invalid(Box::new(Fault::new(
-            codes::INVALID_DATE,
-            format!("{text} is not a spreadsheet date serial number"),
-        ))),
-        (Kind::Datetime { .. }, None) => Converted::Invalid(Box::new(Fault::new(
-            codes::INVALID_DATETIME,
-            format!("{text} is not a spreadsheet date serial number"),
-        ))),
+        (Kind::Date { .. }, None) => {
+            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATE, serial_fault(serial, &text))))
+        }
+        (Kind::Datetime { .. }, None) => {
+            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATETIME, serial_fault(serial, &text))))
+        }
         (Kind::Integer | Kind::Decimal { .. }, _) => return convert_number(kind, serial, opts),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
@@ -1007,6 +1022,8 @@ fn parse_decimal_general(
         // The usual ways a spreadsheet's money looks, each with its own advice.
         let hint = if t.starts_with(['$', '€', '£', '¥']) || t.ends_with(['$', '€', '£', '¥']) {
             format!("write it without a currency sign, such as {example}")
+        } else if t.trim_end().ends_with('%') {
+            "a percentage: write it as a number (12.5% as 12.5, or 0.125 for a share)".to_string()
         } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
             let grouped = thousands_grouped(t.split('.').next().unwrap_or(t).as_bytes(), b',');
             if grouped && group.is_none() {
@@ -1904,8 +1921,16 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(bad("only http and https are accepted"));
     }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains a space"));
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || invisible(*c)) {
+        return Err(bad(&if c == ' ' {
+            "contains a space".to_string()
+        } else if c.is_whitespace() {
+            format!("contains white space (U+{:04X})", c as u32)
+        } else if c.is_control() {
+            format!("contains a control character (U+{:04X})", c as u32)
+        } else {
+            format!("contains an invisible character (U+{:04X})", c as u32)
+        }));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -1929,9 +1954,13 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
         let ok = if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             name.parse::<std::net::Ipv4Addr>().is_ok()
         } else {
+            // ASCII labels of at most 63 bytes, as DNS allows (an internationalised label's
+            // limit is on its punycode form, which this does not compute).
             !name.is_empty()
                 && name.split('.').all(|label| {
-                    !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
+                    !label.is_empty()
+                        && (label.len() <= 63 || !label.is_ascii())
+                        && label.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_'))
                 })
         };
         (ok, port)
@@ -1940,7 +1969,7 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
         return Err(bad("no valid host"));
     }
     if let Some(port) = port
-        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || !port.parse::<u16>().is_ok_and(|p| p > 0))
     {
         return Err(bad("invalid port"));
     }

@@ -1034,6 +1034,14 @@ fn urls_must_be_absolute_http_or_https_with_a_host() {
             ("http://[::1]evil.com/", "!invalid_url"),
             ("http://x..com", "!invalid_url"),
             ("http://x.com:+80", "!invalid_url"),
+            ("http://x.com:0/", "!invalid_url"),
+            ("https://exa\u{200B}mple.com", "!invalid_url"),
+            ("https://example.com/a\u{2060}b", "!invalid_url"),
+            ("https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com/", "!invalid_url"),
+            (
+                "https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com/",
+                "\"https://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com/\"",
+            ),
             ("http://256.256.256.256/", "!invalid_url"),
             ("http://10.0.0.1:8080/x", "\"http://10.0.0.1:8080/x\""),
             ("http://[2001:db8::1]/", "\"http://[2001:db8::1]/\""),
@@ -1319,4 +1327,17 @@ fn the_minus_sign_character_is_a_minus() {
     assert_eq!(cell(&kind("type: decimal"), &fr, CellRef::Str("\u{2212}1\u{202f}234,5".into())).0, "\"-1234.5\"");
     assert!(read_integer("\u{2212}", &opts).is_err());
     assert!(read_integer("5\u{2212}", &opts).is_err());
+}
+
+#[test]
+fn percentages_and_dates_excel_cannot_hold_get_advice() {
+    let decimal = kind("type: decimal");
+    assert!(fault(&decimal, &iso(), "12.5%").contains("a percentage: write it as a number"));
+    let date = kind("type: date");
+    let message = |serial: f64| match convert_cell(&date, CellRef::ExcelDate(serial), &iso()).value {
+        Converted::Invalid(f) => f.message,
+        other => panic!("{serial} read as {other:?}"),
+    };
+    assert!(message(-18095.0).contains("a date before 1900"), "{}", message(-18095.0));
+    assert!(message(60.0).contains("29 February 1900"), "{}", message(60.0));
 }

@@ -655,10 +655,18 @@ fn validator_message(check: &Check, text: &str, is_list: bool) -> String {
         Check::Regex(re) => format!("'{shown}' does not match the pattern {}", re.as_str()),
         Check::Min(b) => format!("'{shown}' is less than the minimum {}", b.to_text()),
         Check::Max(b) => format!("'{shown}' is more than the maximum {}", b.to_text()),
-        Check::MinLength(n) if is_list => format!("'{shown}' has fewer than {n} items"),
-        Check::MaxLength(n) if is_list => format!("'{shown}' has more than {n} items"),
-        Check::MinLength(n) => format!("'{shown}' is shorter than {n} characters"),
-        Check::MaxLength(n) => format!("'{shown}' is longer than {n} characters"),
+        Check::MinLength(n) if is_list => {
+            format!("'{shown}' has fewer than {n} {}", if *n == 1 { "item" } else { "items" })
+        }
+        Check::MaxLength(n) if is_list => {
+            format!("'{shown}' has more than {n} {}", if *n == 1 { "item" } else { "items" })
+        }
+        Check::MinLength(n) => {
+            format!("'{shown}' is shorter than {n} {}", if *n == 1 { "character" } else { "characters" })
+        }
+        Check::MaxLength(n) => {
+            format!("'{shown}' is longer than {n} {}", if *n == 1 { "character" } else { "characters" })
+        }
         Check::OneOf(choices) => {
             let values: Vec<&str> = choices.values.iter().take(12).map(String::as_str).collect();
             format!("'{shown}' is not one of: {}", values.join(", "))

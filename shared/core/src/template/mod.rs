@@ -1264,6 +1264,14 @@ fn compile_validator(
     } else {
         unreachable!("exactly one validator kind is set")
     };
+    if v.severity == Some(Severity::Info) {
+        // Info is for the import's own notes (an empty row skipped); a check that fails is an
+        // error or a warning, and goes to errors.jsonl as such.
+        return Err(TemplateError::at(
+            format!("{path}.severity"),
+            "use error or warning (info is for the import's own notes)",
+        ));
+    }
     Ok(Validator { check, message: v.message.clone(), severity: v.severity.unwrap_or(Severity::Error) })
 }
 

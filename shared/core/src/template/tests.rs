@@ -335,6 +335,11 @@ fn compile_errors_name_the_path_of_the_offending_key() {
     check("  - key: d\n    type: datetime\n    format: \"%Y\"\n", "fields[0].format", "cannot read the date-time");
     check("  - key: t\n    validators:\n      - regex: \"\"\n", "fields[0].validators[0].regex", "empty pattern");
     check(
+        "  - key: t\n    validators:\n      - max_length: 3\n        severity: info\n",
+        "fields[0].validators[0].severity",
+        "use error or warning",
+    );
+    check(
         "  - key: t\n    messages:\n      required: \"{vaule} is missing\"\n",
         "fields[0].messages.required",
         "unknown placeholder {vaule}",

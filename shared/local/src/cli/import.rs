@@ -30,6 +30,12 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         return Err(UsageError(format!("--{flag}: {}", e.message)).into());
     }
     check_mapping_targets(&args, &template)?;
+    if args.file.as_os_str() == "-" {
+        return Err(UsageError(
+            "reading from standard input is not supported (chunks are read by position): give the file's path".into(),
+        )
+        .into());
+    }
     let meta =
         std::fs::metadata(&args.file).map_err(|e| UsageError(format!("cannot read {}: {e}", args.file.display())))?;
     if !meta.is_file() {
