@@ -127,18 +127,16 @@ pub fn csv_header_below_titles(
     let rows_by = |d: u8| crate::read::sniff::leading_records(sample, is_complete, d, skip, HEADER_SEARCH_ROWS);
     let rows = rows_by(delimiter);
     let first = rows.first()?;
-    if map_columns(schema, first, explicit).problems.is_empty() {
-        // The header is where it is expected, read with the delimiter detected: another
-        // delimiter's reading (a `;` inside a cell of a tab file) must not move it.
-        return None;
-    }
     if let Some(i) = header_below_titles(schema, &rows, explicit) {
         return Some((delimiter, header_row + i as u32));
     }
     if fixed {
         return None;
     }
-    // Another delimiter's header must name more fields than the first row does as read.
+    // Another delimiter's header must name more fields than the first row does as read: a `;`
+    // inside a cell of a tab file whose first row names every field moves nothing, while a
+    // title `Export;id` over a tab file (whose first row, read at `;`, names one) does not keep
+    // the tab header below it from being found.
     let base = named_fields(schema, first, explicit);
     [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
         let rows = rows_by(d);
@@ -739,5 +737,8 @@ mod tests {
         // Nor when the first row has a problem but names more fields than the other reading.
         let partial = "email\tfirst_name\tnotes\nann@x.io\tAnn\tx;email;first name;z\n";
         assert_eq!(csv(partial, b'\t', false), None);
+        // A title that names a field when read at `;`, over a tab file.
+        let titled = "Export;email\nemail\tfirst_name\tlast_name\nann@x.io\tAnn\tLee\nbob@x.io\tBob\tRay\n";
+        assert_eq!(csv(titled, b';', false), Some((b'\t', 2)));
     }
 }
