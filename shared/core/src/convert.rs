@@ -160,7 +160,7 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             Kind::Date { .. } | Kind::Datetime { .. } => return convert_number(kind, i as f64, opts),
             _ => Cow::Owned(i.to_string()),
         },
-        CellRef::ExcelDate(serial) => return convert_serial(kind, serial, opts),
+        CellRef::ExcelDate(serial) => return convert_serial(kind, serial, true, opts),
         CellRef::Bool(b) => {
             if let Kind::Boolean(_) = kind {
                 return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text: Cow::Borrowed(bool_text(b)) };
@@ -548,7 +548,7 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
         Kind::Date { .. } | Kind::Datetime { .. } if n.fract() == 0.0 && (1e7..1e8).contains(&n) => {
             convert_text(kind, &text, opts)
         }
-        Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, opts),
+        Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, false, opts),
         Kind::Boolean(words) if n == 1.0 || n == 0.0 => match read_bool(words, &text) {
             Ok(b) => Converted::Valid(Value::Boolean(b)),
             Err(f) => Converted::Invalid(Box::new(f)),
@@ -639,8 +639,9 @@ fn serial_fault(serial: f64, text: &str) -> String {
     }
 }
 
-/// A date-formatted spreadsheet serial, read as a field of `kind`.
-fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> ConvertedCell<'a> {
+/// A spreadsheet serial, read as a field of `kind`: a `date_cell` (one in a date or date-time
+/// format) or a plain number.
+fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &ParseOptions) -> ConvertedCell<'a> {
     // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
     let epoch_1904 = opts.is_1904 && serial == 0.0 && matches!(kind, Kind::Date { .. });
     if (0.0..1.0).contains(&serial) && !epoch_1904 {
@@ -649,10 +650,15 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, opts: &ParseOptions) -> Conve
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
     let text = if epoch_1904 { "1904-01-01".to_string() } else { serial_text(serial, opts.is_1904) };
     let value = match (kind, dt) {
-        // A date field takes a date alone, as in a CSV: a time of day is not dropped unseen.
-        (Kind::Date { .. }, Some(dt)) if dt.time() != civil::Time::midnight() => Converted::Invalid(Box::new(
-            Fault::new(codes::INVALID_DATE, format!("'{text}' has a time of day; the field takes a date alone")),
-        )),
+        // A date cell's date is what a date field takes: the reader does not know the cell's
+        // format, and a date format shows the date alone whatever time the cell holds (`=NOW()`
+        // formatted dd/mm/yyyy). A plain number with a fraction is no date written as one.
+        (Kind::Date { .. }, Some(dt)) if !date_cell && dt.time() != civil::Time::midnight() => {
+            Converted::Invalid(Box::new(Fault::new(
+                codes::INVALID_DATE,
+                format!("'{text}' has a time of day; the field takes a date alone"),
+            )))
+        }
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
         (Kind::Date { .. }, None) => {
