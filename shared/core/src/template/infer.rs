@@ -36,36 +36,27 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
             .map(|values| values.into_iter().map(|v| if markers.contains(&v) { "" } else { v }).collect())
             .collect()
     };
-    // Names as a header matches them: no two fields may share one (a template check refuses
-    // that), so a repeated header's field is labelled with its column, and the columns of a
-    // repeated header are mapped by number.
-    let normalize = crate::mapping::normalize;
-    let header_count = |h: &str| headers.iter().filter(|o| normalize(o) == normalize(h)).count();
+    // No two fields may share a name exactly (a template check refuses that): a repeated
+    // header's field is labelled with its column. Its file then asks for a mapping of the
+    // repeated columns, which a later export with a column inserted cannot silently shift.
     let mut taken: Vec<String> = Vec::new();
-    let mut mapping = std::collections::BTreeMap::new();
     let mut fields = Vec::with_capacity(headers.len());
     for (c, (header, values)) in headers.iter().zip(&columns).enumerate() {
         let mut key = key_for(header, c);
         let base = key.clone();
         let mut n = 2;
-        while taken.contains(&normalize(&key)) {
+        while taken.contains(&key) {
             key = format!("{base}_{n}");
             n += 1;
         }
         let mut field = infer_field(key, header, values, &opts, numbers_named);
-        let label = normalize(field.label.as_deref().unwrap_or(&field.key));
-        if !label.is_empty() && taken.contains(&label) {
+        let label = field.label.clone().unwrap_or_else(|| field.key.clone());
+        if !trim(&label).is_empty() && taken.iter().any(|t| t == trim(&label)) {
             field.label = Some(format!("{} (column {})", trim(header), c + 1));
         }
-        if !normalize(header).is_empty() && header_count(header) > 1 {
-            mapping.insert((c + 1).to_string(), Some(field.key.clone()));
-        }
-        taken.push(normalize(&field.key));
-        taken.push(normalize(field.label.as_deref().unwrap_or(&field.key)));
+        taken.push(field.key.clone());
+        taken.push(trim(field.label.as_deref().unwrap_or(&field.key)).to_string());
         fields.push(field);
-    }
-    if !mapping.is_empty() {
-        settings.mapping = Some(mapping);
     }
     TemplateSpec { name: name.to_string(), description: None, fields, settings }
 }
@@ -415,19 +406,23 @@ mod tests {
     }
 
     #[test]
-    fn repeated_headers_get_their_own_labels_and_are_mapped_by_column() {
-        let headers: Vec<String> = ["Name", "Name", "E-mail", "email"].map(String::from).to_vec();
-        let rows = vec![["Ann", "Smith", "a@x.org", "b@x.org"].map(String::from).to_vec()];
+    fn repeated_headers_get_their_own_labels() {
+        let headers: Vec<String> = ["Name", "Name", "E-mail", "email", "Phone 2"].map(String::from).to_vec();
+        let rows = vec![["Ann", "Smith", "a@x.org", "b@x.org", "1"].map(String::from).to_vec()];
         let t = infer_template("t", &headers, &rows);
         let got: Vec<(&str, &str)> =
             t.fields.iter().map(|f| (f.key.as_str(), f.label.as_deref().unwrap_or(&f.key))).collect();
         assert_eq!(
             got,
-            [("name", "Name"), ("name_2", "Name (column 2)"), ("e_mail", "E-mail"), ("email_2", "email (column 4)")]
+            [
+                ("name", "Name"),
+                ("name_2", "Name (column 2)"),
+                ("e_mail", "E-mail"),
+                ("email", "email"),
+                ("phone_2", "Phone 2")
+            ]
         );
-        let mapping = t.settings.mapping.clone().unwrap();
-        let mapped: Vec<(&str, Option<&str>)> = mapping.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-        assert_eq!(mapped, [("1", Some("name")), ("2", Some("name_2")), ("3", Some("e_mail")), ("4", Some("email_2"))]);
+        assert_eq!(t.settings.mapping, None, "no mapping by position, which a column inserted would shift");
         crate::template::Schema::compile(t).unwrap();
     }
 

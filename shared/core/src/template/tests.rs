@@ -330,9 +330,10 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[0].default",
         "validators[0] (regex_mismatch)",
     );
-    check("  - key: d\n    type: date\n    format: \"%H:%M\"\n", "fields[0].format", "cannot read the date it writes");
-    check("  - key: d\n    type: date\n    format: hello\n", "fields[0].format", "cannot read the date it writes");
-    check("  - key: d\n    type: datetime\n    format: \"%Y\"\n", "fields[0].format", "cannot read the date-time");
+    check("  - key: d\n    type: date\n    format: \"%H:%M\"\n", "fields[0].format", "names no whole date");
+    check("  - key: d\n    type: date\n    format: hello\n", "fields[0].format", "names no whole date");
+    check("  - key: d\n    type: datetime\n    format: \"%Y\"\n", "fields[0].format", "names no whole date");
+    check("  - key: d\n    type: date\n    format: \"%d/%m/%Y %K\"\n", "fields[0].format", "invalid format");
     check("  - key: t\n    validators:\n      - regex: \"\"\n", "fields[0].validators[0].regex", "empty pattern");
     check(
         "  - key: t\n    validators:\n      - max_length: 3\n        severity: info\n",
@@ -354,8 +355,8 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[0].case_insensitive",
         "applies to enum and multi_enum fields and one_of validators",
     );
-    check("  - key: a\n    label: Name\n  - key: b\n    label: name\n", "fields[1].label", "names fields[0] (a) too");
-    check("  - key: e_mail\n  - key: email\n", "fields[1].key", "names fields[0] (e_mail) too");
+    check("  - key: a\n    label: Name\n  - key: b\n    label: Name\n", "fields[1].label", "names fields[0] (a) too");
+    check("  - key: a\n    label: b\n  - key: b\n", "fields[1].key", "names fields[0] (a) too");
     check(
         "  - key: u\n    type: uuid\n    validators:\n      - one_of: [not-a-uuid]\n",
         "fields[0].validators[0].one_of[0]",
@@ -364,7 +365,7 @@ fn compile_errors_name_the_path_of_the_offending_key() {
 }
 
 #[test]
-fn formats_that_read_what_they_write_are_accepted() {
+fn formats_that_name_a_whole_date_are_accepted() {
     for (kind, format) in [
         ("date", "%d/%m/%Y"),
         ("date", "%d.%m.%y"),
@@ -374,6 +375,10 @@ fn formats_that_read_what_they_write_are_accepted() {
         ("datetime", "%d/%m/%Y %H:%M"),
         ("datetime", "%Y-%m-%dT%H:%M:%S%z"),
         ("datetime", "%m/%d/%Y %I:%M %p"),
+        ("date", "%Y-%m-%d %H:%M:%S %Z"),
+        ("datetime", "%+"),
+        ("date", "%Y-%j"),
+        ("datetime", "%s"),
     ] {
         let text = with_fields(&format!("  - key: d\n    type: {kind}\n    format: \"{format}\"\n"));
         Schema::compile(yaml(&text)).unwrap_or_else(|e| panic!("{kind} {format}: {e}"));
@@ -385,6 +390,14 @@ fn custom_messages_fill_their_placeholders_once() {
     assert_eq!(super::fill_message("{label}: bad {value}", "{label} x", "Amount"), "Amount: bad {label} x");
     assert_eq!(super::fill_message("{ {value}} {other}", "v", "L"), "{ v} {other}");
     assert_eq!(super::fill_message("no placeholders", "v", "L"), "no placeholders");
+    // Braces that are no placeholder are text: a pattern's `{2}`.
+    let text = with_fields("  - key: t\n    messages:\n      regex_mismatch: \"like [A-Z]{2}[0-9]{4}: {value}\"\n");
+    assert!(Schema::compile(yaml(&text)).is_ok());
+    // Labels alike but for punctuation are told apart by a header written as one of them.
+    assert!(
+        Schema::compile(yaml(&with_fields("  - key: a\n    label: Amount (€)\n  - key: b\n    label: Amount ($)\n")))
+            .is_ok()
+    );
 }
 
 #[test]
@@ -656,12 +669,38 @@ fn simple_anchored_patterns_match_as_the_regex_crate_does() {
 }
 
 #[test]
-fn yaml_aliases_that_could_expand_a_template_past_a_mebibyte_are_refused() {
+fn yaml_aliases_that_expand_a_template_past_8_mebibytes_are_refused() {
     let names: Vec<String> = (0..2000).map(|i| format!("alias{i}")).collect();
     let mut bomb = format!("name: t\nfields:\n  - &f {{key: a, alternate_matches: [{}]}}\n", names.join(","));
     bomb.push_str(&"  - *f\n".repeat(600));
     let err = parse_template(&bomb, TemplateSyntax::Yaml).unwrap_err();
     assert!(err.message.contains("600 YAML aliases"), "{err}");
+    // Nested aliases multiply: nine levels of ten over a list of ten words, in 2 KB.
+    let mut laughs = String::from(
+        "name: t\ndescription: x\nfields:\n  - key: a\n    alternate_matches: &l0 [a,b,c,d,e,f,g,h,i,j]\n",
+    );
+    for level in 1..9 {
+        let refs = vec![format!("*l{}", level - 1); 10].join(",");
+        laughs.push_str(&format!("  - key: k{level}\n    alternate_matches: &l{level} [{refs}]\n"));
+    }
+    let err = parse_template(&laughs, TemplateSyntax::Yaml).unwrap_err();
+    assert!(err.message.contains("expand the template"), "{err}");
+    // Many aliases of small rules, as a long template shares them, are fine.
+    let mut shared = String::from("name: t\nfields:\n  - key: f0\n    validators: &rules [{max_length: 80}]\n");
+    for i in 1..200 {
+        shared.push_str(&format!("  - key: f{i}\n    validators: *rules\n"));
+    }
+    assert_eq!(parse_template(&shared, TemplateSyntax::Yaml).unwrap().fields.len(), 200);
+    // A block node is measured over the lines indented below its anchor.
+    let mut block = String::from("name: t\nfields:\n  - key: a\n    alternate_matches: &names\n");
+    for i in 0..20_000 {
+        block.push_str(&format!("      - name{i}\n"));
+    }
+    for i in 0..300 {
+        block.push_str(&format!("  - key: b{i}\n    alternate_matches: *names\n"));
+    }
+    let err = parse_template(&block, TemplateSyntax::Yaml).unwrap_err();
+    assert!(err.message.contains("expand the template"), "{err}");
     // A few aliases in a template of ordinary size read as YAML does.
     let text = "name: t\nfields:\n  - key: a\n    messages: &m {required: fill it in}\n  - key: b\n    messages: *m\n";
     let spec = parse_template(text, TemplateSyntax::Yaml).unwrap();
