@@ -70,8 +70,22 @@ const NULL_MARKERS: [&str; 10] = ["\\N", "NULL", "null", "NA", "N/A", "n/a", "#N
 /// Namibia, and says nothing.
 fn infer_null_values(columns: &[Vec<&str>], opts: &ParseOptions, numbers_named: bool) -> Vec<&'static str> {
     let mut found: Vec<&'static str> = Vec::new();
+    // Markers that are also words (`NA` is Namibia, `None` an answer) count only where no column
+    // holds them among text: there they are values, which `null_values` would empty everywhere.
+    let ambiguous: Vec<&'static str> = ["NA", "N/A", "n/a", "None", "null"]
+        .into_iter()
+        .filter(|m| {
+            columns.iter().any(|values| {
+                values.contains(m) && {
+                    let others: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty() && v != m).collect();
+                    !others.is_empty() && column_type(&others, opts, numbers_named) == FieldTypeName::Text
+                }
+            })
+        })
+        .collect();
     for values in columns {
-        let markers: Vec<&'static str> = NULL_MARKERS.into_iter().filter(|m| values.contains(m)).collect();
+        let markers: Vec<&'static str> =
+            NULL_MARKERS.into_iter().filter(|m| values.contains(m) && !ambiguous.contains(m)).collect();
         if markers.is_empty() || markers.iter().all(|m| found.contains(m)) {
             continue;
         }
@@ -367,7 +381,7 @@ mod tests {
     fn null_markers_among_typed_values_are_named_and_read_as_empty() {
         let headers: Vec<String> = ["id", "joined", "score", "country", "note"].map(String::from).to_vec();
         let rows: Vec<Vec<String>> = [
-            ["1", "2024-01-31", "NA", "NA", "\\N"],
+            ["1", "2024-01-31", "NA", "IT", "\\N"],
             ["2", "\\N", "4.5", "DE", "hello"],
             ["3", "2024-02-01", "5", "FR", "NULL"],
         ]
@@ -385,13 +399,17 @@ mod tests {
                 ("id", FieldTypeName::Integer, true),
                 ("joined", FieldTypeName::Date, false),
                 ("score", FieldTypeName::Decimal, false),
-                ("country", FieldTypeName::Text, false),
+                ("country", FieldTypeName::Text, true),
                 ("note", FieldTypeName::Text, false),
             ]
         );
         // Without a typed column to show it, `NA` is a value (Namibia).
         let t = infer_template("t", &headers[3..4], &[vec!["NA".into()], vec!["DE".into()]]);
         assert_eq!((t.settings.null_values, t.fields[0].required), (None, true));
+        // Nor when a text column holds it among its values, though a number column uses it.
+        let t = infer_template("t", &headers[2..4], &[vec!["NA".into(), "NA".into()], vec!["4.5".into(), "DE".into()]]);
+        assert_eq!(t.settings.null_values, None);
+        assert_eq!(t.fields[1].field_type, FieldTypeName::Text);
     }
 
     #[test]
