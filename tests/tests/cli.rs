@@ -339,6 +339,14 @@ fn the_outputs_never_overwrite_the_input_and_a_link_to_it_imports() {
     let run = sluice(&["import", link.to_str().unwrap(), "--template", template.to_str().unwrap(), "--quiet"]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(run.stderr.is_empty(), "--quiet: {}", String::from_utf8_lossy(&run.stderr));
+    // Quiet, a failed import still says why.
+    let broken = dir.path().join("broken.csv");
+    let header = std::fs::read_to_string(fixture("contacts.csv")).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(&broken, format!("{header}\n1,\"never closed\n")).unwrap();
+    let run = sluice(&["import", broken.to_str().unwrap(), "--template", template.to_str().unwrap(), "--quiet"]);
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.starts_with("FAILED  broken.csv: ") && stderr.contains("line 2"), "{stderr}");
 }
 
 #[test]

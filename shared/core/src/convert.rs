@@ -859,13 +859,15 @@ pub fn read_decimal(s: &str, opts: &ParseOptions) -> Result<Decimal, Fault> {
 }
 
 /// A leading `-` or `+` taken off: whether it was `-`, and the rest. The minus sign U+2212 (`−5`,
-/// as typeset numbers and Gnumeric's formatted exports write it) is a minus too.
+/// as typeset numbers and Gnumeric's formatted exports write it) and a leading en dash (`–5`) are
+/// minus signs too.
 #[inline]
 fn split_sign(b: &[u8]) -> (bool, &[u8]) {
     match b.first() {
         Some(b'-') => (true, &b[1..]),
         Some(b'+') => (false, &b[1..]),
-        Some(0xE2) if b.starts_with("\u{2212}".as_bytes()) => (true, &b[3..]),
+        // The en dash too: Gnumeric's Windows-1252 export writes its minus sign so (byte 0x96).
+        Some(0xE2) if b.starts_with("\u{2212}".as_bytes()) || b.starts_with("\u{2013}".as_bytes()) => (true, &b[3..]),
         _ => (false, b),
     }
 }

@@ -1328,6 +1328,8 @@ fn the_minus_sign_character_is_a_minus() {
     assert_eq!(cell(&kind("type: decimal"), &fr, CellRef::Str("\u{2212}1\u{202f}234,5".into())).0, "\"-1234.5\"");
     assert!(read_integer("\u{2212}", &opts).is_err());
     assert!(read_integer("5\u{2212}", &opts).is_err());
+    assert_eq!(read_integer("\u{2013}7", &opts).unwrap(), -7);
+    assert!(read_integer("5\u{2013}10", &opts).is_err(), "a range is no number");
 }
 
 #[test]

@@ -267,15 +267,28 @@ impl<'a> RowEngine<'a> {
         !self.nulls.is_empty() && self.nulls.iter().any(|n| **n == *text)
     }
 
-    /// Whether a cell that is not borrowed text is a `null_values` marker: text, and error
-    /// values such as `#N/A` when they are listed.
+    /// Whether a cell that is not borrowed text is a `null_values` marker: text, error values
+    /// such as `#N/A`, and numbers as a spreadsheet shows them (a sentinel `-999` is one in a
+    /// workbook as in a CSV).
     fn cell_is_null_marker(&self, cell: &CellRef<'_>) -> bool {
+        if self.nulls.is_empty() {
+            return false;
+        }
+        let shown;
         let text = match cell {
             CellRef::Str(s) | CellRef::Error(s) => s.as_ref(),
             CellRef::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(s) => s,
                 Err(_) => return false,
             },
+            CellRef::Number(n) => {
+                shown = crate::record::format_number(*n);
+                &shown
+            }
+            CellRef::Int(i) => {
+                shown = i.to_string();
+                &shown
+            }
             _ => return false,
         };
         self.is_null_marker(if self.opts.trim { trim(text) } else { text })

@@ -654,24 +654,25 @@ settings:
 }
 
 #[test]
-fn null_markers_match_text_and_error_cells_of_sheets() {
+fn null_markers_match_text_error_and_number_cells_of_sheets() {
     use crate::record::{StoredCell, StoredRecord, TaggedCell};
     let (valid, _, _, counts) = run_cells(
-        "name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\nsettings:\n  null_values: [NA, '#N/A', '0']\n",
+        "name: s\nfields:\n  - key: a\n    type: integer\n  - key: b\nsettings:\n  null_values: [NA, '#N/A', '-999']\n",
         &["a", "b"],
         None,
         RowsMode::All,
         &[
-            StoredRecord(2, vec![StoredCell::Str(String::from(" NA ").into()), StoredCell::Number(0.0)]),
+            StoredRecord(2, vec![StoredCell::Str(String::from(" NA ").into()), StoredCell::Number(-999.0)]),
             StoredRecord(3, vec![StoredCell::Tagged(TaggedCell::Error("#N/A".into())), StoredCell::Str("NA".into())]),
+            StoredRecord(4, vec![StoredCell::Number(7.0), StoredCell::Number(-999.25)]),
         ],
     );
-    // Text and listed error values are markers; a number cell is a number.
+    // Text, listed error values and numbers as a sheet shows them are markers, as in a CSV.
     assert_eq!(
         valid,
-        "{\"line\":2,\"values\":{\"a\":null,\"b\":\"0\"}}\n{\"line\":3,\"values\":{\"a\":null,\"b\":null}}\n"
+        "{\"line\":2,\"values\":{\"a\":null,\"b\":null}}\n{\"line\":3,\"values\":{\"a\":null,\"b\":null}}\n{\"line\":4,\"values\":{\"a\":7,\"b\":\"-999.25\"}}\n"
     );
-    assert_eq!(counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 0, errors: 0, warnings: 0 });
+    assert_eq!(counts, Counts { rows: 3, valid: 3, invalid: 0, skipped: 0, errors: 0, warnings: 0 });
 }
 
 #[test]

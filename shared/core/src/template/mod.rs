@@ -373,7 +373,7 @@ const FALSE_WORDS: [&str; 6] = ["false", "f", "no", "n", "0", "off"];
 /// True as spreadsheets and people write it in other languages (German, French, Spanish,
 /// Italian, Dutch, Portuguese, Swedish, Danish and Norwegian, Polish, Finnish, Russian): read,
 /// not listed in messages.
-const TRUE_ABROAD: [&str; 17] = [
+const TRUE_ABROAD: [&str; 19] = [
     "wahr",
     "ja",
     "vrai",
@@ -381,6 +381,7 @@ const TRUE_ABROAD: [&str; 17] = [
     "verdadero",
     "si",
     "sí",
+    "SÍ",
     "vero",
     "waar",
     "verdadeiro",
@@ -391,10 +392,12 @@ const TRUE_ABROAD: [&str; 17] = [
     "ИСТИНА",
     "истина",
     "да",
+    "ДА",
 ];
 /// False as [`TRUE_ABROAD`] has true.
-const FALSE_ABROAD: [&str; 13] = [
-    "falsch", "nein", "faux", "non", "falso", "onwaar", "falskt", "falsk", "fałsz", "FAŁSZ", "epätosi", "ЛОЖЬ", "ложь",
+const FALSE_ABROAD: [&str; 16] = [
+    "falsch", "nein", "faux", "non", "falso", "onwaar", "falskt", "falsk", "fałsz", "FAŁSZ", "epätosi", "EPÄTOSI",
+    "ЛОЖЬ", "ложь", "нет", "НЕТ",
 ];
 
 impl BoolWords {

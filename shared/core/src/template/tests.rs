@@ -614,6 +614,9 @@ fn boolean_words_match_by_case_as_configured() {
         assert_eq!(builtin.read(word), Some(meaning), "{word}");
     }
     assert_eq!((builtin.read("ИСТИНА"), builtin.read("ЛОЖЬ")), (Some(true), Some(false)));
+    let finnish_spanish_russian =
+        [builtin.read("TOSI"), builtin.read("EPÄTOSI"), builtin.read("SÍ"), builtin.read("нет")];
+    assert_eq!(finnish_spanish_russian, [Some(true), Some(false), Some(true), Some(false)]);
     assert!(!builtin.truthy.contains(&"wahr".to_string()), "messages list the English words");
     assert_eq!(custom.read("WAHR"), None);
     // Only true_values given: the built-in false words stay, any case, but one named true.

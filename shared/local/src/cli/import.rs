@@ -246,6 +246,10 @@ async fn import(
     }
     if !args.quiet {
         summary(&import, file_name.as_deref(), args.out.as_deref(), started.elapsed());
+    } else if import.status == ImportStatus::Failed {
+        // Quiet keeps stderr for errors, and a failed import is one: say why.
+        let reason = import.status_reason.as_deref().unwrap_or("the import failed");
+        eprintln!("FAILED  {}: {reason}", file_name.as_deref().unwrap_or("input"));
     }
     Ok(ExitCode::from(match import.status {
         ImportStatus::Successful => 0,
