@@ -64,116 +64,100 @@ impl TemplateSyntax {
 }
 
 /// Most bytes a YAML template may stand for once its aliases are expanded: a few kilobytes of
-/// anchors and aliases (`- *field` a thousand times over a list of twenty thousand names)
-/// otherwise expand into gigabytes before any check runs.
+/// anchors and aliases (`- *field` a thousand times over a list of twenty thousand names, a
+/// multi-line scalar named a thousand times) otherwise expand into gigabytes before any check.
 const MAX_ALIAS_EXPANSION: usize = 8 << 20;
 
-/// Refuses a YAML template whose aliases expand it past [`MAX_ALIAS_EXPANSION`]. Each anchor's
-/// node is measured in the text (a flow node to its closing bracket, a block node over the lines
-/// indented below it, a scalar to the end of its line), counting the aliases inside it expanded
-/// (so nested aliases multiply, as they do); each alias then stands for its anchor's node. A `*`
-/// or `&` inside a quoted value may be counted as one, which only makes the bound safer.
+/// Refuses a YAML template whose aliases expand it past [`MAX_ALIAS_EXPANSION`]. The document is
+/// walked as YAML reads it, aliases replayed, adding up the bytes of every scalar and 8 for each
+/// other node, and nothing kept: the walk stops at the bound, in the memory of the text alone.
+/// Any other fault is left for the parse that follows to report.
 fn check_aliases(text: &str) -> Result<(), TemplateError> {
-    let b = text.as_bytes();
-    let name_char = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
-    let at_node = |i: usize| i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'[' | b'{' | b',');
-    let mut anchors: Vec<(&str, usize, usize)> = Vec::new();
-    let mut aliases: Vec<(&str, usize)> = Vec::new();
-    for i in 0..b.len() {
-        if matches!(b[i], b'&' | b'*') && at_node(i) && b.get(i + 1).is_some_and(|c| name_char(*c)) {
-            let end = (i + 1..b.len()).find(|&k| !name_char(b[k])).unwrap_or(b.len());
-            let name = &text[i + 1..end];
-            if b[i] == b'*' {
-                aliases.push((name, i));
-            } else {
-                anchors.push((name, i, node_end(b, i, end)));
-            }
+    use serde::de::{DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+    use std::cell::Cell;
+
+    #[derive(Clone, Copy)]
+    struct Measure<'c>(&'c Cell<usize>);
+    impl Measure<'_> {
+        fn add<E: serde::de::Error>(self, n: usize) -> Result<(), E> {
+            let total = self.0.get().saturating_add(n);
+            self.0.set(total);
+            if total > MAX_ALIAS_EXPANSION { Err(E::custom("over the bound")) } else { Ok(()) }
         }
     }
-    if aliases.is_empty() {
-        return Ok(());
+    impl<'de> DeserializeSeed<'de> for Measure<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
     }
-    // Each anchor's expanded size, in the order their nodes end (an alias names a node that
-    // ended before it).
-    anchors.sort_by_key(|a| a.2);
-    let mut sizes: Vec<(&str, usize, usize)> = Vec::with_capacity(anchors.len());
-    let size_of = |sizes: &[(&str, usize, usize)], name: &str, at: usize| {
-        sizes
-            .iter()
-            .filter(|(n, start, _)| *n == name && *start < at)
-            .max_by_key(|(_, start, _)| *start)
-            .map_or(0, |a| a.2)
-    };
-    for &(name, start, end) in &anchors {
-        let inner: usize = aliases
-            .iter()
-            .filter(|(_, at)| (start..end).contains(at))
-            .map(|(target, at)| size_of(&sizes, target, *at))
-            .fold(0usize, usize::saturating_add);
-        sizes.push((name, start, (end - start).saturating_add(inner)));
+    impl<'de> Visitor<'de> for Measure<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any YAML value")
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<(), E> {
+            self.add(16)
+        }
+        fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<(), E> {
+            self.add(16)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+            self.add(v.len().max(8))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+            self.add(8)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.add(8)?;
+            while seq.next_element_seed(self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.add(8)?;
+            while map.next_key_seed(self)?.is_some() {
+                map.next_value_seed(self)?;
+            }
+            Ok(())
+        }
+        // A tagged value (`!name value`).
+        fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            let ((), variant) = data.variant_seed(self)?;
+            variant.newtype_variant_seed(self)
+        }
     }
-    let expanded =
-        aliases.iter().map(|(target, at)| size_of(&sizes, target, *at)).fold(text.len(), usize::saturating_add);
-    if expanded > MAX_ALIAS_EXPANSION {
+
+    let total = Cell::new(0);
+    // Faults other than the bound are the parse's to report, with their path.
+    let _ = Measure(&total).deserialize(serde_norway::Deserializer::from_str(text));
+    if total.get() > MAX_ALIAS_EXPANSION {
         return Err(TemplateError::at(
             "",
             format!(
-                "its {} YAML aliases (*name) expand the template to about {} MiB, more than {} MiB; write the values out",
-                aliases.len(),
-                expanded >> 20,
+                "its YAML aliases (*name) expand the template past {} MiB; write the values out",
                 MAX_ALIAS_EXPANSION >> 20
             ),
         ));
     }
     Ok(())
-}
-
-/// Where the node anchored at `amp` (name ending at `after`) ends in the text.
-fn node_end(b: &[u8], amp: usize, after: usize) -> usize {
-    let line_end = |from: usize| (from..b.len()).find(|&k| b[k] == b'\n').unwrap_or(b.len());
-    let mut i = after;
-    while i < b.len() && matches!(b[i], b' ' | b'\t') {
-        i += 1;
-    }
-    match b.get(i) {
-        Some(b'{' | b'[') => {
-            let (mut depth, mut quote) = (0usize, None);
-            for (k, &c) in b.iter().enumerate().skip(i) {
-                match (quote, c) {
-                    (Some(q), c) if c == q => quote = None,
-                    (Some(_), _) => {}
-                    (None, b'\'' | b'"') => quote = Some(c),
-                    (None, b'{' | b'[') => depth += 1,
-                    (None, b'}' | b']') => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return k + 1;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            b.len()
-        }
-        // A block node: the lines below, indented deeper than the anchor's line.
-        None | Some(b'\n' | b'\r' | b'#') => {
-            let line_start = b[..amp].iter().rposition(|c| *c == b'\n').map_or(0, |k| k + 1);
-            let indent = b[line_start..].iter().take_while(|c| **c == b' ').count();
-            let mut end = line_end(i);
-            while end < b.len() {
-                let next = end + 1;
-                let next_end = line_end(next);
-                let line = &b[next..next_end];
-                let blank = line.iter().all(|c| c.is_ascii_whitespace());
-                if !blank && line.iter().take_while(|c| **c == b' ').count() <= indent {
-                    break;
-                }
-                end = next_end;
-            }
-            end
-        }
-        Some(_) => line_end(i),
-    }
 }
 
 /// Reads a template document, reporting the path of a shape error (`fields[3].type: unknown variant …`).
@@ -453,6 +437,18 @@ impl BoolWords {
     /// Reads a spelling.
     #[inline]
     pub fn read(&self, text: &str) -> Option<bool> {
+        match self.read_as_written(text) {
+            // Words beyond ASCII match in any case too (`Истина`, `Epätosi`), where the built-in
+            // ones do: read again in lower case.
+            None if !text.is_ascii() && self.spellings.iter().any(|(_, _, fold)| *fold) => {
+                let lower = text.to_lowercase();
+                self.read_as_written(&lower).filter(|_| self.spellings.iter().any(|(w, _, fold)| *fold && *w == lower))
+            }
+            found => found,
+        }
+    }
+
+    fn read_as_written(&self, text: &str) -> Option<bool> {
         if let Some(keys) = &self.keys {
             let folded = ShortKey::of_folded(text.as_bytes(), true)?;
             if self.all_folded {
@@ -1246,13 +1242,16 @@ fn check_bounds(validators: &[Validator], path: &str) -> Result<(), TemplateErro
     Ok(())
 }
 
-/// The strftime conversions a `format` may use: jiff's, and `%+` (ISO 8601, which ISO cells
-/// are read as anyway).
-const FORMAT_CONVERSIONS: &str = "aAbBcCdDeFfGghHIjklmMnNpPqQRsStTuUVwWxXyYzZ%+";
+/// The strftime conversions a `format` may use.
+const FORMAT_CONVERSIONS: &str = "aAbBCdDeFfGghHIjklmMnNpPqQRsStTuUVwWyYzZ%";
 
-/// Refuses a date or date-time `format` that names no whole date (`%H:%M` for a date, `hello`)
-/// or holds a conversion strftime does not have (`%K`): every cell not in ISO form would be
-/// refused.
+/// Conversions that write a whole date but that the reader cannot read back: the locale's
+/// date and time (`%c`, `%x`) and ISO 8601 as a whole (`%+`, which ISO cells need no format for).
+const UNREADABLE_CONVERSIONS: &str = "cx+";
+
+/// Refuses a date or date-time `format` that names no whole date (`%H:%M` for a date, `hello`),
+/// holds a conversion strftime does not have (`%K`) or one the reader cannot read back (`%c`):
+/// every cell not in ISO form would be refused.
 fn check_format(format: &str) -> Result<(), String> {
     // The conversions a format holds, past `%` and any flags, width or precision.
     let mut conversions = Vec::new();
@@ -1261,6 +1260,11 @@ fn check_format(format: &str) -> Result<(), String> {
         if c == '%' {
             match chars.by_ref().find(|c| !matches!(c, '-' | '_' | '0'..='9' | '^' | '#' | ':' | '.')) {
                 Some(spec) if FORMAT_CONVERSIONS.contains(spec) => conversions.push(spec),
+                Some(spec) if UNREADABLE_CONVERSIONS.contains(spec) => {
+                    return Err(format!(
+                        "the format {format:?}: %{spec} cannot be read back; write the date's parts, such as %d/%m/%Y"
+                    ));
+                }
                 Some(spec) => return Err(format!("invalid format {format:?}: %{spec} is no strftime conversion")),
                 None => return Err(format!("invalid format {format:?}: it ends with a lone %")),
             }
@@ -1268,7 +1272,8 @@ fn check_format(format: &str) -> Result<(), String> {
     }
     let has = |set: &str| conversions.iter().any(|c| set.contains(*c));
     let year = has("YyCGg");
-    if has("FDxc+s") || (year && has("mbBh") && has("de")) || (year && has("j")) {
+    let iso_week = has("Gg") && has("V") && has("uwaA");
+    if has("FDs") || (year && has("mbBh") && has("de")) || (year && has("j")) || iso_week {
         Ok(())
     } else {
         Err(format!("the format {format:?} names no whole date (a year, a month and a day, such as %d/%m/%Y)"))
