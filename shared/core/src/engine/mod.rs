@@ -193,6 +193,8 @@ pub struct RowEngine<'a> {
     schema: &'a Schema,
     plan: &'a ColumnPlan,
     opts: ParseOptions,
+    /// Whether `null_values` lists any marker (beside `opts`, read for every cell).
+    has_nulls: bool,
     dedupe: bool,
     strict_width: bool,
     sheet: Option<String>,
@@ -239,6 +241,7 @@ impl<'a> RowEngine<'a> {
             schema,
             plan,
             opts,
+            has_nulls: false,
             dedupe,
             regexes,
             strict_width: true,
@@ -258,20 +261,28 @@ impl<'a> RowEngine<'a> {
     /// Text cells that read as empty ones (the `null_values` setting, already trimmed).
     pub fn null_values(mut self, markers: &[String]) -> Self {
         self.nulls = markers.iter().map(|m| m.as_str().into()).collect();
+        self.has_nulls = !self.nulls.is_empty();
         self
     }
 
     /// Whether a cell's text (trimmed as cells are) is one of the `null_values` markers.
     #[inline]
     fn is_null_marker(&self, text: &str) -> bool {
-        !self.nulls.is_empty() && self.nulls.iter().any(|n| **n == *text)
+        self.has_nulls && self.listed_null(text)
+    }
+
+    /// [`RowEngine::is_null_marker`] once there are markers: kept out of the cell path, which
+    /// pays a flag test for the setting, not this loop.
+    #[inline(never)]
+    fn listed_null(&self, text: &str) -> bool {
+        self.nulls.iter().any(|n| **n == *text)
     }
 
     /// Whether a cell that is not borrowed text is a `null_values` marker: text, error values
     /// such as `#N/A`, and numbers as a spreadsheet shows them (a sentinel `-999` is one in a
     /// workbook as in a CSV).
     fn cell_is_null_marker(&self, cell: &CellRef<'_>) -> bool {
-        if self.nulls.is_empty() {
+        if !self.has_nulls {
             return false;
         }
         let shown;
@@ -481,7 +492,7 @@ impl<'a> RowEngine<'a> {
     #[inline]
     fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
         let s = if self.opts.trim { trim(raw) } else { raw };
-        if s.is_empty() || self.is_null_marker(s) {
+        if s.is_empty() || (self.has_nulls && self.listed_null(s)) {
             return self.empty(fi, field, Some(col), line);
         }
         match convert_borrowed_into(&field.kind, s, &self.opts, &mut self.values[fi]) {
@@ -497,7 +508,7 @@ impl<'a> RowEngine<'a> {
         {
             return self.field_text(fi, field, c, raw, line);
         }
-        if !self.nulls.is_empty() && self.cell_is_null_marker(&cell) {
+        if self.has_nulls && self.cell_is_null_marker(&cell) {
             return self.empty(fi, field, col, line);
         }
         let converted = convert_cell(&field.kind, cell, &self.opts);
@@ -563,10 +574,12 @@ impl<'a> RowEngine<'a> {
         if field.validators.is_empty() && field.unique.is_none() {
             return;
         }
-        let uuid = matches!(field.kind, Kind::Uuid);
         for (vi, v) in field.validators.iter().enumerate() {
-            let regex = self.regexes[fi][vi].as_ref();
-            let ok = passes(&v.check, &mut self.values[fi], text, regex, uuid);
+            let ok = match &v.check {
+                // The engine's own copy of the matcher (see `regexes`).
+                Check::Regex(_) => self.regexes[fi][vi].as_ref().is_none_or(|re| re.is_match(text)),
+                check => passes(check, &mut self.values[fi], text, None, &field.kind),
+            };
             if !ok {
                 let code = v.check.code();
                 let is_list = matches!(self.values[fi], Value::List(_));
@@ -605,7 +618,7 @@ pub(crate) fn passes<'a>(
     value: &mut Value<'a>,
     text: &str,
     regex: Option<&Matcher>,
-    uuid: bool,
+    kind: &Kind,
 ) -> bool {
     match check {
         Check::Regex(own) => regex.unwrap_or(own).is_match(text),
@@ -629,7 +642,7 @@ pub(crate) fn passes<'a>(
             }
         }
         Check::OneOf(choices) => match value {
-            Value::Text(t) if uuid => choices.lookup(t).is_some(),
+            Value::Text(t) if matches!(kind, Kind::Uuid) => choices.lookup(t).is_some(),
             Value::Text(t) => match choices.lookup(text) {
                 Some(canonical) => {
                     *t = Cow::Borrowed(canonical);

@@ -437,17 +437,23 @@ impl BoolWords {
     /// Reads a spelling.
     #[inline]
     pub fn read(&self, text: &str) -> Option<bool> {
-        match self.read_as_written(text) {
-            // Words beyond ASCII match in any case too (`Истина`, `Epätosi`), where the built-in
-            // ones do: read again in lower case.
-            None if !text.is_ascii() && self.spellings.iter().any(|(_, _, fold)| *fold) => {
-                let lower = text.to_lowercase();
-                self.read_as_written(&lower).filter(|_| self.spellings.iter().any(|(w, _, fold)| *fold && *w == lower))
-            }
-            found => found,
+        let found = self.read_as_written(text);
+        if found.is_none() && !text.is_ascii() {
+            return self.read_lower_case(text);
         }
+        found
     }
 
+    /// Words beyond ASCII match in any case too (`Истина`, `Epätosi`), where the built-in ones
+    /// do: read again in lower case.
+    #[cold]
+    #[inline(never)]
+    fn read_lower_case(&self, text: &str) -> Option<bool> {
+        let lower = text.to_lowercase();
+        self.read_as_written(&lower).filter(|_| self.spellings.iter().any(|(w, _, fold)| *fold && *w == lower))
+    }
+
+    #[inline]
     fn read_as_written(&self, text: &str) -> Option<bool> {
         if let Some(keys) = &self.keys {
             let folded = ShortKey::of_folded(text.as_bytes(), true)?;
@@ -1200,10 +1206,9 @@ fn compile_field(
             }
             // Every empty cell would get an error about a value no one wrote.
             Converted::Valid(value) => {
-                let uuid = matches!(field.kind, Kind::Uuid);
                 for (j, v) in field.validators.iter().enumerate().filter(|(_, v)| v.severity == Severity::Error) {
                     let mut value = value.clone();
-                    if !crate::engine::passes(&v.check, &mut value, default.trim(), None, uuid) {
+                    if !crate::engine::passes(&v.check, &mut value, default.trim(), None, &field.kind) {
                         return Err(TemplateError::at(
                             format!("{path}.default"),
                             format!("{default:?} fails the field's own validators[{j}] ({})", v.check.code()),
