@@ -1870,6 +1870,21 @@ fn invisible(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{AD}')
 }
 
+/// What an address (e-mail or URL) holds that no address may: a space, other white space, a
+/// control or an invisible character, named.
+fn unprintable(s: &str) -> Option<String> {
+    let c = s.chars().find(|c| c.is_whitespace() || c.is_control() || invisible(*c))?;
+    Some(if c == ' ' {
+        "contains a space".to_string()
+    } else if c.is_whitespace() {
+        format!("contains white space (U+{:04X})", c as u32)
+    } else if c.is_control() {
+        format!("contains a control character (U+{:04X})", c as u32)
+    } else {
+        format!("contains an invisible character (U+{:04X})", c as u32)
+    })
+}
+
 /// [`check_email`] for what [`plain_email`] does not settle: non-ASCII text and every error.
 #[inline(never)]
 fn check_email_general(s: &str) -> Result<(), Fault> {
@@ -1877,16 +1892,8 @@ fn check_email_general(s: &str) -> Result<(), Fault> {
     if s.len() > 254 {
         return Err(bad("longer than 254 bytes"));
     }
-    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || invisible(*c)) {
-        return Err(bad(&if c == ' ' {
-            "contains a space".to_string()
-        } else if c.is_whitespace() {
-            format!("contains white space (U+{:04X})", c as u32)
-        } else if c.is_control() {
-            format!("contains a control character (U+{:04X})", c as u32)
-        } else {
-            format!("contains an invisible character (U+{:04X})", c as u32)
-        }));
+    if let Some(why) = unprintable(s) {
+        return Err(bad(&why));
     }
     let b = s.as_bytes();
     let Some(at) = memchr::memchr(b'@', b) else {
@@ -1929,16 +1936,8 @@ pub fn check_url(s: &str) -> Result<(), Fault> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(bad("only http and https are accepted"));
     }
-    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control() || invisible(*c)) {
-        return Err(bad(&if c == ' ' {
-            "contains a space".to_string()
-        } else if c.is_whitespace() {
-            format!("contains white space (U+{:04X})", c as u32)
-        } else if c.is_control() {
-            format!("contains a control character (U+{:04X})", c as u32)
-        } else {
-            format!("contains an invisible character (U+{:04X})", c as u32)
-        }));
+    if let Some(why) = unprintable(s) {
+        return Err(bad(&why));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
