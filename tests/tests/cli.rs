@@ -316,6 +316,34 @@ fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it(
 }
 
 #[test]
+fn a_row_that_repeats_one_unique_value_does_not_take_another_from_a_later_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("people.csv");
+    std::fs::write(&file, "id,email\n1,a@x.io\n1,b@x.io\n2,b@x.io\n3,c@x.io\n").unwrap();
+    let template = dir.path().join("t.yaml");
+    std::fs::write(
+        &template,
+        "name: t\nfields:\n  - {key: id, type: integer, unique: true}\n  - {key: email, type: email, unique: true}\n\
+         settings:\n  invalid_data_behavior: REMOVE_INVALID_ROWS\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = sluice(
+        &["import", file.to_str().unwrap(), "--template", template.to_str().unwrap()]
+            .into_iter()
+            .chain(["--out", out.to_str().unwrap(), "--chunk-rows", "1"])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let kept: Vec<(u64, String)> = lines(&out.join("rows.jsonl"))
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["values"]["email"].as_str().unwrap().into()))
+        .collect();
+    // Line 3 repeats id 1, so it is dropped and keeps nothing: b@x.io is delivered by line 4.
+    assert_eq!(kept, [(2, "a@x.io".into()), (4, "b@x.io".into()), (5, "c@x.io".into())]);
+}
+
+#[test]
 fn the_outputs_never_overwrite_the_input_and_a_link_to_it_imports() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("results.csv");

@@ -40,7 +40,8 @@ pub struct Duplicate {
 /// Finds every occurrence of a value but the one that keeps it, sorted by line then slot. The
 /// first valid row holding a value keeps it (the first row when none is valid): a row with an
 /// error is not delivered under `REMOVE_INVALID_ROWS`, so a valid row after it must not be
-/// removed as its repeat, leaving the value delivered by no row.
+/// removed as its repeat, leaving the value delivered by no row. A row that repeats one unique
+/// value is invalid, so it keeps none of its other values either.
 pub fn find_duplicates(keys: Vec<KeyEntry>) -> Vec<Duplicate> {
     find_duplicates_in_runs(vec![keys.iter().map(PackedKey::pack).collect()])
 }
@@ -66,7 +67,7 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
     let mut next = vec![0usize; runs.len()];
     let mut heads: BinaryHeap<Reverse<(PackedKey, usize)>> =
         runs.iter().enumerate().map(|(r, run)| Reverse((run[0], r))).collect();
-    let mut dups = Vec::new();
+    let mut repeated = Repeated::default();
     // The entries of the value being read (one, nearly always).
     let mut group: Vec<PackedKey> = Vec::new();
     while let Some(Reverse((_, r))) = heads.pop() {
@@ -78,7 +79,7 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
         };
         for k in &run[start..end] {
             if group.last().is_some_and(|g| g.value() != k.value()) {
-                settle(&mut group, &mut dups);
+                repeated.take(&mut group);
             }
             group.push(*k);
         }
@@ -87,30 +88,74 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
             heads.push(Reverse((run[end], r)));
         }
     }
-    settle(&mut group, &mut dups);
-    dups.sort_unstable_by_key(|d| (d.line, d.slot));
-    dups
+    repeated.take(&mut group);
+    settle(&repeated)
 }
 
-/// The duplicates among the entries of one value (in line order), emptying `group`.
-#[inline]
-fn settle(group: &mut Vec<PackedKey>, dups: &mut Vec<Duplicate>) {
-    if group.len() > 1 {
-        let keeper = group.iter().position(|k| k.unpack().valid).unwrap_or(0);
-        let of = group[keeper].unpack().line;
-        for (i, k) in group.iter().enumerate() {
-            if i != keeper {
-                let dup = k.unpack();
-                dups.push(Duplicate {
-                    line: dup.line,
-                    slot: dup.slot,
-                    of: DuplicateOf::Line(of),
-                    row_valid: dup.valid,
-                });
+/// The values held by more than one row: their entries, value after value, each value's in line
+/// order.
+#[derive(Default)]
+struct Repeated {
+    entries: Vec<KeyEntry>,
+    /// Where each value's entries start in `entries`.
+    starts: Vec<usize>,
+}
+
+impl Repeated {
+    /// Keeps the entries of one value (in line order) if more than one row holds it, emptying
+    /// `group`.
+    #[inline]
+    fn take(&mut self, group: &mut Vec<PackedKey>) {
+        if group.len() > 1 {
+            self.starts.push(self.entries.len());
+            self.entries.extend(group.iter().map(PackedKey::unpack));
+        }
+        group.clear();
+    }
+
+    fn values(&self) -> impl Iterator<Item = &[KeyEntry]> {
+        let ends = self.starts.iter().skip(1).copied().chain([self.entries.len()]);
+        self.starts.iter().zip(ends).map(|(&start, end)| &self.entries[start..end])
+    }
+}
+
+/// Which row keeps each repeated value, and so every other occurrence: the duplicates, sorted by
+/// line then slot.
+///
+/// Rows are taken in line order, as one pass over the file would: a row keeps its values when
+/// it was valid in its chunk and none of its values is kept by an earlier row. A row that
+/// repeats one value (an `id`) is invalid, so it keeps none of its others (its `email`): a later
+/// valid row holding that e-mail keeps it, where taking each value apart would have made the
+/// later row its repeat and removed both, leaving the e-mail delivered by no row. A value that
+/// no row keeps stays with the first row holding it.
+fn settle(repeated: &Repeated) -> Vec<Duplicate> {
+    // (line, value, valid in its chunk) for every entry of a repeated value, in line order.
+    let mut holders: Vec<(u64, usize, bool)> = Vec::with_capacity(repeated.entries.len());
+    for (value, entries) in repeated.values().enumerate() {
+        holders.extend(entries.iter().map(|e| (e.line, value, e.valid)));
+    }
+    holders.sort_unstable();
+    let mut keeper: Vec<Option<u64>> = vec![None; repeated.starts.len()];
+    for row in holders.chunk_by(|a, b| a.0 == b.0) {
+        let (line, _, valid) = row[0];
+        if valid && row.iter().all(|&(_, value, _)| keeper[value].is_none()) {
+            for &(_, value, _) in row {
+                keeper[value] = Some(line);
             }
         }
     }
-    group.clear();
+    let mut dups = Vec::new();
+    for (entries, keeper) in repeated.values().zip(keeper) {
+        let of = keeper.unwrap_or(entries[0].line);
+        dups.extend(entries.iter().filter(|e| e.line != of).map(|e| Duplicate {
+            line: e.line,
+            slot: e.slot,
+            of: DuplicateOf::Line(of),
+            row_valid: e.valid,
+        }));
+    }
+    dups.sort_unstable_by_key(|d| (d.line, d.slot));
+    dups
 }
 
 /// Sorts one chunk's keys for [`find_duplicates_in_runs`].
@@ -294,26 +339,66 @@ mod tests {
         );
     }
 
-    /// The answer by definition: sort everything, every entry but the first valid one of its
-    /// value (or the first) repeats it.
+    #[test]
+    fn a_row_that_repeats_one_unique_value_keeps_none_of_its_others() {
+        // Line 3 repeats line 2's id (slot 0); its e-mail (slot 1) is then kept by line 4, the
+        // first valid row holding it, so REMOVE_INVALID_ROWS still delivers that e-mail. Line 5
+        // repeats line 4's e-mail; its id 9 goes to line 6 (line 5 is named its repeat, as an
+        // invalid row before the keeper is), and line 7's id 9 repeats line 6. Line 8, invalid in its chunk, keeps nothing: id 5 stays with the
+        // first holder, line 8 itself, as no valid row holds it.
+        let k = |slot, key, line, valid| KeyEntry { slot, key, line, valid };
+        let keys = vec![
+            k(0, 1, 2, true),
+            k(1, 100, 2, true),
+            k(0, 1, 3, true),
+            k(1, 200, 3, true),
+            k(0, 2, 4, true),
+            k(1, 200, 4, true),
+            k(0, 9, 5, true),
+            k(1, 200, 5, true),
+            k(0, 9, 6, true),
+            k(1, 300, 6, true),
+            k(0, 9, 7, true),
+            k(1, 400, 7, true),
+            k(0, 5, 8, false),
+            k(0, 5, 9, false),
+        ];
+        let dup = |line, slot, of, row_valid| Duplicate { line, slot, of: DuplicateOf::Line(of), row_valid };
+        assert_eq!(
+            find_duplicates(keys),
+            vec![
+                dup(3, 0, 2, true),
+                dup(3, 1, 4, true),
+                dup(5, 0, 6, true),
+                dup(5, 1, 4, true),
+                dup(7, 0, 6, true),
+                dup(9, 0, 8, false),
+            ]
+        );
+    }
+
+    /// The answer by definition: rows in line order, each keeping its values if it was valid
+    /// and none of them is kept yet; every entry but the keeper's (or the first, when no row
+    /// keeps the value) repeats it.
     fn naive(keys: &[KeyEntry]) -> Vec<Duplicate> {
-        let mut sorted: Vec<PackedKey> = keys.iter().map(PackedKey::pack).collect();
-        sorted.sort();
+        let value = |k: &KeyEntry| (k.slot, k.key);
+        let mut lines: Vec<u64> = keys.iter().map(|k| k.line).collect();
+        lines.sort_unstable();
+        lines.dedup();
+        let mut kept: Vec<((u16, u128), u64)> = Vec::new();
+        let keeper = |kept: &[((u16, u128), u64)], v| kept.iter().find(|(kv, _)| *kv == v).map(|(_, l)| *l);
+        for line in lines {
+            let row: Vec<&KeyEntry> = keys.iter().filter(|k| k.line == line).collect();
+            if row[0].valid && row.iter().all(|k| keeper(&kept, value(k)).is_none()) {
+                kept.extend(row.iter().map(|k| (value(k), line)));
+            }
+        }
         let mut dups = Vec::new();
-        for (i, k) in sorted.iter().enumerate() {
-            let first = sorted
-                .iter()
-                .position(|o| o.value() == k.value() && o.unpack().valid)
-                .or_else(|| sorted.iter().position(|o| o.value() == k.value()))
-                .unwrap();
-            if first != i {
-                let (dup, original) = (k.unpack(), sorted[first].unpack());
-                dups.push(Duplicate {
-                    line: dup.line,
-                    slot: dup.slot,
-                    of: DuplicateOf::Line(original.line),
-                    row_valid: dup.valid,
-                });
+        for k in keys {
+            let first = keys.iter().filter(|o| value(o) == value(k)).map(|o| o.line).min().unwrap();
+            let of = keeper(&kept, value(k)).unwrap_or(first);
+            if k.line != of {
+                dups.push(Duplicate { line: k.line, slot: k.slot, of: DuplicateOf::Line(of), row_valid: k.valid });
             }
         }
         dups.sort_unstable_by_key(|d| (d.line, d.slot));
@@ -336,15 +421,26 @@ mod tests {
             let mut keys = Vec::new();
             for line in 2..n + 2 {
                 let r = next();
-                let key = match round % 4 {
-                    0 if r % 10 == 0 => u128::from(r % line),
-                    0 => u128::from(line),
-                    1 => u128::from(r % (n / 2 + 1)),
-                    2 => u128::from(r) << 64 | u128::from(next()),
-                    _ => u128::from(if r % 3 == 0 { r % 7 } else { line }),
+                let valid = r % 5 != 0;
+                // One unique field, or (every fourth round) up to three, with a row hash now
+                // and then: rows that repeat one value and hold others.
+                let slots: &[u16] = match (round % 4, r % 4) {
+                    (3, 0) => &[0, 1, ROW_HASH_SLOT],
+                    (3, 1) => &[1],
+                    (3, _) => &[0, 1],
+                    _ => &[0],
                 };
-                let slot = if round % 4 == 3 { (r % 3) as u16 } else { 0 };
-                keys.push(KeyEntry { slot, key, line, valid: r % 5 != 0 });
+                for &slot in slots {
+                    let r = next();
+                    let key = match round % 4 {
+                        0 if r % 10 == 0 => u128::from(r % line),
+                        0 => u128::from(line),
+                        1 => u128::from(r % (n / 2 + 1)),
+                        2 => u128::from(r) << 64 | u128::from(next()),
+                        _ => u128::from(if r % 3 == 0 { r % 7 } else { line }),
+                    };
+                    keys.push(KeyEntry { slot, key, line, valid });
+                }
             }
             if round % 8 == 7 {
                 let half = keys.len() / 2;
