@@ -154,6 +154,13 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             };
         }
         CellRef::Number(n) => return convert_number(kind, n, opts),
+        // Text fields read the digits as the sheet shows them (`02134`), number fields the number.
+        CellRef::Shown(i, shown) => match kind {
+            Kind::Integer | Kind::Decimal { .. } | Kind::Boolean(_) | Kind::Date { .. } | Kind::Datetime { .. } => {
+                return convert_cell(kind, CellRef::Int(i), opts);
+            }
+            _ => shown,
+        },
         // A float cannot hold every 64-bit integer (`TaggedCell::Int` exists to keep them
         // exact), so only serial dates go through `f64`; everything else reads the digits.
         CellRef::Int(i) => match kind {

@@ -18,6 +18,9 @@ pub enum CellRef<'a> {
     Number(f64),
     /// A spreadsheet integer.
     Int(i64),
+    /// A spreadsheet whole number with the digits its number format shows (a zip code formatted
+    /// `00000` shows 2134 as `02134`): text fields read what is shown, number fields the number.
+    Shown(i64, Cow<'a, str>),
     /// A spreadsheet or JSON boolean.
     Bool(bool),
     /// A spreadsheet date-formatted serial number (in the workbook's date system).
@@ -55,7 +58,11 @@ impl CellRef<'_> {
     pub fn display(&self) -> Cow<'_, str> {
         match self {
             CellRef::Bytes(b) => String::from_utf8_lossy(b),
-            CellRef::Str(s) | CellRef::Error(s) | CellRef::Json(s) | CellRef::Undecodable(s, _) => Cow::Borrowed(s),
+            CellRef::Str(s)
+            | CellRef::Error(s)
+            | CellRef::Json(s)
+            | CellRef::Undecodable(s, _)
+            | CellRef::Shown(_, s) => Cow::Borrowed(s),
             CellRef::Number(n) => Cow::Owned(format_number(*n)),
             CellRef::Int(i) => Cow::Owned(i.to_string()),
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
@@ -174,6 +181,8 @@ pub enum TaggedCell<'a> {
     Json(Cow<'a, str>),
     /// A 64-bit integer that a float cannot hold exactly.
     Int(i64),
+    /// A whole number and the digits its format shows (see [`CellRef::Shown`]).
+    Shown(i64, #[serde(borrow)] Cow<'a, str>),
     /// Text that could not be decoded, and where (see [`CellRef::Undecodable`]).
     Undecodable(#[serde(borrow)] Cow<'a, str>, u32),
     /// A formula without its result (see [`CellRef::Uncalculated`]).
@@ -194,6 +203,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
             StoredCell::Tagged(TaggedCell::Int(i)) => CellRef::Int(*i),
+            StoredCell::Tagged(TaggedCell::Shown(i, s)) => CellRef::Shown(*i, s.clone()),
             StoredCell::Tagged(TaggedCell::Undecodable(s, at)) => CellRef::Undecodable(s.clone(), *at),
             StoredCell::Tagged(TaggedCell::Uncalculated(f)) => CellRef::Uncalculated(f.clone()),
         }
@@ -210,6 +220,7 @@ impl<'a> StoredCell<'a> {
             CellRef::Number(n) => StoredCell::Number(n),
             CellRef::Int(i) if (i.unsigned_abs()) < (1u64 << 53) => StoredCell::Number(i as f64),
             CellRef::Int(i) => StoredCell::Tagged(TaggedCell::Int(i)),
+            CellRef::Shown(i, s) => StoredCell::Tagged(TaggedCell::Shown(i, s)),
             CellRef::Bool(b) => StoredCell::Bool(b),
             CellRef::ExcelDate(d) => StoredCell::Tagged(TaggedCell::Date(d)),
             CellRef::Error(e) => StoredCell::Tagged(TaggedCell::Error(e)),

@@ -1,5 +1,6 @@
 use super::*;
 
+use crate::record::StoredCell;
 use crate::template::{Schema, TemplateSyntax, parse_template};
 
 /// The kind of a one-field template, written as the inside of a YAML flow mapping.
@@ -1343,4 +1344,22 @@ fn percentages_and_dates_excel_cannot_hold_get_advice() {
     };
     assert!(message(-18095.0).contains("a date before 1900"), "{}", message(-18095.0));
     assert!(message(60.0).contains("29 February 1900"), "{}", message(60.0));
+}
+
+#[test]
+fn a_padded_spreadsheet_number_is_text_as_shown_and_a_number_as_stored() {
+    let zip = || CellRef::Shown(2134, "02134".into());
+    assert_eq!(show(&convert_cell(&Kind::Text, zip(), &iso()).value), "\"02134\"");
+    assert_eq!(show(&convert_cell(&kind("type: enum, values: ['02134']"), zip(), &iso()).value), "\"02134\"");
+    assert_eq!(show(&convert_cell(&Kind::Integer, zip(), &iso()).value), "2134");
+    assert_eq!(show(&convert_cell(&kind("type: decimal"), zip(), &iso()).value), "\"2134\"");
+    assert_eq!(
+        show(&convert_cell(&kind("type: date"), CellRef::Shown(45000, "45000".into()), &iso()).value),
+        "\"2023-03-15\""
+    );
+    // Through chunk storage and back.
+    let stored = serde_json::to_string(&StoredCell::from_cell_ref(zip())).unwrap();
+    let back: StoredCell<'_> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back.to_cell_ref(), zip(), "{stored}");
+    assert_eq!(zip().display(), "02134");
 }

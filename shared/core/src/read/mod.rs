@@ -10,6 +10,7 @@
 
 pub mod cells;
 pub mod csv;
+pub mod digits;
 pub mod encoding;
 pub mod fast_split;
 pub mod json;

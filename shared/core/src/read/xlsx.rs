@@ -17,6 +17,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx, XlsxFormulaMetadata};
 
+use super::digits::DigitPattern;
 use crate::record::CellRef;
 use crate::results::column_letters;
 use crate::settings::SheetRef;
@@ -419,6 +420,22 @@ where
         }
         .into());
     }
+    // Number formats that show a whole number's digits padded or separated (a zip code's
+    // `00000`): a second reader walks the cells' styles alongside, only when the workbook has one.
+    let patterns: Vec<Option<DigitPattern>> = cells
+        .styles()
+        .iter()
+        .map(|style| style.number_format.as_ref().and_then(|f| DigitPattern::parse(&f.format_code)))
+        .collect();
+    let mut style_book = if patterns.iter().any(Option::is_some) { Some(open_book()?) } else { None };
+    let mut styles = match style_book.as_mut() {
+        Some(book) => Some(StyleWalk::new(book.worksheet_cells_reader(&name).map_err(read_err)?, patterns)),
+        None => None,
+    };
+    let mut shown = |pos: (u32, u32), value: CellRef<'static>| match styles.as_mut() {
+        Some(walk) => walk.shown(pos, value),
+        None => value,
+    };
     let mut row: Vec<CellRef<'static>> = Vec::new();
     let mut current: Option<u32> = None;
     // The last cell read: a damaged cell is the one after it.
@@ -495,7 +512,7 @@ where
                 read += 1;
                 let pos = cell.pos;
                 last = Some(pos);
-                place(pos, value_of(cell))?;
+                place(pos, shown(pos, value_of(cell)))?;
             }
             Ok(None) => break None,
             Err(calamine::XlsxError::CellError(value)) => break Some(value),
@@ -533,7 +550,7 @@ where
                 },
             };
             last = Some(pos);
-            place(pos, value)?;
+            place(pos, shown(pos, value))?;
         }
     }
     if let Some(prev) = current
@@ -542,6 +559,48 @@ where
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
     Ok(SheetInfo { name, is_1904 })
+}
+
+/// A walk through a sheet's cell styles beside the reader of its values, for the number formats
+/// that change how whole numbers show ([`DigitPattern`]).
+struct StyleWalk<'a, R: Read + Seek> {
+    reader: Option<calamine::XlsxCellReader<'a, R>>,
+    /// The pattern of each style, by style id.
+    patterns: Vec<Option<DigitPattern>>,
+    /// The next styled cell: row, column, style id.
+    next: Option<(u32, u32, usize)>,
+}
+
+impl<'a, R: Read + Seek> StyleWalk<'a, R> {
+    fn new(reader: calamine::XlsxCellReader<'a, R>, patterns: Vec<Option<DigitPattern>>) -> Self {
+        StyleWalk { reader: Some(reader), patterns, next: None }
+    }
+
+    /// A non-negative whole number as its format shows it, at `pos`; any other cell as it is.
+    /// Cells come in the sheet's order, so the walk only goes forward; a sheet whose cells are out
+    /// of order, or a style part the walk cannot read, loses the padding, never the value.
+    fn shown(&mut self, pos: (u32, u32), value: CellRef<'static>) -> CellRef<'static> {
+        let n = match value {
+            CellRef::Int(i) if i >= 0 => i,
+            CellRef::Number(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => f as i64,
+            _ => return value,
+        };
+        while let Some(reader) = self.reader.as_mut()
+            && self.next.is_none_or(|(r, c, _)| (r, c) < pos)
+        {
+            match reader.next_style_id() {
+                Ok(Some(next)) => self.next = Some(next),
+                Ok(None) | Err(_) => self.reader = None,
+            }
+        }
+        match self.next {
+            Some((r, c, style)) if (r, c) == pos => match self.patterns.get(style).and_then(Option::as_ref) {
+                Some(pattern) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
+                None => value,
+            },
+            _ => value,
+        }
+    }
 }
 
 /// The largest shared formula index (`si`) the second reader of [`read_sheet`] accepts: a
