@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::template::Schema;
 
@@ -179,12 +180,153 @@ impl MappingOutcome {
 /// The code of a header that matches no field.
 const NO_FIELD_MATCHED: &str = "no_field_matched";
 
-const FUZZY_THRESHOLD: f64 = 0.88;
+/// The words of a header or field name: runs of letters or of digits, split where a lower-case
+/// letter meets an upper-case one (`firstName`), lower case, without accents, full-width forms
+/// as ASCII.
+fn words(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut last: Option<char> = None;
+    for c in s.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)) {
+        let c = match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        };
+        let breaks = match last {
+            _ if !c.is_alphanumeric() => true,
+            Some(l) => l.is_numeric() != c.is_numeric() || (l.is_lowercase() && c.is_uppercase()),
+            None => false,
+        };
+        if breaks && !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+            last = Some(c);
+        } else {
+            last = None;
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    // A lone letter belongs to the word after it: `E-mail`.
+    let mut joined: Vec<String> = Vec::with_capacity(out.len());
+    let mut pending: Option<String> = None;
+    for w in out {
+        let lone = w.chars().count() == 1 && w.chars().all(char::is_alphabetic);
+        match pending.take() {
+            Some(p) if w.chars().all(char::is_alphabetic) => joined.push(p + &w),
+            Some(p) => {
+                joined.push(p);
+                if lone { pending = Some(w) } else { joined.push(w) }
+            }
+            None if lone => pending = Some(w),
+            None => joined.push(w),
+        }
+    }
+    joined.extend(pending);
+    joined
+}
 
-/// Letters and digits only, lower case, full-width forms (`ＩＤ`, common in East Asian
-/// spreadsheets) as their ASCII letters.
+/// Words a header may add to a field's name and still name it: `Email address`, `Phone number`,
+/// `Zip code`, `Company name`.
+const FILLER_WORDS: [&str; 7] = ["address", "number", "no", "nr", "num", "code", "name"];
+
+/// Prefixes that turn a word into its opposite: `Inactive` is not `Is active`, `Unsubscribed`
+/// not `Subscribed`.
+const NEGATIONS: [&str; 10] = ["non", "not", "no", "un", "in", "im", "il", "ir", "dis", "de"];
+
+/// Whether two words are one typing slip apart: equal, or (for words of four letters or more,
+/// the first letter kept) one letter added, dropped, changed or two swapped; two slips in
+/// words of ten or more. `Emial`, `Adress` and `Frist` are slips; `end` and `send`, `firm`
+/// and `first`, `name` and `fname` are other words.
+fn slip_apart(a: &str, b: &str) -> Option<usize> {
+    if a == b {
+        return Some(0);
+    }
+    let shorter = a.chars().count().min(b.chars().count());
+    if shorter < 4 || a.chars().next() != b.chars().next() {
+        return None;
+    }
+    let distance = strsim::osa_distance(a, b);
+    let allowed = if shorter >= 10 { 2 } else { 1 };
+    (distance <= allowed).then_some(distance)
+}
+
+/// How well a header names a field name (`target`) that it neither equals nor names after
+/// normalization: its words are the target's words in any order, each equal or a typing slip
+/// apart, plus at most [`FILLER_WORDS`]; or, where the words do not line up (`Lastnmae`), its
+/// letters are a slip apart from the target's. Numbers must agree (`Sales 2024` is not
+/// `Sales 2023`, `Phone 2` not `Phone`) and a negation is never a slip. `None` below that: a
+/// close-looking header of another meaning (`Phone ext`, `Send date`, `Username`) is left
+/// unmapped, where a similarity score mapped it to the wrong field.
+fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -> Option<f64> {
+    let target_words = words(target);
+    let nt: String = target_words.concat();
+    if nt.is_empty() {
+        return None;
+    }
+    let numbers = |ws: &[String]| {
+        let mut n: Vec<String> = ws.iter().filter(|w| w.chars().all(char::is_numeric)).cloned().collect();
+        n.sort();
+        n
+    };
+    if numbers(header_words) != numbers(&target_words) {
+        return None;
+    }
+    let nh = normalized_header;
+    let negates = |a: &str, b: &str| {
+        NEGATIONS.iter().any(|p| a.strip_prefix(p).is_some_and(|rest| rest.len() >= 3 && b.ends_with(rest)))
+    };
+    if negates(nh, &nt) || negates(&nt, nh) {
+        return None;
+    }
+    // Word by word: each target word takes the closest header word left.
+    let mut left: Vec<&str> = header_words.iter().map(String::as_str).collect();
+    let mut slips = 0;
+    let mut aligned = true;
+    let mut fillers = 0;
+    // Target words found that are not filler words.
+    let mut core = 0;
+    for t in &target_words {
+        let best = left.iter().enumerate().filter_map(|(i, h)| slip_apart(h, t).map(|d| (d, i))).min();
+        match best {
+            Some((d, i)) => {
+                slips += d;
+                left.remove(i);
+                core += usize::from(!FILLER_WORDS.contains(&t.as_str()));
+            }
+            // A field name may have a filler word the header lacks (`Phone` for `phone_number`).
+            None if FILLER_WORDS.contains(&t.as_str()) => fillers += 1,
+            None => {
+                aligned = false;
+                break;
+            }
+        }
+    }
+    // Something of the target must be in the header, not some of its filler words alone; and filler
+    // words on one side only (`Postal address` is not `Postal code`).
+    let one_sided = fillers == 0 || left.is_empty();
+    if aligned && one_sided && (core > 0 || fillers == 0) && left.iter().all(|w| FILLER_WORDS.contains(w)) {
+        fillers += left.len();
+        // The same words in another order (`Date end`) cost as much as a filler word.
+        let reordered = slips + fillers == 0;
+        return Some(0.94 - 0.03 * slips as f64 - 0.02 * (fillers + usize::from(reordered)) as f64);
+    }
+    // Letters, where the words do not line up (`Lastnmae` for `Last name`): one slip (two in
+    // long names) apart. Where they do, the words decide (`Firm name` is not `First name`).
+    if header_words.len() == target_words.len() {
+        return None;
+    }
+    slip_apart(nh, &nt).filter(|d| *d > 0).map(|d| 0.92 - 0.03 * d as f64)
+}
+
+/// Letters and digits only, lower case, without accents (`Prénom` is `prenom`, whether its `é`
+/// is one character or `e` and a combining accent, as macOS writes it), full-width forms
+/// (`ＩＤ`, common in East Asian spreadsheets) as their ASCII letters.
 pub(crate) fn normalize(s: &str) -> String {
-    s.chars()
+    s.nfd()
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
@@ -306,12 +448,13 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             } else if !nh.is_empty() && nalts.contains(&nh) {
                 Some((0.95, MatchMethod::Alternate))
             } else if nh.len() >= 3 {
-                let best = std::iter::once(nkey)
-                    .chain(std::iter::once(nlabel))
-                    .chain(nalts.iter())
-                    .map(|t| strsim::jaro_winkler(&nh, t))
-                    .fold(0.0f64, f64::max);
-                (best >= FUZZY_THRESHOLD).then_some((best.min(0.94), MatchMethod::Fuzzy))
+                let header_words = words(header);
+                std::iter::once(field.key.as_str())
+                    .chain(std::iter::once(field.label.as_str()))
+                    .chain(field.alternate_matches.iter().map(String::as_str))
+                    .filter_map(|target| fuzzy_score(&nh, &header_words, target))
+                    .reduce(f64::max)
+                    .map(|score| (score, MatchMethod::Fuzzy))
             } else {
                 None
             };
@@ -538,6 +681,75 @@ mod tests {
     }
 
     #[test]
+    fn fuzzy_matches_forgive_typing_slips_and_filler_words_not_other_meanings() {
+        let score = |header: &str, target: &str| fuzzy_score(&normalize(header), &words(header), target);
+        for (header, target) in [
+            ("Emial", "email"),
+            ("Emails", "email"),
+            ("Adress", "address"),
+            ("Frist name", "first_name"),
+            ("Lastnmae", "Last name"),
+            ("E-mail Address", "email"),
+            ("Phone Number", "phone"),
+            ("Zip code", "zip"),
+            ("Company name", "company"),
+            ("Date end", "end date"),
+            ("custmerId", "Customer ID"),
+            ("Phone", "phone_number"),
+        ] {
+            assert!(score(header, target).is_some_and(|s| (0.8..0.95).contains(&s)), "{header} ~ {target}");
+        }
+        for (header, target) in [
+            ("Username", "last_name"),
+            ("Send date", "end_date"),
+            ("Postal address", "postal code"),
+            ("Phone ext", "phone"),
+            ("Firm name", "first_name"),
+            ("Firm name", "forename"),
+            ("Ship to name", "ship_to_address"),
+            ("Zip4", "zip"),
+            ("fname", "name"),
+            ("Name (first)", "name"),
+            ("Sales 2024", "Sales 2023"),
+            ("Q2 revenue", "Q1 revenue"),
+            ("Email 2", "email"),
+            ("Phone #", "phone2"),
+            ("Signoff date", "signup_date"),
+            ("Country of birth", "country"),
+            ("Inactive", "is_active"),
+            ("Unsubscribed", "subscribed"),
+            ("Unverified", "verified"),
+            ("Non-taxable", "taxable"),
+            ("Nonactive", "active"),
+            ("Deactive", "active"),
+            ("ids", "id"),
+            ("Name", "name_code"),
+        ] {
+            assert_eq!(score(header, target), None, "{header} !~ {target}");
+        }
+        assert_eq!(words("firstName_2 E-mail ＩＤ"), ["first", "name", "2", "email", "id"]);
+    }
+
+    #[test]
+    fn a_column_left_out_of_a_field_does_not_slide_into_a_numbered_one() {
+        let mut phone = FieldSpec::new("phone", FieldTypeName::Text);
+        phone.label = Some("Phone".into());
+        let mut phone2 = FieldSpec::new("phone2", FieldTypeName::Text);
+        phone2.label = Some("Phone 2".into());
+        let schema = Schema::compile(TemplateSpec {
+            name: "t".into(),
+            description: None,
+            fields: vec![phone, phone2],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let headers: Vec<String> = ["Cell", "Phone"].map(String::from).to_vec();
+        let explicit = BTreeMap::from([("Cell".to_string(), Some("phone".to_string()))]);
+        let out = map_columns(&schema, &headers, &explicit);
+        assert_eq!(out.columns[1].field, None, "{:?}", out.columns);
+    }
+
+    #[test]
     fn punctuation_and_case_do_not_matter() {
         let headers: Vec<String> =
             ["E-Mail Address", "FIRST NAME", "Last-Name", "ＰＨＯＮＥ＿ＮＵＭＢＥＲ"].map(String::from).to_vec();
@@ -545,6 +757,12 @@ mod tests {
         let methods: Vec<_> = out.columns.iter().map(|c| c.method).collect();
         assert_eq!(methods, vec![MatchMethod::Normalized; 4]);
         assert_eq!(out.columns[3].field.as_deref(), Some("phone_number"));
+        // Accents, written as one character or as a letter and a combining accent.
+        for accented in ["Lást-Name", "La\u{301}st-Name"] {
+            let out = map_columns(&schema(), &[accented.to_string()], &BTreeMap::new());
+            assert_eq!(out.columns[0].field.as_deref(), Some("last_name"), "{accented}");
+            assert_eq!(out.columns[0].method, MatchMethod::Normalized, "{accented}");
+        }
     }
 
     #[test]
@@ -625,7 +843,7 @@ mod tests {
         // One column with no delimiter in its name, or one that maps: no such guess.
         let out = map_columns(&schema(), &["name".to_string()], &BTreeMap::new());
         assert!(out.problems.iter().all(|p| p.code != "lines_quoted_whole"));
-        let out = map_columns(&schema(), &["e-mail address; work".to_string()], &BTreeMap::new());
+        let out = map_columns(&schema(), &["e-mail; address".to_string()], &BTreeMap::new());
         assert!(out.problems.is_empty(), "{:?}", out.problems);
     }
 
