@@ -586,10 +586,26 @@ fn convert_time_of_day<'a>(kind: &'a Kind, serial: f64, ms: u32, opts: &ParseOpt
     let value = match kind {
         Kind::Date { .. } => fault(codes::INVALID_DATE, "date"),
         Kind::Datetime { .. } => fault(codes::INVALID_DATETIME, "date"),
-        Kind::Integer | Kind::Decimal { .. } => return convert_number(kind, serial, opts),
+        Kind::Integer | Kind::Decimal { .. } => not_a_number(kind, &text, "a time of day"),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
     ConvertedCell { value, text: Cow::Owned(text) }
+}
+
+/// A date or time cell in a number field: its serial (45292 for 2024-01-01, 0.5 for noon) is no
+/// number anyone wrote, so an error names what the sheet shows instead of delivering it.
+fn not_a_number<'a>(kind: &Kind, shown: &str, what: &str) -> Converted<'a> {
+    let (code, number) = match kind {
+        Kind::Integer => (codes::INVALID_INTEGER, "a whole number"),
+        _ => (codes::INVALID_DECIMAL, "a number"),
+    };
+    Converted::Invalid(Box::new(Fault::new(
+        code,
+        format!(
+            "'{shown}' is {what} (the spreadsheet cell is formatted as one), not {number}; format the column as \
+             numbers in the spreadsheet, or make the field a date"
+        ),
+    )))
 }
 
 fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
@@ -674,7 +690,11 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &Parse
         (Kind::Datetime { .. }, None) => {
             Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATETIME, serial_fault(serial, &text))))
         }
-        (Kind::Integer | Kind::Decimal { .. }, _) => return convert_number(kind, serial, opts),
+        (Kind::Integer | Kind::Decimal { .. }, Some(dt)) if dt.time() == civil::Time::midnight() => {
+            not_a_number(kind, &text, "a date")
+        }
+        (Kind::Integer | Kind::Decimal { .. }, Some(_)) => not_a_number(kind, &text, "a date and time"),
+        (Kind::Integer | Kind::Decimal { .. }, None) => return convert_number(kind, serial, opts),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
     ConvertedCell { value, text: Cow::Owned(text) }

@@ -910,7 +910,20 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&dt, CellRef::ExcelDate(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
     check(&dt, CellRef::ExcelDate(-2.0), "!invalid_datetime", "-2");
     check(&Kind::Text, CellRef::ExcelDate(45000.0), "\"2023-03-15\"", "2023-03-15");
-    check(&Kind::Integer, CellRef::ExcelDate(45000.0), "45000", "45000");
+    // A date or time cell in a number field: its serial is no number anyone wrote.
+    check(&Kind::Integer, CellRef::ExcelDate(45000.0), "!invalid_integer", "2023-03-15");
+    let amount = kind("type: decimal");
+    check(&amount, CellRef::ExcelDate(45000.25), "!invalid_decimal", "2023-03-15T06:00:00");
+    check(&amount, CellRef::ExcelDate(0.5), "!invalid_decimal", "12:00:00");
+    match convert_cell(&Kind::Integer, CellRef::ExcelDate(45000.0), &iso()).value {
+        Converted::Invalid(f) => assert!(
+            f.message
+                .starts_with("'2023-03-15' is a date (the spreadsheet cell is formatted as one), not a whole number"),
+            "{}",
+            f.message
+        ),
+        other => panic!("{other:?}"),
+    }
     check(&Kind::Integer, CellRef::Error(Cow::Borrowed("#DIV/0!")), "!cell_error", "#DIV/0!");
     check(&Kind::Text, CellRef::Error(Cow::Borrowed("#N/A")), "!cell_error", "#N/A");
     check(&flag, CellRef::Bool(true), "true", "true");
