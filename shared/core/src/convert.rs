@@ -578,7 +578,7 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
 /// A spreadsheet serial below 1 in a date or time format: a time of day (`hh:mm:ss`), which is how
 /// spreadsheets store times. It reads as text, never as a date. In the 1904 system the same
 /// serials are also 1904-01-01, the epoch itself; a time is far likelier there too.
-fn convert_time_of_day<'a>(kind: &'a Kind, serial: f64, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
+fn convert_time_of_day<'a>(kind: &'a Kind, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
     let text = time_of_day_text(ms);
     let fault = |code, what| {
         Converted::Invalid(Box::new(Fault::new(code, format!("'{text}' is a time of day without a {what}"))))
@@ -668,7 +668,7 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &Parse
     // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
     let epoch_1904 = opts.is_1904 && serial == 0.0 && matches!(kind, Kind::Date { .. });
     if (0.0..1.0).contains(&serial) && !epoch_1904 {
-        return convert_time_of_day(kind, serial, serial_milliseconds(serial), opts);
+        return convert_time_of_day(kind, serial_milliseconds(serial), opts);
     }
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
     let text = if epoch_1904 { "1904-01-01".to_string() } else { serial_text(serial, opts.is_1904) };

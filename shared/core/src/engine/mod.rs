@@ -197,6 +197,9 @@ pub struct RowEngine<'a> {
     has_nulls: bool,
     dedupe: bool,
     strict_width: bool,
+    /// Whether a cell beyond the header's last column is an error though rows may be short
+    /// (sheets: rows omit their trailing empty cells, but a value out there is under no header).
+    extra_cells: bool,
     sheet: Option<String>,
     defaults: Vec<Option<Value<'a>>>,
     /// Each engine's own copy of the matchers: a `Regex` shared between threads hands its
@@ -245,6 +248,7 @@ impl<'a> RowEngine<'a> {
             dedupe,
             regexes,
             strict_width: true,
+            extra_cells: true,
             sheet: None,
             defaults,
             // One slot per field, overwritten by each row: a value is written where it lives.
@@ -315,6 +319,7 @@ impl<'a> RowEngine<'a> {
     /// Records whose width is not checked against the header (JSON objects).
     pub fn lenient_width(mut self) -> Self {
         self.strict_width = false;
+        self.extra_cells = false;
         self
     }
 
@@ -361,6 +366,8 @@ impl<'a> RowEngine<'a> {
         let width = self.plan.headers.len();
         if self.strict_width {
             self.check_width(rec, n, width);
+        } else if self.extra_cells && n > width {
+            self.check_extra_cells(rec, n, width);
         }
         for c in 0..if rec.any_malformed() { n } else { 0 } {
             if rec.cell_malformed(c) {
@@ -433,6 +440,27 @@ impl<'a> RowEngine<'a> {
             self.counts.invalid += 1;
         }
         sink.row(&RowView { line, values: &self.values, issues: &self.issues, unmapped: &self.unmapped, valid });
+    }
+
+    /// A sheet's row with a value right of the header's last column: the value belongs to no
+    /// column (not even a blank-headed one passed through), so it would be lost unseen.
+    fn check_extra_cells<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
+        if let Some(extra) = (width..n).find(|c| !rec.cell(*c).is_blank()) {
+            let issue = self.issue(
+                rec.cell_line(extra),
+                Some(extra),
+                None,
+                codes::TOO_MANY_COLUMNS,
+                format!(
+                    "column {} holds a value, right of the header's last column ({}); give the column a header, or clear the cell",
+                    crate::results::column_letters(extra as u32 + 1),
+                    crate::results::column_letters(width.max(1) as u32),
+                ),
+                Severity::Error,
+                Some(rec.cell(extra).display().into_owned()),
+            );
+            self.issues.push(issue);
+        }
     }
 
     fn check_width<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
