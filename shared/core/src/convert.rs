@@ -1106,7 +1106,8 @@ fn parse_decimal_general(
     let mut exponent: Option<i32> = None;
     let mut end = body.len();
     if let Some(e) = body.iter().position(|b| matches!(b, b'e' | b'E')) {
-        let digits = body[e + 1..].strip_prefix(b"+").or_else(|| body[e + 1..].strip_prefix(b"-")).unwrap_or(&body[e + 1..]);
+        let digits =
+            body[e + 1..].strip_prefix(b"+").or_else(|| body[e + 1..].strip_prefix(b"-")).unwrap_or(&body[e + 1..]);
         let negative = body.get(e + 1) == Some(&b'-');
         if digits.is_empty() || digits.len() > 4 || !digits.iter().all(u8::is_ascii_digit) || e == 0 {
             return Err(bad());

@@ -42,6 +42,11 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
     let mut taken: Vec<String> = Vec::new();
     let mut fields = Vec::with_capacity(headers.len());
     for (c, (header, values)) in headers.iter().zip(&columns).enumerate() {
+        // A column without a header (pandas' index, a spacer) has no name an import could map
+        // it by: a field for it would be required and never found.
+        if trim(header).is_empty() {
+            continue;
+        }
         let mut key = key_for(header, c);
         let base = key.clone();
         let mut n = 2;
@@ -375,6 +380,17 @@ mod tests {
         assert_eq!(t.settings.locale, None, "ISO values name no locale");
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn a_column_without_a_header_is_left_out() {
+        // pandas writes its index so: a blank header over 0, 1, 2.
+        let headers: Vec<String> = ["", "id", " ", "name"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> =
+            (0..5).map(|i| vec![i.to_string(), (i + 1).to_string(), String::new(), format!("n{i}")]).collect();
+        let t = infer_template("t", &headers, &rows);
+        let keys: Vec<&str> = t.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["id", "name"]);
     }
 
     #[test]

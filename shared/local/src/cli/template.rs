@@ -61,6 +61,14 @@ pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyh
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "template".into())
     });
     let spec = infer_template(&name, &headers, &sample);
+    for (c, _) in headers.iter().enumerate().filter(|(_, h)| h.trim().is_empty()) {
+        if sample.iter().any(|row| row.get(c).is_some_and(|v| !v.trim().is_empty())) {
+            eprintln!(
+                "note: column {} has no header, so the template leaves it out; give it a header in the file to import it",
+                c + 1
+            );
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&spec)?);
     } else {
