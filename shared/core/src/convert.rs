@@ -717,7 +717,20 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
             let value = value_into_static(convert_text(kind, &text, opts));
             ConvertedCell { value, text }
         }
-        _ => {
+        Some(sep) => {
+            let item = items.iter().find(|i| i.contains(sep)).map(|i| clip(i)).unwrap_or_default();
+            let shown = if sep == " " { "a space".to_string() } else { format!("'{sep}'") };
+            let message = format!(
+                "the item '{item}' holds the field's separator, {shown}, which would split it; give the field another separator"
+            );
+            ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_TYPE, message))), text }
+        }
+        // A text field keeps a list as its JSON text, as it keeps any other structure.
+        None if matches!(kind, Kind::Text) => {
+            let json = serde_json::to_string(&items).unwrap_or_default();
+            ConvertedCell { value: Converted::Valid(Value::Text(Cow::Owned(json.clone()))), text: Cow::Owned(json) }
+        }
+        None => {
             let message = format!("'{}' is a list, not a single value", clip(&text));
             ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_TYPE, message))), text }
         }

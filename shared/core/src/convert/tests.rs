@@ -956,7 +956,16 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&tags, CellRef::List(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]), "[\"a\",\"b\"]", "a b");
     check(&tags, CellRef::List(vec![Cow::Borrowed("a b")]), "!invalid_type", "a b");
     check(&tags, CellRef::List(vec![]), "empty", "");
-    check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "!invalid_type", "a");
+    // A text field keeps a JSON list as its JSON text, as it keeps an object.
+    check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "\"[\\\"a\\\"]\"", "[\"a\"]");
+    check(&Kind::Integer, CellRef::List(vec![Cow::Borrowed("1")]), "!invalid_type", "1");
+    match convert_cell(&tags, CellRef::List(vec![Cow::Borrowed("New York"), Cow::Borrowed("Paris")]), &iso()).value {
+        Converted::Invalid(f) => assert_eq!(
+            f.message,
+            "the item 'New York' holds the field's separator, a space, which would split it; give the field another separator"
+        ),
+        other => panic!("{other:?}"),
+    }
     let opts_1904 = ParseOptions { is_1904: true, ..iso() };
     assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(1.0)).0, "\"1904-01-02\"");
     // Below 1, a serial is a time of day, as spreadsheets store times: text, never a date.

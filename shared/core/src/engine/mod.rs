@@ -413,6 +413,9 @@ impl<'a> RowEngine<'a> {
                     },
                     // Its value is unknown, and the formula is not one.
                     CellRef::Uncalculated(_) => Cow::Borrowed(""),
+                    // A JSON list travels as its JSON text, as an object does: `["a b"]` is not
+                    // `["a", "b"]`.
+                    CellRef::List(items) => Cow::Owned(serde_json::to_string(&items).unwrap_or_default()),
                     other => Cow::Owned(other.display().into_owned()),
                 };
                 self.unmapped.push((c, text));

@@ -698,3 +698,23 @@ fn counts_add_up_across_chunks() {
     total += Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 4, warnings: 0 };
     assert_eq!(total, Counts { rows: 3, valid: 2, invalid: 1, skipped: 2, errors: 4, warnings: 3 });
 }
+
+#[test]
+fn a_json_list_passed_through_keeps_its_items() {
+    use crate::record::{StoredCell, StoredRecord, TaggedCell};
+    fn list(items: &[&'static str]) -> StoredCell<'static> {
+        StoredCell::Tagged(TaggedCell::List(items.iter().map(|i| (*i).into()).collect()))
+    }
+    let (valid, _, _, _) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n",
+        &["a", "tags"],
+        None,
+        RowsMode::All,
+        &[
+            StoredRecord(1, vec![StoredCell::Number(1.0), list(&["a b"])]),
+            StoredRecord(2, vec![StoredCell::Number(2.0), list(&["a", "b"])]),
+        ],
+    );
+    assert!(valid.contains(r#"{"line":1,"values":{"a":1},"unmapped":{"tags":"[\"a b\"]"}}"#), "{valid}");
+    assert!(valid.contains(r#"{"line":2,"values":{"a":2},"unmapped":{"tags":"[\"a\",\"b\"]"}}"#), "{valid}");
+}
