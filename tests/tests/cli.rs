@@ -375,6 +375,7 @@ fn the_outputs_never_overwrite_the_input_and_a_link_to_it_imports() {
     assert_eq!(run.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.starts_with("FAILED  broken.csv: ") && stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("broken.csv: broken.csv"), "the file is named once: {stderr}");
 }
 
 #[test]

@@ -67,6 +67,9 @@ pub enum FormatError {
     /// A DIF file (`TABLE`, `0,1`, ...).
     #[error("this is a DIF (.dif) spreadsheet file; save it as .xlsx or .csv and upload again")]
     Dif,
+    /// A JSON file that holds one value (`null`, a string, a number) rather than rows.
+    #[error("this JSON file holds a single value ({0}), not an array of objects or JSON Lines")]
+    JsonValue(String),
     /// Rich text (TextEdit's default, Word's RTF), which starts like a JSON object.
     #[error("this is a rich text (RTF) document, not CSV, XLSX or JSON; save it as plain text (.csv) and upload again")]
     Rtf,
@@ -121,9 +124,16 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     let first = text.iter().copied().find(|b| !b.is_ascii_whitespace());
     let name = file_name.unwrap_or("").to_ascii_lowercase();
     let csv_name = [".csv", ".tsv", ".txt", ".tab", ".psv"].iter().any(|ext| name.ends_with(ext));
+    let json_name = [".json", ".jsonl", ".ndjson"].iter().any(|ext| name.ends_with(ext));
     match first {
         // An array of objects, or JSON Lines (one object per line).
         Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
+        // `null`, `"text"`, `42` named .json: a JSON value, but no rows (read as CSV, it was a
+        // one-column file whose header is the value).
+        _ if json_name => match serde_json::from_slice::<serde_json::Value>(text) {
+            Ok(value) => Err(FormatError::JsonValue(crate::convert::clip(&value.to_string()).into_owned())),
+            Err(_) => Ok(Format::Csv),
+        },
         _ => Ok(Format::Csv),
     }
 }
@@ -368,6 +378,11 @@ mod tests {
         check(b"[note],x\n", Some("notes.csv"), Ok(Format::Csv));
         check(b"{\"id\": 1}\n{\"id\": 2}\n", Some("rows.jsonl"), Ok(Format::Json));
         check(b"{\"id\": 1}", None, Ok(Format::Json));
+        check(b"null\n", Some("rows.json"), Err(FormatError::JsonValue("null".into())));
+        check(b" \"s\"", Some("rows.JSON"), Err(FormatError::JsonValue("\"s\"".into())));
+        check(b"123", Some("rows.jsonl"), Err(FormatError::JsonValue("123".into())));
+        check(b"123", Some("rows.csv"), Ok(Format::Csv));
+        check(b"id,name\n1,a\n", Some("rows.json"), Ok(Format::Csv));
         // UTF-16 by its characters, with a byte order mark or without.
         let utf16 = |text: &str, bom: &[u8]| -> Vec<u8> {
             bom.iter().copied().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect()

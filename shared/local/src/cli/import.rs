@@ -249,7 +249,12 @@ async fn import(
     } else if import.status == ImportStatus::Failed {
         // Quiet keeps stderr for errors, and a failed import is one: say why.
         let reason = import.status_reason.as_deref().unwrap_or("the import failed");
-        eprintln!("FAILED  {}: {reason}", file_name.as_deref().unwrap_or("input"));
+        let name = file_name.as_deref().unwrap_or("input");
+        // A file's fault names the file already (`data.slk: this is a SYLK file`).
+        match reason.strip_prefix(name).is_some_and(|rest| rest.starts_with(':')) {
+            true => eprintln!("FAILED  {reason}"),
+            false => eprintln!("FAILED  {name}: {reason}"),
+        }
     }
     Ok(ExitCode::from(match import.status {
         ImportStatus::Successful => 0,
