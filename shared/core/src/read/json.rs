@@ -46,13 +46,31 @@ pub enum JsonInputError {
     Empty,
     /// One object alone: neither an array nor JSON Lines.
     #[error(
-        "the file holds one JSON object; JSON input must be an array of objects, one per row, or JSON Lines (an object on each line){hint}",
+        "the file holds one JSON object, which is taken for a document, not a row; JSON input is an array of objects, one per row, or JSON Lines (an object on each line, more than one line; to import one object as a row, write it inside [ ]){hint}",
         hint = rows_hint(.rows_key.as_deref())
     )]
     NotRows {
         /// The object's one key that holds an array of objects (`{"data": [...]}`), if any.
         rows_key: Option<String>,
     },
+}
+
+/// A JSON syntax fault in words a person who wrote or exported the file can act on; `at` is the
+/// character where it was found.
+fn explain(message: String, at: Option<char>, lines_mode: bool) -> String {
+    let advice = match (message.as_str(), at) {
+        (m, _) if m.starts_with("EOF while parsing") && lines_mode => {
+            "an object does not end on its line; JSON Lines needs each object on one line (jq writes one object over \
+             several lines unless given -c)"
+        }
+        (m, _) if m.starts_with("EOF while parsing") => "the file ends before the JSON does (a ']' or '}' is missing)",
+        (_, Some('/')) => "JSON has no comments; remove them",
+        ("expected value", Some('N' | 'I' | '-')) => "NaN and Infinity are not JSON; write null or a number",
+        ("expected value" | "key must be a string", Some('\'')) => "JSON strings take double quotes, not single ones",
+        ("trailing characters", _) => "text follows the end of the JSON",
+        _ => return message,
+    };
+    format!("{message}: {advice}")
 }
 
 fn rows_hint(key: Option<&str>) -> String {
@@ -124,15 +142,25 @@ pub fn read_json<E>(
     mut on_record: impl FnMut(u64, Vec<CellRef<'_>>) -> Result<(), E>,
     on_header: impl FnOnce(Vec<String>) -> Result<(), E>,
 ) -> Result<Result<(), E>, JsonInputError> {
-    let text = text.trim_start_matches('\u{FEFF}');
-    let syntax = |e: serde_json::Error, line_offset: usize| JsonInputError::Syntax {
-        line: e.line() + line_offset,
-        // serde_json gives column 0 for a value of the wrong type; columns count from 1.
-        column: e.column().max(1),
-        message: e.to_string().split(" at line").next().unwrap_or_default().to_string(),
+    // A byte order mark before, and NUL padding or the DOS end-of-file mark after (as a CSV file
+    // may end), are no part of the JSON.
+    let text = text.trim_start_matches('\u{FEFF}').trim_end_matches(['\0', '\u{1A}', ' ', '\t', '\r', '\n']);
+    let lines_mode = text.trim_start().starts_with('{');
+    let syntax = |e: serde_json::Error, line_offset: usize| {
+        let message = e.to_string().split(" at line").next().unwrap_or_default().to_string();
+        let at = text
+            .lines()
+            .nth(e.line().saturating_sub(1) + line_offset)
+            .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+        JsonInputError::Syntax {
+            line: e.line() + line_offset,
+            // serde_json gives column 0 for a value of the wrong type; columns count from 1.
+            column: e.column().max(1),
+            message: explain(message, at, lines_mode),
+        }
     };
     // (line, object): array items are numbered from 1, JSON Lines by their line.
-    let rows: Vec<(u64, Row<'_>)> = if text.trim_start().starts_with('{') {
+    let rows: Vec<(u64, Row<'_>)> = if lines_mode {
         let mut rows = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -475,6 +503,23 @@ mod tests {
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
         let err = read_json("{\"a\": 1}\n[1]\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn syntax_faults_say_what_to_do() {
+        let message = |text: &str| match read_json(text, 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err() {
+            JsonInputError::Syntax { message, .. } => message,
+            other => panic!("{other:?}"),
+        };
+        assert!(message("{\"a\": 1}\n{\n  \"a\": 2\n}\n").ends_with("unless given -c)"));
+        assert!(message("[{\"a\": 1}").ends_with("(a ']' or '}' is missing)"));
+        assert!(message("[{\"a\": 1} // first\n]").ends_with("JSON has no comments; remove them"));
+        assert!(message("[{\"a\": NaN}]").ends_with("write null or a number"));
+        assert!(message("[{'a': 1}]").ends_with("not single ones"));
+        assert!(message("[{\"a\": 1}] x").ends_with("text follows the end of the JSON"));
+        // NUL padding and the DOS end-of-file mark after the JSON are not part of it.
+        let (_, rows) = read_all("[{\"a\": 1}]\n\u{1A}\0\0");
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]
