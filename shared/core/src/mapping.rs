@@ -2,7 +2,7 @@
 //!
 //! Order of preference: an explicit mapping (by header name or 1-based column number) → the
 //! exact key or label → the same ignoring case, spaces and punctuation → an `alternate_matches`
-//! entry → a fuzzy match (Jaro-Winkler) with its confidence. Every decision is recorded with its
+//! entry → a fuzzy match (typing slips and filler words, see `fuzzy_score`) with its confidence. Every decision is recorded with its
 //! method and confidence. A required field left unmapped or a tie between candidates is a
 //! problem that sends the import to `NEEDS_REVIEW` rather than a guess.
 
@@ -44,8 +44,8 @@ pub struct ColumnMapping {
     pub field: Option<String>,
     /// How it was decided.
     pub method: MatchMethod,
-    /// Confidence between 0 and 1.
-    pub confidence: f32,
+    /// Confidence between 0 and 1, in hundredths.
+    pub confidence: f64,
 }
 
 /// Something a person has to decide.
@@ -519,7 +519,7 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         field_taken[f] = true;
         columns[c].field = Some(schema.fields[f].key.clone());
         columns[c].method = method;
-        columns[c].confidence = score as f32;
+        columns[c].confidence = (score * 100.0).round() / 100.0;
     }
     for (f, field) in schema.fields.iter().enumerate() {
         if field.required && !field_taken[f] && !blocked_field[f] && field.default.is_none() {
