@@ -811,7 +811,9 @@ fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
         DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
         DataRef::Bool(b) => CellRef::Bool(*b),
-        DataRef::DateTime(dt) if dt.is_duration() => CellRef::Number(as_shown(dt.as_f64())),
+        // A duration (`[h]:mm:ss`) as the sheet shows it, hours past 24 and all: its day
+        // fraction (0.0625 for 1:30) is no number anyone wrote.
+        DataRef::DateTime(dt) if dt.is_duration() => CellRef::Str(Cow::Owned(duration_text(dt.as_f64()))),
         DataRef::DateTime(dt) => CellRef::ExcelDate(dt.as_f64()),
         DataRef::DateTimeIso(s) => CellRef::Str(Cow::Owned(iso_date_cell(s).to_string())),
         DataRef::DurationIso(s) => CellRef::Str(Cow::Owned(s.clone())),
@@ -820,9 +822,33 @@ fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
     }
 }
 
+/// A duration in days as `h:mm:ss` (hours as many as it has, at least two digits; milliseconds
+/// when there are any), as a `[hh]:mm:ss` format shows it.
+fn duration_text(days: f64) -> String {
+    let ms = (days.abs() * 86_400_000.0).round() as u64;
+    let sign = if days < 0.0 && ms > 0 { "-" } else { "" };
+    let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    match milli {
+        0 => format!("{sign}{h:02}:{m:02}:{s:02}"),
+        _ => format!("{sign}{h:02}:{m:02}:{s:02}.{milli:03}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_the_sheet_shows_them() {
+        assert_eq!(duration_text(0.0625), "01:30:00");
+        assert_eq!(duration_text(1.085416666666667), "26:03:00");
+        assert_eq!(duration_text(-0.5), "-12:00:00");
+        assert_eq!(duration_text(0.0), "00:00:00");
+        assert_eq!(duration_text(1.5 / 86_400.0), "00:00:01.500");
+        let duration =
+            DataRef::DateTime(calamine::ExcelDateTime::new(0.0625, calamine::ExcelDateTimeType::TimeDelta, false));
+        assert_eq!(to_cell(&duration), CellRef::Str("01:30:00".into()));
+    }
 
     #[test]
     fn fractions_read_as_the_spreadsheet_shows_them() {
