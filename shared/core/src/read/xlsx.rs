@@ -436,6 +436,15 @@ where
         Some(walk) => walk.shown(pos, value),
         None => value,
     };
+    // Cells merged down several rows show their value in every row, but hold it in the first.
+    // Reading the regions walks the sheet's XML once more; a look for the word in the sheets'
+    // bytes first spares most workbooks, which merge nothing, that walk. A damaged sheet is the
+    // value reader's to report.
+    let regions = match any_merged_cells(&mut open_reader()?, limits)? {
+        true => open_book()?.merge_cells_by_sheet_name(&name).unwrap_or_default(),
+        false => Vec::new(),
+    };
+    let mut merged = MergeFill::new(regions);
     let mut row: Vec<CellRef<'static>> = Vec::new();
     let mut current: Option<u32> = None;
     // The last cell read: a damaged cell is the one after it.
@@ -452,6 +461,7 @@ where
             if let Some(prev) = current
                 && !row.is_empty()
             {
+                merged.fill(prev, &mut row);
                 on_record(u64::from(prev) + 1, std::mem::take(&mut row)).map_err(ReadError::Sink)?;
             }
             row.clear();
@@ -479,6 +489,7 @@ where
             }
             .into());
         }
+        merged.note((r, c), &value);
         let c = c as usize;
         if c < row.len() {
             row[c] = value;
@@ -556,9 +567,74 @@ where
     if let Some(prev) = current
         && !row.is_empty()
     {
+        merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
     Ok(SheetInfo { name, is_1904 })
+}
+
+/// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
+/// shows the value in every row of the region, but the file holds it in the first cell only. Each
+/// row below gets it in the region's first column, where it holds nothing of its own. Regions one
+/// row high (a title across the columns) are left as stored, so no value is copied across
+/// columns.
+struct MergeFill {
+    /// (first row, last row, column), by first row.
+    regions: Vec<(u32, u32, u32)>,
+    /// Each region's value, once its first cell is read.
+    values: Vec<Option<CellRef<'static>>>,
+    /// Regions not yet begun (from this index), and those the rows being read lie in.
+    next: usize,
+    active: Vec<usize>,
+}
+
+impl MergeFill {
+    fn new(regions: Vec<calamine::Dimensions>) -> Self {
+        let mut regions: Vec<(u32, u32, u32)> =
+            regions.iter().filter(|d| d.end.0 > d.start.0).map(|d| (d.start.0, d.end.0, d.start.1)).collect();
+        regions.sort_unstable();
+        let values = vec![None; regions.len()];
+        MergeFill { regions, values, next: 0, active: Vec::new() }
+    }
+
+    /// Keeps the value of a region's first cell.
+    fn note(&mut self, (r, c): (u32, u32), value: &CellRef<'static>) {
+        if self.regions.is_empty() {
+            return;
+        }
+        let from = self.regions.partition_point(|g| g.0 < r);
+        for i in from..self.regions.len() {
+            match self.regions[i] {
+                (r0, _, col) if r0 == r && col == c => self.values[i] = Some(value.clone()),
+                (r0, ..) if r0 > r => break,
+                _ => {}
+            }
+        }
+    }
+
+    /// Fills row `r` (0-based) below the first row of each region it lies in.
+    fn fill(&mut self, r: u32, row: &mut Vec<CellRef<'static>>) {
+        if self.regions.is_empty() {
+            return;
+        }
+        while self.next < self.regions.len() && self.regions[self.next].0 < r {
+            self.active.push(self.next);
+            self.next += 1;
+        }
+        let regions = &self.regions;
+        self.active.retain(|&i| regions[i].1 >= r);
+        for &i in &self.active {
+            let (r0, _, col) = self.regions[i];
+            let (Some(value), true) = (&self.values[i], r0 < r) else { continue };
+            let col = col as usize;
+            if col >= row.len() {
+                row.resize(col + 1, CellRef::Empty);
+            }
+            if row[col].is_blank() {
+                row[col] = value.clone();
+            }
+        }
+    }
 }
 
 /// A walk through a sheet's cell styles beside the reader of its values, for the number formats
@@ -743,6 +819,43 @@ fn iso_date_cell(s: &str) -> &str {
         }
         _ => s,
     }
+}
+
+/// Whether any worksheet part holds the word `mergeCell` (its merged regions): a scan of the
+/// decompressed bytes, much cheaper than reading the XML.
+fn any_merged_cells<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<bool, XlsxError> {
+    const WORD: &[u8] = b"mergeCell";
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let finder = memchr::memmem::Finder::new(WORD);
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0..zip.len() {
+        let sheet = zip
+            .by_index_raw(i)
+            .ok()
+            .and_then(|e| e.name().ok().map(|n| n.to_ascii_lowercase()))
+            .is_some_and(|name| name.starts_with("xl/worksheets/") && name.ends_with(".xml"));
+        if !sheet {
+            continue;
+        }
+        let Ok(mut entry) = zip.by_index(i) else { continue };
+        let mut entry = (&mut entry).take(limits.max_total_bytes);
+        // The last bytes of each read are kept before the next, so the word is found across reads.
+        let mut kept = 0;
+        loop {
+            let n = match entry.read(&mut buf[kept..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if finder.find(&buf[..kept + n]).is_some() {
+                return Ok(true);
+            }
+            let end = kept + n;
+            let tail = (WORD.len() - 1).min(end);
+            buf.copy_within(end - tail..end, 0);
+            kept = tail;
+        }
+    }
+    Ok(false)
 }
 
 /// Whether the workbook asks to be recalculated when opened (`<calcPr fullCalcOnLoad="1">`): the
