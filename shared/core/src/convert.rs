@@ -694,7 +694,8 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &Parse
             not_a_number(kind, &text, "a date")
         }
         (Kind::Integer | Kind::Decimal { .. }, Some(_)) => not_a_number(kind, &text, "a date and time"),
-        (Kind::Integer | Kind::Decimal { .. }, None) => return convert_number(kind, serial, opts),
+        // Outside the calendar (Excel's 29 February 1900, negative serials): still a date cell.
+        (Kind::Integer | Kind::Decimal { .. }, None) => not_a_number(kind, &text, "a date"),
         _ => value_into_static(convert_text(kind, &Cow::Borrowed(text.as_str()), opts)),
     };
     ConvertedCell { value, text: Cow::Owned(text) }
@@ -1177,6 +1178,11 @@ fn parse_decimal_general(
         return Err(bad());
     }
     if let Some(exponent) = exponent {
+        // A thousands separator has no place in a number with an exponent (`2.500e+03` under
+        // de-DE would be read as 2500000).
+        if group.is_some_and(|g| body[..end].contains(&g)) {
+            return Err(bad());
+        }
         return scaled_decimal(s, mantissa, neg, frac_digits, exponent, precision, scale);
     }
     finish_decimal(s, mantissa, neg, int_digits, frac_digits, precision, scale)

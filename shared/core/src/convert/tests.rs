@@ -246,6 +246,10 @@ fn a_decimal_comma_swaps_the_separators() {
             ("-0,50", "\"-0.50\""),
             ("1.234", "\"1234\""),
             (",5", "\"0.5\""),
+            ("2,5e+03", "\"2500\""),
+            // A group separator never comes with an exponent (printf's %.3e of 2500 under de-DE).
+            ("2.500e+03", "!invalid_decimal"),
+            ("1.230e1", "!invalid_decimal"),
             ("1.5", "!invalid_decimal"),
             ("1.23,5", "!invalid_decimal"),
             ("1.2345,6", "!invalid_decimal"),

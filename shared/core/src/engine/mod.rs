@@ -416,6 +416,8 @@ impl<'a> RowEngine<'a> {
                     // A JSON list travels as its JSON text, as an object does: `["a b"]` is not
                     // `["a", "b"]`.
                     CellRef::List(items) => Cow::Owned(serde_json::to_string(&items).unwrap_or_default()),
+                    // A date cell as the sheet shows it, not its serial number.
+                    CellRef::ExcelDate(serial) => Cow::Owned(crate::convert::serial_text(serial, self.opts.is_1904)),
                     other => Cow::Owned(other.display().into_owned()),
                 };
                 self.unmapped.push((c, text));
@@ -448,7 +450,10 @@ impl<'a> RowEngine<'a> {
     /// A sheet's row with a value right of the header's last column: the value belongs to no
     /// column (not even a blank-headed one passed through), so it would be lost unseen.
     fn check_extra_cells<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
-        if let Some(extra) = (width..n).find(|c| !rec.cell(*c).is_blank()) {
+        if let Some(extra) = (width..n).find(|c| {
+            let cell = rec.cell(*c);
+            !cell.is_blank() && !self.cell_is_null_marker(&cell)
+        }) {
             let issue = self.issue(
                 rec.cell_line(extra),
                 Some(extra),

@@ -718,3 +718,23 @@ fn a_json_list_passed_through_keeps_its_items() {
     assert!(valid.contains(r#"{"line":1,"values":{"a":1},"unmapped":{"tags":"[\"a b\"]"}}"#), "{valid}");
     assert!(valid.contains(r#"{"line":2,"values":{"a":2},"unmapped":{"tags":"[\"a\",\"b\"]"}}"#), "{valid}");
 }
+
+#[test]
+fn a_date_cell_passed_through_is_the_date_the_sheet_shows() {
+    use crate::record::{StoredCell, StoredRecord, TaggedCell};
+    let (valid, _, _, _) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n  null_values: [NULL]\n",
+        &["a", "when"],
+        Some("S"),
+        RowsMode::All,
+        &[
+            StoredRecord(2, vec![StoredCell::Number(1.0), StoredCell::Tagged(TaggedCell::Date(45292.0))]),
+            StoredRecord(3, vec![StoredCell::Number(2.0), StoredCell::Tagged(TaggedCell::Date(45293.5))]),
+            // A null marker right of the header is as empty as a blank cell there.
+            StoredRecord(4, vec![StoredCell::Number(3.0), StoredCell::Null(()), StoredCell::Str("NULL".into())]),
+        ],
+    );
+    assert!(valid.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"when":"2024-01-01"}}"#), "{valid}");
+    assert!(valid.contains(r#"{"line":3,"values":{"a":2},"unmapped":{"when":"2024-01-02T12:00:00"}}"#), "{valid}");
+    assert!(valid.contains(r#"{"line":4,"values":{"a":3}"#), "{valid}");
+}

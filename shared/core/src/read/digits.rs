@@ -46,23 +46,51 @@ impl DigitPattern {
                     parts.push(if c == '0' { Part::Zero } else { Part::Hash });
                 }
                 '"' => {
+                    let mut closed = false;
                     for q in chars.by_ref() {
                         if q == '"' {
+                            closed = true;
                             break;
                         }
                         literal.push(q);
                     }
+                    if !closed {
+                        return None;
+                    }
                 }
                 '\\' => literal.push(chars.next()?),
-                '-' | '+' | '(' | ')' | '/' | ':' | ' ' => literal.push(c),
+                // Not `/`: between placeholders it makes a fraction (`0/0` shows 4 as 4/1).
+                '-' | '+' | '(' | ')' | ':' | ' ' => literal.push(c),
                 _ => return None,
             }
         }
         flush(&mut literal, &mut parts);
         let pattern = DigitPattern { parts };
         let zeros = pattern.parts.iter().filter(|p| **p == Part::Zero).count();
+        let placeholders = pattern.parts.iter().filter(|p| !matches!(p, Part::Literal(_))).count();
         let literals = pattern.parts.iter().any(|p| matches!(p, Part::Literal(_)));
-        (zeros > 1 || literals).then_some(pattern)
+        // A format without a placeholder (`"N/A"`, `"-"`) shows no digits at all: a text field
+        // would lose the number to it.
+        (placeholders > 0 && (zeros > 1 || literals)).then_some(pattern)
+    }
+
+    /// Whether a format code has a section of its own for zero (`0000;-0000;"none"`), which
+    /// the pattern does not show.
+    pub fn zero_section(code: &str) -> bool {
+        let mut sections = 1;
+        let mut quoted = false;
+        let mut chars = code.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => quoted = !quoted,
+                '\\' if !quoted => {
+                    chars.next();
+                }
+                ';' if !quoted => sections += 1,
+                _ => {}
+            }
+        }
+        sections >= 3
     }
 
     /// How a whole number shows. Placeholders take the number's digits from the right; the
@@ -112,6 +140,7 @@ mod tests {
         assert_eq!(show("000-00-0000", 1).as_deref(), Some("000-00-0001"));
         assert_eq!(show("\"ID-\"000000", 42).as_deref(), Some("ID-000042"));
         assert_eq!(show("\\A0000", 7).as_deref(), Some("A0007"));
+        assert_eq!(show("00\\/00\\/0000", 12312024).as_deref(), Some("12/31/2024"), "an escaped slash");
         assert_eq!(show("###-####", 5551234).as_deref(), Some("555-1234"));
         assert_eq!(show("00000;[Red]-00000", 2134).as_deref(), Some("02134"), "the first section");
         assert_eq!(show("00", 0).as_deref(), Some("00"));
@@ -119,9 +148,18 @@ mod tests {
     }
 
     #[test]
+    fn a_section_for_zero_is_told() {
+        assert!(DigitPattern::zero_section("0000;-0000;\"zero\""));
+        assert!(!DigitPattern::zero_section("00000;[Red]-00000"));
+        assert!(!DigitPattern::zero_section("\"a;b;c\"0000"));
+    }
+
+    #[test]
     fn codes_that_show_a_numbers_own_digits_or_more_than_digits_are_left_alone() {
         for code in
             ["General", "0", "#", "#,##0", "0.00", "0%", "0.00E+00", "@", "[Red]00000", "yyyy-mm-dd", "$#,##0", "0_)"]
+                .into_iter()
+                .chain(["0/0", "00/00", "#/#", "\"N/A\"", "\"-\"", "\\x", "\"x\";\"y\"", "\"ID-0000"])
         {
             assert_eq!(DigitPattern::parse(code), None, "{code}");
         }

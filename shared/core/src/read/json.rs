@@ -55,17 +55,28 @@ pub enum JsonInputError {
     },
 }
 
-/// A JSON syntax fault in words a person who wrote or exported the file can act on; `at` is the
-/// character where it was found.
-fn explain(message: String, at: Option<char>, lines_mode: bool) -> String {
-    let advice = match (message.as_str(), at) {
+/// A JSON syntax fault in words a person who wrote or exported the file can act on; `rest` is the
+/// text from where it was found to the end of its line.
+fn explain(message: String, rest: &str, lines_mode: bool) -> String {
+    let word: String = rest.trim_start_matches('-').chars().take_while(|c| c.is_alphabetic()).collect();
+    if message == "expected value" || message == "invalid number" {
+        match word.as_str() {
+            "NaN" | "nan" | "Infinity" | "inf" | "infinity" => {
+                return format!("{message}: NaN and Infinity are not JSON; write null or a number");
+            }
+            "None" | "True" | "False" | "undefined" => {
+                return format!("{message}: {word} is not JSON; write null, true or false");
+            }
+            _ => {}
+        }
+    }
+    let advice = match (message.as_str(), rest.chars().next()) {
         (m, _) if m.starts_with("EOF while parsing") && lines_mode => {
             "an object does not end on its line; JSON Lines needs each object on one line (jq writes one object over \
              several lines unless given -c)"
         }
         (m, _) if m.starts_with("EOF while parsing") => "the file ends before the JSON does (a ']' or '}' is missing)",
         (_, Some('/')) => "JSON has no comments; remove them",
-        ("expected value", Some('N' | 'I' | '-')) => "NaN and Infinity are not JSON; write null or a number",
         ("expected value" | "key must be a string", Some('\'')) => "JSON strings take double quotes, not single ones",
         ("trailing characters", _) => "text follows the end of the JSON",
         _ => return message,
@@ -148,15 +159,17 @@ pub fn read_json<E>(
     let lines_mode = text.trim_start().starts_with('{');
     let syntax = |e: serde_json::Error, line_offset: usize| {
         let message = e.to_string().split(" at line").next().unwrap_or_default().to_string();
-        let at = text
+        // The text from the fault on, to its line's end.
+        let at: String = text
             .lines()
             .nth(e.line().saturating_sub(1) + line_offset)
-            .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+            .map(|l| l.chars().skip(e.column().saturating_sub(1)).collect())
+            .unwrap_or_default();
         JsonInputError::Syntax {
             line: e.line() + line_offset,
             // serde_json gives column 0 for a value of the wrong type; columns count from 1.
             column: e.column().max(1),
-            message: explain(message, at, lines_mode),
+            message: explain(message, &at, lines_mode),
         }
     };
     // (line, object): array items are numbered from 1, JSON Lines by their line.
@@ -515,6 +528,8 @@ mod tests {
         assert!(message("[{\"a\": 1}").ends_with("(a ']' or '}' is missing)"));
         assert!(message("[{\"a\": 1} // first\n]").ends_with("JSON has no comments; remove them"));
         assert!(message("[{\"a\": NaN}]").ends_with("write null or a number"));
+        assert!(message("[{\"a\": -Infinity}]").ends_with("write null or a number"));
+        assert!(message("[{\"a\": None}]").ends_with("None is not JSON; write null, true or false"));
         assert!(message("[{'a': 1}]").ends_with("not single ones"));
         assert!(message("[{\"a\": 1}] x").ends_with("text follows the end of the JSON"));
         // NUL padding and the DOS end-of-file mark after the JSON are not part of it.

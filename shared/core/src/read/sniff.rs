@@ -130,10 +130,20 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
         Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
         // `null`, `"text"`, `42` named .json: a JSON value, but no rows (read as CSV, it was a
         // one-column file whose header is the value).
-        _ if json_name => match serde_json::from_slice::<serde_json::Value>(text) {
-            Ok(value) => Err(FormatError::JsonValue(crate::convert::clip(&value.to_string()).into_owned())),
-            Err(_) => Ok(Format::Csv),
-        },
+        // JSON with a comment before the rows: the JSON reader says what is wrong.
+        Some(b'/') if json_name => Ok(Format::Json),
+        _ if json_name => {
+            let end =
+                text.iter().rposition(|b| !b.is_ascii_whitespace() && !matches!(b, 0 | 0x1A)).map_or(0, |i| i + 1);
+            let values: Result<Vec<serde_json::Value>, _> =
+                serde_json::Deserializer::from_slice(&text[..end]).into_iter::<serde_json::Value>().collect();
+            match values {
+                Ok(values) if values.iter().all(|v| !v.is_array() && !v.is_object()) && !values.is_empty() => {
+                    Err(FormatError::JsonValue(crate::convert::clip(&values[0].to_string()).into_owned()))
+                }
+                _ => Ok(Format::Csv),
+            }
+        }
         _ => Ok(Format::Csv),
     }
 }
@@ -382,6 +392,9 @@ mod tests {
         check(b" \"s\"", Some("rows.JSON"), Err(FormatError::JsonValue("\"s\"".into())));
         check(b"123", Some("rows.jsonl"), Err(FormatError::JsonValue("123".into())));
         check(b"123", Some("rows.csv"), Ok(Format::Csv));
+        check(b"42\0\0", Some("rows.json"), Err(FormatError::JsonValue("42".into())));
+        check(b"42\n43\n", Some("rows.json"), Err(FormatError::JsonValue("42".into())));
+        check(b"// export\n[{\"id\": 1}]", Some("rows.json"), Ok(Format::Json));
         check(b"id,name\n1,a\n", Some("rows.json"), Ok(Format::Csv));
         // UTF-16 by its characters, with a byte order mark or without.
         let utf16 = |text: &str, bom: &[u8]| -> Vec<u8> {

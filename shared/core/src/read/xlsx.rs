@@ -422,10 +422,13 @@ where
     }
     // Number formats that show a whole number's digits padded or separated (a zip code's
     // `00000`): a second reader walks the cells' styles alongside, only when the workbook has one.
-    let patterns: Vec<Option<DigitPattern>> = cells
+    let patterns: Vec<Option<(DigitPattern, bool)>> = cells
         .styles()
         .iter()
-        .map(|style| style.number_format.as_ref().and_then(|f| DigitPattern::parse(&f.format_code)))
+        .map(|style| {
+            let code = &style.number_format.as_ref()?.format_code;
+            Some((DigitPattern::parse(code)?, DigitPattern::zero_section(code)))
+        })
         .collect();
     let mut style_book = if patterns.iter().any(Option::is_some) { Some(open_book()?) } else { None };
     let mut styles = match style_book.as_mut() {
@@ -641,14 +644,14 @@ impl MergeFill {
 /// that change how whole numbers show ([`DigitPattern`]).
 struct StyleWalk<'a, R: Read + Seek> {
     reader: Option<calamine::XlsxCellReader<'a, R>>,
-    /// The pattern of each style, by style id.
-    patterns: Vec<Option<DigitPattern>>,
+    /// The pattern of each style, by style id, and whether its format shows zero its own way.
+    patterns: Vec<Option<(DigitPattern, bool)>>,
     /// The next styled cell: row, column, style id.
     next: Option<(u32, u32, usize)>,
 }
 
 impl<'a, R: Read + Seek> StyleWalk<'a, R> {
-    fn new(reader: calamine::XlsxCellReader<'a, R>, patterns: Vec<Option<DigitPattern>>) -> Self {
+    fn new(reader: calamine::XlsxCellReader<'a, R>, patterns: Vec<Option<(DigitPattern, bool)>>) -> Self {
         StyleWalk { reader: Some(reader), patterns, next: None }
     }
 
@@ -671,7 +674,8 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
         }
         match self.next {
             Some((r, c, style)) if (r, c) == pos => match self.patterns.get(style).and_then(Option::as_ref) {
-                Some(pattern) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
+                Some((_, true)) if n == 0 => value,
+                Some((pattern, _)) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
                 None => value,
             },
             _ => value,
