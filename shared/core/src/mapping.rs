@@ -229,18 +229,59 @@ fn words(s: &str) -> Vec<String> {
     joined
 }
 
-/// Words a header may add to a field's name and still name it: `Email address`, `Phone number`,
-/// `Zip code`, `Company name`.
-const FILLER_WORDS: [&str; 7] = ["address", "number", "no", "nr", "num", "code", "name"];
+/// Words a header may add to a field's name, or leave out of it, and still name it, each with
+/// the words it keeps the meaning of: `Email address`, `Phone number`, `Zip code`, `Company
+/// name`. Elsewhere the same words change the meaning (`Company number`, `Street number`, `Phone
+/// code`, `SKU name`), so they count there as the words they are.
+const FILLERS: [(&str, &[&str]); 8] = [
+    ("line", &["address", "street"]),
+    (
+        "address",
+        &["email", "mail", "city", "state", "province", "zip", "postal", "country", "region", "street", "line"],
+    ),
+    ("number", NUMBERED),
+    ("no", NUMBERED),
+    ("nr", NUMBERED),
+    ("num", NUMBERED),
+    ("code", &["zip", "postal", "post"]),
+    ("name", &["company", "organization", "organisation", "business", "vendor", "supplier"]),
+];
+
+/// What a number names as well as the word alone: a phone, an order, an account.
+const NUMBERED: &[&str] = &[
+    "phone",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "fax",
+    "order",
+    "invoice",
+    "account",
+    "reference",
+    "ref",
+    "ticket",
+    "po",
+    "employee",
+    "member",
+    "policy",
+    "tracking",
+];
+
+/// Whether `word` is a filler beside the words `kept` (see [`FILLERS`]).
+fn filler_beside(word: &str, kept: &[&str]) -> bool {
+    FILLERS.iter().any(|(filler, cores)| *filler == word && kept.iter().any(|k| cores.contains(k)))
+}
 
 /// Prefixes that turn a word into its opposite: `Inactive` is not `Is active`, `Unsubscribed`
 /// not `Subscribed`.
 const NEGATIONS: [&str; 10] = ["non", "not", "no", "un", "in", "im", "il", "ir", "dis", "de"];
 
-/// Whether two words are one typing slip apart: equal, or (for words of four letters or more,
-/// the first letter kept) one letter added, dropped, changed or two swapped; two slips in
-/// words of ten or more. `Emial`, `Adress` and `Frist` are slips; `end` and `send`, `firm`
-/// and `first`, `name` and `fname` are other words.
+/// Whether two words are one typing slip apart: equal; a plural (`Emails`); two letters swapped
+/// (words of four letters or more: `Emial`, `Frist`); or, in words of seven letters or more, one letter added, dropped or
+/// changed (`Addresss`, `Catagory`); two slips in words of ten or more. The first letter is kept.
+/// Shorter words one letter apart are as often other words (`County` and `Country`, `Stage` and
+/// `State`, `Notes` and `Nodes`, `end` and `send`), so only a swap counts there.
 fn slip_apart(a: &str, b: &str) -> Option<usize> {
     if a == b {
         return Some(0);
@@ -249,30 +290,61 @@ fn slip_apart(a: &str, b: &str) -> Option<usize> {
     if shorter < 4 || a.chars().next() != b.chars().next() {
         return None;
     }
+    // A letter typed twice or once too few (`Adress`, `Citty`, `Tittle`): a slip at any length.
+    if doubled(a, b) {
+        return Some(1);
+    }
+    // A plural (`Emails`, `Addresses`).
+    let (short, long) = if a.len() < b.len() { (a, b) } else { (b, a) };
+    if long.strip_prefix(short).is_some_and(|end| end == "s" || end == "es") {
+        return Some(1);
+    }
     let distance = strsim::osa_distance(a, b);
-    let allowed = if shorter >= 10 { 2 } else { 1 };
+    let swapped = distance == 1 && a.len() == b.len() && {
+        let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let differ: Vec<usize> = (0..x.len()).filter(|&i| x[i] != y[i]).collect();
+        differ.len() == 2 && differ[1] == differ[0] + 1
+    };
+    let allowed = match shorter {
+        10.. => 2,
+        7.. => 1,
+        _ if swapped => 1,
+        _ => 0,
+    };
     (distance <= allowed).then_some(distance)
+}
+
+/// Whether one word is the other with one letter of a double letter dropped.
+fn doubled(a: &str, b: &str) -> bool {
+    let (short, long): (Vec<char>, Vec<char>) = if a.len() < b.len() {
+        (a.chars().collect(), b.chars().collect())
+    } else {
+        (b.chars().collect(), a.chars().collect())
+    };
+    if long.len() != short.len() + 1 {
+        return false;
+    }
+    (1..long.len()).any(|i| long[i] == long[i - 1] && long[..i] == short[..i] && long[i + 1..] == short[i..])
+}
+
+/// The numbers among words, in order: `Sales 2024` has `2024`, `Q1 revenue` has `1`.
+fn numbers(words: &[String]) -> Vec<&str> {
+    let mut n: Vec<&str> = words.iter().filter(|w| w.chars().all(char::is_numeric)).map(String::as_str).collect();
+    n.sort_unstable();
+    n
 }
 
 /// How well a header names a field name (`target`) that it neither equals nor names after
 /// normalization: its words are the target's words in any order, each equal or a typing slip
-/// apart, plus at most [`FILLER_WORDS`]; or, where the words do not line up (`Lastnmae`), its
-/// letters are a slip apart from the target's. Numbers must agree (`Sales 2024` is not
-/// `Sales 2023`, `Phone 2` not `Phone`) and a negation is never a slip. `None` below that: a
-/// close-looking header of another meaning (`Phone ext`, `Send date`, `Username`) is left
-/// unmapped, where a similarity score mapped it to the wrong field.
+/// apart, with at most [`FILLERS`] added or left out on one side; or, where the words do not line
+/// up (`Lastnmae`), its letters are a slip apart from the target's. Numbers must agree (`Sales
+/// 2024` is not `Sales 2023`, `Phone 2` not `Phone`) and a negation is never a slip. `None` below
+/// that: a close-looking header of another meaning (`Phone ext`, `Send date`, `Username`,
+/// `County`) is left unmapped, where a similarity score mapped it to the wrong field.
 fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -> Option<f64> {
     let target_words = words(target);
     let nt: String = target_words.concat();
-    if nt.is_empty() {
-        return None;
-    }
-    let numbers = |ws: &[String]| {
-        let mut n: Vec<String> = ws.iter().filter(|w| w.chars().all(char::is_numeric)).cloned().collect();
-        n.sort();
-        n
-    };
-    if numbers(header_words) != numbers(&target_words) {
+    if nt.is_empty() || numbers(header_words) != numbers(&target_words) {
         return None;
     }
     let nh = normalized_header;
@@ -285,41 +357,37 @@ fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -
     // Word by word: each target word takes the closest header word left.
     let mut left: Vec<&str> = header_words.iter().map(String::as_str).collect();
     let mut slips = 0;
-    let mut aligned = true;
-    let mut fillers = 0;
-    // Target words found that are not filler words.
-    let mut core = 0;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut missing: Vec<&str> = Vec::new();
     for t in &target_words {
-        let best = left.iter().enumerate().filter_map(|(i, h)| slip_apart(h, t).map(|d| (d, i))).min();
-        match best {
+        match left.iter().enumerate().filter_map(|(i, h)| slip_apart(h, t).map(|d| (d, i))).min() {
             Some((d, i)) => {
                 slips += d;
                 left.remove(i);
-                core += usize::from(!FILLER_WORDS.contains(&t.as_str()));
+                kept.push(t);
             }
-            // A field name may have a filler word the header lacks (`Phone` for `phone_number`).
-            None if FILLER_WORDS.contains(&t.as_str()) => fillers += 1,
-            None => {
-                aligned = false;
-                break;
-            }
+            None => missing.push(t),
         }
     }
-    // Something of the target must be in the header, not some of its filler words alone; and filler
-    // words on one side only (`Postal address` is not `Postal code`).
-    let one_sided = fillers == 0 || left.is_empty();
-    if aligned && one_sided && (core > 0 || fillers == 0) && left.iter().all(|w| FILLER_WORDS.contains(w)) {
-        fillers += left.len();
+    // Fillers on one side only (`Postal address` is not `Postal code`), each beside a word it
+    // keeps the meaning of; something of the target must be in the header.
+    let fillers_only = |ws: &[&str]| ws.iter().all(|w| filler_beside(w, &kept));
+    if !kept.is_empty() && (missing.is_empty() || left.is_empty()) && fillers_only(&missing) && fillers_only(&left) {
+        let fillers = missing.len() + left.len();
         // The same words in another order (`Date end`) cost as much as a filler word.
         let reordered = slips + fillers == 0;
         return Some(0.94 - 0.03 * slips as f64 - 0.02 * (fillers + usize::from(reordered)) as f64);
     }
-    // Letters, where the words do not line up (`Lastnmae` for `Last name`): one slip (two in
-    // long names) apart. Where they do, the words decide (`Firm name` is not `First name`).
+    // Letters, where the words do not line up (`Lastnmae` for `Last name`): one slip apart.
+    // Where they do, the words decide (`Firm name` is not `First name`).
     if header_words.len() == target_words.len() {
         return None;
     }
-    slip_apart(nh, &nt).filter(|d| *d > 0).map(|d| 0.92 - 0.03 * d as f64)
+    // A name that starts or ends with the other is another word added (`Subscribedno`), no slip.
+    if nh.starts_with(nt.as_str()) || nt.starts_with(nh) || nh.ends_with(nt.as_str()) || nt.ends_with(nh) {
+        return None;
+    }
+    slip_apart(nh, &nt).filter(|d| *d == 1).map(|d| 0.92 - 0.03 * d as f64)
 }
 
 /// Letters and digits only, lower case, without accents (`Prénom` is `prenom`, whether its `é`
@@ -354,7 +422,16 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
     let mut column_taken = vec![false; headers.len()];
 
     for (name, target) in explicit {
-        let named: Vec<usize> = headers.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i).collect();
+        let mut named: Vec<usize> = headers.iter().enumerate().filter(|(_, h)| *h == name).map(|(i, _)| i).collect();
+        // `--mapping email=...` for a header `Email`: the one header equal but for case.
+        if named.is_empty() {
+            named = headers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.to_lowercase() == name.to_lowercase())
+                .map(|(i, _)| i)
+                .collect();
+        }
         let col = match named.as_slice() {
             [one] => Some(*one),
             [] => match column_number(name) {
@@ -436,19 +513,21 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             continue;
         }
         let nh = normalize(header);
+        let header_words = words(header);
+        // Ignoring punctuation must not join numbers: `Sales 20-23` is not `Sales 2023`.
+        let same =
+            |normalized: &String, name: &str| *normalized == nh && numbers(&header_words) == numbers(&words(name));
+        // Fields taken by an explicit mapping are scored too: a column whose best field is taken
+        // does not fall to a fuzzy second best (below).
         for (f, field) in schema.fields.iter().enumerate() {
-            if field_taken[f] {
-                continue;
-            }
             let (nkey, nlabel, nalts) = &fields[f];
             let scored = if header == &field.key || header == &field.label {
                 Some((1.0, MatchMethod::Exact))
-            } else if !nh.is_empty() && (nh == *nkey || nh == *nlabel) {
+            } else if !nh.is_empty() && (same(nkey, &field.key) || same(nlabel, &field.label)) {
                 Some((0.98, MatchMethod::Normalized))
-            } else if !nh.is_empty() && nalts.contains(&nh) {
+            } else if !nh.is_empty() && nalts.iter().zip(&field.alternate_matches).any(|(n, a)| same(n, a)) {
                 Some((0.95, MatchMethod::Alternate))
             } else if nh.len() >= 3 {
-                let header_words = words(header);
                 std::iter::once(field.key.as_str())
                     .chain(std::iter::once(field.label.as_str()))
                     .chain(field.alternate_matches.iter().map(String::as_str))
@@ -464,11 +543,22 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    // Each column's best score, over every field.
+    let mut best = vec![0.0f64; headers.len()];
+    for &(score, c, _, _) in &candidates {
+        best[c] = best[c].max(score);
+    }
     let tie = |a: f64, b: f64, m: MatchMethod| if m == MatchMethod::Fuzzy { (a - b).abs() < 0.02 } else { a == b };
     let mut blocked_field = vec![false; schema.fields.len()];
     let mut blocked_column = vec![false; headers.len()];
     for &(score, c, f, method) in &candidates {
         if column_taken[c] || field_taken[f] || blocked_field[f] || blocked_column[c] {
+            continue;
+        }
+        // A fuzzy match is a column's best guess or none: a column that names a field taken by
+        // another (`Phone` beside `--mapping Cell=phone`, `Countr` beside `Country`) does not
+        // slide into the next field that looks like it.
+        if method == MatchMethod::Fuzzy && score < best[c] {
             continue;
         }
         let rival_columns: Vec<usize> = candidates
@@ -686,7 +776,14 @@ mod tests {
         for (header, target) in [
             ("Emial", "email"),
             ("Emails", "email"),
+            ("Addresss", "address"),
             ("Adress", "address"),
+            ("Street Adress", "street address"),
+            ("Citty", "city"),
+            ("Order #", "order_number"),
+            ("Line 1", "address line 1"),
+            ("Address 1", "address line 1"),
+            ("Catagory", "category"),
             ("Frist name", "first_name"),
             ("Lastnmae", "Last name"),
             ("E-mail Address", "email"),
@@ -723,11 +820,50 @@ mod tests {
             ("Nonactive", "active"),
             ("Deactive", "active"),
             ("ids", "id"),
+            ("Subscribed No", "subscribed"),
+            ("Account Name", "account_number"),
+            ("County", "country"),
+            ("Stage", "state"),
+            ("Nodes", "notes"),
+            ("Smart date", "start_date"),
+            ("Company Number", "company"),
+            ("street_number", "street"),
+            ("Phone Code", "phone"),
+            ("Company Address", "company"),
+            ("SKU Name", "sku"),
+            ("Active No", "is_active"),
             ("Name", "name_code"),
         ] {
             assert_eq!(score(header, target), None, "{header} !~ {target}");
         }
         assert_eq!(words("firstName_2 E-mail ＩＤ"), ["first", "name", "2", "email", "id"]);
+    }
+
+    #[test]
+    fn numbers_are_not_joined_and_a_column_takes_only_its_best_fuzzy_match() {
+        let field = |key: &str, label: &str| {
+            let mut f = FieldSpec::new(key, FieldTypeName::Text);
+            f.label = Some(label.into());
+            f
+        };
+        let schema = Schema::compile(TemplateSpec {
+            name: "t".into(),
+            description: None,
+            fields: vec![field("sales_2023", "Sales 2023"), field("country", "Country"), field("county", "County")],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let headers: Vec<String> = ["Sales 20-23", "Country", "Cuonty", "email"].map(String::from).to_vec();
+        let out = map_columns(&schema, &headers, &BTreeMap::from([("EMAIL".to_string(), None)]));
+        let fields: Vec<Option<&str>> = out.columns.iter().map(|c| c.field.as_deref()).collect();
+        // `Cuonty` is a slip of `County`; `Sales 20-23` names no year 2023.
+        assert_eq!(fields, [None, Some("country"), Some("county"), None]);
+        assert_eq!(out.columns[3].method, MatchMethod::Ignored, "an explicit entry differing only in case");
+        // `Countryy` is a slip of `Country`, which `Country` holds: it stays unmapped rather
+        // than slide into `County`.
+        let headers: Vec<String> = ["Country", "Countryy"].map(String::from).to_vec();
+        let out = map_columns(&schema, &headers, &BTreeMap::new());
+        assert_eq!(out.columns[1].field, None, "{:?}", out.columns);
     }
 
     #[test]
