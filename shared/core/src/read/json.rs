@@ -242,6 +242,31 @@ pub fn read_json<E>(
     Ok(Ok(()))
 }
 
+/// JSON text without the white space between its tokens, so one structure is one text however
+/// it was laid out (for `unique`, `dedupe` and the rows), as a list of strings is written back.
+fn compact(text: &str) -> Cow<'_, str> {
+    if !text.bytes().any(|b| b.is_ascii_whitespace()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_ascii_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
     let text = raw.get().trim();
     match text.as_bytes().first() {
@@ -259,9 +284,9 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
         Some(b'n') => CellRef::Empty,
         Some(b'[') => match serde_json::from_str::<Vec<Cow<'_, str>>>(text) {
             Ok(items) => CellRef::List(items),
-            Err(_) => undecodable_list(text).unwrap_or(CellRef::Json(Cow::Borrowed(text))),
+            Err(_) => undecodable_list(text).unwrap_or_else(|| CellRef::Json(compact(text))),
         },
-        Some(b'{') => CellRef::Json(Cow::Borrowed(text)),
+        Some(b'{') => CellRef::Json(compact(text)),
         // A number with an exponent (`1e3`, `1.5E-7`, as pandas and JavaScript write some) is
         // the same number in plain digits, so number fields read it, when a decimal holds it
         // exactly; else it stays as written (and number fields refuse it).
@@ -516,6 +541,13 @@ mod tests {
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
         let err = read_json("{\"a\": 1}\n[1]\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 1, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn structures_are_kept_as_compact_json_text() {
+        assert_eq!(compact("{\"k\": [1,\n 2], \"s\": \"a \\\" b\"}"), "{\"k\":[1,2],\"s\":\"a \\\" b\"}");
+        assert_eq!(compact("[1, {\"a\": \"x y\"}]"), "[1,{\"a\":\"x y\"}]");
+        assert!(matches!(compact("{\"a\":1}"), Cow::Borrowed(_)));
     }
 
     #[test]
