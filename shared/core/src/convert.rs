@@ -1115,22 +1115,7 @@ fn parse_decimal_general(
     // Digits before any separator, and whether they start with a zero: a first group is 1 to 3
     // digits and not `0.234`, which is no grouping of 234.
     let (mut lead_digits, mut lead_zero) = (0u32, false);
-    // An exponent (`1e-05`, `2.5E+16`, as pandas and many programs write floats), and where the
-    // mantissa ends.
-    let mut exponent: Option<i32> = None;
-    let mut end = body.len();
-    if let Some(e) = body.iter().position(|b| matches!(b, b'e' | b'E')) {
-        let digits =
-            body[e + 1..].strip_prefix(b"+").or_else(|| body[e + 1..].strip_prefix(b"-")).unwrap_or(&body[e + 1..]);
-        let negative = body.get(e + 1) == Some(&b'-');
-        if digits.is_empty() || digits.len() > 4 || !digits.iter().all(u8::is_ascii_digit) || e == 0 {
-            return Err(bad());
-        }
-        let magnitude: i32 = digits.iter().fold(0, |n, d| n * 10 + i32::from(d - b'0'));
-        exponent = Some(if negative { -magnitude } else { magnitude });
-        end = e;
-    }
-    for &c in &body[..end] {
+    for &c in body {
         match c {
             b'0'..=b'9' => {
                 if since_group.is_none() && !seen_point {
@@ -1177,53 +1162,7 @@ fn parse_decimal_general(
     if !any_digit || since_group.is_some_and(|n| n != 3) {
         return Err(bad());
     }
-    if let Some(exponent) = exponent {
-        // A thousands separator has no place in a number with an exponent (`2.500e+03` under
-        // de-DE would be read as 2500000).
-        if group.is_some_and(|g| body[..end].contains(&g)) {
-            return Err(bad());
-        }
-        return scaled_decimal(s, mantissa, neg, frac_digits, exponent, precision, scale);
-    }
     finish_decimal(s, mantissa, neg, int_digits, frac_digits, precision, scale)
-}
-
-/// A decimal written with an exponent, read exactly: `mantissa` (its `frac_digits` after the
-/// point) times ten to `exponent`.
-#[cold]
-fn scaled_decimal(
-    s: &str,
-    mut mantissa: u128,
-    neg: bool,
-    frac_digits: u32,
-    exponent: i32,
-    precision: Option<u32>,
-    scale: Option<u32>,
-) -> Result<Decimal, Fault> {
-    let mut frac = i64::from(frac_digits) - i64::from(exponent);
-    if mantissa == 0 {
-        return finish_decimal(s, 0, neg, 0, 0, precision, scale);
-    }
-    // Trailing zeros of the mantissa say nothing (`1.50e2` is 150).
-    while frac > 0 && mantissa.is_multiple_of(10) {
-        mantissa /= 10;
-        frac -= 1;
-    }
-    while frac < 0 {
-        mantissa = mantissa.checked_mul(10).filter(|m| *m < 10u128.pow(28)).ok_or_else(|| {
-            Fault::new(codes::DECIMAL_OUT_OF_RANGE, format!("'{}' is too large for a decimal", clip(s)))
-        })?;
-        frac += 1;
-    }
-    let digits = mantissa.ilog10() + 1;
-    if frac > 28 {
-        return Err(Fault::new(
-            codes::DECIMAL_OUT_OF_RANGE,
-            format!("'{}' has more than 28 decimal places, too small for a decimal", clip(s)),
-        ));
-    }
-    let frac = frac as u32;
-    finish_decimal(s, mantissa, neg, digits.saturating_sub(frac), frac, precision, scale)
 }
 
 /// Builds the decimal of [`parse_decimal_general`] and applies `precision` and `scale`.

@@ -145,12 +145,8 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
             ("1234567890123456.7", "!decimal_out_of_range"),
             ("1,200.00", "!invalid_decimal"),
             ("1.234,56", "!invalid_decimal"),
-            ("1e5", "\"100000\""),
-            ("1E-2", "\"0.01\""),
-            ("1e-3", "!decimal_out_of_range"),
-            ("1e", "!invalid_decimal"),
-            ("e5", "!invalid_decimal"),
-            ("1e5.0", "!invalid_decimal"),
+            ("1e5", "!invalid_decimal"),
+            ("1E-2", "!invalid_decimal"),
             ("$45.00", "!invalid_decimal"),
             ("45.00€", "!invalid_decimal"),
             ("--3", "!invalid_decimal"),
@@ -173,7 +169,7 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
         ),
         ("$45.00", "'$45.00' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("-45.00€", "'-45.00€' is not a decimal number (write it without a currency sign, such as 1234.56)"),
-        ("1e+", "'1e+' is not a decimal number (write it without an exponent, such as 1234.56)"),
+        ("1e5", "'1e5' is not a decimal number (write it without an exponent, such as 1234.56)"),
         ("--3", "'--3' is not a decimal number (such as 1234.56)"),
         (
             "1,5",
@@ -213,20 +209,8 @@ fn decimals_without_limits_hold_up_to_28_digits() {
             ("12345678901234567890123456789", "!decimal_out_of_range"),
             ("0.12345678901234567890123456789", "!decimal_out_of_range"),
             ("000000000000000000000000000001", "\"1\""),
-            // Exponents, as pandas and other programs write floats, read exactly.
-            ("1e-05", "\"0.00001\""),
-            ("-1.5e-7", "\"-0.00000015\""),
-            ("2.5E+16", "\"25000000000000000\""),
-            ("1.50e2", "\"150\""),
-            ("0e10", "\"0\""),
-            ("1e27", "\"1000000000000000000000000000\""),
-            ("1e28", "!decimal_out_of_range"),
-            ("5e-324", "!decimal_out_of_range"),
-            ("1e99999", "!invalid_decimal"),
         ],
     );
-    assert_eq!(fault(&any, &iso(), "1e28"), "'1e28' is too large for a decimal");
-    assert_eq!(fault(&any, &iso(), "5e-324"), "'5e-324' has more than 28 decimal places, too small for a decimal");
     let scale_only = kind("type: decimal, scale: 0");
     table(&scale_only, &iso(), &[("12", "\"12\""), ("12.0", "\"12.0\""), ("12.5", "!decimal_out_of_range")]);
 }
@@ -246,8 +230,9 @@ fn a_decimal_comma_swaps_the_separators() {
             ("-0,50", "\"-0.50\""),
             ("1.234", "\"1234\""),
             (",5", "\"0.5\""),
-            ("2,5e+03", "\"2500\""),
-            // A group separator never comes with an exponent (printf's %.3e of 2500 under de-DE).
+            // No exponent, and a group separator never makes one (printf's %.3e of 2500 under
+            // de-DE is 2.500e+03, not 2500000).
+            ("2,5e+03", "!invalid_decimal"),
             ("2.500e+03", "!invalid_decimal"),
             ("1.230e1", "!invalid_decimal"),
             ("1.5", "!invalid_decimal"),
