@@ -156,9 +156,8 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         CellRef::Number(n) => return convert_number(kind, n, opts),
         // Text fields read the digits as the sheet shows them (`02134`), number fields the number.
         CellRef::Shown(i, shown) => match kind {
-            Kind::Integer | Kind::Decimal { .. } | Kind::Boolean(_) | Kind::Date { .. } | Kind::Datetime { .. } => {
-                return convert_cell(kind, CellRef::Int(i), opts);
-            }
+            Kind::Date { .. } | Kind::Datetime { .. } => return convert_number(kind, i as f64, opts),
+            Kind::Integer | Kind::Decimal { .. } | Kind::Boolean(_) => Cow::Owned(i.to_string()),
             _ => shown,
         },
         // A float cannot hold every 64-bit integer (`TaggedCell::Int` exists to keep them
