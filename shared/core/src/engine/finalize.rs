@@ -344,8 +344,8 @@ mod tests {
         // Line 3 repeats line 2's id (slot 0); its e-mail (slot 1) is then kept by line 4, the
         // first valid row holding it, so REMOVE_INVALID_ROWS still delivers that e-mail. Line 5
         // repeats line 4's e-mail; its id 9 goes to line 6 (line 5 is named its repeat, as an
-        // invalid row before the keeper is), and line 7's id 9 repeats line 6. Line 8, invalid in its chunk, keeps nothing: id 5 stays with the
-        // first holder, line 8 itself, as no valid row holds it.
+        // invalid row before the keeper is), and line 7's id 9 repeats line 6. Line 8, invalid in
+        // its chunk, keeps nothing, but no valid row holds its id 5: it stays with line 8.
         let k = |slot, key, line, valid| KeyEntry { slot, key, line, valid };
         let keys = vec![
             k(0, 1, 2, true),
