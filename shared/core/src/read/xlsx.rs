@@ -580,7 +580,8 @@ where
 /// shows the value in every row of the region, but the file holds it in the first cell only. Each
 /// row below gets it in the region's first column, where it holds nothing of its own. Regions one
 /// row high (a title across the columns) are left as stored, so no value is copied across
-/// columns.
+/// columns, and so are regions that start in the sheet's first row or above it (a title, a header
+/// merged down over a second header row or into the data).
 struct MergeFill {
     /// (first row, last row, column), by first row.
     regions: Vec<(u32, u32, u32)>,
@@ -589,6 +590,9 @@ struct MergeFill {
     /// Regions not yet begun (from this index), and those the rows being read lie in.
     next: usize,
     active: Vec<usize>,
+    /// The sheet's first row with a cell: a region that starts there or above is a header's or a
+    /// title's (`Region` merged down beside a two-row header), not a value of rows below.
+    first_row: Option<u32>,
 }
 
 impl MergeFill {
@@ -597,7 +601,7 @@ impl MergeFill {
             regions.iter().filter(|d| d.end.0 > d.start.0).map(|d| (d.start.0, d.end.0, d.start.1)).collect();
         regions.sort_unstable();
         let values = vec![None; regions.len()];
-        MergeFill { regions, values, next: 0, active: Vec::new() }
+        MergeFill { regions, values, next: 0, active: Vec::new(), first_row: None }
     }
 
     /// Keeps the value of a region's first cell.
@@ -605,6 +609,7 @@ impl MergeFill {
         if self.regions.is_empty() {
             return;
         }
+        self.first_row.get_or_insert(r);
         let from = self.regions.partition_point(|g| g.0 < r);
         for i in from..self.regions.len() {
             match self.regions[i] {
@@ -628,7 +633,8 @@ impl MergeFill {
         self.active.retain(|&i| regions[i].1 >= r);
         for &i in &self.active {
             let (r0, _, col) = self.regions[i];
-            let (Some(value), true) = (&self.values[i], r0 < r) else { continue };
+            let below_the_top = self.first_row.is_some_and(|first| r0 > first);
+            let (Some(value), true) = (&self.values[i], r0 < r && below_the_top) else { continue };
             let col = col as usize;
             if col >= row.len() {
                 row.resize(col + 1, CellRef::Empty);
