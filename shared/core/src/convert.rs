@@ -727,6 +727,9 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
         }
         // A text field keeps a list as its JSON text, as it keeps any other structure.
         None if matches!(kind, Kind::Text) => {
+            if text.is_empty() {
+                return ConvertedCell { value: Converted::Empty, text };
+            }
             let json = serde_json::to_string(&items).unwrap_or_default();
             ConvertedCell { value: Converted::Valid(Value::Text(Cow::Owned(json.clone()))), text: Cow::Owned(json) }
         }

@@ -948,6 +948,7 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     // A text field keeps a JSON list as its JSON text, as it keeps an object.
     check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "\"[\\\"a\\\"]\"", "[\"a\"]");
     check(&Kind::Integer, CellRef::List(vec![Cow::Borrowed("1")]), "!invalid_type", "1");
+    check(&Kind::Text, CellRef::List(vec![]), "empty", "");
     match convert_cell(&tags, CellRef::List(vec![Cow::Borrowed("New York"), Cow::Borrowed("Paris")]), &iso()).value {
         Converted::Invalid(f) => assert_eq!(
             f.message,

@@ -96,7 +96,8 @@ pub fn find_duplicates_in_runs(mut runs: Vec<Vec<PackedKey>>) -> Vec<Duplicate> 
 /// order.
 #[derive(Default)]
 struct Repeated {
-    entries: Vec<KeyEntry>,
+    /// Line, slot and validity of each entry (the value itself is no longer needed).
+    entries: Vec<Holder>,
     /// Where each value's entries start in `entries`.
     starts: Vec<usize>,
 }
@@ -108,15 +109,26 @@ impl Repeated {
     fn take(&mut self, group: &mut Vec<PackedKey>) {
         if group.len() > 1 {
             self.starts.push(self.entries.len());
-            self.entries.extend(group.iter().map(PackedKey::unpack));
+            self.entries.extend(group.iter().map(|k| {
+                let e = k.unpack();
+                Holder { line: e.line, slot: e.slot, valid: e.valid }
+            }));
         }
         group.clear();
     }
 
-    fn values(&self) -> impl Iterator<Item = &[KeyEntry]> {
+    fn values(&self) -> impl Iterator<Item = &[Holder]> {
         let ends = self.starts.iter().skip(1).copied().chain([self.entries.len()]);
         self.starts.iter().zip(ends).map(|(&start, end)| &self.entries[start..end])
     }
+}
+
+/// One row's entry for a repeated value.
+#[derive(Clone, Copy)]
+struct Holder {
+    line: u64,
+    slot: u16,
+    valid: bool,
 }
 
 /// Which row keeps each repeated value, and so every other occurrence: the duplicates, sorted by

@@ -580,8 +580,9 @@ where
 /// shows the value in every row of the region, but the file holds it in the first cell only. Each
 /// row below gets it in the region's first column, where it holds nothing of its own. Regions one
 /// row high (a title across the columns) are left as stored, so no value is copied across
-/// columns, and so are regions that start in the sheet's first row or above it (a title, a header
-/// merged down over a second header row or into the data).
+/// columns, and so are regions that start in the sheet's first row (a title, or a header merged
+/// down over a second header row or into the data when no title is above it: the reader does not
+/// know which row the header is, so a header merged down below a title is filled).
 struct MergeFill {
     /// (first row, last row, column), by first row.
     regions: Vec<(u32, u32, u32)>,
@@ -597,9 +598,23 @@ struct MergeFill {
 
 impl MergeFill {
     fn new(regions: Vec<calamine::Dimensions>) -> Self {
-        let mut regions: Vec<(u32, u32, u32)> =
-            regions.iter().filter(|d| d.end.0 > d.start.0).map(|d| (d.start.0, d.end.0, d.start.1)).collect();
-        regions.sort_unstable();
+        // By column then first row, keeping in each column only regions that do not overlap an
+        // earlier one (Excel writes none; a crafted file repeating one region thousands of times
+        // would make every row walk them all).
+        let mut by_column: Vec<(u32, u32, u32)> =
+            regions.iter().filter(|d| d.end.0 > d.start.0).map(|d| (d.start.1, d.start.0, d.end.0)).collect();
+        by_column.sort_unstable();
+        let mut regions: Vec<(u32, u32, u32)> = Vec::with_capacity(by_column.len());
+        let mut last: Option<(u32, u32)> = None;
+        for (col, r0, r1) in by_column {
+            if last.is_some_and(|(c, end)| c == col && r0 <= end) {
+                continue;
+            }
+            last = Some((col, r1));
+            regions.push((r0, r1, col));
+        }
+        // By first row then column, for `note`'s binary search and `fill`'s sweep.
+        regions.sort_unstable_by_key(|&(r0, _, col)| (r0, col));
         let values = vec![None; regions.len()];
         MergeFill { regions, values, next: 0, active: Vec::new(), first_row: None }
     }
@@ -610,19 +625,16 @@ impl MergeFill {
             return;
         }
         self.first_row.get_or_insert(r);
-        let from = self.regions.partition_point(|g| g.0 < r);
-        for i in from..self.regions.len() {
-            match self.regions[i] {
-                (r0, _, col) if r0 == r && col == c => self.values[i] = Some(value.clone()),
-                (r0, ..) if r0 > r => break,
-                _ => {}
-            }
+        if let Ok(i) = self.regions.binary_search_by_key(&(r, c), |&(r0, _, col)| (r0, col)) {
+            self.values[i] = Some(value.clone());
         }
     }
 
     /// Fills row `r` (0-based) below the first row of each region it lies in.
     fn fill(&mut self, r: u32, row: &mut Vec<CellRef<'static>>) {
-        if self.regions.is_empty() {
+        // A row with nothing of its own (Excel writes an empty styled cell for every cell of a
+        // formatted merged area) stays an empty row.
+        if self.regions.is_empty() || row.iter().all(CellRef::is_blank) {
             return;
         }
         while self.next < self.regions.len() && self.regions[self.next].0 < r {
@@ -960,6 +972,30 @@ fn duration_text(days: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merged_regions_fill_rows_of_their_own_once_each() {
+        let region = |r0, r1, c| calamine::Dimensions { start: (r0, c), end: (r1, c) };
+        // The same region 1,000 times, one overlapping it, and a one-row title.
+        let mut regions: Vec<calamine::Dimensions> = (0..1000).map(|_| region(1, 4, 0)).collect();
+        regions.push(region(2, 6, 0));
+        regions.push(calamine::Dimensions { start: (0, 0), end: (0, 3) });
+        let mut fill = MergeFill::new(regions);
+        assert_eq!(fill.regions, [(1, 4, 0)]);
+        let text = |s: &'static str| CellRef::Str(Cow::Borrowed(s));
+        fill.note((0, 0), &text("Title"));
+        fill.note((1, 0), &text("North"));
+        let mut row = vec![CellRef::Empty, text("x")];
+        fill.fill(2, &mut row);
+        assert_eq!(row[0], text("North"));
+        // A row with nothing of its own stays empty.
+        let mut blank = vec![CellRef::Empty];
+        fill.fill(3, &mut blank);
+        assert_eq!(blank, [CellRef::Empty]);
+        let mut after = vec![CellRef::Empty, text("y")];
+        fill.fill(5, &mut after);
+        assert_eq!(after[0], CellRef::Empty, "below the region");
+    }
 
     #[test]
     fn durations_read_as_the_sheet_shows_them() {
