@@ -280,16 +280,16 @@ fn null_markers_from_the_template_or_the_command_line_read_as_empty_cells() {
     assert_eq!(rows[1], serde_json::json!({"id": 2, "name": null, "joined": "2024-01-31"}));
 }
 
-#[test]
-fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it() {
+/// Imports `csv` with a template of `fields` under REMOVE_INVALID_ROWS, a chunk per row, and
+/// returns the directory holding the outputs (under `out`), after checking it succeeded.
+fn import_removing_invalid_rows(csv: &str, fields: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("orders.csv");
-    std::fs::write(&file, "id,amt\n1,bad\n1,5\n2,6\n1,7\n").unwrap();
+    let file = dir.path().join("rows.csv");
+    std::fs::write(&file, csv).unwrap();
     let template = dir.path().join("t.yaml");
     std::fs::write(
         &template,
-        "name: t\nfields:\n  - {key: id, type: integer, unique: true}\n  - {key: amt, type: decimal}\n\
-         settings:\n  invalid_data_behavior: REMOVE_INVALID_ROWS\n",
+        format!("name: t\nfields:\n{fields}settings:\n  invalid_data_behavior: REMOVE_INVALID_ROWS\n"),
     )
     .unwrap();
     let out = dir.path().join("out");
@@ -300,6 +300,16 @@ fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it(
             .collect::<Vec<_>>(),
     );
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    dir
+}
+
+#[test]
+fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it() {
+    let dir = import_removing_invalid_rows(
+        "id,amt\n1,bad\n1,5\n2,6\n1,7\n",
+        "  - {key: id, type: integer, unique: true}\n  - {key: amt, type: decimal}\n",
+    );
+    let out = dir.path().join("out");
     let kept: Vec<(u64, u64)> = lines(&out.join("rows.jsonl"))
         .iter()
         .map(|r| (r["line"].as_u64().unwrap(), r["values"]["id"].as_u64().unwrap()))
@@ -317,24 +327,11 @@ fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it(
 
 #[test]
 fn a_row_that_repeats_one_unique_value_does_not_take_another_from_a_later_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("people.csv");
-    std::fs::write(&file, "id,email\n1,a@x.io\n1,b@x.io\n2,b@x.io\n3,c@x.io\n").unwrap();
-    let template = dir.path().join("t.yaml");
-    std::fs::write(
-        &template,
-        "name: t\nfields:\n  - {key: id, type: integer, unique: true}\n  - {key: email, type: email, unique: true}\n\
-         settings:\n  invalid_data_behavior: REMOVE_INVALID_ROWS\n",
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let run = sluice(
-        &["import", file.to_str().unwrap(), "--template", template.to_str().unwrap()]
-            .into_iter()
-            .chain(["--out", out.to_str().unwrap(), "--chunk-rows", "1"])
-            .collect::<Vec<_>>(),
+    let dir = import_removing_invalid_rows(
+        "id,email\n1,a@x.io\n1,b@x.io\n2,b@x.io\n3,c@x.io\n",
+        "  - {key: id, type: integer, unique: true}\n  - {key: email, type: email, unique: true}\n",
     );
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = dir.path().join("out");
     let kept: Vec<(u64, String)> = lines(&out.join("rows.jsonl"))
         .iter()
         .map(|r| (r["line"].as_u64().unwrap(), r["values"]["email"].as_str().unwrap().into()))

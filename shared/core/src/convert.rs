@@ -578,7 +578,7 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
 /// spreadsheets store times. It reads as text, never as a date. In the 1904 system the same
 /// serials are also 1904-01-01, the epoch itself; a time is far likelier there too.
 fn convert_time_of_day<'a>(kind: &'a Kind, ms: u32, opts: &ParseOptions) -> ConvertedCell<'a> {
-    let text = time_of_day_text(ms);
+    let text = time_of_day_text(u64::from(ms));
     let fault = |code, what| {
         Converted::Invalid(Box::new(Fault::new(code, format!("'{text}' is a time of day without a {what}"))))
     };
@@ -615,8 +615,9 @@ fn value_into_static<'a>(c: Converted<'_>) -> Converted<'a> {
     }
 }
 
-/// `HH:MM:SS`, with milliseconds when there are any.
-fn time_of_day_text(ms: u32) -> String {
+/// `HH:MM:SS`, with milliseconds when there are any; hours past 24 as many as there are (a
+/// spreadsheet duration).
+pub(crate) fn time_of_day_text(ms: u64) -> String {
     let (h, m, sec, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     if milli == 0 { format!("{h:02}:{m:02}:{sec:02}") } else { format!("{h:02}:{m:02}:{sec:02}.{milli:03}") }
 }
@@ -631,7 +632,7 @@ fn serial_milliseconds(serial: f64) -> u32 {
 /// number.
 pub fn serial_text(serial: f64, is_1904: bool) -> String {
     if (0.0..1.0).contains(&serial) {
-        return time_of_day_text(serial_milliseconds(serial));
+        return time_of_day_text(u64::from(serial_milliseconds(serial)));
     }
     match excel_serial_to_datetime(serial, is_1904) {
         Some(dt) if dt.time() == civil::Time::midnight() => {

@@ -962,11 +962,7 @@ fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
 fn duration_text(days: f64) -> String {
     let ms = (days.abs() * 86_400_000.0).round() as u64;
     let sign = if days < 0.0 && ms > 0 { "-" } else { "" };
-    let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    match milli {
-        0 => format!("{sign}{h:02}:{m:02}:{s:02}"),
-        _ => format!("{sign}{h:02}:{m:02}:{s:02}.{milli:03}"),
-    }
+    format!("{sign}{}", crate::convert::time_of_day_text(ms))
 }
 
 #[cfg(test)]
