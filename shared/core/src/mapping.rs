@@ -27,6 +27,9 @@ pub enum MatchMethod {
     Alternate,
     /// Similar enough.
     Fuzzy,
+    /// Taken by position: the file has no header row and as many columns as the template has
+    /// fields, in the template's order.
+    Position,
     /// Explicitly ignored.
     Ignored,
     /// Matched no field.
@@ -661,6 +664,60 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
     MappingOutcome { columns, problems }
 }
 
+/// Maps the columns of a file without a header row (named by [`numbered_columns`]). With an
+/// explicit mapping, by it (column numbers); without one, column by column onto the template's
+/// fields in their order, which holds only when there are as many columns as fields (the CSV
+/// template's order: `sluice template csv`). Otherwise the columns need a mapping.
+///
+/// [`numbered_columns`]: crate::read::split::numbered_columns
+pub fn map_headerless(
+    schema: &Schema,
+    headers: &[String],
+    explicit: &BTreeMap<String, Option<String>>,
+) -> MappingOutcome {
+    if !explicit.is_empty() {
+        return map_columns(schema, headers, explicit);
+    }
+    if headers.len() != schema.fields.len() {
+        let mut outcome = map_columns(schema, headers, &BTreeMap::new());
+        // Names like `Column 3` match no field, so every required field is unmapped: the count
+        // is what needs saying.
+        outcome.problems.clear();
+        let example: Vec<String> =
+            schema.fields.iter().take(2).enumerate().map(|(i, f)| format!("{}={}", i + 1, f.key)).collect();
+        outcome.problems.insert(
+            0,
+            MappingProblem {
+                code: "headerless_columns".into(),
+                message: format!(
+                    "the file has no header row and {} columns, template {:?} {} fields: columns are taken in the \
+                     template's order only when the counts agree; map them by column number ({}, ...)",
+                    headers.len(),
+                    schema.name(),
+                    schema.fields.len(),
+                    example.join(", ")
+                ),
+                field: None,
+                columns: vec![],
+            },
+        );
+        return outcome;
+    }
+    let columns = headers
+        .iter()
+        .zip(&schema.fields)
+        .enumerate()
+        .map(|(i, (h, f))| ColumnMapping {
+            column: i as u32 + 1,
+            header: h.clone(),
+            field: Some(f.key.clone()),
+            method: MatchMethod::Position,
+            confidence: 1.0,
+        })
+        .collect();
+    MappingOutcome { columns, problems: Vec::new() }
+}
+
 /// Where each field's value comes from, for the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnPlan {
@@ -747,6 +804,38 @@ mod tests {
 
     fn mapped(outcome: &MappingOutcome) -> Vec<(String, Option<String>, MatchMethod)> {
         outcome.columns.iter().map(|c| (c.header.clone(), c.field.clone(), c.method)).collect()
+    }
+
+    #[test]
+    fn without_a_header_row_columns_follow_the_fields_only_when_the_counts_agree() {
+        let numbered = |n| crate::read::split::numbered_columns(n);
+        let out = map_headerless(&schema(), &numbered(4), &BTreeMap::new());
+        let fields: Vec<_> = out.columns.iter().map(|c| (c.field.as_deref(), c.method)).collect();
+        assert_eq!(
+            fields,
+            vec![
+                (Some("email"), MatchMethod::Position),
+                (Some("first_name"), MatchMethod::Position),
+                (Some("last_name"), MatchMethod::Position),
+                (Some("phone_number"), MatchMethod::Position),
+            ]
+        );
+        assert!(out.problems.is_empty());
+        for n in [3, 5] {
+            let out = map_headerless(&schema(), &numbered(n), &BTreeMap::new());
+            let codes: Vec<_> = out.problems.iter().map(|p| p.code.as_str()).collect();
+            assert_eq!(codes, ["headerless_columns"], "{n} columns");
+            assert!(out.problems[0].message.contains(&format!("{n} columns")), "{}", out.problems[0].message);
+            assert!(out.columns.iter().all(|c| c.field.is_none()));
+        }
+        // A mapping decides alone, by number or by the column's name.
+        let explicit: BTreeMap<String, Option<String>> =
+            [("2".to_string(), Some("email".to_string())), ("Column 1".to_string(), Some("first_name".to_string()))]
+                .into();
+        let out = map_headerless(&schema(), &numbered(5), &explicit);
+        let fields: Vec<_> = out.columns.iter().map(|c| c.field.as_deref()).collect();
+        assert_eq!(fields, [Some("first_name"), Some("email"), None, None, None]);
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
     }
 
     #[test]

@@ -530,8 +530,10 @@ pub fn header_notes(header_line: u64, skipped_lines: &[u64], sheet: Option<&str>
         value: None,
         sheet: sheet.map(str::to_string),
     };
+    // Without a header (a file without a header row), the skipped lines lie above the data.
+    let above = if header_line > 0 { "the header" } else { "the first row" };
     for &line in skipped_lines {
-        note(line, crate::codes::HEADER_SKIPPED, format!("skipped line {line} above the header"))
+        note(line, crate::codes::HEADER_SKIPPED, format!("skipped line {line} above {above}"))
             .write_results_csv(&mut out);
     }
     if header_line > 0 {

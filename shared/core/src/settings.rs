@@ -236,9 +236,6 @@ impl SettingsPatch {
             return Err(err("sheet", "sheet positions start at 1".to_string()));
         }
         let header_row = self.header_row.unwrap_or(1);
-        if header_row == 0 {
-            return Err(err("header_row", "rows are numbered from 1".to_string()));
-        }
         let trim_whitespace = self.trim_whitespace.unwrap_or(true);
         let null_values = self.null_values.clone().unwrap_or_default();
         if null_values.len() > MAX_NULL_VALUES {
@@ -332,7 +329,8 @@ pub struct Settings {
     pub sheet: Option<SheetRef>,
     /// 1-based row (non-empty record) holding the column headers; rows above it are skipped.
     /// Left at 1, a title above the header is passed over (see
-    /// [`crate::mapping::header_below_titles`]).
+    /// [`crate::mapping::header_below_titles`]). 0: the file has no header row, every row is
+    /// data, and columns are mapped by number (see [`crate::mapping::map_headerless`]).
     pub header_row: u32,
     /// Explicit mapping: header name, or 1-based column number, to field key (`None` ignores the column).
     pub mapping: BTreeMap<String, Option<String>>,
@@ -383,6 +381,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Whether the file has no header row (`header_row` 0).
+    pub fn headerless(&self) -> bool {
+        self.header_row == 0
+    }
+
+    /// The non-empty record the reader starts at: the header's, or with no header row, the
+    /// first.
+    pub fn first_row(&self) -> u32 {
+        self.header_row.max(1)
+    }
+
     /// Largest record (one row with all its fields), in bytes.
     pub fn max_record_bytes(&self) -> usize {
         (self.max_field_bytes as usize).saturating_mul(4).max(1 << 20)

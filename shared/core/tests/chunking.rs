@@ -103,6 +103,7 @@ fn import(file: &[u8], schema: &Schema, keep: RowsKept, schedule: Schedule<'_>) 
         chunk_rows: schedule.chunk_rows,
         max_chunk_bytes: u64::MAX,
         header_row: 1,
+        headerless: false,
         start_offset: 0,
     };
     let mut plan = split_bytes(file, split, schedule.block.min(file.len())).expect("a generated file always splits");

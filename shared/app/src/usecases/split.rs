@@ -12,7 +12,7 @@ use bytes::Bytes;
 use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
-use sluice_core::mapping::{ColumnPlan, csv_header_below_titles, header_below_titles, map_columns};
+use sluice_core::mapping::{ColumnPlan, csv_header_below_titles, header_below_titles, map_columns, map_headerless};
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
@@ -194,8 +194,13 @@ impl App {
     async fn plan_columns(&self, import: &Import, schema: &Schema, frame: Frame) -> Result<bool, SplitFault> {
         let (tenant, id, generation) = (&import.tenant, &import.id, import.generation);
         let settings = &import.settings;
-        let outcome = map_columns(schema, &frame.header.names, &settings.mapping)
-            .with_pass_through(settings.pass_through_unmapped);
+        // JSON names its columns in every object, with or without the setting.
+        let headerless = settings.headerless() && frame.detected.format != Some(Format::Json);
+        let outcome = match headerless {
+            true => map_headerless(schema, &frame.header.names, &settings.mapping),
+            false => map_columns(schema, &frame.header.names, &settings.mapping),
+        }
+        .with_pass_through(settings.pass_through_unmapped);
         // The column names and their mapping are kept on the import record, which a store may
         // cap (DynamoDB: 400 KB an item): a header too wide or too long to keep is a clear
         // failure, not an import that cannot be saved.
@@ -209,6 +214,7 @@ impl App {
         if record_bytes > MAX_RECORD_BYTES {
             let columns = frame.header.names.len();
             let (what, line, hint) = match frame.header.line {
+                0 if headerless => (format!("the first row's {columns} columns"), None, String::new()),
                 0 => (format!("the objects' {columns} keys"), None, String::new()),
                 line => (
                     format!("the header row's {columns} columns"),
@@ -400,7 +406,7 @@ impl App {
         let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
-        let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.header_row);
+        let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.first_row());
         // A title above the header, when no header row was given.
         if settings.header_row == 1 {
             let fixed = settings.delimiter.is_some() || separator_hint(&sample).is_some();
@@ -428,6 +434,7 @@ impl App {
             chunk_rows: settings.chunk_rows,
             max_chunk_bytes: self.limits.max_chunk_bytes,
             header_row,
+            headerless: settings.headerless(),
             start_offset,
         };
         let detected = Detected {
@@ -686,7 +693,10 @@ impl App {
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
-            let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.header_row, put);
+            let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.first_row(), put);
+            if settings.headerless() {
+                splitter = splitter.headerless();
+            }
             // A title above the header, when no header row was given (`choosing_header` asks).
             let mapping = settings.mapping.clone();
             splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
@@ -708,7 +718,7 @@ impl App {
             if found == 0 {
                 failure("empty_file", format!("sheet {:?} is empty", info.name), None, None, Some(info.name.clone()))
             } else {
-                let err = SplitError::NoHeader { header_row: import.settings.header_row, found };
+                let err = SplitError::NoHeader { header_row: import.settings.first_row(), found };
                 failure("no_header", format!("sheet {:?}: {err}", info.name), None, None, Some(info.name.clone()))
             }
         })?;

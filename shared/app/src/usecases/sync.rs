@@ -7,7 +7,7 @@ use sluice_core::convert::ParseOptions;
 use sluice_core::engine::finalize::{find_duplicates, rows_made_invalid};
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::import::{ImportStatus, RowsKept, decide_outcome};
-use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem, map_columns};
+use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem, map_columns, map_headerless};
 use sluice_core::pipeline::{ChunkContext, ChunkLayout, assemble_chunk, process_chunk};
 use sluice_core::read::csv::CsvOptions;
 use sluice_core::read::sniff::csv_layout;
@@ -61,7 +61,7 @@ impl App {
                     e.valid_up_to() + start
                 ))
             })?;
-            let (delimiter, header_row) = csv_layout(&csv[start..], true, settings.delimiter, settings.header_row);
+            let (delimiter, header_row) = csv_layout(&csv[start..], true, settings.delimiter, settings.first_row());
             let csv_opts = CsvOptions {
                 delimiter,
                 max_field_bytes: settings.max_field_bytes as usize,
@@ -73,11 +73,15 @@ impl App {
                 chunk_rows: u32::MAX,
                 max_chunk_bytes: u64::MAX,
                 header_row,
+                headerless: settings.headerless(),
                 start_offset: start as u64,
             };
             let plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
-            let outcome = map_columns(&schema, &plan.header.names, &settings.mapping)
-                .with_pass_through(settings.pass_through_unmapped);
+            let outcome = match settings.headerless() {
+                true => map_headerless(&schema, &plan.header.names, &settings.mapping),
+                false => map_columns(&schema, &plan.header.names, &settings.mapping),
+            }
+            .with_pass_through(settings.pass_through_unmapped);
             if !outcome.problems.is_empty() {
                 return Ok(SyncOutcome {
                     status: ImportStatus::NeedsReview,

@@ -73,6 +73,11 @@ struct Held {
 pub struct CellsSplitter<F> {
     chunk_rows: u32,
     header_row: u32,
+    /// No header row: the `header_row`-th non-blank record is the first data record.
+    headerless: bool,
+    /// With no header row, the most columns up to a non-blank cell in a data record: a sheet
+    /// leaves trailing empty cells out, so the first row may be narrower than the sheet.
+    widest: usize,
     header: Option<HeaderInfo>,
     /// The header's date cells (see [`CellsPlan::header_dates`]).
     header_dates: Vec<(usize, u64)>,
@@ -98,6 +103,8 @@ where
         CellsSplitter {
             chunk_rows: chunk_rows.max(1),
             header_row,
+            headerless: false,
+            widest: 0,
             header: None,
             header_dates: Vec::new(),
             choose: None,
@@ -113,10 +120,18 @@ where
         }
     }
 
+    /// A splitter for a sheet without a header row: the `header_row`-th non-blank record is the
+    /// first data record and columns are named by number (no header is chosen).
+    pub fn headerless(mut self) -> Self {
+        self.headerless = true;
+        self.choose = None;
+        self
+    }
+
     /// Holds the first [`HEADER_SEARCH_ROWS`] non-empty records and lets `choose` pick the
     /// header among them (for a header row left at 1: a title may sit above the header).
     pub fn choosing_header(mut self, choose: HeaderChoice) -> Self {
-        if self.header_row == 1 {
+        if self.header_row == 1 && !self.headerless {
             self.choose = Some(choose);
         }
         self
@@ -153,13 +168,23 @@ where
                 self.skipped.push(line);
                 return Ok(());
             }
-            let (names, dates) = header_names(&cells);
-            self.header_dates = dates;
-            self.header = Some(HeaderInfo { names, line, skipped_lines: std::mem::take(&mut self.skipped) });
-            return Ok(());
+            let skipped_lines = std::mem::take(&mut self.skipped);
+            if self.headerless {
+                // The record is the first data record: it is stored below.
+                self.header = Some(HeaderInfo::numbered(cells.len(), skipped_lines));
+            } else {
+                let (names, dates) = header_names(&cells);
+                self.header_dates = dates;
+                self.header = Some(HeaderInfo { names, line, skipped_lines });
+                return Ok(());
+            }
         }
         if self.in_chunk == 0 {
             self.first_line = line;
+        }
+        if self.headerless {
+            let width = cells.iter().rposition(|c| !c.is_blank()).map_or(0, |i| i + 1);
+            self.widest = self.widest.max(width);
         }
         let stored = StoredRecord(line, cells.into_iter().map(StoredCell::from_cell_ref).collect());
         // Serializing a record of strings, numbers and booleans cannot fail.
@@ -247,7 +272,10 @@ where
             self.close()?;
         }
         Ok(match self.header {
-            Some(header) => {
+            Some(mut header) => {
+                if self.headerless {
+                    header.names = super::split::numbered_columns(self.widest);
+                }
                 Ok(CellsPlan { header, chunks: self.chunks, records: self.records, header_dates: self.header_dates })
             }
             None => Err(self.nonblank_seen),
@@ -294,6 +322,24 @@ mod tests {
         let rec: StoredRecord<'_> = serde_json::from_str(first.lines().next().unwrap()).unwrap();
         assert_eq!(rec.0, 3);
         assert_eq!(rec.1[1], StoredCell::Tagged(crate::record::TaggedCell::Date(45000.0)));
+    }
+
+    #[test]
+    fn without_a_header_row_the_first_record_is_data_and_the_widest_row_counts_the_columns() {
+        let mut out: Vec<(ChunkSpec, Vec<u8>)> = Vec::new();
+        let mut s = CellsSplitter::new(10, 1, |spec, bytes| {
+            out.push((spec, bytes));
+            Ok::<(), ()>(())
+        })
+        .headerless()
+        .choosing_header(Box::new(|_| Some(1)));
+        s.push(1, vec![CellRef::Empty]).unwrap();
+        s.push(2, vec![CellRef::Number(1.0), text("a")]).unwrap();
+        s.push(3, vec![CellRef::Number(2.0), text("b"), CellRef::Number(5.0), CellRef::Empty]).unwrap();
+        let plan = s.finish().unwrap().unwrap();
+        assert_eq!(plan.header, HeaderInfo::numbered(3, vec![]));
+        assert_eq!(plan.records, 2);
+        assert_eq!((out[0].0.first_line, out[0].0.records), (2, 2));
     }
 
     fn text(s: &'static str) -> CellRef<'static> {

@@ -158,16 +158,19 @@ impl FastCsvSplitter {
                         continue;
                     }
                     let names = rec.header_names(&carry);
-                    self.header = Some(HeaderInfo {
-                        names,
-                        line: rec.line,
-                        skipped_lines: std::mem::take(&mut self.pending_skipped),
-                    });
+                    let skipped_lines = std::mem::take(&mut self.pending_skipped);
+                    // Data starts below the header, or with no header row, at this record.
+                    let (header, at, line) = if self.opts.headerless {
+                        (HeaderInfo::numbered(names.len(), skipped_lines), rec.start, rec.line)
+                    } else {
+                        (HeaderInfo { names, line: rec.line, skipped_lines }, rec.end, parser.line())
+                    };
+                    self.header = Some(header);
                     // Everything fed so far is still in `carry`, which starts at the text's start.
-                    let data = &carry[rec.end..];
-                    self.offset = self.opts.start_offset + rec.end as u64;
-                    self.after_cr = rec.end > 0 && carry[rec.end - 1] == b'\r';
-                    self.line = parser.line();
+                    let data = &carry[at..];
+                    self.offset = self.opts.start_offset + at as u64;
+                    self.after_cr = at > 0 && carry[at - 1] == b'\r';
+                    self.line = line;
                     self.chunk_start = self.offset;
                     self.chunk_first_line = self.line;
                     self.target = self.estimate_target(data, is_final);
@@ -268,12 +271,17 @@ mod tests {
             chunk_rows,
             max_chunk_bytes: u64::MAX,
             header_row: 1,
+            headerless: false,
             start_offset: 0,
         }
     }
 
     fn fast(data: &[u8], chunk_rows: u32, block: usize) -> (Vec<ChunkSpec>, FastPlan) {
-        let mut s = FastCsvSplitter::new(opts(chunk_rows));
+        fast_with(data, opts(chunk_rows), block)
+    }
+
+    fn fast_with(data: &[u8], o: SplitOptions, block: usize) -> (Vec<ChunkSpec>, FastPlan) {
+        let mut s = FastCsvSplitter::new(o);
         let mut chunks = Vec::new();
         for piece in data.chunks(block.max(1)) {
             chunks.extend(s.feed(piece).unwrap());
@@ -285,11 +293,15 @@ mod tests {
 
     /// Every fast boundary is an exact record boundary, with the same line number.
     fn check_against_exact(data: &[u8]) {
-        let exact = split_bytes(data, opts(1), 64).unwrap();
+        check_against_exact_with(data, opts(1));
+    }
+
+    fn check_against_exact_with(data: &[u8], o: SplitOptions) {
+        let exact = split_bytes(data, o, 64).unwrap();
         let starts: Vec<(u64, u64)> = exact.chunks.iter().map(|c| (c.start, c.first_line)).collect();
         for block in [1, 2, 3, 5, 8, 13, 4096] {
-            let (chunks, plan) = fast(data, 1, block);
-            assert_eq!(plan.header.names, exact.header.names);
+            let (chunks, plan) = fast_with(data, o, block);
+            assert_eq!(plan.header, exact.header);
             assert!(!plan.needs_exact);
             assert_eq!(chunks.first().map(|c| c.start), exact.chunks.first().map(|c| c.start), "block {block}");
             for c in &chunks {
@@ -311,6 +323,19 @@ mod tests {
         check_against_exact(b"id,note\r\n1,\"a\r\nb\"\r\n2,x\r\n3,y");
         check_against_exact(b"id,note\r1,\"a\rb\"\r2,x\r3,y\r");
         check_against_exact(b"id,note\n1,a\r\n2,\"b\r\n\"\r3,c\n\n4,d\n");
+    }
+
+    #[test]
+    fn without_a_header_row_data_starts_at_the_first_record_as_the_exact_splitter_has_it() {
+        let headerless = SplitOptions { headerless: true, ..opts(1) };
+        check_against_exact_with(b"1,\"a\nb\"\n2,x\r\n3,y\n", headerless);
+        check_against_exact_with(b"\r\n\r\n1,a\r\n2,b", headerless);
+        check_against_exact_with(b"\r1,a\r2,\"b\r\"\r", headerless);
+        // An Excel `sep=` line above the data (counted by `header_row`).
+        check_against_exact_with(b"sep=,\n1,a\n2,b\n", SplitOptions { header_row: 2, ..headerless });
+        let (chunks, plan) = fast_with(b"\n1,a,\n2,b,c\n", headerless, 3);
+        assert_eq!(plan.header, HeaderInfo::numbered(3, vec![]));
+        assert_eq!((chunks[0].start, chunks[0].first_line), (1, 2));
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub struct SplitOptions {
     pub chunk_rows: u32,
     /// Bytes after which a chunk is cut early.
     pub max_chunk_bytes: u64,
-    /// Which non-blank record is the header (1-based).
+    /// Which non-blank record is the header (1-based); with `headerless`, the first data record.
     pub header_row: u32,
+    /// The file has no header row: columns are named by number, after the first data record.
+    pub headerless: bool,
     /// File offset where the text starts (after a byte order mark).
     pub start_offset: u64,
 }
@@ -28,12 +30,26 @@ pub struct SplitOptions {
 /// The header row and the lines skipped to reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderInfo {
-    /// Column names as written (lossy UTF-8, trimmed).
+    /// Column names as written (lossy UTF-8, trimmed); for a file without a header row,
+    /// [`numbered_columns`].
     pub names: Vec<String>,
-    /// Line of the header.
+    /// Line of the header; 0 when there is none (JSON keys, a file without a header row).
     pub line: u64,
     /// Lines of non-blank records above the header.
     pub skipped_lines: Vec<u64>,
+}
+
+impl HeaderInfo {
+    /// The header of a file without a header row, whose first data record has `columns`
+    /// columns, found below the non-blank records on `skipped_lines`.
+    pub fn numbered(columns: usize, skipped_lines: Vec<u64>) -> HeaderInfo {
+        HeaderInfo { names: numbered_columns(columns), line: 0, skipped_lines }
+    }
+}
+
+/// Names for the columns of a file without a header row: `Column 1`, `Column 2`, ...
+pub fn numbered_columns(columns: usize) -> Vec<String> {
+    (1..=columns).map(|c| format!("Column {c}")).collect()
 }
 
 /// The result of splitting a whole file.
@@ -199,11 +215,15 @@ impl CsvSplitter {
                 self.pending_skipped.push(rec.line);
                 return;
             }
-            let names = rec.header_names(buf);
-            self.header =
-                Some(HeaderInfo { names, line: rec.line, skipped_lines: std::mem::take(&mut self.pending_skipped) });
-            self.chunk_start = end;
-            return;
+            let skipped_lines = std::mem::take(&mut self.pending_skipped);
+            if self.opts.headerless {
+                // The record is the first data record: it is counted below.
+                self.header = Some(HeaderInfo::numbered(rec.header_names(buf).len(), skipped_lines));
+            } else {
+                self.header = Some(HeaderInfo { names: rec.header_names(buf), line: rec.line, skipped_lines });
+                self.chunk_start = end;
+                return;
+            }
         }
         if self.chunk_records == 0 {
             self.chunk_start = start;
@@ -248,6 +268,7 @@ mod tests {
             chunk_rows,
             max_chunk_bytes: u64::MAX,
             header_row: 1,
+            headerless: false,
             start_offset: 0,
         }
     }
@@ -303,6 +324,29 @@ mod tests {
         assert_eq!(plan.header.line, 3);
         assert_eq!(plan.header.skipped_lines, vec![1]);
         assert_eq!(plan.chunks[0].first_line, 4);
+    }
+
+    #[test]
+    fn without_a_header_row_every_record_is_data_and_columns_are_numbered() {
+        let o = SplitOptions { headerless: true, ..opts(2) };
+        for block in [1, 3, 4096] {
+            let plan = split_bytes(b"\n1,\"a\nb\",x\n2,c,y\n3,d,z\n", o, block).unwrap();
+            assert_eq!(
+                plan.header,
+                HeaderInfo {
+                    names: vec!["Column 1".into(), "Column 2".into(), "Column 3".into()],
+                    line: 0,
+                    skipped_lines: vec![]
+                }
+            );
+            assert_eq!(plan.records, 3, "block {block}");
+            let spans: Vec<_> = plan.chunks.iter().map(|c| (c.start, c.first_line, c.records)).collect();
+            assert_eq!(spans, vec![(1, 2, 2), (17, 5, 1)], "block {block}");
+        }
+        // Rows `header_row` passes over (an Excel `sep=` line) are skipped above the data.
+        let plan = split_bytes(b"sep=,\n1,a\n", SplitOptions { header_row: 2, ..o }, 4).unwrap();
+        assert_eq!((plan.header.line, plan.header.skipped_lines.clone(), plan.records), (0, vec![1], 1));
+        assert_eq!(split_bytes(b"\n\n", o, 4).unwrap_err(), SplitError::Empty);
     }
 
     #[test]

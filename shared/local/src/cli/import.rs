@@ -10,6 +10,7 @@ use sluice_app::model::{Import, TenantId};
 use sluice_app::{AppError, CreateImport};
 use sluice_core::ImportStatus;
 use sluice_core::import::RowsKept;
+use sluice_core::read::sniff::Format;
 use sluice_core::settings::{InvalidDataBehavior, SettingsPatch, SheetRef};
 use sluice_local::LocalRuntime;
 
@@ -362,7 +363,9 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     if let Some(s) = &d.sheet {
         detected.push(format!("sheet {s:?}"));
     }
-    if let Some(line) = d.header_line.filter(|l| *l > 1) {
+    if import.settings.headerless() && d.format != Some(Format::Json) {
+        detected.push("no header row".to_string());
+    } else if let Some(line) = d.header_line.filter(|l| *l > 1) {
         detected.push(format!("header on {} {line}", if d.sheet.is_some() { "row" } else { "line" }));
     }
     if let Some(t) = import.chunks.total {
@@ -388,10 +391,13 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
             );
         }
         eprintln!("  supply the mapping with --mapping 'HEADER=field_key' (or COLUMN_NUMBER=field_key) and run again");
-        if !import.mapping.iter().any(|m| m.field.is_some()) {
+        if !import.mapping.iter().any(|m| m.field.is_some()) && !import.settings.headerless() {
             // Nothing matched: the row read as the header may not be the header.
             eprintln!(
                 "  or, if the column names are on another row, give it with --header-row N (N counts non-empty rows)"
+            );
+            eprintln!(
+                "  or, if the file has no header row, run with --header-row 0 (its columns then follow the template's fields in order)"
             );
         }
     }

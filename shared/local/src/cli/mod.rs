@@ -84,7 +84,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub delimiter: Option<String>,
     /// The row holding the column names, counting non-empty rows from 1 (rows above it are
-    /// skipped); when absent, a title above the header is found by itself.
+    /// skipped); when absent, a title above the header is found by itself. 0: the file has no
+    /// header row (columns follow the template's fields in order, or --mapping 1=KEY ...).
     #[arg(long)]
     pub header_row: Option<u32>,
     /// Map a column to a field: HEADER=KEY, or COLUMN_NUMBER=KEY; HEADER= ignores the column.

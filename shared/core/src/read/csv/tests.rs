@@ -245,7 +245,14 @@ const TRICKY: &[u8] = b"id,note,amount\r\n\
 7,\"ends\nwithout newline\",7";
 
 fn split_opts(chunk_rows: u32) -> SplitOptions {
-    SplitOptions { csv: CsvOptions::default(), chunk_rows, max_chunk_bytes: u64::MAX, header_row: 1, start_offset: 0 }
+    SplitOptions {
+        csv: CsvOptions::default(),
+        chunk_rows,
+        max_chunk_bytes: u64::MAX,
+        header_row: 1,
+        headerless: false,
+        start_offset: 0,
+    }
 }
 
 #[test]
