@@ -673,12 +673,16 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
 pub fn map_headerless(
     schema: &Schema,
     headers: &[String],
+    filled: usize,
     explicit: &BTreeMap<String, Option<String>>,
 ) -> MappingOutcome {
     if !explicit.is_empty() {
         return map_columns(schema, headers, explicit);
     }
-    if headers.len() != schema.fields.len() {
+    // Columns right of the last one holding a value (a delimiter ending every line) count for
+    // nothing.
+    let filled = filled.min(headers.len());
+    if filled != schema.fields.len() {
         let mut outcome = map_columns(schema, headers, &BTreeMap::new());
         // Names like `Column 3` match no field, so every required field is unmapped: the count
         // is what needs saying.
@@ -690,11 +694,11 @@ pub fn map_headerless(
             MappingProblem {
                 code: "headerless_columns".into(),
                 message: format!(
-                    "the file has no header row and {} columns, template {:?} {} fields: columns are taken in the \
-                     template's order only when the counts agree; map them by column number ({}, ...)",
-                    headers.len(),
+                    "the file has no header row and {}, template {:?} {}: columns are taken in the template's \
+                     order only when the counts agree; map them by column number ({}, ...)",
+                    count(filled, "column", "columns"),
                     schema.name(),
-                    schema.fields.len(),
+                    count(schema.fields.len(), "field", "fields"),
                     example.join(", ")
                 ),
                 field: None,
@@ -705,17 +709,24 @@ pub fn map_headerless(
     }
     let columns = headers
         .iter()
-        .zip(&schema.fields)
         .enumerate()
-        .map(|(i, (h, f))| ColumnMapping {
-            column: i as u32 + 1,
-            header: h.clone(),
-            field: Some(f.key.clone()),
-            method: MatchMethod::Position,
-            confidence: 1.0,
+        .map(|(i, h)| {
+            let field = schema.fields.get(i);
+            ColumnMapping {
+                column: i as u32 + 1,
+                header: h.clone(),
+                field: field.map(|f| f.key.clone()),
+                method: if field.is_some() { MatchMethod::Position } else { MatchMethod::Unmapped },
+                confidence: if field.is_some() { 1.0 } else { 0.0 },
+            }
         })
         .collect();
     MappingOutcome { columns, problems: Vec::new() }
+}
+
+/// `1 column`, `3 columns`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Where each field's value comes from, for the engine.
@@ -733,6 +744,9 @@ pub struct ColumnPlan {
     /// before it existed, whose columns travel under their headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmapped_keys: Vec<String>,
+    /// The file has no header row: its columns were counted on its first rows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub headerless: bool,
 }
 
 impl ColumnPlan {
@@ -766,7 +780,13 @@ impl ColumnPlan {
                 unmapped_keys[c] = key;
             }
         }
-        ColumnPlan { field_columns, headers, pass_through, unmapped_keys }
+        ColumnPlan { field_columns, headers, pass_through, unmapped_keys, headerless: false }
+    }
+
+    /// The plan for a file without a header row (its row errors say so).
+    pub fn headerless(mut self, headerless: bool) -> ColumnPlan {
+        self.headerless = headerless;
+        self
     }
 
     /// The key column `col` travels under in `unmapped`.
@@ -809,7 +829,7 @@ mod tests {
     #[test]
     fn without_a_header_row_columns_follow_the_fields_only_when_the_counts_agree() {
         let numbered = |n| crate::read::split::numbered_columns(n);
-        let out = map_headerless(&schema(), &numbered(4), &BTreeMap::new());
+        let out = map_headerless(&schema(), &numbered(4), 4, &BTreeMap::new());
         let fields: Vec<_> = out.columns.iter().map(|c| (c.field.as_deref(), c.method)).collect();
         assert_eq!(
             fields,
@@ -822,7 +842,7 @@ mod tests {
         );
         assert!(out.problems.is_empty());
         for n in [3, 5] {
-            let out = map_headerless(&schema(), &numbered(n), &BTreeMap::new());
+            let out = map_headerless(&schema(), &numbered(n), n, &BTreeMap::new());
             let codes: Vec<_> = out.problems.iter().map(|p| p.code.as_str()).collect();
             assert_eq!(codes, ["headerless_columns"], "{n} columns");
             assert!(out.problems[0].message.contains(&format!("{n} columns")), "{}", out.problems[0].message);
@@ -832,9 +852,14 @@ mod tests {
         let explicit: BTreeMap<String, Option<String>> =
             [("2".to_string(), Some("email".to_string())), ("Column 1".to_string(), Some("first_name".to_string()))]
                 .into();
-        let out = map_headerless(&schema(), &numbered(5), &explicit);
+        let out = map_headerless(&schema(), &numbered(5), 5, &explicit);
         let fields: Vec<_> = out.columns.iter().map(|c| c.field.as_deref()).collect();
         assert_eq!(fields, [Some("first_name"), Some("email"), None, None, None]);
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        // Empty columns after the last value (a delimiter ending every line) do not count.
+        let out = map_headerless(&schema(), &numbered(6), 4, &BTreeMap::new());
+        let fields: Vec<_> = out.columns.iter().map(|c| c.field.as_deref()).collect();
+        assert_eq!(fields, [Some("email"), Some("first_name"), Some("last_name"), Some("phone_number"), None, None]);
         assert!(out.problems.is_empty(), "{:?}", out.problems);
     }
 

@@ -20,8 +20,8 @@ use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, csv_layout, detect_format, separator_hint};
-use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format, sampled_widths, separator_hint};
+use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions, numbered_columns};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
 use sluice_core::template::{Schema, TemplateSpec};
@@ -102,6 +102,9 @@ struct Frame {
     source_key: Option<String>,
     is_1904: bool,
     detected: Detected,
+    /// With no header row, the most columns up to one holding a value in the rows read (all of
+    /// a sheet's, a CSV's first ones).
+    filled: Option<usize>,
 }
 
 /// The most bytes an import record may take with its column names and mapping.
@@ -196,8 +199,9 @@ impl App {
         let settings = &import.settings;
         // JSON names its columns in every object, with or without the setting.
         let headerless = settings.headerless() && frame.detected.format != Some(Format::Json);
+        let filled = frame.filled.unwrap_or(frame.header.names.len());
         let outcome = match headerless {
-            true => map_headerless(schema, &frame.header.names, &settings.mapping),
+            true => map_headerless(schema, &frame.header.names, filled, &settings.mapping),
             false => map_columns(schema, &frame.header.names, &settings.mapping),
         }
         .with_pass_through(settings.pass_through_unmapped);
@@ -228,7 +232,7 @@ impl App {
             );
             return Err(failure("header_too_large", message, line, None, frame.detected.sheet.clone()));
         }
-        let plan = ColumnPlan::new(schema, &outcome.columns, settings.pass_through_unmapped);
+        let plan = ColumnPlan::new(schema, &outcome.columns, settings.pass_through_unmapped).headerless(headerless);
         let rows_mode = match settings.invalid_data_behavior {
             InvalidDataBehavior::RemoveInvalidRows => RowsMode::ValidOnly,
             InvalidDataBehavior::IncludeInvalidRows | InvalidDataBehavior::BlockSubmit => RowsMode::All,
@@ -451,12 +455,24 @@ impl App {
             max_record_bytes: csv.max_record_bytes,
             max_columns: csv.max_columns,
         };
-        let frame = |header: HeaderInfo, detected: Detected| Frame {
-            header,
-            layout: layout.clone(),
-            source_key: Some(source.clone()),
-            is_1904: false,
-            detected,
+        // Without a header row, the columns are those of the widest of the first rows (the
+        // first may be short), and those right of the last value count for no field.
+        let sampled =
+            settings.headerless().then(|| sampled_widths(&sample, complete, delimiter, header_row.saturating_sub(1)));
+        let frame = |mut header: HeaderInfo, detected: Detected| {
+            if let Some((widest, _)) = sampled
+                && widest > header.names.len()
+            {
+                header.names = numbered_columns(widest);
+            }
+            Frame {
+                header,
+                layout: layout.clone(),
+                source_key: Some(source.clone()),
+                is_1904: false,
+                detected,
+                filled: sampled.map(|(_, filled)| filled),
+            }
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
         // legacy encoding it most likely is (or the setting's, which a UTF-8 mark overrode), and
@@ -729,6 +745,8 @@ impl App {
             source_key: None,
             is_1904: info.is_1904,
             detected: Detected { format: Some(Format::Xlsx), sheet: Some(info.name), ..Detected::default() },
+            // A sheet's columns are counted up to its last value already.
+            filled: None,
         };
         Ok((frame, plan))
     }
@@ -833,6 +851,7 @@ impl App {
                 encoding_detected: utf16.is_some(),
                 ..Detected::default()
             },
+            filled: None,
         };
         Ok((frame, plan))
     }

@@ -10,8 +10,8 @@ use sluice_core::import::{ImportStatus, RowsKept, decide_outcome};
 use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem, map_columns, map_headerless};
 use sluice_core::pipeline::{ChunkContext, ChunkLayout, assemble_chunk, process_chunk};
 use sluice_core::read::csv::CsvOptions;
-use sluice_core::read::sniff::csv_layout;
-use sluice_core::read::split::{SplitOptions, split_bytes};
+use sluice_core::read::sniff::{csv_layout, sampled_widths};
+use sluice_core::read::split::{SplitOptions, numbered_columns, split_bytes};
 use sluice_core::settings::{Dedupe, SettingsPatch};
 use sluice_core::template::{Schema, TemplateSpec};
 
@@ -76,9 +76,16 @@ impl App {
                 headerless: settings.headerless(),
                 start_offset: start as u64,
             };
-            let plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
+            let mut plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
             let outcome = match settings.headerless() {
-                true => map_headerless(&schema, &plan.header.names, &settings.mapping),
+                true => {
+                    // The widest of the first rows, as an upload's (see `split_csv`).
+                    let (widest, filled) = sampled_widths(&csv[start..], true, delimiter, header_row - 1);
+                    if widest > plan.header.names.len() {
+                        plan.header.names = numbered_columns(widest);
+                    }
+                    map_headerless(&schema, &plan.header.names, filled, &settings.mapping)
+                }
                 false => map_columns(&schema, &plan.header.names, &settings.mapping),
             }
             .with_pass_through(settings.pass_through_unmapped);
@@ -93,7 +100,8 @@ impl App {
                     errors: Vec::new(),
                 });
             }
-            let columns = ColumnPlan::new(&schema, &outcome.columns, settings.pass_through_unmapped);
+            let columns = ColumnPlan::new(&schema, &outcome.columns, settings.pass_through_unmapped)
+                .headerless(settings.headerless());
             let layout = ChunkLayout::Csv {
                 delimiter,
                 max_field_bytes: csv_opts.max_field_bytes,

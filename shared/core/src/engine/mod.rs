@@ -472,6 +472,10 @@ impl<'a> RowEngine<'a> {
     }
 
     fn check_width<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
+        let has = match self.plan.headerless {
+            false => format!("the header has {width} columns"),
+            true => format!("the file has {width} columns (it has no header row: they are counted on its first rows)"),
+        };
         if n > width {
             if let Some(extra) = (width..n).find(|c| !rec.cell(*c).is_blank()) {
                 let issue = self.issue(
@@ -479,7 +483,7 @@ impl<'a> RowEngine<'a> {
                     Some(extra),
                     None,
                     codes::TOO_MANY_COLUMNS,
-                    format!("the row has {n} cells but the header has {width} columns"),
+                    format!("the row has {n} cells but {has}"),
                     Severity::Error,
                     Some(rec.cell(extra).display().into_owned()),
                 );
@@ -491,7 +495,7 @@ impl<'a> RowEngine<'a> {
                 None,
                 None,
                 codes::TOO_FEW_COLUMNS,
-                format!("the row has {n} cells but the header has {width} columns"),
+                format!("the row has {n} cells but {has}"),
                 Severity::Error,
                 None,
             );

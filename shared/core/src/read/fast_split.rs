@@ -109,7 +109,8 @@ impl FastCsvSplitter {
         self.check_utf8(&[], true);
         let mut last = if self.header.is_none() { self.read_header(true)? } else { Vec::new() };
         let Some(header) = self.header.take() else {
-            return Err(if self.nonblank_seen == 0 {
+            // Without a header row, what came before the data (an Excel `sep=` line) is no data.
+            return Err(if self.nonblank_seen == 0 || self.opts.headerless {
                 SplitError::Empty
             } else {
                 SplitError::NoHeader { header_row: self.opts.header_row, found: self.nonblank_seen }

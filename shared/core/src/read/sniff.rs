@@ -266,6 +266,15 @@ pub fn leading_records(sample: &[u8], is_complete: bool, delimiter: u8, skip: u3
     rows
 }
 
+/// For a file without a header row, over the first records of a sample after `skip` non-empty
+/// ones: the most columns a record has, and the most up to a column holding a value.
+pub fn sampled_widths(sample: &[u8], is_complete: bool, delimiter: u8, skip: u32) -> (usize, usize) {
+    let rows = leading_records(sample, is_complete, delimiter, skip, 200);
+    let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let filled = rows.iter().map(|r| r.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1)).max().unwrap_or(0);
+    (widest, filled)
+}
+
 /// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts
 /// with one. The hint is not the header: readers take it as a line above the header (so line
 /// numbers stay those an editor shows) and Excel, which hides it, agrees on which row is first.
@@ -296,14 +305,25 @@ pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
 /// [`detect_delimiter`] for a file whose header is its `header_row`-th non-empty record: the
 /// records above it (a title, an export date) say nothing about the delimiter and are passed over.
 pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32) -> u8 {
-    let mut best = (b',', 0.0f64);
+    let mut best = (b',', 0.0f64, usize::MAX);
     for delimiter in [b',', b';', b'\t', b'|'] {
         let score = delimiter_score(sample, delimiter, is_complete, header_row.saturating_sub(1) as usize);
-        if score > best.1 {
-            best = (delimiter, score);
+        // Two delimiters that split every row alike (`1;Smith, John;2,5`, a file without a
+        // header row): the one less often written as text, after a digit and before one (a
+        // decimal comma) or before a space.
+        if score > best.1 || (score == best.1 && score > 0.0 && text_uses(sample, delimiter) < best.2) {
+            best = (delimiter, score, text_uses(sample, delimiter));
         }
     }
     best.0
+}
+
+/// How often `delimiter` stands where text writes it: between two digits or before a space.
+fn text_uses(sample: &[u8], delimiter: u8) -> usize {
+    sample
+        .windows(3)
+        .filter(|w| w[1] == delimiter && ((w[0].is_ascii_digit() && w[2].is_ascii_digit()) || w[2] == b' '))
+        .count()
 }
 
 fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> f64 {
@@ -317,6 +337,7 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
     let mut rec = RecordSpans::default();
     let mut counts: Vec<usize> = Vec::new();
     let mut skipped = 0;
+    let mut stray_quotes = 0;
     while counts.len() < 200 {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
@@ -327,6 +348,7 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
                     skipped += 1;
                 } else {
                     counts.push(rec.fields.len());
+                    stray_quotes += usize::from(has_stray_quote(&rec, sample));
                 }
             }
             _ => break,
@@ -339,9 +361,21 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
         return 0.0;
     }
     let same = counts.iter().filter(|c| **c == header).count();
-    let consistency = same as f64 / counts.len() as f64;
+    // A record whose quote the delimiter leaves inside a field (`1,"a;b` read at `;`) was most
+    // likely cut where the file does not cut it: the lines of a quoted field read as rows.
+    let clean = (counts.len() - stray_quotes) as f64 / counts.len() as f64;
+    let consistency = same as f64 / counts.len() as f64 * clean;
     // Consistency matters most; more columns breaks ties between consistent candidates.
     consistency * 1000.0 + (header.min(999) as f64)
+}
+
+/// Whether a field of the record holds a quote it was not quoted with, or text after its
+/// closing quote.
+fn has_stray_quote(rec: &RecordSpans, sample: &[u8]) -> bool {
+    rec.fields.iter().any(|f| {
+        f.flags & crate::read::csv::MALFORMED != 0
+            || (f.flags & crate::read::csv::QUOTED == 0 && sample[f.start as usize..f.end as usize].contains(&b'"'))
+    })
 }
 
 #[cfg(test)]
@@ -356,6 +390,19 @@ mod tests {
         assert_eq!(leading_records(text, true, b';', 1, 2).len(), 2);
         // An open quote at the end of an incomplete sample ends the list.
         assert_eq!(leading_records(b"a\n\"b\nc", false, b',', 0, 10), vec![vec!["a"]]);
+    }
+
+    #[test]
+    fn delimiters_that_split_rows_alike_are_told_apart_by_how_text_uses_them() {
+        // No header row to tell: `;` cuts three columns, and so does `,` (in `Smith, John` and
+        // a decimal comma).
+        assert_eq!(detect_delimiter(b"1;Smith, John;2,5\n2;Doe, Jane;3,5\n3;Roe, Ann;4,5\n", true), b';');
+        assert_eq!(detect_delimiter(b"1,Smith; John,2.5\n2,Doe; Jane,3.5\n", true), b',');
+        // The lines of a quoted first field are not rows of another delimiter.
+        let mut text = String::from("1,\"");
+        text.push_str(&(0..200).map(|j| format!("a;b;c;d {j}")).collect::<Vec<_>>().join("\n"));
+        text.push_str("\",1\n2,n,2.5\n3,m,3.5\n");
+        assert_eq!(detect_delimiter(text.as_bytes(), true), b',');
     }
 
     #[test]

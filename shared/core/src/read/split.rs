@@ -150,7 +150,8 @@ impl CsvSplitter {
     pub fn finish(mut self) -> Result<CsvPlan, SplitError> {
         self.consume(true)?;
         if self.header.is_none() {
-            return Err(if self.nonblank_seen == 0 {
+            // Without a header row, what came before the data (an Excel `sep=` line) is no data.
+            return Err(if self.nonblank_seen == 0 || self.opts.headerless {
                 SplitError::Empty
             } else {
                 SplitError::NoHeader { header_row: self.opts.header_row, found: self.nonblank_seen }
@@ -347,6 +348,7 @@ mod tests {
         let plan = split_bytes(b"sep=,\n1,a\n", SplitOptions { header_row: 2, ..o }, 4).unwrap();
         assert_eq!((plan.header.line, plan.header.skipped_lines.clone(), plan.records), (0, vec![1], 1));
         assert_eq!(split_bytes(b"\n\n", o, 4).unwrap_err(), SplitError::Empty);
+        assert_eq!(split_bytes(b"sep=;\n\n", SplitOptions { header_row: 2, ..o }, 4).unwrap_err(), SplitError::Empty);
     }
 
     #[test]

@@ -363,7 +363,7 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     if let Some(s) = &d.sheet {
         detected.push(format!("sheet {s:?}"));
     }
-    if import.settings.headerless() && d.format != Some(Format::Json) {
+    if import.settings.headerless() && matches!(d.format, Some(Format::Csv | Format::Xlsx)) {
         detected.push("no header row".to_string());
     } else if let Some(line) = d.header_line.filter(|l| *l > 1) {
         detected.push(format!("header on {} {line}", if d.sheet.is_some() { "row" } else { "line" }));
