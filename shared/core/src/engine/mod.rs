@@ -472,7 +472,8 @@ impl<'a> RowEngine<'a> {
     }
 
     fn check_width<R: Record<'a>>(&mut self, rec: &R, n: usize, width: usize) {
-        let has = match self.plan.headerless {
+        // Only written for a row of another width (this runs for every row).
+        let has = |headerless: bool| match headerless {
             false => format!("the header has {width} columns"),
             true => format!("the file has {width} columns (it has no header row: they are counted on its first rows)"),
         };
@@ -483,7 +484,7 @@ impl<'a> RowEngine<'a> {
                     Some(extra),
                     None,
                     codes::TOO_MANY_COLUMNS,
-                    format!("the row has {n} cells but {has}"),
+                    format!("the row has {n} cells but {}", has(self.plan.headerless)),
                     Severity::Error,
                     Some(rec.cell(extra).display().into_owned()),
                 );
@@ -495,7 +496,7 @@ impl<'a> RowEngine<'a> {
                 None,
                 None,
                 codes::TOO_FEW_COLUMNS,
-                format!("the row has {n} cells but {has}"),
+                format!("the row has {n} cells but {}", has(self.plan.headerless)),
                 Severity::Error,
                 None,
             );
