@@ -724,6 +724,12 @@ pub fn map_headerless(
     MappingOutcome { columns, problems: Vec::new() }
 }
 
+/// The highest column number an explicit mapping names (`5=amount`), 0 for none: a file without
+/// a header row has at least as many columns.
+pub fn highest_mapped_column(explicit: &BTreeMap<String, Option<String>>) -> usize {
+    explicit.keys().filter_map(|name| column_number(name)).max().unwrap_or(0)
+}
+
 /// `1 column`, `3 columns`.
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -12,7 +12,9 @@ use bytes::Bytes;
 use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
-use sluice_core::mapping::{ColumnPlan, csv_header_below_titles, header_below_titles, map_columns, map_headerless};
+use sluice_core::mapping::{
+    ColumnPlan, csv_header_below_titles, header_below_titles, highest_mapped_column, map_columns, map_headerless,
+};
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
@@ -200,6 +202,11 @@ impl App {
         // JSON names its columns in every object, with or without the setting.
         let headerless = settings.headerless() && frame.detected.format != Some(Format::Json);
         let filled = frame.filled.unwrap_or(frame.header.names.len());
+        let mut frame = frame;
+        if headerless && highest_mapped_column(&settings.mapping) > frame.header.names.len() {
+            // A column the first rows do not reach, named by number: rows without it are short.
+            frame.header.names = numbered_columns(highest_mapped_column(&settings.mapping));
+        }
         let outcome = match headerless {
             true => map_headerless(schema, &frame.header.names, filled, &settings.mapping),
             false => map_columns(schema, &frame.header.names, &settings.mapping),
@@ -455,15 +462,14 @@ impl App {
             max_record_bytes: csv.max_record_bytes,
             max_columns: csv.max_columns,
         };
-        // Without a header row, the columns are those of the widest of the first rows (the
-        // first may be short), and those right of the last value count for no field.
+        // Without a header row, the columns are those of the first rows up to the last one
+        // holding a value (the first row may be short; a delimiter may end every line). A
+        // value right of them is a row error.
         let sampled =
             settings.headerless().then(|| sampled_widths(&sample, complete, delimiter, header_row.saturating_sub(1)));
         let frame = |mut header: HeaderInfo, detected: Detected| {
-            if let Some((widest, _)) = sampled
-                && widest > header.names.len()
-            {
-                header.names = numbered_columns(widest);
+            if let Some((widest, filled)) = sampled {
+                header.names = numbered_columns(if filled > 0 { filled } else { widest });
             }
             Frame {
                 header,

@@ -7,7 +7,9 @@ use sluice_core::convert::ParseOptions;
 use sluice_core::engine::finalize::{find_duplicates, rows_made_invalid};
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::import::{ImportStatus, RowsKept, decide_outcome};
-use sluice_core::mapping::{ColumnMapping, ColumnPlan, MappingProblem, map_columns, map_headerless};
+use sluice_core::mapping::{
+    ColumnMapping, ColumnPlan, MappingProblem, highest_mapped_column, map_columns, map_headerless,
+};
 use sluice_core::pipeline::{ChunkContext, ChunkLayout, assemble_chunk, process_chunk};
 use sluice_core::read::csv::CsvOptions;
 use sluice_core::read::sniff::{csv_layout, sampled_widths};
@@ -81,9 +83,8 @@ impl App {
                 true => {
                     // The widest of the first rows, as an upload's (see `split_csv`).
                     let (widest, filled) = sampled_widths(&csv[start..], true, delimiter, header_row - 1);
-                    if widest > plan.header.names.len() {
-                        plan.header.names = numbered_columns(widest);
-                    }
+                    let width = if filled > 0 { filled } else { widest };
+                    plan.header.names = numbered_columns(width.max(highest_mapped_column(&settings.mapping)));
                     map_headerless(&schema, &plan.header.names, filled, &settings.mapping)
                 }
                 false => map_columns(&schema, &plan.header.names, &settings.mapping),

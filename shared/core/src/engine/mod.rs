@@ -475,7 +475,9 @@ impl<'a> RowEngine<'a> {
         // Only written for a row of another width (this runs for every row).
         let has = |headerless: bool| match headerless {
             false => format!("the header has {width} columns"),
-            true => format!("the file has {width} columns (it has no header row: they are counted on its first rows)"),
+            true => format!(
+                "the file has {width} columns (it has no header row: they are counted on its first rows; map a column right of them by number)"
+            ),
         };
         if n > width {
             if let Some(extra) = (width..n).find(|c| !rec.cell(*c).is_blank()) {
@@ -490,7 +492,8 @@ impl<'a> RowEngine<'a> {
                 );
                 self.issues.push(issue);
             }
-        } else if n < width {
+        } else if n < width && !self.plan.headerless {
+            // Without a header row, a short row's missing cells are empty.
             let issue = self.issue(
                 rec.line(),
                 None,

@@ -305,28 +305,29 @@ pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
 /// [`detect_delimiter`] for a file whose header is its `header_row`-th non-empty record: the
 /// records above it (a title, an export date) say nothing about the delimiter and are passed over.
 pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32) -> u8 {
-    let mut best = (b',', 0.0f64, usize::MAX);
+    let mut best = (b',', Score::default());
     for delimiter in [b',', b';', b'\t', b'|'] {
         let score = delimiter_score(sample, delimiter, is_complete, header_row.saturating_sub(1) as usize);
         // Two delimiters that split every row alike (`1;Smith, John;2,5`, a file without a
-        // header row): the one less often written as text, after a digit and before one (a
-        // decimal comma) or before a space.
-        if score > best.1 || (score == best.1 && score > 0.0 && text_uses(sample, delimiter) < best.2) {
-            best = (delimiter, score, text_uses(sample, delimiter));
+        // header row): the one whose fields read as numbers more often (`2,5` is one number).
+        if score.rank > best.1.rank || (score.rank == best.1.rank && score.rank > 0.0 && score.numbers > best.1.numbers)
+        {
+            best = (delimiter, score);
         }
     }
     best.0
 }
 
-/// How often `delimiter` stands where text writes it: between two digits or before a space.
-fn text_uses(sample: &[u8], delimiter: u8) -> usize {
-    sample
-        .windows(3)
-        .filter(|w| w[1] == delimiter && ((w[0].is_ascii_digit() && w[2].is_ascii_digit()) || w[2] == b' '))
-        .count()
+/// How well a delimiter cuts a sample.
+#[derive(Debug, Default, Clone, Copy)]
+struct Score {
+    /// Consistency first, then the number of columns.
+    rank: f64,
+    /// Fields that read as a number.
+    numbers: usize,
 }
 
-fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> f64 {
+fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> Score {
     let opts = CsvOptions {
         delimiter,
         max_field_bytes: usize::MAX / 4,
@@ -338,6 +339,7 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
     let mut counts: Vec<usize> = Vec::new();
     let mut skipped = 0;
     let mut stray_quotes = 0;
+    let mut numbers = 0;
     while counts.len() < 200 {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
@@ -349,24 +351,42 @@ fn delimiter_score(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize)
                 } else {
                     counts.push(rec.fields.len());
                     stray_quotes += usize::from(has_stray_quote(&rec, sample));
+                    numbers +=
+                        rec.fields.iter().filter(|f| is_number(&sample[f.start as usize..f.end as usize])).count();
                 }
             }
             _ => break,
         }
     }
     let Some(&header) = counts.first() else {
-        return 0.0;
+        return Score::default();
     };
     if header < 2 {
-        return 0.0;
+        return Score::default();
     }
     let same = counts.iter().filter(|c| **c == header).count();
     // A record whose quote the delimiter leaves inside a field (`1,"a;b` read at `;`) was most
-    // likely cut where the file does not cut it: the lines of a quoted field read as rows.
-    let clean = (counts.len() - stray_quotes) as f64 / counts.len() as f64;
-    let consistency = same as f64 / counts.len() as f64 * clean;
+    // likely cut where the file does not cut it: the lines of a quoted field read as rows. (A
+    // quote every delimiter leaves so, an inch mark, costs every one alike.)
+    let stray = stray_quotes as f64 / counts.len() as f64;
+    let consistency = same as f64 / counts.len() as f64 - stray;
     // Consistency matters most; more columns breaks ties between consistent candidates.
-    consistency * 1000.0 + (header.min(999) as f64)
+    Score { rank: consistency * 1000.0 + (header.min(999) as f64), numbers }
+}
+
+/// A field that is a number as some locale writes it: digits with one `.` or `,` inside, an
+/// optional sign.
+fn is_number(field: &[u8]) -> bool {
+    let digits = field.strip_prefix(b"-").unwrap_or(field);
+    let mut separators = 0;
+    !digits.is_empty()
+        && digits.first().is_some_and(u8::is_ascii_digit)
+        && digits.last().is_some_and(u8::is_ascii_digit)
+        && digits.iter().all(|b| {
+            separators += usize::from(matches!(b, b'.' | b','));
+            b.is_ascii_digit() || matches!(b, b'.' | b',')
+        })
+        && separators <= 1
 }
 
 /// Whether a field of the record holds a quote it was not quoted with, or text after its
@@ -403,6 +423,16 @@ mod tests {
         text.push_str(&(0..200).map(|j| format!("a;b;c;d {j}")).collect::<Vec<_>>().join("\n"));
         text.push_str("\",1\n2,n,2.5\n3,m,3.5\n");
         assert_eq!(detect_delimiter(text.as_bytes(), true), b',');
+        // Numbers with decimal commas; an inch mark in every row (a quote every delimiter
+        // leaves inside a field).
+        assert_eq!(detect_delimiter(b"1;2,50;3,75\n2;4,00;1,25\n3;10,10;0,5\n", true), b';');
+        assert_eq!(detect_delimiter(b"1;2,5\n2;3,5\n", true), b';');
+        let inches = "1;TV 55\", schwarz, 4K;1.299,99\n2;Monitor 27\";199,00\n3;Tablet 10\";249,50\n4;Laptop 15\", grau;899,00\n";
+        assert_eq!(detect_delimiter(inches.as_bytes(), true), b';');
+        assert_eq!(
+            detect_delimiter(b"1,12\" pizza; extra; cheese; olives,9.99\n2,10\" pizza,7.50\n3,8\" pizza,5.00\n", true),
+            b','
+        );
     }
 
     #[test]
