@@ -465,8 +465,11 @@ impl App {
         // Without a header row, the columns are those of the first rows up to the last one
         // holding a value (the first row may be short; a delimiter may end every line). A
         // value right of them is a row error.
-        let sampled =
-            settings.headerless().then(|| sampled_widths(&sample, complete, delimiter, header_row.saturating_sub(1)));
+        // (A first record longer than the sample leaves the splitter's count.)
+        let sampled = settings
+            .headerless()
+            .then(|| sampled_widths(&sample, complete, delimiter, header_row.saturating_sub(1)))
+            .filter(|(widest, _)| *widest > 0);
         let frame = |mut header: HeaderInfo, detected: Detected| {
             if let Some((widest, filled)) = sampled {
                 header.names = numbered_columns(if filled > 0 { filled } else { widest });

@@ -83,7 +83,7 @@ impl App {
                 true => {
                     // The widest of the first rows, as an upload's (see `split_csv`).
                     let (widest, filled) = sampled_widths(&csv[start..], true, delimiter, header_row - 1);
-                    let width = if filled > 0 { filled } else { widest };
+                    let width = if filled > 0 { filled } else { widest.max(plan.header.names.len()) };
                     plan.header.names = numbered_columns(width.max(highest_mapped_column(&settings.mapping)));
                     map_headerless(&schema, &plan.header.names, filled, &settings.mapping)
                 }
