@@ -203,9 +203,10 @@ impl App {
         let headerless = settings.headerless() && frame.detected.format != Some(Format::Json);
         let filled = frame.filled.unwrap_or(frame.header.names.len());
         let mut frame = frame;
-        if headerless && highest_mapped_column(&settings.mapping) > frame.header.names.len() {
+        let mapped = highest_mapped_column(&settings.mapping);
+        if headerless && mapped > frame.header.names.len() {
             // A column the first rows do not reach, named by number: rows without it are short.
-            frame.header.names = numbered_columns(highest_mapped_column(&settings.mapping));
+            frame.header.names = numbered_columns(mapped);
         }
         let outcome = match headerless {
             true => map_headerless(schema, &frame.header.names, filled, &settings.mapping),
@@ -469,10 +470,10 @@ impl App {
         let sampled = settings
             .headerless()
             .then(|| sampled_widths(&sample, complete, delimiter, header_row.saturating_sub(1)))
-            .filter(|(widest, _)| *widest > 0);
+            .flatten();
         let frame = |mut header: HeaderInfo, detected: Detected| {
-            if let Some((widest, filled)) = sampled {
-                header.names = numbered_columns(if filled > 0 { filled } else { widest });
+            if let Some((width, _)) = sampled {
+                header.names = numbered_columns(width);
             }
             Frame {
                 header,

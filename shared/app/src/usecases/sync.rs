@@ -81,9 +81,9 @@ impl App {
             let mut plan = split_bytes(&csv, split, 1 << 20).map_err(|e| AppError::Invalid(format!("csv: {e}")))?;
             let outcome = match settings.headerless() {
                 true => {
-                    // The widest of the first rows, as an upload's (see `split_csv`).
-                    let (widest, filled) = sampled_widths(&csv[start..], true, delimiter, header_row - 1);
-                    let width = if filled > 0 { filled } else { widest.max(plan.header.names.len()) };
+                    // The columns the first rows reach, as an upload's (see `split_csv`).
+                    let sampled = sampled_widths(&csv[start..], true, delimiter, header_row - 1);
+                    let (width, filled) = sampled.unwrap_or((plan.header.names.len(), plan.header.names.len()));
                     plan.header.names = numbered_columns(width.max(highest_mapped_column(&settings.mapping)));
                     map_headerless(&schema, &plan.header.names, filled, &settings.mapping)
                 }

@@ -267,12 +267,14 @@ pub fn leading_records(sample: &[u8], is_complete: bool, delimiter: u8, skip: u3
 }
 
 /// For a file without a header row, over the first records of a sample after `skip` non-empty
-/// ones: the most columns a record has, and the most up to a column holding a value.
-pub fn sampled_widths(sample: &[u8], is_complete: bool, delimiter: u8, skip: u32) -> (usize, usize) {
+/// ones: its columns, and the most up to a column holding a value. The columns are those up to
+/// the last value (a short first row does not narrow them, a delimiter ending every line adds
+/// none), or the widest record's when no record holds a value; `None` without a whole record.
+pub fn sampled_widths(sample: &[u8], is_complete: bool, delimiter: u8, skip: u32) -> Option<(usize, usize)> {
     let rows = leading_records(sample, is_complete, delimiter, skip, 200);
-    let widest = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widest = rows.iter().map(Vec::len).max().filter(|w| *w > 0)?;
     let filled = rows.iter().map(|r| r.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1)).max().unwrap_or(0);
-    (widest, filled)
+    Some((if filled > 0 { filled } else { widest }, filled))
 }
 
 /// The delimiter named by Excel's first-line hint, `sep=;` (or `"sep=;"`), if the text starts
