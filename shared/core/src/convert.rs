@@ -56,6 +56,17 @@ impl ParseOptions {
         }
     }
 
+    /// The options a template's own values (defaults, bounds, typed choices) are read with:
+    /// numbers as YAML and JSON write them (a `.` point, no grouping) whatever the locale, so
+    /// `max: 1.5` is one and a half under `de-DE` too; dates and date-times in the settings'
+    /// order and offset.
+    pub fn for_template_values(mut self) -> ParseOptions {
+        self.decimal_comma = false;
+        self.thousands = None;
+        self.space_thousands = false;
+        self
+    }
+
     /// The separator that may group thousands, if any.
     #[inline]
     fn grouping(&self) -> Option<u8> {
@@ -1291,6 +1302,9 @@ fn parse_date_general(
     if let Some(fmt) = format
         && let Ok(date) = civil::Date::strptime(fmt, s)
     {
+        if let Some(message) = misread_by_format(fmt, s, date.year(), || Some(date.strftime(fmt).to_string())) {
+            return Err(Fault::new(codes::INVALID_DATE, message));
+        }
         return Ok(date);
     }
     if format.is_none()
@@ -1546,6 +1560,31 @@ fn month_number(word: &str) -> Option<i8> {
     Some(found as i8 + 1)
 }
 
+/// Why a value a field's strftime `format` read was not written as the format writes it, where
+/// the reader is lenient: `%Y` takes any number of digits and a sign (`31/12/24` is year 24,
+/// `-5` year −5), and digits run together (`%Y%m%d`) take a short run (`2024123` would be
+/// 2024-12-03). `written` is the value written back by the format.
+fn misread_by_format(fmt: &str, s: &str, year: i16, written: impl FnOnce() -> Option<String>) -> Option<String> {
+    if fmt.contains("%Y") && !(1000..=9999).contains(&year) {
+        return Some(format!("'{}' does not have the four-digit year the format {fmt} names (%Y)", clip(s)));
+    }
+    if run_together_numbers(fmt) && written().as_deref() != Some(s) {
+        return Some(format!(
+            "'{}' does not have every number of the format {fmt} at its full width (its numbers run together)",
+            clip(s)
+        ));
+    }
+    None
+}
+
+/// Whether a strftime format writes two numbers with nothing between them (`%Y%m%d`, `%H%M`).
+fn run_together_numbers(fmt: &str) -> bool {
+    const NUMBERS: &[u8] = b"YymdjHIMS";
+    fmt.as_bytes()
+        .windows(4)
+        .any(|w| w[0] == b'%' && NUMBERS.contains(&w[1]) && w[2] == b'%' && NUMBERS.contains(&w[3]))
+}
+
 /// Reads a date-time: ISO 8601 / RFC 3339 with `T` or a space, optional seconds and fraction,
 /// optional offset (`Z`, `+02:00`, `+0200`, `UTC`, `GMT+01:00`); without one, `default_offset`
 /// applies.
@@ -1565,6 +1604,14 @@ pub fn parse_datetime(
         && let Ok(tm) = jiff::fmt::strtime::BrokenDownTime::parse(fmt, s)
         && let Ok(dt) = tm.to_datetime()
     {
+        let written = || {
+            let mut again = jiff::fmt::strtime::BrokenDownTime::from(dt);
+            again.set_offset(tm.offset());
+            again.to_string(fmt).ok()
+        };
+        if let Some(message) = misread_by_format(fmt, s, dt.year(), written) {
+            return Err(Fault::new(codes::INVALID_DATETIME, message));
+        }
         let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
         return Ok((dt, offset));
     }

@@ -185,11 +185,25 @@ pub fn push_datetime(out: &mut impl Write, dt: civil::DateTime, offset_seconds: 
     }
 }
 
-/// The instant a date-time names, in seconds and nanoseconds since the Unix epoch.
-pub fn instant(dt: civil::DateTime, offset_seconds: i32) -> Option<(i64, i32)> {
-    let offset = jiff::tz::Offset::from_seconds(offset_seconds).ok()?;
-    let ts = offset.to_timestamp(dt).ok()?;
-    Some((ts.as_second(), ts.subsec_nanosecond()))
+/// The instant a date-time names, in seconds and nanoseconds since the Unix epoch. Computed, not
+/// taken from a `jiff::Timestamp`: those end at 9999-12-30T22:00Z, and a date-time past that
+/// (`9999-12-31T23:59:59Z`, a common "no end" value) must still compare and be told apart.
+pub fn instant(dt: civil::DateTime, offset_seconds: i32) -> (i64, i32) {
+    let days = days_from_civil(i64::from(dt.year()), i64::from(dt.month()), i64::from(dt.day()));
+    let secs = days * 86_400 + i64::from(dt.hour()) * 3_600 + i64::from(dt.minute()) * 60 + i64::from(dt.second())
+        - i64::from(offset_seconds);
+    (secs, dt.subsec_nanosecond())
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Orders a value against a min/max bound of the same field type.
@@ -198,7 +212,7 @@ pub fn compare_bound(value: &Value<'_>, bound: &Value<'_>) -> Option<Ordering> {
         (Value::Integer(a), Value::Integer(b)) => Some(a.cmp(b)),
         (Value::Decimal(a), Value::Decimal(b)) => Some(a.cmp(b)),
         (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
-        (Value::DateTime(a, ao), Value::DateTime(b, bo)) => Some(instant(*a, *ao)?.cmp(&instant(*b, *bo)?)),
+        (Value::DateTime(a, ao), Value::DateTime(b, bo)) => Some(instant(*a, *ao).cmp(&instant(*b, *bo))),
         _ => None,
     }
 }
@@ -244,5 +258,24 @@ mod tests {
         let a = Value::DateTime(civil::date(2024, 1, 1).at(12, 0, 0, 0), 3600);
         let b = Value::DateTime(civil::date(2024, 1, 1).at(11, 30, 0, 0), 0);
         assert_eq!(compare_bound(&a, &b), Some(Ordering::Less));
+    }
+
+    #[test]
+    fn instants_are_those_of_jiff_and_go_on_past_its_last_one() {
+        for (dt, offset) in [
+            (civil::date(1970, 1, 1).at(0, 0, 0, 0), 0),
+            (civil::date(2024, 2, 29).at(23, 59, 59, 999_999_999), -(5 * 3600 + 1800)),
+            (civil::date(1, 1, 1).at(0, 0, 0, 0), 3600),
+            (civil::date(1600, 3, 1).at(12, 0, 0, 0), 0),
+            (civil::date(9999, 12, 30).at(21, 0, 0, 0), 0),
+        ] {
+            let ts = jiff::tz::Offset::from_seconds(offset).unwrap().to_timestamp(dt).unwrap();
+            assert_eq!(instant(dt, offset), (ts.as_second(), ts.subsec_nanosecond()), "{dt} {offset}");
+        }
+        // Past jiff's last instant (9999-12-30T22:00Z): still told apart and ordered.
+        let late = |h: i8, m: i8| Value::DateTime(civil::date(9999, 12, 31).at(h, m, 0, 0), 0);
+        let bound = Value::DateTime(civil::date(2030, 1, 1).at(0, 0, 0, 0), 0);
+        assert_eq!(compare_bound(&late(23, 59), &bound), Some(Ordering::Greater));
+        assert_eq!(compare_bound(&late(23, 0), &late(23, 59)), Some(Ordering::Less));
     }
 }

@@ -681,6 +681,32 @@ fn a_date_format_is_read_with_strftime() {
 }
 
 #[test]
+fn a_format_reads_only_what_it_would_write() {
+    // strftime's reader takes a year of any length and a sign, and run-together numbers short.
+    let day_first = kind("type: date, format: '%d/%m/%Y'");
+    table(
+        &day_first,
+        &iso(),
+        &[("31/12/24", "!invalid_date"), ("3/4/2020", "\"2020-04-03\""), ("31/12/-5", "!invalid_date")],
+    );
+    assert!(fault(&day_first, &iso(), "31/12/24").contains("four-digit year"));
+    let compact = kind("type: date, format: '%Y%m%d'");
+    table(&compact, &iso(), &[("20241203", "\"2024-12-03\""), ("2024123", "!invalid_date")]);
+    assert!(fault(&compact, &iso(), "2024123").contains("full width"));
+    let dt = kind("type: datetime, format: '%m/%d/%Y %H:%M'");
+    table(&dt, &iso(), &[("12/31/-5 10:00", "!invalid_datetime"), ("12/31/2024 10:00", "\"2024-12-31T10:00:00Z\"")]);
+    let compact_dt = kind("type: datetime, format: '%Y%m%d%H%M%z'");
+    table(
+        &compact_dt,
+        &iso(),
+        &[("202412031005+0100", "\"2024-12-03T10:05:00+01:00\""), ("20241203105+0100", "!invalid_datetime")],
+    );
+    // A two-digit year is what %y is for.
+    let short = kind("type: date, format: '%d/%m/%y'");
+    table(&short, &iso(), &[("31/12/24", "\"2024-12-31\"")]);
+}
+
+#[test]
 fn datetimes_keep_their_offset_and_take_the_default_when_none_is_written() {
     let dt = kind("type: datetime");
     table(

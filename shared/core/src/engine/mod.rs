@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codes;
-use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_into, convert_cell, convert_str, trim};
+use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_into, convert_cell, trim};
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
@@ -219,14 +219,7 @@ pub struct RowEngine<'a> {
 impl<'a> RowEngine<'a> {
     /// An engine over a schema and a column plan. `dedupe` collects whole-row hashes.
     pub fn new(schema: &'a Schema, plan: &'a ColumnPlan, opts: ParseOptions, dedupe: bool) -> RowEngine<'a> {
-        let defaults = schema
-            .fields
-            .iter()
-            .map(|f| match f.default.as_deref().map(|d| convert_str(&f.kind, d, &opts)) {
-                Some(Converted::Valid(v)) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let defaults = schema.fields.iter().map(|f| f.default_value.clone()).collect();
         let regexes = schema
             .fields
             .iter()
@@ -767,16 +760,16 @@ fn canonical_bytes(v: &Value<'_>, out: &mut Vec<u8>) {
         }
         Value::DateTime(dt, offset) => {
             out.push(6);
-            if let Some((secs, nanos)) = crate::value::instant(*dt, *offset) {
-                out.extend_from_slice(&secs.to_le_bytes());
-                out.extend_from_slice(&nanos.to_le_bytes());
-            }
+            let (secs, nanos) = crate::value::instant(*dt, *offset);
+            out.extend_from_slice(&secs.to_le_bytes());
+            out.extend_from_slice(&nanos.to_le_bytes());
         }
         Value::List(items) => {
             out.push(7);
+            // Each item after its length, so no item's bytes can pass for a boundary.
             for item in items {
+                out.extend_from_slice(&(item.len() as u64).to_le_bytes());
                 out.extend_from_slice(item.as_bytes());
-                out.push(0x1E);
             }
         }
     }
@@ -789,6 +782,12 @@ pub fn unique_key(value: &Value<'_>, mode: UniqueMode, scratch: &mut Vec<u8>) ->
         (Value::Integer(i), _) => u128::from(*i as u64),
         (Value::Text(t), UniqueMode::Exact) => xxh3_128(t.as_bytes()),
         (Value::Text(t), UniqueMode::CaseInsensitive) => xxh3_128(t.to_lowercase().as_bytes()),
+        (Value::List(items), UniqueMode::CaseInsensitive) => {
+            let folded = Value::List(items.iter().map(|i| Cow::Owned(i.to_lowercase())).collect());
+            scratch.clear();
+            canonical_bytes(&folded, scratch);
+            xxh3_128(scratch)
+        }
         (other, _) => {
             scratch.clear();
             canonical_bytes(other, scratch);

@@ -447,6 +447,23 @@ fn negative_integers_keep_distinct_unique_keys() {
 }
 
 #[test]
+fn list_unique_keys_fold_case_when_asked_and_keep_item_boundaries() {
+    let list = |items: &[&str]| Value::List(items.iter().map(|i| Cow::Owned(i.to_string())).collect());
+    let key = |items: &[&str], mode| unique_key(&list(items), mode, &mut Vec::new());
+    assert_eq!(key(&["Red", "Blue"], UniqueMode::CaseInsensitive), key(&["red", "BLUE"], UniqueMode::CaseInsensitive));
+    assert_ne!(key(&["Red", "Blue"], UniqueMode::Exact), key(&["red", "blue"], UniqueMode::Exact));
+    // No item's bytes pass for the boundary between two.
+    assert_ne!(key(&["a\u{1e}b"], UniqueMode::Exact), key(&["a", "b"], UniqueMode::Exact));
+    assert_ne!(key(&["ab", ""], UniqueMode::Exact), key(&["a", "b"], UniqueMode::Exact));
+    // Date-times past jiff's last instant keep apart.
+    let late = |m: i8| Value::DateTime(jiff::civil::date(9999, 12, 31).at(23, m, 0, 0), 0);
+    assert_ne!(
+        unique_key(&late(0), UniqueMode::Exact, &mut Vec::new()),
+        unique_key(&late(59), UniqueMode::Exact, &mut Vec::new())
+    );
+}
+
+#[test]
 fn dedupe_hashes_only_valid_rows_by_their_parsed_values() {
     let yaml = r#"
 name: dedupe

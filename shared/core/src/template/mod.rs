@@ -169,6 +169,8 @@ pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec
         let path = if path == "." { String::new() } else { path.to_string() };
         TemplateError { path, message }
     }
+    // Editors on Windows save UTF-8 with a byte order mark; it is no part of the document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match syntax {
         TemplateSyntax::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
@@ -227,8 +229,11 @@ pub struct Field {
     pub required: bool,
     /// Whether values must not repeat within a file.
     pub unique: Option<UniqueMode>,
-    /// Text used when the cell is empty.
+    /// Text used when the cell is empty, as the template writes it.
     pub default: Option<String>,
+    /// The default read once, when the template is compiled (so the import's locale cannot
+    /// reread `1.5` as fifteen).
+    pub default_value: Option<Value<'static>>,
     /// Other header names for this field.
     pub alternate_matches: Vec<String>,
     /// Extra checks.
@@ -868,7 +873,7 @@ impl Schema {
             return Err(TemplateError::at("fields", "a template may have at most 1024 fields"));
         }
         let settings = spec.settings.resolve("settings")?;
-        let options = ParseOptions::from_settings(&settings);
+        let options = ParseOptions::from_settings(&settings).for_template_values();
         let mut fields: Vec<Field> = Vec::with_capacity(spec.fields.len());
         let mut dfa_budget = DFA_BUDGET;
         for (i, f) in spec.fields.iter().enumerate() {
@@ -1191,11 +1196,13 @@ fn compile_field(
         required: f.required,
         unique: f.unique,
         default: f.default.as_ref().map(|d| d.0.clone()),
+        default_value: None,
         alternate_matches: f.alternate_matches.clone(),
         validators,
         messages: f.messages.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         json_key: Snippet::new(json_key),
     };
+    let mut field = field;
     if let Some(default) = &field.default {
         match convert::convert_str(&field.kind, default, options) {
             Converted::Invalid(fault) => {
@@ -1215,6 +1222,7 @@ fn compile_field(
                         ));
                     }
                 }
+                field.default_value = Some(value.into_owned());
             }
             Converted::Empty => {}
         }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer, IntoDeserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::settings::SettingsPatch;
@@ -263,13 +263,18 @@ impl<'de> Deserialize<'de> for ScalarText {
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ScalarText, E> {
                 // A number read as a float past 2^53 may not be the digits written
-                // (`99999999999999999.99` is 1e17): said, not used.
-                if v.abs() >= 9_007_199_254_740_992.0 {
+                // (`99999999999999999.99` is 1e17), nor may one whose shortest form needs
+                // more than the 15 significant digits a float always keeps
+                // (`123456789.123456789` reads as `123456789.12345679`): said, not used.
+                let text = v.to_string();
+                let huge = v.abs() >= 9_007_199_254_740_992.0;
+                if huge || significant_digits(&text) > 15 {
+                    let shown = if huge { format!("{v:e}") } else { text };
                     return Err(E::custom(format!(
-                        "this number reads as {v:e}, past the digits a number here keeps exactly; write the value in quotes"
+                        "this number reads as {shown}, past the digits a number here keeps exactly; write the value in quotes"
                     )));
                 }
-                Ok(ScalarText(v.to_string()))
+                Ok(ScalarText(text))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarText, E> {
                 Ok(ScalarText(v.to_string()))
@@ -279,8 +284,17 @@ impl<'de> Deserialize<'de> for ScalarText {
     }
 }
 
+/// Digits from the first non-zero one to the last non-zero one (`0.0120` has 2, `1200` has 2).
+fn significant_digits(number: &str) -> usize {
+    let digits: Vec<u8> = number.bytes().filter(u8::is_ascii_digit).collect();
+    match (digits.iter().position(|d| *d != b'0'), digits.iter().rposition(|d| *d != b'0')) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
+    }
+}
+
 /// One allowed value: a plain string, or `{value, label, aliases}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum ChoiceSpec {
     /// The value itself.
@@ -296,6 +310,55 @@ pub enum ChoiceSpec {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         aliases: Vec<String>,
     },
+}
+
+/// Read by hand rather than as an untagged enum: a mistyped key (`lable:`) is then refused by
+/// name, where the untagged form ignored it (or said only that no variant matched).
+impl<'de> Deserialize<'de> for ChoiceSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            value: ScalarText,
+            #[serde(default)]
+            label: Option<String>,
+            #[serde(default)]
+            aliases: Vec<String>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ChoiceSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value, or {value, label, aliases}")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ChoiceSpec, E> {
+                ScalarText::deserialize(v.into_deserializer()).map(ChoiceSpec::Plain)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ChoiceSpec, E> {
+                Ok(ChoiceSpec::Plain(ScalarText(v.to_string())))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<ChoiceSpec, A::Error> {
+                let Full { value, label, aliases } = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(ChoiceSpec::Full { value, label, aliases })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl ChoiceSpec {
@@ -321,7 +384,8 @@ impl ChoiceSpec {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidatorSpec {
-    /// The (whole) value must match this regular expression.
+    /// The value must match this regular expression somewhere, as JavaScript's `test` and
+    /// Dromo's regex validator do; `^…$` anchors it to the whole value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
     /// Smallest allowed number or date.

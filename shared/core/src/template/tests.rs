@@ -778,4 +778,62 @@ fn numbers_a_template_cannot_hold_exactly_are_refused_and_big_integers_kept() {
     assert_eq!(spec.fields[0].validators[0].max.as_ref().map(|t| t.0.as_str()), Some("99999999999999999999"));
     assert!(parse_template(&yaml("\"99999999999999999.99\""), TemplateSyntax::Yaml).is_ok());
     assert!(parse_template(&yaml("0.5"), TemplateSyntax::Yaml).is_ok());
+    // A fraction past the 15 digits a float keeps is not the number written either.
+    let err = parse_template(&yaml("123456789.123456789"), TemplateSyntax::Yaml).unwrap_err();
+    assert!(err.message.contains("reads as 123456789.12345679"), "{err}");
+    let json = r#"{"name": "t", "fields": [{"key": "a", "type": "decimal", "default": 0.12345678901234567}]}"#;
+    assert_eq!(parse_template(json, TemplateSyntax::Json).unwrap_err().path, "fields[0].default");
+    for fine in ["123456.789012345", "0.000000000000001", "1.5e-7", "100000000000000000000"] {
+        assert!(parse_template(&yaml(fine), TemplateSyntax::Yaml).is_ok(), "{fine}");
+    }
+}
+
+#[test]
+fn a_templates_own_numbers_are_read_without_the_locale() {
+    let schema = Schema::compile(yaml(
+        "name: t\nsettings: {locale: de-DE}\nfields:\n  - {key: price, type: decimal, default: 1.234, validators: [{max: 1.5}]}\n",
+    ))
+    .unwrap();
+    let price = &schema.fields[0];
+    assert_eq!(price.default_value.as_ref().map(crate::template::choice_text).as_deref(), Some("1.234"));
+    let Check::Max(bound) = &price.validators[0].check else { panic!("a max") };
+    assert_eq!(crate::template::choice_text(bound), "1.5");
+    // A grouped number is the locale's way of writing cells, not a template's.
+    let err = Schema::compile(
+        parse_template(
+            "name: t\nsettings: {locale: de-DE}\nfields:\n  - {key: n, type: decimal, default: \"1.234,5\"}\n",
+            TemplateSyntax::Yaml,
+        )
+        .unwrap(),
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "fields[0].default");
+}
+
+#[test]
+fn a_mistyped_key_of_a_choice_is_refused_by_name() {
+    let err = parse_template(
+        "name: t\nfields:\n  - key: s\n    type: enum\n    values:\n      - {value: active, lable: Active}\n",
+        TemplateSyntax::Yaml,
+    )
+    .unwrap_err();
+    assert_eq!(err.path, "fields[0].values[0].lable");
+    assert!(err.message.contains("unknown field `lable`"), "{err}");
+    let spec = parse_template(
+        "name: t\nfields:\n  - key: s\n    type: enum\n    values: [on, 2, {value: 3, label: Three, aliases: [drei]}]\n",
+        TemplateSyntax::Yaml,
+    )
+    .unwrap();
+    let values: Vec<&str> = spec.fields[0].values.as_ref().unwrap().iter().map(|c| c.value()).collect();
+    assert_eq!(values, ["on", "2", "3"]);
+}
+
+#[test]
+fn a_byte_order_mark_before_a_template_is_no_part_of_it() {
+    for (text, syntax) in [
+        ("\u{feff}name: t\nfields: [{key: a}]\n", TemplateSyntax::Yaml),
+        ("\u{feff}{\"name\": \"t\", \"fields\": [{\"key\": \"a\"}]}", TemplateSyntax::Json),
+    ] {
+        assert_eq!(parse_template(text, syntax).unwrap().name, "t");
+    }
 }
