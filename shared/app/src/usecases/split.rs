@@ -489,10 +489,11 @@ impl App {
         // no column is mapped on mojibake.
         let overridden = bom.is_some() && setting.is_some_and(|e| e != encoding_rs::UTF_8);
         let may_guess_encoding = transcode_from.is_none() && (setting.is_none() || overridden);
+        let utf8_mark = bom.is_some_and(|b| b.encoding == encoding_rs::UTF_8);
         let outcome = async {
             if import.split.exact {
                 let plan = self.exact_pass(id, &source, source_size, opts).await?;
-                if may_guess_encoding && !plan.utf8.is_utf8() {
+                if may_guess_encoding && !plan.utf8.is_utf8(utf8_mark) {
                     return Ok(self.resplit_as_legacy(import, &plan.utf8, setting).await?);
                 }
                 let mut detected = detected.clone();
@@ -546,7 +547,7 @@ impl App {
             }
             let plan = blocking(move || splitter.finish()).await?.map_err(|e| SplitFault::File(csv_failure(e)))?;
             // Both checks come before mapping the columns: a file read again is mapped then.
-            if may_guess_encoding && !plan.utf8.is_utf8() {
+            if may_guess_encoding && !plan.utf8.is_utf8(utf8_mark) {
                 return Ok(self.resplit_as_legacy(import, &plan.utf8, setting).await?);
             }
             if plan.needs_exact {

@@ -21,7 +21,11 @@ pub fn sniff_bom(head: &[u8]) -> Option<Bom> {
     Encoding::for_bom(head).map(|(encoding, len)| Bom { encoding, len })
 }
 
-/// Recognises UTF-16 without a byte order mark by the zero byte in every other position.
+/// Recognises UTF-16 without a byte order mark by its zero bytes: the high byte of every ASCII
+/// character (digits, delimiters, line breaks), so zeros in one position of the pairs and almost
+/// none in the other. Text mostly in another script (`Иван Петров`, `山田太郎`) has fewer of
+/// them; it is taken when at least a quarter of the pairs have one, it decodes without a broken
+/// surrogate and it breaks lines, as a CSV or JSON file does.
 pub fn sniff_utf16(head: &[u8]) -> Option<&'static Encoding> {
     let sample = &head[..head.len().min(4096) & !1];
     if sample.len() < 8 {
@@ -30,13 +34,28 @@ pub fn sniff_utf16(head: &[u8]) -> Option<&'static Encoding> {
     let pairs = sample.len() / 2;
     let even_zeros = sample.iter().step_by(2).filter(|b| **b == 0).count();
     let odd_zeros = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
-    if odd_zeros * 10 >= pairs * 7 && even_zeros * 10 <= pairs {
-        Some(UTF_16LE)
-    } else if even_zeros * 10 >= pairs * 7 && odd_zeros * 10 <= pairs {
-        Some(UTF_16BE)
-    } else {
-        None
+    let (encoding, zeros, others) =
+        if odd_zeros >= even_zeros { (UTF_16LE, odd_zeros, even_zeros) } else { (UTF_16BE, even_zeros, odd_zeros) };
+    if zeros * 10 >= pairs * 7 && others * 10 <= pairs {
+        return Some(encoding);
     }
+    if zeros * 4 < pairs || others * 20 > pairs {
+        return None;
+    }
+    let units = sample.chunks_exact(2).map(|p| {
+        if encoding == UTF_16LE { u16::from_le_bytes([p[0], p[1]]) } else { u16::from_be_bytes([p[0], p[1]]) }
+    });
+    // The sample may end inside a surrogate pair; only a broken one before that counts.
+    let mut breaks_lines = false;
+    let mut broken = 0;
+    for unit in char::decode_utf16(units) {
+        match unit {
+            Ok('\n' | '\r') => breaks_lines = true,
+            Ok(_) => {}
+            Err(_) => broken += 1,
+        }
+    }
+    (breaks_lines && broken <= 1).then_some(encoding)
 }
 
 /// Guesses a legacy encoding from sample bytes that are not valid UTF-8.
@@ -259,9 +278,14 @@ impl Utf8Stats {
         end
     }
 
-    /// Whether the file is plain UTF-8 (possibly with a few broken bytes).
-    pub fn is_utf8(&self) -> bool {
-        self.invalid_sequences == 0 || self.multibyte_chars > self.invalid_sequences
+    /// Whether the file is plain UTF-8 (possibly with a few broken bytes): no broken sequence,
+    /// or at least as many valid multi-byte characters as broken sequences (a legacy file's
+    /// accented letters are broken UTF-8, and two of them seldom pass for one valid character);
+    /// with a UTF-8 byte order mark, a single valid character confirms it.
+    pub fn is_utf8(&self, marked: bool) -> bool {
+        self.invalid_sequences == 0
+            || self.multibyte_chars >= self.invalid_sequences
+            || (marked && self.multibyte_chars > 0)
     }
 }
 
@@ -356,20 +380,54 @@ mod tests {
         assert_eq!(sniff_utf16(&le), Some(UTF_16LE));
         assert_eq!(sniff_utf16(&be), Some(UTF_16BE));
         assert_eq!(sniff_utf16(b"id,name\r\n1,Zoe\r\n"), None);
+        // Mostly another script: fewer zero bytes, still one side only, and lines.
+        for text in
+            ["id,name\r\n1,Иван Петров\r\n2,Мария Иванова\r\n", "id,name\r\n1,山田太郎さん\r\n2,鈴木一郎くん\r\n"]
+        {
+            let le: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+            let be: Vec<u8> = text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
+            assert_eq!(sniff_utf16(&le), Some(UTF_16LE), "{text}");
+            assert_eq!(sniff_utf16(&be), Some(UTF_16BE), "{text}");
+            // Without a line break it is no CSV.
+            let one_line: Vec<u8> = "Иван Петров Мария 1 2 3 4".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+            assert_eq!(sniff_utf16(&one_line), None);
+        }
+        // Zeros on both sides are binary data, not text.
+        let mut binary = b"id,name\r\n".to_vec();
+        binary.extend((0..64u8).flat_map(|i| [0, i, 0, 0]));
+        assert_eq!(sniff_utf16(&binary), None);
+    }
+
+    #[test]
+    fn a_broken_sequence_weighs_as_much_as_a_valid_character_and_a_utf8_mark_more() {
+        // Excel's "CSV UTF-8" cut off inside its last `€`: one valid `é`, one broken sequence.
+        let mut cut = Utf8Stats::default();
+        cut.observe("a,b\n1,Renée,10 ".as_bytes(), 1);
+        cut.observe(b"\xE2\x82", 3);
+        assert_eq!((cut.multibyte_chars, cut.invalid_sequences), (1, 1));
+        assert!(cut.is_utf8(false));
+        let mut two_broken = Utf8Stats::default();
+        two_broken.observe(b"a,b\n1,Ren\xC3\xA9e,\xE2\x82 x \xFF\n", 1);
+        two_broken.observe(b"2,\xFF\n", 3);
+        assert!(!two_broken.is_utf8(false));
+        assert!(two_broken.is_utf8(true), "after a UTF-8 mark one valid character is enough");
+        let mut legacy = Utf8Stats::default();
+        legacy.observe(b"id,name\n1,Ren\xE9e\n", 1);
+        assert!(!legacy.is_utf8(true), "nothing valid: the mark was wrong");
     }
 
     #[test]
     fn windows_1252_is_told_from_utf8_with_a_broken_byte() {
         let mut legacy = Utf8Stats::default();
         legacy.observe(b"id,name\n1,Ren\xE9e\n2,Fran\xE7ois\n3,J\xFCrgen\n", 1);
-        assert!(!legacy.is_utf8());
+        assert!(!legacy.is_utf8(false));
         assert_eq!(legacy.first_invalid_line, Some(2));
         assert_eq!(guess_legacy(&legacy.sample), encoding_rs::WINDOWS_1252);
 
         let mut broken = Utf8Stats::default();
         broken.observe("id,name\n1,Renée\n2,François\n3,Jürgen\n4,Zoë\n".as_bytes(), 1);
         broken.observe(b"5,bad \xFF byte\n", 6);
-        assert!(broken.is_utf8());
+        assert!(broken.is_utf8(false));
         assert_eq!(broken.invalid_sequences, 1);
         assert_eq!(broken.first_invalid_line, Some(6));
     }
@@ -457,7 +515,7 @@ mod tests {
             }
             let mut stats = Utf8Stats::default();
             stats.observe(&bytes, 1);
-            assert!(!stats.is_utf8(), "{}", encoding.name());
+            assert!(!stats.is_utf8(false), "{}", encoding.name());
             assert_eq!(guess_legacy(&stats.sample), encoding, "{}", encoding.name());
         }
     }

@@ -460,6 +460,22 @@ where
         XlsxError::Read { sheet: name.clone(), message: format!("{e} ({whence}); the file is damaged") }
     };
     let mut place = |(r, c): (u32, u32), value: CellRef<'static>| -> Result<(), ReadError<E>> {
+        // Rows come in order in every sheet a spreadsheet writes. One listed again further down
+        // would be read as a second record with the same line, which unique checks, dedupe and
+        // the results, all keyed by line, cannot tell apart: refused, as a damaged file.
+        if let Some(prev) = current
+            && r < prev
+        {
+            return Err(XlsxError::Read {
+                sheet: name.clone(),
+                message: format!(
+                    "row {} is listed after row {}: the sheet's rows are out of order; the file is damaged",
+                    u64::from(r) + 1,
+                    u64::from(prev) + 1
+                ),
+            }
+            .into());
+        }
         if current != Some(r) {
             if let Some(prev) = current
                 && !row.is_empty()
@@ -493,11 +509,23 @@ where
             .into());
         }
         merged.note((r, c), &value);
-        let c = c as usize;
-        if c < row.len() {
-            row[c] = value;
+        let at = c as usize;
+        if at < row.len() {
+            // The same cell twice: one of its two values would be lost unseen.
+            if !row[at].is_blank() {
+                return Err(XlsxError::Read {
+                    sheet: name.clone(),
+                    message: format!(
+                        "cell {}{} is listed twice; the file is damaged",
+                        column_letters(c + 1),
+                        u64::from(r) + 1
+                    ),
+                }
+                .into());
+            }
+            row[at] = value;
         } else {
-            row.resize(c, CellRef::Empty);
+            row.resize(at, CellRef::Empty);
             row.push(value);
         }
         Ok(())

@@ -110,7 +110,7 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
                 if complete { raw.len() } else { raw.iter().rposition(|b| *b == b'\n').map_or(raw.len(), |i| i + 1) };
             let mut stats = Utf8Stats::default();
             stats.observe(&raw[..whole], 1);
-            if stats.is_utf8() {
+            if stats.is_utf8(false) {
                 raw
             } else {
                 let mut out = Vec::new();
