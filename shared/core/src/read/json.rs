@@ -156,20 +156,25 @@ pub fn read_json<E>(
     // A byte order mark before, and NUL padding or the DOS end-of-file mark after (as a CSV file
     // may end), are no part of the JSON.
     let text = text.trim_start_matches('\u{FEFF}').trim_end_matches(['\0', '\u{1A}', ' ', '\t', '\r', '\n']);
+    // Lines that end in a carriage return alone (classic Mac OS) are lines too. JSON reads either
+    // as white space, and neither may stand raw inside a string, so this changes no value.
+    let text = lone_cr_as_lf(text);
+    let text = text.as_ref();
     let lines_mode = text.trim_start().starts_with('{');
     let syntax = |e: serde_json::Error, line_offset: usize| {
         let message = e.to_string().split(" at line").next().unwrap_or_default().to_string();
-        // The text from the fault on, to its line's end.
-        let at: String = text
-            .lines()
-            .nth(e.line().saturating_sub(1) + line_offset)
-            .map(|l| l.chars().skip(e.column().saturating_sub(1)).collect())
-            .unwrap_or_default();
+        // serde_json counts a column in bytes, from 1 (0 for a value of the wrong type); an
+        // editor counts characters.
+        let line = text.lines().nth(e.line().saturating_sub(1) + line_offset).unwrap_or_default();
+        let mut byte = e.column().saturating_sub(1).min(line.len());
+        while !line.is_char_boundary(byte) {
+            byte -= 1;
+        }
         JsonInputError::Syntax {
             line: e.line() + line_offset,
-            // serde_json gives column 0 for a value of the wrong type; columns count from 1.
-            column: e.column().max(1),
-            message: explain(message, &at, lines_mode),
+            column: line[..byte].chars().count() + 1,
+            // The text from the fault on, to its line's end.
+            message: explain(message, &line[byte..], lines_mode),
         }
     };
     // (line, object): array items are numbered from 1, JSON Lines by their line.
@@ -240,6 +245,25 @@ pub fn read_json<E>(
         }
     }
     Ok(Ok(()))
+}
+
+/// The text with each carriage return that no line feed follows made a line feed, so lines and
+/// positions count as an editor counts them.
+fn lone_cr_as_lf(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let lone = |i: usize| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n');
+    if !memchr::memchr_iter(b'\r', bytes).any(lone) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for i in memchr::memchr_iter(b'\r', bytes).filter(|&i| lone(i)) {
+        out.push_str(&text[from..i]);
+        out.push('\n');
+        from = i + 1;
+    }
+    out.push_str(&text[from..]);
+    Cow::Owned(out)
 }
 
 /// JSON text without the white space between its tokens, so one structure is one text however
@@ -576,5 +600,19 @@ mod tests {
         assert_eq!(header, vec!["id", "name", "tags"]);
         let shape: Vec<(u64, usize)> = rows.iter().map(|(line, cells)| (*line, cells.len())).collect();
         assert_eq!(shape, vec![(1, 3), (3, 3), (5, 3)]);
+        // Lines ended by a carriage return alone are lines too, and faults count them.
+        let (_, rows) = read_all("{\"id\": 1}\r{\"id\": 2}\r\r{\"id\": 3}\r");
+        let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, vec![1, 2, 4]);
+        let err =
+            read_json("{\"a\": 1}\r{\"a\": 2}\r{\"a\": x}\r", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
+        let err = read_json("[{\"a\": 1},\r{\"a\": }]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 7, .. }), "{err:?}");
+        // Columns count characters, as an editor does, not bytes.
+        let err = read_json("[{\"b\": \"ééé\", \"a\": }]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        assert!(matches!(err, JsonInputError::Syntax { line: 1, column: 20, .. }), "{err:?}");
+        // A carriage return inside a string is refused either way.
+        assert!(read_json("[{\"a\": \"x\ry\"}]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).is_err());
     }
 }
