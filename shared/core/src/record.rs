@@ -138,10 +138,16 @@ pub trait Record<'a> {
     }
     /// Whether any cell was read from malformed quoting.
     fn any_malformed(&self) -> bool {
-        (0..self.len()).any(|c| self.cell_malformed(c))
+        (0..self.len()).any(|c| self.cell_malformed(c) || self.cell_quote_after_space(c))
     }
     /// Whether the cell was read from malformed quoting (text after a closing quote).
     fn cell_malformed(&self, col: usize) -> bool {
+        let _ = col;
+        false
+    }
+    /// Whether the cell is unquoted but starts with spaces and a quote, so its quotes were read
+    /// as text (`1, "Smith, John"`).
+    fn cell_quote_after_space(&self, col: usize) -> bool {
         let _ = col;
         false
     }

@@ -363,18 +363,24 @@ impl<'a> RowEngine<'a> {
             self.check_extra_cells(rec, n, width);
         }
         for c in 0..if rec.any_malformed() { n } else { 0 } {
-            if rec.cell_malformed(c) {
-                let issue = self.issue(
-                    rec.cell_line(c),
-                    Some(c),
-                    None,
-                    codes::MALFORMED_QUOTES,
-                    "text follows the closing quote of this cell; the row may be cut wrong".into(),
-                    Severity::Error,
-                    Some(rec.cell(c).display().into_owned()),
-                );
-                self.issues.push(issue);
-            }
+            let message = if rec.cell_malformed(c) {
+                "text follows the closing quote of this cell; the row may be cut wrong"
+            } else if rec.cell_quote_after_space(c) {
+                "a space comes before this cell's opening quote, so its quotes are read as text and a delimiter \
+                 inside them cuts the cell; remove the space"
+            } else {
+                continue;
+            };
+            let issue = self.issue(
+                rec.cell_line(c),
+                Some(c),
+                None,
+                codes::MALFORMED_QUOTES,
+                message.into(),
+                Severity::Error,
+                Some(rec.cell(c).display().into_owned()),
+            );
+            self.issues.push(issue);
         }
         let (schema, plan) = (self.schema, self.plan);
         for (fi, (field, column)) in schema.fields.iter().zip(&plan.field_columns).enumerate() {

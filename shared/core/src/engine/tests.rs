@@ -528,6 +528,16 @@ fields:
 }
 
 #[test]
+fn a_space_before_an_opening_quote_is_a_row_error_not_a_silent_split() {
+    let out = run(THREE, "a,b,c\n1, \"Smith, John\"\n2,\t\"Doe\",x\n3,a \"b\",\"c\"\n");
+    assert_eq!(out.issues(), ["2 malformed_quotes b", "3 malformed_quotes b"]);
+    assert!(out.messages[0].message.contains("remove the space"), "{}", out.messages[0].message);
+    assert_eq!(out.messages[0].value.as_deref(), Some(" \"Smith"));
+    // A quote later in an unquoted cell is text, as before (`5" screw`).
+    assert_eq!(out.counts.valid, 1);
+}
+
+#[test]
 fn errors_point_at_the_physical_line_of_their_cell() {
     let out = run(THREE, "a,b,c\n\"x\ny\",\"\"\"\"bad,\"p\nq\"\n");
     assert_eq!(out.issues(), ["3 malformed_quotes b"]);

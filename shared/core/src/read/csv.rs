@@ -7,7 +7,8 @@
 //! Because both use the same code, a chunk boundary is always a record boundary.
 //!
 //! Rules: RFC 4180 quoting (`""` inside quotes is a quote); a quote inside an unquoted field is
-//! an ordinary character; text after a closing quote is kept and the field is flagged malformed;
+//! an ordinary character; text after a closing quote is kept and the field is flagged malformed,
+//! as is an unquoted field that opens with spaces and a quote (`1, "Smith, John"`);
 //! `\r\n`, `\n` and a lone `\r` each end a line, inside quotes too, so line numbers match what an
 //! editor shows. A field written as Excel's text formula, `="01234"` (or quoted, `"=""01234"""`),
 //! is the text between its quotes, as a spreadsheet shows it: exporters write it to keep leading
@@ -123,6 +124,9 @@ pub const QUOTED: u8 = 1;
 pub const ESCAPED: u8 = 2;
 /// Text follows the closing quote.
 pub const MALFORMED: u8 = 4;
+/// An unquoted field whose first character after spaces is a quote (`1, "Smith, John"`): the
+/// quote is text, as RFC 4180 reads it, so a delimiter meant to be inside splits the cell.
+pub const QUOTE_AFTER_SPACE: u8 = 8;
 
 /// The spans of one record, reused from record to record.
 #[derive(Debug, Clone, Default)]
@@ -253,11 +257,15 @@ impl<'a> Record<'a> for CsvRecord<'a, '_> {
     }
     #[inline(always)]
     fn any_malformed(&self) -> bool {
-        self.spans.flags & MALFORMED != 0
+        self.spans.flags & (MALFORMED | QUOTE_AFTER_SPACE) != 0
     }
     #[inline(always)]
     fn cell_malformed(&self, col: usize) -> bool {
         self.spans.fields[col].flags & MALFORMED != 0
+    }
+    #[inline(always)]
+    fn cell_quote_after_space(&self, col: usize) -> bool {
+        self.spans.fields[col].flags & QUOTE_AFTER_SPACE != 0
     }
 }
 
@@ -447,6 +455,11 @@ impl<'a> CsvParser<'a> {
                 }
                 span.start = field_start as u32;
                 span.end = i as u32;
+                if matches!(b.get(field_start), Some(b' ' | b'\t'))
+                    && b[field_start..i].iter().find(|c| !matches!(c, b' ' | b'\t')) == Some(&b'"')
+                {
+                    span.flags = QUOTE_AFTER_SPACE;
+                }
             }
             if i >= n && !self.is_final {
                 return Ok(Step::Incomplete { open_quote: None });
