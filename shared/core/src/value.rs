@@ -185,6 +185,18 @@ pub fn push_datetime(out: &mut impl Write, dt: civil::DateTime, offset_seconds: 
     }
 }
 
+/// Text in Unicode's composed form (NFC), so a letter typed as one character (`é`) and as a
+/// letter and a combining mark (`e` + U+0301, as macOS file names and some copies give it)
+/// compare as what they are, the same text. Borrowed when it already is (all ASCII text is).
+pub fn composed(text: &str) -> Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    if text.is_ascii() || is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.nfc().collect())
+    }
+}
+
 /// The instant a date-time names, in seconds and nanoseconds since the Unix epoch. Computed, not
 /// taken from a `jiff::Timestamp`: those end at 9999-12-30T22:00Z, and a date-time past that
 /// (`9999-12-31T23:59:59Z`, a common "no end" value) must still compare and be told apart.

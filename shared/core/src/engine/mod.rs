@@ -21,7 +21,7 @@ use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
 use crate::template::{Check, Field, Kind, Matcher, Schema, UniqueMode, choice_text, within};
-use crate::value::Value;
+use crate::value::{Value, composed};
 
 /// Row counts of a chunk or an import.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -748,7 +748,7 @@ fn canonical_bytes(v: &Value<'_>, out: &mut Vec<u8>) {
         Value::Null => out.push(0),
         Value::Text(t) => {
             out.push(1);
-            out.extend_from_slice(t.as_bytes());
+            out.extend_from_slice(composed(t).as_bytes());
         }
         Value::Integer(i) => {
             out.push(2);
@@ -774,6 +774,7 @@ fn canonical_bytes(v: &Value<'_>, out: &mut Vec<u8>) {
             out.push(7);
             // Each item after its length, so no item's bytes can pass for a boundary.
             for item in items {
+                let item = composed(item);
                 out.extend_from_slice(&(item.len() as u64).to_le_bytes());
                 out.extend_from_slice(item.as_bytes());
             }
@@ -782,14 +783,14 @@ fn canonical_bytes(v: &Value<'_>, out: &mut Vec<u8>) {
 }
 
 /// The key under which `unique` compares a value: integers exactly, everything else by a
-/// 128-bit hash of its canonical form (case-folded for `case_insensitive`).
+/// 128-bit hash of its canonical form (text composed, and case-folded for `case_insensitive`).
 pub fn unique_key(value: &Value<'_>, mode: UniqueMode, scratch: &mut Vec<u8>) -> u128 {
     match (value, mode) {
         (Value::Integer(i), _) => u128::from(*i as u64),
-        (Value::Text(t), UniqueMode::Exact) => xxh3_128(t.as_bytes()),
-        (Value::Text(t), UniqueMode::CaseInsensitive) => xxh3_128(t.to_lowercase().as_bytes()),
+        (Value::Text(t), UniqueMode::Exact) => xxh3_128(composed(t).as_bytes()),
+        (Value::Text(t), UniqueMode::CaseInsensitive) => xxh3_128(composed(t).to_lowercase().as_bytes()),
         (Value::List(items), UniqueMode::CaseInsensitive) => {
-            let folded = Value::List(items.iter().map(|i| Cow::Owned(i.to_lowercase())).collect());
+            let folded = Value::List(items.iter().map(|i| Cow::Owned(composed(i).to_lowercase())).collect());
             scratch.clear();
             canonical_bytes(&folded, scratch);
             xxh3_128(scratch)

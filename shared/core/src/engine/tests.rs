@@ -464,6 +464,31 @@ fn list_unique_keys_fold_case_when_asked_and_keep_item_boundaries() {
 }
 
 #[test]
+fn text_compares_composed_in_choices_and_unique_keys() {
+    // `é` as one character, and as `e` and a combining acute accent.
+    let (one, two) = ("Caf\u{e9}", "Cafe\u{301}");
+    let key = |t: &str, mode| unique_key(&Value::Text(Cow::Borrowed(t)), mode, &mut Vec::new());
+    assert_eq!(key(one, UniqueMode::Exact), key(two, UniqueMode::Exact));
+    assert_eq!(key(one, UniqueMode::Exact), xxh3_128(one.as_bytes()), "composed text keeps its key");
+    assert_eq!(key("CAF\u{c9}", UniqueMode::CaseInsensitive), key(two, UniqueMode::CaseInsensitive));
+    let list = |t: &str| Value::List(vec![Cow::Owned(t.to_string())]);
+    assert_eq!(
+        unique_key(&list(one), UniqueMode::Exact, &mut Vec::new()),
+        unique_key(&list(two), UniqueMode::Exact, &mut Vec::new())
+    );
+    let yaml =
+        "name: c\nfields:\n  - key: place\n    type: enum\n    values: [\"Cafe\u{301}\", Bar]\n    unique: true\n";
+    let out = run(yaml, &format!("place\n{one}\n{two}\nBar\n"));
+    assert_eq!(out.counts.valid, 3, "{:?}", out.messages);
+    let place = |row: &str| serde_json::from_str::<serde_json::Value>(row).unwrap()["values"]["place"].clone();
+    assert_eq!(place(&out.rows[0]), serde_json::json!(two), "the template's spelling is the value");
+    // The two spellings are one key: the second is a duplicate (found across the file).
+    let mut keys: Vec<u128> = out.keys.iter().map(|k| k.key).collect();
+    keys.dedup();
+    assert_eq!(keys.len(), 2);
+}
+
+#[test]
 fn dedupe_hashes_only_valid_rows_by_their_parsed_values() {
     let yaml = r#"
 name: dedupe

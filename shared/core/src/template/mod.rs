@@ -512,7 +512,10 @@ impl Choices {
         if specs.is_empty() {
             return Err(TemplateError::at(path, "needs at least one value"));
         }
-        let norm = |s: &str| if case_insensitive { s.to_lowercase() } else { s.to_string() };
+        let norm = |s: &str| {
+            let s = crate::value::composed(s);
+            if case_insensitive { s.to_lowercase() } else { s.into_owned() }
+        };
         let mut values = Vec::with_capacity(specs.len());
         let mut spellings: Vec<(String, usize)> = Vec::new();
         let add = |spellings: &mut Vec<(String, usize)>, s: &str, i: usize| -> Result<(), usize> {
@@ -573,9 +576,18 @@ impl Choices {
         Ok(Choices { values, spellings, index, short, case_insensitive })
     }
 
-    /// Finds the canonical value a spelling means.
+    /// Finds the canonical value a spelling means. Text is compared composed (NFC): a letter
+    /// written with a combining mark is the letter.
     #[inline]
     pub fn lookup(&self, text: &str) -> Option<&str> {
+        self.lookup_as_written(text).or_else(|| match crate::value::composed(text) {
+            std::borrow::Cow::Owned(text) => self.lookup_as_written(&text),
+            std::borrow::Cow::Borrowed(_) => None,
+        })
+    }
+
+    #[inline]
+    fn lookup_as_written(&self, text: &str) -> Option<&str> {
         if let Some(short) = &self.short {
             let key = ShortKey::of(text.as_bytes())?;
             return short.iter().find(|(k, _)| *k == key).map(|(_, i)| self.values[*i].as_str());
