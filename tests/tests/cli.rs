@@ -144,6 +144,19 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
                 "tests/fixtures/contacts.csv",
                 "--template",
                 template.to_str().unwrap(),
+                "--mapping",
+                "email=email",
+                "--mapping",
+                "email=notes",
+            ],
+            "\"email\" is mapped twice, to email and to notes",
+        ),
+        (
+            vec![
+                "import",
+                "tests/fixtures/contacts.csv",
+                "--template",
+                template.to_str().unwrap(),
                 "--delimiter",
                 ",,",
             ],
@@ -321,7 +334,11 @@ fn a_row_with_an_error_does_not_take_a_unique_value_from_the_valid_row_after_it(
             (e["line"].as_u64().unwrap(), e["code"].as_str().unwrap().into(), e["message"].as_str().unwrap().into())
         })
         .collect();
-    assert_eq!(errors[1], (2, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
+    assert_eq!(
+        errors[1],
+        (2, "not_unique".into(), "id '1' also appears at line 3, which keeps it as the first valid row".into()),
+        "{errors:?}"
+    );
     assert_eq!(errors[2], (5, "not_unique".into(), "id '1' already appears at line 3".into()), "{errors:?}");
 }
 

@@ -561,11 +561,19 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         if method == MatchMethod::Fuzzy && score < best[c] {
             continue;
         }
-        let rival_columns: Vec<usize> = candidates
+        // Rivals: columns that match the field as well, or that name it too (by its key, label
+        // or an alternate, however written: `name` and `NAME`), where it is their best match.
+        // Either could be meant, so neither is picked and the other's values dropped.
+        let names_it = |o: &(f64, usize, usize, MatchMethod)| {
+            method != MatchMethod::Fuzzy && o.3 != MatchMethod::Fuzzy && o.0 >= best[o.1]
+        };
+        let rivals: Vec<&(f64, usize, usize, MatchMethod)> = candidates
             .iter()
-            .filter(|o| o.2 == f && o.1 != c && !column_taken[o.1] && !blocked_column[o.1] && tie(score, o.0, method))
-            .map(|o| o.1)
+            .filter(|o| o.2 == f && o.1 != c && !column_taken[o.1] && !blocked_column[o.1])
+            .filter(|o| tie(score, o.0, method) || names_it(o))
             .collect();
+        let how = if rivals.iter().all(|o| tie(score, o.0, method)) { "equally well" } else { "by name" };
+        let rival_columns: Vec<usize> = rivals.iter().map(|o| o.1).collect();
         if !rival_columns.is_empty() {
             blocked_field[f] = true;
             let mut cols: Vec<u32> = std::iter::once(c).chain(rival_columns).map(|c| c as u32 + 1).collect();
@@ -574,9 +582,9 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             problems.push(MappingProblem {
                 code: "ambiguous_match".into(),
                 message: format!(
-                    "field {:?} matches columns {} equally well; choose one with a mapping",
+                    "field {:?} matches columns {} {how}; choose one with a mapping",
                     schema.fields[f].key,
-                    names.join(" and ")
+                    names.join(" and "),
                 ),
                 field: Some(schema.fields[f].key.clone()),
                 columns: cols,
@@ -1055,6 +1063,23 @@ mod tests {
         assert_eq!(out.problems[0].code, "ambiguous_match");
         assert_eq!(out.problems[0].columns, vec![1, 2]);
         assert!(out.columns.iter().all(|c| c.field.is_none()));
+
+        // Two columns that both name a field, however written: neither is picked (one's values
+        // were dropped unseen).
+        for pair in [["email", "EMAIL"], ["First Name", "first_name"], ["surname", "last_name"]] {
+            let headers: Vec<String> = pair.map(String::from).to_vec();
+            let out = map_columns(&schema(), &headers, &BTreeMap::new());
+            let ambiguous: Vec<&MappingProblem> = out.problems.iter().filter(|p| p.code == "ambiguous_match").collect();
+            assert_eq!(ambiguous.len(), 1, "{pair:?}: {:?}", out.problems);
+            assert_eq!(ambiguous[0].columns, vec![1, 2], "{pair:?}");
+            assert!(ambiguous[0].message.contains("choose one"), "{}", ambiguous[0].message);
+        }
+        // A fuzzy look-alike beside the field's own name is no rival; nor is a column that names
+        // another field better.
+        let headers: Vec<String> = ["email", "emial", "First Name"].map(String::from).to_vec();
+        let out = map_columns(&schema(), &headers, &BTreeMap::new());
+        assert!(out.problems.is_empty(), "{:?}", out.problems);
+        assert_eq!(out.columns[0].field.as_deref(), Some("email"));
     }
 
     #[test]

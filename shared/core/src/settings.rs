@@ -163,7 +163,9 @@ impl SettingsPatch {
         }
         let mapping = match (&self.mapping, &over.mapping) {
             (Some(base), Some(top)) => {
+                // A field the override maps is mapped by it alone: the base's column for it goes.
                 let mut merged = base.clone();
+                merged.retain(|_, field| field.as_ref().is_none_or(|f| !top.values().any(|t| t.as_ref() == Some(f))));
                 merged.extend(top.iter().map(|(k, v)| (k.clone(), v.clone())));
                 Some(merged)
             }
@@ -302,6 +304,35 @@ pub fn parse_delimiter(text: &str) -> Option<u8> {
     }
 }
 
+/// [`Settings::delimiter`] as the character it is.
+mod delimiter_text {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(delimiter: &Option<u8>, s: S) -> Result<S::Ok, S::Error> {
+        match delimiter {
+            Some(b) => s.serialize_some(&char::from(*b).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Byte(u8),
+            Text(String),
+        }
+        match Option::<Written>::deserialize(d)? {
+            None => Ok(None),
+            Some(Written::Byte(b)) => Ok(Some(b)),
+            Some(Written::Text(t)) => {
+                super::parse_delimiter(&t).map(Some).ok_or_else(|| D::Error::custom(format!("not a delimiter: {t:?}")))
+            }
+        }
+    }
+}
+
 /// Every setting with a concrete value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -323,7 +354,9 @@ pub struct Settings {
     pub timezone_offset_minutes: i32,
     /// Encoding label that overrides detection.
     pub encoding: Option<String>,
-    /// Delimiter that overrides detection.
+    /// Delimiter that overrides detection. Written as the character (`";"`); a number, as
+    /// records written before held it, still reads.
+    #[serde(with = "delimiter_text")]
     pub delimiter: Option<u8>,
     /// The sheet to read from a workbook; the first sheet when `None`.
     pub sheet: Option<SheetRef>,
@@ -521,6 +554,13 @@ mod tests {
         assert_eq!(s.invalid_data_behavior, InvalidDataBehavior::RemoveInvalidRows);
         assert_eq!(s.chunk_rows, 500);
         assert_eq!(s.mapping.len(), 2);
+        // A field the import maps is its mapping alone: the template's column for it goes.
+        let import = SettingsPatch {
+            mapping: Some(BTreeMap::from([("Mail".into(), Some("email".into()))])),
+            ..Default::default()
+        };
+        let s = template.merged(&import).resolve("settings").unwrap();
+        assert_eq!(s.mapping, BTreeMap::from([("Mail".into(), Some("email".into()))]));
     }
 
     #[test]
@@ -585,6 +625,19 @@ mod tests {
         assert_eq!(markers(&["x"; 65], true).resolve("").unwrap_err().path, "null_values");
         assert!(markers(&[&"x".repeat(257)], true).resolve("").unwrap_err().message.contains("256 bytes"));
         assert!(Settings::default().null_values.is_empty());
+    }
+
+    #[test]
+    fn a_delimiter_is_recorded_as_its_character_and_a_number_still_reads() {
+        let mut settings = SettingsPatch { delimiter: Some("\\t".into()), ..Default::default() }.resolve("").unwrap();
+        let json = serde_json::to_value(&settings).unwrap();
+        assert_eq!(json["delimiter"], "\t");
+        assert_eq!(serde_json::from_value::<Settings>(json).unwrap(), settings);
+        settings.delimiter = None;
+        let mut json = serde_json::to_value(&settings).unwrap();
+        assert!(json["delimiter"].is_null());
+        json["delimiter"] = 59.into();
+        assert_eq!(serde_json::from_value::<Settings>(json).unwrap().delimiter, Some(b';'));
     }
 
     #[test]

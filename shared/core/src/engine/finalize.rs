@@ -256,7 +256,14 @@ pub fn duplicate_error(schema: &Schema, plan: &ColumnPlan, dup: &Duplicate, valu
     let field = &schema.fields[dup.slot as usize];
     let col = plan.field_columns.get(dup.slot as usize).copied().flatten();
     let shown = value.as_deref().map(|v| format!(" '{v}'")).unwrap_or_default();
-    let builtin = || format!("{}{shown} already appears at {whence}", field.label);
+    // The row that keeps a value is the first valid one holding it, so an invalid row before it
+    // repeats a value that a later line holds.
+    let builtin = || match &dup.of {
+        DuplicateOf::Line(kept) if *kept > dup.line => {
+            format!("{}{shown} also appears at {whence}, which keeps it as the first valid row", field.label)
+        }
+        _ => format!("{}{shown} already appears at {whence}", field.label),
+    };
     RowError {
         line: dup.line,
         column: col.map(|c| c as u32 + 1),

@@ -790,3 +790,15 @@ fn a_date_cell_passed_through_is_the_date_the_sheet_shows() {
     assert!(valid.contains(r#"{"line":3,"values":{"a":2},"unmapped":{"when":"2024-01-02T12:00:00"}}"#), "{valid}");
     assert!(valid.contains(r#"{"line":4,"values":{"a":3}"#), "{valid}");
 }
+
+#[test]
+fn a_not_unique_message_says_which_way_the_kept_row_lies() {
+    let schema = schema("name: u\nfields:\n  - key: id\n    label: ID\n    type: integer\n    unique: true\n");
+    let plan = ColumnPlan::new(&schema, &map_columns(&schema, &["id".to_string()], &Default::default()).columns, false);
+    let message = |line, of| {
+        let dup = finalize::Duplicate { line, slot: 0, of: finalize::DuplicateOf::Line(of), row_valid: false };
+        finalize::duplicate_error(&schema, &plan, &dup, Some("2".into())).message
+    };
+    assert_eq!(message(5, 3), "ID '2' already appears at line 3");
+    assert_eq!(message(2, 3), "ID '2' also appears at line 3, which keeps it as the first valid row");
+}

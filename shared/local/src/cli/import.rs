@@ -141,7 +141,17 @@ fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
             let (header, key) =
                 m.rsplit_once('=').ok_or_else(|| UsageError(format!("--mapping {m:?}: write HEADER=KEY")))?;
             let key = key.trim();
-            mapping.insert(header.to_string(), (!key.is_empty()).then(|| key.to_string()));
+            let target = (!key.is_empty()).then(|| key.to_string());
+            if let Some(Some(earlier)) =
+                mapping.insert(header.to_string(), target.clone()).map(|e| (e != target).then_some(e))
+            {
+                let name = |t: &Option<String>| t.clone().unwrap_or_else(|| "nothing".into());
+                return Err(UsageError(format!(
+                    "--mapping: {header:?} is mapped twice, to {} and to {}; give it once",
+                    name(&earlier),
+                    name(&target)
+                )));
+            }
         }
         patch.mapping = Some(mapping);
     }
