@@ -183,6 +183,18 @@ impl MappingOutcome {
 /// The code of a header that matches no field.
 const NO_FIELD_MATCHED: &str = "no_field_matched";
 
+/// The word a sign in a header stands for: it changes what the column holds, so `Amount ¢` is
+/// not `Amount`.
+fn sign_word(c: char) -> Option<&'static str> {
+    match c {
+        '#' | '№' => Some("number"),
+        '%' => Some("percent"),
+        '‰' => Some("permille"),
+        '¢' => Some("cent"),
+        _ => None,
+    }
+}
+
 /// The words of a header or field name: runs of letters or of digits, split where a lower-case
 /// letter meets an upper-case one (`firstName`), lower case, accents composed, `#` and `%` as
 /// words, full-width forms as ASCII.
@@ -195,12 +207,12 @@ fn words(s: &str) -> Vec<String> {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
         };
-        // `#` and `%` are words (`Street #`, `Tax %`).
-        if c == '#' || c == '%' {
+        // `#`, `%`, `‰` and `¢` are words (`Street #`, `Tax %`, `Amount ¢`).
+        if let Some(sign) = sign_word(c) {
             if !word.is_empty() {
                 out.push(std::mem::take(&mut word));
             }
-            out.push(if c == '#' { "number" } else { "percent" }.to_string());
+            out.push(sign.to_string());
             last = None;
             continue;
         }
@@ -394,9 +406,9 @@ pub(crate) fn normalize(s: &str) -> String {
             _ => c,
         };
         match c {
-            // Signs that are words: `Street #` is a street number, `Tax %` a rate.
-            '#' => out.push_str("number"),
-            '%' => out.push_str("percent"),
+            // Signs that are words: `Street #` is a street number, `Tax %` a rate, `Amount ¢`
+            // an amount in cents.
+            c if let Some(sign) = sign_word(c) => out.push_str(sign),
             c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
             _ => {}
         }
@@ -964,6 +976,9 @@ mod tests {
             ("Date end", "end date"),
             ("Telefaxnummer", "Telefonnummer"),
             ("Tax %", "tax"),
+            ("Amount ¢", "amount"),
+            ("Rate ‰", "rate"),
+            ("Invoice №", "invoice"),
             ("Form", "from"),
         ] {
             assert_eq!(score(header, target), None, "{header} !~ {target}");
@@ -1030,6 +1045,8 @@ mod tests {
         assert_eq!(normalize("Pre\u{301}nom"), normalize("Prénom"));
         assert_ne!(normalize("Prenom"), normalize("Prénom"));
         assert_eq!(normalize("Street #"), "streetnumber");
+        assert_eq!(normalize("Amount ¢"), "amountcent");
+        assert_eq!(normalize("Amount $"), "amount");
     }
 
     #[test]
