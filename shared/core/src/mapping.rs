@@ -180,6 +180,32 @@ impl MappingOutcome {
     }
 }
 
+impl MappingOutcome {
+    /// The outcome for a file read with a delimiter the import gave: a header read as one cell
+    /// that holds another delimiter was split by the wrong one (it is not a file of lines quoted
+    /// whole, as it would be with a detected delimiter).
+    pub fn with_given_delimiter(mut self, given: Option<u8>) -> MappingOutcome {
+        let Some(given) = given else { return self };
+        for p in self.problems.iter_mut().filter(|p| p.code == "lines_quoted_whole") {
+            let Some(only) = self.columns.first().map(|c| c.header.as_str()) else { continue };
+            let Some(held) = [',', ';', '\t', '|'].into_iter().find(|&c| c != char::from(given) && only.contains(c))
+            else {
+                continue;
+            };
+            let name = |c: char| if c == '\t' { "tab".to_string() } else { format!("'{c}'") };
+            p.code = "wrong_delimiter".into();
+            p.message = format!(
+                "the header is one cell, {:?}: it holds {} but the delimiter given is {}; give {} or leave the delimiter out to detect it",
+                crate::convert::clip(only),
+                name(held),
+                name(char::from(given)),
+                name(held),
+            );
+        }
+        self
+    }
+}
+
 /// The code of a header that matches no field.
 const NO_FIELD_MATCHED: &str = "no_field_matched";
 
@@ -1097,6 +1123,19 @@ mod tests {
         let out = map_columns(&schema(), &headers, &BTreeMap::new());
         assert!(out.problems.is_empty(), "{:?}", out.problems);
         assert_eq!(out.columns[0].field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn a_header_split_by_a_wrong_given_delimiter_says_so() {
+        let headers = vec!["email,first_name".to_string()];
+        let out = map_columns(&schema(), &headers, &BTreeMap::new());
+        assert!(out.problems.iter().any(|p| p.code == "lines_quoted_whole"), "{:?}", out.problems);
+        let given = out.clone().with_given_delimiter(Some(b';'));
+        let p = given.problems.iter().find(|p| p.code == "wrong_delimiter").expect("named");
+        assert!(p.message.contains("holds ',' but the delimiter given is ';'"), "{}", p.message);
+        // Given the delimiter it holds, the lines were quoted whole after all.
+        let same = out.with_given_delimiter(Some(b','));
+        assert!(same.problems.iter().any(|p| p.code == "lines_quoted_whole"));
     }
 
     #[test]

@@ -212,7 +212,8 @@ impl App {
             true => map_headerless(schema, &frame.header.names, filled, &settings.mapping),
             false => map_columns(schema, &frame.header.names, &settings.mapping),
         }
-        .with_pass_through(settings.pass_through_unmapped);
+        .with_pass_through(settings.pass_through_unmapped)
+        .with_given_delimiter(settings.delimiter);
         // The column names and their mapping are kept on the import record, which a store may
         // cap (DynamoDB: 400 KB an item): a header too wide or too long to keep is a clear
         // failure, not an import that cannot be saved.

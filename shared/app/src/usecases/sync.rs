@@ -89,7 +89,8 @@ impl App {
                 }
                 false => map_columns(&schema, &plan.header.names, &settings.mapping),
             }
-            .with_pass_through(settings.pass_through_unmapped);
+            .with_pass_through(settings.pass_through_unmapped)
+            .with_given_delimiter(settings.delimiter);
             if !outcome.problems.is_empty() {
                 return Ok(SyncOutcome {
                     status: ImportStatus::NeedsReview,
