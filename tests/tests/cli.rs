@@ -564,3 +564,13 @@ fn one_worker_imports_a_sheet_and_a_json_file() {
         assert!(!lines(&out.path().join("rows.jsonl")).is_empty(), "{file}");
     }
 }
+
+#[test]
+fn a_sheet_given_for_a_text_file_is_named_as_unused() {
+    let template = fixture("contacts.yaml");
+    let run =
+        sluice(&["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--sheet", "2"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("--sheet \"2\" was not used"), "{stderr}");
+}

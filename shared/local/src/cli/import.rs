@@ -257,6 +257,12 @@ async fn import(
     }
     if !args.quiet {
         summary(&import, file_name.as_deref(), args.out.as_deref(), started.elapsed());
+        if let (Some(sheet), Some(format @ (Format::Csv | Format::Json))) = (&args.sheet, import.detected.format) {
+            eprintln!(
+                "  note: --sheet {sheet:?} was not used: sheets are a workbook's, and this file is {}",
+                format.as_str()
+            );
+        }
     } else if import.status == ImportStatus::Failed {
         // Quiet keeps stderr for errors, and a failed import is one: say why.
         let reason = import.status_reason.as_deref().unwrap_or("the import failed");
