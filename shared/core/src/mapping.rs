@@ -691,6 +691,23 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             columns: vec![],
         });
     }
+    // A header with characters its encoding could not read (`Pr\u{FFFD}nom`): it cannot match
+    // its field, and the encoding is the likely fault, not the names.
+    let broken: Vec<usize> =
+        (0..headers.len()).filter(|&c| headers[c].contains('\u{FFFD}') && columns[c].field.is_none()).collect();
+    if !problems.is_empty() && !broken.is_empty() {
+        let named: Vec<String> =
+            broken.iter().map(|&c| format!("{} ({:?})", c + 1, crate::convert::clip(&headers[c]))).collect();
+        problems.push(MappingProblem {
+            code: "undecodable_header".into(),
+            message: format!(
+                "the header of column {} holds bytes its encoding does not read (shown as \u{FFFD}); give the file's encoding (such as windows-1252) and run again",
+                named.join(", ")
+            ),
+            field: None,
+            columns: broken.iter().map(|&c| c as u32 + 1).collect(),
+        });
+    }
     // One column named like a whole header (`"id,name,email"`): the file's lines were quoted
     // whole, so no delimiter splits them. Say so rather than leave only "matches no column".
     if !problems.is_empty()
@@ -1123,6 +1140,19 @@ mod tests {
         let out = map_columns(&schema(), &headers, &BTreeMap::new());
         assert!(out.problems.is_empty(), "{:?}", out.problems);
         assert_eq!(out.columns[0].field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn a_header_its_encoding_could_not_read_says_so() {
+        let headers: Vec<String> = ["E-mail address", "Pr\u{FFFD}nom"].map(String::from).to_vec();
+        let mut s = schema();
+        let out = map_columns(&s, &headers, &BTreeMap::new());
+        assert!(out.problems.is_empty(), "no problem, no hint: {:?}", out.problems);
+        s.fields[1].required = true;
+        let out = map_columns(&s, &headers, &BTreeMap::new());
+        let p = out.problems.iter().find(|p| p.code == "undecodable_header").expect("named");
+        assert_eq!(p.columns, vec![2]);
+        assert!(p.message.starts_with("the header of column 2 (\"Pr\u{FFFD}nom\")"), "{}", p.message);
     }
 
     #[test]
