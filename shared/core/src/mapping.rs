@@ -514,12 +514,21 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 columns[col].confidence = 1.0;
             }
             Some(key) => match schema.field_index(key) {
-                Some(f) if field_taken[f] => problems.push(MappingProblem {
-                    code: "ambiguous_match".into(),
-                    message: format!("field {key:?} is mapped from more than one column"),
-                    field: Some(key.clone()),
-                    columns: vec![col as u32 + 1],
-                }),
+                Some(f) if field_taken[f] => {
+                    let first = columns.iter().position(|c| c.field.as_deref() == Some(key)).unwrap_or(col);
+                    problems.push(MappingProblem {
+                        code: "ambiguous_match".into(),
+                        message: format!(
+                            "field {key:?} is mapped from more than one column: {} ({:?}) and {} ({:?}); map it once",
+                            first.min(col) + 1,
+                            headers[first.min(col)],
+                            first.max(col) + 1,
+                            headers[first.max(col)]
+                        ),
+                        field: Some(key.clone()),
+                        columns: vec![first.min(col) as u32 + 1, first.max(col) as u32 + 1],
+                    })
+                }
                 Some(f) => {
                     field_taken[f] = true;
                     columns[col].field = Some(key.clone());
@@ -1140,6 +1149,19 @@ mod tests {
         let out = map_columns(&schema(), &headers, &BTreeMap::new());
         assert!(out.problems.is_empty(), "{:?}", out.problems);
         assert_eq!(out.columns[0].field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn a_field_mapped_from_two_columns_names_both() {
+        let headers: Vec<String> = ["email", "surname", "First Name"].map(String::from).to_vec();
+        let explicit = BTreeMap::from([
+            ("surname".to_string(), Some("first_name".to_string())),
+            ("First Name".to_string(), Some("first_name".to_string())),
+        ]);
+        let out = map_columns(&schema(), &headers, &explicit);
+        let p = out.problems.iter().find(|p| p.code == "ambiguous_match").expect("named");
+        assert_eq!(p.columns, vec![2, 3]);
+        assert!(p.message.contains("2 (\"surname\") and 3 (\"First Name\")"), "{}", p.message);
     }
 
     #[test]
