@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::read::sniff::DELIMITERS;
 use crate::template::Schema;
 
 /// How a column came to be mapped (or not).
@@ -142,7 +143,7 @@ pub fn csv_header_below_titles(
     // title `Export;id` over a tab file (whose first row, read at `;`, names one) does not keep
     // the tab header below it from being found.
     let base = named_fields(schema, first, explicit);
-    [b',', b';', b'\t', b'|'].into_iter().filter(|d| *d != delimiter).find_map(|d| {
+    DELIMITERS.into_iter().filter(|d| *d != delimiter).find_map(|d| {
         let rows = rows_by(d);
         let i = header_below_titles(schema, &rows, explicit)?;
         if named_fields(schema, &rows[i], explicit) <= base {
@@ -178,9 +179,7 @@ impl MappingOutcome {
         }
         self
     }
-}
 
-impl MappingOutcome {
     /// The outcome for a file read with a delimiter the import gave: a header read as one cell
     /// that holds another delimiter was split by the wrong one (it is not a file of lines quoted
     /// whole, as it would be with a detected delimiter).
@@ -188,17 +187,16 @@ impl MappingOutcome {
         let Some(given) = given else { return self };
         for p in self.problems.iter_mut().filter(|p| p.code == "lines_quoted_whole") {
             let Some(only) = self.columns.first().map(|c| c.header.as_str()) else { continue };
-            let Some(held) = [',', ';', '\t', '|'].into_iter().find(|&c| c != char::from(given) && only.contains(c))
-            else {
+            let Some(held) = DELIMITERS.into_iter().find(|&d| d != given && only.as_bytes().contains(&d)) else {
                 continue;
             };
-            let name = |c: char| if c == '\t' { "tab".to_string() } else { format!("'{c}'") };
+            let name = |d: u8| if d == b'\t' { "tab".to_string() } else { format!("'{}'", char::from(d)) };
             p.code = "wrong_delimiter".into();
             p.message = format!(
                 "the header is one cell, {:?}: it holds {} but the delimiter given is {}; give {} or leave the delimiter out to detect it",
                 crate::convert::clip(only),
                 name(held),
-                name(char::from(given)),
+                name(given),
                 name(held),
             );
         }
@@ -516,17 +514,18 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             Some(key) => match schema.field_index(key) {
                 Some(f) if field_taken[f] => {
                     let first = columns.iter().position(|c| c.field.as_deref() == Some(key)).unwrap_or(col);
+                    let (a, b) = (first.min(col), first.max(col));
                     problems.push(MappingProblem {
                         code: "ambiguous_match".into(),
                         message: format!(
                             "field {key:?} is mapped from more than one column: {} ({:?}) and {} ({:?}); map it once",
-                            first.min(col) + 1,
-                            headers[first.min(col)],
-                            first.max(col) + 1,
-                            headers[first.max(col)]
+                            a + 1,
+                            headers[a],
+                            b + 1,
+                            headers[b]
                         ),
                         field: Some(key.clone()),
-                        columns: vec![first.min(col) as u32 + 1, first.max(col) as u32 + 1],
+                        columns: vec![a as u32 + 1, b as u32 + 1],
                     })
                 }
                 Some(f) => {
@@ -721,7 +720,7 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
     // whole, so no delimiter splits them. Say so rather than leave only "matches no column".
     if !problems.is_empty()
         && let [only] = headers
-        && only.contains([',', ';', '\t', '|'])
+        && only.bytes().any(|b| DELIMITERS.contains(&b))
     {
         problems.push(MappingProblem {
             code: "lines_quoted_whole".into(),

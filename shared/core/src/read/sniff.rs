@@ -297,6 +297,9 @@ pub fn separator_hint(text: &[u8]) -> Option<u8> {
     matches!(end.first(), None | Some(b'\r' | b'\n')).then_some(delimiter)
 }
 
+/// The delimiters detection chooses among, in the order that wins ties.
+pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
 /// Picks the delimiter among `,` `;` tab `|`: the one that splits the sample's records into the
 /// same number of fields most consistently (and into more than one). `,` wins ties and
 /// single-column files.
@@ -308,7 +311,7 @@ pub fn detect_delimiter(sample: &[u8], is_complete: bool) -> u8 {
 /// records above it (a title, an export date) say nothing about the delimiter and are passed over.
 pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32) -> u8 {
     let mut best = (b',', Score::default());
-    for delimiter in [b',', b';', b'\t', b'|'] {
+    for delimiter in DELIMITERS {
         let score = delimiter_score(sample, delimiter, is_complete, header_row.saturating_sub(1) as usize);
         // Two delimiters that split every row alike (`1;Smith, John;2,5`, a file without a
         // header row): the one whose fields read as numbers more often (`2,5` is one number).

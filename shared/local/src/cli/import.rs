@@ -142,8 +142,8 @@ fn settings_from(args: &ImportArgs) -> Result<SettingsPatch, UsageError> {
                 m.rsplit_once('=').ok_or_else(|| UsageError(format!("--mapping {m:?}: write HEADER=KEY")))?;
             let key = key.trim();
             let target = (!key.is_empty()).then(|| key.to_string());
-            if let Some(Some(earlier)) =
-                mapping.insert(header.to_string(), target.clone()).map(|e| (e != target).then_some(e))
+            if let Some(earlier) = mapping.insert(header.to_string(), target.clone())
+                && earlier != target
             {
                 let name = |t: &Option<String>| t.clone().unwrap_or_else(|| "nothing".into());
                 return Err(UsageError(format!(
