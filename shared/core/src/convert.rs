@@ -177,7 +177,8 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             Kind::Date { .. } | Kind::Datetime { .. } => return convert_number(kind, i as f64, opts),
             _ => Cow::Owned(i.to_string()),
         },
-        CellRef::ExcelDate(serial) => return convert_serial(kind, serial, true, opts),
+        CellRef::ExcelDate(serial) => return convert_serial(kind, serial, Serial::DateCell, opts),
+        CellRef::ExcelDateTime(serial) => return convert_serial(kind, serial, Serial::DateTimeCell, opts),
         CellRef::Bool(b) => {
             if let Kind::Boolean(_) = kind {
                 return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text: Cow::Borrowed(bool_text(b)) };
@@ -565,7 +566,7 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
         Kind::Date { .. } | Kind::Datetime { .. } if n.fract() == 0.0 && (1e7..1e8).contains(&n) => {
             convert_text(kind, &text, opts)
         }
-        Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, false, opts),
+        Kind::Date { .. } | Kind::Datetime { .. } => return convert_serial(kind, n, Serial::Number, opts),
         Kind::Boolean(words) if n == 1.0 || n == 0.0 => match read_bool(words, &text) {
             Ok(b) => Converted::Valid(Value::Boolean(b)),
             Err(f) => Converted::Invalid(Box::new(f)),
@@ -673,9 +674,19 @@ fn serial_fault(serial: f64, text: &str) -> String {
     }
 }
 
-/// A spreadsheet serial, read as a field of `kind`: a `date_cell` (one in a date or date-time
-/// format) or a plain number.
-fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &ParseOptions) -> ConvertedCell<'a> {
+/// What a spreadsheet serial is, by the cell's number format.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Serial {
+    /// A plain number.
+    Number,
+    /// A cell in a date format (or one whose format is not known to show a time).
+    DateCell,
+    /// A cell in a format that shows its time of day too (`yyyy-mm-dd hh:mm`).
+    DateTimeCell,
+}
+
+/// A spreadsheet serial, read as a field of `kind`.
+fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOptions) -> ConvertedCell<'a> {
     // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
     let epoch_1904 = opts.is_1904 && serial == 0.0 && matches!(kind, Kind::Date { .. });
     if (0.0..1.0).contains(&serial) && !epoch_1904 {
@@ -684,13 +695,23 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, date_cell: bool, opts: &Parse
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
     let text = if epoch_1904 { "1904-01-01".to_string() } else { serial_text(serial, opts.is_1904) };
     let value = match (kind, dt) {
-        // A date cell's date is what a date field takes: the reader does not know the cell's
-        // format, and a date format shows the date alone whatever time the cell holds (`=NOW()`
-        // formatted dd/mm/yyyy). A plain number with a fraction is no date written as one.
-        (Kind::Date { .. }, Some(dt)) if !date_cell && dt.time() != civil::Time::midnight() => {
+        // A date cell's date is what a date field takes: a date format shows the date alone
+        // whatever time the cell holds (`=NOW()` formatted dd/mm/yyyy). A plain number with a
+        // fraction is no date written as one, and a cell whose format shows its time would lose
+        // what the sheet shows.
+        (Kind::Date { .. }, Some(dt)) if cell == Serial::Number && dt.time() != civil::Time::midnight() => {
             Converted::Invalid(Box::new(Fault::new(
                 codes::INVALID_DATE,
                 format!("'{text}' has a time of day; the field takes a date alone"),
+            )))
+        }
+        (Kind::Date { .. }, Some(dt)) if cell == Serial::DateTimeCell && dt.time() != civil::Time::midnight() => {
+            Converted::Invalid(Box::new(Fault::new(
+                codes::INVALID_DATE,
+                format!(
+                    "'{text}' is a date and time (the spreadsheet cell shows its time); the field takes a date \
+                     alone: make the field a datetime, or format the column as dates without the time"
+                ),
             )))
         }
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),

@@ -25,6 +25,9 @@ pub enum CellRef<'a> {
     Bool(bool),
     /// A spreadsheet date-formatted serial number (in the workbook's date system).
     ExcelDate(f64),
+    /// A date-formatted serial with a time of day, in a format that shows the time
+    /// (`yyyy-mm-dd hh:mm`): a date field would drop what the sheet shows.
+    ExcelDateTime(f64),
     /// A spreadsheet error value such as `#DIV/0!`.
     Error(Cow<'a, str>),
     /// A JSON array of strings (list fields).
@@ -66,7 +69,7 @@ impl CellRef<'_> {
             CellRef::Number(n) => Cow::Owned(format_number(*n)),
             CellRef::Int(i) => Cow::Owned(i.to_string()),
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            CellRef::ExcelDate(serial) => Cow::Owned(format_number(*serial)),
+            CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => Cow::Owned(format_number(*serial)),
             CellRef::List(items) => Cow::Owned(items.join(" ")),
             CellRef::Uncalculated(formula) if formula.is_empty() => Cow::Borrowed(""),
             CellRef::Uncalculated(formula) => Cow::Owned(format!("={formula}")),
@@ -176,6 +179,8 @@ pub enum StoredCell<'a> {
 pub enum TaggedCell<'a> {
     /// A date-formatted serial.
     Date(f64),
+    /// A serial in a format that shows its time (see [`CellRef::ExcelDateTime`]).
+    DateTime(f64),
     /// A spreadsheet error value.
     #[serde(borrow)]
     Error(Cow<'a, str>),
@@ -205,6 +210,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Bool(b) => CellRef::Bool(*b),
             StoredCell::Null(()) => CellRef::Empty,
             StoredCell::Tagged(TaggedCell::Date(d)) => CellRef::ExcelDate(*d),
+            StoredCell::Tagged(TaggedCell::DateTime(d)) => CellRef::ExcelDateTime(*d),
             StoredCell::Tagged(TaggedCell::Error(e)) => CellRef::Error(e.clone()),
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
@@ -229,6 +235,7 @@ impl<'a> StoredCell<'a> {
             CellRef::Shown(i, s) => StoredCell::Tagged(TaggedCell::Shown(i, s)),
             CellRef::Bool(b) => StoredCell::Bool(b),
             CellRef::ExcelDate(d) => StoredCell::Tagged(TaggedCell::Date(d)),
+            CellRef::ExcelDateTime(d) => StoredCell::Tagged(TaggedCell::DateTime(d)),
             CellRef::Error(e) => StoredCell::Tagged(TaggedCell::Error(e)),
             CellRef::List(l) => StoredCell::Tagged(TaggedCell::List(l)),
             CellRef::Json(j) => StoredCell::Tagged(TaggedCell::Json(j)),

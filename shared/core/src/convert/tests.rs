@@ -930,9 +930,13 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
         assert_eq!(cell(k, &iso(), c), (value.to_string(), text.to_string()), "{label}");
     };
     check(&date, CellRef::ExcelDate(45000.0), "\"2023-03-15\"", "2023-03-15");
-    // A date cell's date, as a date format shows it (the reader does not know the format); a
-    // plain number with a fraction is no date.
+    // A date cell's date, as a date format shows it; a plain number with a fraction is no date.
     check(&date, CellRef::ExcelDate(45000.25), "\"2023-03-15\"", "2023-03-15T06:00:00");
+    // In a format that shows the time, the time would be lost: an error, unless it is midnight.
+    check(&date, CellRef::ExcelDateTime(45000.25), "!invalid_date", "2023-03-15T06:00:00");
+    check(&date, CellRef::ExcelDateTime(45000.0), "\"2023-03-15\"", "2023-03-15");
+    check(&dt, CellRef::ExcelDateTime(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
+    check(&Kind::Text, CellRef::ExcelDateTime(45000.25), "\"2023-03-15T06:00:00\"", "2023-03-15T06:00:00");
     check(&date, CellRef::Number(36585.5), "!invalid_date", "2000-02-29T12:00:00");
     let in_1904 = ParseOptions { is_1904: true, ..iso() };
     assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.0)), ("\"1904-01-01\"".into(), "1904-01-01".into()));

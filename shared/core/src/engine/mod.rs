@@ -416,7 +416,9 @@ impl<'a> RowEngine<'a> {
                     // `["a", "b"]`.
                     CellRef::List(items) => Cow::Owned(serde_json::to_string(&items).unwrap_or_default()),
                     // A date cell as the sheet shows it, not its serial number.
-                    CellRef::ExcelDate(serial) => Cow::Owned(crate::convert::serial_text(serial, self.opts.is_1904)),
+                    CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
+                        Cow::Owned(crate::convert::serial_text(serial, self.opts.is_1904))
+                    }
                     other => Cow::Owned(other.display().into_owned()),
                 };
                 self.unmapped.push((c, text));

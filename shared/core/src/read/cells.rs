@@ -42,7 +42,7 @@ fn header_names(cells: &[CellRef<'_>]) -> (Vec<String>, Vec<(usize, u64)>) {
         .iter()
         .enumerate()
         .map(|(i, c)| match c {
-            CellRef::ExcelDate(serial) => {
+            CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
                 dates.push((i, serial.to_bits()));
                 crate::convert::serial_text(*serial, false)
             }

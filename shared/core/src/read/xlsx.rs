@@ -420,14 +420,18 @@ where
         }
         .into());
     }
-    // Number formats that show a whole number's digits padded or separated (a zip code's
-    // `00000`): a second reader walks the cells' styles alongside, only when the workbook has one.
-    let patterns: Vec<Option<(DigitPattern, bool)>> = cells
+    // Number formats that change what a cell shows beyond its value: a whole number's digits
+    // padded or separated (a zip code's `00000`), or a date's time of day. A second reader walks
+    // the cells' styles alongside, only when the workbook has such a format.
+    let patterns: Vec<Option<Shows>> = cells
         .styles()
         .iter()
         .map(|style| {
             let code = &style.number_format.as_ref()?.format_code;
-            Some((DigitPattern::parse(code)?, DigitPattern::zero_section(code)))
+            match DigitPattern::parse(code) {
+                Some(pattern) => Some(Shows::Digits(pattern, DigitPattern::zero_section(code))),
+                None => shows_time_of_day(code).then_some(Shows::TimeOfDay),
+            }
         })
         .collect();
     let mut style_book = if patterns.iter().any(Option::is_some) { Some(open_book()?) } else { None };
@@ -686,28 +690,74 @@ impl MergeFill {
     }
 }
 
+/// What a cell's number format shows that its value alone does not.
+enum Shows {
+    /// A whole number's digits as the pattern shows them, and whether the format shows zero its
+    /// own way.
+    Digits(DigitPattern, bool),
+    /// A date's time of day.
+    TimeOfDay,
+}
+
+/// Whether a number format's first section shows a time of day: hours, seconds or an AM/PM
+/// marker outside quoted text, escapes and brackets (`[h]` is a duration, which calamine reads
+/// as one already).
+fn shows_time_of_day(code: &str) -> bool {
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ';' => return false,
+            '"' => {
+                if !chars.by_ref().any(|q| q == '"') {
+                    return false;
+                }
+            }
+            '[' => {
+                if !chars.by_ref().any(|q| q == ']') {
+                    return false;
+                }
+            }
+            '\\' | '_' | '*' => {
+                chars.next();
+            }
+            'h' | 'H' | 's' | 'S' => return true,
+            'a' | 'A' => {
+                let rest = chars.as_str();
+                let marker = |m: &str| rest.get(..m.len()).is_some_and(|r| r.eq_ignore_ascii_case(m));
+                if marker("m/pm") || marker("/p") {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
 /// A walk through a sheet's cell styles beside the reader of its values, for the number formats
-/// that change how whole numbers show ([`DigitPattern`]).
+/// that change what a cell shows ([`Shows`]).
 struct StyleWalk<'a, R: Read + Seek> {
     reader: Option<calamine::XlsxCellReader<'a, R>>,
-    /// The pattern of each style, by style id, and whether its format shows zero its own way.
-    patterns: Vec<Option<(DigitPattern, bool)>>,
+    /// What each style shows, by style id.
+    patterns: Vec<Option<Shows>>,
     /// The next styled cell: row, column, style id.
     next: Option<(u32, u32, usize)>,
 }
 
 impl<'a, R: Read + Seek> StyleWalk<'a, R> {
-    fn new(reader: calamine::XlsxCellReader<'a, R>, patterns: Vec<Option<(DigitPattern, bool)>>) -> Self {
+    fn new(reader: calamine::XlsxCellReader<'a, R>, patterns: Vec<Option<Shows>>) -> Self {
         StyleWalk { reader: Some(reader), patterns, next: None }
     }
 
-    /// A non-negative whole number as its format shows it, at `pos`; any other cell as it is.
-    /// Cells come in the sheet's order, so the walk only goes forward; a sheet whose cells are out
-    /// of order, or a style part the walk cannot read, loses the padding, never the value.
+    /// A non-negative whole number as its format shows it, and a date with a time of day in a
+    /// format that shows the time as such, at `pos`; any other cell as it is. Cells come in the
+    /// sheet's order, so the walk only goes forward; a sheet whose cells are out of order, or a
+    /// style part the walk cannot read, loses what the format adds, never the value.
     fn shown(&mut self, pos: (u32, u32), value: CellRef<'static>) -> CellRef<'static> {
         let n = match value {
-            CellRef::Int(i) if i >= 0 => i,
-            CellRef::Number(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => f as i64,
+            CellRef::Int(i) if i >= 0 => Some(i),
+            CellRef::Number(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => Some(f as i64),
+            CellRef::ExcelDate(serial) if serial.fract() != 0.0 => None,
             _ => return value,
         };
         while let Some(reader) = self.reader.as_mut()
@@ -718,13 +768,15 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
                 Ok(None) | Err(_) => self.reader = None,
             }
         }
-        match self.next {
-            Some((r, c, style)) if (r, c) == pos => match self.patterns.get(style).and_then(Option::as_ref) {
-                Some((_, true)) if n == 0 => value,
-                Some((pattern, _)) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
-                None => value,
-            },
-            _ => value,
+        let Some((r, c, style)) = self.next else { return value };
+        if (r, c) != pos {
+            return value;
+        }
+        match (self.patterns.get(style).and_then(Option::as_ref), n, value) {
+            (Some(Shows::Digits(_, true)), Some(0), value) => value,
+            (Some(Shows::Digits(pattern, _)), Some(n), _) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
+            (Some(Shows::TimeOfDay), None, CellRef::ExcelDate(serial)) => CellRef::ExcelDateTime(serial),
+            (_, _, value) => value,
         }
     }
 }
@@ -1089,6 +1141,27 @@ mod tests {
         let date = |v| DataRef::DateTime(calamine::ExcelDateTime::new(v, calamine::ExcelDateTimeType::DateTime, false));
         assert_eq!(to_cell(&date(f64::INFINITY)), CellRef::Error("#NUM! (inf)".into()));
         assert_eq!(to_cell(&date(45000.0)), CellRef::ExcelDate(45000.0));
+    }
+
+    #[test]
+    fn formats_that_show_a_time_of_day_are_told() {
+        for code in
+            ["m/d/yy h:mm", "yyyy-mm-dd hh:mm:ss", "h:mm AM/PM", "dd/mm/yyyy h:mm a/p", "mm:ss", "[$-409]d-mmm h:mm"]
+        {
+            assert!(shows_time_of_day(code), "{code}");
+        }
+        // Quoted or escaped letters, brackets, later sections and durations show no hour.
+        for code in [
+            "yyyy-mm-dd",
+            "d\"th\" mmmm yyyy",
+            "d\\h mmm",
+            "[Red]dd/mm/yyyy",
+            "dd/mm/yyyy;h:mm",
+            "General",
+            "\"unclosed h",
+        ] {
+            assert!(!shows_time_of_day(code), "{code}");
+        }
     }
 
     #[test]

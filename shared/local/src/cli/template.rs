@@ -197,7 +197,7 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
         let texts: Vec<Result<String, f64>> = cells
             .iter()
             .map(|c| match c {
-                CellRef::ExcelDate(serial) => Err(*serial),
+                CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => Err(*serial),
                 c => Ok(c.display().trim().to_string()),
             })
             .collect();
