@@ -707,13 +707,10 @@ fn shows_time_of_day(code: &str) -> bool {
     while let Some(c) = chars.next() {
         match c {
             ';' => return false,
-            '"' => {
-                if !chars.by_ref().any(|q| q == '"') {
-                    return false;
-                }
-            }
-            '[' => {
-                if !chars.by_ref().any(|q| q == ']') {
+            // Quoted text and bracketed colours, locales or durations show no time of day.
+            '"' | '[' => {
+                let close = if c == '"' { '"' } else { ']' };
+                if !chars.by_ref().any(|q| q == close) {
                     return false;
                 }
             }
