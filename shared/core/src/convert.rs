@@ -166,8 +166,9 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         }
         CellRef::Number(n) => return convert_number(kind, n, opts),
         // Text fields read the digits as the sheet shows them (`02134`), number fields the number.
+        // Date fields read the shown text too: a zip code's 2134 is no serial for 1905-11-03, and
+        // `00\/00\/0000` shows 12312024 as the date it is, 12/31/2024.
         CellRef::Shown(i, shown) => match kind {
-            Kind::Date { .. } | Kind::Datetime { .. } => return convert_number(kind, i as f64, opts),
             Kind::Integer | Kind::Decimal { .. } | Kind::Boolean(_) => Cow::Owned(i.to_string()),
             _ => shown,
         },

@@ -1411,10 +1411,15 @@ fn a_padded_spreadsheet_number_is_text_as_shown_and_a_number_as_stored() {
     assert_eq!(show(&convert_cell(&kind("type: enum, values: ['02134']"), zip(), &iso()).value), "\"02134\"");
     assert_eq!(show(&convert_cell(&Kind::Integer, zip(), &iso()).value), "2134");
     assert_eq!(show(&convert_cell(&kind("type: decimal"), zip(), &iso()).value), "\"2134\"");
-    assert_eq!(
-        show(&convert_cell(&kind("type: date"), CellRef::Shown(45000, "45000".into()), &iso()).value),
-        "\"2023-03-15\""
-    );
+    // A date field reads what the sheet shows, not a serial: the zip code is no date, the
+    // digits shown as a date are that date.
+    let date = kind("type: date");
+    assert_eq!(show(&convert_cell(&date, zip(), &iso()).value), "!invalid_date");
+    assert_eq!(show(&convert_cell(&date, CellRef::Shown(45000, "45000".into()), &iso()).value), "!invalid_date");
+    let us = with_order(DateOrder::Mdy);
+    let shown_date = || CellRef::Shown(12312024, "12/31/2024".into());
+    assert_eq!(show(&convert_cell(&date, shown_date(), &us).value), "\"2024-12-31\"");
+    assert_eq!(show(&convert_cell(&kind("type: datetime"), zip(), &iso()).value), "!invalid_datetime");
     // Through chunk storage and back.
     let stored = serde_json::to_string(&StoredCell::from_cell_ref(zip())).unwrap();
     let back: StoredCell<'_> = serde_json::from_str(&stored).unwrap();
