@@ -86,15 +86,21 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
             "sheet_not_found"
         }
         XlsxError::NoWorksheets => "no_worksheets",
+        XlsxError::FieldTooLarge { .. } => "field_too_large",
         XlsxError::Read { .. } | XlsxError::BadDimension { .. } => "unreadable_sheet",
     };
     let sheet = match &e {
         XlsxError::DeclaredTooWide { sheet, .. }
         | XlsxError::TooManyColumns { sheet, .. }
+        | XlsxError::FieldTooLarge { sheet, .. }
         | XlsxError::Read { sheet, .. } => Some(sheet.clone()),
         _ => None,
     };
-    failure(code, e.to_string(), None, None, sheet)
+    let (line, column) = match &e {
+        XlsxError::FieldTooLarge { row, column, .. } => (Some(*row), Some(*column)),
+        _ => (None, None),
+    };
+    failure(code, e.to_string(), line, column, sheet)
 }
 
 /// What every format's splitter hands on: the header and how chunks are read.
@@ -708,7 +714,11 @@ impl App {
         self.blobs.download_to(&import.upload.key, path).await?;
         let settings = import.settings.clone();
         let schema = schema.clone();
-        let limits = xlsx::XlsxLimits { max_columns: settings.max_columns, ..self.limits.xlsx };
+        let limits = xlsx::XlsxLimits {
+            max_columns: settings.max_columns,
+            max_field_bytes: settings.max_field_bytes as usize,
+            ..self.limits.xlsx
+        };
         let path = path.to_path_buf();
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
@@ -829,6 +839,7 @@ impl App {
             let read = read_json(
                 text,
                 settings.max_columns as usize,
+                settings.max_field_bytes as usize,
                 |line, cells| splitter.borrow_mut().push(line, cells),
                 |names| {
                     splitter.borrow_mut().set_header(names);
@@ -842,6 +853,7 @@ impl App {
                     }
                     JsonInputError::TooLarge { .. } => ("json_too_large", None, None),
                     JsonInputError::TooManyKeys { .. } => ("too_many_columns", None, None),
+                    JsonInputError::FieldTooLarge { row, .. } => ("field_too_large", Some(*row), None),
                     JsonInputError::Empty => ("empty_file", None, None),
                     JsonInputError::NotRows { .. } => ("unsupported_format", None, None),
                 };

@@ -41,6 +41,23 @@ pub enum JsonInputError {
         /// The limit.
         limit: usize,
     },
+    /// A value holds more text than a field may.
+    #[error(
+        "{} {row}, key {key:?}: the value is {bytes} bytes, larger than the limit of {limit} bytes (max_field_bytes)",
+        if *.lines { "line" } else { "row" }
+    )]
+    FieldTooLarge {
+        /// The row: the object's place in the array, or its line in JSON Lines.
+        row: u64,
+        /// Whether the input is JSON Lines.
+        lines: bool,
+        /// The value's key.
+        key: String,
+        /// The value's size, decoded.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// An empty array.
     #[error("the JSON array is empty")]
     Empty,
@@ -150,6 +167,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Rows<'a> {
 pub fn read_json<E>(
     text: &str,
     max_columns: usize,
+    max_field_bytes: usize,
     mut on_record: impl FnMut(u64, Vec<CellRef<'_>>) -> Result<(), E>,
     on_header: impl FnOnce(Vec<String>) -> Result<(), E>,
 ) -> Result<Result<(), E>, JsonInputError> {
@@ -237,8 +255,18 @@ pub fn read_json<E>(
     }
     for ((line, row), cols) in rows.iter().zip(&row_columns) {
         let mut cells = vec![CellRef::Empty; names.len()];
-        for ((_, v), col) in row.0.iter().zip(cols) {
-            cells[*col] = raw_to_cell(v);
+        for ((key, v), col) in row.0.iter().zip(cols) {
+            let cell = raw_to_cell(v);
+            let bytes = match &cell {
+                CellRef::Str(t) | CellRef::Json(t) | CellRef::Undecodable(t, _) => t.len(),
+                CellRef::List(items) => items.iter().map(|i| i.len() + 1).sum::<usize>().saturating_sub(1),
+                _ => 0,
+            };
+            if bytes > max_field_bytes {
+                let (row, key, limit) = (*line, key.to_string(), max_field_bytes);
+                return Err(JsonInputError::FieldTooLarge { row, lines: lines_mode, key, bytes, limit });
+            }
+            cells[*col] = cell;
         }
         if let Err(e) = on_record(*line, cells) {
             return Ok(Err(e));
@@ -437,6 +465,7 @@ mod tests {
         read_json(
             text,
             100,
+            1 << 20,
             |line, cells| {
                 rows.push((line, cells.iter().map(|c| format!("{c:?}")).collect()));
                 Ok::<(), ()>(())
@@ -510,12 +539,30 @@ mod tests {
     }
 
     #[test]
+    fn a_value_larger_than_max_field_bytes_names_its_row_and_key() {
+        let read = |text: &str, limit: usize| read_json(text, 10, limit, |_, _| Ok::<(), ()>(()), |_| Ok(()));
+        let text = "[{\"a\": \"abcd\"}, {\"a\": \"x\", \"notes\": \"a\\u00e9cde\"}]";
+        assert_eq!(read(text, 6), Ok(Ok(())), "six bytes decoded (é is two), though eleven written");
+        let err = read(text, 5).unwrap_err();
+        assert_eq!(
+            err,
+            JsonInputError::FieldTooLarge { row: 2, lines: false, key: "notes".into(), bytes: 6, limit: 5 }
+        );
+        assert!(err.to_string().starts_with("row 2, key \"notes\": the value is 6 bytes"), "{err}");
+        let lines = "{\"a\": 1}\n\n{\"a\": [\"abc\", \"de\"]}\n";
+        let err = read(lines, 5).unwrap_err();
+        assert!(err.to_string().starts_with("line 3, key \"a\": the value is 6 bytes"), "{err}");
+        assert_eq!(read(lines, 6), Ok(Ok(())));
+    }
+
+    #[test]
     fn an_unpaired_surrogate_escape_is_a_cell_fault_that_keeps_the_rest_of_the_text() {
         let mut cells = Vec::new();
         let text = r#"[{"a": "x\ud800y", "b": "\udc00", "c": "\ud83d\ude00 \"ok\"\n\ud83d", "d": ["ab", "c\udfff"]}]"#;
         read_json(
             text,
             10,
+            1 << 20,
             |_, row| {
                 cells = row.into_iter().map(|c| format!("{c:?}")).collect();
                 Ok::<(), ()>(())
@@ -533,12 +580,14 @@ mod tests {
 
     #[test]
     fn malformed_json_names_line_and_column() {
-        let err = read_json("[\n{\"a\": 1},\n{\"a\": }\n]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err =
+            read_json("[\n{\"a\": 1},\n{\"a\": }\n]", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, .. }), "{err:?}");
-        let err = read_json("{\n  \"a\": 1\n}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("{\n  \"a\": 1\n}\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert_eq!(err, JsonInputError::NotRows { rows_key: None });
         assert!(err.to_string().contains("array of objects"), "{err}");
-        let one = read_json("{\"data\": [{\"a\": 1}], \"total\": 1}\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
+        let one =
+            read_json("{\"data\": [{\"a\": 1}], \"total\": 1}\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()));
         let err = one.unwrap_err();
         assert_eq!(
             err,
@@ -551,19 +600,26 @@ mod tests {
             "{err}"
         );
         // Two arrays of objects: no guess.
-        let two = read_json("{\"a\": [{\"x\": 1}],\n \"b\": [ {\"x\": 2}]}", 10, |_, _| Ok::<(), ()>(()), |_| Ok(()));
+        let two = read_json(
+            "{\"a\": [{\"x\": 1}],\n \"b\": [ {\"x\": 2}]}",
+            10,
+            1 << 20,
+            |_, _| Ok::<(), ()>(()),
+            |_| Ok(()),
+        );
         assert_eq!(two.unwrap_err(), JsonInputError::NotRows { rows_key: None });
         let pretty = read_json(
             "{\n  \"records\": [\n    {\"a\": 1}\n  ],\n  \"offset\": null\n}",
             10,
+            1 << 20,
             |_, _| Ok::<(), ()>(()),
             |_| Ok(()),
         );
         assert_eq!(pretty.unwrap_err(), JsonInputError::NotRows { rows_key: Some("records".into()) });
-        let err =
-            read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()))
+            .unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
-        let err = read_json("{\"a\": 1}\n[1]\n", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("{\"a\": 1}\n[1]\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 1, .. }), "{err:?}");
     }
 
@@ -576,7 +632,8 @@ mod tests {
 
     #[test]
     fn syntax_faults_say_what_to_do() {
-        let message = |text: &str| match read_json(text, 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err() {
+        let message = |text: &str| match read_json(text, 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err()
+        {
             JsonInputError::Syntax { message, .. } => message,
             other => panic!("{other:?}"),
         };
@@ -604,15 +661,16 @@ mod tests {
         let (_, rows) = read_all("{\"id\": 1}\r{\"id\": 2}\r\r{\"id\": 3}\r");
         let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
         assert_eq!(lines, vec![1, 2, 4]);
-        let err =
-            read_json("{\"a\": 1}\r{\"a\": 2}\r{\"a\": x}\r", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("{\"a\": 1}\r{\"a\": 2}\r{\"a\": x}\r", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()))
+            .unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
-        let err = read_json("[{\"a\": 1},\r{\"a\": }]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err = read_json("[{\"a\": 1},\r{\"a\": }]", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 2, column: 7, .. }), "{err:?}");
         // Columns count characters, as an editor does, not bytes.
-        let err = read_json("[{\"b\": \"ééé\", \"a\": }]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+        let err =
+            read_json("[{\"b\": \"ééé\", \"a\": }]", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 1, column: 20, .. }), "{err:?}");
         // A carriage return inside a string is refused either way.
-        assert!(read_json("[{\"a\": \"x\ry\"}]", 10, |_, _| Ok::<(), ()>(()), |_| Ok(())).is_err());
+        assert!(read_json("[{\"a\": \"x\ry\"}]", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).is_err());
     }
 }

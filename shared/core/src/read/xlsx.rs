@@ -35,6 +35,8 @@ pub struct XlsxLimits {
     pub max_ratio: u64,
     /// Most columns a sheet may declare or use.
     pub max_columns: u32,
+    /// Largest text a cell may hold, in bytes (`max_field_bytes`, as for a CSV field).
+    pub max_field_bytes: usize,
 }
 
 impl Default for XlsxLimits {
@@ -45,6 +47,7 @@ impl Default for XlsxLimits {
             max_part_bytes: 256 << 20,
             max_ratio: 200,
             max_columns: 2048,
+            max_field_bytes: 1 << 20,
         }
     }
 }
@@ -121,6 +124,24 @@ pub enum XlsxError {
         cell: String,
         /// The limit.
         limit: u32,
+    },
+    /// A cell holds more text than a field may.
+    #[error(
+        "sheet {sheet:?}, cell {cell}: the text is {bytes} bytes, larger than the limit of {limit} bytes (max_field_bytes)"
+    )]
+    FieldTooLarge {
+        /// Sheet name.
+        sheet: String,
+        /// The cell reference.
+        cell: String,
+        /// 1-based row.
+        row: u64,
+        /// 1-based column.
+        column: u32,
+        /// The text's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
     },
     /// The requested sheet does not exist.
     #[error("no sheet {wanted} in the workbook; its sheets are: {available}")]
@@ -509,6 +530,19 @@ where
                 sheet: name.clone(),
                 cell: format!("{}{}", column_letters(c + 1), r + 1),
                 limit: limits.max_columns,
+            }
+            .into());
+        }
+        if let CellRef::Str(text) = &value
+            && text.len() > limits.max_field_bytes
+        {
+            return Err(XlsxError::FieldTooLarge {
+                sheet: name.clone(),
+                cell: format!("{}{}", column_letters(c + 1), u64::from(r) + 1),
+                row: u64::from(r) + 1,
+                column: c + 1,
+                bytes: text.len(),
+                limit: limits.max_field_bytes,
             }
             .into());
         }

@@ -228,6 +228,7 @@ fn sample_json(path: &Path, rows: usize) -> anyhow::Result<Sample> {
     let read = read_json(
         &text,
         2048,
+        usize::MAX,
         |_, cells| {
             if out.len() < rows {
                 out.push(cells.iter().map(|c| c.display().trim().to_string()).collect());
