@@ -465,6 +465,33 @@ fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
 }
 
 #[test]
+fn template_infer_says_how_to_map_a_repeated_header_and_its_template_then_imports_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("names.csv");
+    std::fs::write(&file, "Name,Amount,Name\nAnn,1.5,Smith\nBob,2,Jones\n").unwrap();
+    let run = sluice(&["template", "infer", file.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("the header \"Name\" is on columns 1 and 3")
+            && stderr.contains("--mapping 1=name --mapping 3=name_2"),
+        "{stderr}"
+    );
+    let template = dir.path().join("names.yaml");
+    std::fs::write(&template, &run.stdout).unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["import", file.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        sluice(&args)
+    };
+    // Without the mapping the columns need a person; with the one the note gives, the file imports.
+    assert_eq!(import(&[]).status.code(), Some(2));
+    let run = import(&["--mapping", "1=name", "--mapping", "3=name_2"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(json(&run.stdout)["counts"]["valid"], 2);
+}
+
+#[test]
 fn template_infer_types_date_cells_of_a_sheet_as_dates() {
     // The whole sheet read, and a sample cut short (`--rows 1`), in either date system.
     for (file, rows) in [("bad/valid.xlsx", "1000"), ("bad/dates_1904.xlsx", "1000"), ("bad/dates_1904.xlsx", "1")] {

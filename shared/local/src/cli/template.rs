@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sluice_core::convert::serial_text;
+use sluice_core::convert::{serial_text, trim};
 use sluice_core::mapping::HEADER_SEARCH_ROWS;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
@@ -61,11 +61,35 @@ pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyh
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "template".into())
     });
     let spec = infer_template(&name, &headers, &sample);
-    for (c, _) in headers.iter().enumerate().filter(|(_, h)| h.trim().is_empty()) {
+    for (c, _) in headers.iter().enumerate().filter(|(_, h)| trim(h).is_empty()) {
         if sample.iter().any(|row| row.get(c).is_some_and(|v| !v.trim().is_empty())) {
             eprintln!(
                 "note: column {} has no header, so the template leaves it out; give it a header in the file to import it",
                 c + 1
+            );
+        }
+    }
+    // A header written twice: the file's import asks which column is which field (the template
+    // maps by name, which a column inserted later cannot shift); say how to answer.
+    let named: Vec<(usize, &str)> =
+        headers.iter().enumerate().map(|(c, h)| (c, trim(h))).filter(|(_, h)| !h.is_empty()).collect();
+    let mut told: Vec<&str> = Vec::new();
+    for &(_, header) in &named {
+        let same: Vec<(usize, &str)> = named
+            .iter()
+            .zip(&spec.fields)
+            .filter(|((_, h), _)| *h == header)
+            .map(|((c, _), f)| (c + 1, f.key.as_str()))
+            .collect();
+        if same.len() > 1 && !told.contains(&header) {
+            told.push(header);
+            let mut columns = same.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>();
+            let last = columns.pop().unwrap_or_default();
+            let mapping: Vec<String> = same.iter().map(|(c, k)| format!("--mapping {c}={k}")).collect();
+            eprintln!(
+                "note: the header {header:?} is on columns {} and {last}: importing the file asks which is which field; give {} (or rename the headers)",
+                columns.join(", "),
+                mapping.join(" ")
             );
         }
     }
