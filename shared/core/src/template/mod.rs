@@ -14,7 +14,7 @@ pub use infer::{infer_header_row, infer_template};
 pub use spec::{ChoiceSpec, FieldSpec, FieldTypeName, ScalarText, TemplateSpec, UniqueMode, ValidatorSpec};
 
 use crate::codes;
-use crate::convert::{self, Converted, ParseOptions};
+use crate::convert::{self, Converted, Fault, ParseOptions};
 use crate::json::Snippet;
 use crate::results::Severity;
 use crate::settings::{Settings, SettingsError};
@@ -1218,10 +1218,7 @@ fn compile_field(
     if let Some(default) = &field.default {
         match convert::convert_str(&field.kind, default, options) {
             Converted::Invalid(fault) => {
-                return Err(TemplateError::at(
-                    format!("{path}.default"),
-                    format!("{default:?} is not a valid {}: {}", t.as_str(), fault.code),
-                ));
+                return Err(TemplateError::at(format!("{path}.default"), not_a_value(default, t, Some(&fault))));
             }
             // Every empty cell would get an error about a value no one wrote.
             Converted::Valid(value) => {
@@ -1240,6 +1237,20 @@ fn compile_field(
         }
     }
     Ok(field)
+}
+
+/// Why a template's own value (a default, a bound) is no value of its field's type, in the
+/// reader's words; a number with a comma is told how a template writes numbers.
+fn not_a_value(text: &str, t: FieldTypeName, fault: Option<&Fault>) -> String {
+    let why = match (t, fault) {
+        // The reader's advice (set a locale) is for files, not for the template's own numbers.
+        (FieldTypeName::Integer | FieldTypeName::Decimal, _) if text.contains(',') => {
+            ": a template writes its numbers with a '.' point and no grouping, whatever its locale (1234.5)".into()
+        }
+        (_, Some(f)) => format!(": {}", f.message),
+        (_, None) => String::new(),
+    };
+    format!("{text:?} is not a valid {}{why}", t.as_str())
 }
 
 /// Refuses bounds no value can meet: a `min` above a `max`, a `min_length` above a `max_length`
@@ -1340,9 +1351,10 @@ fn compile_validator(
         }
         match convert::convert_str(kind, &text.0, options) {
             Converted::Valid(value) => Ok(value.into_owned()),
-            _ => {
-                Err(TemplateError::at(format!("{path}.{name}"), format!("{:?} is not a valid {}", text.0, t.as_str())))
+            Converted::Invalid(fault) => {
+                Err(TemplateError::at(format!("{path}.{name}"), not_a_value(&text.0, t, Some(&fault))))
             }
+            Converted::Empty => Err(TemplateError::at(format!("{path}.{name}"), not_a_value(&text.0, t, None))),
         }
     };
     let check = if let Some(pattern) = &v.regex {

@@ -281,9 +281,14 @@ fn compile_errors_name_the_path_of_the_offending_key() {
     check(
         "  - key: a\n    type: integer\n    default: seven\n",
         "fields[0].default",
-        "\"seven\" is not a valid integer: invalid_integer",
+        "\"seven\" is not a valid integer: 'seven' is not a whole number",
     );
-    check("  - key: a\n    type: date\n    default: 2023-02-30\n", "fields[0].default", "invalid_date");
+    check(
+        "  - key: a\n    type: decimal\n    default: '1,5'\nsettings:\n  locale: de-DE\n",
+        "fields[0].default",
+        "with a '.' point and no grouping, whatever its locale",
+    );
+    check("  - key: a\n    type: date\n    default: 2023-02-30\n", "fields[0].default", "that day does not exist");
     check(
         "  - key: a\n    messages:\n      required: fill it in\n      too_lng: typo\n",
         "fields[0].messages.too_lng",
