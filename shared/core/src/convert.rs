@@ -1131,7 +1131,14 @@ fn parse_decimal_general(
         } else if t.bytes().any(|b| b == b'e' || b == b'E')
             && t.bytes().all(|b| b.is_ascii_digit() || b"eE.,+-".contains(&b))
         {
-            format!("write it without an exponent, such as {example}")
+            // `1E400` written out would be 401 digits: no writing of it fits a decimal.
+            let exponent = t.split(['e', 'E']).nth(1).and_then(|e| e.parse::<i64>().ok());
+            match exponent {
+                Some(e) if e.abs() > 28 => {
+                    "its exponent puts it beyond what a decimal holds, 28 significant digits".to_string()
+                }
+                _ => format!("write it without an exponent, such as {example}"),
+            }
         } else {
             format!("such as {example}")
         };

@@ -170,6 +170,14 @@ fn decimals_follow_sql_numeric_precision_and_scale() {
         ("$45.00", "'$45.00' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("-45.00€", "'-45.00€' is not a decimal number (write it without a currency sign, such as 1234.56)"),
         ("1e5", "'1e5' is not a decimal number (write it without an exponent, such as 1234.56)"),
+        (
+            "1E400",
+            "'1E400' is not a decimal number (its exponent puts it beyond what a decimal holds, 28 significant digits)",
+        ),
+        (
+            "1e-400",
+            "'1e-400' is not a decimal number (its exponent puts it beyond what a decimal holds, 28 significant digits)",
+        ),
         ("--3", "'--3' is not a decimal number (such as 1234.56)"),
         (
             "1,5",
