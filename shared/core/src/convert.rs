@@ -56,11 +56,12 @@ impl ParseOptions {
         }
     }
 
-    /// The options a template's own values (defaults, bounds, typed choices) are read with:
-    /// numbers as YAML and JSON write them (a `.` point, no grouping) whatever the locale, so
-    /// `max: 1.5` is one and a half under `de-DE` too; dates and date-times in the settings'
-    /// order and offset.
-    pub fn for_template_values(mut self) -> ParseOptions {
+    /// The options for numbers in a syntax of their own, whatever the locale: a template's own
+    /// values (defaults, bounds, typed choices, as YAML and JSON write them), a spreadsheet's
+    /// number cells and JSON's numbers. A `.` point and no grouping, so `max: 1.5` and a cell of
+    /// 1.234 are what they say under `de-DE` too; dates and date-times in the settings' order and
+    /// offset.
+    pub fn plain_numbers(mut self) -> ParseOptions {
         self.decimal_comma = false;
         self.thousands = None;
         self.space_thousands = false;
@@ -136,6 +137,11 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         CellRef::Str(Cow::Borrowed(s)) => Cow::Borrowed(if opts.trim { trim(s) } else { s }),
         CellRef::Str(Cow::Owned(s)) => trim_owned(s, opts.trim),
         CellRef::Empty => return ConvertedCell { value: Converted::Empty, text: Cow::Borrowed("") },
+        // A JSON number is read in JSON's syntax, not the locale's: `1.234` is no 1234 in de-DE.
+        CellRef::Numeral(number) => {
+            let value = convert_text(kind, &number, &opts.plain_numbers());
+            return ConvertedCell { value, text: number };
+        }
         CellRef::Error(e) => {
             let message = format!("the spreadsheet cell holds the error {e}");
             return ConvertedCell {
@@ -581,7 +587,8 @@ fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedC
                  store exactly, so it may not be the digits written; store the column as text"
             ),
         ))),
-        _ => convert_text(kind, &text, opts),
+        // The cell holds a number, not text in the locale's writing: `1.234` is no 1234 in de-DE.
+        _ => convert_text(kind, &text, &opts.plain_numbers()),
     };
     // Text values of numbers are owned; hand the text back alongside.
     ConvertedCell { value: value_into_static(value), text }

@@ -14,6 +14,10 @@ pub enum CellRef<'a> {
     Bytes(Cow<'a, [u8]>),
     /// Text from a spreadsheet or JSON.
     Str(Cow<'a, str>),
+    /// A JSON number as written (a `.` point, no grouping; an exponent written out where a decimal
+    /// holds it exactly): number fields read it whatever the locale, so `1.234` is not 1234 under
+    /// `de-DE`; other fields take the text.
+    Numeral(Cow<'a, str>),
     /// A spreadsheet number.
     Number(f64),
     /// A spreadsheet integer.
@@ -62,6 +66,7 @@ impl CellRef<'_> {
         match self {
             CellRef::Bytes(b) => String::from_utf8_lossy(b),
             CellRef::Str(s)
+            | CellRef::Numeral(s)
             | CellRef::Error(s)
             | CellRef::Json(s)
             | CellRef::Undecodable(s, _)
@@ -179,6 +184,9 @@ pub enum StoredCell<'a> {
 pub enum TaggedCell<'a> {
     /// A date-formatted serial.
     Date(f64),
+    /// A JSON number as written (see [`CellRef::Numeral`]).
+    #[serde(borrow)]
+    Numeral(Cow<'a, str>),
     /// A serial in a format that shows its time (see [`CellRef::ExcelDateTime`]).
     DateTime(f64),
     /// A spreadsheet error value.
@@ -210,6 +218,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Bool(b) => CellRef::Bool(*b),
             StoredCell::Null(()) => CellRef::Empty,
             StoredCell::Tagged(TaggedCell::Date(d)) => CellRef::ExcelDate(*d),
+            StoredCell::Tagged(TaggedCell::Numeral(n)) => CellRef::Numeral(n.clone()),
             StoredCell::Tagged(TaggedCell::DateTime(d)) => CellRef::ExcelDateTime(*d),
             StoredCell::Tagged(TaggedCell::Error(e)) => CellRef::Error(e.clone()),
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
@@ -229,6 +238,7 @@ impl<'a> StoredCell<'a> {
                 Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
             }),
             CellRef::Str(s) => StoredCell::Str(s),
+            CellRef::Numeral(n) => StoredCell::Tagged(TaggedCell::Numeral(n)),
             CellRef::Number(n) => StoredCell::Number(n),
             CellRef::Int(i) if (i.unsigned_abs()) < (1u64 << 53) => StoredCell::Number(i as f64),
             CellRef::Int(i) => StoredCell::Tagged(TaggedCell::Int(i)),

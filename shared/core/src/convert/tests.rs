@@ -1413,6 +1413,28 @@ fn percentages_and_dates_excel_cannot_hold_get_advice() {
 }
 
 #[test]
+fn typed_numbers_keep_their_own_syntax_under_a_decimal_comma_locale() {
+    let de = ParseOptions { decimal_comma: true, thousands: Some(b'.'), ..iso() };
+    let amount = kind("type: decimal");
+    let read = |k: &Kind, cell: CellRef<'static>| show(&convert_cell(k, cell, &de).value);
+    // A spreadsheet's number cell and a JSON number are numbers, not de-DE text: 1.234 is not 1234.
+    assert_eq!(read(&amount, CellRef::Number(1.234)), "\"1.234\"");
+    assert_eq!(read(&amount, CellRef::Number(1.5)), "\"1.5\"");
+    assert_eq!(read(&amount, CellRef::Numeral("1.234".into())), "\"1.234\"");
+    assert_eq!(read(&amount, CellRef::Numeral("-0.001".into())), "\"-0.001\"");
+    assert_eq!(read(&Kind::Integer, CellRef::Numeral("1234".into())), "1234");
+    assert_eq!(read(&Kind::Integer, CellRef::Numeral("1.234".into())), "!invalid_integer");
+    assert_eq!(read(&Kind::Text, CellRef::Numeral("1.50".into())), "\"1.50\"", "as written");
+    // Text is the locale's: there the point groups thousands.
+    assert_eq!(read(&amount, CellRef::Str("1.234".into())), "\"1234\"");
+    assert_eq!(read(&amount, CellRef::Str("1.234,5".into())), "\"1234.5\"");
+    // Through chunk storage and back.
+    let stored = serde_json::to_string(&StoredCell::from_cell_ref(CellRef::Numeral("1.234".into()))).unwrap();
+    let back: StoredCell<'_> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(back.to_cell_ref(), CellRef::Numeral("1.234".into()), "{stored}");
+}
+
+#[test]
 fn a_padded_spreadsheet_number_is_text_as_shown_and_a_number_as_stored() {
     let zip = || CellRef::Shown(2134, "02134".into());
     assert_eq!(show(&convert_cell(&Kind::Text, zip(), &iso()).value), "\"02134\"");

@@ -284,7 +284,7 @@ impl<'a> RowEngine<'a> {
         }
         let shown;
         let text = match cell {
-            CellRef::Str(s) | CellRef::Error(s) | CellRef::Shown(_, s) => s.as_ref(),
+            CellRef::Str(s) | CellRef::Numeral(s) | CellRef::Error(s) | CellRef::Shown(_, s) => s.as_ref(),
             CellRef::Bytes(b) => match std::str::from_utf8(b) {
                 Ok(s) => s,
                 Err(_) => return false,

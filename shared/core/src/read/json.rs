@@ -258,7 +258,7 @@ pub fn read_json<E>(
         for ((key, v), col) in row.0.iter().zip(cols) {
             let cell = raw_to_cell(v);
             let bytes = match &cell {
-                CellRef::Str(t) | CellRef::Json(t) | CellRef::Undecodable(t, _) => t.len(),
+                CellRef::Str(t) | CellRef::Numeral(t) | CellRef::Json(t) | CellRef::Undecodable(t, _) => t.len(),
                 CellRef::List(items) => items.iter().map(|i| i.len() + 1).sum::<usize>().saturating_sub(1),
                 _ => 0,
             };
@@ -343,10 +343,11 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
         // the same number in plain digits, so number fields read it, when a decimal holds it
         // exactly; else it stays as written (and number fields refuse it).
         _ if text.contains(['e', 'E']) => match plain_digits(text) {
-            Some(plain) => CellRef::Str(Cow::Owned(plain)),
-            None => CellRef::Str(Cow::Borrowed(text)),
+            Some(plain) => CellRef::Numeral(Cow::Owned(plain)),
+            None => CellRef::Numeral(Cow::Borrowed(text)),
         },
-        _ => CellRef::Str(Cow::Borrowed(text)),
+        // A number: its syntax is JSON's whatever the locale.
+        _ => CellRef::Numeral(Cow::Borrowed(text)),
     }
 }
 
@@ -499,12 +500,12 @@ mod tests {
         assert_eq!(
             rows[0].1,
             [
-                r#"Str("1000")"#,
-                r#"Str("0.00000015")"#,
-                r#"Str("-250")"#,
-                r#"Str("1e400")"#,
+                r#"Numeral("1000")"#,
+                r#"Numeral("0.00000015")"#,
+                r#"Numeral("-250")"#,
+                r#"Numeral("1e400")"#,
                 r#"Str("1e3")"#,
-                r#"Str("0.1")"#
+                r#"Numeral("0.1")"#
             ]
         );
         // Digits a decimal cannot hold exactly stay as written, never rounded.
@@ -513,11 +514,11 @@ mod tests {
         assert_eq!(
             rows[0].1,
             [
-                r#"Str("9.999999999999999999999999999999e0")"#,
-                r#"Str("0.12345678901234567890123456789e1")"#,
-                r#"Str("1.5e-29")"#,
-                r#"Str("0")"#,
-                r#"Str("123456.78901234567890123456789")"#
+                r#"Numeral("9.999999999999999999999999999999e0")"#,
+                r#"Numeral("0.12345678901234567890123456789e1")"#,
+                r#"Numeral("1.5e-29")"#,
+                r#"Numeral("0")"#,
+                r#"Numeral("123456.78901234567890123456789")"#
             ]
         );
     }
@@ -531,9 +532,9 @@ mod tests {
         assert_eq!(
             values,
             vec![
-                vec![r#"Str("1")"#, r#"Str("a")"#, r#"Str("2")"#, "Empty"],
-                vec![r#"Str("3")"#, r#"Str("b")"#, "Empty", "Empty"],
-                vec![r#"Str("4")"#, "Empty", r#"Str("5")"#, r#"Str("6")"#],
+                vec![r#"Numeral("1")"#, r#"Str("a")"#, r#"Numeral("2")"#, "Empty"],
+                vec![r#"Numeral("3")"#, r#"Str("b")"#, "Empty", "Empty"],
+                vec![r#"Numeral("4")"#, "Empty", r#"Numeral("5")"#, r#"Numeral("6")"#],
             ]
         );
     }
