@@ -163,6 +163,10 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
             "--delimiter: must be one ASCII character",
         ),
         (
+            vec!["import", "tests/fixtures/contacts.csv", "--template", template.to_str().unwrap(), "--delimiter", ""],
+            "--delimiter: must be one ASCII character such as , ; | or \\t, got \"\"",
+        ),
+        (
             vec![
                 "import",
                 "tests/fixtures/contacts.csv",

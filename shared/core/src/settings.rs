@@ -297,10 +297,11 @@ const MAX_NULL_VALUE_BYTES: usize = 256;
 pub fn parse_delimiter(text: &str) -> Option<u8> {
     match text {
         "\\t" | "tab" | "TAB" | "\t" => Some(b'\t'),
-        _ => {
-            let bytes = text.as_bytes();
-            (bytes.len() == 1 && bytes[0].is_ascii() && !matches!(bytes[0], b'"' | b'\r' | b'\n')).then_some(bytes[0])
-        }
+        _ => match text.as_bytes() {
+            [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Some(*b),
+            // Empty, longer, or a quote or line break, which cannot part fields.
+            _ => None,
+        },
     }
 }
 
@@ -646,5 +647,6 @@ mod tests {
         assert_eq!(parse_delimiter(";"), Some(b';'));
         assert_eq!(parse_delimiter("\""), None);
         assert_eq!(parse_delimiter("ab"), None);
+        assert_eq!(parse_delimiter(""), None, "empty: no panic");
     }
 }
