@@ -29,6 +29,8 @@ pub struct ParseOptions {
     /// Whether numbers may also group thousands with spaces (`1 234,56` under `fr-FR`, with a
     /// space or the no-break spaces spreadsheets write).
     pub space_thousands: bool,
+    /// Whether numbers may also group in lakhs and crores (`1,23,45,678.50` under `en-IN`).
+    pub lakh_grouping: bool,
     /// Offset for date-times written without one.
     pub offset_seconds: i32,
     /// Whether cells are trimmed.
@@ -49,6 +51,7 @@ impl ParseOptions {
             decimal_comma: s.decimal_comma,
             thousands: locale.map(|l| l.point_thousands),
             space_thousands: s.decimal_comma && locale.is_some_and(|l| l.space_thousands),
+            lakh_grouping: !s.decimal_comma && locale.is_some_and(|l| l.lakh_grouping),
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,
@@ -65,6 +68,7 @@ impl ParseOptions {
         self.decimal_comma = false;
         self.thousands = None;
         self.space_thousands = false;
+        self.lakh_grouping = false;
         self
     }
 
@@ -389,7 +393,9 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                     apostrophe_grouped(s, opts, f, |t| {
                         parse_integer_general(t, Some(if opts.decimal_comma { b',' } else { b'.' }), opts.grouping())
                     })
-                }) {
+                })
+                .or_else(|f| lakh_grouped(s, opts, f, |t| parse_integer_general(t, Some(b'.'), None)))
+            {
                 Ok(i) => *out = Value::Integer(i),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -405,7 +411,9 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                     apostrophe_grouped(s, opts, f, |t| {
                         parse_decimal_general(t, opts.decimal_comma, opts.grouping(), *precision, *scale)
                     })
-                }) {
+                })
+                .or_else(|f| lakh_grouped(s, opts, f, |t| parse_decimal_general(t, false, None, *precision, *scale)))
+            {
                 Ok(d) => *out = Value::Decimal(d),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
             },
@@ -899,6 +907,44 @@ fn space_grouped<T>(
     read_as_written(s, &s.replace(space, ""), read)
 }
 
+/// A number that failed to read as `fault` says, read again with its commas taken out when the
+/// locale groups in lakhs and crores and `s` is so grouped (`1,23,45,678.50`). A fault of the
+/// joined number quotes `s`.
+#[cold]
+#[inline(never)]
+fn lakh_grouped<T>(
+    s: &str,
+    opts: &ParseOptions,
+    fault: Fault,
+    read: impl Fn(&str) -> Result<T, Fault>,
+) -> Result<T, Fault> {
+    if !opts.lakh_grouping {
+        return Err(fault);
+    }
+    let (_, body) = split_sign(s.as_bytes());
+    let body = &s[s.len() - body.len()..];
+    let whole = body.split('.').next().unwrap_or(body);
+    if !lakhs(whole.as_bytes()) || body[whole.len()..].contains(',') {
+        return Err(fault);
+    }
+    read_as_written(s, &s.replace(',', ""), read)
+}
+
+/// Whether `digits` is grouped by commas in lakhs and crores: 1 or 2 digits not starting with 0,
+/// groups of 2, then a last group of 3 (`1,00,000`, `12,34,56,789`).
+fn lakhs(digits: &[u8]) -> bool {
+    let groups: Vec<&[u8]> = digits.split(|&b| b == b',').collect();
+    let [first, middle @ .., last] = groups.as_slice() else { return false };
+    let digits_only = |g: &[u8]| g.iter().all(u8::is_ascii_digit);
+    (1..=2).contains(&first.len())
+        && first[0] != b'0'
+        && digits_only(first)
+        && !middle.is_empty()
+        && middle.iter().all(|g| g.len() == 2 && digits_only(g))
+        && last.len() == 3
+        && digits_only(last)
+}
+
 /// `read` of `respelled`, a number as written in `s` with its grouping made plain; a fault quotes
 /// `s`, as the user wrote it.
 fn read_as_written<T>(s: &str, respelled: &str, read: impl Fn(&str) -> Result<T, Fault>) -> Result<T, Fault> {
@@ -1118,7 +1164,12 @@ fn parse_decimal_general(
             "a percentage: write it as a number (12.5% as 12.5, or 0.125 for a share)".to_string()
         } else if !decimal_comma && t.contains(',') && t.bytes().all(|b| b.is_ascii_digit() || b == b',' || b == b'.') {
             let grouped = thousands_grouped(t.split('.').next().unwrap_or(t).as_bytes(), b',');
-            if grouped && group.is_none() {
+            if lakhs(t.split('.').next().unwrap_or(t).as_bytes()) {
+                format!(
+                    "digits grouped in lakhs and crores, as India writes them, are read under a locale such as \
+                     en-IN; else write it without separators, such as {example}"
+                )
+            } else if grouped && group.is_none() {
                 format!(
                     "write it without thousands separators, such as {example}, or set the template's locale, such as en-US"
                 )

@@ -451,6 +451,10 @@ const SPANISH_DECIMAL_POINT_REGIONS: &str = "419 mx us gt hn ni pa pr sv do cu p
 /// Languages with a decimal comma that group thousands with spaces (`1 234,56`); also `pt-PT`.
 const SPACE_GROUPING_LANGUAGES: &str = "fr sv nb no nn fi pl cs sk ru uk bg et lt lv hu";
 
+/// Languages of India (and Bangladesh and Nepal) whose numbers group in lakhs and crores
+/// (`1,23,45,678`), as CLDR has them; any language in region `IN` does too (`en-IN`).
+const LAKH_LANGUAGES: &str = "hi bn gu kn ml mr ta te pa or as ne";
+
 /// ISO 639-2 codes of the most used languages that have a two-letter code, which a tag must use.
 const HAS_TWO_LETTER_CODE: &str = "ara ben ces chi cze dan deu dut ell eng fas fin fra fre ger gre heb hin hun ind \
     ita jpn kor msa nld nor per pol por ron rum rus spa swe tha tur ukr urd vie zho";
@@ -468,6 +472,9 @@ pub struct Locale {
     /// Whether numbers group thousands with spaces (`1 234,56` in French, Nordic and Slavic
     /// languages; spreadsheets write a no-break space).
     pub space_thousands: bool,
+    /// Whether numbers may group in lakhs and crores, as India writes them (`1,23,45,678.50`:
+    /// three digits last, twos before them).
+    pub lakh_grouping: bool,
 }
 
 impl Locale {
@@ -509,6 +516,10 @@ impl Locale {
         let decimal_comma = listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li") && !point_spanish;
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
         let space_thousands = decimal_comma && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt"));
+        let lakh_grouping = !decimal_comma
+            && (region == "in"
+                || (region.is_empty() && listed(LAKH_LANGUAGES))
+                || matches!((language, region), ("bn", "bd") | ("ne", "np")));
         Some(Locale {
             date_order: if ymd {
                 DateOrder::Ymd
@@ -520,6 +531,7 @@ impl Locale {
             decimal_comma,
             point_thousands,
             space_thousands,
+            lakh_grouping,
         })
     }
 }

@@ -17,6 +17,7 @@ fn iso() -> ParseOptions {
         decimal_comma: false,
         thousands: None,
         space_thousands: false,
+        lakh_grouping: false,
         offset_seconds: 0,
         trim: true,
         is_1904: false,
@@ -1297,6 +1298,7 @@ fn the_import_settings_set_the_parse_options() {
             decimal_comma: true,
             thousands: Some(b','),
             space_thousands: false,
+            lakh_grouping: false,
             offset_seconds: -5400,
             trim: false,
             is_1904: false,
@@ -1410,6 +1412,40 @@ fn percentages_and_dates_excel_cannot_hold_get_advice() {
     };
     assert!(message(-18095.0).contains("a date before 1900"), "{}", message(-18095.0));
     assert!(message(60.0).contains("29 February 1900"), "{}", message(60.0));
+}
+
+#[test]
+fn indian_locales_read_digits_grouped_in_lakhs_and_crores() {
+    let settings = |locale: &str| {
+        let patch = crate::settings::SettingsPatch { locale: Some(locale.into()), ..Default::default() };
+        ParseOptions::from_settings(&patch.resolve("").unwrap())
+    };
+    let india = settings("en-IN");
+    assert!(india.lakh_grouping && settings("hi").lakh_grouping && settings("bn-BD").lakh_grouping);
+    assert!(!settings("en-US").lakh_grouping && !settings("ta-LK").lakh_grouping && !settings("de-DE").lakh_grouping);
+    let amount = kind("type: decimal");
+    let read = |k: &Kind, text: &str| show(&convert_str(k, text, &india));
+    assert_eq!(read(&Kind::Integer, "1,00,000"), "100000");
+    assert_eq!(read(&Kind::Integer, "-12,34,56,789"), "-123456789");
+    assert_eq!(read(&amount, "1,23,45,678.50"), "\"12345678.50\"");
+    assert_eq!(read(&amount, "1,234.5"), "\"1234.5\"", "thousands as elsewhere");
+    assert_eq!(read(&amount, "12,345"), "\"12345\"");
+    for bad in ["1,2,345", "1,23,4567", "01,23,456", "1,23,456,78", "123,45,678", "1,23,45.6,7"] {
+        assert_eq!(read(&amount, bad), "!invalid_decimal", "{bad}");
+    }
+    // A fault of the joined number quotes the number as written.
+    let money = kind("type: decimal, precision: 6, scale: 2");
+    match convert_str(&money, "1,23,45,678.50", &india) {
+        Converted::Invalid(f) => assert!(f.message.starts_with("'1,23,45,678.50'"), "{}", f.message),
+        other => panic!("{other:?}"),
+    }
+    // Elsewhere such a number is refused, and the message names the locale that reads it.
+    let us = settings("en-US");
+    match convert_str(&amount, "1,23,456.78", &us) {
+        Converted::Invalid(f) => assert!(f.message.contains("under a locale such as en-IN"), "{}", f.message),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(show(&convert_str(&Kind::Integer, "1,00,000", &us)), "!invalid_integer");
 }
 
 #[test]
