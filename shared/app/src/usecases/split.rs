@@ -82,9 +82,10 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         | XlsxError::SuspiciousRatio { .. }
         | XlsxError::SizeMismatch { .. } => "zip_bomb",
         XlsxError::DeclaredTooWide { .. } | XlsxError::TooManyColumns { .. } => "too_many_columns",
-        XlsxError::SheetNotFound { .. } | XlsxError::NoCells { .. } | XlsxError::AmbiguousPosition { .. } => {
-            "sheet_not_found"
-        }
+        XlsxError::SheetNotFound { .. }
+        | XlsxError::NoCells { .. }
+        | XlsxError::AmbiguousPosition { .. }
+        | XlsxError::HiddenAtPosition { .. } => "sheet_not_found",
         XlsxError::NoWorksheets => "no_worksheets",
         XlsxError::FieldTooLarge { .. } => "field_too_large",
         XlsxError::Read { .. } | XlsxError::BadDimension { .. } => "unreadable_sheet",

@@ -151,19 +151,35 @@ pub enum XlsxError {
         /// The worksheets there are.
         available: String,
     },
-    /// A position that counts one sheet among worksheets and another among all the tabs.
+    /// A position that counts one sheet among worksheets and another among all the tabs, or
+    /// among the tabs shown.
     #[error(
-        "sheet {position} is unclear in this workbook: counting worksheets it is {worksheet:?}, counting every tab (chart sheets too) it is the {tab_kind} {tab:?}; name the sheet instead"
+        "sheet {position} is unclear in this workbook: counting worksheets it is {worksheet:?}, counting {counting} it is the {tab_kind} {tab:?}; name the sheet instead"
     )]
     AmbiguousPosition {
         /// 1-based position asked for.
         position: u32,
         /// The sheet at that position among worksheets.
         worksheet: String,
-        /// The sheet at that position among all tabs.
+        /// The sheet at that position in the other count.
         tab: String,
         /// What that tab is.
         tab_kind: &'static str,
+        /// What the other count counts.
+        counting: &'static str,
+    },
+    /// The worksheet at the requested position is hidden: a position is what a user sees, and
+    /// no one sees it.
+    #[error(
+        "sheet {position} of the workbook, {name:?}, is hidden; name it to read it, or name a sheet shown: {shown}"
+    )]
+    HiddenAtPosition {
+        /// 1-based position asked for.
+        position: u32,
+        /// The hidden sheet's name.
+        name: String,
+        /// The worksheets shown.
+        shown: String,
     },
     /// The sheet at the requested position holds no cells (a chart sheet).
     #[error(
@@ -374,7 +390,14 @@ where
     // worksheets hold cells.
     let tabs: Vec<&calamine::Sheet> = workbook.sheets_metadata().iter().filter(|s| s.typ != SheetType::Vba).collect();
     let metadata: Vec<&calamine::Sheet> = tabs.iter().copied().filter(|s| s.typ == SheetType::WorkSheet).collect();
-    let worksheets: Vec<String> = metadata.iter().map(|s| s.name.clone()).collect();
+    // The worksheets as messages list them, hidden ones said to be.
+    let worksheets: Vec<String> = metadata
+        .iter()
+        .map(|s| match s.visible {
+            SheetVisible::Visible => format!("{:?}", s.name),
+            _ => format!("{:?} (hidden)", s.name),
+        })
+        .collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
     }
@@ -382,7 +405,7 @@ where
         position: i,
         name: tab.name.clone(),
         kind: sheet_kind(tab.typ),
-        available: quoted(&worksheets),
+        available: worksheets.join(", "),
     };
     // A position counts worksheets, as it always has. Where a chart sheet before it makes the
     // tab at that position another sheet, which one is meant is unclear: say so, never guess.
@@ -395,11 +418,32 @@ where
                 worksheet: w.name.clone(),
                 tab: t.name.clone(),
                 tab_kind: if t.typ == SheetType::WorkSheet { "worksheet" } else { sheet_kind(t.typ) },
+                counting: "every tab (chart sheets too)",
             }),
             (None, Some(t)) if t.typ != SheetType::WorkSheet => Err(no_cells(i, t)),
             (None, Some(t)) => Ok(t.name.clone()),
             _ => Err(not_found(sheet, &worksheets)),
         }
+        // A hidden sheet is no tab a user counts: reading it by position would read what no one
+        // sees. Where hidden sheets before it shift the tabs shown, say so too.
+        .and_then(|name| {
+            let shown = |s: &&&calamine::Sheet| s.visible == SheetVisible::Visible;
+            let sheet = metadata.iter().find(|s| s.name == name).copied();
+            if sheet.is_some_and(|s| s.visible != SheetVisible::Visible) {
+                let names: Vec<String> = metadata.iter().filter(shown).map(|s| s.name.clone()).collect();
+                return Err(XlsxError::HiddenAtPosition { position: i, name, shown: quoted(&names) });
+            }
+            match tabs.iter().filter(shown).nth(j) {
+                Some(t) if t.name != name => Err(XlsxError::AmbiguousPosition {
+                    position: i,
+                    worksheet: name,
+                    tab: t.name.clone(),
+                    tab_kind: if t.typ == SheetType::WorkSheet { "worksheet" } else { sheet_kind(t.typ) },
+                    counting: "the tabs shown (hidden sheets are not)",
+                }),
+                _ => Ok(name),
+            }
+        })
     };
     let name = match sheet {
         // The first sheet a user sees: hidden ones (lookup lists, settings) are skipped.
@@ -915,7 +959,7 @@ fn not_found(wanted: Option<&SheetRef>, worksheets: &[String]) -> XlsxError {
         Some(w) => w.to_string(),
         None => String::new(),
     };
-    XlsxError::SheetNotFound { wanted, available: quoted(worksheets) }
+    XlsxError::SheetNotFound { wanted, available: worksheets.join(", ") }
 }
 
 fn quoted(names: &[String]) -> String {
