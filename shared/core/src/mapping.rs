@@ -90,10 +90,14 @@ pub fn header_below_titles(
     }
     let named = |row: &[String]| named_fields(schema, row, explicit);
     let needed = schema.fields.len().clamp(1, 2).max(named(first) + 1);
+    let filled = |row: &[String]| row.iter().filter(|c| !c.trim().is_empty()).count();
     let mut best: Option<(usize, usize)> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
         let n = named(row);
-        if n >= needed && best.is_none_or(|(_, m)| n > m) {
+        // A title is narrower than the header under it (or one cell over a header of one); a
+        // first row as wide is a header, whose names may just be unknown (`Ref,Customer,Contact
+        // by` over rows holding `Phone`, `Email`).
+        if n >= needed && best.is_none_or(|(_, m)| n > m) && filled(first) < filled(row).max(2) {
             best = Some((i, n));
         }
     }
@@ -1261,6 +1265,24 @@ mod tests {
         // The row that matches most wins; data below a header never does.
         let two_headers = rows(&[&["Contact", "", ""], &["Email", "Name", ""], &["Email", "First name", "Surname"]]);
         assert_eq!(header_below_titles(&schema(), &two_headers, &BTreeMap::new()), Some(2));
+        // A header repeated on every page below is still the header.
+        let paged = rows(&[&["Contacts"], &["Email", "First name"], &["a@x.io", "Ann"], &["Email", "First name"]]);
+        assert_eq!(header_below_titles(&schema(), &paged, &BTreeMap::new()), Some(1));
+    }
+
+    #[test]
+    fn a_data_row_holding_field_names_is_no_header() {
+        // A first row as wide as the rows below is a header of unknown names, not a title: the
+        // row under it naming fields (`Email`, `Phone` as values) is data.
+        let contact = rows(&[
+            &["Ref", "Customer", "Contact by", "Backup contact"],
+            &["1", "Bob", "Email", "First name"],
+            &["2", "Ann", "First name", "Email"],
+        ]);
+        assert_eq!(header_below_titles(&schema(), &contact, &BTreeMap::new()), None);
+        // A title as wide as the header is no title: the file's columns need a person.
+        let wide = rows(&[&["Report", "2024", "Q1"], &["Email", "First name", "Surname"], &["a@x.io", "Ann", "Lee"]]);
+        assert_eq!(header_below_titles(&schema(), &wide, &BTreeMap::new()), None);
     }
 
     #[test]
