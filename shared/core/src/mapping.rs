@@ -211,6 +211,12 @@ impl MappingOutcome {
 /// The code of a header that matches no field.
 const NO_FIELD_MATCHED: &str = "no_field_matched";
 
+/// Whether a header is signs alone (`#`, `№`): no word it stands for, as beside a word it does.
+/// A lone `#` heads an export's row counter, which is no field's `number`.
+fn signs_alone(s: &str) -> bool {
+    !s.chars().any(char::is_alphanumeric)
+}
+
 /// The word a sign in a header stands for: it changes what the column holds, so `Amount ¢` is
 /// not `Amount`.
 fn sign_word(c: char) -> Option<&'static str> {
@@ -227,6 +233,9 @@ fn sign_word(c: char) -> Option<&'static str> {
 /// letter meets an upper-case one (`firstName`), lower case, accents composed, `#` and `%` as
 /// words, full-width forms as ASCII.
 fn words(s: &str) -> Vec<String> {
+    if signs_alone(s) {
+        return Vec::new();
+    }
     let mut out: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut last: Option<char> = None;
@@ -427,6 +436,9 @@ fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -
 /// words `number` and `percent`, full-width forms (`ＩＤ`, common in East Asian spreadsheets) as
 /// their ASCII letters.
 pub(crate) fn normalize(s: &str) -> String {
+    if signs_alone(s) {
+        return String::new();
+    }
     let mut out = String::with_capacity(s.len());
     for c in s.nfc() {
         let c = match c {
@@ -575,7 +587,9 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 Some((1.0, MatchMethod::Exact))
             } else if !nh.is_empty() && (same(nkey, &field.key) || same(nlabel, &field.label)) {
                 Some((0.98, MatchMethod::Normalized))
-            } else if !nh.is_empty() && nalts.iter().zip(&field.alternate_matches).any(|(n, a)| same(n, a)) {
+            } else if field.alternate_matches.iter().any(|a| a == header)
+                || (!nh.is_empty() && nalts.iter().zip(&field.alternate_matches).any(|(n, a)| same(n, a)))
+            {
                 Some((0.95, MatchMethod::Alternate))
             } else if nh.len() >= 3 {
                 std::iter::once(field.key.as_str())
@@ -1100,6 +1114,9 @@ mod tests {
         assert_eq!(normalize("Pre\u{301}nom"), normalize("Prénom"));
         assert_ne!(normalize("Prenom"), normalize("Prénom"));
         assert_eq!(normalize("Street #"), "streetnumber");
+        // A sign alone is no word: a lone `#` heads a row counter, not a field's number.
+        assert_eq!((normalize("#"), normalize(" № ")), (String::new(), String::new()));
+        assert!(words("#").is_empty());
         assert_eq!(normalize("Amount ¢"), "amountcent");
         assert_eq!(normalize("Amount $"), "amount");
     }
@@ -1240,6 +1257,37 @@ mod tests {
         assert!(out.problems.iter().all(|p| p.code != "lines_quoted_whole"));
         let out = map_columns(&schema(), &["e-mail; address".to_string()], &BTreeMap::new());
         assert!(out.problems.is_empty(), "{:?}", out.problems);
+    }
+
+    #[test]
+    fn a_lone_sign_header_names_no_field() {
+        let mut number = FieldSpec::new("number", FieldTypeName::Text);
+        number.label = Some("Invoice number".into());
+        let mut counter = FieldSpec::new("row", FieldTypeName::Integer);
+        counter.alternate_matches = vec!["#".into()];
+        let schema = Schema::compile(TemplateSpec {
+            name: "invoices".into(),
+            description: None,
+            fields: vec![number, counter],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let headers = ["#", "Invoice number", "№"].map(String::from);
+        let out = map_columns(&schema, &headers, &BTreeMap::new());
+        let got: Vec<Option<&str>> = out.columns.iter().map(|c| c.field.as_deref()).collect();
+        // `#` is the row counter's by its alternate match, written so; `№` alone names nothing.
+        assert_eq!(got, [Some("row"), Some("number"), None]);
+        let out = map_columns(&schema, &["#".to_string(), "Amount".to_string()], &BTreeMap::new());
+        assert_eq!(out.columns[0].method, MatchMethod::Alternate);
+        let plain = Schema::compile(TemplateSpec {
+            name: "n".into(),
+            description: None,
+            fields: vec![FieldSpec::new("number", FieldTypeName::Text)],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let out = map_columns(&plain, &["#".to_string(), "Invoice".to_string()], &BTreeMap::new());
+        assert!(out.columns.iter().all(|c| c.field.is_none()), "{:?}", out.columns);
     }
 
     #[test]
