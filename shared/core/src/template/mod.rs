@@ -899,20 +899,24 @@ impl Schema {
             }
             fields.push(field);
         }
-        // Two fields a header names exactly alike: every file with that header would need a
-        // review. (Names alike but for case or punctuation, `Amount (€)` and `Amount ($)`, are
-        // told apart by a header written as one of them.)
-        let names: Vec<[String; 2]> = fields.iter().map(|f| [f.key.clone(), f.label.trim().to_string()]).collect();
+        // Two fields a header names alike, exactly or but for case: every file with that header
+        // would need a review, or its case would pick the field (`Company` the one labelled so,
+        // `company` the one keyed so). (Names alike but for punctuation, `Amount (€)` and
+        // `Amount ($)`, are told apart by a header written as one of them.)
+        let names: Vec<[String; 2]> =
+            fields.iter().map(|f| [f.key.to_lowercase(), f.label.trim().to_lowercase()]).collect();
         for (i, mine) in names.iter().enumerate() {
             for (j, earlier) in names[..i].iter().enumerate() {
                 if let Some(which) = (0..2).find(|&w| !mine[w].is_empty() && earlier.contains(&mine[w])) {
                     let (what, name) = if which == 0 { ("key", &fields[i].key) } else { ("label", &fields[i].label) };
+                    let exact = [&fields[j].key, &fields[j].label].iter().any(|n| n.trim() == name.trim());
                     return Err(TemplateError::at(
                         format!("fields[{i}].{what}"),
                         format!(
-                            "{name:?} names fields[{j}] ({}) too: a column headed so could fill either; \
+                            "{name:?} names fields[{j}] ({}) too{}: a column headed so could fill either; \
                              give each field its own label",
-                            fields[j].key
+                            fields[j].key,
+                            if exact { "" } else { ", but for case" }
                         ),
                     ));
                 }

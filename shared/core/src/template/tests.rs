@@ -364,6 +364,12 @@ fn compile_errors_name_the_path_of_the_offending_key() {
     );
     check("  - key: a\n    label: Name\n  - key: b\n    label: Name\n", "fields[1].label", "names fields[0] (a) too");
     check("  - key: a\n    label: b\n  - key: b\n", "fields[1].key", "names fields[0] (a) too");
+    // But for case: the header's case would pick the field (`Company` one, `company` the other).
+    check(
+        "  - key: name\n    label: Company\n  - key: company\n    label: Company name\n",
+        "fields[1].key",
+        "\"company\" names fields[0] (name) too, but for case",
+    );
     check(
         "  - key: u\n    type: uuid\n    validators:\n      - one_of: [not-a-uuid]\n",
         "fields[0].validators[0].one_of[0]",
