@@ -410,8 +410,29 @@ impl<'a> RowEngine<'a> {
                         Cow::Borrowed(b) => String::from_utf8_lossy(b),
                         Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
                     },
-                    // Its value is unknown, and the formula is not one.
-                    CellRef::Uncalculated(_) => Cow::Borrowed(""),
+                    // Its value is unknown, and the formula is not one: it travels empty, with a
+                    // warning, so no one takes the empty text for the cell's.
+                    CellRef::Uncalculated(formula) => {
+                        let what = if formula.is_empty() {
+                            "a formula".to_string()
+                        } else {
+                            format!("the formula ={formula}")
+                        };
+                        let issue = self.issue(
+                            rec.cell_line(c),
+                            Some(c),
+                            None,
+                            codes::UNCALCULATED_FORMULA,
+                            format!(
+                                "the spreadsheet cell holds {what} but no calculated result, so it travels empty: \
+                                 open the file in a spreadsheet program, save it, and upload it again"
+                            ),
+                            Severity::Warning,
+                            None,
+                        );
+                        self.issues.push(issue);
+                        Cow::Borrowed("")
+                    }
                     // A JSON list travels as its JSON text, as an object does: `["a b"]` is not
                     // `["a", "b"]`.
                     CellRef::List(items) => Cow::Owned(serde_json::to_string(&items).unwrap_or_default()),

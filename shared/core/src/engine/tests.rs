@@ -635,7 +635,7 @@ fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
 fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_through() {
     use crate::record::{StoredCell, StoredRecord, TaggedCell};
     let formula = |f: &str| StoredCell::Tagged(TaggedCell::Uncalculated(f.to_string().into()));
-    let (valid, invalid, _, counts) = run_cells(
+    let (valid, invalid, messages, counts) = run_cells(
         "name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n",
         &["a", "total"],
         None,
@@ -648,7 +648,13 @@ fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_thr
     let rows = format!("{valid}{invalid}");
     assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""}}"#), "{rows}");
     assert!(rows.contains(r#""code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =B3+1 but no calculated result"#), "{rows}");
-    assert_eq!(counts, Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 0 });
+    // The empty text passed through comes with a warning that says why.
+    assert!(
+        messages.contains(r#""line":2,"column":2,"header":"total","code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =A2*2 but no calculated result, so it travels empty"#),
+        "{messages}"
+    );
+    assert!(messages.contains(r#""severity":"warning""#), "{messages}");
+    assert_eq!(counts, Counts { rows: 2, valid: 1, invalid: 1, skipped: 0, errors: 1, warnings: 1 });
 }
 
 #[test]
