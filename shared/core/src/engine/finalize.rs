@@ -284,11 +284,28 @@ pub fn row_line(json: &[u8]) -> Option<u64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
-/// A row's JSON line with more errors added (valid rows gain an `errors` array).
+/// A row's JSON line with more errors added (valid rows gain an `errors` array, which takes in
+/// their `warnings`: an invalid row carries every message under `errors`).
 pub fn add_errors(row_json: &str, errors: &[RowError]) -> String {
     let body = row_json.trim_end_matches('\n');
     let mut out = String::with_capacity(body.len() + 200 * errors.len());
     let encoded: Vec<String> = errors.iter().filter_map(|e| serde_json::to_string(e).ok()).collect();
+    // Keys and text are JSON strings, whose quotes are escaped: `,"warnings":[` is the key.
+    const WARNINGS: &str = ",\"warnings\":[";
+    if let Some(head) = body.strip_suffix("]}")
+        && let Some(at) = head.rfind(WARNINGS)
+        && !head.contains(",\"errors\":[")
+    {
+        out.push_str(&head[..at]);
+        out.push_str(",\"errors\":[");
+        out.push_str(&head[at + WARNINGS.len()..]);
+        for e in &encoded {
+            out.push(',');
+            out.push_str(e);
+        }
+        out.push_str("]}\n");
+        return out;
+    }
     if let Some(head) = body.strip_suffix("]}")
         && head.contains(",\"errors\":[")
     {
@@ -529,5 +546,12 @@ mod tests {
         assert_eq!(parsed["errors"].as_array().unwrap().len(), 2);
         assert_eq!(row_line(again.as_bytes()), Some(3));
         assert_eq!(value_in_row(valid, "id").as_deref(), Some("7"));
+        // A valid row's warnings join the errors it gains.
+        let warned = "{\"line\":3,\"values\":{\"id\":7},\"warnings\":[{\"code\":\"too_long\"}]}\n";
+        let out = add_errors(warned, std::slice::from_ref(&e));
+        let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let codes: Vec<&str> =
+            parsed["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
+        assert_eq!((codes, parsed.get("warnings")), (vec!["too_long", "not_unique"], None), "{out}");
     }
 }

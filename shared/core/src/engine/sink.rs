@@ -3,7 +3,8 @@
 //!
 //! Row shape (the same in `rows.jsonl`, webhook batches and the rows API):
 //! `{"line":N,"values":{"key":value,...}}`, plus `"unmapped":{header:text}` when pass-through is
-//! on, plus `"errors":[...]` (always last) on invalid rows.
+//! on, plus `"errors":[...]` (always last) on invalid rows, every message of the row, or
+//! `"warnings":[...]` on valid rows that have some.
 
 use super::{RowSink, RowView};
 use crate::json::JsonOut;
@@ -80,8 +81,10 @@ impl<'s> JsonSink<'s> {
     }
 }
 
-/// Appends one row as a JSON line.
-pub fn write_row(out: &mut JsonOut, schema: &Schema, plan: &ColumnPlan, row: &RowView<'_, '_>, with_errors: bool) {
+/// Appends one row as a JSON line: an invalid row with its messages under `errors`, a valid one
+/// with its warnings, if any, under `warnings` (webhooks and the rows API send this shape, so a
+/// warning reaches whoever takes the row).
+pub fn write_row(out: &mut JsonOut, schema: &Schema, plan: &ColumnPlan, row: &RowView<'_, '_>) {
     out.push_str("{\"line\":");
     out.push_u64(row.line);
     out.push_str(",\"values\":");
@@ -109,8 +112,8 @@ pub fn write_row(out: &mut JsonOut, schema: &Schema, plan: &ColumnPlan, row: &Ro
         }
         out.push_ascii(b'}');
     }
-    if with_errors && !row.issues.is_empty() {
-        out.push_str(",\"errors\":[");
+    if !row.issues.is_empty() {
+        out.push_str(if row.valid { ",\"warnings\":[" } else { ",\"errors\":[" });
         for (i, issue) in row.issues.iter().enumerate() {
             if i > 0 {
                 out.push_ascii(b',');
@@ -132,7 +135,7 @@ impl RowSink for JsonSink<'_> {
         };
         index.extend_from_slice(&row.line.to_le_bytes());
         index.extend_from_slice(&(out.len() as u64).to_le_bytes());
-        write_row(out, self.schema, self.plan, row, !row.valid);
+        write_row(out, self.schema, self.plan, row);
         for issue in row.issues {
             self.message(issue);
         }

@@ -317,9 +317,12 @@ fields:
     assert_eq!(out.issues(), ["2 above_maximum amount", "3 below_minimum amount"]);
     assert_eq!(out.messages[0].severity, Severity::Warning);
     assert_eq!(out.counts, Counts { rows: 3, valid: 2, invalid: 1, skipped: 0, errors: 1, warnings: 1 });
+    // The valid row carries its warning, for whoever takes the row (webhooks, the rows API).
     assert_eq!(
         out.valid,
-        "{\"line\":2,\"values\":{\"amount\":\"5000\"}}\n{\"line\":4,\"values\":{\"amount\":\"50\"}}\n"
+        "{\"line\":2,\"values\":{\"amount\":\"5000\"},\"warnings\":[{\"line\":2,\"column\":1,\"header\":\"amount\",\
+         \"field\":\"amount\",\"code\":\"above_maximum\",\"message\":\"unusually large\",\"severity\":\"warning\",\
+         \"value\":\"5000\"}]}\n{\"line\":4,\"values\":{\"amount\":\"50\"}}\n"
     );
 }
 
@@ -646,7 +649,7 @@ fn a_formula_without_its_result_is_an_error_in_a_field_and_empty_when_passed_thr
         ],
     );
     let rows = format!("{valid}{invalid}");
-    assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""}}"#), "{rows}");
+    assert!(rows.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"total":""},"warnings":[{"line":2"#), "{rows}");
     assert!(rows.contains(r#""code":"uncalculated_formula","message":"the spreadsheet cell holds the formula =B3+1 but no calculated result"#), "{rows}");
     // The empty text passed through comes with a warning that says why.
     assert!(
