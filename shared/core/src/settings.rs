@@ -276,6 +276,7 @@ impl SettingsPatch {
             delimiter,
             sheet: self.sheet.clone(),
             header_row,
+            header_row_given: self.header_row.is_some(),
             mapping: self.mapping.clone().unwrap_or_default(),
             pass_through_unmapped: self.pass_through_unmapped.unwrap_or(false),
             dedupe: self.dedupe.unwrap_or_default(),
@@ -366,6 +367,10 @@ pub struct Settings {
     /// [`crate::mapping::header_below_titles`]). 0: the file has no header row, every row is
     /// data, and columns are mapped by number (see [`crate::mapping::map_headerless`]).
     pub header_row: u32,
+    /// Whether `header_row` was given (in the template or for the import): then a header row
+    /// of 1 is the first row, and no title above it is looked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub header_row_given: bool,
     /// Explicit mapping: header name, or 1-based column number, to field key (`None` ignores the column).
     pub mapping: BTreeMap<String, Option<String>>,
     /// Whether columns mapped to no field travel with each row under `unmapped`.
@@ -402,6 +407,7 @@ impl Default for Settings {
             delimiter: None,
             sheet: None,
             header_row: 1,
+            header_row_given: false,
             mapping: BTreeMap::new(),
             pass_through_unmapped: false,
             dedupe: Dedupe::Off,

@@ -428,7 +428,7 @@ impl App {
         let complete = source_size <= start_offset + 64 * 1024;
         let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.first_row());
         // A title above the header, when no header row was given.
-        if settings.header_row == 1 {
+        if settings.header_row == 1 && !settings.header_row_given {
             let fixed = settings.delimiter.is_some() || separator_hint(&sample).is_some();
             let found =
                 csv_header_below_titles(schema, &settings.mapping, &sample, complete, delimiter, fixed, header_row);
@@ -737,8 +737,10 @@ impl App {
                 splitter = splitter.headerless();
             }
             // A title above the header, when no header row was given (`choosing_header` asks).
-            let mapping = settings.mapping.clone();
-            splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
+            if !settings.header_row_given {
+                let mapping = settings.mapping.clone();
+                splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
+            }
             let info = xlsx::read_sheet(
                 || std::fs::File::open(&path).map(std::io::BufReader::new),
                 settings.sheet.as_ref(),
