@@ -318,23 +318,35 @@ impl Transcoder {
 
     /// Converts `input`, appending UTF-8 to `out`. `last` flushes the decoder.
     pub fn feed(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
+        let room =
+            |decoder: &encoding_rs::Decoder, n: usize| decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16) + 16;
+        // One buffer for the whole input and its marks: growing it again at each malformed
+        // sequence zero-filled room for the rest of the input each time, which took quadratic
+        // time on a file with a broken character on every line.
+        let mut at = out.len();
+        out.resize(at + room(&self.decoder, input.len()), 0);
         let mut read = 0;
         loop {
-            let need = self.decoder.max_utf8_buffer_length(input.len() - read).unwrap_or(input.len() * 3 + 16);
-            let old = out.len();
-            out.resize(old + need, 0);
-            let (result, r, w) = self.decoder.decode_to_utf8_without_replacement(&input[read..], &mut out[old..], last);
-            out.truncate(old + w);
+            let (result, r, w) = self.decoder.decode_to_utf8_without_replacement(&input[read..], &mut out[at..], last);
             read += r;
+            at += w;
             match result {
                 encoding_rs::DecoderResult::InputEmpty => break,
-                encoding_rs::DecoderResult::OutputFull => continue,
+                encoding_rs::DecoderResult::OutputFull => {
+                    let more = room(&self.decoder, input.len() - read);
+                    out.resize(out.len() + more, 0);
+                }
                 encoding_rs::DecoderResult::Malformed(_, _) => {
                     self.replacements += 1;
-                    out.push(MALFORMED_MARK);
+                    if at == out.len() {
+                        out.push(0);
+                    }
+                    out[at] = MALFORMED_MARK;
+                    at += 1;
                 }
             }
         }
+        out.truncate(at);
     }
 }
 
