@@ -449,6 +449,16 @@ impl Job {
             | Job::Deliver { import, .. } => import,
         }
     }
+
+    /// The job's kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Split { .. } => "split",
+            Job::Chunk { .. } => "chunk",
+            Job::Finalize { .. } => "finalize",
+            Job::Deliver { .. } => "deliver",
+        }
+    }
 }
 
 #[cfg(test)]

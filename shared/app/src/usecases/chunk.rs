@@ -24,28 +24,6 @@ impl App {
         generation: u32,
         spec: ChunkSpec,
     ) -> Result<(), AppError> {
-        let index = spec.index;
-        let result = self.process_chunk_once(tenant, id, generation, spec).await;
-        if result.is_err()
-            && let Ok(now) = self.get_import(tenant, id).await
-            && (now.generation != generation || now.status != ImportStatus::Running)
-        {
-            // The import was split again (or settled) while this chunk ran, and its work files
-            // went with the old generation: the failure is that, and nothing is left to do. A
-            // job that failed for it would be retried and dead-lettered, raising an alarm.
-            tracing::info!(import_id = %id, chunk = index, generation, "chunk dropped: the import moved on while it ran");
-            return Ok(());
-        }
-        result
-    }
-
-    async fn process_chunk_once(
-        &self,
-        tenant: &TenantId,
-        id: &ImportId,
-        generation: u32,
-        spec: ChunkSpec,
-    ) -> Result<(), AppError> {
         let import = self.get_import(tenant, id).await?;
         if import.status != ImportStatus::Running || import.generation != generation {
             tracing::info!(import_id = %id, chunk = spec.index, status = import.status.as_str(), "chunk skipped");

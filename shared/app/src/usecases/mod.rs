@@ -177,16 +177,39 @@ impl App {
 
     /// Runs one queued job.
     pub async fn handle(&self, job: Job) -> Result<(), AppError> {
-        match job {
-            Job::Split { tenant, import, generation } => self.split_upload(&tenant, &import, generation).await,
+        let result = match &job {
+            Job::Split { tenant, import, generation } => self.split_upload(tenant, import, *generation).await,
             Job::Chunk { tenant, import, generation, chunk } => {
-                self.process_chunk(&tenant, &import, generation, chunk).await
+                self.process_chunk(tenant, import, *generation, *chunk).await
             }
-            Job::Finalize { tenant, import, generation } => self.finalize_import(&tenant, &import, generation).await,
+            Job::Finalize { tenant, import, generation } => self.finalize_import(tenant, import, *generation).await,
             Job::Deliver { tenant, import, round, batch, attempt } => {
-                self.deliver(&tenant, &import, round, batch, attempt).await
+                return self.deliver(tenant, import, *round, *batch, *attempt).await;
             }
+        };
+        let (Job::Split { tenant, import, generation }
+        | Job::Chunk { tenant, import, generation, .. }
+        | Job::Finalize { tenant, import, generation }) = &job
+        else {
+            return result;
+        };
+        if result.is_err()
+            && let Ok(now) = self.get_import(tenant, import).await
+            && (now.generation != *generation || now.status != sluice_core::ImportStatus::Running)
+        {
+            // The import was split again, or settled (by a concurrent run of the same job, or
+            // by a failing chunk), while this job ran, and its work files went with that
+            // generation: the failure is that, and nothing is left to do. A job that failed for
+            // it would be retried and dead-lettered, raising an alarm.
+            tracing::info!(
+                import_id = %import,
+                job = job.kind(),
+                generation,
+                "job dropped: the import moved on while it ran"
+            );
+            return Ok(());
         }
+        result
     }
 
     /// Gives up on a job that kept failing: its import ends as `FAILED` with the reason, so no

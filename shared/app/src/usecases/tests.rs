@@ -39,6 +39,10 @@ struct CountingRepo {
     /// When set, counting a chunk finds the import split again meanwhile (its generation moved
     /// on, and the chunk's work files with it) and fails, as a store then does.
     moved_on: std::sync::atomic::AtomicBool,
+    /// When set, the next read of an import whose chunks are all done hands out the import as
+    /// it was, then settles it and removes its work files from this store: another run of
+    /// finalize finished right after the read.
+    overtaken: std::sync::Mutex<Option<MemoryBlobStore>>,
 }
 
 #[async_trait]
@@ -47,7 +51,21 @@ impl ImportRepo for CountingRepo {
         self.inner.insert(import).await
     }
     async fn get(&self, tenant: &TenantId, id: &ImportId) -> Result<Option<Import>, StoreError> {
-        self.inner.get(tenant, id).await
+        let read = self.inner.get(tenant, id).await?;
+        if let Some(import) = &read
+            && import.status == ImportStatus::Running
+            && import.chunks.total.is_some_and(|t| import.chunks.done >= t)
+        {
+            let blobs = self.overtaken.lock().unwrap().take();
+            if let Some(blobs) = blobs {
+                let mut settled = import.clone();
+                settled.status = ImportStatus::Successful;
+                settled.version += 1;
+                self.save(&settled).await?;
+                blobs.delete_prefix(&crate::keys::generation(tenant, id, import.generation)).await?;
+            }
+        }
+        Ok(read)
     }
     async fn save(&self, import: &Import) -> Result<(), StoreError> {
         let before = self.inner.get(&import.tenant, &import.id).await?.map(|i| i.status);
@@ -666,4 +684,32 @@ async fn a_chunk_whose_import_was_split_again_while_it_ran_ends_quietly() {
     // Its failure is that the import moved on: nothing to retry, nothing to dead-letter.
     h.app.handle(chunk).await.unwrap();
     assert_eq!(h.import(&id).await.generation, 2);
+}
+
+#[tokio::test]
+async fn a_finalize_overtaken_by_another_run_of_it_ends_quietly() {
+    let h = harness();
+    let id = h.start(FILE, SettingsPatch::default()).await;
+    let mut finalize = Vec::new();
+    loop {
+        let jobs = h.queue.take();
+        if jobs.is_empty() {
+            break;
+        }
+        for job in jobs {
+            match job {
+                Job::Finalize { .. } => finalize.push(job),
+                job => h.app.handle(job).await.unwrap(),
+            }
+        }
+    }
+    assert_eq!(finalize.len(), 1);
+    *h.repo.overtaken.lock().unwrap() = Some(h.blobs.clone());
+    // It read the import as running, then found the work files gone: the other run settled it.
+    h.app.handle(finalize.pop().unwrap()).await.unwrap();
+    assert!(h.repo.overtaken.lock().unwrap().is_none(), "the race was staged");
+    assert_eq!(h.import(&id).await.status, ImportStatus::Successful);
+    assert_eq!(h.repo.settled.load(Ordering::SeqCst), 1);
+    // A split job redelivered now finds nothing to do either.
+    h.app.handle(Job::Split { tenant: h.tenant.clone(), import: id.clone(), generation: 1 }).await.unwrap();
 }
