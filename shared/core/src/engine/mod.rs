@@ -664,11 +664,28 @@ impl<'a> RowEngine<'a> {
         }
     }
 
+    /// The hash `dedupe` compares: every field's value, then every column carried through
+    /// unmapped (by its header; an empty one counts as absent, as a short row leaves it), so two
+    /// rows that differ only in a carried column are not one.
     fn row_hash(&mut self) -> u128 {
         self.scratch.clear();
         for v in &self.values {
             canonical_bytes(v, &mut self.scratch);
             self.scratch.push(0x1F);
+        }
+        for (c, text) in &self.unmapped {
+            if text.is_empty() {
+                continue;
+            }
+            // A column without a header by its position.
+            let header = match self.plan.headers.get(*c).map_or("", String::as_str) {
+                "" => Cow::Owned(format!("\u{1F}{c}")),
+                h => composed(h),
+            };
+            for part in [header, composed(text)] {
+                self.scratch.extend_from_slice(&(part.len() as u64).to_le_bytes());
+                self.scratch.extend_from_slice(part.as_bytes());
+            }
         }
         xxh3_128(&self.scratch)
     }

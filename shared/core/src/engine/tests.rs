@@ -519,6 +519,24 @@ fields:
 }
 
 #[test]
+fn dedupe_compares_the_columns_carried_through_unmapped_too() {
+    let yaml = r#"
+name: dedupe
+fields:
+  - key: name
+settings:
+  pass_through_unmapped: true
+"#;
+    let schema = schema(yaml);
+    // Lines 2 and 3 differ only in the carried note, 4 repeats 2, 5 leaves it empty, 6 and 7
+    // carry the same text under different headerless columns.
+    let csv = "name,note,,\nAnn,first,,\nAnn,second,,\nAnn,first,,\nAnn,,,\nBo,,x,\nBo,,,x\n";
+    let out = run_with(&schema, csv, true);
+    let dups = finalize::find_duplicates(out.keys);
+    assert_eq!(dups.iter().map(|d| d.line).collect::<Vec<_>>(), [4]);
+}
+
+#[test]
 fn rows_are_json_lines_with_errors_last_on_invalid_rows() {
     let yaml = r#"
 name: shape
