@@ -470,29 +470,41 @@ fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
 
 #[test]
 fn template_infer_says_how_to_map_a_repeated_header_and_its_template_then_imports_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("names.csv");
-    std::fs::write(&file, "Name,Amount,Name\nAnn,1.5,Smith\nBob,2,Jones\n").unwrap();
-    let run = sluice(&["template", "infer", file.to_str().unwrap()]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        stderr.contains("the header \"Name\" is on columns 1 and 3")
-            && stderr.contains("--mapping 1=name --mapping 3=name_2"),
-        "{stderr}"
-    );
-    let template = dir.path().join("names.yaml");
-    std::fs::write(&template, &run.stdout).unwrap();
-    let import = |extra: &[&str]| {
-        let mut args = vec!["import", file.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"];
-        args.extend_from_slice(extra);
-        sluice(&args)
-    };
-    // Without the mapping the columns need a person; with the one the note gives, the file imports.
-    assert_eq!(import(&[]).status.code(), Some(2));
-    let run = import(&["--mapping", "1=name", "--mapping", "3=name_2"]);
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(json(&run.stdout)["counts"]["valid"], 2);
+    // A header written twice, twice but for case, and two that import maps alike.
+    let cases = [
+        ("Name,Amount,Name", "the header \"Name\" is on columns 1 and 3", ["1=name", "3=name_2"]),
+        ("id,Amount,ID", "the headers \"id\" (column 1), \"ID\" (column 3) read as the same name", ["1=id", "3=id_2"]),
+        (
+            "First Name,Amount,first_name",
+            "the headers \"First Name\" (column 1), \"first_name\" (column 3) read as the same name",
+            ["1=first_name", "3=first_name_2"],
+        ),
+    ];
+    for (header, note, mapping) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("names.csv");
+        std::fs::write(&file, format!("{header}\nAnn,1.5,Smith\nBob,2,Jones\n")).unwrap();
+        let run = sluice(&["template", "infer", file.to_str().unwrap()]);
+        assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let given = format!("--mapping {} --mapping {}", mapping[0], mapping[1]);
+        assert!(stderr.contains(note) && stderr.contains(&given), "{header}: {stderr}");
+        let template = dir.path().join("names.yaml");
+        std::fs::write(&template, &run.stdout).unwrap();
+        let check = sluice(&["template", "check", template.to_str().unwrap()]);
+        assert_eq!(check.status.code(), Some(0), "{header}: {}", String::from_utf8_lossy(&check.stderr));
+        let import = |extra: &[&str]| {
+            let mut args = vec!["import", file.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"];
+            args.extend_from_slice(extra);
+            sluice(&args)
+        };
+        // Without the mapping the columns need a person; with the one the note gives, the file
+        // imports.
+        assert_eq!(import(&[]).status.code(), Some(2), "{header}");
+        let run = import(&["--mapping", mapping[0], "--mapping", mapping[1]]);
+        assert_eq!(run.status.code(), Some(0), "{header}: {}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(json(&run.stdout)["counts"]["valid"], 2, "{header}");
+    }
 }
 
 #[test]

@@ -36,8 +36,8 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
             .map(|values| values.into_iter().map(|v| if markers.contains(&v) { "" } else { v }).collect())
             .collect()
     };
-    // No two fields may share a name exactly (a template check refuses that): a repeated
-    // header's field is labelled with its column. Its file then asks for a mapping of the
+    // No two fields may share a name, even but for case (a template check refuses that): a
+    // repeated header's field, or one written so but for case, is labelled with its column. Its file then asks for a mapping of the
     // repeated columns, which a later export with a column inserted cannot silently shift.
     let mut taken: Vec<String> = Vec::new();
     let mut fields = Vec::with_capacity(headers.len());
@@ -56,7 +56,7 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
         }
         let mut field = infer_field(key, header, values, &opts, numbers_named);
         let label = field.label.clone().unwrap_or_else(|| field.key.clone());
-        if !trim(&label).is_empty() && taken.iter().any(|t| t == trim(&label)) {
+        if !trim(&label).is_empty() && taken.iter().any(|t| t.to_lowercase() == trim(&label).to_lowercase()) {
             field.label = Some(format!("{} (column {})", trim(header), c + 1));
         }
         taken.push(field.key.clone());

@@ -69,26 +69,32 @@ pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyh
             );
         }
     }
-    // A header written twice: the file's import asks which column is which field (the template
-    // maps by name, which a column inserted later cannot shift); say how to answer.
+    // Headers the mapping cannot tell apart (one written twice, or `First Name` and
+    // `first_name`): the file's import asks which column is which field (the template maps by
+    // name, which a column inserted later cannot shift); say how to answer.
     let named: Vec<(usize, &str)> =
         headers.iter().enumerate().map(|(c, h)| (c, trim(h))).filter(|(_, h)| !h.is_empty()).collect();
-    let mut told: Vec<&str> = Vec::new();
-    for &(_, header) in &named {
-        let same: Vec<(usize, &str)> = named
+    if let Ok(schema) = Schema::compile(spec.clone()) {
+        let outcome = sluice_core::mapping::map_columns(&schema, &headers, &Default::default());
+        let unsure: Vec<(usize, &str, &str)> = named
             .iter()
             .zip(&spec.fields)
-            .filter(|((_, h), _)| *h == header)
-            .map(|((c, _), f)| (c + 1, f.key.as_str()))
+            .filter(|((c, _), f)| outcome.columns.get(*c).and_then(|m| m.field.as_deref()) != Some(f.key.as_str()))
+            .map(|((c, h), f)| (*c, *h, f.key.as_str()))
             .collect();
-        if same.len() > 1 && !told.contains(&header) {
-            told.push(header);
-            let mut columns = same.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>();
+        if !outcome.problems.is_empty() && unsure.len() > 1 {
+            let mut columns: Vec<String> = unsure.iter().map(|(c, _, _)| (c + 1).to_string()).collect();
             let last = columns.pop().unwrap_or_default();
-            let mapping: Vec<String> = same.iter().map(|(c, k)| format!("--mapping {c}={k}")).collect();
+            let mapping: Vec<String> = unsure.iter().map(|(c, _, k)| format!("--mapping {}={k}", c + 1)).collect();
+            let first = unsure[0].1;
+            let what = if unsure.iter().all(|(_, h, _)| *h == first) {
+                format!("the header {first:?} is on columns {} and {last}", columns.join(", "))
+            } else {
+                let listed: Vec<String> = unsure.iter().map(|(c, h, _)| format!("{h:?} (column {})", c + 1)).collect();
+                format!("the headers {} read as the same name", listed.join(", "))
+            };
             eprintln!(
-                "note: the header {header:?} is on columns {} and {last}: importing the file asks which is which field; give {} (or rename the headers)",
-                columns.join(", "),
+                "note: {what}: importing the file asks which is which field; give {} (or rename the headers)",
                 mapping.join(" ")
             );
         }
