@@ -9,7 +9,6 @@
 use std::cell::RefCell;
 
 use bytes::Bytes;
-use encoding_rs::Encoding;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::mapping::{
@@ -19,7 +18,9 @@ use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
 use sluice_core::read::csv::CsvError;
-use sluice_core::read::encoding::{Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16};
+use sluice_core::read::encoding::{
+    Charset, Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16,
+};
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
 use sluice_core::read::sniff::{Format, csv_layout, detect_format, sampled_widths, separator_hint};
@@ -397,7 +398,7 @@ impl App {
         let setting = settings.encoding.as_deref().and_then(encoding_for_label);
         let bom = sniff_bom(head);
         // How to read the bytes: as UTF-8 from an offset, or transcoded first (from an offset).
-        let mut transcode_from: Option<&'static Encoding> = None;
+        let mut transcode_from: Option<Charset> = None;
         let mut start_offset = 0u64;
         // A byte order mark names the encoding for certain, over the setting too (as browsers let
         // it win over a declared charset): a template set to Windows-1252 still reads Excel's
@@ -410,10 +411,10 @@ impl App {
                 start_offset = bom.filter(|b| b.encoding == encoding_rs::UTF_8).map_or(0, |b| b.len as u64);
             }
             (Some(b), None, _) if b.encoding == encoding_rs::UTF_8 => start_offset = b.len as u64,
-            (Some(b), None, _) => transcode_from = Some(b.encoding),
+            (Some(b), None, _) => transcode_from = Some(b.encoding.into()),
             (None, None, Some(enc)) if enc == encoding_rs::UTF_8 => {}
             (None, None, Some(enc)) => transcode_from = Some(enc),
-            (None, None, None) => transcode_from = sniff_utf16(head),
+            (None, None, None) => transcode_from = sniff_utf16(head).map(Charset::from),
         }
         let mut source = import.upload.key.clone();
         let mut source_size = size;
@@ -423,7 +424,7 @@ impl App {
             source = dest;
             start_offset = 0;
         }
-        let encoding = transcode_from.unwrap_or(encoding_rs::UTF_8);
+        let encoding = transcode_from.unwrap_or(Charset::Web(encoding_rs::UTF_8));
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
         let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.first_row());
@@ -597,7 +598,7 @@ impl App {
         &self,
         import: &Import,
         utf8: &Utf8Stats,
-        setting: Option<&'static Encoding>,
+        setting: Option<Charset>,
     ) -> Result<Ended, AppError> {
         // Only a legacy encoding can read what follows a UTF-8 mark (UTF-16 cannot).
         let legacy = setting
@@ -675,7 +676,7 @@ impl App {
         key: &str,
         from: u64,
         size: u64,
-        encoding: &'static Encoding,
+        encoding: Charset,
         dest: &str,
     ) -> Result<u64, SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;

@@ -7,6 +7,87 @@
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
+/// A text encoding: one of the web's (WHATWG, as `encoding_rs` reads them) or an IBM PC code page
+/// of DOS, which old bank and ERP exports still write and the web's list leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// A WHATWG encoding.
+    Web(&'static Encoding),
+    /// A DOS code page.
+    Dos(&'static DosPage),
+}
+
+/// An IBM PC code page: ASCII, then one character for each byte from 0x80.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DosPage {
+    name: &'static str,
+    /// The characters of bytes 0x80 to 0xFF, in order.
+    high: &'static str,
+}
+
+/// Code page 437, the original IBM PC's (US DOS): accented letters, then box drawing and Greek.
+pub static CP437: DosPage = DosPage {
+    name: "IBM437",
+    high: "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\u{a0}",
+};
+
+/// Code page 850, DOS's "Multilingual (Latin-1)", usual in Western Europe: 437 with the box
+/// drawing and Greek mostly traded for the accented capitals.
+pub static CP850: DosPage = DosPage {
+    name: "IBM850",
+    high: "ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜø£Ø×ƒáíóúñÑªº¿®¬½¼¡«»░▒▓│┤ÁÂÀ©╣║╗╝¢¥┐└┴┬├─┼ãÃ╚╔╩╦╠═╬¤ðÐÊËÈıÍÎÏ┘┌█▄¦Ì▀ÓßÔÒõÕµþÞÚÛÙýÝ¯´\u{ad}±‗¾¶§÷¸°¨·¹³²■\u{a0}",
+};
+
+impl Charset {
+    /// The encoding's name, as an import records it (and as a setting may give it).
+    pub fn name(self) -> &'static str {
+        match self {
+            Charset::Web(e) => e.name(),
+            Charset::Dos(page) => page.name,
+        }
+    }
+
+    /// Whether ASCII bytes are ASCII characters in it (no UTF-16).
+    pub fn is_ascii_compatible(self) -> bool {
+        match self {
+            Charset::Web(e) => e.is_ascii_compatible(),
+            Charset::Dos(_) => true,
+        }
+    }
+
+    /// The character of one byte of a single-byte encoding (a replacement character where it
+    /// has none).
+    fn char_of(self, byte: u8) -> char {
+        match self {
+            Charset::Web(e) => {
+                e.decode_without_bom_handling(&[byte]).0.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER)
+            }
+            Charset::Dos(page) => page.char_of(byte),
+        }
+    }
+}
+
+impl DosPage {
+    fn char_of(&self, byte: u8) -> char {
+        match byte.checked_sub(0x80) {
+            None => char::from(byte),
+            Some(i) => self.high.chars().nth(usize::from(i)).unwrap_or(char::REPLACEMENT_CHARACTER),
+        }
+    }
+}
+
+impl From<&'static Encoding> for Charset {
+    fn from(e: &'static Encoding) -> Charset {
+        Charset::Web(e)
+    }
+}
+
+impl PartialEq<&'static Encoding> for Charset {
+    fn eq(&self, other: &&'static Encoding) -> bool {
+        matches!(self, Charset::Web(e) if e == other)
+    }
+}
+
 /// A byte order mark at the start of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bom {
@@ -59,7 +140,24 @@ pub fn sniff_utf16(head: &[u8]) -> Option<&'static Encoding> {
 }
 
 /// Guesses a legacy encoding from sample bytes that are not valid UTF-8.
-pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
+pub fn guess_legacy(sample: &[u8]) -> Charset {
+    let guess = guess_web(sample);
+    let mac = guess.is_single_byte() && reads_as_mac_roman(sample, guess);
+    if (guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15)
+        && let Some(page) = reads_as_dos(sample)
+    {
+        // Mac OS Roman too has letters where Windows-1252 has none: of the two, the reading
+        // with more plausible letters.
+        let (dos_wins, mac_wins) = plausibility(sample, Charset::Dos(page), Charset::Web(encoding_rs::MACINTOSH));
+        if !mac || dos_wins > mac_wins {
+            return Charset::Dos(page);
+        }
+    }
+    Charset::Web(if mac { encoding_rs::MACINTOSH } else { guess })
+}
+
+/// The WHATWG encoding chardetng takes sample bytes for, with its usual mistakes mended.
+fn guess_web(sample: &[u8]) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     detector.feed(sample, true);
     let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
@@ -79,9 +177,71 @@ pub fn guess_legacy(sample: &[u8]) -> &'static Encoding {
     } else {
         guess
     };
-    let guess =
-        if guess == encoding_rs::WINDOWS_1252 && reads_as_latin_9(sample) { encoding_rs::ISO_8859_15 } else { guess };
-    if guess.is_single_byte() && reads_as_mac_roman(sample, guess) { encoding_rs::MACINTOSH } else { guess }
+    if guess == encoding_rs::WINDOWS_1252 && reads_as_latin_9(sample) { encoding_rs::ISO_8859_15 } else { guess }
+}
+
+/// The DOS code page text read as Windows-1252 is in, if it is in one. Such text has letters
+/// where Windows-1252 has punctuation or nothing: `M„dchen` (0x84, `ä`), `Gr”áe` (`ö`, `ß`), and
+/// 0x81 (`ü`) is no character of Windows-1252 at all. Each byte above ASCII next to an ASCII
+/// letter is read both ways, as [`reads_as_mac_roman`] does; the code page wins when its reading
+/// does, clearly (once is enough when a byte Windows-1252 leaves undefined is there). It is 850
+/// when a letter only 850 has (`Á`, `Ê`, `õ`, ...) stands in a word,
+/// else 437.
+fn reads_as_dos(sample: &[u8]) -> Option<&'static DosPage> {
+    let windows = Charset::Web(encoding_rs::WINDOWS_1252);
+    // One letter is enough where a byte is no character of Windows-1252 at all.
+    let least = if sample.iter().any(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)) { 1 } else { 2 };
+    let wins = |page: &'static DosPage| {
+        let (dos_wins, other_wins) = plausibility(sample, Charset::Dos(page), windows);
+        dos_wins >= least && dos_wins >= 4 * other_wins
+    };
+    let latin = sample.iter().enumerate().any(|(i, &b)| {
+        b >= 0xB0 && beside_letter(sample, i) && CP850.char_of(b).is_alphabetic() && !CP437.char_of(b).is_alphabetic()
+    });
+    match (wins(&CP437), wins(&CP850)) {
+        (true, true) => Some(if latin { &CP850 } else { &CP437 }),
+        (true, false) => Some(&CP437),
+        (false, true) => Some(&CP850),
+        (false, false) => None,
+    }
+}
+
+/// Whether the byte at `i` touches an ASCII letter.
+fn beside_letter(sample: &[u8], i: usize) -> bool {
+    let before = i.checked_sub(1).map(|j| sample[j]);
+    let after = sample.get(i + 1).copied();
+    before.is_some_and(|b| b.is_ascii_alphabetic()) || after.is_some_and(|b| b.is_ascii_alphabetic())
+}
+
+/// How many bytes above ASCII next to an ASCII letter only `one` reads plausibly, and how many
+/// only `other` does. A letter, or punctuation that touches words (quotes and guillemets, `¿`,
+/// dashes, `™`, `€`, `°`, superscripts), is plausible there, but not a capital inside a word of
+/// small letters ("RenŽe", "JŸrgen"), nor a control character.
+fn plausibility(sample: &[u8], one: Charset, other: Charset) -> (u32, u32) {
+    let table = |charset: Charset| -> Vec<char> { (0x80..=0xFFu8).map(|b| charset.char_of(b)).collect() };
+    let (one, other) = (table(one), table(other));
+    let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
+        let word_mark = "'‘’“”„‚«»‹›¿¡–—…·´™®©€•°§¹²³¼½¾".contains(c);
+        let inner_capital = c.is_uppercase()
+            && (before.is_some_and(|b| b.is_ascii_lowercase())
+                || before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_lowercase()));
+        (c.is_alphabetic() || word_mark) && !inner_capital
+    };
+    let (mut one_wins, mut other_wins) = (0u32, 0u32);
+    for (i, &b) in sample.iter().enumerate() {
+        if b < 0x80 || !beside_letter(sample, i) {
+            continue;
+        }
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        let after = sample.get(i + 1).copied();
+        let at = usize::from(b - 0x80);
+        match (plausible(one[at], before, after), plausible(other[at], before, after)) {
+            (true, false) => one_wins += 1,
+            (false, true) => other_wins += 1,
+            _ => {}
+        }
+    }
+    (one_wins, other_wins)
 }
 
 /// Whether Windows-1252 text is ISO-8859-15 (Latin-9, which LibreOffice and Gnumeric write for
@@ -129,45 +289,27 @@ fn letters_in_words(sample: &[u8], encoding: &'static Encoding) -> bool {
 /// Mac OS Roman when that reading wins clearly, with at least two such bytes. Mac OS Roman text whose accents are all read plausibly both ways (only
 /// "í", "ñ", "ó") is not recognised; its encoding can be set.
 fn reads_as_mac_roman(sample: &[u8], guess: &'static Encoding) -> bool {
-    let table = |encoding: &'static Encoding| -> Vec<char> {
-        (0x80..=0xFFu8)
-            .map(|b| encoding.decode_without_bom_handling(&[b]).0.chars().next().unwrap_or(char::REPLACEMENT_CHARACTER))
-            .collect()
-    };
-    let (mac, other) = (table(encoding_rs::MACINTOSH), table(guess));
-    let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
-        let word_mark = "'‘’“”„‚«»‹›¿¡–—…·´™®©€•°§¹²³¼½¾".contains(c);
-        // "RenŽe", "JŸrgen": a capital inside a word of small letters.
-        let inner_capital = c.is_uppercase()
-            && (before.is_some_and(|b| b.is_ascii_lowercase())
-                || before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_lowercase()));
-        (c.is_alphabetic() || word_mark) && !inner_capital
-    };
-    let (mut mac_wins, mut other_wins) = (0u32, 0u32);
-    for (i, &b) in sample.iter().enumerate() {
-        if b < 0x80 {
-            continue;
-        }
-        let before = i.checked_sub(1).map(|j| sample[j]);
-        let after = sample.get(i + 1).copied();
-        if !before.is_some_and(|b| b.is_ascii_alphabetic()) && !after.is_some_and(|b| b.is_ascii_alphabetic()) {
-            continue;
-        }
-        let at = usize::from(b - 0x80);
-        match (plausible(mac[at], before, after), plausible(other[at], before, after)) {
-            (true, false) => mac_wins += 1,
-            (false, true) => other_wins += 1,
-            _ => {}
-        }
-    }
+    let (mac_wins, other_wins) = plausibility(sample, Charset::Web(encoding_rs::MACINTOSH), Charset::Web(guess));
     mac_wins >= 2 && mac_wins >= 4 * other_wins
 }
 
 /// Looks an encoding up by label: the WHATWG labels (`windows-1252`, `latin1`, `utf-16le`,
 /// `shift_jis`, ...), with `_` for `-` (`iso_8859_2`), and the names Python and Windows give
 /// some of them (`utf-8-sig`, `cp932`, `mac_roman`, `cp949`).
-pub fn encoding_for_label(label: &str) -> Option<&'static Encoding> {
+pub fn encoding_for_label(label: &str) -> Option<Charset> {
     let label = label.trim().to_ascii_lowercase();
+    let dos = match label.replace(['_', ' '], "-").as_str() {
+        "ibm437" | "ibm-437" | "cp437" | "cp-437" | "437" | "dos-437" | "cspc8codepage437" | "oem-us" => Some(&CP437),
+        "ibm850" | "ibm-850" | "cp850" | "cp-850" | "850" | "dos-850" | "cspc850multilingual" => Some(&CP850),
+        _ => None,
+    };
+    if let Some(page) = dos {
+        return Some(Charset::Dos(page));
+    }
+    web_encoding_for_label(&label).map(Charset::Web)
+}
+
+fn web_encoding_for_label(label: &str) -> Option<&'static Encoding> {
     Encoding::for_label(label.as_bytes()).or_else(|| {
         let dashed = label.replace('_', "-");
         Encoding::for_label(dashed.as_bytes()).or(match dashed.as_str() {
@@ -305,35 +447,62 @@ pub const MALFORMED_MARK: u8 = 0xFF;
 /// UTF-16 surrogate, a truncated Shift_JIS pair) becomes [`MALFORMED_MARK`] and is counted, so
 /// the output is UTF-8 except exactly there.
 pub struct Transcoder {
-    decoder: encoding_rs::Decoder,
+    decoder: Decoder,
     /// Input sequences that were not valid in the encoding (each written as [`MALFORMED_MARK`]).
     pub replacements: u64,
 }
 
+enum Decoder {
+    Web(encoding_rs::Decoder),
+    /// A DOS code page: UTF-8 of each byte from 0x80.
+    Dos(Vec<String>),
+}
+
 impl Transcoder {
     /// A transcoder from `encoding`, which ignores a byte order mark of that encoding.
-    pub fn new(encoding: &'static Encoding) -> Transcoder {
-        Transcoder { decoder: encoding.new_decoder_with_bom_removal(), replacements: 0 }
+    pub fn new(encoding: impl Into<Charset>) -> Transcoder {
+        let decoder = match encoding.into() {
+            Charset::Web(e) => Decoder::Web(e.new_decoder_with_bom_removal()),
+            Charset::Dos(page) => Decoder::Dos(page.high.chars().map(String::from).collect()),
+        };
+        Transcoder { decoder, replacements: 0 }
     }
 
     /// Converts `input`, appending UTF-8 to `out`. `last` flushes the decoder.
     pub fn feed(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
+        let decoder = match &mut self.decoder {
+            Decoder::Web(decoder) => decoder,
+            Decoder::Dos(high) => {
+                // Every byte is a character: nothing is malformed, nothing waits for more.
+                out.reserve(input.len() + input.len() / 2);
+                for run in input.split_inclusive(|b| *b >= 0x80) {
+                    match run.split_last() {
+                        Some((&b, ascii)) if b >= 0x80 => {
+                            out.extend_from_slice(ascii);
+                            out.extend_from_slice(high[usize::from(b - 0x80)].as_bytes());
+                        }
+                        _ => out.extend_from_slice(run),
+                    }
+                }
+                return;
+            }
+        };
         let room =
             |decoder: &encoding_rs::Decoder, n: usize| decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16) + 16;
         // One buffer for the whole input and its marks: growing it again at each malformed
         // sequence zero-filled room for the rest of the input each time, which took quadratic
         // time on a file with a broken character on every line.
         let mut at = out.len();
-        out.resize(at + room(&self.decoder, input.len()), 0);
+        out.resize(at + room(decoder, input.len()), 0);
         let mut read = 0;
         loop {
-            let (result, r, w) = self.decoder.decode_to_utf8_without_replacement(&input[read..], &mut out[at..], last);
+            let (result, r, w) = decoder.decode_to_utf8_without_replacement(&input[read..], &mut out[at..], last);
             read += r;
             at += w;
             match result {
                 encoding_rs::DecoderResult::InputEmpty => break,
                 encoding_rs::DecoderResult::OutputFull => {
-                    let more = room(&self.decoder, input.len() - read);
+                    let more = room(decoder, input.len() - read);
                     out.resize(out.len() + more, 0);
                 }
                 encoding_rs::DecoderResult::Malformed(_, _) => {
@@ -372,9 +541,53 @@ mod tests {
             ("utf_16_le", UTF_16LE),
             ("UTF_16_BE", UTF_16BE),
         ] {
-            assert_eq!(encoding_for_label(label), Some(want), "{label:?}");
+            assert_eq!(encoding_for_label(label), Some(Charset::Web(want)), "{label:?}");
         }
+        for (label, want) in
+            [("cp437", &CP437), ("IBM437", &CP437), ("437", &CP437), ("cp850", &CP850), ("ibm_850", &CP850)]
+        {
+            assert_eq!(encoding_for_label(label), Some(Charset::Dos(want)), "{label:?}");
+        }
+        assert_eq!(encoding_for_label("IBM850").map(Charset::name), Some("IBM850"));
         assert_eq!(encoding_for_label("klingon"), None);
+    }
+
+    /// Text as a DOS program writes it, in code page `cp` (437 or 850).
+    fn dos(text: &str, cp: &DosPage) -> Vec<u8> {
+        text.chars()
+            .map(|c| match c {
+                c if c.is_ascii() => c as u8,
+                c => 0x80 + cp.high.chars().position(|h| h == c).expect("a character of the page") as u8,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dos_code_pages_are_recognised_and_read() {
+        // German and French in 437 (no letter only 850 has), then with letters only 850 has.
+        // The last with one telling letter: its byte (0x81, `ü`) is none of Windows-1252's.
+        for text in [
+            "id,name,city\n1,Müller,Köln\n2,Björn Größe,Zürich\n",
+            "id,nom\n1,Françoise Lefèvre\n2,Hélène Bâtard\n",
+            "id,name\n1,Müller\n2,Ärger\n3,Straße\n",
+        ] {
+            let bytes = dos(text, &CP437);
+            assert_eq!(guess_legacy(&bytes), Charset::Dos(&CP437), "{text}");
+            let mut out = Vec::new();
+            Transcoder::new(Charset::Dos(&CP437)).feed(&bytes, true, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+        let text = "id,nome,cidade\n1,João Gonçalves,São Paulo\n2,Ângela Simões,Açores\n";
+        let bytes = dos(text, &CP850);
+        assert_eq!(guess_legacy(&bytes), Charset::Dos(&CP850), "{text}");
+        let mut out = Vec::new();
+        Transcoder::new(Charset::Dos(&CP850)).feed(&bytes, true, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+        // Windows-1252 text stays Windows-1252.
+        for text in ["id,name\n1,Müller\n2,Größe\n", "id,nom\n1,Françoise “Fanfan” Lefèvre – Paris\n"] {
+            let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text);
+            assert_eq!(guess_legacy(&bytes), encoding_rs::WINDOWS_1252, "{text}");
+        }
     }
 
     #[test]
