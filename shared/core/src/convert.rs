@@ -1236,9 +1236,16 @@ fn parse_decimal_general(
                 if significant || seen_point {
                     total_digits += 1;
                     if total_digits > 28 {
+                        // Zeros after the point count too: `0.000…01` is one significant digit
+                        // but 29 places.
+                        let what = if int_digits == 0 {
+                            "digits after the decimal point (the most a decimal holds)"
+                        } else {
+                            "significant digits"
+                        };
                         return Err(Fault::new(
                             codes::DECIMAL_OUT_OF_RANGE,
-                            format!("'{}' has more than 28 significant digits", clip(s)),
+                            format!("'{}' has more than 28 {what}", clip(s)),
                         ));
                     }
                 }

@@ -222,6 +222,15 @@ fn decimals_without_limits_hold_up_to_28_digits() {
     );
     let scale_only = kind("type: decimal, scale: 0");
     table(&scale_only, &iso(), &[("12", "\"12\""), ("12.0", "\"12.0\""), ("12.5", "!decimal_out_of_range")]);
+    // One significant digit, but 29 places: the message says which limit.
+    assert_eq!(
+        fault(&any, &iso(), "0.00000000000000000000000000001"),
+        "'0.00000000000000000000000000001' has more than 28 digits after the decimal point (the most a decimal holds)"
+    );
+    assert_eq!(
+        fault(&any, &iso(), "12345678901234567890123456789"),
+        "'12345678901234567890123456789' has more than 28 significant digits"
+    );
 }
 
 #[test]
