@@ -187,9 +187,31 @@ pub fn parse_template(text: &str, syntax: TemplateSyntax) -> Result<TemplateSpec
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 let message = strip_yaml_path(&inner.to_string(), &path);
+                let message = locate_top_level_duplicate(text, message);
                 split(path, message)
             })
         }
+    }
+}
+
+/// serde_norway names a key written twice at the top of a document without its line (inside a
+/// field it gives one): the line of its second writing, where a person would delete it.
+fn locate_top_level_duplicate(text: &str, message: String) -> String {
+    let Some(key) = message.strip_prefix("duplicate field `").and_then(|m| m.strip_suffix('`')) else {
+        return message;
+    };
+    let second = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+                .iter()
+                .any(|k| line.strip_prefix(k.as_str()).is_some_and(|rest| rest.trim_start().starts_with(':')))
+        })
+        .nth(1);
+    match second {
+        Some((i, _)) => format!("{message} at line {} column 1", i + 1),
+        None => message,
     }
 }
 

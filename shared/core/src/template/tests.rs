@@ -170,6 +170,9 @@ fn shape_errors_name_the_path_of_the_offending_key() {
         "did not find expected '-' indicator at line 4 column 3",
     );
     check(Yaml, "- 1\n", "", "expected struct TemplateSpec");
+    // A key written twice at the top: serde_norway gives no line; the second writing is named.
+    check(Yaml, "name: x\nfields:\n  - key: a\n'name' : y\n", "", "duplicate field `name` at line 4 column 1");
+    check(Yaml, "name: t\nfields:\n  - key: a\n    key: b\n", "fields[0]", "duplicate field `key` at line 3");
     // As shown: a fault of the whole document has no path before it, and the path is said once.
     assert_eq!(
         parse_template(r#"{"fields":[]}"#, Json).unwrap_err().to_string(),
