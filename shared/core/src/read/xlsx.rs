@@ -495,7 +495,10 @@ where
             let code = &style.number_format.as_ref()?.format_code;
             match DigitPattern::parse(code) {
                 Some(pattern) => Some(Shows::Digits(pattern, DigitPattern::zero_section(code))),
-                None => shows_time_of_day(code).then_some(Shows::TimeOfDay),
+                None => match DurationPattern::parse(code) {
+                    Some(pattern) => Some(Shows::Duration(pattern)),
+                    None => shows_time_of_day(code).then_some(Shows::TimeOfDay),
+                },
             }
         })
         .collect();
@@ -504,9 +507,13 @@ where
         Some(book) => Some(StyleWalk::new(book.worksheet_cells_reader(&name).map_err(read_err)?, patterns)),
         None => None,
     };
-    let mut shown = |pos: (u32, u32), value: CellRef<'static>| match styles.as_mut() {
-        Some(walk) => walk.shown(pos, value),
+    let mut shown = |pos: (u32, u32), value: CellRef<'static>, duration: Option<f64>| match styles.as_mut() {
+        Some(walk) => walk.shown(pos, value, duration),
         None => value,
+    };
+    let duration_of = |cell: &calamine::XlsxCellFormulaMetadataRecord<'_>| match &cell.value {
+        DataRef::DateTime(dt) if dt.is_duration() && dt.as_f64().is_finite() => Some(dt.as_f64()),
+        _ => None,
     };
     // Cells merged down several rows show their value in every row, but hold it in the first.
     // Reading the regions walks the sheet's XML once more; a look for the word in the sheets'
@@ -636,7 +643,8 @@ where
                 read += 1;
                 let pos = cell.pos;
                 last = Some(pos);
-                place(pos, shown(pos, value_of(cell)))?;
+                let duration = duration_of(&cell);
+                place(pos, shown(pos, value_of(cell), duration))?;
             }
             Ok(None) => break None,
             Err(calamine::XlsxError::CellError(value)) => break Some(value),
@@ -664,17 +672,20 @@ where
         }
         let mut failed = Some(first);
         while let Some(pos) = next_position().map_err(|e| damaged(e, last))? {
-            let value = match failed.take() {
-                Some(error) => CellRef::Error(Cow::Owned(error)),
+            let (value, duration) = match failed.take() {
+                Some(error) => (CellRef::Error(Cow::Owned(error)), None),
                 None => match cells.next_cell_with_formula_metadata() {
-                    Ok(Some(cell)) => value_of(cell),
+                    Ok(Some(cell)) => {
+                        let duration = duration_of(&cell);
+                        (value_of(cell), duration)
+                    }
                     Ok(None) => break,
-                    Err(calamine::XlsxError::CellError(error)) => CellRef::Error(Cow::Owned(error)),
+                    Err(calamine::XlsxError::CellError(error)) => (CellRef::Error(Cow::Owned(error)), None),
                     Err(e) => return Err(damaged(e, last).into()),
                 },
             };
             last = Some(pos);
-            place(pos, shown(pos, value))?;
+            place(pos, shown(pos, value, duration))?;
         }
     }
     if let Some(prev) = current
@@ -775,6 +786,93 @@ enum Shows {
     Digits(DigitPattern, bool),
     /// A date's time of day.
     TimeOfDay,
+    /// A duration's units.
+    Duration(DurationPattern),
+}
+
+/// A duration format (`[h]:mm:ss`, `[h]:mm`, `[mm]:ss`, `[ss].00`): its bracketed unit counted
+/// whole, hours past 24 and all, then the smaller units it shows, rounded to the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DurationPattern {
+    /// Milliseconds of the bracketed unit.
+    unit: u64,
+    /// Least digits of the whole units (`[hh]`: 2).
+    width: usize,
+    minutes: bool,
+    seconds: bool,
+    /// Digits of a second's fraction (`ss.00`: 2).
+    decimals: u32,
+}
+
+impl DurationPattern {
+    /// The pattern of a format code whose first section counts a unit whole (`[h]`, `[m]`,
+    /// `[s]`, as a duration does), outside quoted text and escapes.
+    fn parse(code: &str) -> Option<DurationPattern> {
+        let section: String = {
+            let mut out = String::new();
+            let mut chars = code.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    ';' => break,
+                    '"' => {
+                        chars.by_ref().find(|q| *q == '"');
+                    }
+                    '\\' | '_' | '*' => {
+                        chars.next();
+                    }
+                    c => out.push(c.to_ascii_lowercase()),
+                }
+            }
+            out
+        };
+        let mut brackets = section.match_indices('[');
+        let (unit, width, after) = brackets.find_map(|(at, _)| {
+            let inner = &section[at + 1..at + 1 + section[at + 1..].find(']')?];
+            let unit = match inner.chars().next()? {
+                'h' => 3_600_000,
+                'm' => 60_000,
+                's' => 1000,
+                _ => return None,
+            };
+            let first = inner.chars().next()?;
+            inner.chars().all(|c| c == first).then_some((unit, inner.len(), at + inner.len() + 2))
+        })?;
+        let rest = &section[after..];
+        let seconds = unit > 1000 && rest.contains('s');
+        let decimals = match rest.find("s.").or_else(|| (unit == 1000).then(|| rest.find('.')).flatten()) {
+            Some(at) => {
+                let from = at + if unit == 1000 && !rest[at..].starts_with("s.") { 1 } else { 2 };
+                rest[from..].chars().take_while(|c| *c == '0').count().min(3) as u32
+            }
+            None => 0,
+        };
+        Some(DurationPattern { unit, width, minutes: unit == 3_600_000 && rest.contains('m'), seconds, decimals })
+    }
+
+    /// `ms` as the format shows it.
+    fn show(&self, ms: i64) -> String {
+        let smallest = match (self.decimals, self.seconds || self.unit == 1000, self.minutes || self.unit == 60_000) {
+            (d, _, _) if d > 0 => 10u64.pow(3 - d),
+            (_, true, _) => 1000,
+            (_, _, true) => 60_000,
+            _ => 3_600_000,
+        };
+        let abs = ms.unsigned_abs();
+        let total = (abs + smallest / 2) / smallest * smallest;
+        let sign = if ms < 0 && total > 0 { "-" } else { "" };
+        let mut text = format!("{sign}{:0width$}", total / self.unit, width = self.width);
+        if self.minutes {
+            text.push_str(&format!(":{:02}", total / 60_000 % 60));
+        }
+        if self.seconds {
+            text.push_str(&format!(":{:02}", total / 1000 % 60));
+        }
+        if self.decimals > 0 {
+            let d = self.decimals;
+            text.push_str(&format!(".{:0d$}", total % 1000 / 10u64.pow(3 - d), d = d as usize));
+        }
+        text
+    }
 }
 
 /// Whether a number format's first section shows a time of day: hours, seconds or an AM/PM
@@ -828,8 +926,9 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
     /// format that shows the time as such, at `pos`; any other cell as it is. Cells come in the
     /// sheet's order, so the walk only goes forward; a sheet whose cells are out of order, or a
     /// style part the walk cannot read, loses what the format adds, never the value.
-    fn shown(&mut self, pos: (u32, u32), value: CellRef<'static>) -> CellRef<'static> {
+    fn shown(&mut self, pos: (u32, u32), value: CellRef<'static>, duration: Option<f64>) -> CellRef<'static> {
         let n = match value {
+            _ if duration.is_some() => None,
             CellRef::Int(i) if i >= 0 => Some(i),
             CellRef::Number(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => Some(f as i64),
             CellRef::ExcelDate(serial) if serial.fract() != 0.0 => None,
@@ -851,6 +950,9 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
             (Some(Shows::Digits(_, true)), Some(0), value) => value,
             (Some(Shows::Digits(pattern, _)), Some(n), _) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
             (Some(Shows::TimeOfDay), None, CellRef::ExcelDate(serial)) => CellRef::ExcelDateTime(serial),
+            (Some(Shows::Duration(pattern)), None, CellRef::Str(_)) if let Some(days) = duration => {
+                CellRef::Str(Cow::Owned(pattern.show((days * 86_400_000.0).round() as i64)))
+            }
             (_, _, value) => value,
         }
     }
@@ -1146,6 +1248,33 @@ mod tests {
         let mut after = vec![CellRef::Empty, text("y")];
         fill.fill(5, &mut after);
         assert_eq!(after[0], CellRef::Empty, "below the region");
+    }
+
+    #[test]
+    fn duration_formats_show_their_units() {
+        // 26 h 3 min 4.5 s.
+        let ms = ((26 * 60 + 3) * 60 + 4) * 1000 + 500;
+        for (code, shown) in [
+            ("[h]:mm:ss", "26:03:05"),
+            ("[hh]:mm:ss.000", "26:03:04.500"),
+            ("[h]:mm", "26:03"),
+            ("[mm]:ss", "1563:05"),
+            ("[mm]:ss.0", "1563:04.5"),
+            ("[ss]", "93785"),
+            ("[s].00", "93784.50"),
+            ("[h]", "26"),
+            ("[Red][h]:mm", "26:03"),
+            // Its words are the format's: the value is the hours and minutes.
+            ("\"took \"[h]\" h \"mm\" min\"", "26:03"),
+        ] {
+            let pattern = DurationPattern::parse(code).unwrap_or_else(|| panic!("{code}"));
+            assert_eq!(pattern.show(ms), shown, "{code}");
+        }
+        assert_eq!(DurationPattern::parse("[h]:mm").unwrap().show(-90 * 60_000), "-1:30");
+        assert_eq!(DurationPattern::parse("[h]:mm").unwrap().show(20_000), "0:00");
+        for code in ["h:mm", "0.00", "[Red]0.00", "[$-409]h:mm AM/PM", "\"[h]\" 0"] {
+            assert_eq!(DurationPattern::parse(code), None, "{code}");
+        }
     }
 
     #[test]
