@@ -75,6 +75,22 @@ pub enum FormatError {
     Rtf,
 }
 
+/// Whether text opens as JSON rows do, `[{"` or `{"key":`, which no CSV header does: an export
+/// saved under a `.csv` or `.txt` name is still JSON.
+fn json_rows_start(text: &[u8]) -> bool {
+    let mut rest = text.iter().copied().filter(|b| !b.is_ascii_whitespace());
+    match rest.next() {
+        Some(b'[') => rest.next() == Some(b'{') && matches!(rest.next(), Some(b'"' | b'}')),
+        Some(b'{') => {
+            rest.next() == Some(b'"') && {
+                let mut key = rest.skip_while(|b| *b != b'"');
+                key.next() == Some(b'"') && key.next() == Some(b':')
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Decides the format of an upload from its first bytes (and its name, when the bytes are ambiguous).
 pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, FormatError> {
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
@@ -127,7 +143,7 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
     let json_name = [".json", ".jsonl", ".ndjson"].iter().any(|ext| name.ends_with(ext));
     match first {
         // An array of objects, or JSON Lines (one object per line).
-        Some(b'[' | b'{') if !csv_name => Ok(Format::Json),
+        Some(b'[' | b'{') if !csv_name || json_rows_start(text) => Ok(Format::Json),
         // `null`, `"text"`, `42` named .json: a JSON value, but no rows (read as CSV, it was a
         // one-column file whose header is the value).
         // JSON with a comment before the rows: the JSON reader says what is wrong.
@@ -487,6 +503,12 @@ mod tests {
         check(&utf16("id,name\r\n1,a\r\n", b"\xFF\xFE"), None, Ok(Format::Csv));
         check(&utf16("<html><body><p>x</p></body></html>", b"\xFF\xFE"), None, Err(FormatError::Html));
         check(b"{id},{name}\n", Some("braces.csv"), Ok(Format::Csv));
+        // JSON rows saved under a CSV's name: nothing a CSV header starts with.
+        check(b"[{\"ID\":1,\"Name\":\"a\"}]", Some("export.csv"), Ok(Format::Json));
+        check(b"[\r\n  {\r\n    \"ID\": 1\r\n  }\r\n]", Some("export.txt"), Ok(Format::Json));
+        check(b"{\"ID\": 1}\n{\"ID\": 2}\n", Some("export.csv"), Ok(Format::Json));
+        check(b"{\"a\",b\n", Some("braces.csv"), Ok(Format::Csv));
+        check(b"[\"a\",\"b\"]\n", Some("list.csv"), Ok(Format::Csv));
         check(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1", Some("old.xls"), Err(FormatError::LegacyXls));
         check(b"%PDF-1.7", Some("x.csv"), Err(FormatError::Binary("PDF")));
         let utf32 = |bom: &[u8], text: Vec<u8>| [bom, &text].concat();
