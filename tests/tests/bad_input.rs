@@ -245,6 +245,11 @@ fn check_expectations(case: &Value, outcome: &Outcome, problems: &mut Vec<String
             .push(format!("status {} ({}), expected {}", import["status"], import["status_reason"], case["status"]));
     }
     check_failure(case.get("failure"), &import["failure"], problems);
+    if let Some(fragment) = case["reason_contains"].as_str()
+        && !import["status_reason"].as_str().unwrap_or_default().contains(fragment)
+    {
+        problems.push(format!("status_reason {} lacks {fragment:?}", import["status_reason"]));
+    }
     if let Some(counts) = case["counts"].as_object() {
         for (key, want) in counts {
             if &import["counts"][key] != want {

@@ -115,6 +115,9 @@ struct Frame {
     /// With no header row, the most columns up to one holding a value in the rows read (all of
     /// a sheet's, a CSV's first ones).
     filled: Option<usize>,
+    /// Another sheet of the workbook whose header the template maps, when the one read by
+    /// default has a header it does not (an instructions tab before the data).
+    other_sheet: Option<String>,
 }
 
 /// The most bytes an import record may take with its column names and mapping.
@@ -268,6 +271,7 @@ impl App {
         let job_bytes = serde_json::to_vec(&job).map_err(|e| AppError::Internal(e.to_string()))?;
         self.blobs.put(&keys::job(tenant, id, generation), job_bytes.into()).await?;
         let needs_review = !outcome.problems.is_empty();
+        let other_sheet = frame.other_sheet;
         let now = self.clock.now();
         let mut detected = frame.detected;
         detected.header_line = Some(frame.header.line);
@@ -284,7 +288,14 @@ impl App {
                 if needs_review {
                     i.status = ImportStatus::NeedsReview;
                     let reasons: Vec<&str> = outcome.problems.iter().map(|p| p.message.as_str()).collect();
-                    i.status_reason = Some(format!("the columns need a mapping: {}", reasons.join("; ")));
+                    let mut reason = format!("the columns need a mapping: {}", reasons.join("; "));
+                    if let Some(other) = &other_sheet {
+                        reason.push_str(&format!(
+                            "; the sheet {other:?} has the template's columns: give the sheet to import (--sheet {})",
+                            shell_word(other)
+                        ));
+                    }
+                    i.status_reason = Some(reason);
                     i.ended_at = Some(now);
                 }
                 true
@@ -491,6 +502,7 @@ impl App {
                 is_1904: false,
                 detected,
                 filled: sampled.map(|(_, filled)| filled),
+                other_sheet: None,
             }
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
@@ -725,7 +737,8 @@ impl App {
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
-        let (info, plan) = blocking(move || -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
+        type Read = (xlsx::SheetInfo, Result<CellsPlan, u32>, Option<String>);
+        let (info, plan, other_sheet) = blocking(move || -> Result<Read, SplitFault> {
             let open =
                 || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
             let mut file = open()?;
@@ -739,7 +752,7 @@ impl App {
             }
             // A title above the header, when no header row was given (`choosing_header` asks).
             if !settings.header_row_given {
-                let mapping = settings.mapping.clone();
+                let (schema, mapping) = (schema.clone(), settings.mapping.clone());
                 splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
             }
             let info = xlsx::read_sheet(
@@ -753,7 +766,22 @@ impl App {
                 ReadError::Sink(s) => SplitFault::App(s.into()),
             })?;
             let plan = splitter.finish()?;
-            Ok((info, plan))
+            // A sheet read by default whose header the template does not map, in a workbook of
+            // several (an instructions tab before the data): look for one it maps.
+            let other = match (&settings.sheet, &plan) {
+                (None, Ok(plan)) if info.visible.len() > 1 && !settings.headerless() => {
+                    let problems = map_columns(&schema, &plan.header.names, &settings.mapping)
+                        .with_pass_through(settings.pass_through_unmapped)
+                        .problems;
+                    let open = || std::fs::File::open(&path).map(std::io::BufReader::new);
+                    match problems.is_empty() {
+                        true => None,
+                        false => sheet_with_columns(open, &limits, &schema, &settings, &info),
+                    }
+                }
+                _ => None,
+            };
+            Ok((info, plan, other))
         })
         .await??;
         let mut plan = plan.map_err(|found| {
@@ -773,6 +801,7 @@ impl App {
             detected: Detected { format: Some(Format::Xlsx), sheet: Some(info.name), ..Detected::default() },
             // A sheet's columns are counted up to its last value already.
             filled: None,
+            other_sheet,
         };
         Ok((frame, plan))
     }
@@ -880,6 +909,7 @@ impl App {
                 ..Detected::default()
             },
             filled: None,
+            other_sheet: None,
         };
         Ok((frame, plan))
     }
@@ -891,5 +921,45 @@ struct TempDir(std::path::PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The first visible sheet besides the one read whose header (in its first rows, below any
+/// title) the template maps without a problem.
+fn sheet_with_columns<R: std::io::Read + std::io::Seek>(
+    open: impl Fn() -> std::io::Result<R>,
+    limits: &xlsx::XlsxLimits,
+    schema: &Schema,
+    settings: &sluice_core::settings::Settings,
+    read: &xlsx::SheetInfo,
+) -> Option<String> {
+    read.visible.iter().filter(|name| **name != read.name).find_map(|name| {
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let sheet = sluice_core::settings::SheetRef::Name(name.clone());
+        // The rows a header may be on, then a stop.
+        let _ = xlsx::read_sheet(&open, Some(&sheet), limits, |_, cells| {
+            let row: Vec<String> = cells.iter().map(|c| c.display().trim().to_string()).collect();
+            if row.iter().any(|c| !c.is_empty()) {
+                rows.push(row);
+            }
+            if rows.len() < sluice_core::mapping::HEADER_SEARCH_ROWS { Ok(()) } else { Err(()) }
+        });
+        let at = header_below_titles(schema, &rows, &settings.mapping).unwrap_or(0);
+        let header = rows.get(at)?;
+        map_columns(schema, header, &settings.mapping)
+            .with_pass_through(settings.pass_through_unmapped)
+            .problems
+            .is_empty()
+            .then(|| name.clone())
+    })
+}
+
+/// A sheet name as a shell takes it: quoted when it holds anything but letters, digits and
+/// `-_.`.
+fn shell_word(name: &str) -> String {
+    if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c)) {
+        name.to_string()
+    } else {
+        format!("'{}'", name.replace('\'', "'\\''"))
     }
 }

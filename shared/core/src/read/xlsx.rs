@@ -363,6 +363,8 @@ pub struct SheetInfo {
     pub name: String,
     /// Whether serial dates count from 1904.
     pub is_1904: bool,
+    /// The workbook's visible worksheets, in order (the one read among them).
+    pub visible: Vec<String>,
 }
 
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
@@ -465,6 +467,8 @@ where
         }
     };
     let is_1904 = workbook.has_1904_epoch();
+    let visible: Vec<String> =
+        metadata.iter().filter(|s| s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
     let declared = cells.dimensions();
@@ -694,7 +698,7 @@ where
         merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
-    Ok(SheetInfo { name, is_1904 })
+    Ok(SheetInfo { name, is_1904, visible })
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
