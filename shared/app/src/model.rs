@@ -389,6 +389,9 @@ pub struct ImportJob {
     pub header_line: u64,
     /// Lines skipped above the header.
     pub skipped_lines: Vec<u64>,
+    /// Totals rows of a sheet's tables, skipped: the line and the table's name.
+    #[serde(default)]
+    pub totals_rows: Vec<(u64, String)>,
 }
 
 /// A unit of queued work.

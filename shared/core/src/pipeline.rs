@@ -517,7 +517,12 @@ fn lines_of(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Notes for the results CSV about rows above the data: the header and anything skipped.
-pub fn header_notes(header_line: u64, skipped_lines: &[u64], sheet: Option<&str>) -> String {
+pub fn header_notes(
+    header_line: u64,
+    skipped_lines: &[u64],
+    totals_rows: &[(u64, String)],
+    sheet: Option<&str>,
+) -> String {
     let mut out = String::from(RESULTS_CSV_HEADER);
     let note = |line: u64, code: &'static str, message: String| RowError {
         line,
@@ -539,6 +544,10 @@ pub fn header_notes(header_line: u64, skipped_lines: &[u64], sheet: Option<&str>
     if header_line > 0 {
         note(header_line, crate::codes::HEADER_SKIPPED, format!("skipped header line {header_line}"))
             .write_results_csv(&mut out);
+    }
+    for (line, table) in totals_rows {
+        let message = format!("skipped row {line}: the totals row of the table {table:?}, not a row of data");
+        note(*line, crate::codes::TOTALS_ROW_SKIPPED, message).write_results_csv(&mut out);
     }
     out
 }

@@ -121,7 +121,9 @@ impl App {
         let mut rows_out = self.blobs.writer(&rows_key).await?;
         let mut errors_out = self.blobs.writer(&errors_key).await?;
         let mut results_out = self.blobs.writer(&results_key).await?;
-        results_out.write(header_notes(job.header_line, &job.skipped_lines, sheet.as_deref()).into()).await?;
+        results_out
+            .write(header_notes(job.header_line, &job.skipped_lines, &job.totals_rows, sheet.as_deref()).into())
+            .await?;
         let keep = outcome.rows;
         let touched: Vec<(usize, Vec<Duplicate>)> = chunks
             .iter()

@@ -118,6 +118,8 @@ struct Frame {
     /// Another sheet of the workbook whose header the template maps, when the one read by
     /// default has a header it does not (an instructions tab before the data).
     other_sheet: Option<String>,
+    /// Totals rows of a sheet's tables, left out of the rows.
+    totals_rows: Vec<(u64, String)>,
 }
 
 /// The most bytes an import record may take with its column names and mapping.
@@ -267,6 +269,7 @@ impl App {
             is_1904: frame.is_1904,
             header_line: frame.header.line,
             skipped_lines: frame.header.skipped_lines.clone(),
+            totals_rows: frame.totals_rows.clone(),
         };
         let job_bytes = serde_json::to_vec(&job).map_err(|e| AppError::Internal(e.to_string()))?;
         self.blobs.put(&keys::job(tenant, id, generation), job_bytes.into()).await?;
@@ -503,6 +506,7 @@ impl App {
                 detected,
                 filled: sampled.map(|(_, filled)| filled),
                 other_sheet: None,
+                totals_rows: Vec::new(),
             }
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
@@ -793,6 +797,7 @@ impl App {
             }
         })?;
         plan.date_headers_in(info.is_1904);
+        let totals_rows = info.totals_rows.clone();
         let frame = Frame {
             header: plan.header.clone(),
             layout: ChunkLayout::Cells { sheet: Some(info.name.clone()), lenient_width: true },
@@ -802,6 +807,7 @@ impl App {
             // A sheet's columns are counted up to its last value already.
             filled: None,
             other_sheet,
+            totals_rows,
         };
         Ok((frame, plan))
     }
@@ -910,6 +916,7 @@ impl App {
             },
             filled: None,
             other_sheet: None,
+            totals_rows: Vec::new(),
         };
         Ok((frame, plan))
     }

@@ -365,6 +365,9 @@ pub struct SheetInfo {
     pub is_1904: bool,
     /// The workbook's visible worksheets, in order (the one read among them).
     pub visible: Vec<String>,
+    /// Totals rows of the sheet's tables (Excel's "Total Row"), left out of the rows: the sheet
+    /// row and the table's name.
+    pub totals_rows: Vec<(u64, String)>,
 }
 
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
@@ -469,6 +472,13 @@ where
     let is_1904 = workbook.has_1904_epoch();
     let visible: Vec<String> =
         metadata.iter().filter(|s| s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
+    // A table's totals row sums or counts the rows above it: no row of data.
+    let totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
+    let totals: std::collections::HashSet<u64> = totals_rows.iter().map(|(line, _)| *line).collect();
+    let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| match totals.contains(&line) {
+        true => Ok(()),
+        false => on_record(line, cells),
+    };
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
     let declared = cells.dimensions();
@@ -698,7 +708,7 @@ where
         merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
-    Ok(SheetInfo { name, is_1904, visible })
+    Ok(SheetInfo { name, is_1904, visible, totals_rows })
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
@@ -1106,6 +1116,88 @@ fn iso_date_cell(s: &str) -> &str {
 
 /// Whether any worksheet part holds the word `mergeCell` (its merged regions): a scan of the
 /// decompressed bytes, much cheaper than reading the XML.
+/// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name. The
+/// workbook names its tables per sheet; each table's part gives its range and how many totals
+/// rows end it. A part that cannot be read gives none: the rows are then read as they are.
+fn table_totals_rows<R: Read + Seek>(
+    workbook: &mut Xlsx<R>,
+    open_reader: impl Fn() -> Result<R, XlsxError>,
+    sheet: &str,
+    limits: &XlsxLimits,
+) -> Vec<(u64, String)> {
+    if workbook.load_tables().is_err() {
+        return Vec::new();
+    }
+    let names: Vec<String> = workbook.table_names_in_sheet(sheet).into_iter().cloned().collect();
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let Some(mut zip) = open_reader().ok().and_then(|r| zip::ZipArchive::new(r).ok()) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for i in 0..zip.len() {
+        let table = zip
+            .by_index_raw(i)
+            .ok()
+            .and_then(|e| e.name().ok().map(|n| n.to_ascii_lowercase()))
+            .is_some_and(|name| name.starts_with("xl/tables/") && name.ends_with(".xml"));
+        if !table {
+            continue;
+        }
+        let Ok(entry) = zip.by_index(i) else { continue };
+        let mut xml = String::new();
+        if entry.take(limits.max_part_bytes.min(4 << 20)).read_to_string(&mut xml).is_err() {
+            continue;
+        }
+        let Some(attrs) = start_tag(&xml, "table") else { continue };
+        let attr = |key: &str| attrs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let Some(table_name) = attr("displayName").or_else(|| attr("name")) else { continue };
+        if !names.iter().any(|n| n == table_name) {
+            continue;
+        }
+        let count: u64 = attr("totalsRowCount").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        let last = attr("ref").and_then(|r| r.split(':').next_back()).and_then(cell_position).map(|(row, _)| row);
+        if let Some(last) = last.filter(|_| (1..=16).contains(&count)) {
+            rows.extend((last.saturating_sub(count) + 1..=last).map(|row| (row, table_name.to_string())));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The attributes (`key="value"`, prefixes dropped from keys) of the first start tag whose local
+/// name is `local`.
+fn start_tag<'x>(xml: &'x str, local: &str) -> Option<Vec<(&'x str, &'x str)>> {
+    let mut at = 0;
+    while let Some(open) = xml[at..].find('<') {
+        let tag_start = at + open + 1;
+        let end = tag_start + xml[tag_start..].find('>')?;
+        let tag = &xml[tag_start..end];
+        at = end;
+        let name_len = tag.find(|c: char| c.is_whitespace() || c == '/').unwrap_or(tag.len());
+        let name = &tag[..name_len];
+        if name.rsplit(':').next() != Some(local) {
+            continue;
+        }
+        let mut attrs = Vec::new();
+        let mut rest = &tag[name_len..];
+        while let Some(eq) = rest.find('=') {
+            let key = rest[..eq].trim();
+            let after = rest[eq + 1..].trim_start();
+            let quote = after.chars().next()?;
+            if quote != '"' && quote != '\'' {
+                return Some(attrs);
+            }
+            let close = after[1..].find(quote)? + 1;
+            attrs.push((key.rsplit(':').next().unwrap_or(key), &after[1..close]));
+            rest = &after[close + 1..];
+        }
+        return Some(attrs);
+    }
+    None
+}
+
 fn any_merged_cells<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<bool, XlsxError> {
     const WORD: &[u8] = b"mergeCell";
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
