@@ -407,7 +407,8 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
             );
         }
         eprintln!("  supply the mapping with --mapping 'HEADER=field_key' (or COLUMN_NUMBER=field_key) and run again");
-        if !import.mapping.iter().any(|m| m.field.is_some()) && !import.settings.headerless() {
+        let other_sheet = import.status_reason.as_deref().is_some_and(|r| r.contains("(--sheet "));
+        if !import.mapping.iter().any(|m| m.field.is_some()) && !import.settings.headerless() && !other_sheet {
             // Nothing matched: the row read as the header may not be the header.
             eprintln!(
                 "  or, if the column names are on another row, give it with --header-row N (N counts non-empty rows)"
