@@ -1409,6 +1409,9 @@ fn parse_date_general(
     // With a locale, its order, and the spellings that need none: the year first
     // (`2024/01/31`, `2024.01.31`, as East Asian and Scandinavian exports write) and a month by
     // its English name (`31-Jan-2024`). Without one, ISO only: a file's dates are read one way.
+    // With a format, the format alone (and ISO): a date it refuses read the locale's way would
+    // mix two readings in one column (`05/06/2024` day first, `01/13/2024` month first).
+    let order = order.filter(|_| format.is_none());
     if let Some(order) = order
         && let Some(date) = parse_ordered_date(s, order)
             .or_else(|| {
@@ -1709,12 +1712,7 @@ pub fn parse_datetime(
         let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
         return Ok((dt, offset));
     }
-    if format.is_some()
-        && order.is_some()
-        && let Some(parsed) = parse_iso_datetime(s, order, default_offset, false)
-    {
-        return parsed;
-    }
+    // A value the format refuses is not read the locale's way, as for dates.
     let expected = match (format, order) {
         (Some(f), _) => format!(" or {f}"),
         (None, Some(DateOrder::Mdy)) => " or 12/31/2024 11:59 PM".to_string(),

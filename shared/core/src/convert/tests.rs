@@ -686,16 +686,33 @@ fn a_date_format_is_read_with_strftime() {
     );
     assert!(fault(&date, &iso(), "x").contains("expected YYYY-MM-DD or %d %b %Y"));
 
-    // The field's own format wins over the locale's order; the order still reads what the
-    // format does not.
+    // The field's own format wins over the locale's order, and what it refuses is no date: read
+    // the locale's way, one column would hold two readings (01/13/2024 month first beside
+    // 05/06/2024 day first).
     let day_first = kind("type: date, format: '%d/%m/%Y'");
     table(
         &day_first,
         &with_order(DateOrder::Mdy),
-        &[("03/04/2020", "\"2020-04-03\""), ("13/04/2020", "\"2020-04-13\""), ("04.13.2020", "\"2020-04-13\"")],
+        &[
+            ("03/04/2020", "\"2020-04-03\""),
+            ("13/04/2020", "\"2020-04-13\""),
+            ("04.13.2020", "!invalid_date"),
+            ("01/13/2024", "!invalid_date"),
+            ("2020-04-13", "\"2020-04-13\""),
+        ],
     );
-    let dt = kind("type: datetime, format: '%d/%m/%Y %H:%M'");
-    table(&dt, &with_order(DateOrder::Mdy), &[("03/04/2020 10:00", "\"2020-04-03T10:00:00Z\"")]);
+    assert!(fault(&day_first, &with_order(DateOrder::Mdy), "01/13/2024").contains("expected YYYY-MM-DD or %d/%m/%Y"));
+    let dt = kind("type: datetime, format: '%d.%m.%Y %H:%M'");
+    table(
+        &dt,
+        &with_order(DateOrder::Mdy),
+        &[
+            ("03.04.2020 10:00", "\"2020-04-03T10:00:00Z\""),
+            ("12.31.2024 10:00", "!invalid_datetime"),
+            ("2024-12-31T10:00:00", "\"2024-12-31T10:00:00Z\""),
+        ],
+    );
+    assert!(fault(&dt, &with_order(DateOrder::Mdy), "12.31.2024 10:00").contains("or %d.%m.%Y %H:%M"));
 }
 
 #[test]
