@@ -78,7 +78,12 @@ impl App {
             Vec::new()
         };
         let mut dups = blocking(move || find_duplicates_in_runs(runs)).await?;
-        let scope = format!("{}/{}", tenant, import.template.id);
+        // The rows an earlier import of the same template delivered: a stored template by its
+        // id; one given with the import (every such one is `inline`) by its name.
+        let scope = match import.template.id.as_str() {
+            "inline" => format!("{tenant}/inline:{}", import.template.name),
+            template => format!("{tenant}/{template}"),
+        };
         if across {
             let dup_lines: HashSet<u64> = dups.iter().filter(|d| d.slot == ROW_HASH_SLOT).map(|d| d.line).collect();
             let firsts: Vec<&KeyEntry> = row_hashes.iter().filter(|k| !dup_lines.contains(&k.line)).collect();

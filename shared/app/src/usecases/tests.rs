@@ -142,7 +142,17 @@ impl Harness {
     }
 
     async fn start_to(&self, file: &[u8], settings: SettingsPatch, destination: Option<&str>) -> ImportId {
-        let template = parse_template(TEMPLATE, TemplateSyntax::Yaml).unwrap();
+        self.start_of(TEMPLATE, file, settings, destination).await
+    }
+
+    async fn start_of(
+        &self,
+        template: &str,
+        file: &[u8],
+        settings: SettingsPatch,
+        destination: Option<&str>,
+    ) -> ImportId {
+        let template = parse_template(template, TemplateSyntax::Yaml).unwrap();
         let import = self
             .app
             .create_import(CreateImport {
@@ -342,6 +352,17 @@ async fn duplicate_rows_are_found_across_imports_of_the_same_template() {
     let errors = h.result(&second, "errors.jsonl").await;
     assert!(errors.contains(&format!("import {first}")), "{errors}");
     assert!(errors.contains("duplicate_row") && errors.contains("not_unique"));
+    // Another template given with its import (as every command-line one is): its rows are its
+    // own, though they repeat the first template's values.
+    let other = TEMPLATE.replace("name: contacts", "name: suppliers");
+    let third = h.start_of(&other, b"id,email\n1,a@b.co\n", settings_across(), None).await;
+    h.drain(false).await;
+    let import = h.import(&third).await;
+    assert_eq!((import.counts.valid, import.counts.invalid), (1, 0), "{}", h.result(&third, "errors.jsonl").await);
+}
+
+fn settings_across() -> SettingsPatch {
+    SettingsPatch { dedupe: Some(Dedupe::AcrossImports), ..Default::default() }
 }
 
 #[tokio::test]
