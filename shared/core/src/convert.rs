@@ -72,6 +72,13 @@ impl ParseOptions {
         self
     }
 
+    /// These options with dates read in ISO alone (`YYYY-MM-DD`), whatever the locale's order:
+    /// a template's own dates (bounds, defaults) mean one day in every locale.
+    pub fn iso_dates(mut self) -> ParseOptions {
+        self.date_order = None;
+        self
+    }
+
     /// The separator that may group thousands, if any.
     #[inline]
     fn grouping(&self) -> Option<u8> {

@@ -907,7 +907,7 @@ impl Schema {
             return Err(TemplateError::at("fields", "a template may have at most 1024 fields"));
         }
         let settings = spec.settings.resolve("settings")?;
-        let options = ParseOptions::from_settings(&settings).plain_numbers();
+        let options = ParseOptions::from_settings(&settings).plain_numbers().iso_dates();
         let mut fields: Vec<Field> = Vec::with_capacity(spec.fields.len());
         let mut dfa_budget = DFA_BUDGET;
         for (i, f) in spec.fields.iter().enumerate() {

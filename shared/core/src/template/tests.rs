@@ -851,3 +851,22 @@ fn a_byte_order_mark_before_a_template_is_no_part_of_it() {
         assert_eq!(parse_template(text, syntax).unwrap().name, "t");
     }
 }
+
+#[test]
+fn a_templates_own_dates_are_iso_whatever_the_locale() {
+    // `01/02/2024` would be 2 January under en-US and 1 February under de-DE: a bound means one
+    // day in every locale, so it is written as ISO.
+    for locale in ["en-US", "de-DE"] {
+        let text = format!(
+            "name: t\nfields:\n  - key: d\n    type: date\n    validators:\n      - {{ max: \"01/02/2024\" }}\nsettings:\n  locale: {locale}\n"
+        );
+        let err = Schema::compile(yaml(&text)).unwrap_err();
+        assert_eq!(err.path, "fields[0].validators[0].max", "{locale}: {err}");
+        assert!(err.message.contains("YYYY-MM-DD"), "{locale}: {err}");
+        let iso = text.replace("01/02/2024", "2024-02-01");
+        Schema::compile(yaml(&iso)).unwrap_or_else(|e| panic!("{locale}: {e}"));
+    }
+    // A field's own format reads its bounds, as it reads its cells.
+    let formatted = "name: t\nfields:\n  - { key: d, type: date, format: '%d/%m/%Y', default: '31/12/2024' }\nsettings:\n  locale: en-US\n";
+    Schema::compile(yaml(formatted)).unwrap();
+}
