@@ -321,7 +321,8 @@ fn schedule() -> impl Strategy<Value = (u32, usize, Vec<u64>, Vec<bool>)> {
 }
 
 /// Row-hash duplicates as a single pass over the valid rows would find them: rows whose values
-/// are equal (decimals compared by value) repeat the first such row.
+/// are equal (decimals compared by value), and whose columns carried unmapped are (an empty one
+/// as an absent one), repeat the first such row.
 fn row_duplicates_by_hand(valid_rows: &str) -> Vec<(u64, u64)> {
     let mut first: HashMap<String, u64> = HashMap::new();
     let mut dups = Vec::new();
@@ -333,7 +334,9 @@ fn row_duplicates_by_hand(valid_rows: &str) -> Vec<(u64, u64)> {
             let exact: rust_decimal::Decimal = amount.parse().expect("valid decimals parse");
             values["amount"] = serde_json::Value::String(exact.normalize().to_string());
         }
-        let key = values.to_string();
+        let mut carried = row["unmapped"].as_object().cloned().unwrap_or_default();
+        carried.retain(|_, v| v.as_str() != Some(""));
+        let key = format!("{values}{}", serde_json::Value::Object(carried));
         match first.get(&key) {
             Some(&of) => dups.push((line, of)),
             None => {
