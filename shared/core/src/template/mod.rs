@@ -702,6 +702,74 @@ pub struct Matcher {
     regex: regex::Regex,
 }
 
+/// A pattern with `\d`, `\w` and `\b` (and their negations) as JavaScript reads them: ASCII
+/// digits, ASCII word characters and boundaries between them. The `regex` crate reads them as
+/// Unicode classes, so `^\d{3}$` took `١٢٣` and `１２３`, which a "digits only" code is not.
+fn javascript_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    // Inside a bracket class (the `regex` crate nests them).
+    let mut depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('d' | 'D' | 'w' | 'W')) => {
+                    let class = match e {
+                        'd' => "[:digit:]",
+                        'D' => "[:^digit:]",
+                        'w' => "[:word:]",
+                        _ => "[:^word:]",
+                    };
+                    if depth > 0 {
+                        out.push_str(class);
+                    } else {
+                        out.push('[');
+                        out.push_str(class);
+                        out.push(']');
+                    }
+                }
+                Some(e @ ('b' | 'B')) if depth == 0 => {
+                    out.push_str("(?-u:\\");
+                    out.push(e);
+                    out.push(')');
+                }
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None => out.push('\\'),
+            },
+            // `[:alpha:]` inside a class is one item, not a class of its own.
+            '[' if depth > 0 && chars.peek() == Some(&':') => {
+                out.push('[');
+                for x in chars.by_ref() {
+                    out.push(x);
+                    if x == ']' {
+                        break;
+                    }
+                }
+            }
+            '[' => {
+                depth += 1;
+                out.push('[');
+                // A `]` first (after an optional `^`) is a literal.
+                if let Some(caret) = chars.next_if_eq(&'^') {
+                    out.push(caret);
+                }
+                if let Some(bracket) = chars.next_if_eq(&']') {
+                    out.push(bracket);
+                }
+            }
+            ']' if depth > 0 => {
+                depth -= 1;
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Memory the DFAs of one template may take (a DFA that could not be built within its limit
 /// counts its limit: the work was done). Past it, patterns are matched by the `regex` crate:
 /// three hundred patterns of bounded repetitions took 4 s and 140 MB to check.
@@ -713,6 +781,9 @@ impl Matcher {
     /// Compiles `pattern`; its DFA, if any, is taken from the template's `budget` of bytes.
     fn new(pattern: &str, budget: &mut usize) -> Result<Matcher, regex::Error> {
         use regex_automata::dfa::Automaton;
+        // Faults are reported in the pattern as written.
+        regex::RegexBuilder::new(pattern).size_limit(PATTERN_LIMIT).dfa_size_limit(PATTERN_LIMIT).build()?;
+        let pattern = &javascript_classes(pattern);
         let regex =
             regex::RegexBuilder::new(pattern).size_limit(PATTERN_LIMIT).dfa_size_limit(PATTERN_LIMIT).build()?;
         let runs = Runs::of(pattern);

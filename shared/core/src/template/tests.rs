@@ -696,6 +696,25 @@ fn simple_anchored_patterns_match_as_the_regex_crate_does() {
 }
 
 #[test]
+fn digit_and_word_classes_are_ascii_as_in_javascript() {
+    let m = |pattern: &str| Matcher::new(pattern, &mut { DFA_BUDGET }).unwrap();
+    let digits = m(r"^\d{3}$");
+    assert!(digits.is_match("123"));
+    assert!(!digits.is_match("١٢٣") && !digits.is_match("１２３"), "Arabic-Indic and full-width digits");
+    assert!(m(r"^[\d-]+$").is_match("12-3") && !m(r"^[\d-]+$").is_match("١-٢"));
+    assert!(m(r"^\D+$").is_match("١٢٣") && !m(r"^[^\d]+$").is_match("a1"));
+    assert!(m(r"^\w+$").is_match("ab_1") && !m(r"^\w+$").is_match("é"));
+    assert!(m(r"\bcat\b").is_match("a cat.") && !m(r"\bcat\b").is_match("concatenate"));
+    // Escapes and classes stay as written: a literal backslash, `]` first in a class, POSIX and
+    // Unicode classes.
+    assert!(m(r"^\\d$").is_match("\\d"));
+    assert!(m(r"^[]a]+$").is_match("]a") && m(r"^[^]a]$").is_match("b"));
+    assert!(m(r"^[[:alpha:]\d]+$").is_match("a1"));
+    assert!(m(r"^\p{L}+$").is_match("é"));
+    assert_eq!(javascript_classes(r"a\d[\w.]\b\\w[]\d]"), r"a[[:digit:]][[:word:].](?-u:\b)\\w[][:digit:]]");
+}
+
+#[test]
 fn yaml_aliases_that_expand_a_template_past_8_mebibytes_are_refused() {
     let names: Vec<String> = (0..2000).map(|i| format!("alias{i}")).collect();
     let mut bomb = format!("name: t\nfields:\n  - &f {{key: a, alternate_matches: [{}]}}\n", names.join(","));
