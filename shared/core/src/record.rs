@@ -112,9 +112,15 @@ pub fn is_blank_bytes(bytes: &[u8]) -> bool {
     }
 }
 
-/// A number as a spreadsheet shows it: integers without `.0`, others in shortest round-trip form.
+/// A number as a spreadsheet shows it: integers without `.0`, others in shortest round-trip form
+/// (with an exponent where that form is very long).
 pub fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        return format!("{}", n as i64);
+    }
+    // Written out, 1e-300 takes 300 digits (and no decimal holds more than 28): an exponent.
+    let plain = format!("{n}");
+    if plain.len() > 40 { format!("{n:e}") } else { plain }
 }
 
 /// One record (row) from any reader.
@@ -344,5 +350,8 @@ mod tests {
         assert_eq!(format_number(1.0), "1");
         assert_eq!(format_number(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(format_number(-12.5), "-12.5");
+        assert_eq!(format_number(1.5e-27), "0.0000000000000000000000000015");
+        assert_eq!(format_number(-1e-300), "-1e-300");
+        assert_eq!(format_number(1.5e300), "1.5e300");
     }
 }
