@@ -64,11 +64,13 @@ pub enum JsonInputError {
     /// One object alone: neither an array nor JSON Lines.
     #[error(
         "the file holds one JSON object, which is taken for a document, not a row; JSON input is an array of objects, one per row, or JSON Lines (an object on each line, more than one line; to import one object as a row, write it inside [ ]){hint}",
-        hint = rows_hint(.rows_key.as_deref())
+        hint = rows_hint(.rows_key.as_deref(), *.pandas)
     )]
     NotRows {
         /// The object's one key that holds an array of objects (`{"data": [...]}`), if any.
         rows_key: Option<String>,
+        /// The pandas `to_json` orient the object is written in, if it looks like one.
+        pandas: Option<&'static str>,
     },
 }
 
@@ -101,9 +103,29 @@ fn explain(message: String, rest: &str, lines_mode: bool) -> String {
     format!("{message}: {advice}")
 }
 
-fn rows_hint(key: Option<&str>) -> String {
-    key.map(|k| format!("; if the rows are the array of objects under its key {k:?}, upload that array"))
-        .unwrap_or_default()
+fn rows_hint(key: Option<&str>, pandas: Option<&str>) -> String {
+    match (key, pandas) {
+        (Some(k), _) => format!("; if the rows are the array of objects under its key {k:?}, upload that array"),
+        (None, Some(orient)) => format!(
+            "; it looks like pandas' to_json with orient={orient}: export the rows with to_json(orient='records') \
+             (or lines=True as well, for JSON Lines)"
+        ),
+        (None, None) => String::new(),
+    }
+}
+
+/// The orient of pandas' `to_json` an object is written in: `'split'` (`columns`, `index` and
+/// `data`, an array of arrays), or `'columns'` (pandas' default) or `'index'` (every value an
+/// object, of values by row or by column).
+fn pandas_orient(text: &str) -> Option<&'static str> {
+    let object: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    let starts = |v: &RawValue, c: char| v.get().trim_start().starts_with(c);
+    if let (Some(_), Some(data)) = (object.get("columns"), object.get("data"))
+        && data.get().trim_start().strip_prefix('[').is_some_and(|rest| rest.trim_start().starts_with('['))
+    {
+        return Some("'split'");
+    }
+    (!object.is_empty() && object.values().all(|v| starts(v, '{'))).then_some("'columns' (its default) or 'index'")
 }
 
 /// The one key of a JSON object whose value is an array of objects: where an export that wraps
@@ -206,14 +228,14 @@ pub fn read_json<E>(
                 Ok(row) => rows.push((i as u64 + 1, row)),
                 // One object written over several lines is a document, not JSON Lines.
                 Err(_) if rows.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
-                    return Err(JsonInputError::NotRows { rows_key: rows_key(text) });
+                    return Err(JsonInputError::NotRows { rows_key: rows_key(text), pandas: pandas_orient(text) });
                 }
                 Err(e) => return Err(syntax(e, i)),
             }
         }
         // One object alone is a document (an API response, say), not rows.
         if rows.len() == 1 {
-            return Err(JsonInputError::NotRows { rows_key: rows_key(text) });
+            return Err(JsonInputError::NotRows { rows_key: rows_key(text), pandas: pandas_orient(text) });
         }
         rows
     } else {
@@ -585,14 +607,14 @@ mod tests {
             read_json("[\n{\"a\": 1},\n{\"a\": }\n]", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, .. }), "{err:?}");
         let err = read_json("{\n  \"a\": 1\n}\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
-        assert_eq!(err, JsonInputError::NotRows { rows_key: None });
+        assert_eq!(err, JsonInputError::NotRows { rows_key: None, pandas: None });
         assert!(err.to_string().contains("array of objects"), "{err}");
         let one =
             read_json("{\"data\": [{\"a\": 1}], \"total\": 1}\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()));
         let err = one.unwrap_err();
         assert_eq!(
             err,
-            JsonInputError::NotRows { rows_key: Some("data".into()) },
+            JsonInputError::NotRows { rows_key: Some("data".into()), pandas: None },
             "a minified response is not one row"
         );
         assert!(
@@ -608,7 +630,7 @@ mod tests {
             |_, _| Ok::<(), ()>(()),
             |_| Ok(()),
         );
-        assert_eq!(two.unwrap_err(), JsonInputError::NotRows { rows_key: None });
+        assert_eq!(two.unwrap_err(), JsonInputError::NotRows { rows_key: None, pandas: None });
         let pretty = read_json(
             "{\n  \"records\": [\n    {\"a\": 1}\n  ],\n  \"offset\": null\n}",
             10,
@@ -616,7 +638,16 @@ mod tests {
             |_, _| Ok::<(), ()>(()),
             |_| Ok(()),
         );
-        assert_eq!(pretty.unwrap_err(), JsonInputError::NotRows { rows_key: Some("records".into()) });
+        assert_eq!(pretty.unwrap_err(), JsonInputError::NotRows { rows_key: Some("records".into()), pandas: None });
+        // pandas' to_json in its other orients: named, with the one to use.
+        for (text, orient) in [
+            ("{\"columns\":[\"a\"],\"index\":[0,1],\"data\":[[1],[2]]}", "'split'"),
+            ("{\"a\":{\"0\":1,\"1\":2},\"b\":{\"0\":3,\"1\":4}}", "'columns' (its default) or 'index'"),
+        ] {
+            let err = read_json(text, 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(())).unwrap_err();
+            assert_eq!(err, JsonInputError::NotRows { rows_key: None, pandas: Some(orient) });
+            assert!(err.to_string().contains("to_json(orient='records')"), "{err}");
+        }
         let err = read_json("{\"a\": 1}\n{\"a\": 2}\n{\"a\": }\n", 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()))
             .unwrap_err();
         assert!(matches!(err, JsonInputError::Syntax { line: 3, column: 7, .. }), "{err:?}");
