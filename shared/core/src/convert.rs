@@ -1460,14 +1460,37 @@ fn parse_date_general(
                 (None, None) => {
                     return Err(Fault::new(
                         codes::INVALID_DATE,
-                        format!("'{}' is not a date (expected YYYY-MM-DD)", clip(s)),
+                        format!("'{}' is not a date (expected YYYY-MM-DD){}", clip(s), epoch_note(s)),
                     ));
                 }
             };
             format!("YYYY-MM-DD; set the template's locale ({which}) to read it")
         }
     };
-    Err(Fault::new(codes::INVALID_DATE, format!("'{}' is not a date (expected {expected})", clip(s))))
+    Err(Fault::new(codes::INVALID_DATE, format!("'{}' is not a date (expected {expected}){}", clip(s), epoch_note(s))))
+}
+
+/// For a number that reads as a Unix time (seconds or milliseconds since 1970, between 1990 and
+/// 2100), what it would be: pandas' `to_json` writes dates so unless told `date_format='iso'`.
+/// Only said, never read so: the same digits may be an id or an amount.
+fn epoch_note(s: &str) -> String {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return String::new();
+    }
+    let Ok(n) = s.parse::<i64>() else { return String::new() };
+    let (instant, unit) = match digits.len() {
+        9 | 10 => (jiff::Timestamp::from_second(n).ok(), "seconds"),
+        12 | 13 => (jiff::Timestamp::from_millisecond(n).ok(), "milliseconds"),
+        _ => return String::new(),
+    };
+    match instant {
+        Some(t) if (631_152_000..4_102_444_800).contains(&t.as_second()) => format!(
+            "; it looks like a Unix time in {unit}, {t}, as pandas' to_json writes dates unless given \
+             date_format='iso': export the dates as text"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Whether [`parse_date_general`] reads a date followed by midnight as the date.
@@ -1730,8 +1753,9 @@ pub fn parse_datetime(
     Err(Fault::new(
         codes::INVALID_DATETIME,
         format!(
-            "'{}' is not a date and time (expected YYYY-MM-DDTHH:MM:SS with an optional offset{expected})",
-            clip(s)
+            "'{}' is not a date and time (expected YYYY-MM-DDTHH:MM:SS with an optional offset{expected}){}",
+            clip(s),
+            epoch_note(s)
         ),
     ))
 }

@@ -1518,3 +1518,21 @@ fn a_padded_spreadsheet_number_is_text_as_shown_and_a_number_as_stored() {
     assert_eq!(back.to_cell_ref(), zip(), "{stored}");
     assert_eq!(zip().display(), "02134");
 }
+
+#[test]
+fn a_unix_time_in_a_date_field_is_named_not_read() {
+    let date = kind("type: date");
+    let dt = kind("type: datetime");
+    for (kind, code) in [(&date, "!invalid_date"), (&dt, "!invalid_datetime")] {
+        table(kind, &iso(), &[("1706659200000", code), ("1706659200", code)]);
+    }
+    assert!(
+        fault(&date, &iso(), "1706659200000")
+            .ends_with("; it looks like a Unix time in milliseconds, 2024-01-31T00:00:00Z, as pandas' to_json writes dates unless given date_format='iso': export the dates as text")
+    );
+    assert!(fault(&dt, &iso(), "1706659200").contains("Unix time in seconds, 2024-01-31T00:00:00Z"));
+    // Digits of other lengths, or far from today, say nothing of it.
+    for text in ["12345", "99999999999999", "100000000"] {
+        assert!(!fault(&date, &iso(), text).contains("Unix"), "{text}");
+    }
+}
