@@ -1114,8 +1114,6 @@ fn iso_date_cell(s: &str) -> &str {
     }
 }
 
-/// Whether any worksheet part holds the word `mergeCell` (its merged regions): a scan of the
-/// decompressed bytes, much cheaper than reading the XML.
 /// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name. The
 /// workbook names its tables per sheet; each table's part gives its range and how many totals
 /// rows end it. A part that cannot be read gives none: the rows are then read as they are.
@@ -1198,6 +1196,8 @@ fn start_tag<'x>(xml: &'x str, local: &str) -> Option<Vec<(&'x str, &'x str)>> {
     None
 }
 
+/// Whether any worksheet part holds the word `mergeCell` (its merged regions): a scan of the
+/// decompressed bytes, much cheaper than reading the XML.
 fn any_merged_cells<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<bool, XlsxError> {
     const WORD: &[u8] = b"mergeCell";
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
