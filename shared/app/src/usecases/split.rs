@@ -932,7 +932,8 @@ impl Drop for TempDir {
 }
 
 /// The first visible sheet besides the one read whose header (in its first rows, below any
-/// title) the template maps without a problem.
+/// title) the template maps without a problem; among the first eight others (each look reads
+/// the workbook's parts again).
 fn sheet_with_columns<R: std::io::Read + std::io::Seek>(
     open: impl Fn() -> std::io::Result<R>,
     limits: &xlsx::XlsxLimits,
@@ -940,7 +941,7 @@ fn sheet_with_columns<R: std::io::Read + std::io::Seek>(
     settings: &sluice_core::settings::Settings,
     read: &xlsx::SheetInfo,
 ) -> Option<String> {
-    read.visible.iter().filter(|name| **name != read.name).find_map(|name| {
+    read.visible.iter().filter(|name| **name != read.name).take(8).find_map(|name| {
         let mut rows: Vec<Vec<String>> = Vec::new();
         let sheet = sluice_core::settings::SheetRef::Name(name.clone());
         // The rows a header may be on, then a stop.
