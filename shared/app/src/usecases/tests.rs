@@ -200,6 +200,23 @@ impl Harness {
         panic!("the queue never drained");
     }
 
+    /// Runs queued jobs until none are left but finalize's, which come back unrun.
+    async fn drain_but_finalize(&self) -> Vec<Job> {
+        let mut finalize = Vec::new();
+        loop {
+            let jobs = self.queue.take();
+            if jobs.is_empty() {
+                return finalize;
+            }
+            for job in jobs {
+                match job {
+                    Job::Finalize { .. } => finalize.push(job),
+                    job => self.app.handle(job).await.unwrap(),
+                }
+            }
+        }
+    }
+
     async fn import(&self, id: &ImportId) -> Import {
         self.app.get_import(&self.tenant, id).await.unwrap()
     }
@@ -375,19 +392,7 @@ async fn a_missing_chunk_output_at_finalize_processes_the_upload_again() {
     let id = h.start(FILE, SettingsPatch::default()).await;
     // Every job but finalize, then the first chunk's output goes missing (as chunks written by an
     // earlier version under other keys would be).
-    let mut finalize = Vec::new();
-    loop {
-        let jobs = h.queue.take();
-        if jobs.is_empty() {
-            break;
-        }
-        for job in jobs {
-            match job {
-                Job::Finalize { .. } => finalize.push(job),
-                job => h.app.handle(job).await.unwrap(),
-            }
-        }
-    }
+    let finalize = h.drain_but_finalize().await;
     assert_eq!(finalize.len(), 1);
     h.blobs.delete_prefix(&crate::keys::chunk_output(&h.tenant, &id, 1, 0)).await.unwrap();
     for job in finalize {
@@ -711,19 +716,7 @@ async fn a_chunk_whose_import_was_split_again_while_it_ran_ends_quietly() {
 async fn a_finalize_overtaken_by_another_run_of_it_ends_quietly() {
     let h = harness();
     let id = h.start(FILE, SettingsPatch::default()).await;
-    let mut finalize = Vec::new();
-    loop {
-        let jobs = h.queue.take();
-        if jobs.is_empty() {
-            break;
-        }
-        for job in jobs {
-            match job {
-                Job::Finalize { .. } => finalize.push(job),
-                job => h.app.handle(job).await.unwrap(),
-            }
-        }
-    }
+    let mut finalize = h.drain_but_finalize().await;
     assert_eq!(finalize.len(), 1);
     *h.repo.overtaken.lock().unwrap() = Some(h.blobs.clone());
     // It read the import as running, then found the work files gone: the other run settled it.

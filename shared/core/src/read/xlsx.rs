@@ -1135,12 +1135,7 @@ fn table_totals_rows<R: Read + Seek>(
     };
     let mut rows = Vec::new();
     for i in 0..zip.len() {
-        let table = zip
-            .by_index_raw(i)
-            .ok()
-            .and_then(|e| e.name().ok().map(|n| n.to_ascii_lowercase()))
-            .is_some_and(|name| name.starts_with("xl/tables/") && name.ends_with(".xml"));
-        if !table {
+        if !xml_part_under(&mut zip, i, "xl/tables/") {
             continue;
         }
         let Ok(entry) = zip.by_index(i) else { continue };
@@ -1162,6 +1157,15 @@ fn table_totals_rows<R: Read + Seek>(
     }
     rows.sort();
     rows
+}
+
+/// Whether entry `i` of a workbook's zip is an XML part under `folder` (lower case), its name
+/// compared ignoring case.
+fn xml_part_under<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, i: usize, folder: &str) -> bool {
+    zip.by_index_raw(i)
+        .ok()
+        .and_then(|e| e.name().ok().map(|n| n.to_ascii_lowercase()))
+        .is_some_and(|name| name.starts_with(folder) && name.ends_with(".xml"))
 }
 
 /// The attributes (`key="value"`, prefixes dropped from keys) of the first start tag whose local
@@ -1204,12 +1208,7 @@ fn any_merged_cells<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Resu
     let finder = memchr::memmem::Finder::new(WORD);
     let mut buf = vec![0u8; 64 * 1024];
     for i in 0..zip.len() {
-        let sheet = zip
-            .by_index_raw(i)
-            .ok()
-            .and_then(|e| e.name().ok().map(|n| n.to_ascii_lowercase()))
-            .is_some_and(|name| name.starts_with("xl/worksheets/") && name.ends_with(".xml"));
-        if !sheet {
+        if !xml_part_under(&mut zip, i, "xl/worksheets/") {
             continue;
         }
         let Ok(mut entry) = zip.by_index(i) else { continue };
