@@ -197,6 +197,12 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         },
         CellRef::ExcelDate(serial) => return convert_serial(kind, serial, Serial::DateCell, opts),
         CellRef::ExcelDateTime(serial) => return convert_serial(kind, serial, Serial::DateTimeCell, opts),
+        CellRef::ExcelTime(serial) => match kind {
+            Kind::Date { .. } | Kind::Datetime { .. } => {
+                return convert_serial(kind, serial, Serial::DateTimeCell, opts);
+            }
+            _ => return convert_time_of_day(kind, serial_milliseconds(serial.rem_euclid(1.0)), opts),
+        },
         CellRef::Bool(b) => {
             if let Kind::Boolean(_) = kind {
                 return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text: Cow::Borrowed(bool_text(b)) };
@@ -660,6 +666,12 @@ pub(crate) fn time_of_day_text(ms: u64) -> String {
 /// A serial below 1 in milliseconds of its day: rounded, but never up to the next day.
 fn serial_milliseconds(serial: f64) -> u32 {
     ((serial * 86_400_000.0).round() as u32).min(86_399_999)
+}
+
+/// The time of day of a serial in a format that shows the time alone (`hh:mm`), as a text field
+/// reads it.
+pub fn serial_time_text(serial: f64) -> String {
+    time_of_day_text(u64::from(serial_milliseconds(serial.rem_euclid(1.0))))
 }
 
 /// A date-formatted spreadsheet serial as the spreadsheet shows it, as a text field reads it: a

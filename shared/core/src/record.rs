@@ -32,6 +32,9 @@ pub enum CellRef<'a> {
     /// A date-formatted serial with a time of day, in a format that shows the time
     /// (`yyyy-mm-dd hh:mm`): a date field would drop what the sheet shows.
     ExcelDateTime(f64),
+    /// A date-formatted serial of a whole day or more, in a format that shows its time of day
+    /// alone (`hh:mm`): text fields read the time the sheet shows, date-time fields the moment.
+    ExcelTime(f64),
     /// A spreadsheet error value such as `#DIV/0!`.
     Error(Cow<'a, str>),
     /// A JSON array of strings (list fields).
@@ -74,7 +77,9 @@ impl CellRef<'_> {
             CellRef::Number(n) => Cow::Owned(format_number(*n)),
             CellRef::Int(i) => Cow::Owned(i.to_string()),
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => Cow::Owned(format_number(*serial)),
+            CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) | CellRef::ExcelTime(serial) => {
+                Cow::Owned(format_number(*serial))
+            }
             CellRef::List(items) => Cow::Owned(items.join(" ")),
             CellRef::Uncalculated(formula) if formula.is_empty() => Cow::Borrowed(""),
             CellRef::Uncalculated(formula) => Cow::Owned(format!("={formula}")),
@@ -195,6 +200,8 @@ pub enum TaggedCell<'a> {
     Numeral(Cow<'a, str>),
     /// A serial in a format that shows its time (see [`CellRef::ExcelDateTime`]).
     DateTime(f64),
+    /// A serial in a format that shows its time alone (see [`CellRef::ExcelTime`]).
+    Time(f64),
     /// A spreadsheet error value.
     #[serde(borrow)]
     Error(Cow<'a, str>),
@@ -226,6 +233,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Tagged(TaggedCell::Date(d)) => CellRef::ExcelDate(*d),
             StoredCell::Tagged(TaggedCell::Numeral(n)) => CellRef::Numeral(n.clone()),
             StoredCell::Tagged(TaggedCell::DateTime(d)) => CellRef::ExcelDateTime(*d),
+            StoredCell::Tagged(TaggedCell::Time(d)) => CellRef::ExcelTime(*d),
             StoredCell::Tagged(TaggedCell::Error(e)) => CellRef::Error(e.clone()),
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
@@ -252,6 +260,7 @@ impl<'a> StoredCell<'a> {
             CellRef::Bool(b) => StoredCell::Bool(b),
             CellRef::ExcelDate(d) => StoredCell::Tagged(TaggedCell::Date(d)),
             CellRef::ExcelDateTime(d) => StoredCell::Tagged(TaggedCell::DateTime(d)),
+            CellRef::ExcelTime(d) => StoredCell::Tagged(TaggedCell::Time(d)),
             CellRef::Error(e) => StoredCell::Tagged(TaggedCell::Error(e)),
             CellRef::List(l) => StoredCell::Tagged(TaggedCell::List(l)),
             CellRef::Json(j) => StoredCell::Tagged(TaggedCell::Json(j)),

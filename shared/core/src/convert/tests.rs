@@ -972,6 +972,13 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&date, CellRef::ExcelDateTime(45000.0), "\"2023-03-15\"", "2023-03-15");
     check(&dt, CellRef::ExcelDateTime(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
     check(&Kind::Text, CellRef::ExcelDateTime(45000.25), "\"2023-03-15T06:00:00\"", "2023-03-15T06:00:00");
+    // In a format that shows the time alone, a text field reads the time the sheet shows; a
+    // date-time field still reads the moment the cell holds.
+    check(&Kind::Text, CellRef::ExcelTime(45000.75), "\"18:00:00\"", "18:00:00");
+    check(&Kind::Text, CellRef::ExcelTime(45001.0), "\"00:00:00\"", "00:00:00");
+    check(&dt, CellRef::ExcelTime(45000.75), "\"2023-03-15T18:00:00Z\"", "2023-03-15T18:00:00");
+    check(&date, CellRef::ExcelTime(45000.75), "!invalid_date", "2023-03-15T18:00:00");
+    check(&kind("type: integer"), CellRef::ExcelTime(45000.75), "!invalid_integer", "18:00:00");
     check(&date, CellRef::Number(36585.5), "!invalid_date", "2000-02-29T12:00:00");
     let in_1904 = ParseOptions { is_1904: true, ..iso() };
     assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.0)), ("\"1904-01-01\"".into(), "1904-01-01".into()));

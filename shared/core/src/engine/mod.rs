@@ -440,6 +440,7 @@ impl<'a> RowEngine<'a> {
                     CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
                         Cow::Owned(crate::convert::serial_text(serial, self.opts.is_1904))
                     }
+                    CellRef::ExcelTime(serial) => Cow::Owned(crate::convert::serial_time_text(serial)),
                     other => Cow::Owned(other.display().into_owned()),
                 };
                 self.unmapped.push((c, text));

@@ -46,6 +46,7 @@ fn header_names(cells: &[CellRef<'_>]) -> (Vec<String>, Vec<(usize, u64)>) {
                 dates.push((i, serial.to_bits()));
                 crate::convert::serial_text(*serial, false)
             }
+            CellRef::ExcelTime(serial) => crate::convert::serial_time_text(*serial),
             other => other.display().trim().to_string(),
         })
         .collect();

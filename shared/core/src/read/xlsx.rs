@@ -511,6 +511,7 @@ where
                 Some(pattern) => Some(Shows::Digits(pattern, DigitPattern::zero_section(code))),
                 None => match DurationPattern::parse(code) {
                     Some(pattern) => Some(Shows::Duration(pattern)),
+                    None if shows_time_of_day(code) && !shows_date(code) => Some(Shows::TimeOnly),
                     None => shows_time_of_day(code).then_some(Shows::TimeOfDay),
                 },
             }
@@ -800,6 +801,8 @@ enum Shows {
     Digits(DigitPattern, bool),
     /// A date's time of day.
     TimeOfDay,
+    /// A time of day alone (`hh:mm`), also of a serial that holds a date.
+    TimeOnly,
     /// A duration's units.
     Duration(DurationPattern),
 }
@@ -890,35 +893,50 @@ impl DurationPattern {
 }
 
 /// Whether a number format's first section shows a time of day: hours, seconds or an AM/PM
-/// marker outside quoted text, escapes and brackets (`[h]` is a duration, which calamine reads
-/// as one already).
+/// marker (`[h]` is a duration, which calamine reads as one already).
 fn shows_time_of_day(code: &str) -> bool {
-    let mut chars = code.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ';' => return false,
-            // Quoted text and bracketed colours, locales or durations show no time of day.
-            '"' | '[' => {
-                let close = if c == '"' { '"' } else { ']' };
-                if !chars.by_ref().any(|q| q == close) {
-                    return false;
-                }
-            }
-            '\\' | '_' | '*' => {
-                chars.next();
-            }
-            'h' | 'H' | 's' | 'S' => return true,
-            'a' | 'A' => {
-                let rest = chars.as_str();
-                let marker = |m: &str| rest.get(..m.len()).is_some_and(|r| r.eq_ignore_ascii_case(m));
-                if marker("m/pm") || marker("/p") {
-                    return true;
-                }
-            }
-            _ => {}
+    format_codes(code).any(|(c, rest)| match c {
+        'h' | 'H' | 's' | 'S' => true,
+        'a' | 'A' => {
+            let marker = |m: &str| rest.get(..m.len()).is_some_and(|r| r.eq_ignore_ascii_case(m));
+            marker("m/pm") || marker("/p")
         }
-    }
-    false
+        _ => false,
+    })
+}
+
+/// Whether a number format's first section shows any part of a date: a day, a year (an era's
+/// or a Buddhist one too), or a month's name (`mmm`; `mm` beside hours is minutes).
+fn shows_date(code: &str) -> bool {
+    format_codes(code).any(|(c, rest)| match c.to_ascii_lowercase() {
+        'd' | 'y' | 'e' | 'g' | 'b' => true,
+        'm' => rest.get(..2).is_some_and(|r| r.eq_ignore_ascii_case("mm")),
+        _ => false,
+    })
+}
+
+/// The letters of a number format's first section that are codes, each with the rest of the
+/// format after it: quoted text, escaped characters and brackets (colours, locales, durations)
+/// are skipped, and an unclosed quote or bracket ends the codes.
+fn format_codes(code: &str) -> impl Iterator<Item = (char, &str)> {
+    let mut chars = code.chars();
+    std::iter::from_fn(move || {
+        loop {
+            match chars.next()? {
+                ';' => return None,
+                c @ ('"' | '[') => {
+                    let close = if c == '"' { '"' } else { ']' };
+                    if !chars.by_ref().any(|q| q == close) {
+                        return None;
+                    }
+                }
+                '\\' | '_' | '*' => {
+                    chars.next();
+                }
+                c => return Some((c, chars.as_str())),
+            }
+        }
+    })
 }
 
 /// A walk through a sheet's cell styles beside the reader of its values, for the number formats
@@ -945,7 +963,7 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
             _ if duration.is_some() => None,
             CellRef::Int(i) if i >= 0 => Some(i),
             CellRef::Number(f) if f >= 0.0 && f.fract() == 0.0 && f < 9_007_199_254_740_992.0 => Some(f as i64),
-            CellRef::ExcelDate(serial) if serial.fract() != 0.0 => None,
+            CellRef::ExcelDate(_) => None,
             _ => return value,
         };
         while let Some(reader) = self.reader.as_mut()
@@ -963,7 +981,10 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
         match (self.patterns.get(style).and_then(Option::as_ref), n, value) {
             (Some(Shows::Digits(_, true)), Some(0), value) => value,
             (Some(Shows::Digits(pattern, _)), Some(n), _) => CellRef::Shown(n, Cow::Owned(pattern.show(n as u64))),
-            (Some(Shows::TimeOfDay), None, CellRef::ExcelDate(serial)) => CellRef::ExcelDateTime(serial),
+            (Some(Shows::TimeOfDay), None, CellRef::ExcelDate(serial)) if serial.fract() != 0.0 => {
+                CellRef::ExcelDateTime(serial)
+            }
+            (Some(Shows::TimeOnly), None, CellRef::ExcelDate(serial)) if serial >= 1.0 => CellRef::ExcelTime(serial),
             (Some(Shows::Duration(pattern)), None, CellRef::Str(_)) if let Some(days) = duration => {
                 CellRef::Str(Cow::Owned(pattern.show((days * 86_400_000.0).round() as i64)))
             }
@@ -1460,6 +1481,18 @@ mod tests {
             "\"unclosed h",
         ] {
             assert!(!shows_time_of_day(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn formats_that_show_a_time_alone_are_told_from_date_and_time_formats() {
+        for code in ["h:mm", "hh:mm:ss", "h:mm AM/PM", "[$-409]h:mm:ss AM/PM", "mm:ss.0", "\"at\" hh:mm", "hh\\hmm"] {
+            assert!(shows_time_of_day(code) && !shows_date(code), "{code}");
+        }
+        for code in
+            ["m/d/yy h:mm", "yyyy-mm-dd hh:mm", "dd hh:mm", "mmm hh:mm", "[$-409]ddd h:mm", "e/m/d h:mm", "bbbb hh:mm"]
+        {
+            assert!(shows_date(code), "{code}");
         }
     }
 

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 
-use sluice_core::convert::{serial_text, trim};
+use sluice_core::convert::{serial_text, serial_time_text, trim};
 use sluice_core::mapping::HEADER_SEARCH_ROWS;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
@@ -228,6 +228,7 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
             .iter()
             .map(|c| match c {
                 CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => Err(*serial),
+                CellRef::ExcelTime(serial) => Ok(serial_time_text(*serial)),
                 c => Ok(c.display().trim().to_string()),
             })
             .collect();
