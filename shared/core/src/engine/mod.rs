@@ -649,8 +649,8 @@ impl<'a> RowEngine<'a> {
             };
             if !ok {
                 let code = v.check.code();
-                let is_list = matches!(self.values[fi], Value::List(_));
-                let builtin = || validator_message(&v.check, text, is_list);
+                let value = &self.values[fi];
+                let builtin = || validator_message(&v.check, text, value);
                 let message = match &v.message {
                     Some(m) => crate::template::fill_message(m, text, &field.label),
                     None => field.message(code, builtin, text),
@@ -714,7 +714,7 @@ pub(crate) fn passes<'a>(
             let n = *n as usize;
             match value {
                 Value::Text(t) if t.len() < n => false,
-                Value::Text(t) if t.len() >= 4 * n => true,
+                Value::Text(t) if t.len() >= MAX_DECOMPOSED_BYTES * n => true,
                 value => length(value, text) >= n,
             }
         }
@@ -750,12 +750,22 @@ fn length(value: &Value<'_>, text: &str) -> usize {
     }
 }
 
-/// Counts characters (not bytes) quickly.
+/// Counts characters as written composed (NFC), so `Café` is 4 characters whether its `é` is one
+/// character or an `e` and a combining accent, as `unique` and `one_of` already take it.
 fn char_count(s: &str) -> usize {
-    if s.is_ascii() { s.len() } else { s.bytes().filter(|b| (b & 0xC0) != 0x80).count() }
+    if s.is_ascii() {
+        return s.len();
+    }
+    composed(s).chars().count()
 }
 
-fn validator_message(check: &Check, text: &str, is_list: bool) -> String {
+/// The most bytes one composed character can take when written decomposed: a Hangul syllable
+/// as three 3-byte jamo is 9, a Greek letter with three accents is 8; 12 leaves room to spare.
+/// Text of `n` times as many bytes has at least `n` characters.
+const MAX_DECOMPOSED_BYTES: usize = 12;
+
+fn validator_message(check: &Check, text: &str, value: &Value<'_>) -> String {
+    let is_list = matches!(value, Value::List(_));
     let shown: String = if text.chars().count() > 60 {
         format!("{}...", text.chars().take(57).collect::<String>())
     } else {
@@ -779,7 +789,15 @@ fn validator_message(check: &Check, text: &str, is_list: bool) -> String {
         }
         Check::OneOf(choices) => {
             let values: Vec<&str> = choices.values.iter().take(12).map(String::as_str).collect();
-            format!("'{shown}' is not one of: {}", values.join(", "))
+            // A list names its first item that is not one of them, as a multi-enum does.
+            let item = match value {
+                Value::List(items) => items.iter().find(|item| choices.lookup(item).is_none()),
+                _ => None,
+            };
+            match item {
+                Some(item) => format!("'{item}' is not one of: {}", values.join(", ")),
+                None => format!("'{shown}' is not one of: {}", values.join(", ")),
+            }
         }
     }
 }

@@ -253,6 +253,25 @@ fields:
 }
 
 #[test]
+fn a_list_outside_its_choices_names_the_item() {
+    let yaml = "name: lists\nfields:\n  - key: tags\n    type: tags\n    validators: [{one_of: [a, b]}]\n";
+    let out = run(yaml, "tags\na c\n");
+    assert_eq!(out.issues(), ["2 not_one_of tags"]);
+    assert_eq!(out.messages[0].message, "'c' is not one of: a, b");
+}
+
+#[test]
+fn lengths_count_characters_as_composed_whatever_the_file_wrote() {
+    let yaml = "name: lengths\nfields:\n  - key: name\n    validators: [{min_length: 4}, {max_length: 4}]\n";
+    // `Café` with a one-character é and with an e and a combining accent; Hangul syllables as
+    // three jamo each (한국x is 3 characters in 19 bytes); an accent no letter composes with
+    // counts apart.
+    let out = run(yaml, "name\nCaf\u{e9}\nCafe\u{301}\n\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x\nabc\u{301}\u{301}\n");
+    assert_eq!(out.issues(), ["4 too_short name"]);
+    assert_eq!(out.messages[0].message, "'\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x' is shorter than 4 characters");
+}
+
+#[test]
 fn a_default_value_passes_the_validators_of_its_field() {
     let yaml = r#"
 name: defaults

@@ -700,6 +700,8 @@ pub struct Matcher {
     /// DFA needs no cache).
     dfa: Option<std::sync::Arc<(regex_automata::dfa::dense::DFA<Vec<u32>>, regex_automata::util::primitives::StateID)>>,
     regex: regex::Regex,
+    /// The pattern as the template writes it (`regex` holds it with ASCII classes spelled out).
+    written: std::sync::Arc<str>,
 }
 
 /// A pattern with `\d`, `\w` and `\b` (and their negations) as JavaScript reads them: ASCII
@@ -783,12 +785,13 @@ impl Matcher {
         use regex_automata::dfa::Automaton;
         // Faults are reported in the pattern as written.
         regex::RegexBuilder::new(pattern).size_limit(PATTERN_LIMIT).dfa_size_limit(PATTERN_LIMIT).build()?;
+        let written = std::sync::Arc::from(pattern);
         let pattern = &javascript_classes(pattern);
         let regex =
             regex::RegexBuilder::new(pattern).size_limit(PATTERN_LIMIT).dfa_size_limit(PATTERN_LIMIT).build()?;
         let runs = Runs::of(pattern);
         if runs.is_some() || *budget < PATTERN_LIMIT {
-            return Ok(Matcher { runs, dfa: None, regex });
+            return Ok(Matcher { runs, dfa: None, regex, written });
         }
         let built = regex_automata::dfa::dense::Builder::new()
             .configure(
@@ -806,7 +809,7 @@ impl Matcher {
             let start = dfa.start_state(&at_start).ok()?;
             Some(std::sync::Arc::new((dfa, start)))
         });
-        Ok(Matcher { runs, dfa, regex })
+        Ok(Matcher { runs, dfa, regex, written })
     }
 
     /// Whether the text matches anywhere.
@@ -843,7 +846,7 @@ impl Matcher {
 
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
-        self.regex.as_str()
+        &self.written
     }
 }
 

@@ -700,6 +700,7 @@ fn digit_and_word_classes_are_ascii_as_in_javascript() {
     let m = |pattern: &str| Matcher::new(pattern, &mut { DFA_BUDGET }).unwrap();
     let digits = m(r"^\d{3}$");
     assert!(digits.is_match("123"));
+    assert_eq!(digits.as_str(), r"^\d{3}$", "messages quote the pattern as written");
     assert!(!digits.is_match("١٢٣") && !digits.is_match("１２３"), "Arabic-Indic and full-width digits");
     assert!(m(r"^[\d-]+$").is_match("12-3") && !m(r"^[\d-]+$").is_match("١-٢"));
     assert!(m(r"^\D+$").is_match("١٢٣") && !m(r"^[^\d]+$").is_match("a1"));
