@@ -266,9 +266,15 @@ fn lengths_count_characters_as_composed_whatever_the_file_wrote() {
     // `Café` with a one-character é and with an e and a combining accent; Hangul syllables as
     // three jamo each (한국x is 3 characters in 19 bytes); an accent no letter composes with
     // counts apart.
-    let out = run(yaml, "name\nCaf\u{e9}\nCafe\u{301}\n\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x\nabc\u{301}\u{301}\n");
+    let out = run(
+        yaml,
+        "name\nCaf\u{e9}\nCafe\u{301}\n\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x\nabc\u{301}\u{301}\n",
+    );
     assert_eq!(out.issues(), ["4 too_short name"]);
-    assert_eq!(out.messages[0].message, "'\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x' is shorter than 4 characters");
+    assert_eq!(
+        out.messages[0].message,
+        "'\u{1112}\u{1161}\u{11ab}\u{1100}\u{116e}\u{11a8}x' is shorter than 4 characters"
+    );
 }
 
 #[test]
