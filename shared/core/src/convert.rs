@@ -150,7 +150,16 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
         CellRef::Empty => return ConvertedCell { value: Converted::Empty, text: Cow::Borrowed("") },
         // A JSON number is read in JSON's syntax, not the locale's: `1.234` is no 1234 in de-DE.
         CellRef::Numeral(number) => {
-            let value = convert_text(kind, &number, &opts.plain_numbers());
+            // Nor is `1.000` a thousands group to refuse in an integer field: it is one.
+            let whole = match (kind, number.split_once('.')) {
+                (Kind::Integer, Some((int, fraction)))
+                    if !int.is_empty() && !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') =>
+                {
+                    Some(Cow::Owned(int.to_string()))
+                }
+                _ => None,
+            };
+            let value = convert_text(kind, whole.as_ref().unwrap_or(&number), &opts.plain_numbers());
             return ConvertedCell { value, text: number };
         }
         CellRef::Error(e) => {

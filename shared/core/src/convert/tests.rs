@@ -1493,6 +1493,10 @@ fn typed_numbers_keep_their_own_syntax_under_a_decimal_comma_locale() {
     assert_eq!(read(&amount, CellRef::Numeral("-0.001".into())), "\"-0.001\"");
     assert_eq!(read(&Kind::Integer, CellRef::Numeral("1234".into())), "1234");
     assert_eq!(read(&Kind::Integer, CellRef::Numeral("1.234".into())), "!invalid_integer");
+    // A JSON number's point is always `.`: `1.000` is one, not a thousands group.
+    assert_eq!(read(&Kind::Integer, CellRef::Numeral("1.000".into())), "1");
+    assert_eq!(read(&Kind::Integer, CellRef::Numeral("-1000.000".into())), "-1000");
+    assert_eq!(read(&Kind::Integer, CellRef::Numeral("1.0001".into())), "!invalid_integer");
     assert_eq!(read(&Kind::Text, CellRef::Numeral("1.50".into())), "\"1.50\"", "as written");
     // Text is the locale's: there the point groups thousands.
     assert_eq!(read(&amount, CellRef::Str("1.234".into())), "\"1234\"");
