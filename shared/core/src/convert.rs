@@ -572,7 +572,7 @@ fn choice_fault(choices: &Choices, s: &str) -> Fault {
 
 /// 2^53: from here on a spreadsheet number (a 64-bit float) no longer holds every integer, and
 /// the digits 9007199254740993 already read as this very number.
-const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+pub const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 
 /// A number from a spreadsheet, read as a field of `kind`.
 fn convert_number<'a>(kind: &'a Kind, n: f64, opts: &ParseOptions) -> ConvertedCell<'a> {

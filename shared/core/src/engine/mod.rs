@@ -405,11 +405,39 @@ impl<'a> RowEngine<'a> {
                     self.unmapped.push((c, Cow::Borrowed("")));
                     continue;
                 }
+                let trimmed = |text: Cow<'a, str>| match text {
+                    Cow::Borrowed(t) if self.opts.trim => Cow::Borrowed(trim(t)),
+                    Cow::Owned(t) if self.opts.trim && trim(&t).len() != t.len() => Cow::Owned(trim(&t).to_string()),
+                    text => text,
+                };
                 let text = match cell {
-                    CellRef::Bytes(b) => match b {
+                    // Trimmed as a mapped cell is, so `dedupe` takes ` Cy ` for `Cy` here too.
+                    CellRef::Bytes(b) => trimmed(match b {
                         Cow::Borrowed(b) => String::from_utf8_lossy(b),
                         Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
-                    },
+                    }),
+                    CellRef::Str(s) => trimmed(s),
+                    // A spreadsheet number this large may not be the digits written (a 64-bit id
+                    // read as a float): it travels empty, with a warning, rather than as a
+                    // neighbour no one would notice.
+                    CellRef::Number(n) if n.fract() == 0.0 && n.abs() >= crate::convert::EXACT_INTEGERS => {
+                        let issue = self.issue(
+                            rec.cell_line(c),
+                            Some(c),
+                            None,
+                            codes::INVALID_TYPE,
+                            format!(
+                                "'{}' is a spreadsheet number of 9007199254740992 or more, which a spreadsheet does \
+                                 not store exactly, so it may not be the digits written; it travels empty: store the \
+                                 column as text",
+                                crate::record::format_number(n)
+                            ),
+                            Severity::Warning,
+                            None,
+                        );
+                        self.issues.push(issue);
+                        Cow::Borrowed("")
+                    }
                     // Its value is unknown, and the formula is not one: it travels empty, with a
                     // warning, so no one takes the empty text for the cell's.
                     CellRef::Uncalculated(formula) => {

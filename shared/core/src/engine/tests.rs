@@ -844,6 +844,34 @@ fn a_date_cell_passed_through_is_the_date_the_sheet_shows() {
 }
 
 #[test]
+fn passed_through_cells_are_trimmed_and_a_number_past_exact_integers_travels_empty() {
+    use crate::record::{StoredCell, StoredRecord};
+    let (valid, _, messages, counts) = run_cells(
+        "name: s\nfields:\n  - key: a\n    type: integer\nsettings:\n  pass_through_unmapped: true\n",
+        &["a", "extra"],
+        Some("S"),
+        RowsMode::All,
+        &[
+            StoredRecord(2, vec![StoredCell::Number(1.0), StoredCell::Str("  zz\u{200b} ".into())]),
+            StoredRecord(3, vec![StoredCell::Number(2.0), StoredCell::Number(9_007_199_254_740_992.0)]),
+            StoredRecord(4, vec![StoredCell::Number(3.0), StoredCell::Number(9_007_199_254_740_991.0)]),
+        ],
+    );
+    assert!(valid.contains(r#"{"line":2,"values":{"a":1},"unmapped":{"extra":"zz"}}"#), "{valid}");
+    assert!(valid.contains(r#"{"line":3,"values":{"a":2},"unmapped":{"extra":""},"warnings":[{"line":3"#), "{valid}");
+    assert!(valid.contains(r#"{"line":4,"values":{"a":3},"unmapped":{"extra":"9007199254740991"}}"#), "{valid}");
+    assert!(
+        messages.contains(r#""column":2,"header":"extra","code":"invalid_type","message":"'9007199254740992' is a spreadsheet number of 9007199254740992 or more"#),
+        "{messages}"
+    );
+    assert_eq!((counts.valid, counts.warnings), (3, 1));
+    // Trimmed in a CSV too, so `dedupe` takes ` Cy ` for `Cy`.
+    let yaml = format!("{THREE}settings:\n  pass_through_unmapped: true\n");
+    let out = run(&yaml, "a,b,c,extra\n1,2,3, Cy \n");
+    assert!(out.rows[0].contains(r#""unmapped":{"extra":"Cy"}"#), "{:?}", out.rows);
+}
+
+#[test]
 fn a_not_unique_message_says_which_way_the_kept_row_lies() {
     let schema = schema("name: u\nfields:\n  - key: id\n    label: ID\n    type: integer\n    unique: true\n");
     let plan = ColumnPlan::new(&schema, &map_columns(&schema, &["id".to_string()], &Default::default()).columns, false);

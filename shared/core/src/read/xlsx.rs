@@ -1114,9 +1114,11 @@ fn sheet_kind(typ: SheetType) -> &'static str {
 
 /// A fraction as the spreadsheet shows and computes with it: 15 significant digits, so
 /// `57/100*100` (stored as `56.99999999999999`) reads as 57 and `0.1+0.2` as 0.3. Whole numbers
-/// are kept as stored, every digit the file holds.
+/// are kept as stored, every digit the file holds, and so are numbers of 16 digits or more before
+/// the point: there 15 digits would change the whole part (1234567890123456.5 is no
+/// 1234567890123460), and a float's noise is no smaller than its last stored digit.
 fn as_shown(n: f64) -> f64 {
-    if n.fract() == 0.0 || !n.is_finite() {
+    if n.fract() == 0.0 || !n.is_finite() || n.abs() >= 1e15 {
         return n;
     }
     format!("{n:.14e}").parse().unwrap_or(n)
@@ -1416,6 +1418,8 @@ mod tests {
         assert_eq!(as_shown(1e-20 / 3.0), 3.33333333333333e-21);
         // Whole numbers keep every digit the file holds.
         assert_eq!(as_shown(9_007_199_254_740_992.0), 9_007_199_254_740_992.0);
+        assert_eq!(as_shown(1_234_567_890_123_456.5), 1_234_567_890_123_456.5, "16 whole digits");
+        assert_eq!(as_shown(-4_503_599_627_370_495.5), -4_503_599_627_370_495.5);
         assert_eq!(as_shown(123_456_789_012_345_680.0), 123_456_789_012_345_680.0);
     }
 
