@@ -18,7 +18,7 @@ use crate::convert::{self, Converted, Fault, ParseOptions};
 use crate::json::Snippet;
 use crate::results::Severity;
 use crate::settings::{Settings, SettingsError};
-use crate::value::{Value, compare_bound};
+use crate::value::{Value, compare_bound, composed};
 
 /// A template that cannot be used, with the path of the fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -999,20 +999,30 @@ impl Schema {
         // would need a review, or its case would pick the field (`Company` the one labelled so,
         // `company` the one keyed so). (Names alike but for punctuation, `Amount (€)` and
         // `Amount ($)`, are told apart by a header written as one of them.)
-        let names: Vec<[String; 2]> =
-            fields.iter().map(|f| [f.key.to_lowercase(), f.label.trim().to_lowercase()]).collect();
+        // Compared composed (NFC), as headers are: `Prénom` is one name with its accent written
+        // either way.
+        let names: Vec<[String; 2]> = fields
+            .iter()
+            .map(|f| [f.key.to_lowercase(), composed(f.label.trim()).to_lowercase()])
+            .collect();
         for (i, mine) in names.iter().enumerate() {
             for (j, earlier) in names[..i].iter().enumerate() {
                 if let Some(which) = (0..2).find(|&w| !mine[w].is_empty() && earlier.contains(&mine[w])) {
                     let (what, name) = if which == 0 { ("key", &fields[i].key) } else { ("label", &fields[i].label) };
-                    let exact = [&fields[j].key, &fields[j].label].iter().any(|n| n.trim() == name.trim());
+                    let others = [&fields[j].key, &fields[j].label];
+                    let how = if others.iter().any(|n| n.trim() == name.trim()) {
+                        ""
+                    } else if others.iter().any(|n| composed(n.trim()) == composed(name.trim())) {
+                        ", its accents written another way"
+                    } else {
+                        ", but for case"
+                    };
                     return Err(TemplateError::at(
                         format!("fields[{i}].{what}"),
                         format!(
-                            "{name:?} names fields[{j}] ({}) too{}: a column headed so could fill either; \
+                            "{name:?} names fields[{j}] ({}) too{how}: a column headed so could fill either; \
                              give each field its own label",
                             fields[j].key,
-                            if exact { "" } else { ", but for case" }
                         ),
                     ));
                 }

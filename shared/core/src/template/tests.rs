@@ -373,6 +373,12 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[1].key",
         "\"company\" names fields[0] (name) too, but for case",
     );
+    // Accents written composed or not: a header would pick a field by how its bytes spell them.
+    check(
+        "  - key: a\n    label: \"Pr\\u00e9nom\"\n  - key: b\n    label: \"Pre\\u0301nom\"\n",
+        "fields[1].label",
+        "names fields[0] (a) too, its accents written another way",
+    );
     check(
         "  - key: u\n    type: uuid\n    validators:\n      - one_of: [not-a-uuid]\n",
         "fields[0].validators[0].one_of[0]",
