@@ -212,11 +212,12 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             }
             _ => return convert_time_of_day(kind, serial_milliseconds(serial.rem_euclid(1.0)), opts),
         },
-        CellRef::Bool(b) => {
+        CellRef::Bool(b) | CellRef::SheetBool(b) => {
+            let text = Cow::Borrowed(bool_text(b, matches!(cell, CellRef::SheetBool(_))));
             if let Kind::Boolean(_) = kind {
-                return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text: Cow::Borrowed(bool_text(b)) };
+                return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text };
             }
-            Cow::Borrowed(bool_text(b))
+            text
         }
         CellRef::List(items) => return convert_list_cell(kind, items, opts),
         CellRef::Json(json) => {
@@ -262,8 +263,14 @@ pub fn trim(s: &str) -> &str {
     if start_ok && end_ok { s } else { s.trim_matches(is_trimmed) }
 }
 
-fn bool_text(b: bool) -> &'static str {
-    if b { "true" } else { "false" }
+/// A boolean as JSON writes it, or as a spreadsheet shows it (`TRUE`).
+fn bool_text(b: bool, sheet: bool) -> &'static str {
+    match (b, sheet) {
+        (true, false) => "true",
+        (false, false) => "false",
+        (true, true) => "TRUE",
+        (false, true) => "FALSE",
+    }
 }
 
 fn trim_owned<'a>(s: String, trim: bool) -> Cow<'a, str> {

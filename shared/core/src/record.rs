@@ -25,8 +25,11 @@ pub enum CellRef<'a> {
     /// A spreadsheet whole number with the digits its number format shows (a zip code formatted
     /// `00000` shows 2134 as `02134`): text fields read what is shown, number fields the number.
     Shown(i64, Cow<'a, str>),
-    /// A spreadsheet or JSON boolean.
+    /// A JSON boolean.
     Bool(bool),
+    /// A spreadsheet's logical value: a boolean field reads the boolean, other fields the word
+    /// the sheet shows (`TRUE`, `FALSE`).
+    SheetBool(bool),
     /// A spreadsheet date-formatted serial number (in the workbook's date system).
     ExcelDate(f64),
     /// A date-formatted serial with a time of day, in a format that shows the time
@@ -77,6 +80,7 @@ impl CellRef<'_> {
             CellRef::Number(n) => Cow::Owned(format_number(*n)),
             CellRef::Int(i) => Cow::Owned(i.to_string()),
             CellRef::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+            CellRef::SheetBool(b) => Cow::Borrowed(if *b { "TRUE" } else { "FALSE" }),
             CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) | CellRef::ExcelTime(serial) => {
                 Cow::Owned(format_number(*serial))
             }
@@ -202,6 +206,8 @@ pub enum TaggedCell<'a> {
     DateTime(f64),
     /// A serial in a format that shows its time alone (see [`CellRef::ExcelTime`]).
     Time(f64),
+    /// A spreadsheet's logical value (see [`CellRef::SheetBool`]).
+    SheetBool(bool),
     /// A spreadsheet error value.
     #[serde(borrow)]
     Error(Cow<'a, str>),
@@ -234,6 +240,7 @@ impl<'a> StoredCell<'a> {
             StoredCell::Tagged(TaggedCell::Numeral(n)) => CellRef::Numeral(n.clone()),
             StoredCell::Tagged(TaggedCell::DateTime(d)) => CellRef::ExcelDateTime(*d),
             StoredCell::Tagged(TaggedCell::Time(d)) => CellRef::ExcelTime(*d),
+            StoredCell::Tagged(TaggedCell::SheetBool(b)) => CellRef::SheetBool(*b),
             StoredCell::Tagged(TaggedCell::Error(e)) => CellRef::Error(e.clone()),
             StoredCell::Tagged(TaggedCell::List(l)) => CellRef::List(l.clone()),
             StoredCell::Tagged(TaggedCell::Json(j)) => CellRef::Json(j.clone()),
@@ -258,6 +265,7 @@ impl<'a> StoredCell<'a> {
             CellRef::Int(i) => StoredCell::Tagged(TaggedCell::Int(i)),
             CellRef::Shown(i, s) => StoredCell::Tagged(TaggedCell::Shown(i, s)),
             CellRef::Bool(b) => StoredCell::Bool(b),
+            CellRef::SheetBool(b) => StoredCell::Tagged(TaggedCell::SheetBool(b)),
             CellRef::ExcelDate(d) => StoredCell::Tagged(TaggedCell::Date(d)),
             CellRef::ExcelDateTime(d) => StoredCell::Tagged(TaggedCell::DateTime(d)),
             CellRef::ExcelTime(d) => StoredCell::Tagged(TaggedCell::Time(d)),

@@ -1006,6 +1006,10 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&flag, CellRef::Bool(true), "true", "true");
     check(&Kind::Text, CellRef::Bool(false), "\"false\"", "false");
     check(&Kind::Integer, CellRef::Bool(true), "!invalid_integer", "true");
+    // A spreadsheet's logical value is the word the sheet shows, as its CSV export writes it.
+    check(&flag, CellRef::SheetBool(false), "false", "FALSE");
+    check(&Kind::Text, CellRef::SheetBool(true), "\"TRUE\"", "TRUE");
+    check(&kind("type: enum, values: ['TRUE', 'FALSE']"), CellRef::SheetBool(false), "\"FALSE\"", "FALSE");
     check(&Kind::Integer, CellRef::Str(Cow::Borrowed(" 12 ")), "12", "12");
     check(&Kind::Integer, CellRef::Empty, "empty", "");
     check(&Kind::Text, CellRef::Json(Cow::Borrowed("{\"a\":1}")), "\"{\\\"a\\\":1}\"", "{\"a\":1}");

@@ -1320,7 +1320,7 @@ fn to_cell(value: &DataRef<'_>) -> CellRef<'static> {
         DataRef::Float(f) => CellRef::Number(as_shown(*f)),
         DataRef::String(s) => CellRef::Str(Cow::Owned(s.clone())),
         DataRef::SharedString(s) => CellRef::Str(Cow::Owned((*s).to_string())),
-        DataRef::Bool(b) => CellRef::Bool(*b),
+        DataRef::Bool(b) => CellRef::SheetBool(*b),
         // A duration (`[h]:mm:ss`) as the sheet shows it, hours past 24 and all: its day
         // fraction (0.0625 for 1:30) is no number anyone wrote.
         DataRef::DateTime(dt) if dt.is_duration() => CellRef::Str(Cow::Owned(duration_text(dt.as_f64()))),

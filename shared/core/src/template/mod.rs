@@ -1001,10 +1001,8 @@ impl Schema {
         // `Amount ($)`, are told apart by a header written as one of them.)
         // Compared composed (NFC), as headers are: `Prénom` is one name with its accent written
         // either way.
-        let names: Vec<[String; 2]> = fields
-            .iter()
-            .map(|f| [f.key.to_lowercase(), composed(f.label.trim()).to_lowercase()])
-            .collect();
+        let names: Vec<[String; 2]> =
+            fields.iter().map(|f| [f.key.to_lowercase(), composed(f.label.trim()).to_lowercase()]).collect();
         for (i, mine) in names.iter().enumerate() {
             for (j, earlier) in names[..i].iter().enumerate() {
                 if let Some(which) = (0..2).find(|&w| !mine[w].is_empty() && earlier.contains(&mine[w])) {
