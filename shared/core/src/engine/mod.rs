@@ -742,7 +742,8 @@ pub(crate) fn passes<'a>(
             let n = *n as usize;
             match value {
                 Value::Text(t) if t.len() < n => false,
-                Value::Text(t) if t.len() >= MAX_DECOMPOSED_BYTES * n => true,
+                // Text is never empty (an empty cell is no value), so it has one character.
+                Value::Text(t) if n <= 1 || t.len() >= MAX_DECOMPOSED_BYTES * n => true,
                 value => length(value, text) >= n,
             }
         }
