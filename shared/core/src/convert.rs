@@ -451,7 +451,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Ok(b) => *out = Value::Boolean(b),
             Err(f) => return Outcome::Invalid(Box::new(f)),
         },
-        Kind::Date { format } => match plain_date(s) {
+        Kind::Date { format } => match plain_date(s).filter(|_| format.is_none()) {
             Some(d) => *out = Value::Date(d),
             None => match parse_date_general(s, opts.date_order, format.as_deref(), AtMidnight::Read) {
                 Ok(d) => *out = Value::Date(d),
@@ -1392,7 +1392,9 @@ fn ymd(y: i16, m: i8, d: i8, s: &str) -> Result<civil::Date, Fault> {
 /// (`31-Dec-2024`); with a format, that `strftime` format. (A date field's cells also take a date at
 /// midnight; template inference, which uses this, takes a column of those for date-times.)
 pub fn parse_date(s: &str, order: Option<DateOrder>, format: Option<&str>) -> Result<civil::Date, Fault> {
-    if let Some(date) = plain_date(s) {
+    if format.is_none()
+        && let Some(date) = plain_date(s)
+    {
         return Ok(date);
     }
     parse_date_general(s, order, format, AtMidnight::Refused)
@@ -1419,15 +1421,8 @@ fn parse_date_general(
     at_midnight: AtMidnight,
 ) -> Result<civil::Date, Fault> {
     let b = s.as_bytes();
-    if b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10]))
-    {
-        return ymd(y, m, d, s);
-    }
-    // The field's own format wins over the locale's order: `%d/%m/%Y` reads 03/04/2020 as
-    // 3 April even under en-US.
+    // The field's own format wins over the locale's order (`%d/%m/%Y` reads 03/04/2020 as
+    // 3 April even under en-US) and over ISO (`%Y-%d-%m` reads 2024-05-01 as 5 January).
     if let Some(fmt) = format
         && let Ok(date) = civil::Date::strptime(fmt, s)
     {
@@ -1435,6 +1430,13 @@ fn parse_date_general(
             return Err(Fault::new(codes::INVALID_DATE, message));
         }
         return Ok(date);
+    }
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (four_digits(&b[0..4]), two_digits(&b[5..7]), two_digits(&b[8..10]))
+    {
+        return ymd(y, m, d, s);
     }
     if format.is_none()
         && let Some((y, m, d)) = basic_date_parts(b)
@@ -1613,6 +1615,10 @@ fn parse_ordered_date(s: &str, order: DateOrder) -> Option<Result<civil::Date, F
     if parts.next().is_some() {
         return None;
     }
+    // No one writes dates month first with dots (`05.01.2024` is 5 January in every locale
+    // that writes dots, as in German); a month-first locale's file holding them came from one
+    // of those.
+    let order = if sep == b'.' && order == DateOrder::Mdy { DateOrder::Dmy } else { order };
     let (y, m, d) = match order {
         DateOrder::Dmy => (c, b, a),
         DateOrder::Mdy => (c, a, b),
@@ -1749,10 +1755,13 @@ pub fn parse_datetime(
     format: Option<&str>,
     default_offset: i32,
 ) -> Result<(civil::DateTime, i32), Fault> {
-    // ISO first, then the field's own format, then the locale's order: a format wins over the
-    // locale, as for dates.
+    // The field's own format first, then ISO, then the locale's order: a format wins over ISO
+    // and over the locale, as for dates.
     let iso_order = if format.is_some() { None } else { order };
-    if let Some(parsed) = parse_iso_datetime(s, iso_order, default_offset, format.is_none()) {
+    let iso = || parse_iso_datetime(s, iso_order, default_offset, format.is_none());
+    if format.is_none()
+        && let Some(parsed) = iso()
+    {
         return parsed;
     }
     if let Some(fmt) = format
@@ -1769,6 +1778,11 @@ pub fn parse_datetime(
         }
         let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
         return Ok((dt, offset));
+    }
+    if format.is_some()
+        && let Some(parsed) = iso()
+    {
+        return parsed;
     }
     // A value the format refuses is not read the locale's way, as for dates.
     let expected = match (format, order) {

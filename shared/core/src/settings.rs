@@ -446,16 +446,26 @@ const LANGUAGES: &str = "aa ab ae af ak am an ar as av ay az ba be bg bh bi bm b
     sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za \
     zh zu";
 
-/// Languages that write a decimal comma (outside Switzerland and Liechtenstein).
-const DECIMAL_COMMA_LANGUAGES: &str =
-    "de fr es it pt nl da nb no nn sv fi pl cs sk ru uk tr el ro hu id vi lt lv et sl hr sr bg";
+/// Languages that write a decimal comma (outside Switzerland and Liechtenstein), as CLDR has
+/// them.
+const DECIMAL_COMMA_LANGUAGES: &str = "de fr es it pt nl da nb no nn sv fi pl cs sk ru uk tr el ro hu id vi lt lv et \
+    sl hr sr bg ca gl eu is fo mk bs be az lb kk sq hy ka uz ky tk tg br fy se kl lo km";
+
+/// Regions where Arabic is written with Latin digits and a decimal comma (CLDR): the Maghreb
+/// and Lebanon.
+const ARABIC_DECIMAL_COMMA_REGIONS: &str = "dz lb ma tn";
+
+/// Regions where English is written with a decimal comma (CLDR), as in the region's own
+/// language.
+const ENGLISH_DECIMAL_COMMA_REGIONS: &str = "at be de dk fi nl se si";
 
 /// Regions where Spanish is written with a decimal point (CLDR): Latin America as a whole
 /// (`419`), Mexico, the US, Central America, the Caribbean, Peru.
 const SPANISH_DECIMAL_POINT_REGIONS: &str = "419 mx us gt hn ni pa pr sv do cu pe bz";
 
 /// Languages with a decimal comma that group thousands with spaces (`1 234,56`); also `pt-PT`.
-const SPACE_GROUPING_LANGUAGES: &str = "fr sv nb no nn fi pl cs sk ru uk bg et lt lv hu";
+const SPACE_GROUPING_LANGUAGES: &str =
+    "fr sv nb no nn fi pl cs sk ru uk bg et lt lv hu be kk sq hy ka uz ky tk tg br se";
 
 /// Languages of India (and Bangladesh and Nepal) whose numbers group in lakhs and crores
 /// (`1,23,45,678`), as CLDR has them; any language in region `IN` does too (`en-IN`).
@@ -507,9 +517,13 @@ impl Locale {
             _ => return None,
         };
         let region = parts.next().unwrap_or("");
+        // English in the US and its territories (Puerto Rico, Guam, the Virgin Islands, American
+        // Samoa, the Northern Marianas, the outlying islands) writes the month first, as CLDR has it.
         let mdy = matches!(
             (language, region),
-            ("en", "us") | ("en", "") | ("en", "ph") | ("es", "us" | "pa" | "pr") | ("fil", _)
+            ("en", "us" | "" | "ph" | "pr" | "gu" | "vi" | "as" | "mp" | "um")
+                | ("es", "us" | "pa" | "pr")
+                | ("fil", _)
         );
         let ymd = matches!(language, "zh" | "ja" | "ko" | "hu" | "lt" | "sv" | "mn");
         let listed = |list: &str| list.split(' ').any(|l| l == language);
@@ -519,7 +533,11 @@ impl Locale {
         // (`1,234.56`). (South Africa's CLDR decimal comma is left out: its banks and ERP exports
         // write decimal points, and a comma reading would take `12.345` for 12345.)
         let point_spanish = language == "es" && region_listed(SPANISH_DECIMAL_POINT_REGIONS);
-        let decimal_comma = listed(DECIMAL_COMMA_LANGUAGES) && !matches!(region, "ch" | "li") && !point_spanish;
+        let decimal_comma = (listed(DECIMAL_COMMA_LANGUAGES)
+            || (language == "ar" && region_listed(ARABIC_DECIMAL_COMMA_REGIONS))
+            || (language == "en" && region_listed(ENGLISH_DECIMAL_COMMA_REGIONS)))
+            && !matches!(region, "ch" | "li")
+            && !point_spanish;
         let point_thousands = if matches!(region, "ch" | "li") { b'\'' } else { b',' };
         let space_thousands = decimal_comma && (listed(SPACE_GROUPING_LANGUAGES) || (language, region) == ("pt", "pt"));
         let lakh_grouping = !decimal_comma
@@ -610,6 +628,21 @@ mod tests {
         check("es-PA", DateOrder::Mdy, false);
         // South Africa's exports write decimal points, whatever CLDR says.
         check("en-ZA", DateOrder::Dmy, false);
+        check("af-ZA", DateOrder::Dmy, false);
+        // Every language CLDR writes with a decimal comma, and regions whose English or Arabic
+        // does as their own language does.
+        for tag in ["ca-ES", "gl-ES", "eu-ES", "is-IS", "fo-FO", "mk-MK", "bs-BA", "be-BY", "az-AZ", "lb-LU"] {
+            check(tag, DateOrder::Dmy, true);
+        }
+        for tag in ["kk-KZ", "sq-AL", "hy-AM", "ka-GE", "uz-UZ", "lo-LA", "ar-MA", "ar-TN", "en-DE", "en-NL"] {
+            check(tag, DateOrder::Dmy, true);
+        }
+        check("ar-EG", DateOrder::Dmy, false);
+        assert!(Locale::parse("be-BY").unwrap().space_thousands && !Locale::parse("ca-ES").unwrap().space_thousands);
+        // English in the US territories writes the month first.
+        for tag in ["en-PR", "en-GU", "en-VI", "en-AS", "en-MP"] {
+            check(tag, DateOrder::Mdy, false);
+        }
         // Not languages: typos must not read dates day-first.
         for typo in ["eng-US", "deu", "us", "english", "xx-YY", "e", "-US", "C", "POSIX"] {
             assert!(Locale::parse(typo).is_none(), "{typo}");

@@ -659,6 +659,10 @@ fn a_date_order_reads_day_month_and_year_in_that_order() {
     check(DateOrder::Mdy, "05/13/2020", "\"2020-05-13\"");
     check(DateOrder::Mdy, "5/3/2020", "\"2020-05-03\"");
     check(DateOrder::Mdy, "13/05/2020", "!invalid_date");
+    // Dots are written day first everywhere, whatever order the locale writes slashes in.
+    check(DateOrder::Mdy, "05.01.2024", "\"2024-01-05\"");
+    check(DateOrder::Mdy, "3.2.2024", "\"2024-02-03\"");
+    check(DateOrder::Mdy, "2024.01.05", "\"2024-01-05\"");
     check(DateOrder::Ymd, "2020/05/01", "\"2020-05-01\"");
     check(DateOrder::Ymd, "2020.5.1", "\"2020-05-01\"");
     check(DateOrder::Ymd, "01/05/2020", "!invalid_date");
@@ -685,6 +689,15 @@ fn a_date_format_is_read_with_strftime() {
         ],
     );
     assert!(fault(&date, &iso(), "x").contains("expected YYYY-MM-DD or %d %b %Y"));
+    // A format that writes what looks like ISO wins over ISO: year, day, month.
+    let ydm = kind("type: date, format: '%Y-%d-%m'");
+    table(&ydm, &iso(), &[("2024-05-01", "\"2024-01-05\""), ("2024-31-12", "\"2024-12-31\"")]);
+    let ydm_time = kind("type: datetime, format: '%Y-%d-%m %H:%M'");
+    table(
+        &ydm_time,
+        &iso(),
+        &[("2024-05-01 10:00", "\"2024-01-05T10:00:00Z\""), ("2024-01-05T10:00:00Z", "\"2024-01-05T10:00:00Z\"")],
+    );
 
     // The field's own format wins over the locale's order, and what it refuses is no date: read
     // the locale's way, one column would hold two readings (01/13/2024 month first beside
