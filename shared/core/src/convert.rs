@@ -243,7 +243,14 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
 /// stray byte order mark).
 #[inline]
 pub fn is_trimmed(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}') || is_direction_mark(c)
+}
+
+/// The invisible marks that set the direction of text, which Hebrew, Arabic and Persian exports
+/// put around numbers and dates (`\u{200E}-1234.50`): left-to-right and right-to-left marks,
+/// the Arabic letter mark, embeddings, overrides and isolates.
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Trims [`is_trimmed`] characters, with a fast exit for the usual cell that starts and ends

@@ -110,7 +110,7 @@ pub fn is_blank_bytes(bytes: &[u8]) -> bool {
         // these bytes.
         let len = match rest[0] {
             0x0B => 1,
-            0xC2 => 2,
+            0xC2 | 0xD8 => 2,
             0xE1..=0xE3 | 0xEF => 3,
             _ => return false,
         };
@@ -307,12 +307,19 @@ mod tests {
         assert!(is_blank_bytes(b"\x1A") && is_blank_bytes(b" \x1A\r\n"), "the DOS end-of-file mark");
         assert!(!is_blank_bytes(b"\x1Ax"));
         assert!(is_blank_bytes(b"\0\0\0"), "NUL padding");
-        for blank in ["", " \t\r\n", "\u{A0}", " \u{3000}\u{2028} \u{85}\u{B}", "\u{1680}", "\u{FEFF}\u{200B}\u{2060}"]
-        {
+        for blank in [
+            "",
+            " \t\r\n",
+            "\u{A0}",
+            " \u{3000}\u{2028} \u{85}\u{B}",
+            "\u{1680}",
+            "\u{FEFF}\u{200B}\u{2060}",
+            "\u{061C}\u{200E}",
+        ] {
             assert!(is_blank_bytes(blank.as_bytes()), "{blank:?}");
             assert!(crate::convert::trim(blank).is_empty());
         }
-        for text in ["a", " \u{A0}x", "\u{A1}", "\u{2030}", "Łukasz", "\u{FEFE}", "\u{200D}"] {
+        for text in ["a", " \u{A0}x", "\u{A1}", "\u{2030}", "Łukasz", "\u{FEFE}", "\u{200D}", "\u{061B}", "ب"] {
             assert!(!is_blank_bytes(text.as_bytes()), "{text:?}");
             assert!(!crate::convert::trim(text).is_empty());
         }

@@ -1420,6 +1420,11 @@ fn trimming_also_takes_off_invisible_characters_at_the_ends() {
         ("a\u{200B}b", "a\u{200B}b"),
         ("\u{200D}x\u{200C}", "\u{200D}x\u{200C}"),
         ("\u{FEFF}", ""),
+        // Direction marks, as Hebrew, Arabic and Persian exports put around numbers and dates.
+        ("\u{200E}-1234.50", "-1234.50"),
+        ("12/05/2024\u{200F}", "12/05/2024"),
+        ("\u{061C}\u{2066}42\u{2069}", "42"),
+        ("\u{202B}\u{200E}\u{202C}", ""),
     ] {
         assert_eq!(trim(s), want, "{s:?}");
         assert_eq!(crate::record::is_blank_bytes(s.as_bytes()), want.is_empty(), "{s:?}");
