@@ -74,11 +74,15 @@ pub const HEADER_SEARCH_ROWS: usize = 10;
 /// Which of a file's first non-empty rows (at most [`HEADER_SEARCH_ROWS`]) is its header when
 /// the first cannot be: exports often put a title, a date or a note above the header
 /// (`Contacts export`, `Generated 2024-01-05`). The first row stays the header (`None`) unless
-/// its mapping has a problem; then the row with the most fields matched by name, at least two
-/// (one for a template of one field) and more than the first, is the header (the earliest on a
-/// tie). Only a name equal to a key, label or alternate match counts, ignoring case, spaces and
-/// punctuation (or named in the `explicit` mapping): a fuzzy match could take a data value
-/// (`SKU-001` for `SKU`), and a mapping by column number fits any row wide enough.
+/// its mapping has a problem; then of the rows that map at least two fields (one for a template
+/// of one field) and more than the first, the header is one that holds no value (an e-mail
+/// address, a number, a phone number or a date: see [`looks_like_value`]) if any does, then the
+/// one that maps the most fields, then the most by name, the earliest on a tie. By name is equal
+/// to a key, label or alternate match, ignoring case, spaces and punctuation, or named in the
+/// `explicit` mapping; fuzzy matches count too, so a header whose names only resemble the fields
+/// (`Company Name`, `E-mail Address`) is no data row that holds field names as values
+/// (`Acme Ltd, info@acme.com, Company, Mobile`). A mapping by column number fits any row wide
+/// enough, so it does not count.
 pub fn header_below_titles(
     schema: &Schema,
     rows: &[Vec<String>],
@@ -88,31 +92,47 @@ pub fn header_below_titles(
     if map_columns(schema, first, explicit).problems.is_empty() {
         return None;
     }
-    let named = |row: &[String]| named_fields(schema, row, explicit);
-    let needed = schema.fields.len().clamp(1, 2).max(named(first) + 1);
+    let by_name = by_name(explicit);
+    // Whether the row holds no value, the fields it maps, and of those, the ones mapped by name.
+    let score = |row: &[String]| {
+        let outcome = map_columns(schema, row, &by_name);
+        let mapped = outcome.columns.iter().filter(|c| c.field.is_some());
+        let by_name = mapped.clone().filter(|c| c.method != MatchMethod::Fuzzy).count();
+        (!row.iter().any(|c| looks_like_value(c)), mapped.count(), by_name)
+    };
+    let needed = schema.fields.len().clamp(1, 2).max(score(first).1 + 1);
     let filled = |row: &[String]| row.iter().filter(|c| !c.trim().is_empty()).count();
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Option<(usize, (bool, usize, usize))> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
-        let n = named(row);
+        let n = score(row);
         // A title is narrower than the header under it (or one cell over a header of one); a
         // first row as wide is a header, whose names may just be unknown (`Ref,Customer,Contact
         // by` over rows holding `Phone`, `Email`).
-        if n >= needed && best.is_none_or(|(_, m)| n > m) && filled(first) < filled(row).max(2) {
+        if n.1 >= needed && best.is_none_or(|(_, m)| n > m) && filled(first) < filled(row).max(2) {
             best = Some((i, n));
         }
     }
     best.map(|(i, _)| i)
 }
 
+/// Whether a cell holds a value rather than a column's name: an e-mail address, or three digits
+/// or more without a letter (a number, a phone number, a date).
+fn looks_like_value(cell: &str) -> bool {
+    let t = cell.trim();
+    let email = t.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    (email && !t.contains(' ')) || (digits >= 3 && !t.chars().any(char::is_alphabetic))
+}
+
+/// The entries of an explicit mapping that name a column by its header.
+fn by_name(explicit: &BTreeMap<String, Option<String>>) -> BTreeMap<String, Option<String>> {
+    explicit.iter().filter(|(name, _)| column_number(name).is_none()).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 /// How many of a row's cells name a field as a header would: equal to a key, label or
 /// alternate match (ignoring case, spaces and punctuation), or named in the `explicit` mapping.
 fn named_fields(schema: &Schema, row: &[String], explicit: &BTreeMap<String, Option<String>>) -> usize {
-    let by_name: BTreeMap<String, Option<String>> = explicit
-        .iter()
-        .filter(|(name, _)| column_number(name).is_none())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let outcome = map_columns(schema, row, &by_name);
+    let outcome = map_columns(schema, row, &by_name(explicit));
     outcome.columns.iter().filter(|c| c.field.is_some() && c.method != MatchMethod::Fuzzy).count()
 }
 
@@ -1331,6 +1351,39 @@ mod tests {
         // A title as wide as the header is no title: the file's columns need a person.
         let wide = rows(&[&["Report", "2024", "Q1"], &["Email", "First name", "Surname"], &["a@x.io", "Ann", "Lee"]]);
         assert_eq!(header_below_titles(&schema(), &wide, &BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn a_header_of_names_that_only_resemble_the_fields_beats_a_data_row_holding_field_names() {
+        let mut company = FieldSpec::new("company", FieldTypeName::Text);
+        company.required = true;
+        let crm = Schema::compile(TemplateSpec {
+            name: "crm".into(),
+            description: None,
+            fields: vec![
+                company,
+                FieldSpec::new("phone", FieldTypeName::Text),
+                FieldSpec::new("mobile", FieldTypeName::Text),
+                FieldSpec::new("email", FieldTypeName::Email),
+            ],
+            settings: Default::default(),
+        })
+        .unwrap();
+        let export = rows(&[
+            &["Accounts report"],
+            &["Exported 2024-05-01"],
+            &["Company Name", "Phone Number", "E-mail Address", "Record type", "Preferred line", "Owner"],
+            &["Acme Ltd", "555-1234567", "info@acme.com", "Company", "Mobile", "Ann"],
+            &["Bob Lee", "555-7654321", "bob@lee.io", "Person", "Phone", "Ann"],
+        ]);
+        assert_eq!(header_below_titles(&crm, &export, &BTreeMap::new()), Some(2));
+        // Also when the header names fewer fields exactly than the data row holds as values.
+        let mut exact = export.clone();
+        exact[2][1] = "Phone".into();
+        exact[3][5] = "Phone".into();
+        assert_eq!(header_below_titles(&crm, &exact, &BTreeMap::new()), Some(2));
+        assert!(looks_like_value("info@acme.com") && looks_like_value("555-123") && looks_like_value("2024-01-05"));
+        assert!(!looks_like_value("E-mail Address") && !looks_like_value("Address 2") && !looks_like_value("12"));
     }
 
     #[test]
