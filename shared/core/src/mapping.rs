@@ -443,8 +443,10 @@ fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -
         return Some(0.94 - 0.03 * slips as f64 - 0.02 * fillers as f64);
     }
     // Letters, where the words do not line up (`Lastnmae` for `Last name`): one slip apart.
-    // Where they do, the words decide (`Firm name` is not `First name`).
-    if header_words.len() == target_words.len() {
+    // Where they do, the words decide (`Firm name` is not `First name`). A word of one letter is
+    // no slip of the word before it: `Weight (t)` is not `Weightt`, a weight typed with a
+    // letter twice, but a weight in tonnes.
+    if header_words.len() == target_words.len() || header_words.iter().any(|w| w.chars().count() == 1) {
         return None;
     }
     slip_apart(nh, &nt).filter(|d| *d == 1).map(|d| 0.92 - 0.03 * d as f64)
@@ -1048,6 +1050,9 @@ mod tests {
             ("County", "country"),
             ("Stage", "state"),
             ("Nodes", "notes"),
+            ("Weight (t)", "weight"),
+            ("Amount (T€)", "amount"),
+            ("Fuel (l)", "fuel"),
             ("Smart date", "start_date"),
             ("Company Number", "company"),
             ("Employee Number", "employee"),
