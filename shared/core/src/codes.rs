@@ -88,5 +88,8 @@ pub const MALFORMED_QUOTES: &str = "malformed_quotes";
 pub const HEADER_SKIPPED: &str = "header_skipped";
 /// Informational: an empty row was skipped.
 pub const EMPTY_ROW_SKIPPED: &str = "empty_row_skipped";
+/// Informational: a row that repeats the header (two exports joined, a header on every page)
+/// was skipped.
+pub const HEADER_REPEATED_SKIPPED: &str = "header_repeated_skipped";
 /// Informational: a sheet table's totals row (Excel's "Total Row") was skipped.
 pub const TOTALS_ROW_SKIPPED: &str = "totals_row_skipped";

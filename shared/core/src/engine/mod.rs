@@ -201,6 +201,8 @@ pub struct RowEngine<'a> {
     /// (sheets: rows omit their trailing empty cells, but a value out there is under no header).
     extra_cells: bool,
     sheet: Option<String>,
+    /// Whether a row may repeat the header: the file has a header of two names or more.
+    header_repeats: bool,
     defaults: Vec<Option<Value<'a>>>,
     /// Each engine's own copy of the matchers: a `Regex` shared between threads hands its
     /// search cache around through a lock-protected pool, a clone has its own pool.
@@ -243,6 +245,7 @@ impl<'a> RowEngine<'a> {
             strict_width: true,
             extra_cells: true,
             sheet: None,
+            header_repeats: !plan.headerless && plan.headers.iter().filter(|h| !h.is_empty()).count() >= 2,
             defaults,
             // One slot per field, overwritten by each row: a value is written where it lives.
             values: vec![Value::Null; schema.fields.len()],
@@ -334,6 +337,27 @@ impl<'a> RowEngine<'a> {
         (self.counts, finalize::sort_keys(self.keys))
     }
 
+    /// Whether a record repeats the header cell for cell (trimmed), in a file with a header of
+    /// two names or more: no data row, though every cell is text a text field takes. The first
+    /// cell decides most rows at one comparison.
+    fn repeats_header<R: Record<'a>>(&self, rec: &R) -> bool {
+        let headers = &self.plan.headers;
+        if !self.header_repeats {
+            return false;
+        }
+        let text = |c: usize| match rec.text(c) {
+            Some(t) => Cow::Borrowed(trim(t)),
+            None => Cow::Owned(trim(&rec.cell(c).display()).to_string()),
+        };
+        if rec.len() == 0 || text(0) != headers[0].as_str() {
+            return false;
+        }
+        (0..rec.len().max(headers.len())).all(|c| {
+            let cell = if c < rec.len() { text(c) } else { Cow::Borrowed("") };
+            cell == headers.get(c).map_or("", String::as_str)
+        })
+    }
+
     /// Validates one record and hands the row to the sink.
     pub fn process<R: Record<'a>>(&mut self, rec: &R, sink: &mut impl RowSink) {
         let n = rec.len();
@@ -347,6 +371,21 @@ impl<'a> RowEngine<'a> {
                 field: None,
                 code: Cow::Borrowed(codes::EMPTY_ROW_SKIPPED),
                 message: "empty row skipped".into(),
+                severity: Severity::Info,
+                value: None,
+                sheet: self.sheet.clone(),
+            });
+            return;
+        }
+        if self.repeats_header(rec) {
+            self.counts.skipped += 1;
+            sink.skipped(&RowError {
+                line,
+                column: None,
+                header: None,
+                field: None,
+                code: Cow::Borrowed(codes::HEADER_REPEATED_SKIPPED),
+                message: "the header repeated (two exports joined, or a header on every page) skipped".into(),
                 severity: Severity::Info,
                 value: None,
                 sheet: self.sheet.clone(),

@@ -354,6 +354,17 @@ fields:
 const THREE: &str = "name: three\nfields:\n  - key: a\n  - key: b\n  - key: c\n";
 
 #[test]
+fn a_row_repeating_the_header_is_skipped_with_a_note() {
+    // Two exports joined: the second header, trimmed and with its byte order mark, is no row.
+    let out = run(THREE, "a,b,c\n1,2,3\n\u{feff}a, b ,c\n4,5,6\na,b,x\n");
+    assert_eq!(out.issues(), ["3 header_repeated_skipped -"]);
+    assert_eq!((out.counts.rows, out.counts.skipped), (3, 1));
+    // A one-column file's value may be its header's name.
+    let one = run("name: one\nfields:\n  - key: status\n", "status\nstatus\n");
+    assert!(one.issues().is_empty() && one.counts.rows == 1);
+}
+
+#[test]
 fn ragged_rows_are_errors_only_when_cells_are_missing_or_extra_cells_hold_text() {
     let check = |row: &str, expected: &[&str]| {
         let out = run(THREE, &format!("a,b,c\n{row}\n"));
