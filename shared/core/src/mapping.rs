@@ -55,8 +55,8 @@ pub struct ColumnMapping {
 /// Something a person has to decide.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MappingProblem {
-    /// `required_field_unmapped`, `no_field_matched`, `ambiguous_match`, `unknown_column` or
-    /// `unknown_field`.
+    /// `required_field_unmapped`, `no_field_matched`, `ambiguous_match`, `unknown_column`,
+    /// `unknown_field` or `another_sheet_maps_more`.
     pub code: String,
     /// What to decide.
     pub message: String,

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use sluice_core::ImportStatus;
 use sluice_core::engine::sink::RowsMode;
 use sluice_core::mapping::{
-    ColumnPlan, csv_header_below_titles, header_below_titles, highest_mapped_column, map_columns, map_headerless,
+    ColumnPlan, MappingProblem, csv_header_below_titles, header_below_titles, highest_mapped_column, map_columns,
+    map_headerless,
 };
 use sluice_core::pipeline::ChunkLayout;
 use sluice_core::read::ChunkSpec;
@@ -115,11 +116,21 @@ struct Frame {
     /// With no header row, the most columns up to one holding a value in the rows read (all of
     /// a sheet's, a CSV's first ones).
     filled: Option<usize>,
-    /// Another sheet of the workbook whose header the template maps, when the one read by
-    /// default has a header it does not (an instructions tab before the data).
-    other_sheet: Option<String>,
+    /// Another sheet of the workbook the template fits better than the one read by default.
+    other_sheet: Option<OtherSheet>,
     /// Totals rows of a sheet's tables, left out of the rows.
     totals_rows: Vec<(u64, String)>,
+}
+
+/// A sheet of the workbook besides the one read by default that the template fits better.
+enum OtherSheet {
+    /// Its header maps, where the one read has a header the template does not (an instructions
+    /// tab before the data).
+    Maps(String),
+    /// Its header maps more of the template's fields than the one read, whose mapping has no
+    /// problem (a summary tab before the data, for a template of optional fields): the sheet
+    /// read, the fields it maps, the other's name and the fields it maps.
+    MapsMore { read: String, mapped: usize, name: String, more: usize },
 }
 
 /// The most bytes an import record may take with its column names and mapping.
@@ -227,6 +238,20 @@ impl App {
         }
         .with_pass_through(settings.pass_through_unmapped)
         .with_given_delimiter(settings.delimiter);
+        let mut outcome = outcome;
+        if let Some(OtherSheet::MapsMore { read, mapped, name, more }) = &frame.other_sheet {
+            let total = schema.fields.len();
+            outcome.problems.push(MappingProblem {
+                code: "another_sheet_maps_more".into(),
+                message: format!(
+                    "the sheet read, {read:?}, maps {mapped} of the template's {total} fields, and the sheet {name:?} \
+                     maps {more}: give the sheet to import (--sheet {})",
+                    shell_word(name)
+                ),
+                field: None,
+                columns: vec![],
+            });
+        }
         // The column names and their mapping are kept on the import record, which a store may
         // cap (DynamoDB: 400 KB an item): a header too wide or too long to keep is a clear
         // failure, not an import that cannot be saved.
@@ -291,8 +316,12 @@ impl App {
                 if needs_review {
                     i.status = ImportStatus::NeedsReview;
                     let reasons: Vec<&str> = outcome.problems.iter().map(|p| p.message.as_str()).collect();
-                    let mut reason = format!("the columns need a mapping: {}", reasons.join("; "));
-                    if let Some(other) = &other_sheet {
+                    let sheet_only = outcome.problems.iter().all(|p| p.code == "another_sheet_maps_more");
+                    let mut reason = match sheet_only {
+                        true => reasons.join("; "),
+                        false => format!("the columns need a mapping: {}", reasons.join("; ")),
+                    };
+                    if let Some(OtherSheet::Maps(other)) = &other_sheet {
                         reason.push_str(&format!(
                             "; the sheet {other:?} has the template's columns: give the sheet to import (--sheet {})",
                             shell_word(other)
@@ -741,7 +770,7 @@ impl App {
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
-        type Read = (xlsx::SheetInfo, Result<CellsPlan, u32>, Option<String>);
+        type Read = (xlsx::SheetInfo, Result<CellsPlan, u32>, Option<OtherSheet>);
         let (info, plan, other_sheet) = blocking(move || -> Result<Read, SplitFault> {
             let open =
                 || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
@@ -771,16 +800,23 @@ impl App {
             })?;
             let plan = splitter.finish()?;
             // A sheet read by default whose header the template does not map, in a workbook of
-            // several (an instructions tab before the data): look for one it maps.
+            // several (an instructions tab before the data): look for one it maps. One whose
+            // header maps some of the fields (a summary tab before the data, for a template of
+            // optional fields): look for one that maps more.
             let other = match (&settings.sheet, &plan) {
                 (None, Ok(plan)) if info.visible.len() > 1 && !settings.headerless() => {
-                    let problems = map_columns(&schema, &plan.header.names, &settings.mapping)
-                        .with_pass_through(settings.pass_through_unmapped)
-                        .problems;
+                    let outcome = map_columns(&schema, &plan.header.names, &settings.mapping)
+                        .with_pass_through(settings.pass_through_unmapped);
+                    let mapped = outcome.columns.iter().filter(|c| c.field.is_some()).count();
                     let open = || std::fs::File::open(&path).map(std::io::BufReader::new);
-                    match problems.is_empty() {
-                        true => None,
-                        false => sheet_with_columns(open, &limits, &schema, &settings, &info),
+                    if !outcome.problems.is_empty() {
+                        sheet_with_columns(open, &limits, &schema, &settings, &info, 0)
+                            .map(|(n, _)| OtherSheet::Maps(n))
+                    } else if mapped < schema.fields.len() {
+                        sheet_with_columns(open, &limits, &schema, &settings, &info, mapped)
+                            .map(|(name, more)| OtherSheet::MapsMore { read: info.name.clone(), mapped, name, more })
+                    } else {
+                        None
                     }
                 }
                 _ => None,
@@ -932,15 +968,16 @@ impl Drop for TempDir {
 }
 
 /// The first visible sheet besides the one read whose header (in its first rows, below any
-/// title) the template maps without a problem; among the first eight others (each look reads
-/// the workbook's parts again).
+/// title) the template maps without a problem, and to more than `more_than` fields, with the
+/// fields it maps; among the first eight others (each look reads the workbook's parts again).
 fn sheet_with_columns<R: std::io::Read + std::io::Seek>(
     open: impl Fn() -> std::io::Result<R>,
     limits: &xlsx::XlsxLimits,
     schema: &Schema,
     settings: &sluice_core::settings::Settings,
     read: &xlsx::SheetInfo,
-) -> Option<String> {
+    more_than: usize,
+) -> Option<(String, usize)> {
     read.visible.iter().filter(|name| **name != read.name).take(8).find_map(|name| {
         let mut rows: Vec<Vec<String>> = Vec::new();
         let sheet = sluice_core::settings::SheetRef::Name(name.clone());
@@ -954,11 +991,9 @@ fn sheet_with_columns<R: std::io::Read + std::io::Seek>(
         });
         let at = header_below_titles(schema, &rows, &settings.mapping).unwrap_or(0);
         let header = rows.get(at)?;
-        map_columns(schema, header, &settings.mapping)
-            .with_pass_through(settings.pass_through_unmapped)
-            .problems
-            .is_empty()
-            .then(|| name.clone())
+        let outcome = map_columns(schema, header, &settings.mapping).with_pass_through(settings.pass_through_unmapped);
+        let mapped = outcome.columns.iter().filter(|c| c.field.is_some()).count();
+        (outcome.problems.is_empty() && mapped > more_than).then(|| (name.clone(), mapped))
     })
 }
 

@@ -406,7 +406,12 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
                 m.confidence
             );
         }
-        eprintln!("  supply the mapping with --mapping 'HEADER=field_key' (or COLUMN_NUMBER=field_key) and run again");
+        // A sheet to choose is no mapping to supply.
+        if import.mapping_problems.iter().any(|p| p.code != "another_sheet_maps_more") {
+            eprintln!(
+                "  supply the mapping with --mapping 'HEADER=field_key' (or COLUMN_NUMBER=field_key) and run again"
+            );
+        }
         let other_sheet = import.status_reason.as_deref().is_some_and(|r| r.contains("(--sheet "));
         if !import.mapping.iter().any(|m| m.field.is_some()) && !import.settings.headerless() && !other_sheet {
             // Nothing matched: the row read as the header may not be the header.
