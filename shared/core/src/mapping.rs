@@ -102,13 +102,21 @@ pub fn header_below_titles(
     };
     let needed = schema.fields.len().clamp(1, 2).max(score(first).1 + 1);
     let filled = |row: &[String]| row.iter().filter(|c| !c.trim().is_empty()).count();
+    // A group header repeats its names over the columns it groups (`Contact,Contact,Billing`, as
+    // pandas writes two-level columns): its names count once each.
+    let names = {
+        let mut distinct: Vec<&str> = first.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        distinct.len()
+    };
     let mut best: Option<(usize, (bool, usize, usize))> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
         let n = score(row);
-        // A title is narrower than the header under it (or one cell over a header of one); a
-        // first row as wide is a header, whose names may just be unknown (`Ref,Customer,Contact
-        // by` over rows holding `Phone`, `Email`).
-        if n.1 >= needed && best.is_none_or(|(_, m)| n > m) && filled(first) < filled(row).max(2) {
+        // A title is narrower than the header under it (or one cell over a header of one), and
+        // so is a group header; a first row of as many names is a header, whose names may just
+        // be unknown (`Ref,Customer,Contact by` over rows holding `Phone`, `Email`).
+        if n.1 >= needed && best.is_none_or(|(_, m)| n > m) && names < filled(row).max(2) {
             best = Some((i, n));
         }
     }
@@ -1338,6 +1346,13 @@ mod tests {
         // The row that matches most wins; data below a header never does.
         let two_headers = rows(&[&["Contact", "", ""], &["Email", "Name", ""], &["Email", "First name", "Surname"]]);
         assert_eq!(header_below_titles(&schema(), &two_headers, &BTreeMap::new()), Some(2));
+        // Two-level columns as pandas writes them to CSV: the group header repeats its names.
+        let grouped = rows(&[
+            &["", "Contact", "Contact", "Contact", "Billing"],
+            &["", "Email", "First name", "Surname", "Amount"],
+            &["0", "a@x.io", "Ann", "Lee", "5"],
+        ]);
+        assert_eq!(header_below_titles(&schema(), &grouped, &BTreeMap::new()), Some(1));
         // A header repeated on every page below is still the header.
         let paged = rows(&[&["Contacts"], &["Email", "First name"], &["a@x.io", "Ann"], &["Email", "First name"]]);
         assert_eq!(header_below_titles(&schema(), &paged, &BTreeMap::new()), Some(1));
