@@ -546,7 +546,12 @@ pub fn header_notes(
             .write_results_csv(&mut out);
     }
     for (line, table) in totals_rows {
-        let message = format!("skipped row {line}: the totals row of the table {table:?}, not a row of data");
+        let message = match table.is_empty() {
+            true => format!(
+                "skipped row {line}: a row of SUBTOTAL formulas, the totals of rows above it, not a row of data"
+            ),
+            false => format!("skipped row {line}: the totals row of the table {table:?}, not a row of data"),
+        };
         note(*line, crate::codes::TOTALS_ROW_SKIPPED, message).write_results_csv(&mut out);
     }
     out

@@ -365,8 +365,8 @@ pub struct SheetInfo {
     pub is_1904: bool,
     /// The workbook's visible worksheets, in order (the one read among them).
     pub visible: Vec<String>,
-    /// Totals rows of the sheet's tables (Excel's "Total Row"), left out of the rows: the sheet
-    /// row and the table's name.
+    /// Totals rows of the sheet's tables (Excel's "Total Row"), and rows holding a SUBTOTAL
+    /// formula, left out of the rows: the sheet row and the table's name (empty for the others).
     pub totals_rows: Vec<(u64, String)>,
 }
 
@@ -473,10 +473,15 @@ where
     let visible: Vec<String> =
         metadata.iter().filter(|s| s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
     // A table's totals row sums or counts the rows above it: no row of data.
-    let totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
+    let mut totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
     let totals: std::collections::HashSet<u64> = totals_rows.iter().map(|(line, _)| *line).collect();
+    // So is a row holding a SUBTOTAL formula: a table's totals row after the table became a
+    // plain range, or a total from Excel's Subtotal command. Noted as the cells are read; left
+    // out when the row ends.
+    let subtotals = std::cell::RefCell::new(std::collections::BTreeSet::new());
     let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| match totals.contains(&line) {
         true => Ok(()),
+        false if subtotals.borrow().contains(&line) => Ok(()),
         false => on_record(line, cells),
     };
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
@@ -658,6 +663,9 @@ where
                 read += 1;
                 let pos = cell.pos;
                 last = Some(pos);
+                if cell.formula.as_ref().is_some_and(is_subtotal) {
+                    subtotals.borrow_mut().insert(u64::from(pos.0) + 1);
+                }
                 let duration = duration_of(&cell);
                 place(pos, shown(pos, value_of(cell), duration))?;
             }
@@ -709,7 +717,20 @@ where
         merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
+    totals_rows.extend(subtotals.take().into_iter().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
+    totals_rows.sort();
     Ok(SheetInfo { name, is_1904, visible, totals_rows })
+}
+
+/// Whether a formula totals cells with SUBTOTAL (`SUBTOTAL(109,C2:C4)`, as Excel writes a
+/// table's totals row and its Subtotal command's rows).
+fn is_subtotal(formula: &XlsxFormulaMetadata) -> bool {
+    let text = match formula {
+        XlsxFormulaMetadata::Normal { formula } | XlsxFormulaMetadata::Shared { formula, .. } => formula,
+        _ => return false,
+    };
+    let text = text.trim_start().trim_start_matches('=');
+    text.get(..9).is_some_and(|f| f.eq_ignore_ascii_case("SUBTOTAL("))
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
