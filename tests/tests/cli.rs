@@ -450,6 +450,27 @@ fn template_infer_gives_a_template_that_imports_its_own_file() {
 }
 
 #[test]
+fn template_infer_says_when_the_file_has_more_rows_than_it_read_and_reads_utf16_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("zips.csv");
+    std::fs::write(&csv, "id,zip\n1,10001\n2,10002\n3,02134\n").unwrap();
+    let run = sluice(&["template", "infer", csv.to_str().unwrap(), "--rows", "2"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("comes from the first 2 rows, and the file has more"), "{stderr}");
+    let run = sluice(&["template", "infer", csv.to_str().unwrap(), "--rows", "3"]);
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("the file has more"));
+    // UTF-16 JSON, as PowerShell writes it, read as an import reads it.
+    let json_file = dir.path().join("people.json");
+    let text = "[{\"id\": 1, \"name\": \"Zoë\"}]";
+    let bytes: Vec<u8> = [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    std::fs::write(&json_file, bytes).unwrap();
+    let run = sluice(&["template", "infer", json_file.to_str().unwrap(), "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(json(&run.stdout)["fields"][1]["key"], "name");
+}
+
+#[test]
 fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
     for file in ["bad/report_title_block.csv", "bad/report_title_semicolon.csv", "bad/title_above_header.xlsx"] {
         let file = fixture(file);

@@ -51,7 +51,10 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
         let base = key.clone();
         let mut n = 2;
         while taken.contains(&key) {
-            key = format!("{base}_{n}");
+            // Within the 64 characters of a key, suffix and all.
+            let suffix = format!("_{n}");
+            let room = 64 - suffix.len();
+            key = format!("{}{suffix}", base.get(..room).unwrap_or(&base));
             n += 1;
         }
         let mut field = infer_field(key, header, values, &opts, numbers_named);
@@ -217,7 +220,19 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
 fn key_for(header: &str, column: usize) -> String {
     let mut key = String::new();
     for ch in trim(header).chars().flat_map(char::to_lowercase) {
-        if ch.is_ascii_alphanumeric() {
+        // `#` and `%` are words to the mapping (`Discount %` is not `Discount`), so to keys too.
+        let word = match ch {
+            '#' => Some("number"),
+            '%' => Some("percent"),
+            _ => None,
+        };
+        if let Some(word) = word {
+            if !key.is_empty() && !key.ends_with('_') {
+                key.push('_');
+            }
+            key.push_str(word);
+            key.push('_');
+        } else if ch.is_ascii_alphanumeric() {
             key.push(ch);
         } else if !key.ends_with('_') && !key.is_empty() {
             key.push('_');
@@ -288,6 +303,10 @@ fn column_type(present: &[&str], opts: &ParseOptions, numbers_named: bool) -> Fi
     let numbers = numbers_named || all(&one_reading);
     let point = if opts.decimal_comma { "0," } else { "0." };
     let leading_zero = present.iter().any(|v| v.len() > 1 && v.starts_with('0') && !v.starts_with(point));
+    // A plus sign before seven digits or more is a phone number's (`+442071234567`), whose `+` a
+    // number field would drop.
+    let phone = present.iter().any(|v| v.starts_with('+') && v.bytes().filter(u8::is_ascii_digit).count() >= 7);
+    let leading_zero = leading_zero || phone;
     let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
     let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
         && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
@@ -458,6 +477,30 @@ mod tests {
         );
         assert_eq!(t.settings.mapping, None, "no mapping by position, which a column inserted would shift");
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn signs_make_their_own_keys_and_long_keys_keep_their_suffix_within_64() {
+        let long = "customer lifetime value estimate for the current fiscal year in euros";
+        let headers: Vec<String> =
+            ["Discount %", "Discount", "Street #", long, &format!("{long} net")].map(String::from).to_vec();
+        let rows = vec![["5", "6", "7", "8", "9"].map(String::from).to_vec()];
+        let t = infer_template("t", &headers, &rows);
+        let keys: Vec<&str> = t.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys[..3], ["discount_percent", "discount", "street_number"]);
+        assert!(keys[4].ends_with("_2") && keys[4].len() == 64, "{}", keys[4]);
+        let schema = crate::template::Schema::compile(t).unwrap();
+        let outcome = crate::mapping::map_columns(&schema, &headers, &Default::default());
+        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+    }
+
+    #[test]
+    fn phone_numbers_with_a_plus_stay_text() {
+        let headers: Vec<String> = ["phone", "delta"].map(String::from).to_vec();
+        let rows =
+            vec![["+442071234567", "+5"].map(String::from).to_vec(), ["+15551234567", "-3"].map(String::from).to_vec()];
+        let t = infer_template("t", &headers, &rows);
+        assert_eq!((t.fields[0].field_type, t.fields[1].field_type), (FieldTypeName::Text, FieldTypeName::Integer));
     }
 
     #[test]

@@ -56,7 +56,16 @@ pub fn blank_csv(path: &Path) -> anyhow::Result<ExitCode> {
 
 /// Prints a template inferred from the first rows of a clean file.
 pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyhow::Result<ExitCode> {
-    let (headers, sample) = sample(path, rows.max(1))?;
+    let (headers, sample, more) = sample(path, rows.max(1))?;
+    // As a template check would refuse it, before printing a template that cannot be used.
+    let named = headers.iter().filter(|h| !trim(h).is_empty()).count();
+    if named > MAX_TEMPLATE_FIELDS {
+        return Err(UsageError(format!(
+            "{}: the file has {named} named columns, and a template may have at most {MAX_TEMPLATE_FIELDS} fields",
+            path.display()
+        ))
+        .into());
+    }
     let name = name.unwrap_or_else(|| {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "template".into())
     });
@@ -99,6 +108,13 @@ pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyh
             );
         }
     }
+    if more {
+        eprintln!(
+            "note: the template comes from the first {} rows, and the file has more, which it may not fit (a zip code \
+             with a leading zero further down is no integer): read more with --rows N",
+            sample.len()
+        );
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&spec)?);
     } else {
@@ -107,7 +123,11 @@ pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyh
     Ok(ExitCode::SUCCESS)
 }
 
-type Sample = (Vec<String>, Vec<Vec<String>>);
+/// The most fields a template may have (a template check refuses more).
+const MAX_TEMPLATE_FIELDS: usize = 1024;
+
+/// The header, up to `rows` rows, and whether the file has more.
+type Sample = (Vec<String>, Vec<Vec<String>>, bool);
 
 /// The header and up to `rows` rows of a file, as text.
 fn sample(path: &Path, rows: usize) -> anyhow::Result<Sample> {
@@ -181,7 +201,8 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     let mut parser = CsvParser::new(&text, 1, opts, true);
     let mut rec = RecordSpans::default();
     let mut records: Vec<Vec<String>> = Vec::new();
-    while records.len() < rows.saturating_add(HEADER_SEARCH_ROWS) {
+    // One more than asked for tells whether the file has more.
+    while records.len() <= rows.saturating_add(HEADER_SEARCH_ROWS) {
         match parser.next_record(&mut rec) {
             Ok(Step::Record) => {
                 if rec.is_blank(&text) {
@@ -212,8 +233,9 @@ fn below_title(mut records: Vec<Vec<String>>, rows: usize) -> Option<Sample> {
         return None;
     }
     let header = below.remove(0);
+    let more = below.len() > rows;
     below.truncate(rows);
-    Some((header, below))
+    Some((header, below, more))
 }
 
 fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
@@ -236,7 +258,7 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
             return Ok(());
         }
         records.push(texts);
-        if records.len() >= rows.saturating_add(HEADER_SEARCH_ROWS) { Err(()) } else { Ok(()) }
+        if records.len() > rows.saturating_add(HEADER_SEARCH_ROWS) { Err(()) } else { Ok(()) }
     });
     let failed = |e: xlsx::XlsxError| UsageError(format!("{}: {e}", path.display()));
     let is_1904 = match result {
@@ -253,16 +275,36 @@ fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
 }
 
 fn sample_json(path: &Path, rows: usize) -> anyhow::Result<Sample> {
-    let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    // Within the limits an import of it has, so a template for a file it refuses is no surprise.
+    let limits = sluice_core::settings::Settings::default();
+    let size = std::fs::metadata(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?.len();
+    if size > limits.max_json_bytes {
+        let e = sluice_core::read::json::JsonInputError::TooLarge { size, limit: limits.max_json_bytes };
+        return Err(UsageError(format!("{}: {e}", path.display())).into());
+    }
+    let bytes = std::fs::read(path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    // UTF-16 (PowerShell's `Out-File` writes JSON so), by its byte order mark or its zero bytes,
+    // as an import reads it; else UTF-8.
+    let text = match sniff_bom(&bytes)
+        .map(|b| b.encoding)
+        .filter(|e| *e != encoding_rs::UTF_8)
+        .or_else(|| sniff_utf16(&bytes))
+    {
+        Some(encoding) => encoding.decode_with_bom_removal(&bytes).0.into_owned(),
+        None => String::from_utf8(bytes).map_err(|e| UsageError(format!("{}: {e}", path.display())))?,
+    };
     let mut header = Vec::new();
     let mut out = Vec::new();
+    let mut more = false;
     let read = read_json(
         &text,
         2048,
-        usize::MAX,
+        limits.max_field_bytes as usize,
         |_, cells| {
             if out.len() < rows {
                 out.push(cells.iter().map(|c| c.display().trim().to_string()).collect());
+            } else {
+                more = true;
             }
             Ok::<(), ()>(())
         },
@@ -272,5 +314,5 @@ fn sample_json(path: &Path, rows: usize) -> anyhow::Result<Sample> {
         },
     );
     read.map_err(|e| UsageError(format!("{}: {e}", path.display())))?.ok();
-    Ok((header, out))
+    Ok((header, out, more))
 }
