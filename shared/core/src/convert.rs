@@ -213,7 +213,16 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             _ => return convert_time_of_day(kind, serial_milliseconds(serial.rem_euclid(1.0)), opts),
         },
         CellRef::Bool(b) | CellRef::SheetBool(b) => {
-            let text = Cow::Borrowed(bool_text(b, matches!(cell, CellRef::SheetBool(_))));
+            let mut sheet = matches!(cell, CellRef::SheetBool(_));
+            // An enum whose choices spell it as JSON does (`true`) takes the sheet's `TRUE` so.
+            if let Kind::Enum(choices) = kind
+                && sheet
+                && choices.lookup(bool_text(b, true)).is_none()
+                && choices.lookup(bool_text(b, false)).is_some()
+            {
+                sheet = false;
+            }
+            let text = Cow::Borrowed(bool_text(b, sheet));
             if let Kind::Boolean(_) = kind {
                 return ConvertedCell { value: Converted::Valid(Value::Boolean(b)), text };
             }

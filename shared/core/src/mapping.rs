@@ -103,12 +103,15 @@ pub fn header_below_titles(
     let needed = schema.fields.len().clamp(1, 2).max(score(first).1 + 1);
     let filled = |row: &[String]| row.iter().filter(|c| !c.trim().is_empty()).count();
     // A group header repeats its names over the columns it groups (`Contact,Contact,Billing`, as
-    // pandas writes two-level columns): its names count once each.
+    // pandas writes two-level columns): at most half its cells hold names of their own, and its
+    // names count once each. (A header with a name written twice, `Contact by,Contact by`, is
+    // still a header.)
     let names = {
         let mut distinct: Vec<&str> = first.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect();
+        let cells = distinct.len();
         distinct.sort_unstable();
         distinct.dedup();
-        distinct.len()
+        if distinct.len() * 2 <= cells { distinct.len() } else { cells }
     };
     let mut best: Option<(usize, (bool, usize, usize))> = None;
     for (i, row) in rows.iter().enumerate().take(HEADER_SEARCH_ROWS).skip(1) {
@@ -123,13 +126,17 @@ pub fn header_below_titles(
     best.map(|(i, _)| i)
 }
 
-/// Whether a cell holds a value rather than a column's name: an e-mail address, or three digits
-/// or more without a letter (a number, a phone number, a date).
+/// Whether a cell holds a value rather than a column's name: an e-mail address, or digits without
+/// a letter that no header is: five or more (a zip code, an id, a phone number), or three or more
+/// with a separator (`2024-01-05`, `555-1234`, `12.50`). A year (`2024`) heads columns of
+/// reports, so it is no value here.
 fn looks_like_value(cell: &str) -> bool {
     let t = cell.trim();
     let email = t.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
     let digits = t.bytes().filter(u8::is_ascii_digit).count();
-    (email && !t.contains(' ')) || (digits >= 3 && !t.chars().any(char::is_alphabetic))
+    let separated = t.bytes().any(|b| b"-/.:,".contains(&b));
+    let number = !t.chars().any(char::is_alphabetic) && (digits >= 5 || (digits >= 3 && separated));
+    (email && !t.contains(' ')) || number
 }
 
 /// The entries of an explicit mapping that name a column by its header.
@@ -1353,6 +1360,17 @@ mod tests {
             &["0", "a@x.io", "Ann", "Lee", "5"],
         ]);
         assert_eq!(header_below_titles(&schema(), &grouped, &BTreeMap::new()), Some(1));
+        // A header with a name written twice is no group header: the row below is data.
+        let twice = rows(&[&["Ref", "Customer", "Contact by", "Contact by"], &["R-1", "Acme", "Email", "First name"]]);
+        assert_eq!(header_below_titles(&schema(), &twice, &BTreeMap::new()), None);
+        // Year columns in a header are names, not values: a sort line above does not win.
+        let years = rows(&[
+            &["Staff report"],
+            &["Sorted by", "Email", "First name"],
+            &["Email", "First name", "Surname", "2024", "2025"],
+            &["a@x.io", "Ann", "Lee", "5", "6"],
+        ]);
+        assert_eq!(header_below_titles(&schema(), &years, &BTreeMap::new()), Some(2));
         // A header repeated on every page below is still the header.
         let paged = rows(&[&["Contacts"], &["Email", "First name"], &["a@x.io", "Ann"], &["Email", "First name"]]);
         assert_eq!(header_below_titles(&schema(), &paged, &BTreeMap::new()), Some(1));
@@ -1403,7 +1421,9 @@ mod tests {
         exact[3][5] = "Phone".into();
         assert_eq!(header_below_titles(&crm, &exact, &BTreeMap::new()), Some(2));
         assert!(looks_like_value("info@acme.com") && looks_like_value("555-123") && looks_like_value("2024-01-05"));
+        assert!(looks_like_value("10001") && looks_like_value("12.50"));
         assert!(!looks_like_value("E-mail Address") && !looks_like_value("Address 2") && !looks_like_value("12"));
+        assert!(!looks_like_value("2024") && !looks_like_value("120"), "years head report columns");
     }
 
     #[test]

@@ -127,9 +127,10 @@ enum OtherSheet {
     /// Its header maps, where the one read has a header the template does not (an instructions
     /// tab before the data).
     Maps(String),
-    /// Its header maps more of the template's fields than the one read, whose mapping has no
-    /// problem (a summary tab before the data, for a template of optional fields): the sheet
-    /// read, the fields it maps, the other's name and the fields it maps.
+    /// Its header maps twice as many of the template's fields or more than the one read, whose
+    /// mapping has no problem but maps half the fields or fewer (a summary tab before the data,
+    /// for a template of optional fields): the sheet read, the fields it maps, the other's name
+    /// and the fields it maps.
     MapsMore { read: String, mapped: usize, name: String, more: usize },
 }
 
@@ -812,8 +813,11 @@ impl App {
                     if !outcome.problems.is_empty() {
                         sheet_with_columns(open, &limits, &schema, &settings, &info, 0)
                             .map(|(n, _)| OtherSheet::Maps(n))
-                    } else if mapped < schema.fields.len() {
-                        sheet_with_columns(open, &limits, &schema, &settings, &info, mapped)
+                    } else if mapped * 2 <= schema.fields.len() {
+                        // Half the fields or fewer, where another sheet maps twice as many: a
+                        // summary before the data, not the data with an optional column left out
+                        // (beside last year's tab, or an example tab, which map all of them).
+                        sheet_with_columns(open, &limits, &schema, &settings, &info, (2 * mapped).saturating_sub(1))
                             .map(|(name, more)| OtherSheet::MapsMore { read: info.name.clone(), mapped, name, more })
                     } else {
                         None

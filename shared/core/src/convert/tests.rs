@@ -1023,6 +1023,7 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&flag, CellRef::SheetBool(false), "false", "FALSE");
     check(&Kind::Text, CellRef::SheetBool(true), "\"TRUE\"", "TRUE");
     check(&kind("type: enum, values: ['TRUE', 'FALSE']"), CellRef::SheetBool(false), "\"FALSE\"", "FALSE");
+    check(&kind("type: enum, values: ['true', 'false']"), CellRef::SheetBool(false), "\"false\"", "false");
     check(&Kind::Integer, CellRef::Str(Cow::Borrowed(" 12 ")), "12", "12");
     check(&Kind::Integer, CellRef::Empty, "empty", "");
     check(&Kind::Text, CellRef::Json(Cow::Borrowed("{\"a\":1}")), "\"{\\\"a\\\":1}\"", "{\"a\":1}");

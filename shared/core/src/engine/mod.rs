@@ -312,6 +312,13 @@ impl<'a> RowEngine<'a> {
         self
     }
 
+    /// Records that name their columns themselves (JSON objects): none repeats a header row, and
+    /// an object whose values are its keys is data.
+    pub fn without_header_row(mut self) -> Self {
+        self.header_repeats = false;
+        self
+    }
+
     /// Records whose width is not checked against the header (JSON objects).
     pub fn lenient_width(mut self) -> Self {
         self.strict_width = false;

@@ -663,8 +663,9 @@ where
                 read += 1;
                 let pos = cell.pos;
                 last = Some(pos);
-                if cell.formula.as_ref().is_some_and(is_subtotal) {
-                    subtotals.borrow_mut().insert(u64::from(pos.0) + 1);
+                let line = u64::from(pos.0) + 1;
+                if cell.formula.as_ref().is_some_and(|f| totals_rows_above(f, line)) {
+                    subtotals.borrow_mut().insert(line);
                 }
                 let duration = duration_of(&cell);
                 place(pos, shown(pos, value_of(cell), duration))?;
@@ -722,15 +723,47 @@ where
     Ok(SheetInfo { name, is_1904, visible, totals_rows })
 }
 
-/// Whether a formula totals cells with SUBTOTAL (`SUBTOTAL(109,C2:C4)`, as Excel writes a
-/// table's totals row and its Subtotal command's rows).
-fn is_subtotal(formula: &XlsxFormulaMetadata) -> bool {
+/// Whether a formula on sheet row `line` totals the rows above it with SUBTOTAL
+/// (`SUBTOTAL(109,C2:C4)` on row 5), as Excel writes a table's totals row and its Subtotal
+/// command's rows: every range it names ends above its own row. A running count or total
+/// (`SUBTOTAL(3,$B$2:B2)`, numbering the rows a filter shows) takes in its own row, and a total
+/// above the data (`SUBTOTAL(9,B2:B40)` in the header row) rows below: those are no totals rows.
+fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
     let text = match formula {
         XlsxFormulaMetadata::Normal { formula } | XlsxFormulaMetadata::Shared { formula, .. } => formula,
         _ => return false,
     };
     let text = text.trim_start().trim_start_matches('=');
-    text.get(..9).is_some_and(|f| f.eq_ignore_ascii_case("SUBTOTAL("))
+    if !text.get(..9).is_some_and(|f| f.eq_ignore_ascii_case("SUBTOTAL(")) {
+        return false;
+    }
+    // The row of each cell reference: the digits after its column letters (and any `$`).
+    let b = text.as_bytes();
+    let mut rows = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_alphabetic() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'$' {
+                j += 1;
+            }
+            let start = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            // Not a function's name (`LOG10(`) nor a sheet's (`Sheet1!`).
+            if j > start && j - i <= 12 && (j == b.len() || !b[j].is_ascii_alphanumeric() && !b"(!".contains(&b[j])) {
+                rows.extend(text[start..j].parse::<u64>().ok());
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    !rows.is_empty() && rows.iter().all(|r| *r < line)
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
@@ -1136,13 +1169,21 @@ fn sheet_kind(typ: SheetType) -> &'static str {
 /// A fraction as the spreadsheet shows and computes with it: 15 significant digits, so
 /// `57/100*100` (stored as `56.99999999999999`) reads as 57 and `0.1+0.2` as 0.3. Whole numbers
 /// are kept as stored, every digit the file holds, and so are numbers of 16 digits or more before
-/// the point: there 15 digits would change the whole part (1234567890123456.5 is no
-/// 1234567890123460), and a float's noise is no smaller than its last stored digit.
+/// the point, where 15 digits would change the whole part (1234567890123456.5 is no
+/// 1234567890123460) unless they differ by the float's last step alone.
 fn as_shown(n: f64) -> f64 {
-    if n.fract() == 0.0 || !n.is_finite() || n.abs() >= 1e15 {
+    if n.fract() == 0.0 || !n.is_finite() {
         return n;
     }
-    format!("{n:.14e}").parse().unwrap_or(n)
+    let shown: f64 = format!("{n:.14e}").parse().unwrap_or(n);
+    if n.abs() >= 1e15 {
+        // Fifteen digits are the whole number but for the float's last step
+        // (`1000000000000000*1.1` is stored as 1100000000000000.125): that number; further
+        // off, the digits stored.
+        let step = f64::from_bits(n.abs().to_bits() + 1) - n.abs();
+        return if (shown - n).abs() <= step { shown } else { n };
+    }
+    shown
 }
 
 /// An ISO date cell (`t="d"`): a moment at midnight is the date alone, as a serial date at
@@ -1440,6 +1481,7 @@ mod tests {
         // Whole numbers keep every digit the file holds.
         assert_eq!(as_shown(9_007_199_254_740_992.0), 9_007_199_254_740_992.0);
         assert_eq!(as_shown(1_234_567_890_123_456.5), 1_234_567_890_123_456.5, "16 whole digits");
+        assert_eq!(as_shown(1_000_000_000_000_000.0 * 1.1), 1_100_000_000_000_000.0, "a float's last step");
         assert_eq!(as_shown(-4_503_599_627_370_495.5), -4_503_599_627_370_495.5);
         assert_eq!(as_shown(123_456_789_012_345_680.0), 123_456_789_012_345_680.0);
     }
@@ -1507,6 +1549,19 @@ mod tests {
         ] {
             assert!(!shows_time_of_day(code), "{code}");
         }
+    }
+
+    #[test]
+    fn a_subtotal_of_the_rows_above_makes_a_totals_row_and_a_running_one_does_not() {
+        let f = |text: &str| XlsxFormulaMetadata::Normal { formula: text.to_string() };
+        assert!(totals_rows_above(&f("SUBTOTAL(109,C2:C4)"), 5));
+        assert!(totals_rows_above(&f("subtotal(9,$C$2:$C$40)"), 41));
+        assert!(totals_rows_above(&f("SUBTOTAL(9,Sheet1!C2:C4)"), 5), "the sheet's name is no reference");
+        assert!(!totals_rows_above(&f("SUBTOTAL(3,$B$2:B2)"), 2), "numbering the rows a filter shows");
+        assert!(!totals_rows_above(&f("SUBTOTAL(9,$B$2:B7)"), 7), "a running total");
+        assert!(!totals_rows_above(&f("SUBTOTAL(9,B2:B40)"), 1), "a total above the data");
+        assert!(!totals_rows_above(&f("SUM(C2:C4)"), 5));
+        assert!(!totals_rows_above(&f("SUBTOTAL(9,Amounts)"), 5), "a named range: unknown rows");
     }
 
     #[test]
