@@ -468,6 +468,12 @@ fn template_infer_says_when_the_file_has_more_rows_than_it_read_and_reads_utf16_
     let run = sluice(&["template", "infer", json_file.to_str().unwrap(), "--json"]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(json(&run.stdout)["fields"][1]["key"], "name");
+    // A workbook's sheet is chosen as an import chooses it; a sample of no rows is refused.
+    let book = fixture("bad/instructions_first.xlsx");
+    let run = sluice(&["template", "infer", book.to_str().unwrap(), "--sheet", "People", "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(json(&run.stdout)["fields"][0]["key"], "id");
+    assert_eq!(sluice(&["template", "infer", book.to_str().unwrap(), "--rows", "0"]).status.code(), Some(64));
 }
 
 #[test]

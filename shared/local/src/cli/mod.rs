@@ -131,9 +131,12 @@ enum TemplateCommand {
         /// Template name (default: the file name).
         #[arg(long)]
         name: Option<String>,
-        /// Rows to sample.
-        #[arg(long, default_value_t = 1000)]
-        rows: usize,
+        /// Rows to sample (1 or more).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        rows: u64,
+        /// Sheet of a workbook, by name or 1-based position (default: the first visible one).
+        #[arg(long)]
+        sheet: Option<String>,
         /// Print JSON instead of YAML.
         #[arg(long)]
         json: bool,
@@ -166,8 +169,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCommand::Create(args)) => serve::create_key(args),
         Command::Template(TemplateCommand::Check { template }) => template::check(&template),
         Command::Template(TemplateCommand::Csv { template }) => template::blank_csv(&template),
-        Command::Template(TemplateCommand::Infer { file, name, rows, json }) => {
-            template::infer(&file, name, rows, json)
+        Command::Template(TemplateCommand::Infer { file, name, rows, sheet, json }) => {
+            template::infer(&file, name, usize::try_from(rows).unwrap_or(usize::MAX), sheet, json)
         }
     }
 }

@@ -14,6 +14,7 @@ use sluice_core::read::sniff::{
 };
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
 use sluice_core::record::CellRef;
+use sluice_core::settings::SheetRef;
 use sluice_core::template::{Schema, infer_header_row, infer_template};
 
 use super::{UsageError, load_template};
@@ -55,8 +56,18 @@ pub fn blank_csv(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints a template inferred from the first rows of a clean file.
-pub fn infer(path: &Path, name: Option<String>, rows: usize, json: bool) -> anyhow::Result<ExitCode> {
-    let (headers, sample, more) = sample(path, rows.max(1))?;
+pub fn infer(
+    path: &Path,
+    name: Option<String>,
+    rows: usize,
+    sheet: Option<String>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if !path.is_file() {
+        let why = if path.is_dir() { "is a directory, not a file" } else { "does not exist" };
+        return Err(UsageError(format!("{} {why}", path.display())).into());
+    }
+    let (headers, sample, more) = sample(path, rows.max(1), sheet.map(SheetRef::Name))?;
     // As a template check would refuse it, before printing a template that cannot be used.
     let named = headers.iter().filter(|h| !trim(h).is_empty()).count();
     if named > MAX_TEMPLATE_FIELDS {
@@ -129,15 +140,19 @@ const MAX_TEMPLATE_FIELDS: usize = 1024;
 /// The header, up to `rows` rows, and whether the file has more.
 type Sample = (Vec<String>, Vec<Vec<String>>, bool);
 
-/// The header and up to `rows` rows of a file, as text.
-fn sample(path: &Path, rows: usize) -> anyhow::Result<Sample> {
+/// The header and up to `rows` rows of a file (of `sheet`, in a workbook), as text.
+fn sample(path: &Path, rows: usize, sheet: Option<SheetRef>) -> anyhow::Result<Sample> {
     let mut file = std::fs::File::open(path).map_err(|e| UsageError(format!("cannot read {}: {e}", path.display())))?;
     let mut head = Vec::new();
     (&mut file).take(64 * 1024).read_to_end(&mut head)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    match detect_format(&head, name.as_deref()).map_err(|e| UsageError(format!("{}: {e}", path.display())))? {
+    let format = detect_format(&head, name.as_deref()).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    if let Some(sheet) = sheet.as_ref().filter(|_| format != Format::Xlsx) {
+        eprintln!("note: --sheet {sheet} was not used: {} is no workbook", path.display());
+    }
+    match format {
         Format::Csv => sample_csv(path, &head, rows),
-        Format::Xlsx => sample_xlsx(path, rows),
+        Format::Xlsx => sample_xlsx(path, rows, sheet.as_ref()),
         Format::Json => sample_json(path, rows),
     }
 }
@@ -238,14 +253,14 @@ fn below_title(mut records: Vec<Vec<String>>, rows: usize) -> Option<Sample> {
     Some((header, below, more))
 }
 
-fn sample_xlsx(path: &Path, rows: usize) -> anyhow::Result<Sample> {
+fn sample_xlsx(path: &Path, rows: usize, sheet: Option<&SheetRef>) -> anyhow::Result<Sample> {
     let limits = XlsxLimits::default();
     let mut file = std::fs::File::open(path)?;
     xlsx::precheck(&mut file, &limits).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     // Cells as text, but date cells as their serials until the workbook's date system is known.
     let mut records: Vec<Vec<Result<String, f64>>> = Vec::new();
-    let result = xlsx::read_sheet(open, None, &limits, |_, cells| {
+    let result = xlsx::read_sheet(open, sheet, &limits, |_, cells| {
         let texts: Vec<Result<String, f64>> = cells
             .iter()
             .map(|c| match c {
