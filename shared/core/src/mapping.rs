@@ -127,15 +127,15 @@ pub fn header_below_titles(
 }
 
 /// Whether a cell holds a value rather than a column's name: an e-mail address, or digits without
-/// a letter that no header is: five or more (a zip code, an id, a phone number), or three or more
-/// with a separator (`2024-01-05`, `555-1234`, `12.50`). A year (`2024`) heads columns of
-/// reports, so it is no value here.
+/// a letter that no header is: seven or more (a phone number, a date, a long id), or five or more
+/// written together (a zip code, an id). A year (`2024`) or a period (`2024-01`, `2023-24`)
+/// heads columns of reports, so it is no value here.
 fn looks_like_value(cell: &str) -> bool {
     let t = cell.trim();
     let email = t.split_once('@').is_some_and(|(name, domain)| !name.is_empty() && domain.contains('.'));
     let digits = t.bytes().filter(u8::is_ascii_digit).count();
-    let separated = t.bytes().any(|b| b"-/.:,".contains(&b));
-    let number = !t.chars().any(char::is_alphabetic) && (digits >= 5 || (digits >= 3 && separated));
+    let separated = t.bytes().any(|b| !b.is_ascii_digit());
+    let number = !t.chars().any(char::is_alphabetic) && (digits >= 7 || (digits >= 5 && !separated));
     (email && !t.contains(' ')) || number
 }
 
@@ -1420,10 +1420,12 @@ mod tests {
         exact[2][1] = "Phone".into();
         exact[3][5] = "Phone".into();
         assert_eq!(header_below_titles(&crm, &exact, &BTreeMap::new()), Some(2));
-        assert!(looks_like_value("info@acme.com") && looks_like_value("555-123") && looks_like_value("2024-01-05"));
-        assert!(looks_like_value("10001") && looks_like_value("12.50"));
+        assert!(looks_like_value("info@acme.com") && looks_like_value("555-1234") && looks_like_value("2024-01-05"));
+        assert!(looks_like_value("10001") && looks_like_value("+44 20 7123 4567"));
         assert!(!looks_like_value("E-mail Address") && !looks_like_value("Address 2") && !looks_like_value("12"));
-        assert!(!looks_like_value("2024") && !looks_like_value("120"), "years head report columns");
+        for period in ["2024", "2024-01", "2023-24", "120"] {
+            assert!(!looks_like_value(period), "{period}: periods head report columns");
+        }
     }
 
     #[test]

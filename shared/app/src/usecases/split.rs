@@ -128,7 +128,7 @@ enum OtherSheet {
     /// tab before the data).
     Maps(String),
     /// Its header maps twice as many of the template's fields or more than the one read, whose
-    /// mapping has no problem but maps half the fields or fewer (a summary tab before the data,
+    /// mapping has no problem but maps fewer than half the fields (a summary tab before the data,
     /// for a template of optional fields): the sheet read, the fields it maps, the other's name
     /// and the fields it maps.
     MapsMore { read: String, mapped: usize, name: String, more: usize },
@@ -813,10 +813,10 @@ impl App {
                     if !outcome.problems.is_empty() {
                         sheet_with_columns(open, &limits, &schema, &settings, &info, 0)
                             .map(|(n, _)| OtherSheet::Maps(n))
-                    } else if mapped * 2 <= schema.fields.len() {
-                        // Half the fields or fewer, where another sheet maps twice as many: a
-                        // summary before the data, not the data with an optional column left out
-                        // (beside last year's tab, or an example tab, which map all of them).
+                    } else if mapped * 2 < schema.fields.len() {
+                        // Fewer than half the fields, where another sheet maps twice as many: a
+                        // summary before the data, not the data with an optional column or a few
+                        // left out (beside last year's tab, or an example tab, which map all).
                         sheet_with_columns(open, &limits, &schema, &settings, &info, (2 * mapped).saturating_sub(1))
                             .map(|(name, more)| OtherSheet::MapsMore { read: info.name.clone(), mapped, name, more })
                     } else {

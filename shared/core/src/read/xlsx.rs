@@ -726,8 +726,9 @@ where
 /// Whether a formula on sheet row `line` totals the rows above it with SUBTOTAL
 /// (`SUBTOTAL(109,C2:C4)` on row 5), as Excel writes a table's totals row and its Subtotal
 /// command's rows: every range it names ends above its own row. A running count or total
-/// (`SUBTOTAL(3,$B$2:B2)`, numbering the rows a filter shows) takes in its own row, and a total
-/// above the data (`SUBTOTAL(9,B2:B40)` in the header row) rows below: those are no totals rows.
+/// (`SUBTOTAL(3,$B$2:B2)`, numbering the rows a filter shows) takes in its own row or anchors
+/// its start alone (`$B$1:B1`), and a total above the data (`SUBTOTAL(9,B2:B40)` in the header
+/// row) counts rows below: those are no totals rows.
 fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
     let text = match formula {
         XlsxFormulaMetadata::Normal { formula } | XlsxFormulaMetadata::Shared { formula, .. } => formula,
@@ -737,9 +738,11 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
     if !text.get(..9).is_some_and(|f| f.eq_ignore_ascii_case("SUBTOTAL(")) {
         return false;
     }
-    // The row of each cell reference: the digits after its column letters (and any `$`).
+    // The row of each cell reference: the digits after its column letters (and any `$`), and
+    // whether a `$` anchors it.
     let b = text.as_bytes();
     let mut rows = Vec::new();
+    let mut anchored = Vec::new();
     let mut i = 0;
     while i < b.len() {
         if b[i].is_ascii_alphabetic() && (i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
@@ -747,7 +750,8 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
             while j < b.len() && b[j].is_ascii_alphabetic() {
                 j += 1;
             }
-            if j < b.len() && b[j] == b'$' {
+            let dollar = j < b.len() && b[j] == b'$';
+            if dollar {
                 j += 1;
             }
             let start = j;
@@ -756,14 +760,20 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
             }
             // Not a function's name (`LOG10(`) nor a sheet's (`Sheet1!`).
             if j > start && j - i <= 12 && (j == b.len() || !b[j].is_ascii_alphanumeric() && !b"(!".contains(&b[j])) {
-                rows.extend(text[start..j].parse::<u64>().ok());
+                if let Ok(row) = text[start..j].parse::<u64>() {
+                    rows.push(row);
+                    anchored.push(dollar);
+                }
             }
             i = j.max(i + 1);
         } else {
             i += 1;
         }
     }
-    !rows.is_empty() && rows.iter().all(|r| *r < line)
+    // A range anchored at its start and not at its end (`$B$1:B1`) grows with each row filled
+    // down: a running count, wherever its rows lie.
+    let running = anchored.iter().any(|a| *a) && anchored.iter().any(|a| !*a);
+    !rows.is_empty() && !running && rows.iter().all(|r| *r < line)
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
@@ -1558,6 +1568,7 @@ mod tests {
         assert!(totals_rows_above(&f("subtotal(9,$C$2:$C$40)"), 41));
         assert!(totals_rows_above(&f("SUBTOTAL(9,Sheet1!C2:C4)"), 5), "the sheet's name is no reference");
         assert!(!totals_rows_above(&f("SUBTOTAL(3,$B$2:B2)"), 2), "numbering the rows a filter shows");
+        assert!(!totals_rows_above(&f("SUBTOTAL(3,$B$1:B1)"), 2), "counting from the header row");
         assert!(!totals_rows_above(&f("SUBTOTAL(9,$B$2:B7)"), 7), "a running total");
         assert!(!totals_rows_above(&f("SUBTOTAL(9,B2:B40)"), 1), "a total above the data");
         assert!(!totals_rows_above(&f("SUM(C2:C4)"), 5));

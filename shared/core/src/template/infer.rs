@@ -193,9 +193,10 @@ struct Named {
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
 /// unless it is a title (it fills fewer than half the columns most rows below it fill). Then it
-/// is the first row below that fills as many columns as most rows, with names (no number, no
-/// name twice), if one does; else the first.
+/// is the first row below that fills as many columns as most rows, with names (no number but a
+/// year, which heads a report's columns; no name twice), if one does; else the first.
 pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
+    let is_year = |c: &str| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()) && ("1900".."2100").contains(&c);
     let filled = |row: &Vec<String>| row.iter().filter(|c| !trim(c).is_empty()).count();
     let Some(first) = rows.first() else {
         return 0;
@@ -211,7 +212,7 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
     let names = |row: &Vec<String>| {
         let cells: Vec<&str> = row.iter().map(|c| trim(c)).filter(|c| !c.is_empty()).collect();
         cells.len() >= width
-            && cells.iter().all(|c| parse_decimal(c, false, None, None).is_err())
+            && cells.iter().all(|c| parse_decimal(c, false, None, None).is_err() || is_year(c))
             && cells.iter().enumerate().all(|(i, c)| !cells[..i].contains(c))
     };
     rows.iter().position(names).unwrap_or(0)
