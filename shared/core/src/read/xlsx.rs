@@ -759,11 +759,13 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
                 j += 1;
             }
             // Not a function's name (`LOG10(`) nor a sheet's (`Sheet1!`).
-            if j > start && j - i <= 12 && (j == b.len() || !b[j].is_ascii_alphanumeric() && !b"(!".contains(&b[j])) {
-                if let Ok(row) = text[start..j].parse::<u64>() {
-                    rows.push(row);
-                    anchored.push(dollar);
-                }
+            if j > start
+                && j - i <= 12
+                && (j == b.len() || !b[j].is_ascii_alphanumeric() && !b"(!".contains(&b[j]))
+                && let Ok(row) = text[start..j].parse::<u64>()
+            {
+                rows.push(row);
+                anchored.push(dollar);
             }
             i = j.max(i + 1);
         } else {
