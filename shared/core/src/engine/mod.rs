@@ -352,9 +352,16 @@ impl<'a> RowEngine<'a> {
         if !self.header_repeats {
             return false;
         }
+        // A date cell as the header names it: the date shown, not its serial number.
         let text = |c: usize| match rec.text(c) {
             Some(t) => Cow::Borrowed(trim(t)),
-            None => Cow::Owned(trim(&rec.cell(c).display()).to_string()),
+            None => Cow::Owned(match rec.cell(c) {
+                CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
+                    crate::convert::serial_text(serial, self.opts.is_1904)
+                }
+                CellRef::ExcelTime(serial) => crate::convert::serial_time_text(serial),
+                cell => trim(&cell.display()).to_string(),
+            }),
         };
         if rec.len() == 0 || text(0) != headers[0].as_str() {
             return false;

@@ -835,6 +835,33 @@ fn a_json_list_passed_through_keeps_its_items() {
 }
 
 #[test]
+fn a_sheet_row_repeating_a_header_with_a_date_is_skipped() {
+    use crate::record::{StoredCell, StoredRecord, TaggedCell};
+    let (valid, _, _, counts) = run_cells(
+        "name: s\nfields:\n  - key: name\n  - key: email\n",
+        &["Name", "Email", "2024-01-31"],
+        Some("S"),
+        RowsMode::All,
+        &[
+            StoredRecord(
+                2,
+                vec![StoredCell::Str("Ann".into()), StoredCell::Str("a@x.io".into()), StoredCell::Number(1.0)],
+            ),
+            StoredRecord(
+                3,
+                vec![
+                    StoredCell::Str("Name".into()),
+                    StoredCell::Str("Email".into()),
+                    StoredCell::Tagged(TaggedCell::Date(45322.0)),
+                ],
+            ),
+        ],
+    );
+    assert!(!valid.contains(r#""line":3"#), "{valid}");
+    assert_eq!((counts.rows, counts.skipped), (1, 1));
+}
+
+#[test]
 fn a_date_cell_passed_through_is_the_date_the_sheet_shows() {
     use crate::record::{StoredCell, StoredRecord, TaggedCell};
     let (valid, _, _, _) = run_cells(
