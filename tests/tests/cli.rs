@@ -474,6 +474,10 @@ fn template_infer_says_when_the_file_has_more_rows_than_it_read_and_reads_utf16_
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(json(&run.stdout)["fields"][0]["key"], "id");
     assert_eq!(sluice(&["template", "infer", book.to_str().unwrap(), "--rows", "0"]).status.code(), Some(64));
+    // Numbers a spreadsheet does not store exactly, which the import would refuse, are named.
+    let big = fixture("bad/big_whole_numbers.xlsx");
+    let run = sluice(&["template", "infer", big.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("note: column 2 holds numbers of 9007199254740992 or more"));
 }
 
 #[test]

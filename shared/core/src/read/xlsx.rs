@@ -725,10 +725,11 @@ where
 
 /// Whether a formula on sheet row `line` totals the rows above it with SUBTOTAL
 /// (`SUBTOTAL(109,C2:C4)` on row 5), as Excel writes a table's totals row and its Subtotal
-/// command's rows: every range it names ends above its own row. A running count or total
-/// (`SUBTOTAL(3,$B$2:B2)`, numbering the rows a filter shows) takes in its own row or anchors
-/// its start alone (`$B$1:B1`), and a total above the data (`SUBTOTAL(9,B2:B40)` in the header
-/// row) counts rows below: those are no totals rows.
+/// command's rows: it names a range, and every cell it names lies above its own row. A running
+/// count or total (`SUBTOTAL(3,$B$2:B2)`, numbering the rows a filter shows) takes in its own
+/// row or anchors its start alone (`$B$1:B1`), a total above the data (`SUBTOTAL(9,B2:B40)` in
+/// the header row) counts rows below, and one cell (`SUBTOTAL(9,C4)`) is a value taken over:
+/// those are no totals rows.
 fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
     let text = match formula {
         XlsxFormulaMetadata::Normal { formula } | XlsxFormulaMetadata::Shared { formula, .. } => formula,
@@ -775,7 +776,8 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
     // A range anchored at its start and not at its end (`$B$1:B1`) grows with each row filled
     // down: a running count, wherever its rows lie.
     let running = anchored.iter().any(|a| *a) && anchored.iter().any(|a| !*a);
-    !rows.is_empty() && !running && rows.iter().all(|r| *r < line)
+    // A total sums a range (`C2:C4`); a single cell (`SUBTOTAL(9,C4)`) is a value taken over.
+    text.contains(':') && !rows.is_empty() && !running && rows.iter().all(|r| *r < line)
 }
 
 /// Cells merged down several rows (a region's label, pandas' repeated index values): the sheet
@@ -1575,6 +1577,7 @@ mod tests {
         assert!(!totals_rows_above(&f("SUBTOTAL(9,B2:B40)"), 1), "a total above the data");
         assert!(!totals_rows_above(&f("SUM(C2:C4)"), 5));
         assert!(!totals_rows_above(&f("SUBTOTAL(9,Amounts)"), 5), "a named range: unknown rows");
+        assert!(!totals_rows_above(&f("SUBTOTAL(9,C4)"), 5), "one cell is no total");
     }
 
     #[test]

@@ -260,7 +260,17 @@ fn sample_xlsx(path: &Path, rows: usize, sheet: Option<&SheetRef>) -> anyhow::Re
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     // Cells as text, but date cells as their serials until the workbook's date system is known.
     let mut records: Vec<Vec<Result<String, f64>>> = Vec::new();
+    // Columns holding numbers a spreadsheet does not store exactly, which an import refuses.
+    let mut inexact = std::collections::BTreeSet::new();
     let result = xlsx::read_sheet(open, sheet, &limits, |_, cells| {
+        for (c, cell) in cells.iter().enumerate() {
+            if let CellRef::Number(n) = cell
+                && n.fract() == 0.0
+                && n.abs() >= sluice_core::convert::EXACT_INTEGERS
+            {
+                inexact.insert(c + 1);
+            }
+        }
         let texts: Vec<Result<String, f64>> = cells
             .iter()
             .map(|c| match c {
@@ -281,6 +291,14 @@ fn sample_xlsx(path: &Path, rows: usize, sheet: Option<&SheetRef>) -> anyhow::Re
         Err(ReadError::Sink(())) => xlsx::uses_1904_dates(open()?).map_err(failed)?,
         Err(ReadError::File(e)) => return Err(failed(e).into()),
     };
+    if !inexact.is_empty() {
+        let columns: Vec<String> = inexact.iter().map(usize::to_string).collect();
+        eprintln!(
+            "note: column {} holds numbers of 9007199254740992 or more, which a spreadsheet does not store exactly, \
+             so an import refuses them in every field: store the column as text in the workbook",
+            columns.join(", ")
+        );
+    }
     // A date cell reads as the date it shows, as a text field reads it: not as its serial number.
     let records = records
         .into_iter()
