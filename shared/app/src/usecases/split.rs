@@ -233,13 +233,12 @@ impl App {
             // A column the first rows do not reach, named by number: rows without it are short.
             frame.header.names = numbered_columns(mapped);
         }
-        let outcome = match headerless {
+        let mut outcome = match headerless {
             true => map_headerless(schema, &frame.header.names, filled, &settings.mapping),
             false => map_columns(schema, &frame.header.names, &settings.mapping),
         }
         .with_pass_through(settings.pass_through_unmapped)
         .with_given_delimiter(settings.delimiter);
-        let mut outcome = outcome;
         if let Some(OtherSheet::MapsMore { read, mapped, name, more }) = &frame.other_sheet {
             let total = schema.fields.len();
             outcome.problems.push(MappingProblem {

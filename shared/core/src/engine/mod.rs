@@ -352,24 +352,41 @@ impl<'a> RowEngine<'a> {
         if !self.header_repeats {
             return false;
         }
-        // A date cell as the header names it: the date shown, not its serial number.
-        let text = |c: usize| match rec.text(c) {
-            Some(t) => Cow::Borrowed(trim(t)),
-            None => Cow::Owned(match rec.cell(c) {
-                CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
-                    crate::convert::serial_text(serial, self.opts.is_1904)
-                }
-                CellRef::ExcelTime(serial) => crate::convert::serial_time_text(serial),
-                cell => trim(&cell.display()).to_string(),
-            }),
+        // A cell compared in place (a date cell as the header names it: the date shown, not its
+        // serial number); past the record's end, an empty one.
+        let same = |c: usize| {
+            let header = headers.get(c).map_or("", String::as_str);
+            if c >= rec.len() {
+                return header.is_empty();
+            }
+            match rec.text(c) {
+                Some(t) => trim(t) == header,
+                None => match rec.cell(c) {
+                    CellRef::ExcelDate(serial) | CellRef::ExcelDateTime(serial) => {
+                        crate::convert::serial_text(serial, self.opts.is_1904) == header
+                    }
+                    CellRef::ExcelTime(serial) => crate::convert::serial_time_text(serial) == header,
+                    cell => trim(&cell.display()) == header,
+                },
+            }
         };
-        if rec.len() == 0 || text(0) != headers[0].as_str() {
-            return false;
-        }
-        (0..rec.len().max(headers.len())).all(|c| {
-            let cell = if c < rec.len() { text(c) } else { Cow::Borrowed("") };
-            cell == headers.get(c).map_or("", String::as_str)
-        })
+        rec.len() > 0 && same(0) && (1..rec.len().max(headers.len())).all(same)
+    }
+
+    /// Counts a row that is no data as skipped, with a note saying why.
+    fn skip(&mut self, line: u64, code: &'static str, message: &str, sink: &mut impl RowSink) {
+        self.counts.skipped += 1;
+        sink.skipped(&RowError {
+            line,
+            column: None,
+            header: None,
+            field: None,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            severity: Severity::Info,
+            value: None,
+            sheet: self.sheet.clone(),
+        });
     }
 
     /// Validates one record and hands the row to the sink.
@@ -377,34 +394,11 @@ impl<'a> RowEngine<'a> {
         let n = rec.len();
         let line = rec.line();
         if rec.is_blank() {
-            self.counts.skipped += 1;
-            sink.skipped(&RowError {
-                line,
-                column: None,
-                header: None,
-                field: None,
-                code: Cow::Borrowed(codes::EMPTY_ROW_SKIPPED),
-                message: "empty row skipped".into(),
-                severity: Severity::Info,
-                value: None,
-                sheet: self.sheet.clone(),
-            });
-            return;
+            return self.skip(line, codes::EMPTY_ROW_SKIPPED, "empty row skipped", sink);
         }
         if self.repeats_header(rec) {
-            self.counts.skipped += 1;
-            sink.skipped(&RowError {
-                line,
-                column: None,
-                header: None,
-                field: None,
-                code: Cow::Borrowed(codes::HEADER_REPEATED_SKIPPED),
-                message: "the header repeated (two exports joined, or a header on every page) skipped".into(),
-                severity: Severity::Info,
-                value: None,
-                sheet: self.sheet.clone(),
-            });
-            return;
+            let message = "the header repeated (two exports joined, or a header on every page) skipped";
+            return self.skip(line, codes::HEADER_REPEATED_SKIPPED, message, sink);
         }
         self.issues.clear();
         self.unmapped.clear();
