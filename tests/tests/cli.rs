@@ -413,6 +413,20 @@ fn template_check_names_the_path_of_the_fault() {
     let run = sluice(&["template", "check", fixture("contacts.yaml").to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&run.stdout).contains("11 fields"));
+    assert!(run.stderr.is_empty(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // Usable, with a warning: a default on a unique field makes every empty cell after the
+    // first a duplicate.
+    let shared = dir.path().join("shared_default.yaml");
+    std::fs::write(
+        &shared,
+        "name: t\nfields:\n  - {key: a, type: text}\n  - {key: code, type: text, unique: exact, default: X}\n",
+    )
+    .unwrap();
+    let run = sluice(&["template", "check", shared.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("warning: fields[1] (code): a unique field with the default \"X\""), "{stderr}");
 }
 
 #[test]

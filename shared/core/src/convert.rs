@@ -240,7 +240,7 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
             };
         }
     };
-    if text.is_empty() {
+    if text.is_empty() || (!opts.trim && is_blank_text(&text)) {
         return ConvertedCell { value: Converted::Empty, text };
     }
     let value = convert_text(kind, &text, opts);
@@ -253,6 +253,13 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
 #[inline]
 pub fn is_trimmed(c: char) -> bool {
     c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}') || is_direction_mark(c)
+}
+
+/// Whether a cell holds nothing but what trimming takes off: with `trim_whitespace: false` it
+/// keeps its spaces, yet it is as empty as a blank cell (`required` fails, a `default` fills it).
+#[inline(never)]
+pub fn is_blank_text(s: &str) -> bool {
+    s.chars().all(is_trimmed)
 }
 
 /// The invisible marks that set the direction of text, which Hebrew, Arabic and Persian exports

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::codes;
-use crate::convert::{Converted, Fault, Outcome, ParseOptions, convert_borrowed_into, convert_cell, trim};
+use crate::convert::{
+    Converted, Fault, Outcome, ParseOptions, convert_borrowed_into, convert_cell, is_blank_text, trim,
+};
 use crate::mapping::ColumnPlan;
 use crate::record::{CellRef, Record};
 use crate::results::{RowError, Severity};
@@ -634,7 +636,7 @@ impl<'a> RowEngine<'a> {
     #[inline]
     fn field_text(&mut self, fi: usize, field: &'a Field, col: usize, raw: &'a str, line: u64) {
         let s = if self.opts.trim { trim(raw) } else { raw };
-        if s.is_empty() || (self.has_nulls && self.listed_null(s)) {
+        if s.is_empty() || (!self.opts.trim && is_blank_text(s)) || (self.has_nulls && self.listed_null(s)) {
             return self.empty(fi, field, Some(col), line);
         }
         match convert_borrowed_into(&field.kind, s, &self.opts, &mut self.values[fi]) {
@@ -803,7 +805,7 @@ pub(crate) fn passes<'a>(
         }
         Check::OneOf(choices) => match value {
             Value::Text(t) if matches!(kind, Kind::Uuid) => choices.lookup(t).is_some(),
-            Value::Text(t) => match choices.lookup(text) {
+            Value::Text(t) => match choices.lookup(text).or_else(|| choices.lookup(sheet_logical_as_json(text)?)) {
                 Some(canonical) => {
                     *t = Cow::Borrowed(canonical);
                     true
@@ -815,6 +817,16 @@ pub(crate) fn passes<'a>(
             Value::List(items) => items.iter().all(|item| choices.lookup(item).is_some()),
             value => choices.lookup(&choice_text(value)).is_some(),
         },
+    }
+}
+
+/// A spreadsheet's logical `TRUE` or `FALSE` as JSON spells it, for choices spelled so (an enum
+/// does the same when converting).
+fn sheet_logical_as_json(text: &str) -> Option<&'static str> {
+    match text {
+        "TRUE" => Some("true"),
+        "FALSE" => Some("false"),
+        _ => None,
     }
 }
 

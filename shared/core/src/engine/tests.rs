@@ -115,6 +115,20 @@ fn required_fields_are_reported_and_defaults_fill_empty_cells() {
 }
 
 #[test]
+fn without_trimming_a_cell_of_spaces_is_still_empty() {
+    // `trim_whitespace: false` keeps the spaces around a value, but spaces alone are no value:
+    // they fail `required` and take the default, in the fast text path and through `CellRef`.
+    let yaml = format!("{PEOPLE}settings:\n  trim_whitespace: false\n");
+    let out = run(&yaml, "id,Full name,status,country\n1,  Ann ,,\u{3000}\n2,\u{200B} ,closed, \n");
+    assert_eq!(out.issues(), ["3 required name"]);
+    assert_eq!(out.values(2), serde_json::json!({"id": 1, "name": "  Ann ", "status": "active", "country": "NZ"}));
+    assert_eq!(out.values(3)["country"], "NZ");
+    let opts = ParseOptions::from_settings(&schema(&yaml).settings);
+    let converted = convert_cell(&Kind::Text, CellRef::Str(Cow::Owned("\t ".into())), &opts);
+    assert!(matches!(converted.value, Converted::Empty));
+}
+
+#[test]
 fn a_field_with_no_column_is_empty_in_every_row() {
     let out = run(PEOPLE, "id,Full name\n1,Ann\n");
     assert!(out.issues().is_empty(), "{:?}", out.issues());
@@ -235,6 +249,17 @@ fields:
     let out = run(yaml, "n,amount,ok,tags\n+1,1.50,yes,a b\n01,2.0,1,b\n4,2.5,no,a c\n");
     assert_eq!(out.issues(), ["4 not_one_of n", "4 not_one_of amount", "4 not_one_of ok", "4 not_one_of tags"]);
     assert_eq!(out.values(2), serde_json::json!({"n": 1, "amount": "1.50", "ok": true, "tags": ["a", "b"]}));
+}
+
+#[test]
+fn a_text_field_with_choices_spelled_true_and_false_takes_a_sheets_logical_values() {
+    // Sheets show logical values as TRUE and FALSE, and so do the CSVs saved from them; choices
+    // spelled as JSON spells them take those, and other spellings still fail.
+    let yaml = "name: t\nfields:\n  - key: flag\n    validators: [{one_of: ['true', 'false']}]\n";
+    let out = run(yaml, "flag\nTRUE\nFALSE\nTrue\ntrue\n");
+    assert_eq!(out.issues(), ["4 not_one_of flag"]);
+    assert_eq!(out.values(2)["flag"], "true");
+    assert_eq!(out.values(3)["flag"], "false");
 }
 
 #[test]

@@ -38,6 +38,15 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
                 schema.fields.len(),
                 schema.settings.invalid_data_behavior.as_str()
             );
+            for (i, field) in schema.fields.iter().enumerate() {
+                if let (Some(default), Some(_)) = (&field.default, &field.unique) {
+                    eprintln!(
+                        "warning: fields[{i}] ({}): a unique field with the default {default:?}: from the second \
+                         row that leaves it empty, every such row fails not_unique",
+                        field.key
+                    );
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
