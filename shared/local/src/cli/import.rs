@@ -390,6 +390,15 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     if !detected.is_empty() {
         eprintln!("  read as {}", detected.join(", "));
     }
+    if !d.notes_below.is_empty() {
+        let rows: Vec<String> = d.notes_below.iter().map(u64::to_string).collect();
+        eprintln!(
+            "  skipped {} below the table, as notes ({} {}): results.csv quotes them",
+            n(rows.len() as u64, "lone cell", "lone cells"),
+            if rows.len() == 1 { "row" } else { "rows" },
+            rows.join(", ")
+        );
+    }
     if let Some(reason) = &import.status_reason {
         eprintln!("  {reason}");
     }
