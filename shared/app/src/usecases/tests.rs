@@ -306,6 +306,41 @@ async fn remove_invalid_rows_keeps_only_valid_rows() {
     assert_eq!(h.import(&id).await.results.unwrap().row_count, 3);
 }
 
+fn json(line: &str) -> serde_json::Value {
+    serde_json::from_str(line).unwrap()
+}
+
+#[tokio::test]
+async fn a_repeated_unique_value_after_a_quoted_line_break_makes_its_row_invalid() {
+    // The id cell starts a line or two below its row: the duplicate is still the row's, so
+    // REMOVE_INVALID_ROWS leaves it out and the counts agree with the rows delivered.
+    let file = b"note,id,email,amount,status\n\
+\"two\nlines\",1,a@example.com,1,active\n\
+plain,1,b@example.com,2,active\n\
+\"three\nmore\nlines\",1,c@example.com,3,active\n\
+ok,4,d@example.com,4,closed\n";
+    let h = harness();
+    let settings =
+        SettingsPatch { invalid_data_behavior: Some(InvalidDataBehavior::RemoveInvalidRows), ..Default::default() };
+    let id = h.start(file, settings).await;
+    h.drain(false).await;
+    let import = h.import(&id).await;
+    assert_eq!((import.counts.valid, import.counts.invalid), (2, 2));
+    let rows = h.result(&id, "rows.jsonl").await;
+    let lines: Vec<u64> = rows.lines().map(|r| json(r)["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 8]);
+    assert_eq!(import.results.unwrap().row_count, 2);
+    let errors = h.result(&id, "errors.jsonl").await;
+    let found: Vec<(u64, String)> = errors
+        .lines()
+        .map(|e| (json(e)["line"].as_u64().unwrap(), json(e)["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        found,
+        [(4, "id '1' already appears at line 2".to_string()), (5, "id '1' already appears at line 2".to_string())]
+    );
+}
+
 #[tokio::test]
 async fn a_missing_required_column_needs_review_before_any_chunk_runs() {
     let h = harness();

@@ -214,6 +214,10 @@ pub struct RowEngine<'a> {
     unmapped: Vec<(usize, Cow<'a, str>)>,
     /// Packed as finalize sorts them: half the memory of [`KeyEntry`].
     keys: Vec<PackedKey>,
+    /// The line the row being read starts on: its keys name the row by it (a cell after a
+    /// quoted line break starts on a later line), as finalize attaches a duplicate's error to the
+    /// row on that line.
+    row_line: u64,
     counts: Counts,
     scratch: Vec<u8>,
     /// Text that reads as an empty cell (the `null_values` setting), trimmed as cells are.
@@ -254,6 +258,7 @@ impl<'a> RowEngine<'a> {
             issues: Vec::new(),
             unmapped: Vec::new(),
             keys: Vec::new(),
+            row_line: 0,
             counts: Counts::default(),
             scratch: Vec::new(),
             nulls: Vec::new(),
@@ -395,6 +400,7 @@ impl<'a> RowEngine<'a> {
     pub fn process<R: Record<'a>>(&mut self, rec: &R, sink: &mut impl RowSink) {
         let n = rec.len();
         let line = rec.line();
+        self.row_line = line;
         if rec.is_blank() {
             return self.skip(line, codes::EMPTY_ROW_SKIPPED, "empty row skipped", sink);
         }
@@ -738,7 +744,7 @@ impl<'a> RowEngine<'a> {
         }
         if let Some(mode) = field.unique {
             let key = unique_key(&self.values[fi], mode, &mut self.scratch);
-            self.keys.push(PackedKey::pack(&KeyEntry { slot: fi as u16, key, line, valid: false }));
+            self.keys.push(PackedKey::pack(&KeyEntry { slot: fi as u16, key, line: self.row_line, valid: false }));
         }
     }
 
