@@ -90,7 +90,9 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         | XlsxError::HiddenAtPosition { .. } => "sheet_not_found",
         XlsxError::NoWorksheets => "no_worksheets",
         XlsxError::FieldTooLarge { .. } => "field_too_large",
-        XlsxError::Read { .. } | XlsxError::BadDimension { .. } => "unreadable_sheet",
+        XlsxError::Read { .. } | XlsxError::BadDimension { .. } | XlsxError::BadStringCount { .. } => {
+            "unreadable_sheet"
+        }
     };
     let sheet = match &e {
         XlsxError::DeclaredTooWide { sheet, .. }

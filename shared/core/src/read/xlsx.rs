@@ -101,6 +101,18 @@ pub enum XlsxError {
         /// The declared range.
         dimension: String,
     },
+    /// The shared strings claim more strings than their bytes can hold: calamine reserves room
+    /// for the count claimed before reading one, so a count of 2^31 in a file of 1 KB would ask
+    /// for 51 GB and abort the process.
+    #[error("{part} claims {count} strings in {bytes} bytes, more than it can hold; the file is damaged")]
+    BadStringCount {
+        /// The zip entry.
+        part: String,
+        /// The `uniqueCount` it claims.
+        count: u64,
+        /// Its size.
+        bytes: u64,
+    },
     /// A sheet declares a dimension with too many columns.
     #[error(
         "sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns"
@@ -284,6 +296,8 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
         let declared = entry.size();
+        let strings = name.to_ascii_lowercase().ends_with("sharedstrings.xml");
+        let mut head = Vec::new();
         let mut part = entry.take(limits.max_part_bytes + 1);
         let mut read: u64 = 0;
         loop {
@@ -293,7 +307,12 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
             let want = usize::try_from(left).map_or(buf.len(), |w| w.min(buf.len()));
             match part.read(&mut buf[..want]) {
                 Ok(0) => break,
-                Ok(n) => read += n as u64,
+                Ok(n) => {
+                    if strings && head.len() < 4096 {
+                        head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
+                    }
+                    read += n as u64;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) if read >= declared => return Err(XlsxError::SizeMismatch { part: name, declared }),
                 Err(e) => return Err(XlsxError::NotAWorkbook(format!("{name}: {e}"))),
@@ -301,6 +320,12 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         }
         if read > limits.max_part_bytes {
             return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
+        }
+        // Each string takes 5 bytes at least (`<si/>`).
+        if let Some(count) = strings.then(|| unique_count(&head)).flatten()
+            && count > read / 5 + 1
+        {
+            return Err(XlsxError::BadStringCount { part: name, count, bytes: read });
         }
     }
     for i in sheets {
@@ -320,6 +345,19 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The `uniqueCount` the shared strings' `<sst>` start tag claims, from the part's first bytes.
+fn unique_count(head: &[u8]) -> Option<u64> {
+    let at = memchr::memmem::find(head, b"uniqueCount=")? + b"uniqueCount=".len();
+    let rest = head.get(at + 1..)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        // Not a count calamine reads either.
+        return None;
+    }
+    // Digits past what a u64 holds claim more than any file can hold too.
+    Some(std::str::from_utf8(&rest[..digits]).ok()?.parse().unwrap_or(u64::MAX))
 }
 
 fn declared_dimension(head: &[u8]) -> Option<String> {
@@ -476,13 +514,24 @@ where
     let mut totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
     let totals: std::collections::HashSet<u64> = totals_rows.iter().map(|(line, _)| *line).collect();
     // So is a row holding a SUBTOTAL formula: a table's totals row after the table became a
-    // plain range, or a total from Excel's Subtotal command. Noted as the cells are read; left
-    // out when the row ends.
-    let subtotals = std::cell::RefCell::new(std::collections::BTreeSet::new());
-    let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| match totals.contains(&line) {
-        true => Ok(()),
-        false if subtotals.borrow().contains(&line) => Ok(()),
-        false => on_record(line, cells),
+    // plain range, or a total from Excel's Subtotal command. Noted as the cells are read (line,
+    // and the SUBTOTAL cells in it); left out when the row ends, if it holds one other value at
+    // most, its label ("Total", "North Total"). A row of data with a SUBTOTAL in a column of its
+    // own is data.
+    let subtotals = std::cell::RefCell::new(std::collections::BTreeMap::<u64, usize>::new());
+    let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| {
+        if totals.contains(&line) {
+            return Ok(());
+        }
+        let formulas = subtotals.borrow().get(&line).copied();
+        if let Some(formulas) = formulas {
+            let values = cells.iter().filter(|c| !c.is_blank()).count();
+            if values.saturating_sub(formulas) <= 1 {
+                return Ok(());
+            }
+            subtotals.borrow_mut().remove(&line);
+        }
+        on_record(line, cells)
     };
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
@@ -665,7 +714,7 @@ where
                 last = Some(pos);
                 let line = u64::from(pos.0) + 1;
                 if cell.formula.as_ref().is_some_and(|f| totals_rows_above(f, line)) {
-                    subtotals.borrow_mut().insert(line);
+                    *subtotals.borrow_mut().entry(line).or_default() += 1;
                 }
                 let duration = duration_of(&cell);
                 place(pos, shown(pos, value_of(cell), duration))?;
@@ -718,7 +767,7 @@ where
         merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
-    totals_rows.extend(subtotals.take().into_iter().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
+    totals_rows.extend(subtotals.take().into_keys().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
     totals_rows.sort();
     Ok(SheetInfo { name, is_1904, visible, totals_rows })
 }
@@ -1611,6 +1660,15 @@ mod tests {
         assert!(!full_calc_on_load(b"<workbook/>"));
         assert!(full_calc_on_load(b"<calcPr\n  fullCalcOnLoad=\"1\"/>"));
         assert!(!full_calc_on_load(b"<calcPrX fullCalcOnLoad=\"1\"/>"));
+    }
+
+    #[test]
+    fn the_shared_strings_count_is_read_from_the_part_head() {
+        assert_eq!(unique_count(br#"<sst xmlns="x" count="9" uniqueCount="7"><si>"#), Some(7));
+        assert_eq!(unique_count(b"<sst uniqueCount='2147483647'>"), Some(2_147_483_647));
+        assert_eq!(unique_count(br#"<sst uniqueCount="99999999999999999999999">"#), Some(u64::MAX));
+        assert_eq!(unique_count(br#"<sst uniqueCount="-1">"#), None, "not a count calamine reads");
+        assert_eq!(unique_count(br#"<sst count="3">"#), None);
     }
 
     #[test]
