@@ -247,12 +247,13 @@ pub fn convert_cell<'a>(kind: &'a Kind, cell: CellRef<'a>, opts: &ParseOptions) 
     ConvertedCell { value, text }
 }
 
-/// Whether trimming takes `c` off a cell's ends: white space, and the invisible characters that
+/// Whether trimming takes `c` off a cell's ends: white space, the invisible characters that
 /// text copied from web pages and documents carries along (zero-width space, word joiner, a
-/// stray byte order mark).
+/// stray byte order mark), and the DOS end-of-file mark (Ctrl-Z) old programs put after a last
+/// line that has no line break.
 #[inline]
 pub fn is_trimmed(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}') || is_direction_mark(c)
+    c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}' | '\u{1A}') || is_direction_mark(c)
 }
 
 /// Whether a cell holds nothing but what trimming takes off: with `trim_whitespace: false` it
@@ -1271,6 +1272,7 @@ fn parse_decimal_general(
     let mut significant = false;
     let mut since_group: Option<u32> = None;
     let mut total_digits: u32 = 0;
+    let mut dropped_zeros: u32 = 0;
     // Digits before any separator, and whether they start with a zero: a first group is 1 to 3
     // digits and not `0.234`, which is no grouping of 234.
     let (mut lead_digits, mut lead_zero) = (0u32, false);
@@ -1284,6 +1286,16 @@ fn parse_decimal_general(
                 any_digit = true;
                 if let Some(n) = since_group.as_mut() {
                     *n += 1;
+                }
+                // Zeros that end the fraction past the 28 digits a decimal holds add nothing
+                // (`1.500…0` as a NUMERIC(38,30) column exports 1.5): dropped, unless a digit
+                // follows them.
+                if seen_point && total_digits >= 28 && (c == b'0' || dropped_zeros > 0) {
+                    dropped_zeros += 1;
+                    if c == b'0' {
+                        continue;
+                    }
+                    total_digits += dropped_zeros;
                 }
                 if seen_point {
                     frac_digits += 1;
@@ -1533,6 +1545,14 @@ fn epoch_note(s: &str) -> String {
     }
     let Ok(n) = s.parse::<i64>() else { return String::new() };
     let (instant, unit) = match digits.len() {
+        // Days since 1899-12-30, as a spreadsheet holds a date when the column is saved as a
+        // number (25569 is 1970-01-01, 73050 is 2099-12-31).
+        5 if (25_569..=73_050).contains(&n) => {
+            return format!(
+                "; it looks like a spreadsheet's serial date, {}: format the column as a date before saving the file",
+                serial_text(n as f64, false)
+            );
+        }
         9 | 10 => (jiff::Timestamp::from_second(n).ok(), "seconds"),
         12 | 13 => (jiff::Timestamp::from_millisecond(n).ok(), "milliseconds"),
         _ => return String::new(),

@@ -218,6 +218,11 @@ fn decimals_without_limits_hold_up_to_28_digits() {
             ("12345678901234567890123456789", "!decimal_out_of_range"),
             ("0.12345678901234567890123456789", "!decimal_out_of_range"),
             ("000000000000000000000000000001", "\"1\""),
+            // Zeros ending the fraction past 28 digits add nothing: NUMERIC(38,30) exports.
+            ("1.500000000000000000000000000000", "\"1.500000000000000000000000000\""),
+            ("-0.000000000000000000000000000000", "\"0.0000000000000000000000000000\""),
+            ("1.5000000000000000000000000000001", "!decimal_out_of_range"),
+            ("1.50000000000000000000000000000000000000000007", "!decimal_out_of_range"),
         ],
     );
     let scale_only = kind("type: decimal, scale: 0");
@@ -1569,5 +1574,14 @@ fn a_unix_time_in_a_date_field_is_named_not_read() {
     // Digits of other lengths, or far from today, say nothing of it.
     for text in ["12345", "99999999999999", "100000000"] {
         assert!(!fault(&date, &iso(), text).contains("Unix"), "{text}");
+        assert!(!fault(&date, &iso(), text).contains("serial"), "{text}");
     }
+    // A spreadsheet's serial date saved as a number, named too.
+    assert!(
+        fault(&date, &iso(), "45292").ends_with(
+            "; it looks like a spreadsheet's serial date, 2024-01-01: format the column as a date before saving the file"
+        ),
+        "{}",
+        fault(&date, &iso(), "45292")
+    );
 }
