@@ -524,6 +524,7 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Err(f) => return Outcome::Invalid(Box::new(f)),
         },
         Kind::MultiEnum(choices, sep) => {
+            let sep = list_separator(s, sep);
             let mut items: Vec<Cow<'a, str>> = Vec::new();
             let mut unknown = Vec::new();
             for item in split_items(s, sep) {
@@ -549,8 +550,9 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             }
             return list(items, out);
         }
-        Kind::Tags(sep) => return list(split_items(s, sep).map(|i| src.part(i)).collect(), out),
+        Kind::Tags(sep) => return list(split_items(s, list_separator(s, sep)).map(|i| src.part(i)).collect(), out),
         Kind::UuidList(sep) => {
+            let sep = list_separator(s, sep);
             match split_items(s, sep).map(|item| parse_uuid(item).map(|u| canonical_or(src, item, u))).collect() {
                 Ok(items) => return list(items, out),
                 Err(f) => return Outcome::Invalid(Box::new(f)),
@@ -585,6 +587,24 @@ pub fn convert_str<'a>(kind: &'a Kind, text: &'a str, opts: &ParseOptions) -> Co
 
 fn canonical_or<'a>(src: impl Source<'a>, item: &str, canonical: String) -> Cow<'a, str> {
     if canonical == item { src.part(item) } else { Cow::Owned(canonical) }
+}
+
+/// The separator a list cell uses: the field's, except that under the space separator (the
+/// default) a cell holding commas, or else semicolons, is a list written with those, as exports
+/// write tags (`Summer Sale, Clearance`, `red; blue`): no item ends with a comma. Not for URLs,
+/// which may hold commas.
+fn list_separator<'s>(s: &str, sep: &'s str) -> &'s str {
+    if sep != " " {
+        return sep;
+    }
+    let b = s.as_bytes();
+    if memchr::memchr(b',', b).is_some() {
+        ","
+    } else if memchr::memchr(b';', b).is_some() {
+        ";"
+    } else {
+        sep
+    }
 }
 
 fn split_items<'s>(s: &'s str, sep: &'s str) -> impl Iterator<Item = &'s str> {
