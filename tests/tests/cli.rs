@@ -110,6 +110,30 @@ fn a_missing_required_column_exits_2_and_a_mapping_fixes_it() {
 }
 
 #[test]
+fn the_summary_names_columns_that_map_to_no_field_and_a_unit_after_a_name_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("extra.csv");
+    std::fs::write(&csv, "Name,Qty (units),Shoe size,\nAnn,2,38,\n").unwrap();
+    let template = dir.path().join("t.yaml");
+    std::fs::write(&template, "name: t\nfields:\n  - {key: name, type: text}\n  - {key: qty, type: integer}\n")
+        .unwrap();
+    let out = dir.path().join("out");
+    let run = sluice(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--template",
+        template.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // The blank header of a trailing comma holds nothing to name.
+    assert!(stderr.contains("  1 column maps to no field: \"Shoe size\" (map one with"), "{stderr}");
+    assert_eq!(lines(&out.join("rows.jsonl"))[0]["values"], serde_json::json!({"name": "Ann", "qty": 2}));
+}
+
+#[test]
 fn usage_errors_exit_64_and_say_what_is_wrong() {
     let template = fixture("contacts.yaml");
     let cases: Vec<(Vec<&str>, &str)> = vec![

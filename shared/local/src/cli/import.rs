@@ -10,6 +10,7 @@ use sluice_app::model::{Import, TenantId};
 use sluice_app::{AppError, CreateImport};
 use sluice_core::ImportStatus;
 use sluice_core::import::RowsKept;
+use sluice_core::mapping::MatchMethod;
 use sluice_core::read::sniff::Format;
 use sluice_core::settings::{InvalidDataBehavior, SettingsPatch, SheetRef};
 use sluice_local::LocalRuntime;
@@ -389,6 +390,24 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     }
     if !detected.is_empty() {
         eprintln!("  read as {}", detected.join(", "));
+    }
+    // Columns left out: a demanding user wants to see data that goes nowhere (`Qty (units)`
+    // under a template whose field is `quantity`).
+    if import.mapping_problems.is_empty() && !import.settings.pass_through_unmapped {
+        let left: Vec<String> = import
+            .mapping
+            .iter()
+            .filter(|m| m.method == MatchMethod::Unmapped && !m.header.trim().is_empty())
+            .map(|m| format!("{:?}", m.header))
+            .collect();
+        if !left.is_empty() {
+            let shown = left.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            let more = if left.len() > 5 { format!(" and {} more", left.len() - 5) } else { String::new() };
+            eprintln!(
+                "  {} no field: {shown}{more} (map one with --mapping 'HEADER=field_key')",
+                n(left.len() as u64, "column maps to", "columns map to")
+            );
+        }
     }
     if !d.notes_below.is_empty() {
         let rows: Vec<String> = d.notes_below.iter().map(u64::to_string).collect();
