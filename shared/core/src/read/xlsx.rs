@@ -785,7 +785,9 @@ fn totals_rows_above(formula: &XlsxFormulaMetadata, line: u64) -> bool {
         _ => return false,
     };
     let text = text.trim_start().trim_start_matches('=');
-    if !text.get(..9).is_some_and(|f| f.eq_ignore_ascii_case("SUBTOTAL(")) {
+    // SUBTOTAL first, or inside another function (`ROUND(SUBTOTAL(9,C2:C4),2)`); every
+    // reference of the formula must lie above.
+    if !text.as_bytes().windows(9).any(|w| w.eq_ignore_ascii_case(b"SUBTOTAL(")) {
         return false;
     }
     // The row of each cell reference: the digits after its column letters (and any `$`), and
@@ -1625,6 +1627,8 @@ mod tests {
         assert!(!totals_rows_above(&f("SUBTOTAL(9,$B$2:B7)"), 7), "a running total");
         assert!(!totals_rows_above(&f("SUBTOTAL(9,B2:B40)"), 1), "a total above the data");
         assert!(!totals_rows_above(&f("SUM(C2:C4)"), 5));
+        assert!(totals_rows_above(&f("ROUND(SUBTOTAL(9,C2:C4),2)"), 5), "inside another function");
+        assert!(!totals_rows_above(&f("IF(A5=\"\",\"\",SUBTOTAL(9,C2:C4))"), 5), "a reference to its own row");
         assert!(!totals_rows_above(&f("SUBTOTAL(9,Amounts)"), 5), "a named range: unknown rows");
         assert!(!totals_rows_above(&f("SUBTOTAL(9,C4)"), 5), "one cell is no total");
     }
