@@ -590,18 +590,19 @@ fn canonical_or<'a>(src: impl Source<'a>, item: &str, canonical: String) -> Cow<
 }
 
 /// The separator a list cell uses: the field's, except that under the space separator (the
-/// default) a cell holding commas, or else semicolons, is a list written with those, as exports
-/// write tags (`Summer Sale, Clearance`, `red; blue`): no item ends with a comma. Not for URLs,
-/// which may hold commas.
+/// default) a cell written as a list with a semicolon and a space, or else a comma and a space,
+/// is split there, as exports write tags (`Summer Sale, Clearance`, `Smith, J.; Doe, K.`): no item
+/// ends with a comma. A comma or semicolon without a space after it is part of an item (`1,5`,
+/// `R&D,Ops`, `x;y`). Not for URLs, which may hold `, `.
 fn list_separator<'s>(s: &str, sep: &'s str) -> &'s str {
     if sep != " " {
         return sep;
     }
     let b = s.as_bytes();
-    if memchr::memchr(b',', b).is_some() {
-        ","
-    } else if memchr::memchr(b';', b).is_some() {
+    if memchr::memmem::find(b, b"; ").is_some() {
         ";"
+    } else if memchr::memmem::find(b, b", ").is_some() {
+        ","
     } else {
         sep
     }

@@ -467,19 +467,6 @@ fn fuzzy_score(normalized_header: &str, header_words: &[String], target: &str) -
     slip_apart(nh, &nt).filter(|d| *d == 1).map(|d| 0.92 - 0.03 * d as f64)
 }
 
-/// A header without the unit or note in brackets at its end (`Amount (USD)`, `Qty [units]`,
-/// `Weight\n(kg)`): the name before it, when there is one.
-fn without_bracketed_end(header: &str) -> Option<&str> {
-    let t = header.trim_end();
-    let open = match t.chars().next_back()? {
-        ')' => '(',
-        ']' => '[',
-        _ => return None,
-    };
-    let stem = t[..t.rfind(open)?].trim_end();
-    (!stem.is_empty()).then_some(stem)
-}
-
 /// Letters and digits only, lower case, accents composed (`Prénom` is one name whether its `é`
 /// is one character or `e` and a combining accent, as macOS writes it, but not `Prenom`: accents
 /// tell words apart, `Zahler` from `Zähler`, `Facturé` from `Facture`), `#` and `%` as the
@@ -629,10 +616,6 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         // Ignoring punctuation must not join numbers: `Sales 20-23` is not `Sales 2023`.
         let same =
             |normalized: &String, name: &str| *normalized == nh && numbers(&header_words) == numbers(&words(name));
-        let (n_stem, stem_words) = without_bracketed_end(header).map(|s| (normalize(s), words(s))).unwrap_or_default();
-        let same_stem = |normalized: &String, name: &str| {
-            !n_stem.is_empty() && *normalized == n_stem && numbers(&stem_words) == numbers(&words(name))
-        };
         // Fields taken by an explicit mapping are scored too: a column whose best field is taken
         // does not fall to a fuzzy second best (below).
         for (f, field) in schema.fields.iter().enumerate() {
@@ -645,11 +628,6 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
                 || (!nh.is_empty() && nalts.iter().zip(&field.alternate_matches).any(|(n, a)| same(n, a)))
             {
                 Some((0.95, MatchMethod::Alternate))
-            } else if same_stem(nkey, &field.key) || same_stem(nlabel, &field.label) {
-                // The name with a unit or note in brackets after it (`Amount (USD)`,
-                // `Qty [units]`): below every fuzzy match of the whole name, and two such
-                // columns of one field (`Amount (USD)`, `Amount (EUR)`) are ambiguous.
-                Some((0.93, MatchMethod::Fuzzy))
             } else if nh.len() >= 3 {
                 std::iter::once(field.key.as_str())
                     .chain(std::iter::once(field.label.as_str()))
@@ -1115,38 +1093,6 @@ mod tests {
             assert_eq!(score(header, target), None, "{header} !~ {target}");
         }
         assert_eq!(words("firstName_2 E-mail ＩＤ"), ["first", "name", "2", "email", "id"]);
-    }
-
-    #[test]
-    fn a_unit_or_note_in_brackets_after_a_name_maps_below_the_whole_name() {
-        let field = |key: &str, label: &str| {
-            let mut f = FieldSpec::new(key, FieldTypeName::Text);
-            f.label = Some(label.into());
-            f
-        };
-        let schema = Schema::compile(TemplateSpec {
-            name: "t".into(),
-            description: None,
-            fields: vec![field("qty", "Qty"), field("amount", "Amount"), field("sales_2023", "Sales 2023")],
-            settings: Default::default(),
-        })
-        .unwrap();
-        let map = |headers: &[&str]| {
-            let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-            map_columns(&schema, &headers, &BTreeMap::new())
-        };
-        let out = map(&["qty\n(units)", "Amount [USD]", "Sales (2024)", "(note)"]);
-        let fields: Vec<Option<&str>> = out.columns.iter().map(|c| c.field.as_deref()).collect();
-        // A year in brackets is still a number that must agree.
-        assert_eq!(fields, [Some("qty"), Some("amount"), None, None]);
-        assert_eq!(out.columns[0].method, MatchMethod::Fuzzy);
-        assert!(out.problems.is_empty(), "{:?}", out.problems);
-        // The whole name wins; two columns with units of one field are ambiguous.
-        let out = map(&["Amount (EUR)", "Amount"]);
-        assert_eq!(out.columns[1].field.as_deref(), Some("amount"));
-        assert_eq!(out.columns[0].field, None);
-        let out = map(&["Amount (USD)", "Amount (EUR)"]);
-        assert!(out.problems.iter().any(|p| p.field.as_deref() == Some("amount")), "{:?}", out.problems);
     }
 
     #[test]

@@ -806,6 +806,7 @@ impl App {
                 ReadError::File(f) => xlsx_failure(f),
                 ReadError::Sink(s) => SplitFault::App(s.into()),
             })?;
+            splitter.within_tables(info.tables.clone());
             let plan = splitter.finish()?;
             // A sheet read by default whose header the template does not map, in a workbook of
             // several (an instructions tab before the data): look for one it maps. One whose

@@ -1242,20 +1242,31 @@ fn list_types_split_on_their_separator() {
 
     let spaced = kind("type: tags");
     table(&spaced, &iso(), &[("x  y", "[\"x\",\"y\"]"), ("solo", "[\"solo\"]")]);
-    // Under the space separator, a cell written with commas (or else semicolons) is split at
-    // them: no item ends with a comma. A URL may hold commas: its lists are split at spaces.
+    // Under the space separator, a cell written as a list with `; ` (or else `, `) is split
+    // there: no item ends with a comma. A comma or semicolon alone is part of an item. A URL
+    // may hold `, `: its lists are split at spaces.
     table(
         &spaced,
         &iso(),
         &[
             ("Summer Sale, Clearance, Men", "[\"Summer Sale\",\"Clearance\",\"Men\"]"),
             ("red; dark blue", "[\"red\",\"dark blue\"]"),
-            ("a;b, c", "[\"a;b\",\"c\"]"),
+            ("Smith, J.; Doe, K.", "[\"Smith, J.\",\"Doe, K.\"]"),
+            ("1,5 2,5", "[\"1,5\",\"2,5\"]"),
+            ("x;y z", "[\"x;y\",\"z\"]"),
         ],
     );
-    let spaced_colours = kind("type: multi_enum, values: [red, green]");
-    table(&spaced_colours, &iso(), &[("red, green", "[\"red\",\"green\"]"), ("red green", "[\"red\",\"green\"]")]);
-    assert_eq!(fault(&spaced_colours, &iso(), "red,pink"), "'pink' is not one of: red, green");
+    let spaced_colours = kind("type: multi_enum, values: [red, green, 'R&D,Ops']");
+    table(
+        &spaced_colours,
+        &iso(),
+        &[
+            ("red, green", "[\"red\",\"green\"]"),
+            ("red green", "[\"red\",\"green\"]"),
+            ("R&D,Ops red", "[\"R&D,Ops\",\"red\"]"),
+        ],
+    );
+    assert_eq!(fault(&spaced_colours, &iso(), "red, pink"), "'pink' is not one of: red, green, R&D,Ops");
     let spaced_links = kind("type: url_list");
     table(&spaced_links, &iso(), &[("https://x.io/a,b https://y.io", "[\"https://x.io/a,b\",\"https://y.io\"]")]);
     let tags = kind("type: tags, separator: ','");

@@ -406,6 +406,8 @@ pub struct SheetInfo {
     /// Totals rows of the sheet's tables (Excel's "Total Row"), and rows holding a SUBTOTAL
     /// formula, left out of the rows: the sheet row and the table's name (empty for the others).
     pub totals_rows: Vec<(u64, String)>,
+    /// The rows of the sheet's tables: first and last line of each.
+    pub tables: Vec<(u64, u64)>,
 }
 
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
@@ -511,27 +513,17 @@ where
     let visible: Vec<String> =
         metadata.iter().filter(|s| s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
     // A table's totals row sums or counts the rows above it: no row of data.
-    let mut totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
+    let (mut totals_rows, tables) = sheet_tables(&mut workbook, open_reader, &name, limits);
     let totals: std::collections::HashSet<u64> = totals_rows.iter().map(|(line, _)| *line).collect();
     // So is a row holding a SUBTOTAL formula: a table's totals row after the table became a
-    // plain range, or a total from Excel's Subtotal command. Noted as the cells are read (line,
-    // and the SUBTOTAL cells in it); left out when the row ends, if it holds one other value at
-    // most, its label ("Total", "North Total"). A row of data with a SUBTOTAL in a column of its
-    // own is data.
-    let subtotals = std::cell::RefCell::new(std::collections::BTreeMap::<u64, usize>::new());
-    let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| {
-        if totals.contains(&line) {
-            return Ok(());
-        }
-        let formulas = subtotals.borrow().get(&line).copied();
-        if let Some(formulas) = formulas {
-            let values = cells.iter().filter(|c| !c.is_blank()).count();
-            if values.saturating_sub(formulas) <= 1 {
-                return Ok(());
-            }
-            subtotals.borrow_mut().remove(&line);
-        }
-        on_record(line, cells)
+    // plain range, or a total from Excel's Subtotal command. Noted as the cells are read; left
+    // out when the row ends. (Whatever else the row holds: a count, a SUM, a currency beside
+    // the total.)
+    let subtotals = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let mut on_record = |line: u64, cells: Vec<CellRef<'_>>| match totals.contains(&line) {
+        true => Ok(()),
+        false if subtotals.borrow().contains(&line) => Ok(()),
+        false => on_record(line, cells),
     };
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
@@ -714,7 +706,7 @@ where
                 last = Some(pos);
                 let line = u64::from(pos.0) + 1;
                 if cell.formula.as_ref().is_some_and(|f| totals_rows_above(f, line)) {
-                    *subtotals.borrow_mut().entry(line).or_default() += 1;
+                    subtotals.borrow_mut().insert(line);
                 }
                 let duration = duration_of(&cell);
                 place(pos, shown(pos, value_of(cell), duration))?;
@@ -767,9 +759,9 @@ where
         merged.fill(prev, &mut row);
         on_record(u64::from(prev) + 1, row).map_err(ReadError::Sink)?;
     }
-    totals_rows.extend(subtotals.take().into_keys().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
+    totals_rows.extend(subtotals.take().into_iter().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
     totals_rows.sort();
-    Ok(SheetInfo { name, is_1904, visible, totals_rows })
+    Ok(SheetInfo { name, is_1904, visible, totals_rows, tables })
 }
 
 /// Whether a formula on sheet row `line` totals the rows above it with SUBTOTAL
@@ -1264,26 +1256,31 @@ fn iso_date_cell(s: &str) -> &str {
     }
 }
 
-/// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name. The
-/// workbook names its tables per sheet; each table's part gives its range and how many totals
-/// rows end it. A part that cannot be read gives none: the rows are then read as they are.
-fn table_totals_rows<R: Read + Seek>(
+/// Totals rows: the line and the table's name.
+type TotalsRows = Vec<(u64, String)>;
+
+/// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name, and
+/// each table's rows (first and last). The workbook names its tables per sheet; each table's part
+/// gives its range and how many totals rows end it. A part that cannot be read gives none: the
+/// rows are then read as they are.
+fn sheet_tables<R: Read + Seek>(
     workbook: &mut Xlsx<R>,
     open_reader: impl Fn() -> Result<R, XlsxError>,
     sheet: &str,
     limits: &XlsxLimits,
-) -> Vec<(u64, String)> {
+) -> (TotalsRows, Vec<(u64, u64)>) {
     if workbook.load_tables().is_err() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let names: Vec<String> = workbook.table_names_in_sheet(sheet).into_iter().cloned().collect();
     if names.is_empty() {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let Some(mut zip) = open_reader().ok().and_then(|r| zip::ZipArchive::new(r).ok()) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut rows = Vec::new();
+    let mut ranges = Vec::new();
     for i in 0..zip.len() {
         if !xml_part_under(&mut zip, i, "xl/tables/") {
             continue;
@@ -1301,12 +1298,16 @@ fn table_totals_rows<R: Read + Seek>(
         }
         let count: u64 = attr("totalsRowCount").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         let last = attr("ref").and_then(|r| r.split(':').next_back()).and_then(cell_position).map(|(row, _)| row);
+        let first = attr("ref").and_then(|r| r.split(':').next()).and_then(cell_position).map(|(row, _)| row);
+        if let (Some(first), Some(last)) = (first, last) {
+            ranges.push((first, last));
+        }
         if let Some(last) = last.filter(|_| (1..=16).contains(&count)) {
             rows.extend((last.saturating_sub(count) + 1..=last).map(|row| (row, table_name.to_string())));
         }
     }
     rows.sort();
-    rows
+    (rows, ranges)
 }
 
 /// Whether entry `i` of a workbook's zip is an XML part under `folder` (lower case), its name
