@@ -1293,7 +1293,6 @@ fn parse_decimal_general(
     let mut significant = false;
     let mut since_group: Option<u32> = None;
     let mut total_digits: u32 = 0;
-    let mut dropped_zeros: u32 = 0;
     // Digits before any separator, and whether they start with a zero: a first group is 1 to 3
     // digits and not `0.234`, which is no grouping of 234.
     let (mut lead_digits, mut lead_zero) = (0u32, false);
@@ -1309,14 +1308,10 @@ fn parse_decimal_general(
                     *n += 1;
                 }
                 // Zeros that end the fraction past the 28 digits a decimal holds add nothing
-                // (`1.500…0` as a NUMERIC(38,30) column exports 1.5): dropped, unless a digit
-                // follows them.
-                if seen_point && total_digits >= 28 && (c == b'0' || dropped_zeros > 0) {
-                    dropped_zeros += 1;
-                    if c == b'0' {
-                        continue;
-                    }
-                    total_digits += dropped_zeros;
+                // (`1.500…0` as a NUMERIC(38,30) column exports 1.5): dropped. Another digit after
+                // them is the 29th, refused below.
+                if seen_point && total_digits >= 28 && c == b'0' {
+                    continue;
                 }
                 if seen_point {
                     frac_digits += 1;
