@@ -129,7 +129,7 @@ fn the_summary_names_columns_that_map_to_no_field() {
     assert_eq!(run.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&run.stderr);
     // The blank header of a trailing comma holds nothing to name.
-    assert!(stderr.contains("  1 column maps to no field: \"Shoe size\" (map one with"), "{stderr}");
+    assert!(stderr.contains("  1 column maps to no field: 3 \"Shoe size\" (map one with"), "{stderr}");
     assert_eq!(lines(&out.join("rows.jsonl"))[0]["values"], serde_json::json!({"name": "Ann", "qty": 2}));
 }
 

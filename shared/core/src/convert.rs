@@ -593,16 +593,16 @@ fn canonical_or<'a>(src: impl Source<'a>, item: &str, canonical: String) -> Cow<
 /// default) a cell written as a list with a semicolon and a space, or else a comma and a space,
 /// is split there, as exports write tags (`Summer Sale, Clearance`, `Smith, J.; Doe, K.`): no item
 /// ends with a comma. A comma or semicolon without a space after it is part of an item (`1,5`,
-/// `R&D,Ops`, `x;y`). Not for URLs, which may hold `, `.
+/// `R&D,Ops, Sales` is `R&D,Ops` and `Sales`). Not for URLs, which may hold `, `.
 fn list_separator<'s>(s: &str, sep: &'s str) -> &'s str {
     if sep != " " {
         return sep;
     }
     let b = s.as_bytes();
     if memchr::memmem::find(b, b"; ").is_some() {
-        ";"
+        "; "
     } else if memchr::memmem::find(b, b", ").is_some() {
-        ","
+        ", "
     } else {
         sep
     }

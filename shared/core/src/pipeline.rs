@@ -523,7 +523,6 @@ pub fn header_notes(
     header_line: u64,
     skipped_lines: &[u64],
     totals_rows: &[(u64, String)],
-    notes_below: &[(u64, String)],
     sheet: Option<&str>,
 ) -> String {
     let mut out = String::from(RESULTS_CSV_HEADER);
@@ -556,12 +555,6 @@ pub fn header_notes(
             false => format!("skipped row {line}: the totals row of the table {table:?}, not a row of data"),
         };
         note(*line, crate::codes::TOTALS_ROW_SKIPPED, message).write_results_csv(&mut out);
-    }
-    for (line, text) in notes_below {
-        let message = format!(
-            "skipped row {line}: a lone cell below the table, after an empty row, a note rather than a row of data: '{text}'"
-        );
-        note(*line, crate::codes::NOTE_BELOW_TABLE_SKIPPED, message).write_results_csv(&mut out);
     }
     out
 }

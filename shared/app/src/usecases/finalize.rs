@@ -127,10 +127,7 @@ impl App {
         let mut errors_out = self.blobs.writer(&errors_key).await?;
         let mut results_out = self.blobs.writer(&results_key).await?;
         results_out
-            .write(
-                header_notes(job.header_line, &job.skipped_lines, &job.totals_rows, &job.notes_below, sheet.as_deref())
-                    .into(),
-            )
+            .write(header_notes(job.header_line, &job.skipped_lines, &job.totals_rows, sheet.as_deref()).into())
             .await?;
         let keep = outcome.rows;
         let touched: Vec<(usize, Vec<Duplicate>)> = chunks

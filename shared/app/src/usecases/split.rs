@@ -122,8 +122,6 @@ struct Frame {
     other_sheet: Option<OtherSheet>,
     /// Totals rows of a sheet's tables, left out of the rows.
     totals_rows: Vec<(u64, String)>,
-    /// Notes below a sheet's table, left out of the rows: line and text.
-    notes_below: Vec<(u64, String)>,
 }
 
 /// A sheet of the workbook besides the one read by default that the template fits better.
@@ -299,7 +297,6 @@ impl App {
             header_line: frame.header.line,
             skipped_lines: frame.header.skipped_lines.clone(),
             totals_rows: frame.totals_rows.clone(),
-            notes_below: frame.notes_below.clone(),
         };
         let job_bytes = serde_json::to_vec(&job).map_err(|e| AppError::Internal(e.to_string()))?;
         self.blobs.put(&keys::job(tenant, id, generation), job_bytes.into()).await?;
@@ -541,7 +538,6 @@ impl App {
                 filled: sampled.map(|(_, filled)| filled),
                 other_sheet: None,
                 totals_rows: Vec::new(),
-                notes_below: Vec::new(),
             }
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
@@ -788,8 +784,6 @@ impl App {
             let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.first_row(), put);
             if settings.headerless() {
                 splitter = splitter.headerless();
-            } else {
-                splitter = splitter.skipping_notes_below();
             }
             // A title above the header, when no header row was given (`choosing_header` asks).
             if !settings.header_row_given {
@@ -806,7 +800,6 @@ impl App {
                 ReadError::File(f) => xlsx_failure(f),
                 ReadError::Sink(s) => SplitFault::App(s.into()),
             })?;
-            splitter.within_tables(info.tables.clone());
             let plan = splitter.finish()?;
             // A sheet read by default whose header the template does not map, in a workbook of
             // several (an instructions tab before the data): look for one it maps. One whose
@@ -846,23 +839,16 @@ impl App {
         })?;
         plan.date_headers_in(info.is_1904);
         let totals_rows = info.totals_rows.clone();
-        let notes_below = std::mem::take(&mut plan.notes_below);
         let frame = Frame {
             header: plan.header.clone(),
             layout: ChunkLayout::Cells { sheet: Some(info.name.clone()), lenient_width: true },
             source_key: None,
             is_1904: info.is_1904,
-            detected: Detected {
-                format: Some(Format::Xlsx),
-                sheet: Some(info.name),
-                notes_below: notes_below.iter().map(|(line, _)| *line).collect(),
-                ..Detected::default()
-            },
+            detected: Detected { format: Some(Format::Xlsx), sheet: Some(info.name), ..Detected::default() },
             // A sheet's columns are counted up to its last value already.
             filled: None,
             other_sheet,
             totals_rows,
-            notes_below,
         };
         Ok((frame, plan))
     }
@@ -972,7 +958,6 @@ impl App {
             filled: None,
             other_sheet: None,
             totals_rows: Vec::new(),
-            notes_below: Vec::new(),
         };
         Ok((frame, plan))
     }

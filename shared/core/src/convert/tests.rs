@@ -1254,6 +1254,8 @@ fn list_types_split_on_their_separator() {
             ("Smith, J.; Doe, K.", "[\"Smith, J.\",\"Doe, K.\"]"),
             ("1,5 2,5", "[\"1,5\",\"2,5\"]"),
             ("x;y z", "[\"x;y\",\"z\"]"),
+            ("1,5, 2,5", "[\"1,5\",\"2,5\"]"),
+            ("a ,b , c", "[\"a ,b\",\"c\"]"),
         ],
     );
     let spaced_colours = kind("type: multi_enum, values: [red, green, 'R&D,Ops']");
@@ -1264,6 +1266,7 @@ fn list_types_split_on_their_separator() {
             ("red, green", "[\"red\",\"green\"]"),
             ("red green", "[\"red\",\"green\"]"),
             ("R&D,Ops red", "[\"R&D,Ops\",\"red\"]"),
+            ("R&D,Ops, red", "[\"R&D,Ops\",\"red\"]"),
         ],
     );
     assert_eq!(fault(&spaced_colours, &iso(), "red, pink"), "'pink' is not one of: red, green, R&D,Ops");

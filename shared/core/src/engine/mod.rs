@@ -826,13 +826,15 @@ pub(crate) fn passes<'a>(
     }
 }
 
-/// A spreadsheet's logical `TRUE` or `FALSE` as JSON spells it, for choices spelled so (an enum
-/// does the same when converting).
+/// A logical value as JSON spells it, for choices spelled so: a spreadsheet shows `TRUE` (an
+/// enum does the same when converting), pandas writes `True`.
 fn sheet_logical_as_json(text: &str) -> Option<&'static str> {
-    match text {
-        "TRUE" => Some("true"),
-        "FALSE" => Some("false"),
-        _ => None,
+    if text.eq_ignore_ascii_case("true") {
+        Some("true")
+    } else if text.eq_ignore_ascii_case("false") {
+        Some("false")
+    } else {
+        None
     }
 }
 

@@ -253,13 +253,14 @@ fields:
 
 #[test]
 fn a_text_field_with_choices_spelled_true_and_false_takes_a_sheets_logical_values() {
-    // Sheets show logical values as TRUE and FALSE, and so do the CSVs saved from them; choices
-    // spelled as JSON spells them take those, and other spellings still fail.
+    // Sheets show logical values as TRUE and FALSE, and so do the CSVs saved from them; pandas
+    // writes True. Choices spelled as JSON spells them take those; other words still fail.
     let yaml = "name: t\nfields:\n  - key: flag\n    validators: [{one_of: ['true', 'false']}]\n";
-    let out = run(yaml, "flag\nTRUE\nFALSE\nTrue\ntrue\n");
-    assert_eq!(out.issues(), ["4 not_one_of flag"]);
+    let out = run(yaml, "flag\nTRUE\nFALSE\nTrue\ntrue\nyes\n");
+    assert_eq!(out.issues(), ["6 not_one_of flag"]);
     assert_eq!(out.values(2)["flag"], "true");
     assert_eq!(out.values(3)["flag"], "false");
+    assert_eq!(out.values(4)["flag"], "true");
 }
 
 #[test]

@@ -101,9 +101,10 @@ pub enum XlsxError {
         /// The declared range.
         dimension: String,
     },
-    /// The shared strings claim more strings than their bytes can hold: calamine reserves room
-    /// for the count claimed before reading one, so a count of 2^31 in a file of 1 KB would ask
-    /// for 51 GB and abort the process.
+    /// The shared strings claim millions of strings more than their bytes can hold: calamine
+    /// reserves room for the count claimed before reading one, so a count of 2^31 in a file of
+    /// 1 KB would ask for 51 GB and abort the process. (A count merely too high, as writers that
+    /// copy `count` into `uniqueCount` leave it, reserves little and is read.)
     #[error("{part} claims {count} strings in {bytes} bytes, more than it can hold; the file is damaged")]
     BadStringCount {
         /// The zip entry.
@@ -324,6 +325,7 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         // Each string takes 5 bytes at least (`<si/>`).
         if let Some(count) = strings.then(|| unique_count(&head)).flatten()
             && count > read / 5 + 1
+            && count > MAX_STRINGS_UNBACKED
         {
             return Err(XlsxError::BadStringCount { part: name, count, bytes: read });
         }
@@ -346,6 +348,10 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
     }
     Ok(())
 }
+
+/// Strings the shared strings may claim beyond what their bytes hold: calamine reserves 24 bytes
+/// of address space for each (192 MB here), which it never touches.
+const MAX_STRINGS_UNBACKED: u64 = 8_000_000;
 
 /// The `uniqueCount` the shared strings' `<sst>` start tag claims, from the part's first bytes.
 fn unique_count(head: &[u8]) -> Option<u64> {
@@ -406,8 +412,6 @@ pub struct SheetInfo {
     /// Totals rows of the sheet's tables (Excel's "Total Row"), and rows holding a SUBTOTAL
     /// formula, left out of the rows: the sheet row and the table's name (empty for the others).
     pub totals_rows: Vec<(u64, String)>,
-    /// The rows of the sheet's tables: first and last line of each.
-    pub tables: Vec<(u64, u64)>,
 }
 
 /// Streams a sheet's rows to `on_record(line, cells)`: line is the sheet row (1-based), cells are
@@ -513,7 +517,7 @@ where
     let visible: Vec<String> =
         metadata.iter().filter(|s| s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
     // A table's totals row sums or counts the rows above it: no row of data.
-    let (mut totals_rows, tables) = sheet_tables(&mut workbook, open_reader, &name, limits);
+    let mut totals_rows = table_totals_rows(&mut workbook, open_reader, &name, limits);
     let totals: std::collections::HashSet<u64> = totals_rows.iter().map(|(line, _)| *line).collect();
     // So is a row holding a SUBTOTAL formula: a table's totals row after the table became a
     // plain range, or a total from Excel's Subtotal command. Noted as the cells are read; left
@@ -761,7 +765,7 @@ where
     }
     totals_rows.extend(subtotals.take().into_iter().filter(|line| !totals.contains(line)).map(|l| (l, String::new())));
     totals_rows.sort();
-    Ok(SheetInfo { name, is_1904, visible, totals_rows, tables })
+    Ok(SheetInfo { name, is_1904, visible, totals_rows })
 }
 
 /// Whether a formula on sheet row `line` totals the rows above it with SUBTOTAL
@@ -1256,31 +1260,26 @@ fn iso_date_cell(s: &str) -> &str {
     }
 }
 
-/// Totals rows: the line and the table's name.
-type TotalsRows = Vec<(u64, String)>;
-
-/// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name, and
-/// each table's rows (first and last). The workbook names its tables per sheet; each table's part
-/// gives its range and how many totals rows end it. A part that cannot be read gives none: the
-/// rows are then read as they are.
-fn sheet_tables<R: Read + Seek>(
+/// The totals rows (1-based sheet rows) of the tables on `sheet`, with each table's name. The
+/// workbook names its tables per sheet; each table's part gives its range and how many totals
+/// rows end it. A part that cannot be read gives none: the rows are then read as they are.
+fn table_totals_rows<R: Read + Seek>(
     workbook: &mut Xlsx<R>,
     open_reader: impl Fn() -> Result<R, XlsxError>,
     sheet: &str,
     limits: &XlsxLimits,
-) -> (TotalsRows, Vec<(u64, u64)>) {
+) -> Vec<(u64, String)> {
     if workbook.load_tables().is_err() {
-        return (Vec::new(), Vec::new());
+        return Vec::new();
     }
     let names: Vec<String> = workbook.table_names_in_sheet(sheet).into_iter().cloned().collect();
     if names.is_empty() {
-        return (Vec::new(), Vec::new());
+        return Vec::new();
     }
     let Some(mut zip) = open_reader().ok().and_then(|r| zip::ZipArchive::new(r).ok()) else {
-        return (Vec::new(), Vec::new());
+        return Vec::new();
     };
     let mut rows = Vec::new();
-    let mut ranges = Vec::new();
     for i in 0..zip.len() {
         if !xml_part_under(&mut zip, i, "xl/tables/") {
             continue;
@@ -1298,16 +1297,12 @@ fn sheet_tables<R: Read + Seek>(
         }
         let count: u64 = attr("totalsRowCount").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
         let last = attr("ref").and_then(|r| r.split(':').next_back()).and_then(cell_position).map(|(row, _)| row);
-        let first = attr("ref").and_then(|r| r.split(':').next()).and_then(cell_position).map(|(row, _)| row);
-        if let (Some(first), Some(last)) = (first, last) {
-            ranges.push((first, last));
-        }
         if let Some(last) = last.filter(|_| (1..=16).contains(&count)) {
             rows.extend((last.saturating_sub(count) + 1..=last).map(|row| (row, table_name.to_string())));
         }
     }
     rows.sort();
-    (rows, ranges)
+    rows
 }
 
 /// Whether entry `i` of a workbook's zip is an XML part under `folder` (lower case), its name

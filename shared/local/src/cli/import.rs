@@ -392,31 +392,22 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
         eprintln!("  read as {}", detected.join(", "));
     }
     // Columns left out: a demanding user wants to see data that goes nowhere (`Qty (units)`
-    // under a template whose field is `quantity`).
+    // under a template whose field is `quantity`), by number too (two columns may share a name).
     if import.mapping_problems.is_empty() && !import.settings.pass_through_unmapped {
         let left: Vec<String> = import
             .mapping
             .iter()
             .filter(|m| m.method == MatchMethod::Unmapped && !m.header.trim().is_empty())
-            .map(|m| format!("{:?}", m.header))
+            .map(|m| format!("{} {:?}", m.column, m.header))
             .collect();
         if !left.is_empty() {
             let shown = left.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
             let more = if left.len() > 5 { format!(" and {} more", left.len() - 5) } else { String::new() };
             eprintln!(
-                "  {} no field: {shown}{more} (map one with --mapping 'HEADER=field_key')",
+                "  {} no field: {shown}{more} (map one with --mapping 'HEADER=field_key' or 'COLUMN=field_key')",
                 n(left.len() as u64, "column maps to", "columns map to")
             );
         }
-    }
-    if !d.notes_below.is_empty() {
-        let rows: Vec<String> = d.notes_below.iter().map(u64::to_string).collect();
-        eprintln!(
-            "  skipped {} below the table, as notes ({} {}): results.csv quotes them",
-            n(rows.len() as u64, "lone cell", "lone cells"),
-            if rows.len() == 1 { "row" } else { "rows" },
-            rows.join(", ")
-        );
     }
     if let Some(reason) = &import.status_reason {
         eprintln!("  {reason}");
