@@ -811,7 +811,7 @@ pub(crate) fn passes<'a>(
         }
         Check::OneOf(choices) => match value {
             Value::Text(t) if matches!(kind, Kind::Uuid) => choices.lookup(t).is_some(),
-            Value::Text(t) => match choices.lookup(text).or_else(|| choices.lookup(sheet_logical_as_json(text)?)) {
+            Value::Text(t) => match choices.lookup(text).or_else(|| choices.lookup(logical_as_json(text)?)) {
                 Some(canonical) => {
                     *t = Cow::Borrowed(canonical);
                     true
@@ -828,7 +828,7 @@ pub(crate) fn passes<'a>(
 
 /// A logical value as JSON spells it, for choices spelled so: a spreadsheet shows `TRUE` (an
 /// enum does the same when converting), pandas writes `True`.
-fn sheet_logical_as_json(text: &str) -> Option<&'static str> {
+fn logical_as_json(text: &str) -> Option<&'static str> {
     if text.eq_ignore_ascii_case("true") {
         Some("true")
     } else if text.eq_ignore_ascii_case("false") {
