@@ -31,6 +31,9 @@ pub struct ParseOptions {
     pub space_thousands: bool,
     /// Whether numbers may also group in lakhs and crores (`1,23,45,678.50` under `en-IN`).
     pub lakh_grouping: bool,
+    /// Whether a written date's year of 2400 or more is of the Buddhist era (under `th-TH`, as
+    /// Thai Excel writes dates: 15/01/2567 is 15 January 2024).
+    pub buddhist_era: bool,
     /// Offset for date-times written without one.
     pub offset_seconds: i32,
     /// Whether cells are trimmed.
@@ -52,6 +55,7 @@ impl ParseOptions {
             thousands: locale.map(|l| l.point_thousands),
             space_thousands: s.decimal_comma && locale.is_some_and(|l| l.space_thousands),
             lakh_grouping: !s.decimal_comma && locale.is_some_and(|l| l.lakh_grouping),
+            buddhist_era: locale.is_some_and(|l| l.buddhist_era),
             offset_seconds: s.timezone_offset_minutes * 60,
             trim: s.trim_whitespace,
             is_1904: false,
@@ -76,6 +80,7 @@ impl ParseOptions {
     /// a template's own dates (bounds, defaults) mean one day in every locale.
     pub fn iso_dates(mut self) -> ParseOptions {
         self.date_order = None;
+        self.buddhist_era = false;
         self
     }
 
@@ -475,6 +480,7 @@ fn convert_into<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             Ok(b) => *out = Value::Boolean(b),
             Err(f) => return Outcome::Invalid(Box::new(f)),
         },
+        Kind::Date { .. } if opts.buddhist_era => return buddhist_date(kind, s, opts, out),
         Kind::Date { format } => match plain_date(s).filter(|_| format.is_none()) {
             Some(d) => *out = Value::Date(d),
             None => match parse_date_general(s, opts.date_order, format.as_deref(), AtMidnight::Read) {
@@ -511,6 +517,7 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
             // Only reached through `convert_into`, which reads these itself.
             return convert_into(kind, src, opts, out);
         }
+        Kind::Datetime { .. } if opts.buddhist_era => return buddhist_date(kind, s, opts, out),
         Kind::Datetime { format } => match parse_datetime(s, opts.date_order, format.as_deref(), opts.offset_seconds) {
             Ok((dt, o)) => *out = Value::DateTime(dt, o),
             Err(f) => return Outcome::Invalid(Box::new(f)),
@@ -566,6 +573,47 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
         }
     }
     Outcome::Value
+}
+
+/// A date or date-time under a Thai locale: a year of 2400 or more (1857 in the common era, so
+/// never a Gregorian year in a file) is of the Buddhist era, 543 years ahead; other dates are
+/// read as they are. A date that is no date either way is refused with the message its written
+/// year gives.
+#[cold]
+#[inline(never)]
+fn buddhist_date<'a>(kind: &'a Kind, s: &str, opts: &ParseOptions, out: &mut Value<'a>) -> Outcome {
+    let common = ParseOptions { buddhist_era: false, ..*opts };
+    if let Some(gregorian) = common_era(s) {
+        let mut value = Value::Null;
+        if let Outcome::Value = convert_into(kind, Shared(&Cow::Owned(gregorian)), &common, &mut value) {
+            *out = value.into_owned();
+            return Outcome::Value;
+        }
+    }
+    let mut value = Value::Null;
+    let outcome = convert_into(kind, Shared(&Cow::Owned(s.to_string())), &common, &mut value);
+    if let Outcome::Value = outcome {
+        *out = value.into_owned();
+    }
+    outcome
+}
+
+/// `s` with its first year of the Buddhist era (four digits, 2400 to 2999, no digit beside them)
+/// written in the common era; `None` when it has none.
+fn common_era(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if run == 4 {
+            let year: u32 = s[i..i + 4].parse().ok()?;
+            if (2400..=2999).contains(&year) {
+                return Some(format!("{}{}{}", &s[..i], year - 543, &s[i + 4..]));
+            }
+        }
+        i += run.max(1);
+    }
+    None
 }
 
 fn list<'a>(items: Vec<Cow<'a, str>>, out: &mut Value<'a>) -> Outcome {

@@ -491,6 +491,9 @@ pub struct Locale {
     /// Whether numbers may group in lakhs and crores, as India writes them (`1,23,45,678.50`:
     /// three digits last, twos before them).
     pub lakh_grouping: bool,
+    /// Whether written dates may count years in the Buddhist era, as Thai exports write them
+    /// (2567 is 2024).
+    pub buddhist_era: bool,
 }
 
 impl Locale {
@@ -556,6 +559,7 @@ impl Locale {
             point_thousands,
             space_thousands,
             lakh_grouping,
+            buddhist_era: language == "th",
         })
     }
 }

@@ -18,6 +18,7 @@ fn iso() -> ParseOptions {
         thousands: None,
         space_thousands: false,
         lakh_grouping: false,
+        buddhist_era: false,
         offset_seconds: 0,
         trim: true,
         is_1904: false,
@@ -1386,6 +1387,7 @@ fn the_import_settings_set_the_parse_options() {
             thousands: Some(b','),
             space_thousands: false,
             lakh_grouping: false,
+            buddhist_era: false,
             offset_seconds: -5400,
             trim: false,
             is_1904: false,
@@ -1538,6 +1540,38 @@ fn indian_locales_read_digits_grouped_in_lakhs_and_crores() {
         other => panic!("{other:?}"),
     }
     assert_eq!(show(&convert_str(&Kind::Integer, "1,00,000", &us)), "!invalid_integer");
+}
+
+#[test]
+fn thai_dates_count_years_in_the_buddhist_era() {
+    let settings = |locale: &str| {
+        let patch = crate::settings::SettingsPatch { locale: Some(locale.into()), ..Default::default() };
+        ParseOptions::from_settings(&patch.resolve("").unwrap())
+    };
+    let thai = settings("th-TH");
+    assert!(thai.buddhist_era && !settings("en-GB").buddhist_era && !thai.iso_dates().buddhist_era);
+    let date = kind("type: date");
+    let dt = kind("type: datetime");
+    table(
+        &date,
+        &thai,
+        &[
+            ("15/01/2567", "\"2024-01-15\""),
+            ("2567-01-15", "\"2024-01-15\""),
+            // 2567 is no leap year, 2024 is: the day exists in the Buddhist year's calendar.
+            ("29/02/2567", "\"2024-02-29\""),
+            // A Gregorian year stays one.
+            ("15/01/2024", "\"2024-01-15\""),
+            ("31/02/2567", "!invalid_date"),
+        ],
+    );
+    table(&dt, &thai, &[("15/01/2567 10:30", "\"2024-01-15T10:30:00Z\"")]);
+    // The message quotes the date as written.
+    assert!(fault(&date, &thai, "31/02/2567").contains("'31/02/2567'"), "{}", fault(&date, &thai, "31/02/2567"));
+    // Elsewhere 2567 is a year of the common era.
+    assert_eq!(show(&convert_str(&date, "15/01/2567", &settings("en-GB"))), "\"2567-01-15\"");
+    // A spreadsheet's serial is a day, whatever the locale.
+    assert_eq!(cell(&date, &thai, CellRef::ExcelDate(45306.0)).0, "\"2024-01-15\"");
 }
 
 #[test]
