@@ -877,6 +877,29 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOpt
     ConvertedCell { value, text: Cow::Owned(text) }
 }
 
+/// A list field's value from items given one by one (a JSON array): each trimmed, empty ones
+/// left out, each read as one item of the field's type.
+fn list_items<'a>(kind: &'a Kind, items: &[Cow<'a, str>]) -> Converted<'a> {
+    let mut out: Vec<Cow<'a, str>> = Vec::new();
+    for item in items.iter().map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty()) {
+        let read = match kind {
+            Kind::MultiEnum(choices, _) => match choices.lookup(item) {
+                Some(c) if out.iter().any(|i| i == c) => continue,
+                Some(c) => Ok(Cow::Borrowed(c)),
+                None => Err(choice_fault(choices, item)),
+            },
+            Kind::UuidList(_) => parse_uuid(item).map(Cow::Owned),
+            Kind::UrlList(_) => check_url(item).map(|()| Cow::Owned(item.to_string())),
+            _ => Ok(Cow::Owned(item.to_string())),
+        };
+        match read {
+            Ok(item) => out.push(item),
+            Err(fault) => return Converted::Invalid(Box::new(fault)),
+        }
+    }
+    if out.is_empty() { Converted::Empty } else { Converted::Valid(Value::List(out)) }
+}
+
 fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseOptions) -> ConvertedCell<'a> {
     let sep = kind.separator();
     let joined = items
@@ -894,14 +917,9 @@ fn convert_list_cell<'a>(kind: &'a Kind, items: Vec<Cow<'a, str>>, opts: &ParseO
             let value = value_into_static(convert_text(kind, &text, opts));
             ConvertedCell { value, text }
         }
-        Some(sep) => {
-            let item = items.iter().find(|i| i.contains(sep)).map(|i| clip(i)).unwrap_or_default();
-            let shown = if sep == " " { "a space".to_string() } else { format!("'{sep}'") };
-            let message = format!(
-                "the item '{item}' holds the field's separator, {shown}, which would split it; give the field another separator"
-            );
-            ConvertedCell { value: Converted::Invalid(Box::new(Fault::new(codes::INVALID_TYPE, message))), text }
-        }
+        // An item holding the separator (`["machine learning", "ai"]` for space-separated tags):
+        // the array says where items end, so each is read alone rather than split.
+        Some(_) => ConvertedCell { value: list_items(kind, &items), text },
         // A text field keeps a list as its JSON text, as it keeps any other structure.
         None if matches!(kind, Kind::Text) => {
             if text.is_empty() {

@@ -1039,19 +1039,41 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     check(&Kind::Text, CellRef::Uncalculated(Cow::Borrowed("SUM(A1:A3)")), "!uncalculated_formula", "=SUM(A1:A3)");
     check(&Kind::Integer, CellRef::Uncalculated(Cow::Borrowed("")), "!uncalculated_formula", "");
     check(&tags, CellRef::List(vec![Cow::Borrowed("a"), Cow::Borrowed("b")]), "[\"a\",\"b\"]", "a b");
-    check(&tags, CellRef::List(vec![Cow::Borrowed("a b")]), "!invalid_type", "a b");
+    check(&tags, CellRef::List(vec![Cow::Borrowed("a b")]), "[\"a b\"]", "a b");
     check(&tags, CellRef::List(vec![]), "empty", "");
     // A text field keeps a JSON list as its JSON text, as it keeps an object.
     check(&Kind::Text, CellRef::List(vec![Cow::Borrowed("a")]), "\"[\\\"a\\\"]\"", "[\"a\"]");
     check(&Kind::Integer, CellRef::List(vec![Cow::Borrowed("1")]), "!invalid_type", "1");
     check(&Kind::Text, CellRef::List(vec![]), "empty", "");
-    match convert_cell(&tags, CellRef::List(vec![Cow::Borrowed("New York"), Cow::Borrowed("Paris")]), &iso()).value {
-        Converted::Invalid(f) => assert_eq!(
-            f.message,
-            "the item 'New York' holds the field's separator, a space, which would split it; give the field another separator"
-        ),
-        other => panic!("{other:?}"),
-    }
+    // An item holding the separator: the array says where items end, so it is one item.
+    check(
+        &tags,
+        CellRef::List(vec![Cow::Borrowed(" New York "), Cow::Borrowed(""), Cow::Borrowed("Paris")]),
+        "[\"New York\",\"Paris\"]",
+        "New York Paris",
+    );
+    // A choice is never spelled with the separator, so such an item is no choice; others are
+    // read as choices, each once.
+    let places = kind("type: multi_enum, values: [NY, Paris]");
+    check(
+        &places,
+        CellRef::List(vec![Cow::Borrowed("New York"), Cow::Borrowed("Paris")]),
+        "!invalid_choice",
+        "New York Paris",
+    );
+    check(
+        &places,
+        CellRef::List(vec![Cow::Borrowed("NY"), Cow::Borrowed("Paris"), Cow::Borrowed(" NY ")]),
+        "[\"NY\",\"Paris\"]",
+        "NY Paris NY",
+    );
+    let ids = kind("type: uuid_list");
+    check(
+        &ids,
+        CellRef::List(vec![Cow::Borrowed("{123E4567-E89B-12D3-A456-426614174000} ")]),
+        "[\"123e4567-e89b-12d3-a456-426614174000\"]",
+        "{123E4567-E89B-12D3-A456-426614174000}",
+    );
     let opts_1904 = ParseOptions { is_1904: true, ..iso() };
     assert_eq!(cell(&date, &opts_1904, CellRef::ExcelDate(1.0)).0, "\"1904-01-02\"");
     // Below 1, a serial is a time of day, as spreadsheets store times: text, never a date.
