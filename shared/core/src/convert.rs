@@ -577,43 +577,128 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
 
 /// A date or date-time under a Thai locale: a year of 2400 or more (1857 in the common era, so
 /// never a Gregorian year in a file) is of the Buddhist era, 543 years ahead; other dates are
-/// read as they are. A date that is no date either way is refused with the message its written
-/// year gives.
+/// read as they are. The date is read first, so only its year moves (never a fraction of a
+/// second or a time that happens to hold such digits); where the year stands alone in the text,
+/// the text is read again with the common era's year, so a day of the week is checked against
+/// the right day; and a 29 February that only the Buddhist year has (2567 is 2024, a leap year)
+/// is read from the common era's year.
 #[cold]
 #[inline(never)]
 fn buddhist_date<'a>(kind: &'a Kind, s: &str, opts: &ParseOptions, out: &mut Value<'a>) -> Outcome {
     let common = ParseOptions { buddhist_era: false, ..*opts };
-    if let Some(gregorian) = common_era(s) {
+    let read = |text: &str| {
         let mut value = Value::Null;
-        if let Outcome::Value = convert_into(kind, Shared(&Cow::Owned(gregorian)), &common, &mut value) {
-            *out = value.into_owned();
-            return Outcome::Value;
+        let outcome = convert_into(kind, Shared(&Cow::Owned(text.to_string())), &common, &mut value);
+        (outcome, value.into_owned())
+    };
+    let (outcome, value) = read(s);
+    match outcome {
+        Outcome::Value => {
+            let Some(year) = value_year(&value).filter(|y| (2400..=2999).contains(y)) else {
+                *out = value;
+                return Outcome::Value;
+            };
+            let (outcome, shifted) = match year_written_alone(s, year) {
+                Some(common_text) => {
+                    let (outcome, shifted) = read(&common_text);
+                    let outcome = match outcome {
+                        Outcome::Invalid(mut fault) => {
+                            fault.message = fault.message.replace(&*clip(&common_text), &clip(s));
+                            Outcome::Invalid(fault)
+                        }
+                        other => other,
+                    };
+                    (outcome, shifted)
+                }
+                None => match shift_year(&value, -543) {
+                    Some(shifted) => (Outcome::Value, shifted),
+                    None => {
+                        let message = format!(
+                            "'{}' is no real date: its year {year} of the Buddhist era is {} in the common era",
+                            clip(s),
+                            year - 543
+                        );
+                        (Outcome::Invalid(Box::new(Fault::new(invalid_code(kind), message))), Value::Null)
+                    }
+                },
+            };
+            if let Outcome::Value = outcome {
+                *out = shifted;
+            }
+            outcome
         }
+        Outcome::Invalid(fault) => {
+            // A leap day of a Buddhist year, which the same number as a Gregorian year lacks.
+            for (at, year) in year_runs(s) {
+                let common_text = format!("{}{}{}", &s[..at], year - 543, &s[at + 4..]);
+                if let (Outcome::Value, value) = read(&common_text)
+                    && value_year(&value) == Some(year - 543)
+                {
+                    *out = value;
+                    return Outcome::Value;
+                }
+            }
+            Outcome::Invalid(fault)
+        }
+        Outcome::Empty => Outcome::Empty,
     }
-    let mut value = Value::Null;
-    let outcome = convert_into(kind, Shared(&Cow::Owned(s.to_string())), &common, &mut value);
-    if let Outcome::Value = outcome {
-        *out = value.into_owned();
-    }
-    outcome
 }
 
-/// `s` with its first year of the Buddhist era (four digits, 2400 to 2999, no digit beside them)
-/// written in the common era; `None` when it has none.
-fn common_era(s: &str) -> Option<String> {
+/// The year of a date or date-time value.
+fn value_year(value: &Value<'_>) -> Option<i16> {
+    match value {
+        Value::Date(d) => Some(d.year()),
+        Value::DateTime(dt, _) => Some(dt.year()),
+        _ => None,
+    }
+}
+
+/// The value with its year moved by `years`; `None` when the day does not exist then.
+fn shift_year(value: &Value<'_>, years: i16) -> Option<Value<'static>> {
+    match value {
+        Value::Date(d) => Some(Value::Date(civil::Date::new(d.year() + years, d.month(), d.day()).ok()?)),
+        Value::DateTime(dt, offset) => {
+            let date = civil::Date::new(dt.year() + years, dt.month(), dt.day()).ok()?;
+            Some(Value::DateTime(date.to_datetime(dt.time()), *offset))
+        }
+        _ => None,
+    }
+}
+
+/// The code of a date or date-time field's fault.
+fn invalid_code(kind: &Kind) -> &'static str {
+    if matches!(kind, Kind::Datetime { .. }) { codes::INVALID_DATETIME } else { codes::INVALID_DATE }
+}
+
+/// Four digits standing alone (no digit beside them) that read 2400 to 2999: where they start
+/// and the number.
+fn year_runs(s: &str) -> impl Iterator<Item = (usize, i16)> + '_ {
     let b = s.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if run == 4 {
-            let year: u32 = s[i..i + 4].parse().ok()?;
-            if (2400..=2999).contains(&year) {
-                return Some(format!("{}{}{}", &s[..i], year - 543, &s[i + 4..]));
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            let at = i;
+            let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            i += run.max(1);
+            if run == 4
+                && let Ok(year) = s[at..at + 4].parse::<i16>()
+                && (2400..=2999).contains(&year)
+            {
+                return Some((at, year));
             }
         }
-        i += run.max(1);
+        None
+    })
+}
+
+/// `s` with the year `year`, where it stands alone once, written in the common era.
+fn year_written_alone(s: &str, year: i16) -> Option<String> {
+    let mut runs = year_runs(s).filter(|(_, y)| *y == year);
+    let (at, _) = runs.next()?;
+    if runs.next().is_some() {
+        return None;
     }
-    None
+    Some(format!("{}{}{}", &s[..at], year - 543, &s[at + 4..]))
 }
 
 fn list<'a>(items: Vec<Cow<'a, str>>, out: &mut Value<'a>) -> Outcome {
@@ -881,7 +966,24 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOpt
 /// left out, each read as one item of the field's type.
 fn list_items<'a>(kind: &'a Kind, items: &[Cow<'a, str>]) -> Converted<'a> {
     let mut out: Vec<Cow<'a, str>> = Vec::new();
-    for item in items.iter().map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty()) {
+    let items = items.iter().map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty());
+    if let Kind::MultiEnum(choices, _) = kind {
+        // Every item that is no choice is named, as for a cell.
+        let unknown: Vec<&str> = items.clone().filter(|i| choices.lookup(i).is_none()).collect();
+        match unknown.as_slice() {
+            [] => {}
+            [one] => return Converted::Invalid(Box::new(choice_fault(choices, one))),
+            many => {
+                let message = format!(
+                    "'{}' are not among the allowed values ({})",
+                    clip(&many.join("', '")),
+                    choice_list(choices)
+                );
+                return Converted::Invalid(Box::new(Fault::new(codes::INVALID_CHOICE, message)));
+            }
+        }
+    }
+    for item in items {
         let read = match kind {
             Kind::MultiEnum(choices, _) => match choices.lookup(item) {
                 Some(c) if out.iter().any(|i| i == c) => continue,

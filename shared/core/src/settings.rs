@@ -559,7 +559,8 @@ impl Locale {
             point_thousands,
             space_thousands,
             lakh_grouping,
-            buddhist_era: language == "th",
+            // Unless the tag asks for the Gregorian calendar (`th-TH-u-ca-gregory`).
+            buddhist_era: language == "th" && !tag.contains("-ca-gregory"),
         })
     }
 }

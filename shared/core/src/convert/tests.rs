@@ -1061,6 +1061,12 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
         "!invalid_choice",
         "New York Paris",
     );
+    match convert_cell(&places, CellRef::List(vec![Cow::Borrowed("New York"), Cow::Borrowed("Rome")]), &iso()).value {
+        Converted::Invalid(f) => {
+            assert!(f.message.starts_with("'New York', 'Rome' are not among the allowed values"), "{}", f.message)
+        }
+        other => panic!("{other:?}"),
+    }
     check(
         &places,
         CellRef::List(vec![Cow::Borrowed("NY"), Cow::Borrowed("Paris"), Cow::Borrowed(" NY ")]),
@@ -1588,6 +1594,32 @@ fn thai_dates_count_years_in_the_buddhist_era() {
         ],
     );
     table(&dt, &thai, &[("15/01/2567 10:30", "\"2024-01-15T10:30:00Z\"")]);
+    // Only the year moves: a fraction of a second or a time holding such digits stays.
+    table(
+        &dt,
+        &thai,
+        &[
+            ("2024-03-01T08:15:30.2459+07:00", "\"2024-03-01T08:15:30.2459+07:00\""),
+            ("2567-03-01T08:15:30.2459+07:00", "\"2024-03-01T08:15:30.2459+07:00\""),
+        ],
+    );
+    let time_first = kind("type: datetime, format: '%H:%M:%S%.f %d/%m/%Y'");
+    table(&time_first, &thai, &[("10:00:00.2459 15/01/2567", "\"2024-01-15T10:00:00.2459Z\"")]);
+    let hhmm = kind("type: datetime, format: '%d/%m/%Y %H%M'");
+    table(&hhmm, &thai, &[("15/01/2024 2459", "!invalid_datetime"), ("15/01/2567 1030", "\"2024-01-15T10:30:00Z\"")]);
+    let basic = kind("type: date, format: '%Y%m%d'");
+    table(&basic, &thai, &[("25670115", "\"2024-01-15\""), ("25670229", "!invalid_date")]);
+    // A leap day of a Gregorian year that the Buddhist one lacks, and the other way round.
+    table(&date, &thai, &[("29/02/2564", "!invalid_date"), ("2400-02-29", "!invalid_date")]);
+    // The day of the week is checked against the common era's date (15 January 2024, a Monday).
+    table(&date, &thai, &[("Mon, 15 Jan 2567", "\"2024-01-15\""), ("Thu, 15 Jan 2567", "!invalid_date")]);
+    assert!(
+        fault(&date, &thai, "Thu, 15 Jan 2567").contains("'Thu, 15 Jan 2567'"),
+        "{}",
+        fault(&date, &thai, "Thu, 15 Jan 2567")
+    );
+    // The Gregorian calendar asked for in the tag.
+    assert!(!settings("th-TH-u-ca-gregory").buddhist_era);
     // The message quotes the date as written.
     assert!(fault(&date, &thai, "31/02/2567").contains("'31/02/2567'"), "{}", fault(&date, &thai, "31/02/2567"));
     // Elsewhere 2567 is a year of the common era.
