@@ -545,15 +545,7 @@ fn convert_rare<'a>(kind: &'a Kind, src: impl Source<'a>, opts: &ParseOptions, o
                 }
             }
             if !unknown.is_empty() {
-                let mut fault = choice_fault(choices, &unknown.join(sep));
-                if unknown.len() > 1 {
-                    fault.message = format!(
-                        "'{}' are not among the allowed values ({})",
-                        clip(&unknown.join("', '")),
-                        choice_list(choices)
-                    );
-                }
-                return Outcome::Invalid(Box::new(fault));
+                return Outcome::Invalid(Box::new(unknown_choices(choices, &unknown)));
             }
             return list(items, out);
         }
@@ -630,8 +622,7 @@ fn buddhist_date<'a>(kind: &'a Kind, s: &str, opts: &ParseOptions, out: &mut Val
         Outcome::Invalid(fault) => {
             // A leap day of a Buddhist year, which the same number as a Gregorian year lacks.
             for (at, year) in year_runs(s) {
-                let common_text = format!("{}{}{}", &s[..at], year - 543, &s[at + 4..]);
-                if let (Outcome::Value, value) = read(&common_text)
+                if let (Outcome::Value, value) = read(&common_year_at(s, at, year))
                     && value_year(&value) == Some(year - 543)
                 {
                     *out = value;
@@ -698,7 +689,12 @@ fn year_written_alone(s: &str, year: i16) -> Option<String> {
     if runs.next().is_some() {
         return None;
     }
-    Some(format!("{}{}{}", &s[..at], year - 543, &s[at + 4..]))
+    Some(common_year_at(s, at, year))
+}
+
+/// `s` with the Buddhist year `year`, written at `at`, in the common era.
+fn common_year_at(s: &str, at: usize, year: i16) -> String {
+    format!("{}{}{}", &s[..at], year - 543, &s[at + 4..])
 }
 
 fn list<'a>(items: Vec<Cow<'a, str>>, out: &mut Value<'a>) -> Outcome {
@@ -749,6 +745,17 @@ fn choice_list(choices: &Choices) -> String {
     let shown: Vec<&str> = choices.values.iter().take(12).map(String::as_str).collect();
     let more = if choices.values.len() > 12 { ", ..." } else { "" };
     format!("{}{more}", shown.join(", "))
+}
+
+/// The fault of a multi-enum's items that are no choice: the one, or all of them.
+fn unknown_choices(choices: &Choices, unknown: &[&str]) -> Fault {
+    match unknown {
+        [one] => choice_fault(choices, one),
+        many => Fault::new(
+            codes::INVALID_CHOICE,
+            format!("'{}' are not among the allowed values ({})", clip(&many.join("', '")), choice_list(choices)),
+        ),
+    }
 }
 
 fn choice_fault(choices: &Choices, s: &str) -> Fault {
@@ -966,29 +973,17 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOpt
 /// left out, each read as one item of the field's type.
 fn list_items<'a>(kind: &'a Kind, items: &[Cow<'a, str>]) -> Converted<'a> {
     let mut out: Vec<Cow<'a, str>> = Vec::new();
-    let items = items.iter().map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty());
-    if let Kind::MultiEnum(choices, _) = kind {
-        // Every item that is no choice is named, as for a cell.
-        let unknown: Vec<&str> = items.clone().filter(|i| choices.lookup(i).is_none()).collect();
-        match unknown.as_slice() {
-            [] => {}
-            [one] => return Converted::Invalid(Box::new(choice_fault(choices, one))),
-            many => {
-                let message = format!(
-                    "'{}' are not among the allowed values ({})",
-                    clip(&many.join("', '")),
-                    choice_list(choices)
-                );
-                return Converted::Invalid(Box::new(Fault::new(codes::INVALID_CHOICE, message)));
-            }
-        }
-    }
-    for item in items {
+    // Every item that is no choice is named, as for a cell.
+    let mut unknown = Vec::new();
+    for item in items.iter().map(|i| i.trim_matches(is_trimmed)).filter(|i| !i.is_empty()) {
         let read = match kind {
             Kind::MultiEnum(choices, _) => match choices.lookup(item) {
                 Some(c) if out.iter().any(|i| i == c) => continue,
                 Some(c) => Ok(Cow::Borrowed(c)),
-                None => Err(choice_fault(choices, item)),
+                None => {
+                    unknown.push(item);
+                    continue;
+                }
             },
             Kind::UuidList(_) => parse_uuid(item).map(Cow::Owned),
             Kind::UrlList(_) => check_url(item).map(|()| Cow::Owned(item.to_string())),
@@ -998,6 +993,11 @@ fn list_items<'a>(kind: &'a Kind, items: &[Cow<'a, str>]) -> Converted<'a> {
             Ok(item) => out.push(item),
             Err(fault) => return Converted::Invalid(Box::new(fault)),
         }
+    }
+    if let Kind::MultiEnum(choices, _) = kind
+        && !unknown.is_empty()
+    {
+        return Converted::Invalid(Box::new(unknown_choices(choices, &unknown)));
     }
     if out.is_empty() { Converted::Empty } else { Converted::Valid(Value::List(out)) }
 }
