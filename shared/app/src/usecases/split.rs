@@ -20,11 +20,11 @@ use sluice_core::read::ChunkSpec;
 use sluice_core::read::cells::{CellsPlan, CellsSplitter};
 use sluice_core::read::csv::CsvError;
 use sluice_core::read::encoding::{
-    Charset, Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_utf16,
+    Charset, Transcoder, Utf8Stats, encoding_for_label, guess_legacy, sniff_bom, sniff_unmarked, sniff_utf16,
 };
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, csv_layout, detect_format, sampled_widths, separator_hint};
+use sluice_core::read::sniff::{Format, csv_layout, detect_format_in, sampled_widths, separator_hint};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions, numbered_columns};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -188,7 +188,8 @@ impl App {
             .await?
             .ok_or_else(|| failure("upload_missing", "the uploaded file is missing".into(), None, None, None))?;
         let head = self.blobs.get_range(key, 0..meta.size.min(64 * 1024)).await?;
-        let format = detect_format(&head, import.original_filename.as_deref())
+        let declared = import.settings.encoding.as_deref().and_then(encoding_for_label);
+        let format = detect_format_in(&head, import.original_filename.as_deref(), declared)
             .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
         let outcome = match format {
             Format::Csv => self.split_csv(import, schema, meta.size, &head).await,
@@ -459,7 +460,7 @@ impl App {
             (Some(b), None, _) => transcode_from = Some(b.encoding.into()),
             (None, None, Some(enc)) if enc == encoding_rs::UTF_8 => {}
             (None, None, Some(enc)) => transcode_from = Some(enc),
-            (None, None, None) => transcode_from = sniff_utf16(head).map(Charset::from),
+            (None, None, None) => transcode_from = sniff_unmarked(head).map(Charset::from),
         }
         let mut source = import.upload.key.clone();
         let mut source_size = size;
@@ -650,7 +651,7 @@ impl App {
         // Only a legacy encoding can read what follows a UTF-8 mark (UTF-16 cannot).
         let legacy = setting
             .filter(|e| e.is_ascii_compatible() && *e != encoding_rs::UTF_8)
-            .unwrap_or_else(|| guess_legacy(&utf8.sample));
+            .unwrap_or_else(|| guess_legacy(&utf8.sample()));
         let reason = format!("the file is not UTF-8; reading it as {}", legacy.name());
         self.resplit(&import.tenant, &import.id, import.generation, Some(legacy.name().to_string()), reason).await?;
         Ok(Ended::Resplit)

@@ -5,6 +5,8 @@
 //! bytes (chardetng, as browsers do). A mostly-UTF-8 file with a few broken bytes stays UTF-8 and
 //! the broken cells become `invalid_encoding` errors, so one bad row never garbles the others.
 
+use std::borrow::Cow;
+
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 /// A text encoding: one of the web's (WHATWG, as `encoding_rs` reads them) or an IBM PC code page
@@ -139,10 +141,35 @@ pub fn sniff_utf16(head: &[u8]) -> Option<&'static Encoding> {
     (breaks_lines && broken <= 1).then_some(encoding)
 }
 
+/// Recognises ISO-2022-JP (JIS), the seven-bit Japanese of old mail and Unix tools: ASCII bytes
+/// alone, with the escape that switches to JIS X 0208 (`ESC $ B`, or `ESC $ @`). Its bytes are
+/// valid UTF-8 too, which would keep the escapes and show the kanji as ASCII letters.
+pub fn sniff_iso_2022_jp(head: &[u8]) -> bool {
+    head.is_ascii()
+        && (memchr::memmem::find(head, b"\x1b$B").is_some() || memchr::memmem::find(head, b"\x1b$@").is_some())
+}
+
+/// The encoding text without a byte order mark is in by its bytes alone: UTF-16 by its zero
+/// bytes, ISO-2022-JP by its escapes.
+pub fn sniff_unmarked(head: &[u8]) -> Option<&'static Encoding> {
+    sniff_utf16(head).or_else(|| sniff_iso_2022_jp(head).then_some(encoding_rs::ISO_2022_JP))
+}
+
 /// Guesses a legacy encoding from sample bytes that are not valid UTF-8.
 pub fn guess_legacy(sample: &[u8]) -> Charset {
     let guess = guess_web(sample);
-    let mac = guess.is_single_byte() && reads_as_mac_roman(sample, guess);
+    // Mac OS Roman is taken for an encoding of the Latin script, never for KOI8-R or Greek.
+    let latin = [
+        encoding_rs::WINDOWS_1252,
+        encoding_rs::ISO_8859_15,
+        encoding_rs::WINDOWS_1250,
+        encoding_rs::ISO_8859_2,
+        encoding_rs::ISO_8859_4,
+        encoding_rs::WINDOWS_1257,
+        encoding_rs::ISO_8859_13,
+        encoding_rs::WINDOWS_1254,
+    ];
+    let mac = latin.contains(&guess) && reads_as_mac_roman(sample, guess);
     if (guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15)
         && let Some(page) = reads_as_dos(sample)
     {
@@ -177,7 +204,70 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     } else {
         guess
     };
+    // Signs by numbers (`£825`, `¥1000`, `½ kg`) are letters of Central Europe's encodings
+    // (`Ł825`): a file with no other sign of them is Windows-1252.
+    let central = guess == encoding_rs::WINDOWS_1250 || guess == encoding_rs::ISO_8859_2;
+    if central && signs_by_numbers(sample) && letters_in_words(sample, encoding_rs::WINDOWS_1252) {
+        return encoding_rs::WINDOWS_1252;
+    }
+    if guess == encoding_rs::WINDOWS_1252 && reads_as_hungarian(sample) {
+        return encoding_rs::WINDOWS_1250;
+    }
     if guess == encoding_rs::WINDOWS_1252 && reads_as_latin_9(sample) { encoding_rs::ISO_8859_15 } else { guess }
+}
+
+/// Whether a byte that is a sign beside numbers in Windows-1252 (`£` and `¥` before one, `¹ ² ³
+/// ¼ ½ ¾` after one) and a letter in Central Europe's encodings stands by a digit.
+fn signs_by_numbers(sample: &[u8]) -> bool {
+    sample.iter().enumerate().any(|(i, &b)| {
+        let after = sample.get(i + 1).copied();
+        let after = if after == Some(b' ') { sample.get(i + 2).copied() } else { after };
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        match b {
+            0xA3 | 0xA5 => after.is_some_and(|a| a.is_ascii_digit()),
+            0xB2 | 0xB3 | 0xB9 | 0xBC | 0xBD | 0xBE => before.is_some_and(|a| a.is_ascii_digit()),
+            _ => false,
+        }
+    })
+}
+
+/// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
+/// its letters): `ő` and `ű` are where Windows-1252 has `õ` and `û` (`Kőrösi` read as `Kõrösi`),
+/// the rest of its accents (`á é í ó ö ú ü`) are where Windows-1252 has them. So it is when `õ`
+/// or `û` stands in a word and every other accent in words is one Hungarian writes, at least
+/// one: besides `õ`, which French never writes, any (`Szőke Péter`); besides `û` alone, one
+/// other than `é` (French `août` and `été` stay Windows-1252). Portuguese `õ` comes with `ã` or
+/// `ç`, Estonian with `ä`: they stay too.
+fn reads_as_hungarian(sample: &[u8]) -> bool {
+    // á é í ó ö ú ü and their capitals.
+    const SHARED: &[u8] = b"\xE1\xE9\xED\xF3\xF6\xFA\xFC\xC1\xC9\xCD\xD3\xD6\xDA\xDC";
+    // ő Ő, then ű Ű.
+    const OWN: &[u8] = b"\xF5\xD5\xFB\xDB";
+    let in_word = |i: usize| {
+        let letter = |b: u8| b.is_ascii_alphabetic() || SHARED.contains(&b) || OWN.contains(&b);
+        i.checked_sub(1).is_some_and(|j| letter(sample[j])) || sample.get(i + 1).is_some_and(|&b| letter(b))
+    };
+    let (mut double_o, mut double_u, mut shared, mut shared_but_e) = (false, false, false, false);
+    for (i, &b) in sample.iter().enumerate() {
+        if b < 0x80 || !in_word(i) {
+            continue;
+        }
+        if OWN[..2].contains(&b) {
+            double_o = true;
+        } else if OWN[2..].contains(&b) {
+            double_u = true;
+        } else if SHARED.contains(&b) {
+            shared = true;
+            shared_but_e |= b != 0xE9 && b != 0xC9;
+        } else {
+            // Punctuation both read alike (`„Szőke”`, `Kft.®`) says nothing; anything else, no.
+            let western = Charset::Web(encoding_rs::WINDOWS_1252).char_of(b);
+            if western.is_alphabetic() || western != Charset::Web(encoding_rs::WINDOWS_1250).char_of(b) {
+                return false;
+            }
+        }
+    }
+    (double_o && shared) || (double_u && shared_but_e)
 }
 
 /// The DOS code page text read as Windows-1252 is in, if it is in one. Such text has letters
@@ -318,6 +408,7 @@ fn web_encoding_for_label(label: &str) -> Option<&'static Encoding> {
             "utf-16-be" => Some(UTF_16BE),
             "cp932" | "ms932" | "ms-932" => Some(encoding_rs::SHIFT_JIS),
             "mac-roman" | "macroman" | "mac" => Some(encoding_rs::MACINTOSH),
+            "mac-cyrillic" | "maccyrillic" => Some(encoding_rs::X_MAC_CYRILLIC),
             "latin-1" | "iso-latin-1" => Some(encoding_rs::WINDOWS_1252),
             "cp936" | "ms936" => Some(encoding_rs::GBK),
             "cp949" | "ms949" | "uhc" => Some(encoding_rs::EUC_KR),
@@ -336,19 +427,38 @@ pub struct Utf8Stats {
     pub multibyte_chars: u64,
     /// Line of the first invalid sequence.
     pub first_invalid_line: Option<u64>,
-    /// Bytes around invalid sequences, for guessing the real encoding.
-    pub sample: Vec<u8>,
+    /// Whole lines around invalid sequences, for guessing the real encoding.
+    sample: Vec<u8>,
     /// Whether the last region ended inside a line (so the next one begins inside it, maybe
     /// inside a character).
     mid_line: bool,
+    /// The line the last region ended inside, from its start, while it is no longer than
+    /// [`Self::LINE_LIMIT`]; `None` once it is.
+    open_line: Option<Vec<u8>>,
+    /// Whether that line holds an invalid sequence and goes into the sample once it ends.
+    open_line_sampled: bool,
 }
 
 impl Utf8Stats {
     const SAMPLE_LIMIT: usize = 256 * 1024;
+    const LINE_LIMIT: usize = 4096;
     const ENOUGH_EVIDENCE: u64 = 4096;
 
-    /// Accounts for one region of the file that starts on `line`.
+    /// Accounts for one region of the file that starts on `line`. Regions follow one another
+    /// and may be cut anywhere, inside a line or a character.
     pub fn observe(&mut self, region: &[u8], line: u64) {
+        // Where the line an earlier region ended inside ends, if in this region.
+        let first_break = memchr::memchr2(b'\n', b'\r', region);
+        // Lines up to here are in the sample, or will be.
+        let mut sampled_to = 0;
+        if self.mid_line && self.open_line_sampled {
+            sampled_to = first_break.unwrap_or(region.len());
+            if let Some(end) = first_break {
+                let open = self.open_line.take().unwrap_or_default();
+                self.push_line(&[&open, &region[..end]].concat());
+                self.open_line_sampled = false;
+            }
+        }
         match super::utf8(region) {
             // Evidence of UTF-8 is counted until there is plenty (regions with broken bytes
             // always count theirs), so a long valid file costs one validation pass.
@@ -356,17 +466,22 @@ impl Utf8Stats {
                 self.multibyte_chars += region.iter().filter(|b| **b >= 0xC0).count() as u64;
             }
             Ok(_) => {}
-            Err(_) => self.observe_slow(region, line),
+            Err(_) => self.observe_slow(region, line, sampled_to),
         }
-        if let Some(last) = region.last() {
-            self.mid_line = !matches!(last, b'\n' | b'\r');
+        self.carry_open_line(region);
+    }
+
+    /// The sample for [`guess_legacy`]: whole lines around invalid sequences, each ended by a
+    /// line break (also the last line of a file that ends without one).
+    pub fn sample(&self) -> Cow<'_, [u8]> {
+        match &self.open_line {
+            Some(open) if self.open_line_sampled => Cow::Owned([&self.sample, open.as_slice(), b"\n"].concat()),
+            _ => Cow::Borrowed(&self.sample),
         }
     }
 
-    fn observe_slow(&mut self, region: &[u8], line: u64) {
+    fn observe_slow(&mut self, region: &[u8], line: u64, mut sampled_to: usize) {
         let mut offset = 0usize;
-        // The end of the last line taken into the sample.
-        let mut sampled_to = 0usize;
         for chunk in region.utf8_chunks() {
             let valid = chunk.valid();
             self.multibyte_chars += valid.bytes().filter(|b| *b >= 0xC0).count() as u64;
@@ -385,39 +500,73 @@ impl Utf8Stats {
         }
     }
 
-    /// Adds the line around `at` to the sample, whole: line breaks are single bytes in every
-    /// encoding a guess can name, so no character is cut there. A cut fragment would look
-    /// invalid in the very encoding the file is in (a Shift_JIS pair split in two), and the guess
-    /// would rule it out. Where the line is longer than the limit or runs past either end of the
-    /// region (regions are cut anywhere), it is cut at a byte below `0x30` instead (a space,
-    /// comma, tab, semicolon or quote), which no encoding here uses inside a character. Returns
-    /// the end of the line.
+    /// Samples the line around `at`, whole: line breaks are single bytes in every encoding a
+    /// guess can name, so no character is cut there. A cut fragment would look invalid in the
+    /// very encoding the file is in (a Shift_JIS pair split in two), and the guess would rule it
+    /// out; a line of one word (`Петров`) cut short would leave nothing to guess from. A line
+    /// that began in an earlier region is taken from its start, kept for it; one that runs past
+    /// the region is taken when it ends (or the file does). A line longer than the limit is cut
+    /// at a byte below `0x30` (a space, comma, tab, semicolon or quote), which no encoding here
+    /// uses inside a character. Returns the end of the line.
     fn sample_line(&mut self, region: &[u8], at: usize) -> usize {
-        const LINE_LIMIT: usize = 4096;
-        let safe = |b: &u8| *b < 0x30;
-        let line_end = memchr::memchr2(b'\n', b'\r', &region[at..]).map(|i| at + i);
-        let end = line_end.unwrap_or(region.len());
-        let start = match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
-            Some(i) => i + 1,
-            None if !self.mid_line => 0,
-            // The region began inside a line, maybe inside a character.
-            None => match region[..end].iter().position(safe) {
-                Some(i) => i + 1,
-                None => return end,
-            },
+        let Some(end) = memchr::memchr2(b'\n', b'\r', &region[at..]).map(|i| at + i) else {
+            // Taken once it ends (see `observe` and `carry_open_line`).
+            self.open_line_sampled = true;
+            return region.len();
         };
-        if start >= end {
-            return end;
-        }
-        let mut to = end.min(start + LINE_LIMIT);
-        if to < end || line_end.is_none() {
-            to = region[start..to].iter().rposition(safe).map_or(start, |i| start + i + 1);
-        }
-        if to > start {
-            self.sample.extend_from_slice(&region[start..to]);
-            self.sample.push(b'\n');
+        match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
+            Some(i) => self.push_line(&region[i + 1..end]),
+            None if !self.mid_line => self.push_line(&region[..end]),
+            // The line began in an earlier region: from its start, kept unless it was too long.
+            None => match self.open_line.take() {
+                Some(open) => self.push_line(&[&open, &region[..end]].concat()),
+                // From the first byte no character holds, maybe inside one before it.
+                None => {
+                    if let Some(i) = region[..end].iter().position(|b| *b < 0x30) {
+                        self.push_line(&region[i + 1..end]);
+                    }
+                }
+            },
         }
         end
+    }
+
+    /// Adds a line to the sample, cut after a byte below `0x30` when longer than the limit.
+    fn push_line(&mut self, line: &[u8]) {
+        let line = if line.len() > Self::LINE_LIMIT {
+            let head = &line[..Self::LINE_LIMIT];
+            head.iter().rposition(|b| *b < 0x30).map_or(&head[..0], |i| &head[..=i])
+        } else {
+            line
+        };
+        if !line.is_empty() {
+            self.sample.extend_from_slice(line);
+            self.sample.push(b'\n');
+        }
+    }
+
+    /// Keeps the start of the line the region ends inside, for the next region. A line to
+    /// sample that grows past the limit goes into the sample at once, cut.
+    fn carry_open_line(&mut self, region: &[u8]) {
+        let Some(last) = region.last() else {
+            return;
+        };
+        let (open, rest) = match memchr::memrchr2(b'\n', b'\r', region) {
+            Some(i) => (Some(Vec::new()), &region[i + 1..]),
+            None if self.mid_line => (self.open_line.take(), region),
+            None => (Some(Vec::new()), region),
+        };
+        self.open_line = match open {
+            Some(open) if open.len() + rest.len() <= Self::LINE_LIMIT => Some([&open, rest].concat()),
+            Some(open) if self.open_line_sampled => {
+                // Past the limit, so `push_line` cuts it.
+                self.push_line(&[&open, &rest[..rest.len().min(Self::LINE_LIMIT + 1)]].concat());
+                self.open_line_sampled = false;
+                None
+            }
+            _ => None,
+        };
+        self.mid_line = !matches!(last, b'\n' | b'\r');
     }
 
     /// Whether the file is plain UTF-8 (possibly with a few broken bytes): no broken sequence,
@@ -527,6 +676,7 @@ mod tests {
     fn encodings_are_found_by_the_names_programs_give_them() {
         for (label, want) in [
             ("windows-1252", encoding_rs::WINDOWS_1252),
+            ("mac_cyrillic", encoding_rs::X_MAC_CYRILLIC),
             (" Latin1 ", encoding_rs::WINDOWS_1252),
             ("latin-1", encoding_rs::WINDOWS_1252),
             ("ISO_8859_2", encoding_rs::ISO_8859_2),
@@ -647,7 +797,7 @@ mod tests {
         legacy.observe(b"id,name\n1,Ren\xE9e\n2,Fran\xE7ois\n3,J\xFCrgen\n", 1);
         assert!(!legacy.is_utf8(false));
         assert_eq!(legacy.first_invalid_line, Some(2));
-        assert_eq!(guess_legacy(&legacy.sample), encoding_rs::WINDOWS_1252);
+        assert_eq!(guess_legacy(&legacy.sample()), encoding_rs::WINDOWS_1252);
 
         let mut broken = Utf8Stats::default();
         broken.observe("id,name\n1,Renée\n2,François\n3,Jürgen\n4,Zoë\n".as_bytes(), 1);
@@ -686,6 +836,51 @@ mod tests {
         assert_ne!(guess_legacy(&central), encoding_rs::MACINTOSH);
         // One accent is too little to tell.
         assert_ne!(guess_legacy(&mac("id,name\r1,Renée\r")), encoding_rs::MACINTOSH);
+    }
+
+    #[test]
+    fn pounds_and_hungarian_are_told_from_central_and_western_europe() {
+        let windows = |text: &str| encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        let central = |text: &str| encoding_rs::WINDOWS_1250.encode(text).0.into_owned();
+        // `£825` read as `Ł825`: the pound sign was the only accent of UK invoices.
+        for text in [
+            "id,text\n1,Invoice 1042 total £825.00\n2,Refund of £2.50 issued\n3,Deposit £1,200 received\n",
+            "id,text\n1,£ 12\n",
+            "id,text\n1,Café Müller £3.50\n2,Crème brûlée £4\n",
+            "id,price\n1,¥1000\n2,½ kg for 3½\n",
+        ] {
+            assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
+        }
+        // Polish stays Central European, Ł and all.
+        for text in ["id,city\n1,Łódź\n2,Kraków\n3,Wrocław 100 zł\n", "id,text\n1,Łukasz Żółć £\n2,Zażółć gęślą jaźń\n"]
+        {
+            assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
+        }
+        // Hungarian: ő and ű are õ and û in Windows-1252.
+        for text in [
+            "id,text\n1,Kőrösi Csoma Sándor\n2,Szűcs Erzsébet\n3,Fővárosi Művelődési Ház\n",
+            "id,name\n1,Szőke Péter\n2,Kovács Anna\n",
+            "id,text\n1,„Első” szélvédő\n",
+            "id,name\n1,Szőke Péter\n",
+            "id,name\n1,Szűcs Ádám\n",
+        ] {
+            assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
+        }
+        // French, Portuguese and Estonian with õ or û stay Western.
+        for text in [
+            "id,text\n1,15 août 2024\n2,Été\n",
+            "id,text\n1,Coût élevé\n",
+            "id,text\n1,Milhões de ações\n2,João\n",
+            "id,text\n1,Tõnu Mägi\n",
+            "id,text\n1,Crème brûlée à la carte\n",
+            "id,text\n1,Sûreté\n",
+            "id,text\n1,Põe\n",
+        ] {
+            assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
+        }
+        // KOI8-R whose bytes would read as plausible Mac OS Roman stays KOI8.
+        let koi8 = encoding_rs::KOI8_R.encode("id,text\n1,Центр «Мир»\n2,Москва\n3,Иванов Пётр\n").0.into_owned();
+        assert_ne!(guess_legacy(&koi8), encoding_rs::MACINTOSH);
     }
 
     #[test]
@@ -741,7 +936,7 @@ mod tests {
             let mut stats = Utf8Stats::default();
             stats.observe(&bytes, 1);
             assert!(!stats.is_utf8(false), "{}", encoding.name());
-            assert_eq!(guess_legacy(&stats.sample), encoding, "{}", encoding.name());
+            assert_eq!(guess_legacy(&stats.sample()), encoding, "{}", encoding.name());
         }
     }
 
@@ -754,8 +949,43 @@ mod tests {
             let mut stats = Utf8Stats::default();
             stats.observe(&bytes[..cut], 1);
             stats.observe(&bytes[cut..], 1);
-            assert_eq!(guess_legacy(&stats.sample), encoding_rs::BIG5, "cut at {cut}");
+            assert_eq!(guess_legacy(&stats.sample()), encoding_rs::BIG5, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_line_cut_by_a_region_edge_is_sampled_whole() {
+        // One Cyrillic word, the file's only text: the splitter cuts its blocks before a
+        // character that may continue, so the word straddles two regions (it was sampled as
+        // `1,"`, and the file read as Windows-1252: `Ïåòðîâ`).
+        let bytes = encoding_rs::WINDOWS_1251.encode("id,text\n1,\"Петров\"\n").0.into_owned();
+        for cut in 0..=bytes.len() {
+            let mut stats = Utf8Stats::default();
+            stats.observe(&bytes[..cut], 1);
+            stats.observe(&bytes[cut..], 1);
+            assert_eq!(stats.sample().as_ref(), &bytes[8..], "cut at {cut}");
+            assert_eq!(guess_legacy(&stats.sample()), encoding_rs::WINDOWS_1251, "cut at {cut}");
+        }
+        // A last line without a line break, cut into three regions.
+        let bytes = encoding_rs::WINDOWS_1251.encode("id,text\n1,Петров Иван").0.into_owned();
+        for cut in 8..bytes.len() {
+            let mut stats = Utf8Stats::default();
+            stats.observe(&bytes[..cut], 1);
+            stats.observe(&bytes[cut..cut + (bytes.len() - cut) / 2], 1);
+            stats.observe(&bytes[cut + (bytes.len() - cut) / 2..], 1);
+            assert_eq!(stats.sample().as_ref(), [&bytes[8..], b"\n"].concat(), "cut at {cut}");
+        }
+        // A line longer than the limit across regions is sampled cut after a byte below 0x30.
+        let line = encoding_rs::WINDOWS_1251.encode(&"Петров Иван, ".repeat(500)).0.into_owned();
+        let mut stats = Utf8Stats::default();
+        for part in line.chunks(1000) {
+            stats.observe(part, 1);
+        }
+        stats.observe(b"\n", 1);
+        let sample = stats.sample();
+        assert!(sample.len() <= 4097 && sample.len() > 3000, "{}", sample.len());
+        assert_eq!(&sample[sample.len() - 2..], b" \n");
+        assert_eq!(guess_legacy(&sample), encoding_rs::WINDOWS_1251);
     }
 
     #[test]
@@ -766,8 +996,8 @@ mod tests {
             let bytes = encoding_rs::SHIFT_JIS.encode(text).0.into_owned();
             let mut stats = Utf8Stats::default();
             stats.observe(&bytes, 1);
-            assert!(stats.sample.starts_with(&bytes[..4]), "{text:?}");
-            assert_eq!(guess_legacy(&stats.sample), encoding_rs::SHIFT_JIS, "{text:?}");
+            assert!(stats.sample().starts_with(&bytes[..4]), "{text:?}");
+            assert_eq!(guess_legacy(&stats.sample()), encoding_rs::SHIFT_JIS, "{text:?}");
         }
     }
 
@@ -777,9 +1007,10 @@ mod tests {
         let line = "山田太郎,東京,佐藤花子,大阪,鈴木一郎,名古屋,".repeat(200);
         let bytes = encoding_rs::SHIFT_JIS.encode(&line).0.into_owned();
         stats.observe(&bytes, 1);
-        assert!(stats.sample.len() <= 4097);
-        assert_eq!(stats.sample[stats.sample.len() - 2], b',');
-        assert_eq!(guess_legacy(&stats.sample), encoding_rs::SHIFT_JIS);
+        assert!(stats.sample().len() <= 4097);
+        let sample = stats.sample();
+        assert_eq!(sample[sample.len() - 2], b',');
+        assert_eq!(guess_legacy(&stats.sample()), encoding_rs::SHIFT_JIS);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::csv::{CsvOptions, CsvParser, RecordSpans, Step};
-use super::encoding::{sniff_bom, sniff_utf16};
+use super::encoding::{Charset, sniff_bom, sniff_unmarked, sniff_utf16};
 
 /// The formats Sluice reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +93,19 @@ fn json_rows_start(text: &[u8]) -> bool {
 
 /// Decides the format of an upload from its first bytes (and its name, when the bytes are ambiguous).
 pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, FormatError> {
+    detect_format_in(head, file_name, None)
+}
+
+/// As [`detect_format`], for bytes said to be in `declared` (an import's `encoding`): UTF-16
+/// without a byte order mark, whose text in another script has too few zero bytes to be
+/// recognised by them, is then that text, not binary data.
+pub fn detect_format_in(
+    head: &[u8],
+    file_name: Option<&str>,
+    declared: Option<Charset>,
+) -> Result<Format, FormatError> {
+    let declared_utf16 =
+        [encoding_rs::UTF_16LE, encoding_rs::UTF_16BE].into_iter().find(|e| declared == Some(Charset::Web(e)));
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Ok(Format::Xlsx);
     }
@@ -120,12 +133,16 @@ pub fn detect_format(head: &[u8], file_name: Option<&str>) -> Result<Format, For
             return Err(FormatError::Binary(what));
         }
     }
-    if looks_binary(head) {
+    if declared_utf16.is_none() && looks_binary(head) {
         return Err(FormatError::Binary("unrecognised binary data"));
     }
     // UTF-16 text is told by its characters, as UTF-8 text is (Windows PowerShell's `Out-File`
     // writes JSON in UTF-16).
-    let utf16 = sniff_bom(head).map(|b| b.encoding).filter(|e| *e != encoding_rs::UTF_8).or_else(|| sniff_utf16(head));
+    let utf16 = sniff_bom(head)
+        .map(|b| b.encoding)
+        .filter(|e| *e != encoding_rs::UTF_8)
+        .or_else(|| sniff_utf16(head))
+        .or(declared_utf16);
     let decoded = utf16.map(|encoding| encoding.decode_with_bom_removal(head).0.into_owned());
     let text = match &decoded {
         Some(decoded) => decoded.as_bytes(),
@@ -240,7 +257,7 @@ fn trim_start(text: &[u8]) -> &[u8] {
 /// control characters other than tab, line breaks and form feed (text, even with a stray NUL, has
 /// next to none). UTF-16 text, whose every other byte is zero, is not binary.
 fn looks_binary(head: &[u8]) -> bool {
-    if sniff_bom(head).is_some() || sniff_utf16(head).is_some() {
+    if sniff_bom(head).is_some() || sniff_unmarked(head).is_some() {
         return false;
     }
     let mut sample = &head[..head.len().min(8192)];
@@ -551,6 +568,23 @@ mod tests {
         );
         check(b"{\\rtf1\\ansi\\ansicpg1252\\cocoartf2761\n", Some("contacts.txt"), Err(FormatError::Rtf));
         check(b"{\\rtf1\\ansi", Some("contacts.rtf"), Err(FormatError::Rtf));
+    }
+
+    #[test]
+    fn seven_bit_japanese_and_utf16_said_to_be_so_are_text() {
+        // ISO-2022-JP's escapes are no binary data.
+        let jis = b"id,name\n1,\x1b$B;3ED\x1b(B\n2,\x1b$B:4F#\x1b(B\n3,\x1b$B9b66\x1b(B\n";
+        assert_eq!(detect_format(jis, Some("x.csv")), Ok(Format::Csv));
+        assert!(crate::read::encoding::sniff_iso_2022_jp(jis));
+        assert!(!crate::read::encoding::sniff_iso_2022_jp(b"id\n1,\x1b[0m\n"));
+        // UTF-16 in a script of its own has too few zero bytes to be told; an import that says
+        // it is UTF-16 reads it.
+        let gothic: Vec<u8> = "𐌓𐌀𐌔𐌍𐌀𐌓𐌀𐌔𐌍𐌀,𐌓𐌀𐌔𐌍𐌀𐌓𐌀𐌔𐌍𐌀\n".repeat(4).encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(detect_format(&gothic, Some("x.csv")).is_err());
+        let utf16le = Some(Charset::Web(encoding_rs::UTF_16LE));
+        assert_eq!(detect_format_in(&gothic, Some("x.csv"), utf16le), Ok(Format::Csv));
+        let elf = [0x7F, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0x3E, 0];
+        assert!(detect_format_in(&elf, Some("x.csv"), Some(Charset::Web(encoding_rs::WINDOWS_1252))).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use sluice_core::convert::{serial_text, serial_time_text, trim};
 use sluice_core::mapping::HEADER_SEARCH_ROWS;
 use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
-use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_utf16};
+use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_unmarked, sniff_utf16};
 use sluice_core::read::json::read_json;
 use sluice_core::read::sniff::{
     Format, csv_layout, detect_delimiter_below, detect_format, leading_records, separator_hint,
@@ -170,7 +170,7 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     let mut raw = Vec::new();
     std::fs::File::open(path)?.take(16 << 20).read_to_end(&mut raw)?;
     let complete = raw.len() < 16 << 20;
-    let mut text = match sniff_bom(head).map(|b| b.encoding).or_else(|| sniff_utf16(head)) {
+    let mut text = match sniff_bom(head).map(|b| b.encoding).or_else(|| sniff_unmarked(head)) {
         Some(enc) if enc != encoding_rs::UTF_8 => {
             let mut out = Vec::new();
             Transcoder::new(enc).feed(&raw, true, &mut out);
@@ -188,7 +188,7 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
                 raw
             } else {
                 let mut out = Vec::new();
-                Transcoder::new(guess_legacy(&stats.sample)).feed(&raw[..whole], true, &mut out);
+                Transcoder::new(guess_legacy(&stats.sample())).feed(&raw[..whole], true, &mut out);
                 out
             }
         }
