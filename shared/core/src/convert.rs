@@ -923,13 +923,25 @@ enum Serial {
 
 /// A spreadsheet serial, read as a field of `kind`.
 fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOptions) -> ConvertedCell<'a> {
-    // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for.
+    // In the 1904 system serial 0 is also 1904-01-01, which is what a date field asks for, and
+    // a serial below 1 in a format that shows the date and its time is a moment of that day, as
+    // the sheet shows it (`01/01/1904 06:00`; in the 1900 system that day is `00/01/1900`).
     let epoch_1904 = opts.is_1904 && serial == 0.0 && matches!(kind, Kind::Date { .. });
-    if (0.0..1.0).contains(&serial) && !epoch_1904 {
+    let first_day_1904 = opts.is_1904 && cell == Serial::DateTimeCell;
+    if (0.0..1.0).contains(&serial) && !epoch_1904 && !first_day_1904 {
         return convert_time_of_day(kind, serial_milliseconds(serial), opts);
     }
     let dt = excel_serial_to_datetime(serial, opts.is_1904);
-    let text = if epoch_1904 { "1904-01-01".to_string() } else { serial_text(serial, opts.is_1904) };
+    let text = match dt {
+        Some(dt) if epoch_1904 || first_day_1904 && serial < 1.0 => {
+            if dt.time() == civil::Time::midnight() {
+                dt.date().to_string()
+            } else {
+                dt.to_string()
+            }
+        }
+        _ => serial_text(serial, opts.is_1904),
+    };
     let value = match (kind, dt) {
         // A date cell's date is what a date field takes: a date format shows the date alone
         // whatever time the cell holds (`=NOW()` formatted dd/mm/yyyy). A plain number with a

@@ -1002,6 +1002,18 @@ fn spreadsheet_dates_errors_and_booleans_are_read_as_the_field_type() {
     let in_1904 = ParseOptions { is_1904: true, ..iso() };
     assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.0)), ("\"1904-01-01\"".into(), "1904-01-01".into()));
     assert_eq!(cell(&date, &in_1904, CellRef::ExcelDate(0.5)).0, "!invalid_date", "a time of day");
+    // Below 1 in a format that shows a date and its time: the first day of 1904, as the sheet
+    // shows it (`01/01/1904 06:00`), not a time of day. In the 1900 system, whose day 0 is no
+    // day, a time of day still.
+    let moment = CellRef::ExcelDateTime(0.25);
+    assert_eq!(
+        cell(&Kind::Text, &in_1904, moment.clone()),
+        ("\"1904-01-01T06:00:00\"".into(), "1904-01-01T06:00:00".into())
+    );
+    assert_eq!(cell(&dt, &in_1904, moment.clone()).0, "\"1904-01-01T06:00:00Z\"");
+    assert_eq!(cell(&date, &in_1904, moment.clone()).0, "!invalid_date");
+    assert_eq!(cell(&Kind::Text, &in_1904, CellRef::ExcelDateTime(0.0)).0, "\"1904-01-01\"");
+    check(&Kind::Text, moment, "\"06:00:00\"", "06:00:00");
     check(&date, CellRef::ExcelDate(60.0), "!invalid_date", "60");
     check(&dt, CellRef::ExcelDate(45000.25), "\"2023-03-15T06:00:00Z\"", "2023-03-15T06:00:00");
     check(&dt, CellRef::ExcelDate(-2.0), "!invalid_datetime", "-2");
