@@ -519,6 +519,30 @@ fn template_infer_says_when_the_file_has_more_rows_than_it_read_and_reads_utf16_
 }
 
 #[test]
+fn template_infer_lists_enum_values_only_from_the_whole_file() {
+    // Sorted by region: the first rows show one region only, the rest others.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("regions.csv");
+    let rows: String = (1..=60).map(|i| format!("{i},{}\n", if i <= 40 { "North" } else { "South" })).collect();
+    std::fs::write(&csv, format!("id,region\n{rows}")).unwrap();
+    let run = sluice(&["template", "infer", csv.to_str().unwrap(), "--rows", "30", "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(json(&run.stdout)["fields"][1]["type"], "text");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("region repeat a few values in those rows"), "{stderr}");
+    // Its template imports the whole file.
+    let template = dir.path().join("inferred.json");
+    std::fs::write(&template, &run.stdout).unwrap();
+    let run = sluice(&["import", csv.to_str().unwrap(), "--template", template.to_str().unwrap(), "--json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    // Read whole, the column is an enum of both.
+    let run = sluice(&["template", "infer", csv.to_str().unwrap(), "--json"]);
+    let inferred = json(&run.stdout);
+    assert_eq!(inferred["fields"][1]["type"], "enum");
+    assert_eq!(inferred["fields"][1]["values"], serde_json::json!(["North", "South"]));
+}
+
+#[test]
 fn template_infer_passes_over_a_title_and_its_template_imports_the_file() {
     for file in ["bad/report_title_block.csv", "bad/report_title_semicolon.csv", "bad/title_above_header.xlsx"] {
         let file = fixture(file);

@@ -126,7 +126,10 @@ pub fn detect_format_in(
         (&b"%PDF"[..], "PDF"),
         (&b"\x89PNG"[..], "PNG image"),
         (&b"\xFF\xD8\xFF"[..], "JPEG image"),
-        (&b"\x1F\x8B"[..], "a gzip archive, such as a Gnumeric workbook: save it as .xlsx or .csv"),
+        (
+            &b"\x1F\x8B"[..],
+            "a gzip archive: decompress it and upload the file inside, or if it is a Gnumeric workbook, save it as .xlsx or .csv",
+        ),
         (&b"GIF8"[..], "GIF image"),
     ] {
         if head.starts_with(magic) {

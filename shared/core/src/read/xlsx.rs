@@ -259,6 +259,8 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
     let mut whole_parts = Vec::new();
     let mut sheets = Vec::new();
     let mut other_kind = None;
+    // A file of data zipped up (an export downloaded as `.zip`), named in the error.
+    let mut data_file = None;
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
@@ -276,6 +278,11 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
             has_workbook = true;
         }
         other_kind = other_kind.or_else(|| other_document(&lower));
+        if data_file.is_none()
+            && [".csv", ".tsv", ".txt", ".json", ".jsonl", ".xlsx"].iter().any(|e| lower.ends_with(e))
+        {
+            data_file = Some(name.clone());
+        }
         if lower.starts_with("xl/worksheets/") && lower.ends_with(".xml") {
             sheets.push(i);
         } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
@@ -288,7 +295,10 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
     if !has_workbook {
         return Err(XlsxError::NotAWorkbook(match other_kind {
             Some(kind) => format!("the file is {kind}; save it as .xlsx or .csv and upload that"),
-            None => "the zip holds no xl/workbook.xml".into(),
+            None => match data_file {
+                Some(file) => format!("the file is a zip archive holding {file}; extract that file and upload it"),
+                None => "the file is a zip archive, not a workbook (it holds no xl/workbook.xml)".into(),
+            },
         }));
     }
     // Declared sizes can lie: decompress what calamine will hold in memory, with a hard stop.

@@ -15,7 +15,7 @@ use sluice_core::read::sniff::{
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
 use sluice_core::record::CellRef;
 use sluice_core::settings::SheetRef;
-use sluice_core::template::{Schema, infer_header_row, infer_template};
+use sluice_core::template::{FieldTypeName, Schema, infer_header_row, infer_template};
 
 use super::{UsageError, load_template};
 
@@ -89,7 +89,18 @@ pub fn infer(
     let name = name.unwrap_or_else(|| {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "template".into())
     });
-    let spec = infer_template(&name, &headers, &sample);
+    let mut spec = infer_template(&name, &headers, &sample);
+    // A few values repeated in the first rows are no list of every value the column holds (a
+    // file sorted by region shows a handful of them first): the template would refuse its own
+    // file's later rows. Such columns stay text unless the whole file was read.
+    let mut repeated = Vec::new();
+    if more {
+        for field in spec.fields.iter_mut().filter(|f| f.field_type == FieldTypeName::Enum) {
+            field.field_type = FieldTypeName::Text;
+            field.values = None;
+            repeated.push(field.key.clone());
+        }
+    }
     for (c, _) in headers.iter().enumerate().filter(|(_, h)| trim(h).is_empty()) {
         if sample.iter().any(|row| row.get(c).is_some_and(|v| !v.trim().is_empty())) {
             eprintln!(
@@ -133,6 +144,13 @@ pub fn infer(
             "note: the template comes from the first {} rows, and the file has more, which it may not fit (a zip code \
              with a leading zero further down is no integer): read more with --rows N",
             sample.len()
+        );
+    }
+    if !repeated.is_empty() {
+        eprintln!(
+            "note: {} repeat a few values in those rows, and the rows after them may hold others, so they are text, \
+             not enums: read the whole file with --rows N to list their values",
+            repeated.join(", ")
         );
     }
     if json {
