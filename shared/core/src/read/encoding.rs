@@ -210,6 +210,16 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     if central && signs_by_numbers(sample) && letters_in_words(sample, encoding_rs::WINDOWS_1252) {
         return encoding_rs::WINDOWS_1252;
     }
+    // Icelandic `ð` and `þ`, and Portuguese `ã`, are letters of Central Europe's, Turkey's and the
+    // Baltic's encodings (`Guðrún` read as `Guđrún`, `Guimarães` as `Guimarăes`). Central European
+    // and Turkish text never has them together with what tells these languages, so the file may
+    // have other Western names too (`Jüri`); Baltic text does (Lithuanian `š` and `į` are `ð` and
+    // `á`), so there every accent must be the language's.
+    let baltic = [encoding_rs::WINDOWS_1257, encoding_rs::ISO_8859_13].contains(&guess);
+    let mixed = (central || guess == encoding_rs::WINDOWS_1254) && letters_in_words(sample, encoding_rs::WINDOWS_1252);
+    if (mixed || baltic) && [&ICELANDIC, &PORTUGUESE].into_iter().any(|language| reads_as(sample, language, baltic)) {
+        return encoding_rs::WINDOWS_1252;
+    }
     if guess == encoding_rs::WINDOWS_1252 && reads_as_hungarian(sample) {
         return encoding_rs::WINDOWS_1250;
     }
@@ -231,43 +241,120 @@ fn signs_by_numbers(sample: &[u8]) -> bool {
     })
 }
 
-/// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
-/// its letters): `ő` and `ű` are where Windows-1252 has `õ` and `û` (`Kőrösi` read as `Kõrösi`),
-/// the rest of its accents (`á é í ó ö ú ü`) are where Windows-1252 has them. So it is when `õ`
-/// or `û` stands in a word and every other accent in words is one Hungarian writes, at least
-/// one: besides `õ`, which French never writes, any (`Szőke Péter`); besides `û` alone, one
-/// other than `é` (French `août` and `été` stay Windows-1252). Portuguese `õ` comes with `ã` or
-/// `ç`, Estonian with `ä`: they stay too.
-fn reads_as_hungarian(sample: &[u8]) -> bool {
-    // á é í ó ö ú ü and their capitals.
-    const SHARED: &[u8] = b"\xE1\xE9\xED\xF3\xF6\xFA\xFC\xC1\xC9\xCD\xD3\xD6\xDA\xDC";
-    // ő Ő, then ű Ű.
-    const OWN: &[u8] = b"\xF5\xD5\xFB\xDB";
-    let in_word = |i: usize| {
-        let letter = |b: u8| b.is_ascii_alphabetic() || SHARED.contains(&b) || OWN.contains(&b);
-        i.checked_sub(1).is_some_and(|j| letter(sample[j])) || sample.get(i + 1).is_some_and(|&b| letter(b))
-    };
-    let (mut double_o, mut double_u, mut shared, mut shared_but_e) = (false, false, false, false);
+/// A language of Western Europe whose letters other encodings read as their own: the bytes of
+/// its accented letters in Windows-1252, and of the letters that tell it (at least one of them is
+/// in a file written in it), each followed by one of `before` when that is not empty.
+struct Western {
+    letters: &'static [u8],
+    telling: &'static [u8],
+    before: &'static [u8],
+    /// Other accents besides a telling letter, one at least, when not empty: the acute vowels
+    /// Icelandic writes and Croatian (`Đurđević`, `đ` and `ć` where Icelandic has `ð` and `æ`)
+    /// and Turkish (`Beşiktaş`) never do.
+    also: &'static [u8],
+}
+
+/// Icelandic: `á é í ó ú ý ö æ ð þ`, told by `ð` and `þ` besides an acute vowel.
+const ICELANDIC: Western = Western {
+    letters: b"\xE1\xE9\xED\xF3\xFA\xFD\xF6\xE6\xF0\xFE\xC1\xC9\xCD\xD3\xDA\xDD\xD6\xC6\xD0\xDE",
+    telling: b"\xF0\xFE\xD0\xDE",
+    before: b"",
+    also: b"\xE1\xE9\xED\xF3\xFA\xC1\xC9\xCD\xD3\xDA",
+};
+
+/// Portuguese: `á é í ó ú â ê ô ã õ ç à ü`, told by `ã` or `õ` before `o` or `e` (`João`, `mães`,
+/// `Simões`), which Romanian `ă` and Hungarian `ő` (the same bytes in Windows-1250) seldom stand
+/// before, ending words instead.
+const PORTUGUESE: Western = Western {
+    letters:
+        b"\xE1\xE9\xED\xF3\xFA\xE2\xEA\xF4\xE3\xF5\xE7\xE0\xFC\xC1\xC9\xCD\xD3\xDA\xC2\xCA\xD4\xC3\xD5\xC7\xC0\xDC",
+    telling: b"\xE3\xC3\xF5\xD5",
+    before: b"oeOE",
+    also: b"",
+};
+
+/// Whether the sample tells `language`, with no accent in words that is not its letter when
+/// `alone`.
+fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
+    let (mut told, mut also) = (false, language.also.is_empty());
     for (i, &b) in sample.iter().enumerate() {
-        if b < 0x80 || !in_word(i) {
+        if b < 0x80 || !beside_letter(sample, i) {
             continue;
         }
-        if OWN[..2].contains(&b) {
-            double_o = true;
-        } else if OWN[2..].contains(&b) {
-            double_u = true;
-        } else if SHARED.contains(&b) {
-            shared = true;
-            shared_but_e |= b != 0xE9 && b != 0xC9;
-        } else {
-            // Punctuation both read alike (`„Szőke”`, `Kft.®`) says nothing; anything else, no.
-            let western = Charset::Web(encoding_rs::WINDOWS_1252).char_of(b);
-            if western.is_alphabetic() || western != Charset::Web(encoding_rs::WINDOWS_1250).char_of(b) {
-                return false;
-            }
+        if alone && !language.letters.contains(&b) {
+            return false;
+        }
+        let next = sample.get(i + 1).copied();
+        told |= language.telling.contains(&b)
+            && (language.before.is_empty() || next.is_some_and(|n| language.before.contains(&n)));
+        also |= language.also.contains(&b);
+    }
+    told && also
+}
+
+/// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
+/// its letters): `ő` and `ű` are where Windows-1252 has `õ` and `û` (`Kőrösi` read as `Kõrösi`),
+/// the rest of its accents (`á é í ó ö ú ü`) are where Windows-1252 has them. So it is when every
+/// accent in words is one Hungarian writes and a word with `õ` or `û` looks Hungarian
+/// ([`hungarian_word`]). Portuguese `õ` comes before `e` (`Simões`), or with `ã` or `ç`, Estonian
+/// `õ` before `u` or `i` (`Mõisaküla`), in words of its own (`Tõnisson`) or with `ä`, French `û`
+/// with `é` at most (`Sûreté`): they stay.
+fn reads_as_hungarian(sample: &[u8]) -> bool {
+    for (i, &b) in sample.iter().enumerate() {
+        let in_word = i.checked_sub(1).is_some_and(|j| hungarian_letter(sample[j]))
+            || sample.get(i + 1).is_some_and(|&b| hungarian_letter(b));
+        if b < 0x80 || !in_word || HUNGARIAN_SHARED.contains(&b) {
+            continue;
+        }
+        // `õe` is Portuguese (`Simões`), `õu` and `õi` inside a word Estonian (`Lõuna`,
+        // `Mõisaküla`); `női` ends a Hungarian word.
+        let next = |at: usize| sample.get(i + at).map(u8::to_ascii_lowercase);
+        if HUNGARIAN_OWN[..2].contains(&b)
+            && (matches!(next(1), Some(b'e' | b'u'))
+                || next(1) == Some(b'i') && next(2).is_some_and(|b| b.is_ascii_alphabetic()))
+        {
+            return false;
+        }
+        // Punctuation both read alike (`„Szőke”`, `Kft.®`) says nothing; any other letter, no.
+        let western = Charset::Web(encoding_rs::WINDOWS_1252).char_of(b);
+        if !HUNGARIAN_OWN.contains(&b)
+            && (western.is_alphabetic() || western != Charset::Web(encoding_rs::WINDOWS_1250).char_of(b))
+        {
+            return false;
         }
     }
-    (double_o && shared) || (double_u && shared_but_e)
+    sample.split(|b| !hungarian_letter(*b)).any(hungarian_word)
+}
+
+/// `á é í ó ö ú ü` and their capitals, where Windows-1250 and Windows-1252 agree.
+const HUNGARIAN_SHARED: &[u8] = b"\xE1\xE9\xED\xF3\xF6\xFA\xFC\xC1\xC9\xCD\xD3\xD6\xDA\xDC";
+/// `ő Ő`, then `ű Ű`: `õ Õ û Û` in Windows-1252.
+const HUNGARIAN_OWN: &[u8] = b"\xF5\xD5\xFB\xDB";
+
+fn hungarian_letter(b: u8) -> bool {
+    b.is_ascii_alphabetic() || HUNGARIAN_SHARED.contains(&b) || HUNGARIAN_OWN.contains(&b)
+}
+
+/// Whether a word with `ő` or `ű` looks Hungarian: it writes one of the language's digraphs
+/// (`Szőke`, `Győr`, `Szűcs`), another of its accents (`Kőrösi`, `Művelődési`; besides `ű`, one
+/// other than `é`, for French `Sûreté`), or ends in `ő` (`Fő`, `Erdő`) or in `ős`, `űs`
+/// (`Erdős`, `Hegedűs`).
+fn hungarian_word(word: &[u8]) -> bool {
+    let Some(at) = word.iter().position(|b| HUNGARIAN_OWN.contains(b)) else {
+        return false;
+    };
+    let lower = word.to_ascii_lowercase();
+    let digraph = lower.windows(2).any(|w| matches!(w, b"sz" | b"zs" | b"cs" | b"gy" | b"ny" | b"ly" | b"ty"));
+    let o = HUNGARIAN_OWN[..2].contains(&word[at]);
+    let accent = word.iter().any(|&b| {
+        HUNGARIAN_SHARED.contains(&b) && (o || b != 0xE9 && b != 0xC9) || b != word[at] && HUNGARIAN_OWN.contains(&b)
+    });
+    let ending = match &lower[at + 1..] {
+        [] => o,
+        [b's'] => true,
+        _ => false,
+    };
+    digraph || accent || ending
 }
 
 /// The DOS code page text read as Windows-1252 is in, if it is in one. Such text has letters
@@ -863,6 +950,11 @@ mod tests {
             "id,text\n1,„Első” szélvédő\n",
             "id,name\n1,Szőke Péter\n",
             "id,name\n1,Szűcs Ádám\n",
+            "id,address\n1,Fő utca 12\n2,Pécs\n",
+            "id,name\n1,Hegedűs Tímea\n",
+            "id,name\n1,Erdős Pál\n",
+            "id,name\n1,Győr\n",
+            "id,name\n1,Szűcs\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
@@ -875,9 +967,31 @@ mod tests {
             "id,text\n1,Crème brûlée à la carte\n",
             "id,text\n1,Sûreté\n",
             "id,text\n1,Põe\n",
+            "id,name\n1,José Simões\n",
+            "id,name\n1,Jüri Tõnisson\n",
+            "id,name\n1,Mõisaküla\n2,Kõue\n",
+            "id,name\n1,Müller\n2,Sûreté\n",
+            "id,name\n1,José\n2,Dûment\n3,Ramón\n",
+            "id,text\n1,Je suis dû\n2,Café\n",
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
+        // Icelandic and Portuguese, whose letters read as Central European or Turkish ones.
+        for text in [
+            "id,name\n1,Ástþór\n",
+            "id,name\n1,Guðrún Halldór\n2,Björk\n",
+            "id,name\n1,Guimarães\n",
+            "id,name\n1,Mãe\n",
+            "id,name\n1,Paraná Simões\n",
+        ] {
+            assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
+        }
+        // Croatian, Romanian and Turkish keep their own.
+        for text in ["id,name\n1,Đurđević\n2,Đakovo\n", "id,name\n1,Brăila Bacău\n2,Făgăraş\n"] {
+            assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
+        }
+        let turkish = encoding_rs::WINDOWS_1254.encode("id,name\n1,Beşiktaş Doğan\n2,Işık Yılmaz\n").0;
+        assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254);
         // KOI8-R whose bytes would read as plausible Mac OS Roman stays KOI8.
         let koi8 = encoding_rs::KOI8_R.encode("id,text\n1,Центр «Мир»\n2,Москва\n3,Иванов Пётр\n").0.into_owned();
         assert_ne!(guess_legacy(&koi8), encoding_rs::MACINTOSH);
