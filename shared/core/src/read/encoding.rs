@@ -186,7 +186,9 @@ pub fn guess_legacy(sample: &[u8]) -> Charset {
 /// The WHATWG encoding chardetng takes sample bytes for, with its usual mistakes mended.
 fn guess_web(sample: &[u8]) -> &'static Encoding {
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    detector.feed(sample, true);
+    // A sample that does not end a line ends inside a long one, maybe inside a character: the
+    // guess reads it as the prefix of a longer text.
+    detector.feed(sample, sample.last().is_none_or(|b| *b == b'\n'));
     let guess = detector.guess(None, chardetng::Utf8Detection::Deny);
     let guess = if guess == UTF_8 { encoding_rs::WINDOWS_1252 } else { guess };
     // ISO-8859-4 (Latin-4, long replaced by Windows-1257 and UTF-8) is what chardetng takes a
@@ -524,6 +526,10 @@ pub struct Utf8Stats {
     open_line: Option<Vec<u8>>,
     /// Whether that line holds an invalid sequence and goes into the sample once it ends.
     open_line_sampled: bool,
+    /// The start of the first line to sample that was too long and had no byte to cut it at
+    /// (a field of kanji or Cyrillic written without a space): cut anywhere, maybe inside a
+    /// character, so it ends the sample, which the guess reads as a prefix.
+    cut: Vec<u8>,
 }
 
 impl Utf8Stats {
@@ -541,8 +547,7 @@ impl Utf8Stats {
         if self.mid_line && self.open_line_sampled {
             sampled_to = first_break.unwrap_or(region.len());
             if let Some(end) = first_break {
-                let open = self.open_line.take().unwrap_or_default();
-                self.push_line(&[&open, &region[..end]].concat());
+                self.push_line_end(region, end);
                 self.open_line_sampled = false;
             }
         }
@@ -559,11 +564,15 @@ impl Utf8Stats {
     }
 
     /// The sample for [`guess_legacy`]: whole lines around invalid sequences, each ended by a
-    /// line break (also the last line of a file that ends without one).
+    /// line break (also the last line of a file that ends without one), then the start of a long
+    /// line cut anywhere, if there is one.
     pub fn sample(&self) -> Cow<'_, [u8]> {
         match &self.open_line {
-            Some(open) if self.open_line_sampled => Cow::Owned([&self.sample, open.as_slice(), b"\n"].concat()),
-            _ => Cow::Borrowed(&self.sample),
+            Some(open) if self.open_line_sampled => {
+                Cow::Owned([&self.sample, open.as_slice(), b"\n", &self.cut].concat())
+            }
+            _ if self.cut.is_empty() => Cow::Borrowed(&self.sample),
+            _ => Cow::Owned([&self.sample, self.cut.as_slice()].concat()),
         }
     }
 
@@ -594,7 +603,8 @@ impl Utf8Stats {
     /// that began in an earlier region is taken from its start, kept for it; one that runs past
     /// the region is taken when it ends (or the file does). A line longer than the limit is cut
     /// at a byte below `0x30` (a space, comma, tab, semicolon or quote), which no encoding here
-    /// uses inside a character. Returns the end of the line.
+    /// uses inside a character, or anywhere when that would leave no accent ([`Self::push_line`]).
+    /// Returns the end of the line.
     fn sample_line(&mut self, region: &[u8], at: usize) -> usize {
         let Some(end) = memchr::memchr2(b'\n', b'\r', &region[at..]).map(|i| at + i) else {
             // Taken once it ends (see `observe` and `carry_open_line`).
@@ -604,25 +614,40 @@ impl Utf8Stats {
         match memchr::memrchr2(b'\n', b'\r', &region[..at]) {
             Some(i) => self.push_line(&region[i + 1..end]),
             None if !self.mid_line => self.push_line(&region[..end]),
-            // The line began in an earlier region: from its start, kept unless it was too long.
-            None => match self.open_line.take() {
-                Some(open) => self.push_line(&[&open, &region[..end]].concat()),
-                // From the first byte no character holds, maybe inside one before it.
-                None => {
-                    if let Some(i) = region[..end].iter().position(|b| *b < 0x30) {
-                        self.push_line(&region[i + 1..end]);
-                    }
-                }
-            },
+            None => self.push_line_end(region, end),
         }
         end
     }
 
-    /// Adds a line to the sample, cut after a byte below `0x30` when longer than the limit.
+    /// Samples the line that began in an earlier region and ends at `end` of this one: from its
+    /// start, kept unless it was too long, else from the first byte no character holds (the
+    /// region may begin inside one).
+    fn push_line_end(&mut self, region: &[u8], end: usize) {
+        match self.open_line.take() {
+            Some(open) => self.push_line(&[&open, &region[..end]].concat()),
+            None => {
+                if let Some(i) = region[..end].iter().position(|b| *b < 0x30) {
+                    self.push_line(&region[i + 1..end]);
+                }
+            }
+        }
+    }
+
+    /// Adds a line to the sample, cut after a byte below `0x30` when longer than the limit. The
+    /// first such line whose bytes above ASCII all come after the last byte below `0x30` (`1,"`
+    /// and kanji) is kept whole up to the limit, as [`Self::cut`], instead.
     fn push_line(&mut self, line: &[u8]) {
         let line = if line.len() > Self::LINE_LIMIT {
             let head = &line[..Self::LINE_LIMIT];
-            head.iter().rposition(|b| *b < 0x30).map_or(&head[..0], |i| &head[..=i])
+            match head.iter().rposition(|b| *b < 0x30) {
+                Some(i) if head[..=i].iter().any(|b| *b >= 0x80) || !self.cut.is_empty() => &head[..=i],
+                _ => {
+                    if self.cut.is_empty() {
+                        self.cut = head.to_vec();
+                    }
+                    return;
+                }
+            }
         } else {
             line
         };
@@ -1125,6 +1150,37 @@ mod tests {
         let sample = stats.sample();
         assert_eq!(sample[sample.len() - 2], b',');
         assert_eq!(guess_legacy(&stats.sample()), encoding_rs::SHIFT_JIS);
+    }
+
+    #[test]
+    fn a_long_field_without_a_space_is_sampled_cut_anywhere() {
+        // A 300 KB quoted field of kanji with no byte to cut it at left only `7,"` in the
+        // sample, and the file was read as Windows-1252. (Korean and Cyrillic text has spaces.)
+        for (encoding, text) in [
+            (encoding_rs::SHIFT_JIS, "山田太郎佐藤花子日本語テキスト"),
+            (encoding_rs::GBK, "张伟王芳李娜刘洋陈静"),
+            (encoding_rs::BIG5, "張偉王芳李娜劉洋陳靜"),
+        ] {
+            let line = format!("id,name\n7,\"{}\",1\n8,Ann,2\n", text.repeat(2000));
+            let bytes = encoding.encode(&line).0.into_owned();
+            for region in [4096, 65536, bytes.len()] {
+                let mut stats = Utf8Stats::default();
+                let mut line_no = 1;
+                for part in bytes.chunks(region) {
+                    stats.observe(part, line_no);
+                    line_no += count_line_breaks(part);
+                }
+                let sample = stats.sample();
+                assert!(sample.len() <= 4096 + 16, "{} {region} {}", sample.len(), encoding.name());
+                assert_eq!(guess_legacy(&sample), encoding, "{} in regions of {region}", encoding.name());
+            }
+        }
+        // Only the first such line is kept; later ones are cut at their last byte below 0x30.
+        let mut stats = Utf8Stats::default();
+        let line = format!("\"{}\"\n", "ИвановПетров".repeat(500));
+        let bytes = encoding_rs::WINDOWS_1251.encode(&line.repeat(3)).0.into_owned();
+        stats.observe(&bytes, 1);
+        assert_eq!(stats.sample().len(), 2 + 2 + 4096, "two lines of `\"` and a line break, then the cut");
     }
 
     #[test]
