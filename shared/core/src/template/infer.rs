@@ -247,16 +247,22 @@ fn key_for(header: &str, column: usize) -> String {
     }
 }
 
+/// A spreadsheet's error values, which a formula shows when it fails (`#N/A` is a null marker).
+const SHEET_ERRORS: [&str; 9] =
+    ["#DIV/0!", "#REF!", "#VALUE!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!", "#GETTING_DATA"];
+
 /// The field of one column. `opts` reads its values; unless `numbers_named`, only numbers every
-/// locale reads alike are numbers.
+/// locale reads alike are numbers. A spreadsheet's error value (`#REF!`) is no value of the
+/// column's type, nor one of its enum's: the import reports each as an error of its cell.
 fn infer_field(key: String, header: &str, values: &[&str], opts: &ParseOptions, numbers_named: bool) -> FieldSpec {
-    let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty()).collect();
+    let filled = values.iter().filter(|v| !v.is_empty()).count();
+    let present: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty() && !SHEET_ERRORS.contains(v)).collect();
     let field_type = column_type(&present, opts, numbers_named);
     let mut field = FieldSpec::new(key.clone(), field_type);
     if trim(header) != key {
         field.label = Some(trim(header).to_string());
     }
-    field.required = !values.is_empty() && present.len() == values.len();
+    field.required = !values.is_empty() && filled == values.len();
     let mut distinct: Vec<&str> = Vec::new();
     for v in &present {
         if !distinct.contains(v) {
@@ -400,6 +406,32 @@ mod tests {
         assert_eq!(t.settings.locale, None, "ISO values name no locale");
         assert_eq!(t.fields[1].label.as_deref(), Some("E-mail"));
         crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn spreadsheet_errors_are_no_values_of_a_column() {
+        let headers: Vec<String> = ["region", "ratio"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = (0..30)
+            .map(|i| {
+                let region = if i == 7 { "#REF!" } else { ["north", "south"][i % 2] };
+                let ratio = if i == 3 { "#DIV/0!".to_string() } else { format!("{i}.5") };
+                vec![region.to_string(), ratio]
+            })
+            .collect();
+        let t = infer_template("t", &headers, &rows);
+        assert_eq!(t.fields[0].field_type, FieldTypeName::Enum);
+        let values: Vec<String> = t.fields[0]
+            .values
+            .iter()
+            .flatten()
+            .map(|v| match v {
+                ChoiceSpec::Plain(ScalarText(v)) => v.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(values, ["north", "south"]);
+        assert_eq!(t.fields[1].field_type, FieldTypeName::Decimal, "#DIV/0! is an error of its cell");
+        assert!(t.fields[1].required);
     }
 
     #[test]
