@@ -219,7 +219,9 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     // `á`), so there every accent must be the language's.
     let baltic = [encoding_rs::WINDOWS_1257, encoding_rs::ISO_8859_13].contains(&guess);
     let mixed = (central || guess == encoding_rs::WINDOWS_1254) && letters_in_words(sample, encoding_rs::WINDOWS_1252);
-    if (mixed || baltic) && [&ICELANDIC, &PORTUGUESE].into_iter().any(|language| reads_as(sample, language, baltic)) {
+    if (mixed || baltic)
+        && [&ICELANDIC, &PORTUGUESE, &FRENCH].into_iter().any(|language| reads_as(sample, language, baltic))
+    {
         return encoding_rs::WINDOWS_1252;
     }
     if guess == encoding_rs::WINDOWS_1252 && reads_as_hungarian(sample) {
@@ -244,23 +246,27 @@ fn signs_by_numbers(sample: &[u8]) -> bool {
 }
 
 /// A language of Western Europe whose letters other encodings read as their own: the bytes of
-/// its accented letters in Windows-1252, and of the letters that tell it (at least one of them is
-/// in a file written in it), each followed by one of `before` when that is not empty.
+/// its accented letters in Windows-1252, and what tells it (at least once in a file written in
+/// it): the letter at a place of the sample, in its context.
 struct Western {
     letters: &'static [u8],
-    telling: &'static [u8],
-    before: &'static [u8],
+    tells: fn(&[u8], usize) -> bool,
     /// Other accents besides a telling letter, one at least, when not empty: the acute vowels
     /// Icelandic writes and Croatian (`Đurđević`, `đ` and `ć` where Icelandic has `ð` and `æ`)
     /// and Turkish (`Beşiktaş`) never do.
     also: &'static [u8],
 }
 
+/// The bytes before and after `i`, small.
+fn around(sample: &[u8], i: usize) -> (Option<u8>, Option<u8>, Option<u8>) {
+    let at = |j: Option<usize>| j.and_then(|j| sample.get(j)).map(u8::to_ascii_lowercase);
+    (at(i.checked_sub(1)), at(Some(i + 1)), at(Some(i + 2)))
+}
+
 /// Icelandic: `á é í ó ú ý ö æ ð þ`, told by `ð` and `þ` besides an acute vowel.
 const ICELANDIC: Western = Western {
     letters: b"\xE1\xE9\xED\xF3\xFA\xFD\xF6\xE6\xF0\xFE\xC1\xC9\xCD\xD3\xDA\xDD\xD6\xC6\xD0\xDE",
-    telling: b"\xF0\xFE\xD0\xDE",
-    before: b"",
+    tells: |sample, i| matches!(sample[i], 0xF0 | 0xFE | 0xD0 | 0xDE),
     also: b"\xE1\xE9\xED\xF3\xFA\xC1\xC9\xCD\xD3\xDA",
 };
 
@@ -270,8 +276,34 @@ const ICELANDIC: Western = Western {
 const PORTUGUESE: Western = Western {
     letters:
         b"\xE1\xE9\xED\xF3\xFA\xE2\xEA\xF4\xE3\xF5\xE7\xE0\xFC\xC1\xC9\xCD\xD3\xDA\xC2\xCA\xD4\xC3\xD5\xC7\xC0\xDC",
-    telling: b"\xE3\xC3\xF5\xD5",
-    before: b"oeOE",
+    tells: |sample, i| {
+        matches!(sample[i], 0xE3 | 0xC3 | 0xF5 | 0xD5) && matches!(around(sample, i).1, Some(b'o' | b'e'))
+    },
+    also: b"",
+};
+
+/// French: `à â ç é è ê ë î ï ô ù û ü ÿ œ æ`, told where Central European and Baltic words do not
+/// have the letters these bytes are there: `è` between consonants before `e` (`Hélène`, `Père`;
+/// Czech `začne` has a vowel before),
+/// `î` or `û` after a vowel (`Benoît`, `maître`, `goût`), `œu` (`cœur`), `ë` after `a` or `o`
+/// (`Noël`, `Gaëlle`). Not `ç`, which Turkish writes before `a` too.
+const FRENCH: Western = Western {
+    letters: b"\xE0\xE2\xE7\xE9\xE8\xEA\xEB\xEE\xEF\xF4\xF9\xFB\xFC\xFF\x9C\xE6\xC0\xC2\xC7\xC9\xC8\xCA\xCB\xCE\xCF\xD4\xD9\xDB\xDC\x8C\xC6",
+    tells: |sample, i| {
+        let (before, next, after) = around(sample, i);
+        match sample[i] {
+            0xE8 => {
+                before.is_some_and(|b| b.is_ascii_alphabetic() && !b"aeiouy".contains(&b))
+                    && matches!(next, Some(b'r' | b'v' | b's' | b'g' | b'z' | b'n'))
+                    && after == Some(b'e')
+            }
+            0xEE => matches!(before, Some(b'a' | b'o')),
+            0xFB => before == Some(b'o'),
+            0x9C | 0x8C => next == Some(b'u'),
+            0xEB => matches!(before, Some(b'a' | b'o')),
+            _ => false,
+        }
+    },
     also: b"",
 };
 
@@ -286,9 +318,7 @@ fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
         if alone && !language.letters.contains(&b) {
             return false;
         }
-        let next = sample.get(i + 1).copied();
-        told |= language.telling.contains(&b)
-            && (language.before.is_empty() || next.is_some_and(|n| language.before.contains(&n)));
+        told |= (language.tells)(sample, i);
         also |= language.also.contains(&b);
     }
     told && also
@@ -1001,22 +1031,36 @@ mod tests {
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
-        // Icelandic and Portuguese, whose letters read as Central European or Turkish ones.
+        // Icelandic, Portuguese and French, whose letters read as Central European, Turkish or
+        // Baltic ones.
         for text in [
             "id,name\n1,Ástþór\n",
             "id,name\n1,Guðrún Halldór\n2,Björk\n",
             "id,name\n1,Guimarães\n",
             "id,name\n1,Mãe\n",
             "id,name\n1,Paraná Simões\n",
+            "id,name\n1,Hélène\n",
+            "id,name\n1,Benoît Frère\n",
+            "id,name\n1,Œuvre\n",
+            "id,name\n1,Cœur Zoé\n",
+            "id,name\n1,Théâtre Maître\n",
+            "id,name\n1,Goût Île\n",
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
         // Croatian, Romanian and Turkish keep their own.
-        for text in ["id,name\n1,Đurđević\n2,Đakovo\n", "id,name\n1,Brăila Bacău\n2,Făgăraş\n"] {
+        for text in [
+            "id,name\n1,Đurđević\n2,Đakovo\n",
+            "id,name\n1,Brăila Bacău\n2,Făgăraş\n",
+            "id,name\n1,začne Kroměříž\n",
+            "id,name\n1,Dvořák\n2,Kučera\n",
+        ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
-        let turkish = encoding_rs::WINDOWS_1254.encode("id,name\n1,Beşiktaş Doğan\n2,Işık Yılmaz\n").0;
-        assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254);
+        for text in ["id,name\n1,Beşiktaş Doğan\n2,Işık Yılmaz\n", "id,name\n1,Çağlar Koçak\n2,Çorum\n"] {
+            let turkish = encoding_rs::WINDOWS_1254.encode(text).0;
+            assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254, "{text}");
+        }
         // KOI8-R whose bytes would read as plausible Mac OS Roman stays KOI8.
         let koi8 = encoding_rs::KOI8_R.encode("id,text\n1,Центр «Мир»\n2,Москва\n3,Иванов Пётр\n").0.into_owned();
         assert_ne!(guess_legacy(&koi8), encoding_rs::MACINTOSH);
