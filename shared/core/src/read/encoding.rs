@@ -224,6 +224,16 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     {
         return encoding_rs::WINDOWS_1252;
     }
+    let turkish = if guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15 {
+        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7", true)
+    } else if central {
+        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7", false)
+    } else {
+        baltic && reads_as_turkish(sample, b"\xFC\xDC", false)
+    };
+    if turkish {
+        return encoding_rs::WINDOWS_1254;
+    }
     if guess == encoding_rs::WINDOWS_1252 && reads_as_hungarian(sample) {
         return encoding_rs::WINDOWS_1250;
     }
@@ -322,6 +332,37 @@ fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
         also |= language.also.contains(&b);
     }
     told && also
+}
+
+/// Whether text taken for another encoding is Turkish in Windows-1254, whose `ğ ş ı İ` are
+/// Windows-1252's Icelandic `ð þ ý Ý` (`Doðan`, `Beþiktaþ`), Windows-1250's `đ ţ ý Ý`
+/// (`Beţiktaţ`) and Windows-1257's `š ž` (`Büžra`). So it is when every accent in words is a
+/// Turkish letter (`ç ğ ı İ ö ş ü â î û`: no acute vowel, which Icelandic writes), one of `ğ ş İ`
+/// is there, and a byte of `tells` (`ü`, `ç`: Icelandic has neither; Latvian's `ē` is `ç`) or, when
+/// `ending`, `ş` after a vowel or ending a word (`Ayşe`, `Ateş`; Icelandic has no such `þ`,
+/// Romanian has such `ţ`: `Galaţi`). `ı` says nothing, being Czech and Icelandic `ý`.
+fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool) -> bool {
+    const TURKISH: &[u8] = b"\xE7\xC7\xF0\xD0\xFD\xDD\xF6\xD6\xFE\xDE\xFC\xDC\xE2\xC2\xEE\xCE\xFB\xDB";
+    let (mut own, mut told) = (false, false);
+    let letter = |c: &u8| c.is_ascii_alphabetic() || *c >= 0x80;
+    for (i, &b) in sample.iter().enumerate() {
+        let in_word = i.checked_sub(1).is_some_and(|j| letter(&sample[j])) || sample.get(i + 1).is_some_and(letter);
+        if b < 0x80 || !in_word {
+            continue;
+        }
+        if !TURKISH.contains(&b) {
+            return false;
+        }
+        own |= matches!(b, 0xF0 | 0xD0 | 0xFE | 0xDE | 0xDD);
+        told |= tells.contains(&b);
+        if ending && matches!(b, 0xFE | 0xDE) {
+            let before = i.checked_sub(1).map(|j| sample[j]);
+            let after = sample.get(i + 1).copied();
+            let vowel = |c: u8| b"aeiouyAEIOUY\xFC\xF6\xFD\xDC\xD6".contains(&c);
+            told |= before.is_some_and(vowel) || after.is_none_or(|c| c < 0x80 && !c.is_ascii_alphabetic());
+        }
+    }
+    own && told
 }
 
 /// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
@@ -1045,6 +1086,8 @@ mod tests {
             "id,name\n1,Cœur Zoé\n",
             "id,name\n1,Théâtre Maître\n",
             "id,name\n1,Goût Île\n",
+            "id,name\n1,Garçon Óðinn\n",
+            "id,name\n1,Guðrún Müller\n",
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
@@ -1054,13 +1097,26 @@ mod tests {
             "id,name\n1,Brăila Bacău\n2,Făgăraş\n",
             "id,name\n1,začne Kroměříž\n",
             "id,name\n1,Dvořák\n2,Kučera\n",
+            "id,name\n1,Galaţi\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
-        for text in ["id,name\n1,Beşiktaş Doğan\n2,Işık Yılmaz\n", "id,name\n1,Çağlar Koçak\n2,Çorum\n"] {
+        // Turkish whose ğ, ş and ı read as Icelandic or Central European letters.
+        for text in [
+            "id,name\n1,Beşiktaş Doğan\n2,Işık Yılmaz\n",
+            "id,name\n1,Çağlar Koçak\n2,Çorum\n",
+            "id,name\n1,Ayşe Öztürk\n",
+            "id,name\n1,Büşra Niğde\n",
+            "id,name\n1,Koç Iğdır\n",
+            "id,name\n1,Ateş\n",
+        ] {
             let turkish = encoding_rs::WINDOWS_1254.encode(text).0;
             assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254, "{text}");
         }
+        // Czech and Icelandic `ý` is no Turkish `ı`; Romanian `ţ` after a vowel no `ş`.
+        assert!(!reads_as_turkish(b"Nov\xFD M\xFCller", b"\xFC", true));
+        assert!(!reads_as_turkish(b"Gala\xFEi", b"\xFC", false));
+        assert!(reads_as_turkish(b"Ay\xFEe", b"\xFC", true));
         // KOI8-R whose bytes would read as plausible Mac OS Roman stays KOI8.
         let koi8 = encoding_rs::KOI8_R.encode("id,text\n1,Центр «Мир»\n2,Москва\n3,Иванов Пётр\n").0.into_owned();
         assert_ne!(guess_legacy(&koi8), encoding_rs::MACINTOSH);
