@@ -261,10 +261,6 @@ fn signs_by_numbers(sample: &[u8]) -> bool {
 struct Western {
     letters: &'static [u8],
     tells: fn(&[u8], usize) -> bool,
-    /// Other accents besides a telling letter, one at least, when not empty: the acute vowels
-    /// Icelandic writes and Croatian (`Đurđević`, `đ` and `ć` where Icelandic has `ð` and `æ`)
-    /// and Turkish (`Beşiktaş`) never do.
-    also: &'static [u8],
 }
 
 /// The bytes before and after `i`, small.
@@ -273,11 +269,21 @@ fn around(sample: &[u8], i: usize) -> (Option<u8>, Option<u8>, Option<u8>) {
     (at(i.checked_sub(1)), at(Some(i + 1)), at(Some(i + 2)))
 }
 
-/// Icelandic: `á é í ó ú ý ö æ ð þ`, told by `ð` and `þ` besides an acute vowel.
+/// Icelandic: `á é í ó ú ý ö æ ð þ`, told by `ð` or `þ` in a word with an acute vowel (`Guðrún`,
+/// `Þórður`) or ending in `sson` (`Sigurðsson`), which Croatian (`Đurić`, `đ` and `ć` where
+/// Icelandic has `ð` and `æ`), Romanian (`Constanţa`) and Turkish (`Beşiktaş`) words never are,
+/// though a Czech or Hungarian name beside them may have an acute vowel.
 const ICELANDIC: Western = Western {
     letters: b"\xE1\xE9\xED\xF3\xFA\xFD\xF6\xE6\xF0\xFE\xC1\xC9\xCD\xD3\xDA\xDD\xD6\xC6\xD0\xDE",
-    tells: |sample, i| matches!(sample[i], 0xF0 | 0xFE | 0xD0 | 0xDE),
-    also: b"\xE1\xE9\xED\xF3\xFA\xC1\xC9\xCD\xD3\xDA",
+    tells: |sample, i| {
+        let letter = |b: &u8| b.is_ascii_alphabetic() || *b >= 0x80;
+        let start = sample[..i].iter().rposition(|b| !letter(b)).map_or(0, |j| j + 1);
+        let end = sample[i..].iter().position(|b| !letter(b)).map_or(sample.len(), |j| i + j);
+        let word = &sample[start..end];
+        matches!(sample[i], 0xF0 | 0xFE | 0xD0 | 0xDE)
+            && (word.iter().any(|b| b"\xE1\xE9\xED\xF3\xFA\xC1\xC9\xCD\xD3\xDA".contains(b))
+                || word.to_ascii_lowercase().ends_with(b"sson"))
+    },
 };
 
 /// Portuguese: `á é í ó ú â ê ô ã õ ç à ü`, told by `ã` or `õ` before `o` or `e` (`João`, `mães`,
@@ -289,7 +295,6 @@ const PORTUGUESE: Western = Western {
     tells: |sample, i| {
         matches!(sample[i], 0xE3 | 0xC3 | 0xF5 | 0xD5) && matches!(around(sample, i).1, Some(b'o' | b'e'))
     },
-    also: b"",
 };
 
 /// French: `à â ç é è ê ë î ï ô ù û ü ÿ œ æ`, told where Central European and Baltic words do not
@@ -314,13 +319,12 @@ const FRENCH: Western = Western {
             _ => false,
         }
     },
-    also: b"",
 };
 
 /// Whether the sample tells `language`, with no accent in words that is not its letter when
 /// `alone`.
 fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
-    let (mut told, mut also) = (false, language.also.is_empty());
+    let mut told = false;
     for (i, &b) in sample.iter().enumerate() {
         if b < 0x80 || !beside_letter(sample, i) {
             continue;
@@ -328,10 +332,9 @@ fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
         if alone && !language.letters.contains(&b) {
             return false;
         }
-        told |= (language.tells)(sample, i);
-        also |= language.also.contains(&b);
+        told = told || (language.tells)(sample, i);
     }
-    told && also
+    told
 }
 
 /// Whether text taken for another encoding is Turkish in Windows-1254, whose `ğ ş ı İ` are
@@ -379,11 +382,11 @@ fn reads_as_hungarian(sample: &[u8]) -> bool {
         if b < 0x80 || !in_word || HUNGARIAN_SHARED.contains(&b) {
             continue;
         }
-        // `õe` is Portuguese (`Simões`), `õu` and `õi` inside a word Estonian (`Lõuna`,
-        // `Mõisaküla`); `női` ends a Hungarian word.
+        // `õe` is Portuguese (`Simões`), `õu`, `õõ` and `õi` inside a word Estonian (`Lõuna`,
+        // `Sõõru`, `Mõisaküla`); `női` ends a Hungarian word.
         let next = |at: usize| sample.get(i + at).map(u8::to_ascii_lowercase);
         if HUNGARIAN_OWN[..2].contains(&b)
-            && (matches!(next(1), Some(b'e' | b'u'))
+            && (matches!(next(1), Some(b'e' | b'u' | 0xF5 | 0xD5))
                 || next(1) == Some(b'i') && next(2).is_some_and(|b| b.is_ascii_alphabetic()))
         {
             return false;
@@ -396,7 +399,15 @@ fn reads_as_hungarian(sample: &[u8]) -> bool {
             return false;
         }
     }
-    sample.split(|b| !hungarian_letter(*b)).any(hungarian_word)
+    // Or a word with `ő` or `ű` in a file whose words elsewhere are Hungarian (`Bíró Lőrinc` beside
+    // `Juhász`, `Gyöngyi`): a digraph only Hungarian and Polish write, and an accent.
+    let words = || sample.split(|b| !hungarian_letter(*b));
+    let magyar = |word: &[u8]| {
+        word.to_ascii_lowercase().windows(2).any(|w| matches!(w, b"sz" | b"zs" | b"cs" | b"gy"))
+            && word.iter().any(|b| HUNGARIAN_SHARED.contains(b))
+    };
+    words().any(hungarian_word)
+        || words().any(|word| word.iter().any(|b| HUNGARIAN_OWN.contains(b))) && words().any(magyar)
 }
 
 /// `á é í ó ö ú ü` and their capitals, where Windows-1250 and Windows-1252 agree.
@@ -409,22 +420,22 @@ fn hungarian_letter(b: u8) -> bool {
 }
 
 /// Whether a word with `ő` or `ű` looks Hungarian: it writes one of the language's digraphs
-/// (`Szőke`, `Győr`, `Szűcs`), another of its accents (`Kőrösi`, `Művelődési`; besides `ű`, one
-/// other than `é`, for French `Sûreté`), or ends in `ő` (`Fő`, `Erdő`) or in `ős`, `űs`
-/// (`Erdős`, `Hegedűs`).
+/// (`Szőke`, `Győr`, `Szűcs`, `Lőrincz`), another of its accents (`Kőrösi`, `Művelődési`;
+/// besides `ű`, one other than `é`, for French `Sûreté`), or ends one letter at most after its
+/// last `ő` (`Fő`, `Előd`, `bőr`, `női`, `Erdős`, `Tőserdő`), or in `űs` or `űz` (`Hegedűs`,
+/// `tűz`). Estonian and French words with `õ` or `û` do not (`Tõnisson`, `Jõgi`, `kõrvarõngad`,
+/// `goût`, `dû`).
 fn hungarian_word(word: &[u8]) -> bool {
-    let Some(at) = word.iter().position(|b| HUNGARIAN_OWN.contains(b)) else {
+    let Some(last) = word.iter().rposition(|b| HUNGARIAN_OWN.contains(b)) else {
         return false;
     };
     let lower = word.to_ascii_lowercase();
-    let digraph = lower.windows(2).any(|w| matches!(w, b"sz" | b"zs" | b"cs" | b"gy" | b"ny" | b"ly" | b"ty"));
-    let o = HUNGARIAN_OWN[..2].contains(&word[at]);
-    let accent = word.iter().any(|&b| {
-        HUNGARIAN_SHARED.contains(&b) && (o || b != 0xE9 && b != 0xC9) || b != word[at] && HUNGARIAN_OWN.contains(&b)
-    });
-    let ending = match &lower[at + 1..] {
-        [] => o,
-        [b's'] => true,
+    let digraph = lower.windows(2).any(|w| matches!(w, b"sz" | b"zs" | b"cs" | b"cz" | b"gy" | b"ny" | b"ly" | b"ty"));
+    let o = HUNGARIAN_OWN[..2].contains(&word[last]);
+    let accent = word.iter().any(|&b| HUNGARIAN_SHARED.contains(&b) && (o || b != 0xE9 && b != 0xC9));
+    let ending = match &lower[last + 1..] {
+        [] | [_] if o => true,
+        [b's' | b'z'] => true,
         _ => false,
     };
     digraph || accent || ending
@@ -1051,6 +1062,10 @@ mod tests {
             "id,name\n1,Erdős Pál\n",
             "id,name\n1,Győr\n",
             "id,name\n1,Szűcs\n",
+            "id,name,street\n1,Tóth Előd,Széchenyi tér 1\n",
+            "id,product\n1,női kabát\n",
+            "id,name\n1,Vörös Réka,Tőserdő\n",
+            "id,name\n1,Pintér Gyöngyi\n2,Bíró Lőrinc\n3,Juhász Kinga\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
@@ -1066,6 +1081,8 @@ mod tests {
             "id,name\n1,José Simões\n",
             "id,name\n1,Jüri Tõnisson\n",
             "id,name\n1,Mõisaküla\n2,Kõue\n",
+            "id,name,city\n1,Rein Sõõru,Türi\n",
+            "id,product,city\n1,kõrvarõngad,Kuressaare\n2,õlu,Haapsalu\n",
             "id,name\n1,Müller\n2,Sûreté\n",
             "id,name\n1,José\n2,Dûment\n3,Ramón\n",
             "id,text\n1,Je suis dû\n2,Café\n",
@@ -1098,6 +1115,8 @@ mod tests {
             "id,name\n1,začne Kroměříž\n",
             "id,name\n1,Dvořák\n2,Kučera\n",
             "id,name\n1,Galaţi\n",
+            "id,name,city\n1,Nagy Ákos,Constanţa\n",
+            "id,name,city\n1,Petr Novák,Praha\n2,Ivan Đurić,Zagreb\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
