@@ -393,11 +393,10 @@ fn reads_as_hungarian(sample: &[u8]) -> bool {
         {
             return false;
         }
-        // Punctuation both read alike (`„Szőke”`, `Kft.®`) says nothing; any other letter, no.
+        // What both read alike says nothing: punctuation (`„Szőke”`, `Kft.®`), and the letters of
+        // German names beside Hungarian ones (`Schäfer`, `Weiß`); any other letter, no.
         let western = Charset::Web(encoding_rs::WINDOWS_1252).char_of(b);
-        if !HUNGARIAN_OWN.contains(&b)
-            && (western.is_alphabetic() || western != Charset::Web(encoding_rs::WINDOWS_1250).char_of(b))
-        {
+        if !HUNGARIAN_OWN.contains(&b) && western != Charset::Web(encoding_rs::WINDOWS_1250).char_of(b) {
             return false;
         }
     }
@@ -1068,6 +1067,7 @@ mod tests {
             "id,product\n1,női kabát\n",
             "id,name\n1,Vörös Réka,Tőserdő\n",
             "id,name\n1,Pintér Gyöngyi\n2,Bíró Lőrinc\n3,Juhász Kinga\n",
+            "id,name,city\n1,Sabine Schäfer,Würzburg\n2,Szőke Péter,Győr\n3,Jürgen Weiß,Fürth\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
