@@ -234,7 +234,12 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     if turkish {
         return encoding_rs::WINDOWS_1254;
     }
-    if guess == encoding_rs::WINDOWS_1252 && reads_as_hungarian(sample) {
+    if guess == encoding_rs::WINDOWS_1252 && (reads_as_hungarian(sample) || polish_inside_words(sample)) {
+        return encoding_rs::WINDOWS_1250;
+    }
+    // ISO-8859-2 has Polish `ą` at 0xB1 and Czech `š` at 0xB9, where Windows-1250 has `ą`: `š`
+    // beside letters only Polish writes (`Dšbrowska` beside `Łukasz`) is Windows-1250's `ą`.
+    if guess == encoding_rs::ISO_8859_2 && polish_ogonek_at_b9(sample) {
         return encoding_rs::WINDOWS_1250;
     }
     if guess == encoding_rs::WINDOWS_1252 && reads_as_latin_9(sample) { encoding_rs::ISO_8859_15 } else { guess }
@@ -368,6 +373,24 @@ fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool) -> bool {
         }
     }
     own && told
+}
+
+/// Whether Windows-1252 reads superscripts or a yen sign between two letters, where Windows-1250
+/// has Polish `ł`, `ą` and `Ą` (`Wroc³aw`, `mas³o`, `k¹pielowy`): no Western text writes them
+/// there (`m³` has a letter on one side only).
+fn polish_inside_words(sample: &[u8]) -> bool {
+    sample
+        .windows(3)
+        .any(|w| matches!(w[1], 0xB3 | 0xB9 | 0xA5) && w[0].is_ascii_alphabetic() && w[2].is_ascii_alphabetic())
+}
+
+/// Whether ISO-8859-2 text with `š` at 0xB9 is Windows-1250 with `ą` there: letters only Polish
+/// writes (`ł ń ę ż ź ś`, alike in both but for `ś` and `ź`) stand in words too, and no `ą` of
+/// ISO-8859-2 (0xB1) does, nor a byte Windows-1250 alone has (0x80 to 0x9F, which this reads as
+/// control characters).
+fn polish_ogonek_at_b9(sample: &[u8]) -> bool {
+    let in_words = |bytes: &[u8]| (0..sample.len()).any(|i| bytes.contains(&sample[i]) && beside_letter(sample, i));
+    in_words(b"\xB9") && in_words(b"\xB3\xA3\xF1\xD1\xEA\xCA\xBF\xAF") && !in_words(b"\xB1\xA1")
 }
 
 /// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
@@ -1046,6 +1069,17 @@ mod tests {
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
+        // Polish whose ł and ą Windows-1252 reads as superscripts, or ISO-8859-2 as Czech š.
+        for text in [
+            "id,product,price,city\n1,masło,207.25,Poznań\n2,miód lipowy,137.51,Gorzów Wielkopolski\n",
+            "id,product\n1,ręcznik kąpielowy\n",
+            "id,name\n1,Żaneta Dąbrowska\n2,Łukasz Nowak\n",
+        ] {
+            assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
+        }
+        assert!(!polish_inside_words(b"12 m\xB3, 5 m\xB2"), "m³ has a letter on one side only");
+        let latin2 = encoding_rs::ISO_8859_2.encode("id,name\n1,Żaneta Dąbrowska\n2,Łukasz Nowak\n").0;
+        assert_eq!(guess_legacy(&latin2), encoding_rs::ISO_8859_2, "ą at 0xB1 is ISO-8859-2's own");
         // Polish stays Central European, Ł and all.
         for text in ["id,city\n1,Łódź\n2,Kraków\n3,Wrocław 100 zł\n", "id,text\n1,Łukasz Żółć £\n2,Zażółć gęślą jaźń\n"]
         {
