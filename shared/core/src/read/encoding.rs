@@ -385,9 +385,8 @@ fn polish_inside_words(sample: &[u8]) -> bool {
 }
 
 /// Whether ISO-8859-2 text with `š` at 0xB9 is Windows-1250 with `ą` there: letters only Polish
-/// writes (`ł ń ę ż ź ś`, alike in both but for `ś` and `ź`) stand in words too, and no `ą` of
-/// ISO-8859-2 (0xB1) does, nor a byte Windows-1250 alone has (0x80 to 0x9F, which this reads as
-/// control characters).
+/// writes and both place alike (`ł ń ę ż` and their capitals) stand in words too, and no `ą` of
+/// ISO-8859-2 (0xB1) does.
 fn polish_ogonek_at_b9(sample: &[u8]) -> bool {
     let in_words = |bytes: &[u8]| (0..sample.len()).any(|i| bytes.contains(&sample[i]) && beside_letter(sample, i));
     in_words(b"\xB9") && in_words(b"\xB3\xA3\xF1\xD1\xEA\xCA\xBF\xAF") && !in_words(b"\xB1\xA1")
