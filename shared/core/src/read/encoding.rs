@@ -268,6 +268,12 @@ struct Western {
     tells: fn(&[u8], usize) -> bool,
 }
 
+/// Whether a byte may be part of a word: an ASCII letter, or any byte above ASCII (a letter in the
+/// encodings these rules weigh).
+fn word_byte(b: &u8) -> bool {
+    b.is_ascii_alphabetic() || *b >= 0x80
+}
+
 /// The bytes before and after `i`, small.
 fn around(sample: &[u8], i: usize) -> (Option<u8>, Option<u8>, Option<u8>) {
     let at = |j: Option<usize>| j.and_then(|j| sample.get(j)).map(u8::to_ascii_lowercase);
@@ -284,9 +290,8 @@ const ICELANDIC: Western = Western {
         if !matches!(sample[i], 0xF0 | 0xFE | 0xD0 | 0xDE) {
             return false;
         }
-        let letter = |b: &u8| b.is_ascii_alphabetic() || *b >= 0x80;
-        let start = sample[..i].iter().rposition(|b| !letter(b)).map_or(0, |j| j + 1);
-        let end = sample[i..].iter().position(|b| !letter(b)).map_or(sample.len(), |j| i + j);
+        let start = sample[..i].iter().rposition(|b| !word_byte(b)).map_or(0, |j| j + 1);
+        let end = sample[i..].iter().position(|b| !word_byte(b)).map_or(sample.len(), |j| i + j);
         let word = &sample[start..end];
         word.iter().any(|b| b"\xE1\xE9\xED\xF3\xFA\xC1\xC9\xCD\xD3\xDA".contains(b))
             || word.to_ascii_lowercase().ends_with(b"sson")
@@ -354,9 +359,9 @@ fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
 fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool) -> bool {
     const TURKISH: &[u8] = b"\xE7\xC7\xF0\xD0\xFD\xDD\xF6\xD6\xFE\xDE\xFC\xDC\xE2\xC2\xEE\xCE\xFB\xDB";
     let (mut own, mut told) = (false, false);
-    let letter = |c: &u8| c.is_ascii_alphabetic() || *c >= 0x80;
     for (i, &b) in sample.iter().enumerate() {
-        let in_word = i.checked_sub(1).is_some_and(|j| letter(&sample[j])) || sample.get(i + 1).is_some_and(letter);
+        let in_word =
+            i.checked_sub(1).is_some_and(|j| word_byte(&sample[j])) || sample.get(i + 1).is_some_and(word_byte);
         if b < 0x80 || !in_word {
             continue;
         }
