@@ -237,6 +237,9 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     if guess == encoding_rs::WINDOWS_1252 && (reads_as_hungarian(sample) || polish_inside_words(sample)) {
         return encoding_rs::WINDOWS_1250;
     }
+    if (guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15) && reads_as_baltic(sample) {
+        return encoding_rs::WINDOWS_1257;
+    }
     // ISO-8859-2 has Polish `ą` at 0xB1 and Czech `š` at 0xB9, where Windows-1250 has `ą`: `š`
     // beside letters only Polish writes (`Dšbrowska` beside `Łukasz`) is Windows-1250's `ą`.
     if guess == encoding_rs::ISO_8859_2 && polish_ogonek_at_b9(sample) {
@@ -395,6 +398,58 @@ fn polish_inside_words(sample: &[u8]) -> bool {
 fn polish_ogonek_at_b9(sample: &[u8]) -> bool {
     let in_words = |bytes: &[u8]| (0..sample.len()).any(|i| bytes.contains(&sample[i]) && beside_letter(sample, i));
     in_words(b"\xB9") && in_words(b"\xB3\xA3\xF1\xD1\xEA\xCA\xBF\xAF") && !in_words(b"\xB1\xA1")
+}
+
+/// Whether text taken for Windows-1252 is Lithuanian or Latvian in Windows-1257, whose letters
+/// are where Windows-1252 has Western ones (`Telšiai` read as `Telðiai`, `Bērziņš` as `Bçrziòð`,
+/// `Vaitkevičiūtė` as `Vaitkevièiûtë`). So it is when every accent in words that the two read
+/// apart is a letter of the two languages in Windows-1257, and one stands where no Western
+/// language writes the Windows-1252 letter: `è` before a vowel (`č`: `Vaitkevièiûtë`, `Èaka`), `ï`
+/// after a consonant (`ļ`: `Kïaviòð`), `ì` before a letter (`ģ`: Italian ends words with it), `ò`
+/// after `i` or `ï` before a letter (`ņ`: `Kalniòa`, `Vaïòu`), `ç` between consonants (`ē`:
+/// `Cçsis`; French and Portuguese write it before `a`, `o`, `u`), `ð` starting a word (`š`:
+/// `Ðiauliai`; Icelandic never does), `þ` after a vowel before a letter (`ž`: `Maþeikiai`), or `ø`
+/// ending a word after `i` (`ų`: `Vokieèiø`), or `ë` ending the surnames of married and unmarried
+/// women (`ė`: `Kazlauskienë`, `Paulauskaitë`; Albanian, which writes `ë` after any consonant, has
+/// no such words). Turkish, whose `ş` and `ğ` are these `þ` and `ð`, is
+/// weighed before.
+fn reads_as_baltic(sample: &[u8]) -> bool {
+    const BALTIC: &[u8] = b"\xE0\xE1\xE2\xE6\xE7\xE8\xEB\xEC\xED\xEE\xEF\xF0\xF2\xF8\xFB\xFE\
+                            \xC0\xC1\xC2\xC6\xC7\xC8\xCB\xCC\xCD\xCE\xCF\xD0\xD2\xD8\xDB\xDE";
+    let vowel = |b: u8| b"aeiouy".contains(&b.to_ascii_lowercase());
+    let consonant = |b: u8| b.is_ascii_alphabetic() && !vowel(b);
+    let mut told = false;
+    for (i, &b) in sample.iter().enumerate() {
+        let (before, after) = (i.checked_sub(1).map(|j| sample[j]), sample.get(i + 1).copied());
+        let (letter_before, letter_after) =
+            (before.as_ref().is_some_and(word_byte), after.as_ref().is_some_and(word_byte));
+        if b < 0x80 || !(letter_before || letter_after) {
+            continue;
+        }
+        let western = Charset::Web(encoding_rs::WINDOWS_1252).char_of(b);
+        if western == Charset::Web(encoding_rs::WINDOWS_1257).char_of(b) {
+            continue;
+        }
+        if !BALTIC.contains(&b) {
+            return false;
+        }
+        told |= match b {
+            0xE8 | 0xC8 => after.is_some_and(vowel),
+            0xEF | 0xCF => before.is_some_and(consonant),
+            0xEC | 0xCC => letter_after,
+            0xF2 | 0xD2 => matches!(before, Some(b'i' | 0xEF)) && letter_after,
+            0xE7 | 0xC7 => before.is_some_and(consonant) && after.is_some_and(consonant),
+            0xF0 | 0xD0 => !letter_before && letter_after,
+            0xFE | 0xDE => before.is_some_and(vowel) && letter_after,
+            0xF8 | 0xD8 => before == Some(b'i') && !letter_after,
+            0xEB => {
+                let stem = sample[i.saturating_sub(3)..i].to_ascii_lowercase();
+                !letter_after && (stem == b"ien" || stem == b"ait")
+            }
+            _ => false,
+        };
+    }
+    told
 }
 
 /// Whether text taken for Windows-1252 is Hungarian in Windows-1250 (or ISO-8859-2, alike for
@@ -1171,6 +1226,36 @@ mod tests {
         ] {
             let turkish = encoding_rs::WINDOWS_1254.encode(text).0;
             assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254, "{text}");
+        }
+        // Lithuanian and Latvian whose letters read as Western ones (`Bçrziòð`, `Ðalna`).
+        for text in [
+            "id,name,city\n1,Gintarė Navickienė,Marijampolė\n2,Saulius Kazlauskienė,Druskininkai\n",
+            "id,name,city\n1,Dace Liepiņš,Dobele\n",
+            "id,name,city\n1,Aistė Šalna,Vilnius\n",
+            "id,name,street,city\n1,Giedrė Jasikevičius,Gedimino pr. 9,Kaunas\n",
+            "id,name,city\n1,Gunta Rinkēvičs,Kuldīga\n",
+            "id,name,city\n1,Vaira Andrejeva,Daugavpils\n2,Mārtiņš Barons,Ventspils\n",
+            "id,name\n1,Anna Kļaviņa\n",
+            "id,name\n1,Vaira Bērziņš,Cēsis\n",
+            "id,street\n1,Vokiečių g. 2\n",
+        ] {
+            let baltic = encoding_rs::WINDOWS_1257.encode(text).0;
+            assert_eq!(guess_legacy(&baltic), encoding_rs::WINDOWS_1257, "{text}");
+        }
+        // The same bytes where Western words have their letters: Albanian `ë` and `ç` after
+        // consonants, Icelandic `ð` and `þ`, Italian `ì` and `ò` ending words, French and Dutch `ï`
+        // after vowels, `ç` before vowels, Catalan `ò` inside words.
+        for text in [
+            "id,name,city\n1,Arbër Gashi,Tiranë\n2,Erëza Hoxha,Korçë\n3,Dritëro,Gjirokastër\n",
+            "id,name,city\n1,Guðrún Þórðardóttir,Hafnarfjörður\n2,Sigurður,Akureyri\n",
+            "id,name,city\n1,Niccolò Rossi,Forlì\n2,Perciò,Città\n",
+            "id,name\n1,Anaïs Noël\n2,Loïc Garçon\n",
+            "id,name\n1,ruïne België\n",
+            "id,name\n1,Història de Sòller\n2,Lluïsa\n",
+            "id,name\n1,Næstved Bækkelund\n",
+        ] {
+            let western = encoding_rs::WINDOWS_1252.encode(text).0;
+            assert_eq!(guess_legacy(&western), encoding_rs::WINDOWS_1252, "{text}");
         }
         // Czech and Icelandic `ý` is no Turkish `ı`; Romanian `ţ` after a vowel no `ş`.
         assert!(!reads_as_turkish(b"Nov\xFD M\xFCller", b"\xFC", true));
