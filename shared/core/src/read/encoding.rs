@@ -212,15 +212,21 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     if central && signs_by_numbers(sample) && letters_in_words(sample, encoding_rs::WINDOWS_1252) {
         return encoding_rs::WINDOWS_1252;
     }
-    // Icelandic `ð` and `þ`, and Portuguese `ã`, are letters of Central Europe's, Turkey's and the
-    // Baltic's encodings (`Guðrún` read as `Guđrún`, `Guimarães` as `Guimarăes`). Central European
+    // Icelandic `ð` and `þ`, Portuguese `ã`, Spanish `ñ` and Nordic `ø` are letters of Central
+    // Europe's, Turkey's and the Baltic's encodings (`Guðrún` read as `Guđrún`, `Guimarães` as
+    // `Guimarăes`, `Muñoz` as `Muńoz`, `Strøm` as `Strųm`). Central European
     // and Turkish text never has them together with what tells these languages, so the file may
     // have other Western names too (`Jüri`); Baltic text does (Lithuanian `š` and `į` are `ð` and
     // `á`), so there every accent must be the language's.
     let baltic = [encoding_rs::WINDOWS_1257, encoding_rs::ISO_8859_13].contains(&guess);
     let mixed = (central || guess == encoding_rs::WINDOWS_1254) && letters_in_words(sample, encoding_rs::WINDOWS_1252);
+    // Nordic `ø` only against Baltic `ų`: it is Czech `ř` in Windows-1250 (`Přerov`).
+    let nordic = if baltic { Some(&NORDIC) } else { None };
     if (mixed || baltic)
-        && [&ICELANDIC, &PORTUGUESE, &FRENCH].into_iter().any(|language| reads_as(sample, language, baltic))
+        && [&ICELANDIC, &PORTUGUESE, &FRENCH, &SPANISH]
+            .into_iter()
+            .chain(nordic)
+            .any(|language| reads_as(sample, language, baltic))
     {
         return encoding_rs::WINDOWS_1252;
     }
@@ -275,6 +281,11 @@ struct Western {
 /// encodings these rules weigh).
 fn word_byte(b: &u8) -> bool {
     b.is_ascii_alphabetic() || *b >= 0x80
+}
+
+/// Whether the byte at `i` touches a byte that may be part of a word.
+fn in_word(sample: &[u8], i: usize) -> bool {
+    i.checked_sub(1).is_some_and(|j| word_byte(&sample[j])) || sample.get(i + 1).is_some_and(word_byte)
 }
 
 /// The bytes before and after `i`, small.
@@ -336,12 +347,28 @@ const FRENCH: Western = Western {
     },
 };
 
+/// Danish and Norwegian: `æ ø å`, told by `ø` inside a word (`Strøm`, `Gjøvik`), where Lithuanian,
+/// whose `ų` it is in Windows-1257, writes it only in endings (`Vokiečių`).
+const NORDIC: Western = Western {
+    letters: b"\xE6\xF8\xE5\xE4\xF6\xE9\xC6\xD8\xC5\xC4\xD6\xC9",
+    tells: |sample, i| matches!(sample[i], 0xF8 | 0xD8) && sample.get(i + 1).is_some_and(u8::is_ascii_alphabetic),
+};
+
+/// Spanish: `á é í ó ú ñ ü`, told by `ñ` before a vowel (`Muñoz`, `Íñigo`), where Polish, whose `ń`
+/// it is in Windows-1250 and 1257, writes `ni`.
+const SPANISH: Western = Western {
+    letters: b"\xE1\xE9\xED\xF3\xFA\xF1\xFC\xC1\xC9\xCD\xD3\xDA\xD1\xDC",
+    tells: |sample, i| {
+        matches!(sample[i], 0xF1 | 0xD1) && matches!(around(sample, i).1, Some(b'a' | b'e' | b'i' | b'o' | b'u'))
+    },
+};
+
 /// Whether the sample tells `language`, with no accent in words that is not its letter when
 /// `alone`.
 fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
     let mut told = false;
     for (i, &b) in sample.iter().enumerate() {
-        if b < 0x80 || !beside_letter(sample, i) {
+        if b < 0x80 || !in_word(sample, i) {
             continue;
         }
         if alone && !language.letters.contains(&b) {
@@ -363,9 +390,7 @@ fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool) -> bool {
     const TURKISH: &[u8] = b"\xE7\xC7\xF0\xD0\xFD\xDD\xF6\xD6\xFE\xDE\xFC\xDC\xE2\xC2\xEE\xCE\xFB\xDB";
     let (mut own, mut told) = (false, false);
     for (i, &b) in sample.iter().enumerate() {
-        let in_word =
-            i.checked_sub(1).is_some_and(|j| word_byte(&sample[j])) || sample.get(i + 1).is_some_and(word_byte);
-        if b < 0x80 || !in_word {
+        if b < 0x80 || !in_word(sample, i) {
             continue;
         }
         if !TURKISH.contains(&b) {
@@ -1200,6 +1225,12 @@ mod tests {
             "id,name\n1,Goût Île\n",
             "id,name\n1,Garçon Óðinn\n",
             "id,name\n1,Guðrún Müller\n",
+            // As sampled: the lines with accents.
+            "1,Þóra Kristjánsdóttir,Borgarnes\n",
+            "1,Kari Strøm,Tromsø\n",
+            "1,kjøttkaker,289.64,Tromsø\n",
+            "1,Martín López,Málaga\n2,Íñigo Muñoz,Alcalá de Henares\n",
+            "1,Andrés Álvarez,Calle Núñez de Balboa 30,Cádiz\n",
         ] {
             assert_eq!(guess_legacy(&windows(text)), encoding_rs::WINDOWS_1252, "{text}");
         }
