@@ -246,6 +246,10 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
     if (guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15) && reads_as_baltic(sample) {
         return encoding_rs::WINDOWS_1257;
     }
+    // After the Baltic letters, which are these too (Latvian `Čaka`).
+    if guess == encoding_rs::WINDOWS_1252 && central_letters(sample) {
+        return encoding_rs::WINDOWS_1250;
+    }
     // ISO-8859-2 has Polish `ą` at 0xB1 and Czech `š` at 0xB9, where Windows-1250 has `ą`: `š`
     // beside letters only Polish writes (`Dšbrowska` beside `Łukasz`) is Windows-1250's `ą`.
     if guess == encoding_rs::ISO_8859_2 && polish_ogonek_at_b9(sample) {
@@ -415,6 +419,30 @@ fn polish_inside_words(sample: &[u8]) -> bool {
     sample
         .windows(3)
         .any(|w| matches!(w[1], 0xB3 | 0xB9 | 0xA5) && w[0].is_ascii_alphabetic() && w[2].is_ascii_alphabetic())
+}
+
+/// Whether Windows-1252 text has a letter where no Western language writes it and Windows-1250 has
+/// a Central European one: `ñ` ending a word or before a consonant (Polish `ń`: `Poznañ`,
+/// `Gdañsk`; Spanish writes `ñ` before vowels), or `è` starting a word before a vowel or ending one
+/// after `i`, `e` or `a` (`č`: `èokolada`, `Petriè`, `Kovaè`; French and Italian do neither).
+fn central_letters(sample: &[u8]) -> bool {
+    let letter = |b: Option<u8>| b.as_ref().is_some_and(word_byte);
+    let vowel = |b: Option<u8>| b.is_some_and(|b| b"aeiou".contains(&b.to_ascii_lowercase()));
+    sample.iter().enumerate().any(|(i, &b)| {
+        let before = i.checked_sub(1).map(|j| sample[j]);
+        let after = sample.get(i + 1).copied();
+        match b {
+            0xF1 | 0xD1 => {
+                letter(before) && (!letter(after) || after.is_some_and(|a| a.is_ascii_alphabetic()) && !vowel(after))
+            }
+            0xE8 | 0xC8 => {
+                !letter(before) && vowel(after)
+                    || !letter(after)
+                        && matches!(before.map(|b| b.to_ascii_lowercase()), Some(b'i' | b'e' | b'a' | 0xE1))
+            }
+            _ => false,
+        }
+    })
 }
 
 /// Whether ISO-8859-2 text with `š` at 0xB9 is Windows-1250 with `ą` there: letters only Polish
@@ -1257,6 +1285,25 @@ mod tests {
         ] {
             let turkish = encoding_rs::WINDOWS_1254.encode(text).0;
             assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254, "{text}");
+        }
+        // Central European letters where Western languages write none of Windows-1252's, as sampled
+        // (the lines with accents): `Gdañsk`, `Poznañ`, `Petriè`, `èokolada`.
+        for text in [
+            "1,Grzegorz Szczęsny,ul. Piotrkowska 104,Gdańsk\n",
+            "1,pierogi ruskie,5.92,Poznań\n",
+            "1,Tina Petrič,Koper\n",
+            "1,Tibor Kováč,Banská Bystrica\n",
+            "1,fritule,192.12,Poreč\n",
+            "1,kulen,49.92,Varaždin\n2,čokolada,2.31,Koprivnica\n",
+            "1,čokoladni piškoti,5.87,Črnomelj\n",
+            "1,Łukasz Zieliński,Opole\n2,Pintér Ildikó,Szentendre\n",
+        ] {
+            assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
+        }
+        // Western words with those letters: Spanish `ñ` before vowels, `è` ending Italian and
+        // Catalan words after other letters, or starting French `ère`.
+        for word in [&b"Espa\xF1a Mu\xF1oz"[..], b"caff\xE8 No\xE8", b"perqu\xE8", b"\xE8re", b"Ib\xE1\xF1ez"] {
+            assert!(!central_letters(word), "{}", String::from_utf8_lossy(word));
         }
         // Lithuanian and Latvian whose letters read as Western ones (`Bçrziòð`, `Ðalna`).
         for text in [
