@@ -231,11 +231,11 @@ fn guess_web(sample: &[u8]) -> &'static Encoding {
         return encoding_rs::WINDOWS_1252;
     }
     let turkish = if guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15 {
-        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7", true)
+        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7", true, None)
     } else if central {
-        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7", false)
+        reads_as_turkish(sample, b"\xFC\xDC\xE7\xC7\xF6\xD6\xFD", false, Some(guess))
     } else {
-        baltic && reads_as_turkish(sample, b"\xFC\xDC", false)
+        baltic && reads_as_turkish(sample, b"\xFC\xDC", false, None)
     };
     if turkish {
         return encoding_rs::WINDOWS_1254;
@@ -389,15 +389,20 @@ fn reads_as(sample: &[u8], language: &Western, alone: bool) -> bool {
 /// Turkish letter (`ç ğ ı İ ö ş ü â î û`: no acute vowel, which Icelandic writes), one of `ğ ş İ`
 /// is there, and a byte of `tells` (`ü`, `ç`: Icelandic has neither; Latvian's `ē` is `ç`) or, when
 /// `ending`, `ş` after a vowel or ending a word (`Ayşe`, `Ateş`; Icelandic has no such `þ`,
-/// Romanian has such `ţ`: `Galaţi`). `ı` says nothing, being Czech and Icelandic `ý`.
-fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool) -> bool {
+/// Romanian has such `ţ`: `Galaţi`). Against Windows-1250 the tells take `ö` and `ı` too: Czech
+/// and Slovak `ý` and Hungarian `ö` never stand beside Romanian `ţ` or Croatian `đ`. Letters
+/// `alike` reads as Windows-1254 does say nothing (German `ä`, `ß` beside Turkish names).
+fn reads_as_turkish(sample: &[u8], tells: &[u8], ending: bool, alike: Option<&'static Encoding>) -> bool {
     const TURKISH: &[u8] = b"\xE7\xC7\xF0\xD0\xFD\xDD\xF6\xD6\xFE\xDE\xFC\xDC\xE2\xC2\xEE\xCE\xFB\xDB";
     let (mut own, mut told) = (false, false);
     for (i, &b) in sample.iter().enumerate() {
         if b < 0x80 || !in_word(sample, i) {
             continue;
         }
-        if !TURKISH.contains(&b) {
+        let same = |other: &'static Encoding| {
+            Charset::Web(other).char_of(b) == Charset::Web(encoding_rs::WINDOWS_1254).char_of(b)
+        };
+        if !TURKISH.contains(&b) && !alike.is_some_and(same) {
             return false;
         }
         own |= matches!(b, 0xF0 | 0xD0 | 0xFE | 0xDE | 0xDD);
@@ -1271,6 +1276,7 @@ mod tests {
             "id,name\n1,Galaţi\n",
             "id,name,city\n1,Nagy Ákos,Constanţa\n",
             "id,name,city\n1,Petr Novák,Praha\n2,Ivan Đurić,Zagreb\n",
+            "id,name,city\n1,Đurđa Šarić,Zagreb\n2,Jürgen Weiß,Köln\n",
         ] {
             assert_eq!(guess_legacy(&central(text)), encoding_rs::WINDOWS_1250, "{text}");
         }
@@ -1282,6 +1288,12 @@ mod tests {
             "id,name\n1,Büşra Niğde\n",
             "id,name\n1,Koç Iğdır\n",
             "id,name\n1,Ateş\n",
+            // As sampled, read as Windows-1250 letters: with `ö` or `ı`, or beside German names.
+            "1,Özlem Arslan,Şişli\n",
+            "1,kaşar peyniri,275.13,Diyarbakır\n",
+            "1,Uğur Arslan,Kırşehir\n",
+            "1,Uwe Weiß,Füssen\n2,Sabine Akbaş,Antalya\n",
+            "1,yün kazak,67.31,Uşak\n2,Fußmatte,123.46,Köln\n",
         ] {
             let turkish = encoding_rs::WINDOWS_1254.encode(text).0;
             assert_eq!(guess_legacy(&turkish), encoding_rs::WINDOWS_1254, "{text}");
@@ -1336,9 +1348,9 @@ mod tests {
             assert_eq!(guess_legacy(&western), encoding_rs::WINDOWS_1252, "{text}");
         }
         // Czech and Icelandic `ý` is no Turkish `ı`; Romanian `ţ` after a vowel no `ş`.
-        assert!(!reads_as_turkish(b"Nov\xFD M\xFCller", b"\xFC", true));
-        assert!(!reads_as_turkish(b"Gala\xFEi", b"\xFC", false));
-        assert!(reads_as_turkish(b"Ay\xFEe", b"\xFC", true));
+        assert!(!reads_as_turkish(b"Nov\xFD M\xFCller", b"\xFC", true, None));
+        assert!(!reads_as_turkish(b"Gala\xFEi", b"\xFC", false, None));
+        assert!(reads_as_turkish(b"Ay\xFEe", b"\xFC", true, None));
         // KOI8-R whose bytes would read as plausible Mac OS Roman stays KOI8.
         let koi8 = encoding_rs::KOI8_R.encode("id,text\n1,Центр «Мир»\n2,Москва\n3,Иванов Пётр\n").0.into_owned();
         assert_ne!(guess_legacy(&koi8), encoding_rs::MACINTOSH);
