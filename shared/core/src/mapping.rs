@@ -194,7 +194,7 @@ pub fn csv_header_below_titles(
 }
 
 /// The column a mapping entry names by its number (`3`, `#3`), if it is one.
-fn column_number(name: &str) -> Option<usize> {
+pub(crate) fn column_number(name: &str) -> Option<usize> {
     let digits = name.trim().trim_start_matches('#');
     digits.bytes().all(|b| b.is_ascii_digit()).then(|| digits.parse().ok()).flatten()
 }

@@ -259,6 +259,18 @@ impl SettingsPatch {
         if !(1..=16_384).contains(&max_columns) {
             return Err(err("max_columns", format!("must be between 1 and 16384, got {max_columns}")));
         }
+        // Without a header row a number names a column, and the rows are read that wide.
+        let too_far = self.mapping.iter().flatten().find_map(|(key, _)| {
+            crate::mapping::column_number(key).filter(|n| *n > max_columns as usize).map(|n| (key, n))
+        });
+        if header_row == 0
+            && let Some((key, n)) = too_far
+        {
+            return Err(err(
+                &format!("mapping.{key}"),
+                format!("column {n} is beyond the {max_columns} columns a file may have (max_columns)"),
+            ));
+        }
         let max_field_bytes = self.max_field_bytes.unwrap_or(defaults.max_field_bytes);
         if !(1..=64 << 20).contains(&max_field_bytes) {
             return Err(err("max_field_bytes", format!("must be between 1 and 67108864, got {max_field_bytes}")));
@@ -662,6 +674,20 @@ mod tests {
         assert_eq!(bad.resolve("").unwrap_err().path, "delimiter");
         let bad = SettingsPatch { encoding: Some("klingon".into()), ..Default::default() };
         assert!(bad.resolve("").unwrap_err().message.contains("klingon"));
+        // Without a header row a column named by number is read that wide: one past the limit
+        // (4294967297 asked for a list of four billion column names) is refused.
+        let far = |column: &str, header_row: u32| SettingsPatch {
+            header_row: Some(header_row),
+            mapping: Some(BTreeMap::from([(column.to_string(), Some("id".to_string()))])),
+            ..Default::default()
+        };
+        let refused = far("4294967297", 0).resolve("settings").unwrap_err();
+        assert_eq!(refused.path, "settings.mapping.4294967297");
+        assert!(refused.message.contains("2048 columns"), "{}", refused.message);
+        assert!(far("#2049", 0).resolve("").is_err());
+        assert!(far("2048", 0).resolve("").is_ok());
+        // With a header row it may be a header's name.
+        assert!(far("4294967297", 1).resolve("").is_ok());
     }
 
     #[test]
