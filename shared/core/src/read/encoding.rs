@@ -352,10 +352,14 @@ const FRENCH: Western = Western {
 };
 
 /// Danish and Norwegian: `æ ø å`, told by `ø` inside a word (`Strøm`, `Gjøvik`), where Lithuanian,
-/// whose `ų` it is in Windows-1257, writes it only in endings (`Vokiečių`).
+/// whose `ų` it is in Windows-1257, writes it only in endings (`Vokiečių`) and before `j`
+/// (`Naujųjų`).
 const NORDIC: Western = Western {
     letters: b"\xE6\xF8\xE5\xE4\xF6\xE9\xC6\xD8\xC5\xC4\xD6\xC9",
-    tells: |sample, i| matches!(sample[i], 0xF8 | 0xD8) && sample.get(i + 1).is_some_and(u8::is_ascii_alphabetic),
+    tells: |sample, i| {
+        matches!(sample[i], 0xF8 | 0xD8)
+            && sample.get(i + 1).is_some_and(|b| b.is_ascii_alphabetic() && b.to_ascii_lowercase() != b'j')
+    },
 };
 
 /// Spanish: `á é í ó ú ñ ü`, told by `ñ` before a vowel (`Muñoz`, `Íñigo`), where Polish, whose `ń`
@@ -461,21 +465,31 @@ fn polish_ogonek_at_b9(sample: &[u8]) -> bool {
 /// Whether text taken for Windows-1252 is Lithuanian or Latvian in Windows-1257, whose letters
 /// are where Windows-1252 has Western ones (`Telšiai` read as `Telðiai`, `Bērziņš` as `Bçrziòð`,
 /// `Vaitkevičiūtė` as `Vaitkevièiûtë`). So it is when every accent in words that the two read
-/// apart is a letter of the two languages in Windows-1257, and one stands where no Western
-/// language writes the Windows-1252 letter: `è` before a vowel (`č`: `Vaitkevièiûtë`, `Èaka`), `ï`
-/// after a consonant (`ļ`: `Kïaviòð`), `ì` before a letter (`ģ`: Italian ends words with it), `ò`
-/// after `i` or `ï` before a letter (`ņ`: `Kalniòa`, `Vaïòu`), `ç` between consonants (`ē`:
-/// `Cçsis`; French and Portuguese write it before `a`, `o`, `u`), `ð` starting a word (`š`:
-/// `Ðiauliai`; Icelandic never does), `þ` after a vowel before a letter (`ž`: `Maþeikiai`), or `ø`
+/// apart is a letter of the two languages in Windows-1257, no word has Icelandic's `ð` or `þ`
+/// beside `ó` or `é`, and one letter stands where no Western language writes the Windows-1252
+/// one: `è` before a vowel (`č`: `Vaitkevièiûtë`, `Èaka`), `ì` before a letter (`ģ`: Italian ends
+/// words with it), `ò` after `i` or `ï` before a letter (`ņ`: `Kalniòa`, `Vaïòu`), `ç` between
+/// consonants but after `h` (`ē`: `Cçsis`; French and Portuguese write it before `a`, `o`, `u`,
+/// Albanian after its digraphs, `Gjithçka`), `ð` starting a word (`š`: `Ðiauliai`; Icelandic never
+/// does), `þ` between vowels (`ž`: `Maþeikiai`; Icelandic `Eyþór`, `Aþena` has it after one), `ø`
 /// ending a word after `i` (`ų`: `Vokieèiø`), or `ë` ending the surnames of married and unmarried
 /// women (`ė`: `Kazlauskienë`, `Paulauskaitë`; Albanian, which writes `ë` after any consonant, has
-/// no such words). Turkish, whose `ş` and `ğ` are these `þ` and `ð`, is
-/// weighed before.
+/// no such words). `ï` after a consonant (`ļ`: `Kïaviòð`) tells nothing: Welsh writes it so
+/// (`Gwenllïan`). Turkish, whose `ş` and `ğ` are these `þ` and `ð`, is weighed before.
 fn reads_as_baltic(sample: &[u8]) -> bool {
     const BALTIC: &[u8] = b"\xE0\xE1\xE2\xE6\xE7\xE8\xEB\xEC\xED\xEE\xEF\xF0\xF2\xF8\xFB\xFE\
                             \xC0\xC1\xC2\xC6\xC7\xC8\xCB\xCC\xCD\xCE\xCF\xD0\xD2\xD8\xDB\xDE";
     let vowel = |b: u8| b"aeiouy".contains(&b.to_ascii_lowercase());
     let consonant = |b: u8| b.is_ascii_alphabetic() && !vowel(b);
+    // Icelandic writes `ð` and `þ` beside `ó` and `é` (`Eyþórsson`, `Ferðaþjónustan`), which read
+    // alike in both; Lithuanian and Latvian have neither.
+    let icelandic = |word: &[u8]| {
+        word.iter().any(|b| matches!(b, 0xF0 | 0xD0 | 0xFE | 0xDE))
+            && word.iter().any(|b| matches!(b, 0xF3 | 0xD3 | 0xE9 | 0xC9))
+    };
+    if sample.split(|b| !word_byte(b)).any(icelandic) {
+        return false;
+    }
     let mut told = false;
     for (i, &b) in sample.iter().enumerate() {
         let (before, after) = (i.checked_sub(1).map(|j| sample[j]), sample.get(i + 1).copied());
@@ -493,12 +507,11 @@ fn reads_as_baltic(sample: &[u8]) -> bool {
         }
         told |= match b {
             0xE8 | 0xC8 => after.is_some_and(vowel),
-            0xEF | 0xCF => before.is_some_and(consonant),
             0xEC | 0xCC => letter_after,
             0xF2 | 0xD2 => matches!(before, Some(b'i' | 0xEF)) && letter_after,
-            0xE7 | 0xC7 => before.is_some_and(consonant) && after.is_some_and(consonant),
+            0xE7 | 0xC7 => before.is_some_and(consonant) && before != Some(b'h') && after.is_some_and(consonant),
             0xF0 | 0xD0 => !letter_before && letter_after,
-            0xFE | 0xDE => before.is_some_and(vowel) && letter_after,
+            0xFE | 0xDE => before.is_some_and(vowel) && after.is_some_and(vowel),
             0xF8 | 0xD8 => before == Some(b'i') && !letter_after,
             0xEB => {
                 let stem = sample[i.saturating_sub(3)..i].to_ascii_lowercase();
@@ -1328,6 +1341,8 @@ mod tests {
             "id,name\n1,Anna Kļaviņa\n",
             "id,name\n1,Vaira Bērziņš,Cēsis\n",
             "id,street\n1,Vokiečių g. 2\n",
+            // `ų` before `j` is no Nordic `ø` inside a word.
+            "1,Naujųjų metų proga\n",
         ] {
             let baltic = encoding_rs::WINDOWS_1257.encode(text).0;
             assert_eq!(guess_legacy(&baltic), encoding_rs::WINDOWS_1257, "{text}");
@@ -1343,6 +1358,13 @@ mod tests {
             "id,name\n1,ruïne België\n",
             "id,name\n1,Història de Sòller\n2,Lluïsa\n",
             "id,name\n1,Næstved Bækkelund\n",
+            // From a second hunt, as sampled: Albanian `ç` after `th`, Welsh `ï` after consonants,
+            // Icelandic `þ` after a vowel beside `ó`.
+            "1,Gjithçka në rregull\n",
+            "1,Gwenllïan Morris,Caernarfon\n",
+            "1,Copïwch y dderbynneb\n",
+            "1,Jón Eyþórsson,Hveragerði\n",
+            "1,Ferðaþjónustan er lokuð\n",
         ] {
             let western = encoding_rs::WINDOWS_1252.encode(text).0;
             assert_eq!(guess_legacy(&western), encoding_rs::WINDOWS_1252, "{text}");
