@@ -308,7 +308,6 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
         let declared = entry.size();
         let strings = name.to_ascii_lowercase().ends_with("sharedstrings.xml");
-        let mut head = Vec::new();
         let mut part = entry.take(limits.max_part_bytes + 1);
         let mut read: u64 = 0;
         loop {
@@ -319,9 +318,6 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
             match part.read(&mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => {
-                    if strings && head.len() < 4096 {
-                        head.extend_from_slice(&buf[..n.min(4096 - head.len())]);
-                    }
                     read += n as u64;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -333,7 +329,14 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
             return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
         }
         // Each string takes 5 bytes at least (`<si/>`).
-        if let Some(count) = strings.then(|| unique_count(&head)).flatten()
+        drop(part);
+        let claimed = match strings {
+            true => unique_count(
+                zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?.take(limits.max_part_bytes),
+            ),
+            false => None,
+        };
+        if let Some(count) = claimed
             && count > read / 5 + 1
             && count > MAX_STRINGS_UNBACKED
         {
@@ -363,17 +366,42 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
 /// of address space for each (192 MB here), which it never touches.
 const MAX_STRINGS_UNBACKED: u64 = 8_000_000;
 
-/// The `uniqueCount` the shared strings' `<sst>` start tag claims, from the part's first bytes.
-fn unique_count(head: &[u8]) -> Option<u64> {
-    let at = memchr::memmem::find(head, b"uniqueCount=")? + b"uniqueCount=".len();
-    let rest = head.get(at + 1..)?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        // Not a count calamine reads either.
-        return None;
+/// The `uniqueCount` the shared strings' `<sst>` start tag claims, found as calamine finds it
+/// (its XML reader, past comments, padding and prolog, and its reading of attributes:
+/// `uniqueCount ="7"` counts), or `None` where calamine reserves nothing.
+fn unique_count(part: impl Read) -> Option<u64> {
+    use quick_xml::events::Event;
+    let mut xml = calamine_xml_reader(part);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match xml.read_event_into(&mut buf) {
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sst" => {
+                let (_, value) =
+                    raw_attributes(e.attributes_raw().as_bytes()).find(|(key, _)| *key == b"uniqueCount")?;
+                if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                    // Not a count calamine reads either.
+                    return None;
+                }
+                // Digits past what a u64 holds claim more than any file can hold too.
+                return Some(std::str::from_utf8(value).ok()?.parse().unwrap_or(u64::MAX));
+            }
+            Ok(Event::Eof) | Err(_) => return None,
+            Ok(_) => {}
+        }
     }
-    // Digits past what a u64 holds claim more than any file can hold too.
-    Some(std::str::from_utf8(&rest[..digits]).ok()?.parse().unwrap_or(u64::MAX))
+}
+
+/// An XML reader configured as calamine configures its own: a fault it stops at stops this too,
+/// and what it skips (comments, a prolog) this skips.
+fn calamine_xml_reader<R: Read>(part: R) -> quick_xml::Reader<std::io::BufReader<R>> {
+    let mut xml = quick_xml::Reader::from_reader(std::io::BufReader::new(part));
+    let config = xml.config_mut();
+    config.check_end_names = false;
+    config.trim_text(false);
+    config.check_comments = false;
+    config.expand_empty_elements = true;
+    xml
 }
 
 fn declared_dimension(head: &[u8]) -> Option<String> {
@@ -977,7 +1005,9 @@ impl DurationPattern {
                 _ => return None,
             };
             let first = inner.chars().next()?;
-            inner.chars().all(|c| c == first).then_some((unit, inner.len(), at + inner.len() + 2))
+            // A width past a u64's 20 digits pads with zeros only (and one past 65,535 panicked
+            // the formatter).
+            inner.chars().all(|c| c == first).then_some((unit, inner.len().min(20), at + inner.len() + 2))
         })?;
         let rest = &section[after..];
         let seconds = unit > 1000 && rest.contains('s');
@@ -1123,82 +1153,71 @@ impl<'a, R: Read + Seek> StyleWalk<'a, R> {
 /// one, and keeping that many costs tens of MB at most.
 const MAX_SHARED_FORMULA_INDEX: u64 = 1 << 20;
 
-/// Whether no formula tag (`<f …>`, any prefix) in a workbook's XML parts gives a shared formula
-/// an index (`si="N"`, spaces around `=` and leading zeros as calamine reads them) above `limit`.
-/// Text cannot hold a tag (its `<` is escaped), so cell text never counts.
+/// Whether no element in a workbook's XML parts gives a shared formula an index (`si="N"`) above
+/// `limit`, read with calamine's XML reader and as calamine reads attributes (spaces around `=`,
+/// leading zeros, a `>` inside a value, any element of a cell): text cannot hold a tag, so cell
+/// text never counts.
 fn shared_formula_indexes_within<R: Read + Seek>(reader: R, limit: u64) -> Result<bool, XlsxError> {
+    use quick_xml::events::Event;
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    const BLOCK: usize = 64 * 1024;
-    let mut buf = vec![0u8; 2 * BLOCK];
+    let mut buf = Vec::new();
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+        let entry = zip.by_index(i).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
         if !entry.name().map(|n| n.to_ascii_lowercase()).unwrap_or_default().ends_with(".xml") {
             continue;
         }
-        // A tag cut by the end of a block is read again whole with the next one.
-        let mut kept = 0;
+        // A fault calamine's reader stops at stops this too, and nothing past it is read by either.
+        let mut xml = calamine_xml_reader(entry);
         loop {
-            let n = match entry.read(&mut buf[kept..kept + BLOCK]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(XlsxError::NotAWorkbook(e.to_string())),
-            };
-            let block = &buf[..kept + n];
-            let mut rest = 0;
-            for at in memchr::memchr_iter(b'<', block) {
-                let Some(close) = memchr::memchr(b'>', &block[at..]) else {
-                    rest = at;
-                    break;
-                };
-                rest = at + close + 1;
-                if !formula_tag_within(&block[at + 1..at + close], limit) {
-                    return Ok(false);
+            buf.clear();
+            match xml.read_event_into(&mut buf) {
+                Ok(Event::Start(e) | Event::Empty(e)) => {
+                    // calamine takes `si` from any element inside a cell (`<v t="shared" si=..>`).
+                    let beyond = raw_attributes(e.attributes_raw().as_bytes())
+                        .any(|(key, value)| (key == b"si" || key.ends_with(b":si")) && index_beyond(value, limit));
+                    if beyond {
+                        return Ok(false);
+                    }
                 }
+                Ok(Event::Eof) | Err(_) => break,
+                Ok(_) => {}
             }
-            // What follows the last whole tag: a tag left open is kept for the next block, and
-            // one longer than a block is no real one.
-            let keep_from = memchr::memchr(b'<', &block[rest..]).map_or(block.len(), |open| rest + open);
-            if block.len() - keep_from > BLOCK {
-                return Ok(false);
-            }
-            kept = block.len() - keep_from;
-            let len = block.len();
-            buf.copy_within(keep_from..len, 0);
         }
     }
     Ok(true)
 }
 
-/// Whether a tag's text (between `<` and `>`) is no formula (`f`, with any prefix) whose `si`
-/// attribute exceeds `limit`.
-fn formula_tag_within(tag: &[u8], limit: u64) -> bool {
-    let name_end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/').unwrap_or(tag.len());
-    let name = &tag[..name_end];
-    if name != b"f" && !name.ends_with(b":f") {
-        return true;
-    }
-    let mut attrs = &tag[name_end..];
-    while let Some(at) = memchr::memmem::find(attrs, b"si") {
-        let spaced = at > 0 && attrs[at - 1].is_ascii_whitespace();
-        let after = &attrs[at + 2..];
-        let after = &after[after.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
-        if spaced && after.first() == Some(&b'=') {
-            let value = &after[1..];
-            let value = &value[value.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
-            if let Some((&quote @ (b'"' | b'\''), digits)) = value.split_first() {
-                let digits = &digits[..digits.iter().position(|b| *b == quote).unwrap_or(digits.len())];
-                let digits = &digits[digits.iter().take_while(|b| **b == b'0').count()..];
-                let number = std::str::from_utf8(digits).ok().and_then(|d| d.trim().parse::<u64>().ok());
-                // An index that is no number makes calamine fail, not allocate.
-                if digits.len() > 19 && digits.iter().all(u8::is_ascii_digit) || number.is_some_and(|n| n > limit) {
-                    return false;
-                }
+/// The attributes of a start tag as calamine reads them (its `RawAttrIter`): a key up to `=`,
+/// white space around it, a value between quotes; it stops at the first that is none.
+fn raw_attributes(raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let skip_space = |mut at: usize| {
+            while raw.get(at).is_some_and(u8::is_ascii_whitespace) {
+                at += 1;
             }
-        }
-        attrs = &attrs[at + 2..];
-    }
-    true
+            at
+        };
+        pos = skip_space(pos);
+        let key_start = pos;
+        let eq = key_start + memchr::memchr(b'=', raw.get(key_start..)?)?;
+        let key = raw[key_start..eq].trim_ascii_end();
+        let open = skip_space(eq + 1);
+        let quote = *raw.get(open).filter(|q| matches!(q, b'"' | b'\''))?;
+        let value_start = open + 1;
+        let value_end = memchr::memchr(quote, &raw[value_start..]).map_or(raw.len(), |n| value_start + n);
+        pos = (value_end + 1).min(raw.len());
+        Some((key, &raw[value_start..value_end]))
+    })
+}
+
+/// Whether a shared formula's index, as calamine parses it (digits, leading zeros allowed),
+/// exceeds `limit`. One that is no number makes calamine fail, not allocate.
+fn index_beyond(value: &[u8], limit: u64) -> bool {
+    let digits = &value[value.iter().take_while(|b| **b == b'0').count()..];
+    value.iter().all(u8::is_ascii_digit)
+        && (digits.len() > 19
+            || std::str::from_utf8(digits).ok().and_then(|d| d.parse::<u64>().ok()).is_some_and(|n| n > limit))
 }
 
 /// Whether a workbook counts its serial dates from 1904 (as old Excel for Mac did).
@@ -1523,6 +1542,9 @@ mod tests {
         }
         assert_eq!(DurationPattern::parse("[h]:mm").unwrap().show(-90 * 60_000), "-1:30");
         assert_eq!(DurationPattern::parse("[h]:mm").unwrap().show(20_000), "0:00");
+        // A bracket of 70,000 `h` panicked the formatter (widths stop at 65,535).
+        let wide = format!("[{}]:mm", "h".repeat(70_000));
+        assert_eq!(DurationPattern::parse(&wide).unwrap().show(90 * 60_000), format!("{}1:30", "0".repeat(19)));
         for code in ["h:mm", "0.00", "[Red]0.00", "[$-409]h:mm AM/PM", "\"[h]\" 0"] {
             assert_eq!(DurationPattern::parse(code), None, "{code}");
         }
@@ -1576,6 +1598,9 @@ mod tests {
                 "<f t=\"shared\" si=\"4000000000\" ref=\"B3:B4\">A1</f>",
                 "<x:f t=\"shared\" si =\"4000000000\" ref=\"B3:B4\">A1</x:f>",
                 "<f t=\"shared\" si= '0000000000000000000000000000000000000004000000000' ref=\"B3:B4\"/>",
+                // calamine reads `si` on any element of a cell, and `>` may stand in a value.
+                "<c r=\"A1\"><v t=\"shared\" si=\"4000000000\" ref=\"A1\">1</v></c>",
+                "<f t=\"shared\" ref=\"A1:A2\" x=\">\" si=\"4000000000\">A1</f>",
             ] {
                 let huge = format!("{}{tag}", " ".repeat(pad));
                 assert!(!shared_formula_indexes_within(zip_of(&huge), 1 << 20).unwrap(), "padding {pad}: {tag}");
@@ -1583,7 +1608,7 @@ mod tests {
         }
         // Small indexes, other attributes, and text (whose `<` is escaped) are fine.
         let fine = format!(
-            "{}<f t='shared' si='12' ref='B3:B4'/><c xmlns:xsi=\"http://x\" si=\"99999999999\"/><t>note si=\"123456789\" &lt;f si=\"123456789\"</t>",
+            "{}<f t='shared' si='12' ref='B3:B4'/><c xmlns:xsi=\"http://x\" si=\"7\"/><t>note si=\"123456789\" &lt;f si=\"123456789\"</t>",
             " ".repeat(70_000)
         );
         assert!(shared_formula_indexes_within(zip_of(&fine), 1 << 20).unwrap());
@@ -1674,11 +1699,17 @@ mod tests {
 
     #[test]
     fn the_shared_strings_count_is_read_from_the_part_head() {
-        assert_eq!(unique_count(br#"<sst xmlns="x" count="9" uniqueCount="7"><si>"#), Some(7));
-        assert_eq!(unique_count(b"<sst uniqueCount='2147483647'>"), Some(2_147_483_647));
-        assert_eq!(unique_count(br#"<sst uniqueCount="99999999999999999999999">"#), Some(u64::MAX));
-        assert_eq!(unique_count(br#"<sst uniqueCount="-1">"#), None, "not a count calamine reads");
-        assert_eq!(unique_count(br#"<sst count="3">"#), None);
+        assert_eq!(unique_count(&br#"<sst xmlns="x" count="9" uniqueCount="7"><si>"#[..]), Some(7));
+        assert_eq!(unique_count(&b"<sst uniqueCount='2147483647'>"[..]), Some(2_147_483_647));
+        assert_eq!(unique_count(&br#"<sst uniqueCount="99999999999999999999999">"#[..]), Some(u64::MAX));
+        assert_eq!(unique_count(&br#"<sst uniqueCount="-1">"#[..]), None, "not a count calamine reads");
+        assert_eq!(unique_count(&br#"<sst count="3">"#[..]), None);
+        // Read as calamine reads it: spaces around `=`, a comment or padding before the tag.
+        assert_eq!(unique_count(&br#"<sst uniqueCount ="4611686018427387904">"#[..]), Some(4_611_686_018_427_387_904));
+        let commented = br#"<?xml version="1.0"?><!-- uniqueCount="2" --><x:sst uniqueCount="123456789012">"#;
+        assert_eq!(unique_count(&commented[..]), Some(123_456_789_012));
+        let padded = format!("{}<sst uniqueCount=\"99999999999\">", " ".repeat(8192));
+        assert_eq!(unique_count(padded.as_bytes()), Some(99_999_999_999));
     }
 
     #[test]
