@@ -265,8 +265,9 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
         ChunkLayout::Cells { sheet, lenient_width } => {
             let mut engine = RowEngine::new(schema, plan, opts, dedupe).null_values(null_values);
             engine = if *lenient_width { engine.for_sheet(sheet.clone()) } else { engine };
-            // Cells without a sheet are JSON objects, which have no header row to repeat.
-            engine = if sheet.is_none() { engine.without_header_row() } else { engine };
+            // Cells without a sheet are JSON objects, which have no header row to repeat, and
+            // whose keys name their columns: an object without the last ones is no short row.
+            engine = if sheet.is_none() { engine.without_header_row().lenient_width() } else { engine };
             for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
                 if line.is_empty() {
                     continue;

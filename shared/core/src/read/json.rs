@@ -290,6 +290,10 @@ pub fn read_json<E>(
             }
             cells[*col] = cell;
         }
+        // Keys the object does not have after its last are no cells: a row after one wide object
+        // costs its own keys, not every column (the engine reads missing cells as empty).
+        let width = cells.iter().rposition(|c| !matches!(c, CellRef::Empty)).map_or(0, |last| last + 1);
+        cells.truncate(width);
         if let Err(e) = on_record(*line, cells) {
             return Ok(Err(e));
         }
@@ -513,6 +517,10 @@ mod tests {
         assert!(rows[0].1[1].contains("12.50"));
         assert!(rows[1].1[0].contains("Al\\\"i"));
         assert!(rows[1].1[2].contains("List"));
+        // An object without the last keys ends at its own last value (`null` is an empty cell).
+        let (header, rows) = read_all(r#"[{"a": 1, "b": 2, "c": 3}, {"a": 4}, {"b": 5}, {"c": null}]"#);
+        assert_eq!(header, vec!["a", "b", "c"]);
+        assert_eq!(rows.iter().map(|(_, cells)| cells.len()).collect::<Vec<_>>(), [3, 1, 2, 0]);
     }
 
     #[test]
@@ -554,8 +562,8 @@ mod tests {
         assert_eq!(
             values,
             vec![
-                vec![r#"Numeral("1")"#, r#"Str("a")"#, r#"Numeral("2")"#, "Empty"],
-                vec![r#"Numeral("3")"#, r#"Str("b")"#, "Empty", "Empty"],
+                vec![r#"Numeral("1")"#, r#"Str("a")"#, r#"Numeral("2")"#],
+                vec![r#"Numeral("3")"#, r#"Str("b")"#],
                 vec![r#"Numeral("4")"#, "Empty", r#"Numeral("5")"#, r#"Numeral("6")"#],
             ]
         );
@@ -688,7 +696,8 @@ mod tests {
         let (header, rows) = read_all(text);
         assert_eq!(header, vec!["id", "name", "tags"]);
         let shape: Vec<(u64, usize)> = rows.iter().map(|(line, cells)| (*line, cells.len())).collect();
-        assert_eq!(shape, vec![(1, 3), (3, 3), (5, 3)]);
+        // Each as wide as its last key (`{}` has none).
+        assert_eq!(shape, vec![(1, 2), (3, 3), (5, 0)]);
         // Lines ended by a carriage return alone are lines too, and faults count them.
         let (_, rows) = read_all("{\"id\": 1}\r{\"id\": 2}\r\r{\"id\": 3}\r");
         let lines: Vec<u64> = rows.iter().map(|(line, _)| *line).collect();
