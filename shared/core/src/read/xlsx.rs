@@ -392,6 +392,31 @@ fn unique_count(part: impl Read) -> Option<u64> {
     }
 }
 
+/// The first XML part of a workbook that calamine's XML reader stops in, and the byte it stops
+/// at (`xl/styles.xml, byte 1187`).
+fn xml_fault<R: Read + Seek>(reader: R) -> Option<String> {
+    let mut zip = zip::ZipArchive::new(reader).ok()?;
+    let mut buf = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip.by_index(i).ok()?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let lower = name.to_ascii_lowercase();
+        if !lower.ends_with(".xml") && !lower.ends_with(".rels") {
+            continue;
+        }
+        let mut xml = calamine_xml_reader(entry);
+        loop {
+            buf.clear();
+            match xml.read_event_into(&mut buf) {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(_) => return Some(format!("{name}, byte {}", xml.error_position())),
+            }
+        }
+    }
+    None
+}
+
 /// An XML reader configured as calamine configures its own: a fault it stops at stops this too,
 /// and what it skips (comments, a prolog) this skips.
 fn calamine_xml_reader<R: Read>(part: R) -> quick_xml::Reader<std::io::BufReader<R>> {
@@ -466,13 +491,20 @@ where
     R: Read + Seek,
 {
     let open_reader = || open().map_err(|e| XlsxError::NotAWorkbook(e.to_string()));
-    let open_book = || -> Result<Xlsx<R>, XlsxError> {
-        Xlsx::new(open_reader()?).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))
+    // An XML fault calamine meets opening the workbook says where it is.
+    let unreadable = |e: calamine::XlsxError| {
+        let xml =
+            matches!(e, calamine::XlsxError::Xml(_) | calamine::XlsxError::XmlAttr(_) | calamine::XlsxError::XmlEof(_));
+        match xml.then(|| open_reader().ok().and_then(xml_fault)).flatten() {
+            Some(at) => XlsxError::NotAWorkbook(format!("{at}: {e}")),
+            None => XlsxError::NotAWorkbook(e.to_string()),
+        }
     };
+    let open_book = || -> Result<Xlsx<R>, XlsxError> { Xlsx::new(open_reader()?).map_err(unreadable) };
     let mut reader = open_reader()?;
     let stale = formulas_marked_stale(&mut reader, limits)?;
     reader.seek(SeekFrom::Start(0)).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
-    let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
+    let mut workbook: Xlsx<R> = Xlsx::new(reader).map_err(unreadable)?;
     // The workbook's sheets in order (hidden ones too, as Excel's `Sheets(n)` counts them); only
     // worksheets hold cells.
     let tabs: Vec<&calamine::Sheet> = workbook.sheets_metadata().iter().filter(|s| s.typ != SheetType::Vba).collect();
@@ -1612,6 +1644,23 @@ mod tests {
             " ".repeat(70_000)
         );
         assert!(shared_formula_indexes_within(zip_of(&fine), 1 << 20).unwrap());
+    }
+
+    #[test]
+    fn an_xml_fault_is_found_in_its_part() {
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, xml) in [
+            ("xl/workbook.xml", "<workbook><sheets><sheet name=\"S\"/></sheets></workbook>"),
+            ("xl/styles.xml", "<styleSheet><numFmts count=\"1\"><numFmt numFmtId=\"164\""),
+        ] {
+            zip.start_file(name, stored).unwrap();
+            std::io::Write::write_all(&mut zip, xml.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        out.set_position(0);
+        assert_eq!(xml_fault(out).as_deref(), Some("xl/styles.xml, byte 31"), "where the open tag starts");
     }
 
     #[test]
