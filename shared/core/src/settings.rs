@@ -260,11 +260,10 @@ impl SettingsPatch {
             return Err(err("max_columns", format!("must be between 1 and 16384, got {max_columns}")));
         }
         // Without a header row a number names a column, and the rows are read that wide.
-        let too_far = self.mapping.iter().flatten().find_map(|(key, _)| {
-            crate::mapping::column_number(key).filter(|n| *n > max_columns as usize).map(|n| (key, n))
-        });
         if header_row == 0
-            && let Some((key, n)) = too_far
+            && let Some((key, n)) = self.mapping.iter().flatten().find_map(|(key, _)| {
+                crate::mapping::column_number(key).filter(|n| *n > max_columns as usize).map(|n| (key, n))
+            })
         {
             return Err(err(
                 &format!("mapping.{key}"),

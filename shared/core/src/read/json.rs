@@ -276,7 +276,8 @@ pub fn read_json<E>(
         return Ok(Err(e));
     }
     for ((line, row), cols) in rows.iter().zip(&row_columns) {
-        let mut cells = vec![CellRef::Empty; names.len()];
+        // As wide as the object's own keys reach, not every column.
+        let mut cells = vec![CellRef::Empty; cols.iter().max().map_or(0, |last| last + 1)];
         for ((key, v), col) in row.0.iter().zip(cols) {
             let cell = raw_to_cell(v);
             let bytes = match &cell {
@@ -290,8 +291,7 @@ pub fn read_json<E>(
             }
             cells[*col] = cell;
         }
-        // Keys the object does not have after its last are no cells: a row after one wide object
-        // costs its own keys, not every column (the engine reads missing cells as empty).
+        // Nor do trailing nulls make cells (the engine reads missing cells as empty).
         let width = cells.iter().rposition(|c| !matches!(c, CellRef::Empty)).map_or(0, |last| last + 1);
         cells.truncate(width);
         if let Err(e) = on_record(*line, cells) {
