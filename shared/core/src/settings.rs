@@ -431,7 +431,22 @@ impl Default for Settings {
     }
 }
 
+/// At most this many cells (rows times template fields) go into one chunk, whatever
+/// `chunk_rows` says: a chunk's results are built in memory, and a row can hold an error for
+/// every field, each some hundreds of bytes in `errors.jsonl`, `results.csv` and (with invalid
+/// rows included) `rows.jsonl`. 20,000 rows of a 100-field template that are all invalid made
+/// 650 MB of results in one chunk; at this bound they make about 100 MB, in chunks that run in
+/// parallel. Templates of up to 13 fields keep the default 20,000 rows.
+pub const CELLS_PER_CHUNK: u32 = 1 << 18;
+
 impl Settings {
+    /// Data rows per chunk for a template of `fields` fields: `chunk_rows`, but no more than
+    /// [`CELLS_PER_CHUNK`] cells.
+    pub fn rows_per_chunk(&self, fields: usize) -> u32 {
+        let fields = u32::try_from(fields.max(1)).unwrap_or(u32::MAX);
+        self.chunk_rows.min(CELLS_PER_CHUNK / fields).max(1)
+    }
+
     /// Whether the file has no header row (`header_row` 0).
     pub fn headerless(&self) -> bool {
         self.header_row == 0
@@ -663,6 +678,16 @@ mod tests {
         for typo in ["eng-US", "deu", "us", "english", "xx-YY", "e", "-US", "C", "POSIX"] {
             assert!(Locale::parse(typo).is_none(), "{typo}");
         }
+    }
+
+    #[test]
+    fn a_chunk_holds_at_most_the_cell_budget() {
+        let settings = SettingsPatch::default().resolve("settings").unwrap();
+        assert_eq!(settings.rows_per_chunk(11), 20_000);
+        assert_eq!(settings.rows_per_chunk(100), CELLS_PER_CHUNK / 100);
+        assert_eq!(settings.rows_per_chunk(2048), 128);
+        assert_eq!(settings.rows_per_chunk(0), 20_000);
+        assert_eq!(settings.rows_per_chunk(1 << 20), 1);
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl App {
                 Ok((frame, plan)) => self.planned_cells(import, schema, frame, plan).await,
                 Err(e) => Err(e),
             },
-            Format::Json => match self.split_json(import, meta.size).await {
+            Format::Json => match self.split_json(import, schema, meta.size).await {
                 Ok((frame, plan)) => self.planned_cells(import, schema, frame, plan).await,
                 Err(e) => Err(e),
             },
@@ -498,7 +498,7 @@ impl App {
         };
         let opts = SplitOptions {
             csv,
-            chunk_rows: settings.chunk_rows,
+            chunk_rows: settings.rows_per_chunk(schema.fields.len()),
             max_chunk_bytes: self.limits.max_chunk_bytes,
             header_row,
             headerless: settings.headerless(),
@@ -782,7 +782,8 @@ impl App {
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
-            let mut splitter = CellsSplitter::new(settings.chunk_rows, settings.first_row(), put);
+            let mut splitter =
+                CellsSplitter::new(settings.rows_per_chunk(schema.fields.len()), settings.first_row(), put);
             if settings.headerless() {
                 splitter = splitter.headerless();
             }
@@ -854,7 +855,8 @@ impl App {
         Ok((frame, plan))
     }
 
-    async fn split_json(&self, import: &Import, size: u64) -> Result<(Frame, CellsPlan), SplitFault> {
+    async fn split_json(&self, import: &Import, schema: &Schema, size: u64) -> Result<(Frame, CellsPlan), SplitFault> {
+        let fields = schema.fields.len();
         let limit = import.settings.max_json_bytes;
         if size > limit {
             let e = JsonInputError::TooLarge { size, limit };
@@ -916,7 +918,7 @@ impl App {
             let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
                 handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
             };
-            let splitter = RefCell::new(CellsSplitter::new(settings.chunk_rows, 1, put));
+            let splitter = RefCell::new(CellsSplitter::new(settings.rows_per_chunk(fields), 1, put));
             let read = read_json(
                 text,
                 settings.max_columns as usize,

@@ -265,6 +265,37 @@ async fn an_import_runs_from_upload_to_results() {
 }
 
 #[tokio::test]
+async fn a_wide_template_gets_chunks_of_fewer_rows() {
+    // 1,024 fields (the most a template has): the cell budget allows 256 rows per chunk, so 600
+    // rows make 3 chunks
+    // instead of the 1 that `chunk_rows` alone would. One cell of each row is invalid.
+    let fields = 1024;
+    let template: String = std::iter::once("name: wide\nfields:\n".to_string())
+        .chain((0..fields).map(|i| format!("  - {{ key: f{i}, type: integer }}\n")))
+        .collect();
+    let mut file = (0..fields).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",") + "\n";
+    for row in 0..600 {
+        let cells: Vec<&str> = (0..fields).map(|i| if i == row * 7 % fields { "x" } else { "1" }).collect();
+        file += &cells.join(",");
+        file += "\n";
+    }
+    let h = harness();
+    let settings = SettingsPatch { chunk_rows: Some(20_000), ..Default::default() };
+    let id = h.start_of(&template, file.as_bytes(), settings, None).await;
+    h.drain(true).await;
+    let import = h.import(&id).await;
+    assert_eq!(import.chunks.total, Some(3), "{:?}", import.chunks);
+    assert_eq!(import.counts, Counts { rows: 600, valid: 0, invalid: 600, skipped: 0, errors: 600, warnings: 0 });
+    let errors = h.result(&id, "errors.jsonl").await;
+    let found: Vec<(u64, String)> = errors
+        .lines()
+        .map(|l| (json(l)["line"].as_u64().unwrap(), json(l)["field"].as_str().unwrap().to_string()))
+        .collect();
+    let expected: Vec<(u64, String)> = (0..600).map(|row| (row as u64 + 2, format!("f{}", row * 7 % fields))).collect();
+    assert_eq!(found, expected);
+}
+
+#[tokio::test]
 async fn chunks_in_random_order_and_delivered_twice_change_nothing_and_finalize_once() {
     let ordered = harness();
     let a = ordered.start(FILE, SettingsPatch::default()).await;
