@@ -325,10 +325,70 @@ pub fn add_errors(row_json: &str, errors: &[RowError]) -> String {
 }
 
 /// A field's value as written in a row's JSON, for duplicate messages.
+///
+/// Only that value is built: the rest of the row is read past, not into a map of values (a
+/// chunk whose every row repeats an id spent half its finalize building them).
 pub fn value_in_row(row_json: &str, key: &str) -> Option<String> {
-    let row: serde_json::Value = serde_json::from_str(row_json).ok()?;
-    match row.get("values")?.get(key)? {
-        serde_json::Value::String(s) => Some(s.clone()),
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    /// The row object: its `values`, read by [`Field`].
+    struct Row<'k>(&'k str);
+    /// The `values` object: the one value under the key.
+    struct Field<'k>(&'k str);
+
+    impl<'de> DeserializeSeed<'de> for Row<'_> {
+        type Value = Option<serde_json::Value>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Row<'_> {
+        type Value = Option<serde_json::Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a row object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                if name == "values" {
+                    found = map.next_value_seed(Field(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Field<'_> {
+        type Value = Option<serde_json::Value>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Field<'_> {
+        type Value = Option<serde_json::Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                if name == self.0 {
+                    found = Some(map.next_value::<serde_json::Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(row_json);
+    let value = Row(key).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    match value? {
+        serde_json::Value::String(s) => Some(s),
         serde_json::Value::Null => None,
         other => Some(other.to_string()),
     }
@@ -337,6 +397,21 @@ pub fn value_in_row(row_json: &str, key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_is_read_from_a_row_as_written() {
+        let row = r#"{"line":4,"values":{"a\"b":"x\ny","n":15,"tags":["p","q"],"none":null,"id":"7"},"errors":[{"code":"c","value":"{\"id\":1}"}]}"#;
+        assert_eq!(value_in_row(row, "id").as_deref(), Some("7"));
+        assert_eq!(value_in_row(row, "a\"b").as_deref(), Some("x\ny"));
+        assert_eq!(value_in_row(row, "n").as_deref(), Some("15"));
+        assert_eq!(value_in_row(row, "tags").as_deref(), Some(r#"["p","q"]"#));
+        assert_eq!(value_in_row(row, "none"), None);
+        assert_eq!(value_in_row(row, "missing"), None);
+        assert_eq!(value_in_row(&format!("{row}\n"), "id").as_deref(), Some("7"));
+        assert_eq!(value_in_row(r#"{"line":4,"values":[1]}"#, "id"), None);
+        assert_eq!(value_in_row(r#"{"line":4,"values":{"id":7}} x"#, "id"), None);
+        assert_eq!(value_in_row("[1]", "id"), None);
+    }
 
     #[test]
     fn every_occurrence_after_the_first_is_a_duplicate_whatever_the_input_order() {
