@@ -346,7 +346,7 @@ async fn read_section(
     Ok(blobs.get_range(key, range).await?)
 }
 
-/// Reads `ranges` of `key` in few requests: ranges less than [`READ_GAP`] apart are read as one
+/// Reads `ranges` of `key` in few requests: ranges at most [`READ_GAP`] apart are read as one
 /// (up to [`READ_SPAN`] bytes) and cut apart here. A chunk whose every row repeats an id has
 /// 20,000 duplicate rows to read, each a few hundred bytes after the last: one request each made
 /// 20,000 reads of a file, or 20,000 GETs of an S3 object, per chunk.
@@ -373,8 +373,8 @@ async fn read_ranges(blobs: &dyn BlobStore, key: &str, ranges: &[Range<u64>]) ->
     for ((span, count), bytes) in reads.iter().zip(read) {
         for range in wanted.by_ref().take(*count) {
             let (start, end) = ((range.start - span.start) as usize, (range.end - span.start) as usize);
-            if end > bytes.len() {
-                return Err(AppError::Internal(format!("{key}: bytes {range:?} are past its end")));
+            if start > end || end > bytes.len() {
+                return Err(AppError::Internal(format!("{key}: bytes {range:?} are not within it")));
             }
             out.push(bytes.slice(start..end));
         }
