@@ -325,9 +325,104 @@ impl<'a> StoredCell<'a> {
     }
 }
 
-/// One stored record: `[line, [cells…]]` per line of a chunk file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredRecord<'a>(pub u64, #[serde(borrow)] pub Vec<StoredCell<'a>>);
+/// One stored record per line of a chunk file: `[line, [cells…]]`, or where most of its cells
+/// are empty, `[line, width, [[column, cell]…]]` with only the others. A JSON object whose one key
+/// is the 2,048th column was stored and read as 2,047 empty cells and one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord<'a>(pub u64, pub Vec<StoredCell<'a>>);
+
+impl StoredRecord<'_> {
+    /// Records narrower than this are stored whole, whatever their empty cells.
+    const SPARSE_FROM: usize = 64;
+}
+
+impl Serialize for StoredRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let filled = self.1.iter().filter(|c| !matches!(c, StoredCell::Null(()))).count();
+        if self.1.len() < StoredRecord::SPARSE_FROM || filled * 4 >= self.1.len() {
+            let mut t = serializer.serialize_tuple(2)?;
+            t.serialize_element(&self.0)?;
+            t.serialize_element(&self.1)?;
+            return t.end();
+        }
+        let cells: Vec<(usize, &StoredCell<'_>)> =
+            self.1.iter().enumerate().filter(|(_, c)| !matches!(c, StoredCell::Null(()))).collect();
+        let mut t = serializer.serialize_tuple(3)?;
+        t.serialize_element(&self.0)?;
+        t.serialize_element(&self.1.len())?;
+        t.serialize_element(&cells)?;
+        t.end()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for StoredRecord<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+        /// The second element: the cells, or the width of a sparse record.
+        enum Second<'a> {
+            Cells(Vec<StoredCell<'a>>),
+            Width(u64),
+        }
+        impl<'de: 'a, 'a> Deserialize<'de> for Second<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Shape;
+                impl<'de> Visitor<'de> for Shape {
+                    type Value = Second<'de>;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a record's cells or its width")
+                    }
+                    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                        Ok(Second::Width(v))
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                        let mut cells = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                        while let Some(cell) = seq.next_element()? {
+                            cells.push(cell);
+                        }
+                        Ok(Second::Cells(cells))
+                    }
+                }
+                deserializer.deserialize_any(Shape)
+            }
+        }
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = StoredRecord<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stored record: [line, [cells]] or [line, width, [[column, cell]]]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let line: u64 = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let cells = match seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))? {
+                    Second::Cells(cells) => cells,
+                    Second::Width(width) => {
+                        // A chunk file is ours, but a width is never trusted to allocate.
+                        let width = usize::try_from(width).ok().filter(|w| *w <= MAX_STORED_WIDTH);
+                        let width = width.ok_or_else(|| A::Error::custom("a stored record wider than any sheet"))?;
+                        let filled: Vec<(usize, StoredCell<'de>)> =
+                            seq.next_element()?.ok_or_else(|| A::Error::invalid_length(2, &self))?;
+                        let mut cells = vec![StoredCell::Null(()); width];
+                        for (col, cell) in filled {
+                            let slot =
+                                cells.get_mut(col).ok_or_else(|| A::Error::custom("a stored cell past its width"))?;
+                            *slot = cell;
+                        }
+                        cells
+                    }
+                };
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("a stored record with more elements than it has"));
+                }
+                Ok(StoredRecord(line, cells))
+            }
+        }
+        deserializer.deserialize_seq(Shape)
+    }
+}
+
+/// The widest stored record read: an XLSX sheet has 16,384 columns.
+const MAX_STORED_WIDTH: usize = 1 << 14;
 
 impl<'a> Record<'a> for StoredRecord<'a> {
     fn line(&self) -> u64 {
@@ -347,6 +442,28 @@ const DOS_EOF: u8 = 0x1A;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mostly_empty_record_is_stored_by_its_filled_cells_and_read_back_whole() {
+        let mut cells = vec![StoredCell::Null(()); 2048];
+        cells[5] = StoredCell::Str("five".into());
+        cells[2047] = StoredCell::Number(7.5);
+        let sparse = StoredRecord(12, cells);
+        let text = serde_json::to_string(&sparse).unwrap();
+        assert_eq!(text, r#"[12,2048,[[5,"five"],[2047,7.5]]]"#);
+        assert_eq!(serde_json::from_str::<StoredRecord<'_>>(&text).unwrap(), sparse);
+        // Narrow or mostly filled records are stored whole.
+        let narrow = StoredRecord(3, vec![StoredCell::Null(()), StoredCell::Bool(true)]);
+        let text = serde_json::to_string(&narrow).unwrap();
+        assert_eq!(text, "[3,[null,true]]");
+        assert_eq!(serde_json::from_str::<StoredRecord<'_>>(&text).unwrap(), narrow);
+        let full = StoredRecord(4, vec![StoredCell::Str("x".into()); 100]);
+        assert!(serde_json::to_string(&full).unwrap().starts_with("[4,[\"x\","));
+        // Damage is an error, not a panic or a large allocation.
+        for bad in ["[1,4,[[4,\"x\"]]]", "[1,99999999999,[]]", "[1,[null],3]", "[1]", "[1,4]", "[1,\"x\"]"] {
+            assert!(serde_json::from_str::<StoredRecord<'_>>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn blank_bytes_are_what_trimming_empties() {
