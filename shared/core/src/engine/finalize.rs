@@ -332,50 +332,28 @@ pub fn value_in_row(row_json: &str, key: &str) -> Option<String> {
     use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
 
-    /// The row object: its `values`, read by [`Field`].
-    struct Row<'k>(&'k str);
-    /// The `values` object: the one value under the key.
-    struct Field<'k>(&'k str);
+    /// The value at a path of keys into nested objects; every other value is read past.
+    struct At<'p>(&'p [&'p str]);
 
-    impl<'de> DeserializeSeed<'de> for Row<'_> {
+    impl<'de> DeserializeSeed<'de> for At<'_> {
         type Value = Option<serde_json::Value>;
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Row<'_> {
-        type Value = Option<serde_json::Value>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a row object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut found = None;
-            while let Some(name) = map.next_key::<Cow<'de, str>>()? {
-                if name == "values" {
-                    found = map.next_value_seed(Field(self.0))?;
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            match self.0 {
+                [] => serde::Deserialize::deserialize(d).map(Some),
+                _ => d.deserialize_map(self),
             }
-            Ok(found)
         }
     }
-    impl<'de> DeserializeSeed<'de> for Field<'_> {
-        type Value = Option<serde_json::Value>;
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Field<'_> {
+    impl<'de> Visitor<'de> for At<'_> {
         type Value = Option<serde_json::Value>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an object of values")
+            f.write_str("an object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut found = None;
             while let Some(name) = map.next_key::<Cow<'de, str>>()? {
-                if name == self.0 {
-                    found = Some(map.next_value::<serde_json::Value>()?);
+                if name == self.0[0] {
+                    found = map.next_value_seed(At(&self.0[1..]))?;
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -385,7 +363,7 @@ pub fn value_in_row(row_json: &str, key: &str) -> Option<String> {
     }
 
     let mut de = serde_json::Deserializer::from_str(row_json);
-    let value = Row(key).deserialize(&mut de).ok()?;
+    let value = At(&["values", key]).deserialize(&mut de).ok()?;
     de.end().ok()?;
     match value? {
         serde_json::Value::String(s) => Some(s),
