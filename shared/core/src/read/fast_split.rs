@@ -39,6 +39,9 @@ pub struct FastCsvSplitter {
     chunk_first_line: u64,
     /// Bytes per chunk, estimated from the records around the header.
     target: u64,
+    /// Record ends seen (out of quotes) since the chunk's start: a chunk also ends at
+    /// `chunk_rows` of them, so short rows after long ones never make a chunk of millions.
+    records: u32,
     chunks: u32,
     utf8: Utf8Stats,
     utf8_carry: Vec<u8>,
@@ -76,6 +79,7 @@ impl FastCsvSplitter {
             chunk_start: 0,
             chunk_first_line: 0,
             target: u64::MAX,
+            records: 0,
             chunks: 0,
             utf8: Utf8Stats::default(),
             utf8_carry: Vec::new(),
@@ -224,7 +228,7 @@ impl FastCsvSplitter {
                     if !crlf {
                         self.line += 1;
                     }
-                    if !self.in_quotes && abs + 1 - self.chunk_start >= self.target {
+                    if !self.in_quotes && self.record_ends(abs + 1) {
                         out.push(self.cut(abs + 1));
                     }
                 }
@@ -234,7 +238,7 @@ impl FastCsvSplitter {
                     // boundary only makes a chunk longer).
                     self.line += 1;
                     let lone = data.get(pos + 1).is_some_and(|b| *b != b'\n');
-                    if lone && !self.in_quotes && abs + 1 - self.chunk_start >= self.target {
+                    if lone && !self.in_quotes && self.record_ends(abs + 1) {
                         out.push(self.cut(abs + 1));
                     }
                 }
@@ -243,6 +247,12 @@ impl FastCsvSplitter {
         self.after_cr = data.last() == Some(&b'\r');
         self.offset = base + data.len() as u64;
         out
+    }
+
+    /// Counts a record ending at `end`; whether the chunk ends there (by bytes or records).
+    fn record_ends(&mut self, end: u64) -> bool {
+        self.records += 1;
+        end - self.chunk_start >= self.target || self.records >= self.opts.chunk_rows
     }
 
     fn cut(&mut self, end: u64) -> ChunkSpec {
@@ -254,6 +264,7 @@ impl FastCsvSplitter {
             records: 0,
         };
         self.chunks += 1;
+        self.records = 0;
         self.chunk_start = end;
         self.chunk_first_line = self.line;
         spec
@@ -353,6 +364,26 @@ mod tests {
         }
         let (chunks, _) = fast(&data, 100, 4096);
         assert!((8..=14).contains(&chunks.len()), "{} chunks", chunks.len());
+    }
+
+    #[test]
+    fn short_rows_after_long_ones_still_make_chunks_of_chunk_rows() {
+        // The byte target comes from the first records: here 200 times the later rows' size.
+        let mut data = b"id,name\n".to_vec();
+        for i in 0..20 {
+            data.extend_from_slice(format!("{i},{}\n", "x".repeat(1000)).as_bytes());
+        }
+        for i in 20..10_000 {
+            data.extend_from_slice(format!("{i},a\n").as_bytes());
+        }
+        for block in [7, 4096, 1 << 20] {
+            let (chunks, _) = fast(&data, 100, block);
+            assert!(chunks.len() >= 100, "block {block}: {} chunks", chunks.len());
+            for c in &chunks {
+                let rows = data[c.start as usize..c.end as usize].iter().filter(|b| **b == b'\n').count();
+                assert!(rows <= 100, "block {block}: {c:?} holds {rows} rows");
+            }
+        }
     }
 
     #[test]
