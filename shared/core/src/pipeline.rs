@@ -61,8 +61,9 @@ pub struct ChunkOutput {
     pub invalid: Vec<u8>,
     /// Messages, JSON lines.
     pub messages: String,
-    /// The chunk's part of `errors.jsonl` when no duplicate touches it.
-    pub errors: String,
+    /// The chunk's part of `errors.jsonl` when no duplicate touches it; `None` when that is
+    /// `messages` (no skipped-row note), stored once.
+    pub errors: Option<String>,
     /// The chunk's part of `results.csv` when no duplicate touches it.
     pub results: String,
     /// Row index of `rows` (see [`RowSpan::read_index`]).
@@ -95,7 +96,9 @@ pub enum Section {
 
 /// Where the sections of a stored chunk output lie. The object is one file per chunk (a file
 /// per section cost eight creates, renames and deletes per chunk): an 8-byte tag, the eight
-/// section lengths as little-endian u64, then the sections in [`Section`] order.
+/// section lengths as little-endian u64, then the sections in [`Section`] order. The length of
+/// [`Section::Errors`] may be [`OutputLayout::SAME_AS_MESSAGES`]: the section is then not
+/// stored and its range is that of the messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLayout {
     ranges: [std::ops::Range<u64>; 8],
@@ -105,16 +108,22 @@ impl OutputLayout {
     /// Bytes of the header.
     pub const HEADER_LEN: u64 = 8 + 8 * 8;
     const TAG: &'static [u8; 8] = b"SLCHUNK1";
+    /// The length that stores the errors as the messages.
+    pub const SAME_AS_MESSAGES: u64 = u64::MAX;
 
     /// The layout of sections of these lengths.
-    fn of(lengths: [u64; 8]) -> OutputLayout {
+    fn of(lengths: [u64; 8]) -> Result<OutputLayout, String> {
         let mut at = Self::HEADER_LEN;
-        let ranges = lengths.map(|len| {
-            let range = at..at + len;
-            at += len;
-            range
-        });
-        OutputLayout { ranges }
+        let mut ranges: [std::ops::Range<u64>; 8] = Default::default();
+        for (i, len) in lengths.into_iter().enumerate() {
+            ranges[i] = if i == Section::Errors as usize && len == Self::SAME_AS_MESSAGES {
+                ranges[Section::Messages as usize].clone()
+            } else {
+                let end = at.checked_add(len).ok_or("chunk output: section lengths overflow")?;
+                std::mem::replace(&mut at, end)..end
+            };
+        }
+        Ok(OutputLayout { ranges })
     }
 
     /// Reads the header at the start of a stored chunk output.
@@ -127,7 +136,7 @@ impl OutputLayout {
         for (len, bytes) in lengths.iter_mut().zip(fields[8..].chunks_exact(8)) {
             *len = u64::from_le_bytes(bytes.try_into().map_err(|_| "chunk output: header cut short")?);
         }
-        Ok(OutputLayout::of(lengths))
+        OutputLayout::of(lengths)
     }
 
     /// Where a section lies in the object.
@@ -143,7 +152,7 @@ impl OutputLayout {
 
     /// The object's size.
     pub fn total_len(&self) -> u64 {
-        self.ranges[7].end
+        self.ranges[Section::Rows as usize].end
     }
 }
 
@@ -152,6 +161,7 @@ impl ChunkOutput {
     /// rows are not copied into one buffer).
     pub fn into_parts(self) -> Vec<Vec<u8>> {
         let ChunkOutput { counts: _, keys, rows, invalid, messages, errors, results, rows_index, invalid_index } = self;
+        let errors_are_messages = errors.is_none();
         let mut key_bytes = Vec::with_capacity(keys.len() * KeyEntry::ENCODED_LEN);
         for k in &keys {
             k.encode(&mut key_bytes);
@@ -162,15 +172,17 @@ impl ChunkOutput {
             rows_index,
             invalid_index,
             messages.into_bytes(),
-            errors.into_bytes(),
+            errors.map(String::into_bytes).unwrap_or_default(),
             results.into_bytes(),
             invalid,
             rows,
         ];
         let mut header = Vec::with_capacity(OutputLayout::HEADER_LEN as usize);
         header.extend_from_slice(OutputLayout::TAG);
-        for section in &sections {
-            header.extend_from_slice(&(section.len() as u64).to_le_bytes());
+        for (i, section) in sections.iter().enumerate() {
+            let same = i == Section::Errors as usize && errors_are_messages;
+            let len = if same { OutputLayout::SAME_AS_MESSAGES } else { section.len() as u64 };
+            header.extend_from_slice(&len.to_le_bytes());
         }
         let mut parts = Vec::with_capacity(1 + sections.len());
         parts.push(header);
@@ -586,7 +598,7 @@ mod tests {
             rows: b"{\"line\":2}\n".to_vec(),
             invalid: b"{\"line\":3}\n".to_vec(),
             messages: "m\n".into(),
-            errors: String::new(),
+            errors: Some(String::new()),
             results: "r,\r\n".into(),
             rows_index: vec![1; 16],
             invalid_index: vec![2; 16],
@@ -606,7 +618,19 @@ mod tests {
         assert_eq!(section(Section::RowsIndex), output.rows_index.as_slice());
         assert_eq!(section(Section::InvalidIndex), output.invalid_index.as_slice());
 
+        // Errors that are the messages are stored once and read from the messages.
+        let same = ChunkOutput { errors: None, messages: "e\n".into(), ..output.clone() };
+        let object: Vec<u8> = same.clone().into_parts().concat();
+        let layout = OutputLayout::parse(&object).expect("a header");
+        assert_eq!(layout.total_len(), object.len() as u64);
+        assert_eq!(layout.range(Section::Errors), layout.range(Section::Messages));
+        assert_eq!(&object[layout.range(Section::Rows).start as usize..], same.rows.as_slice());
+        assert_eq!(&object[layout.range(Section::Results).start as usize..][..4], b"r,\r\n");
+
         assert!(OutputLayout::parse(&object[..20]).is_err(), "a short header");
+        let mut huge = object[..OutputLayout::HEADER_LEN as usize].to_vec();
+        huge[8..16].copy_from_slice(&(u64::MAX - 8).to_le_bytes());
+        assert!(OutputLayout::parse(&huge).is_err(), "lengths past the end of u64");
         assert!(OutputLayout::parse(&[0; 80]).is_err(), "another kind of object");
     }
 }

@@ -35,8 +35,9 @@ pub struct JsonSink<'s> {
     pub invalid: JsonOut,
     /// Every message (errors, warnings, skipped-row notes), one JSON object per line.
     pub messages: String,
-    /// Errors and warnings as `errors.jsonl` lines.
-    pub errors: String,
+    /// Errors and warnings as `errors.jsonl` lines; `None` while they are `messages` itself
+    /// (no skipped-row note came yet), so error-heavy chunks hold and write them once.
+    pub errors: Option<String>,
     /// Every message as `results.csv` lines.
     pub results: String,
     /// Where each row of `rows` starts (see [`crate::pipeline::RowSpan`]).
@@ -55,7 +56,7 @@ impl<'s> JsonSink<'s> {
             rows: JsonOut::new(),
             invalid: JsonOut::new(),
             messages: String::new(),
-            errors: String::new(),
+            errors: None,
             results: String::new(),
             rows_index: Vec::new(),
             invalid_index: Vec::new(),
@@ -73,9 +74,11 @@ impl<'s> JsonSink<'s> {
     fn message(&mut self, e: &RowError) {
         let start = self.messages.len();
         e.write_jsonl(&mut self.messages);
-        if e.severity != crate::results::Severity::Info {
-            let line = self.messages[start..].to_string();
-            self.errors.push_str(&line);
+        let note = e.severity == crate::results::Severity::Info;
+        match &mut self.errors {
+            None if note => self.errors = Some(self.messages[..start].to_string()),
+            Some(errors) if !note => errors.push_str(&self.messages[start..]),
+            _ => {}
         }
         e.write_results_csv(&mut self.results);
     }

@@ -16,6 +16,8 @@ struct Output {
     valid: String,
     /// Messages, as written.
     messages: Vec<RowError>,
+    /// `errors.jsonl` lines, `None` when they are the messages as written.
+    errors: Option<String>,
     counts: Counts,
     keys: Vec<KeyEntry>,
 }
@@ -77,7 +79,7 @@ fn run_bytes(schema: &Schema, buf: &[u8], dedupe: bool) -> Output {
         sink.rows.as_str().lines().chain(sink.invalid.as_str().lines()).map(str::to_string).collect();
     rows.sort_by_key(|r| finalize::row_line(r.as_bytes()));
     let messages = sink.messages.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    Output { rows, valid: sink.rows.as_str().to_string(), messages, counts, keys }
+    Output { rows, valid: sink.rows.as_str().to_string(), messages, errors: sink.errors, counts, keys }
 }
 
 fn run(yaml: &str, csv: &str) -> Output {
@@ -388,6 +390,18 @@ fn a_row_repeating_the_header_is_skipped_with_a_note() {
     // A one-column file's value may be its header's name.
     let one = run("name: one\nfields:\n  - key: status\n", "status\nstatus\n");
     assert!(one.issues().is_empty() && one.counts.rows == 1);
+}
+
+#[test]
+fn errors_are_kept_apart_from_the_messages_only_once_a_note_comes() {
+    let out = run(THREE, "a,b,c\n1,2\n3,4\n");
+    assert_eq!(out.issues(), ["2 too_few_columns -", "3 too_few_columns -"]);
+    assert_eq!(out.errors, None, "every message is an error: stored once");
+    let out = run(THREE, "a,b,c\n1,2\n\n3,4\n");
+    assert_eq!(out.issues(), ["2 too_few_columns -", "3 empty_row_skipped -", "4 too_few_columns -"]);
+    let errors = out.errors.expect("a note came");
+    let lines: Vec<RowError> = errors.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines, [out.messages[0].clone(), out.messages[2].clone()]);
 }
 
 #[test]
