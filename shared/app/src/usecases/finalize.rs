@@ -137,45 +137,78 @@ impl App {
             .map(|(i, c)| (i, duplicates_in(&dups, c.first_line, chunks.get(i + 1).map(|n| n.first_line)).to_vec()))
             .filter(|(_, d)| !d.is_empty())
             .collect();
-        let mut ahead = std::collections::VecDeque::new();
-        let mut pending = touched.into_iter();
         let window = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) + 1;
-        for (i, c) in chunks.iter().enumerate() {
-            while ahead.len() < window
-                && let Some((j, mine)) = pending.next()
-            {
-                let (spec, layout) = (chunks[j], layouts[j].clone());
-                let patch = self.spawn_patch(loaded.clone(), output_key(spec.index), layout, keep, mine);
-                ahead.push_back((j, patch));
-            }
-            if ahead.front().is_some_and(|(j, _)| *j == i) {
-                let (_, task) = ahead.pop_front().expect("checked above");
-                let patched = task.await.map_err(|e| AppError::Internal(format!("patch task failed: {e}")))??;
-                let rows_at = layouts[i].range(Section::Rows).start;
-                let segments = patched
-                    .pieces
-                    .into_iter()
-                    .filter_map(|piece| match piece {
-                        Piece::Copy(range) if range.is_empty() => None,
-                        Piece::Copy(range) => Some(Segment::Range(rows_at + range.start..rows_at + range.end)),
-                        Piece::Text(text) => Some(Segment::Bytes(text.into())),
-                    })
-                    .collect();
-                rows_out.append_segments(&output_key(c.index), segments).await?;
-                errors_out.write(patched.errors.into()).await?;
-                results_out.write(patched.results.into()).await?;
-            } else {
-                let (key, layout) = (output_key(c.index), &layouts[i]);
-                if keep != RowsKept::None {
-                    append_section(rows_out.as_mut(), &key, layout, Section::Rows).await?;
+        // The rows file is written by one task and the two message files by another, side by
+        // side: for a file of invalid rows they are as large as the rows.
+        let (rows_tx, mut rows_rx) = tokio::sync::mpsc::channel::<(String, Vec<Segment>)>(window);
+        let (side_tx, mut side_rx) = tokio::sync::mpsc::channel::<SidePart>(window);
+        let lost = || AppError::Internal("a result file's writer stopped".into());
+        let plan = async move {
+            let mut ahead = std::collections::VecDeque::new();
+            let mut pending = touched.into_iter();
+            for (i, c) in chunks.iter().enumerate() {
+                while ahead.len() < window
+                    && let Some((j, mine)) = pending.next()
+                {
+                    let (spec, layout) = (chunks[j], layouts[j].clone());
+                    let patch = self.spawn_patch(loaded.clone(), output_key(spec.index), layout, keep, mine);
+                    ahead.push_back((j, patch));
                 }
-                append_section(errors_out.as_mut(), &key, layout, Section::Errors).await?;
-                append_section(results_out.as_mut(), &key, layout, Section::Results).await?;
+                let key = output_key(c.index);
+                let layout = &layouts[i];
+                if ahead.front().is_some_and(|(j, _)| *j == i) {
+                    let (_, task) = ahead.pop_front().expect("checked above");
+                    let patched = task.await.map_err(|e| AppError::Internal(format!("patch task failed: {e}")))??;
+                    let rows_at = layout.range(Section::Rows).start;
+                    let segments = patched
+                        .pieces
+                        .into_iter()
+                        .filter_map(|piece| match piece {
+                            Piece::Copy(range) if range.is_empty() => None,
+                            Piece::Copy(range) => Some(Segment::Range(rows_at + range.start..rows_at + range.end)),
+                            Piece::Text(text) => Some(Segment::Bytes(text.into())),
+                        })
+                        .collect();
+                    rows_tx.send((key, segments)).await.map_err(|_| lost())?;
+                    side_tx
+                        .send(SidePart::Text(patched.errors.into(), patched.results.into()))
+                        .await
+                        .map_err(|_| lost())?;
+                } else {
+                    let rows = layout.range(Section::Rows);
+                    if keep != RowsKept::None && !rows.is_empty() {
+                        rows_tx.send((key.clone(), vec![Segment::Range(rows)])).await.map_err(|_| lost())?;
+                    }
+                    side_tx.send(SidePart::Sections(key, layout.clone())).await.map_err(|_| lost())?;
+                }
             }
-        }
-        rows_out.finish().await?;
-        errors_out.finish().await?;
-        results_out.finish().await?;
+            Ok::<_, AppError>(())
+        };
+        let rows = async move {
+            while let Some((key, segments)) = rows_rx.recv().await {
+                rows_out.append_segments(&key, segments).await?;
+            }
+            rows_out.finish().await?;
+            Ok::<_, AppError>(())
+        };
+        let side = async move {
+            while let Some(part) = side_rx.recv().await {
+                match part {
+                    SidePart::Text(errors, results) => {
+                        errors_out.write(errors).await?;
+                        results_out.write(results).await?;
+                    }
+                    SidePart::Sections(key, layout) => {
+                        append_section(errors_out.as_mut(), &key, &layout, Section::Errors).await?;
+                        append_section(results_out.as_mut(), &key, &layout, Section::Results).await?;
+                    }
+                }
+            }
+            errors_out.finish().await?;
+            results_out.finish().await?;
+            Ok::<_, AppError>(())
+        };
+        tokio::try_join!(plan, rows, side)?;
         tracing::debug!(
             import_id = %id,
             duplicates = dups.len(),
@@ -329,6 +362,12 @@ impl App {
             .await
         })
     }
+}
+
+/// A chunk's share of `errors.jsonl` and `results.csv`: rebuilt, or its stored sections.
+enum SidePart {
+    Text(Bytes, Bytes),
+    Sections(String, OutputLayout),
 }
 
 /// Reads one section of a chunk output (nothing for an empty one: a store cannot read an empty
