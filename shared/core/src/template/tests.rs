@@ -254,6 +254,13 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[0].validators[0].one_of[1]",
         "repeats fields[0].validators[0].one_of[0]",
     );
+    // A long list is checked whole: the repeat at its end names the value it repeats.
+    let long: Vec<String> = (0..50_000).map(|i| format!("v{i}")).chain(["V123".to_string()]).collect();
+    check(
+        &format!("  - key: s\n    type: enum\n    case_insensitive: true\n    values: [{}]\n", long.join(", ")),
+        "fields[0].values[50000]",
+        "repeats fields[0].values[123]",
+    );
     check("  - key: a\n    values: [x]\n", "fields[0].values", "applies to enum and multi_enum fields, not text");
     check(
         "  - key: a\n    validators:\n      - min_length: 1\n        max_length: 3\n",
