@@ -22,7 +22,7 @@ use sluice_app::model::{Import, ImportFilter, ImportId, TemplateId};
 use sluice_app::{CreateImport, keys};
 use sluice_core::ImportStatus;
 use sluice_core::settings::SettingsPatch;
-use sluice_core::template::{FieldSpec, Schema, TemplateSpec, TemplateSyntax, parse_template};
+use sluice_core::template::{FieldSpec, MAX_TEMPLATE_BYTES, Schema, TemplateSpec, TemplateSyntax, parse_template};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::ApiState;
@@ -601,9 +601,6 @@ fn template_json(view: &sluice_app::usecases::TemplateView) -> Value {
         "template": view.spec,
     })
 }
-
-/// Largest template body.
-const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
 
 /// Reads a template body as JSON, or as YAML with `Content-Type: application/yaml`.
 async fn template_body(req: Request) -> ApiResult<TemplateSpec> {

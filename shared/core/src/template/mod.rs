@@ -68,6 +68,10 @@ impl TemplateSyntax {
 /// multi-line scalar named a thousand times) otherwise expand into gigabytes before any check.
 const MAX_ALIAS_EXPANSION: usize = 8 << 20;
 
+/// The largest template text, as a file or an API body: a megabyte holds a template of
+/// thousands of fields or a hundred thousand choices.
+pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
 /// Refuses a YAML template whose aliases expand it past [`MAX_ALIAS_EXPANSION`]. The document is
 /// walked as YAML reads it, aliases replayed, adding up the bytes of every scalar and 8 for each
 /// other node, and nothing kept: the walk stops at the bound, in the memory of the text alone.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_core::template::{TemplateSpec, TemplateSyntax, parse_template};
+use sluice_core::template::{MAX_TEMPLATE_BYTES, TemplateSpec, TemplateSyntax, parse_template};
 
 /// Exit code of a usage error (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
@@ -177,8 +177,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Reads a template file, naming the file and the fault's path on error.
 pub fn load_template(path: &std::path::Path) -> Result<TemplateSpec, UsageError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("cannot read template {}: {e}", path.display())))?;
+    use std::io::Read;
+    let cannot = |e: std::io::Error| UsageError(format!("cannot read template {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(UsageError(format!("template {} is not a file", path.display())));
+    }
+    // One byte past the limit tells a file that is too large, even one that grows meanwhile.
+    let mut bytes = Vec::new();
+    file.take(MAX_TEMPLATE_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(UsageError(format!(
+            "template {} is larger than {} KiB, the most a template may be (here and in the API)",
+            path.display(),
+            MAX_TEMPLATE_BYTES >> 10
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        UsageError(format!("template {}: not UTF-8 text (byte {})", path.display(), e.utf8_error().valid_up_to()))
+    })?;
     let syntax = TemplateSyntax::from_file_name(&path.to_string_lossy());
     parse_template(&text, syntax).map_err(|e| UsageError(format!("template {}: {e}", path.display())))
 }
