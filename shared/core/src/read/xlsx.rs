@@ -248,8 +248,51 @@ fn other_document(lower_name: &str) -> Option<&'static str> {
     })
 }
 
+/// A name the zip's central directory lists twice (part names compare ignoring case, as Office
+/// reads them). `None` too when the directory cannot be walked here (ZIP64, a damaged end
+/// record): the zip reader then judges the file.
+fn listed_twice<R: Read + Seek>(reader: &mut R) -> Option<String> {
+    let u16_at = |b: &[u8], at: usize| b.get(at..at + 2).map(|x| u16::from_le_bytes([x[0], x[1]]) as usize);
+    let u32_at = |b: &[u8], at: usize| b.get(at..at + 4).map(|x| u32::from_le_bytes([x[0], x[1], x[2], x[3]]));
+    let len = reader.seek(SeekFrom::End(0)).ok()?;
+    // The end record: 22 bytes and a comment of at most 65,535.
+    let tail_len = len.min(22 + 0xFFFF);
+    reader.seek(SeekFrom::Start(len - tail_len)).ok()?;
+    let mut tail = vec![0u8; tail_len as usize];
+    reader.read_exact(&mut tail).ok()?;
+    let end = tail.windows(4).rposition(|w| w == b"PK\x05\x06")?;
+    let (count, size) = (u16_at(&tail, end + 10)?, u32_at(&tail, end + 12)?);
+    if count == 0xFFFF || size == u32::MAX || u64::from(size) > 64 << 20 {
+        return None;
+    }
+    let start = (len - tail_len + end as u64).checked_sub(u64::from(size))?;
+    reader.seek(SeekFrom::Start(start)).ok()?;
+    let mut directory = vec![0u8; size as usize];
+    reader.read_exact(&mut directory).ok()?;
+    let mut names = std::collections::HashSet::new();
+    let mut at = 0;
+    for _ in 0..count {
+        if directory.get(at..at + 4)? != b"PK\x01\x02" {
+            return None;
+        }
+        let name_len = u16_at(&directory, at + 28)?;
+        let rest = name_len + u16_at(&directory, at + 30)? + u16_at(&directory, at + 32)?;
+        let name = String::from_utf8_lossy(directory.get(at + 46..at + 46 + name_len)?);
+        if !names.insert(name.to_lowercase()) {
+            return Some(name.into_owned());
+        }
+        at += 46 + rest;
+    }
+    None
+}
+
 /// Checks the zip directory and the parts calamine loads whole, within limits, before opening.
 pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(), XlsxError> {
+    // A part listed twice is read as one copy by some tools and as the other by others (a way
+    // to show a scanner one sheet and import another); the zip reader keeps only the last.
+    if let Some(twice) = listed_twice(reader) {
+        return Err(XlsxError::NotAWorkbook(format!("the zip lists {twice} twice; the file is damaged")));
+    }
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| XlsxError::NotAWorkbook(e.to_string()))?;
     if zip.len() > limits.max_entries {
         return Err(XlsxError::TooManyEntries { count: zip.len(), limit: limits.max_entries });
@@ -519,6 +562,12 @@ where
         .collect();
     if worksheets.is_empty() {
         return Err(XlsxError::NoWorksheets.into());
+    }
+    // Excel refuses two sheets of one name (whatever the case): a sheet named would be either.
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = tabs.iter().find(|t| !seen.insert(t.name.to_lowercase())) {
+        let name = &twice.name;
+        return Err(XlsxError::NotAWorkbook(format!("two sheets are named {name:?}; the file is damaged")).into());
     }
     let no_cells = |i: u32, tab: &calamine::Sheet| XlsxError::NoCells {
         position: i,
