@@ -2005,18 +2005,23 @@ pub fn parse_datetime(
     }
     if let Some(fmt) = format
         && let Ok(tm) = jiff::fmt::strtime::BrokenDownTime::parse(fmt, s)
-        && let Ok(dt) = tm.to_datetime()
     {
-        let written = || {
-            let mut again = jiff::fmt::strtime::BrokenDownTime::from(dt);
-            again.set_offset(tm.offset());
-            again.to_string(fmt).ok()
-        };
-        if let Some(message) = misread_by_format(fmt, s, dt.year(), written) {
-            return Err(Fault::new(codes::INVALID_DATETIME, message));
+        if let Ok(dt) = tm.to_datetime() {
+            let written = || {
+                let mut again = jiff::fmt::strtime::BrokenDownTime::from(dt);
+                again.set_offset(tm.offset());
+                again.to_string(fmt).ok()
+            };
+            if let Some(message) = misread_by_format(fmt, s, dt.year(), written) {
+                return Err(Fault::new(codes::INVALID_DATETIME, message));
+            }
+            let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
+            return Ok((dt, offset));
         }
-        let offset = tm.offset().map(|o| o.seconds()).unwrap_or(default_offset);
-        return Ok((dt, offset));
+        // `%s`: seconds since 1970-01-01 UTC, an instant without civil fields, kept in UTC.
+        if let Ok(instant) = tm.to_timestamp() {
+            return Ok((instant.to_zoned(jiff::tz::TimeZone::UTC).datetime(), 0));
+        }
     }
     if format.is_some()
         && let Some(parsed) = iso()

@@ -891,6 +891,22 @@ fn a_datetime_format_is_read_with_strftime_and_may_carry_an_offset() {
 }
 
 #[test]
+fn a_datetime_format_of_unix_seconds_reads_an_instant_in_utc() {
+    let epoch = kind("type: datetime, format: '%s'");
+    let offset = ParseOptions { offset_seconds: 3600, ..iso() };
+    table(
+        &epoch,
+        &offset,
+        &[
+            ("1700000000", "\"2023-11-14T22:13:20Z\""),
+            ("0", "\"1970-01-01T00:00:00Z\""),
+            ("-86400", "\"1969-12-31T00:00:00Z\""),
+            ("17e8", "!invalid_datetime"),
+        ],
+    );
+}
+
+#[test]
 fn spreadsheet_serials_count_days_in_either_date_system() {
     let check = |serial: f64, is_1904: bool, expected: Option<&str>| {
         let got = excel_serial_to_datetime(serial, is_1904).map(|dt| dt.to_string());

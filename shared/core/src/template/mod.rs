@@ -1311,7 +1311,7 @@ fn compile_field(
         ));
     }
     if let Some(format) = &f.format {
-        check_format(format).map_err(|m| TemplateError::at(format!("{path}.format"), m))?;
+        check_format(format, t == T::Date).map_err(|m| TemplateError::at(format!("{path}.format"), m))?;
     }
     let label = f.label.clone().filter(|l| !l.trim().is_empty()).unwrap_or_else(|| f.key.clone());
     let mut json_key = String::with_capacity(f.key.len() + 4);
@@ -1404,8 +1404,9 @@ const UNREADABLE_CONVERSIONS: &str = "cx+";
 
 /// Refuses a date or date-time `format` that names no whole date (`%H:%M` for a date, `hello`),
 /// holds a conversion strftime does not have (`%K`) or one the reader cannot read back (`%c`):
-/// every cell not in ISO form would be refused.
-fn check_format(format: &str) -> Result<(), String> {
+/// every cell not in ISO form would be refused. A date's format cannot be `%s`, an instant whose
+/// day depends on the time zone.
+fn check_format(format: &str, date: bool) -> Result<(), String> {
     // The conversions a format holds, past `%` and any flags, width or precision.
     let mut conversions = Vec::new();
     let mut chars = format.chars();
@@ -1424,6 +1425,12 @@ fn check_format(format: &str) -> Result<(), String> {
         }
     }
     let has = |set: &str| conversions.iter().any(|c| set.contains(*c));
+    if date && has("s") {
+        return Err(format!(
+            "the format {format:?}: %s reads seconds since 1970, an instant whose day depends on the time zone; \
+             make the field a datetime"
+        ));
+    }
     let year = has("YyCGg");
     let iso_week = has("Gg") && has("V") && has("uwaA");
     if has("FDs") || (year && has("mbBh") && has("de")) || (year && has("j")) || iso_week {

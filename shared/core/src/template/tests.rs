@@ -347,6 +347,7 @@ fn compile_errors_name_the_path_of_the_offending_key() {
     );
     check("  - key: d\n    type: date\n    format: \"%H:%M\"\n", "fields[0].format", "names no whole date");
     check("  - key: d\n    type: date\n    format: hello\n", "fields[0].format", "names no whole date");
+    check("  - key: d\n    type: date\n    format: \"%s\"\n", "fields[0].format", "make the field a datetime");
     check("  - key: d\n    type: datetime\n    format: \"%Y\"\n", "fields[0].format", "names no whole date");
     check("  - key: d\n    type: date\n    format: \"%d/%m/%Y %K\"\n", "fields[0].format", "invalid format");
     check("  - key: d\n    type: date\n    format: \"%c\"\n", "fields[0].format", "%c cannot be read back");
