@@ -9,6 +9,7 @@ use crate::convert::{
     read_integer, trim,
 };
 use crate::settings::{DateOrder, Settings, SettingsPatch};
+use crate::value::composed;
 
 /// A template whose fields fit `rows` (sample values, one `Vec` per row, aligned with `headers`).
 /// When the values are written as one locale writes them (`12/31/2024`, `1.234,56`), the
@@ -59,7 +60,10 @@ pub fn infer_template(name: &str, headers: &[String], rows: &[Vec<String>]) -> T
         }
         let mut field = infer_field(key, header, values, &opts, numbers_named);
         let label = field.label.clone().unwrap_or_else(|| field.key.clone());
-        if !trim(&label).is_empty() && taken.iter().any(|t| t.to_lowercase() == trim(&label).to_lowercase()) {
+        // Compared as a template check compares labels: but for case and Unicode composition
+        // (`Prénom` written precomposed or as `e` and an accent).
+        let same = |a: &str, b: &str| composed(a).to_lowercase() == composed(b).to_lowercase();
+        if !trim(&label).is_empty() && taken.iter().any(|t| same(t, trim(&label))) {
             field.label = Some(format!("{} (column {})", trim(header), c + 1));
         }
         taken.push(field.key.clone());
@@ -218,9 +222,27 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
     rows.iter().position(names).unwrap_or(0)
 }
 
+/// A key from a header: lower-case ASCII words joined by `_`, accents taken off Latin letters
+/// (`Prénom` is `prenom`, `Straße` `strasse`); `column_N` when nothing is left.
 fn key_for(header: &str, column: usize) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
     let mut key = String::new();
-    for ch in trim(header).chars().flat_map(char::to_lowercase) {
+    let mut plain = String::new();
+    for ch in trim(header).nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase) {
+        match ch {
+            'ß' => plain.push_str("ss"),
+            'æ' => plain.push_str("ae"),
+            'œ' => plain.push_str("oe"),
+            'þ' => plain.push_str("th"),
+            'ø' => plain.push('o'),
+            'ł' => plain.push('l'),
+            'đ' | 'ð' => plain.push('d'),
+            'ı' => plain.push('i'),
+            _ => plain.push(ch),
+        }
+    }
+    for ch in plain.chars() {
         // `#` and `%` are words to the mapping (`Discount %` is not `Discount`), so to keys too.
         let word = match ch {
             '#' => Some("number"),
@@ -509,6 +531,29 @@ mod tests {
             ]
         );
         assert_eq!(t.settings.mapping, None, "no mapping by position, which a column inserted would shift");
+        crate::template::Schema::compile(t).unwrap();
+    }
+
+    #[test]
+    fn accented_headers_make_plain_keys_and_one_written_two_ways_gets_its_own_label() {
+        // `Prénom` precomposed, then as `e` and a combining accent: the same name to a template.
+        let headers: Vec<String> =
+            ["Pr\u{e9}nom", "Pre\u{301}nom", "Straße", "Łódź", "Ærø", "Имя"].map(String::from).to_vec();
+        let rows = vec![["a", "b", "c", "d", "e", "f"].map(String::from).to_vec()];
+        let t = infer_template("t", &headers, &rows);
+        let got: Vec<(&str, &str)> =
+            t.fields.iter().map(|f| (f.key.as_str(), f.label.as_deref().unwrap_or(&f.key))).collect();
+        assert_eq!(
+            got,
+            [
+                ("prenom", "Pr\u{e9}nom"),
+                ("prenom_2", "Pre\u{301}nom (column 2)"),
+                ("strasse", "Straße"),
+                ("lodz", "Łódź"),
+                ("aero", "Ærø"),
+                ("column_6", "Имя")
+            ]
+        );
         crate::template::Schema::compile(t).unwrap();
     }
 
