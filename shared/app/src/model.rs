@@ -131,6 +131,13 @@ pub struct Detected {
     /// Byte sequences that were not valid in the encoding.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invalid_byte_sequences: u64,
+    /// Lines of a file read in a guessed single-byte encoding that were UTF-8 and read as such
+    /// (two exports joined), and the first of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub utf8_lines: u64,
+    /// See `utf8_lines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_utf8_line: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

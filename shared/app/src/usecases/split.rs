@@ -464,9 +464,13 @@ impl App {
         }
         let mut source = import.upload.key.clone();
         let mut source_size = size;
+        let mut utf8_lines = (0, None);
         if let Some(enc) = transcode_from {
             let dest = keys::normalized(tenant, id, generation);
-            source_size = self.transcode(&import.upload.key, start_offset, size, enc, &dest).await?;
+            // An encoding guessed from the bytes leaves lines that are UTF-8 as they are.
+            let guessed = legacy.is_some();
+            (source_size, utf8_lines) =
+                self.transcode(&import.upload.key, start_offset, size, enc, guessed, &dest).await?;
             source = dest;
             start_offset = 0;
         }
@@ -510,6 +514,8 @@ impl App {
             // Not the encoding set: by its mark, or by its bytes.
             encoding_detected: setting != Some(encoding),
             delimiter: Some(if delimiter == b'\t' { "\\t".to_string() } else { (delimiter as char).to_string() }),
+            utf8_lines: utf8_lines.0,
+            first_utf8_line: utf8_lines.1,
             ..Detected::default()
         };
         let layout = ChunkLayout::Csv {
@@ -725,10 +731,14 @@ impl App {
         from: u64,
         size: u64,
         encoding: Charset,
+        keep_utf8_lines: bool,
         dest: &str,
-    ) -> Result<u64, SplitFault> {
+    ) -> Result<(u64, (u64, Option<u64>)), SplitFault> {
         let mut writer = self.blobs.writer(dest).await?;
         let mut transcoder = Transcoder::new(encoding);
+        if keep_utf8_lines {
+            transcoder = transcoder.keeping_utf8_lines();
+        }
         let mut offset = from;
         let block = self.limits.block_bytes.max(1);
         while offset < size {
@@ -746,7 +756,7 @@ impl App {
             transcoder.feed(&[], true, &mut out);
             writer.write(out.into()).await?;
         }
-        Ok(writer.finish().await?)
+        Ok((writer.finish().await?, (transcoder.utf8_lines, transcoder.first_utf8_line)))
     }
 
     async fn split_xlsx(&self, import: &Import, schema: &Schema) -> Result<(Frame, CellsPlan), SplitFault> {

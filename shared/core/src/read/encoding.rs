@@ -944,6 +944,14 @@ pub struct Transcoder {
     decoder: Decoder,
     /// Input sequences that were not valid in the encoding (each written as [`MALFORMED_MARK`]).
     pub replacements: u64,
+    /// With [`Transcoder::keeping_utf8_lines`]: the start of a line not yet ended.
+    open_line: Option<Vec<u8>>,
+    /// Lines passed through as UTF-8, and the first of them (1-based, counting `\n`).
+    pub utf8_lines: u64,
+    /// See `utf8_lines`.
+    pub first_utf8_line: Option<u64>,
+    /// Lines ended so far.
+    lines: u64,
 }
 
 enum Decoder {
@@ -959,11 +967,64 @@ impl Transcoder {
             Charset::Web(e) => Decoder::Web(e.new_decoder_with_bom_removal()),
             Charset::Dos(page) => Decoder::Dos(page.high.chars().map(String::from).collect()),
         };
-        Transcoder { decoder, replacements: 0 }
+        Transcoder { decoder, replacements: 0, open_line: None, utf8_lines: 0, first_utf8_line: None, lines: 0 }
+    }
+
+    /// Passes lines that are valid UTF-8 (with a character past ASCII) through as they are, for
+    /// a file whose encoding was guessed single-byte: two exports joined, one of them UTF-8,
+    /// would otherwise show that part as mojibake (`JosÃ©`) with no error. In a single-byte
+    /// encoding such a line would be letter pairs like `Ã©` throughout, which text does not
+    /// hold. Other encodings decode every line.
+    pub fn keeping_utf8_lines(mut self) -> Transcoder {
+        let single_byte = match self.decoder {
+            Decoder::Web(ref d) => d.encoding().is_single_byte(),
+            Decoder::Dos(_) => true,
+        };
+        if single_byte {
+            self.open_line = Some(Vec::new());
+        }
+        self
     }
 
     /// Converts `input`, appending UTF-8 to `out`. `last` flushes the decoder.
     pub fn feed(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
+        let Some(mut open) = self.open_line.take() else {
+            return self.decode(input, last, out);
+        };
+        let mut rest = input;
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            let (line, after) = rest.split_at(end + 1);
+            rest = after;
+            self.lines += 1;
+            if open.is_empty() {
+                self.line(line, out);
+            } else {
+                open.extend_from_slice(line);
+                self.line(&open, out);
+                open.clear();
+            }
+        }
+        open.extend_from_slice(rest);
+        if last && !open.is_empty() {
+            self.lines += 1;
+            self.line(&open, out);
+            open.clear();
+        }
+        self.open_line = Some(open);
+    }
+
+    /// One whole line of a single-byte encoding: through as UTF-8, or decoded.
+    fn line(&mut self, line: &[u8], out: &mut Vec<u8>) {
+        if !line.is_ascii() && std::str::from_utf8(line).is_ok() {
+            self.utf8_lines += 1;
+            self.first_utf8_line.get_or_insert(self.lines);
+            out.extend_from_slice(line);
+        } else {
+            self.decode(line, false, out);
+        }
+    }
+
+    fn decode(&mut self, input: &[u8], last: bool, out: &mut Vec<u8>) {
         let decoder = match &mut self.decoder {
             Decoder::Web(decoder) => decoder,
             Decoder::Dos(high) => {
@@ -1561,6 +1622,29 @@ mod tests {
         t.feed(b"a\0,\0\x00\xD8b\0\n\0", true, &mut out);
         assert_eq!(out, b"a,\xFFb\n");
         assert_eq!(t.replacements, 1);
+    }
+
+    #[test]
+    fn lines_that_are_utf8_pass_through_a_single_byte_encoding_when_asked() {
+        let input = b"id,name\n1,Ren\xE9e\n2,Jos\xC3\xA9\r\n3,Zo\xEB\n4,Andr\xC3\xA9";
+        for block in [1, 2, 5, 64] {
+            let mut t = Transcoder::new(encoding_rs::WINDOWS_1252).keeping_utf8_lines();
+            let mut out = Vec::new();
+            let pieces: Vec<&[u8]> = input.chunks(block).collect();
+            for (i, piece) in pieces.iter().enumerate() {
+                t.feed(piece, i + 1 == pieces.len(), &mut out);
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), "id,name\n1,Renée\n2,José\r\n3,Zoë\n4,André", "block {block}");
+            assert_eq!((t.utf8_lines, t.first_utf8_line), (2, Some(3)), "block {block}");
+        }
+        // Without asking, and for an encoding of several bytes, every line is decoded.
+        let mut out = Vec::new();
+        Transcoder::new(encoding_rs::WINDOWS_1252).feed(input, true, &mut out);
+        assert!(String::from_utf8(out).unwrap().contains("JosÃ©"));
+        let mut t = Transcoder::new(encoding_rs::SHIFT_JIS).keeping_utf8_lines();
+        let mut out = Vec::new();
+        t.feed("a,é\n".as_bytes(), true, &mut out);
+        assert_eq!(t.utf8_lines, 0);
     }
 
     #[test]

@@ -374,6 +374,10 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
     if let Some(e) = &d.encoding {
         detected.push(e.to_lowercase());
     }
+    if let Some(first) = d.first_utf8_line {
+        let lines = n(d.utf8_lines, "line", "lines");
+        detected.push(format!("but {lines} in UTF-8 from line {first} (two encodings in one file)"));
+    }
     if let Some(dl) = &d.delimiter {
         detected.push(format!("delimiter '{dl}'"));
     }
