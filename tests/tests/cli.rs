@@ -723,4 +723,13 @@ fn a_sheet_given_for_a_text_file_is_named_as_unused() {
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("--sheet \"2\" was not used"), "{stderr}");
+    // So are a text file's options given for JSON.
+    let (bad, people) = ("tests/fixtures/bad/rows.json", "tests/fixtures/bad/people.yaml");
+    let args = ["import", bad, "--template", people, "--delimiter", ";", "--encoding", "latin1", "--header-row", "2"];
+    let run = sluice(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    for flag in ["--delimiter \";\"", "--encoding \"latin1\"", "--header-row \"2\""] {
+        assert!(stderr.contains(&format!("note: {flag} was not used")), "{flag}: {stderr}");
+    }
 }

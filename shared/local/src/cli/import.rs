@@ -258,11 +258,26 @@ async fn import(
     }
     if !args.quiet {
         summary(&import, file_name.as_deref(), args.out.as_deref(), started.elapsed());
-        if let (Some(sheet), Some(format @ (Format::Csv | Format::Json))) = (&args.sheet, import.detected.format) {
-            eprintln!(
-                "  note: --sheet {sheet:?} was not used: sheets are a workbook's, and this file is {}",
-                format.as_str()
-            );
+        // Options this kind of file has no use for: say so rather than seem to apply them.
+        let unused = |flag: &str, value: &str, what: &str, format: Format| {
+            eprintln!("  note: {flag} {value:?} was not used: {what}, and this file is {}", format.as_str());
+        };
+        if let Some(format) = import.detected.format {
+            if let (Some(sheet), Format::Csv | Format::Json) = (&args.sheet, format) {
+                unused("--sheet", sheet, "sheets are a workbook's", format);
+            }
+            if format != Format::Csv {
+                if let Some(delimiter) = &args.delimiter {
+                    unused("--delimiter", delimiter, "a delimiter is a text file's", format);
+                }
+                if let Some(encoding) = &args.encoding {
+                    let what = "an encoding is a text file's (JSON is read as UTF-8, or UTF-16 by its bytes)";
+                    unused("--encoding", encoding, what, format);
+                }
+            }
+            if let (Some(row), Format::Json) = (args.header_row, format) {
+                unused("--header-row", &row.to_string(), "JSON objects name their columns", format);
+            }
         }
     } else if import.status == ImportStatus::Failed {
         // Quiet keeps stderr for errors, and a failed import is one: say why.
