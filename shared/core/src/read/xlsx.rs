@@ -460,6 +460,38 @@ fn xml_fault<R: Read + Seek>(reader: R) -> Option<String> {
     None
 }
 
+/// What a calamine error means, said for someone holding the file: its own words name a byte in
+/// hex (`got 24` for `$`), print the bytes of a part that is not UTF-8, or say `Expecting a
+/// worksheet, got worksheet` for a sheet without cells.
+fn calamine_message(e: &calamine::XlsxError) -> String {
+    use calamine::XlsxError as E;
+    match e {
+        E::Alphanumeric(b) if b.is_ascii_graphic() => {
+            format!("a cell reference holds '{}', which is no column letter or row number", *b as char)
+        }
+        E::Alphanumeric(b) => {
+            format!("a cell reference holds the byte 0x{b:02X}, which is no column letter or row number")
+        }
+        E::NotAWorksheet(_) => "its XML is no worksheet with cells (no <sheetData>, or text not in UTF-8)".into(),
+        E::WorksheetNotFound(name) => {
+            format!("the workbook lists the sheet {name:?}, but no part of the zip is where its relationship points")
+        }
+        E::FileNotFound(part) => format!("the workbook names the part {part}, which the zip does not hold"),
+        E::XmlEof(tag) => {
+            let part = match tag.as_ref() {
+                "sst" => "xl/sharedStrings.xml",
+                "styleSheet" => "xl/styles.xml",
+                "workbook" => "xl/workbook.xml",
+                "Relationships" => "a relationships part (.rels)",
+                _ => "an XML part",
+            };
+            format!("{part} ends before its closing </{tag}> (cut short, or empty); the file is damaged")
+        }
+        // Bytes of a part that is not text stay out of messages.
+        other => other.to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect(),
+    }
+}
+
 /// An XML reader configured as calamine configures its own: a fault it stops at stops this too,
 /// and what it skips (comments, a prolog) this skips.
 fn calamine_xml_reader<R: Read>(part: R) -> quick_xml::Reader<std::io::BufReader<R>> {
@@ -539,8 +571,8 @@ where
         let xml =
             matches!(e, calamine::XlsxError::Xml(_) | calamine::XlsxError::XmlAttr(_) | calamine::XlsxError::XmlEof(_));
         match xml.then(|| open_reader().ok().and_then(xml_fault)).flatten() {
-            Some(at) => XlsxError::NotAWorkbook(format!("{at}: {e}")),
-            None => XlsxError::NotAWorkbook(e.to_string()),
+            Some(at) => XlsxError::NotAWorkbook(format!("{at}: {}", calamine_message(&e))),
+            None => XlsxError::NotAWorkbook(calamine_message(&e)),
         }
     };
     let open_book = || -> Result<Xlsx<R>, XlsxError> { Xlsx::new(open_reader()?).map_err(unreadable) };
@@ -648,7 +680,7 @@ where
         false if subtotals.borrow().contains(&line) => Ok(()),
         false => on_record(line, cells),
     };
-    let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: e.to_string() };
+    let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: calamine_message(&e) };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
     let declared = cells.dimensions();
     let columns = u64::from(declared.end.1.saturating_sub(declared.start.1)) + 1;
@@ -717,6 +749,7 @@ where
             Some((r, c)) => format!("after cell {}{}", column_letters(c + 1), u64::from(r) + 1),
             None => "before its first cell".to_string(),
         };
+        let e = calamine_message(&e);
         XlsxError::Read { sheet: name.clone(), message: format!("{e} ({whence}); the file is damaged") }
     };
     let mut place = |(r, c): (u32, u32), value: CellRef<'static>| -> Result<(), ReadError<E>> {
