@@ -478,7 +478,7 @@ fn calamine_message(e: &calamine::XlsxError) -> String {
         }
         E::FileNotFound(part) => format!("the workbook names the part {part}, which the zip does not hold"),
         E::XmlEof(tag) => {
-            let part = match tag.as_ref() {
+            let part = match &**tag {
                 "sst" => "xl/sharedStrings.xml",
                 "styleSheet" => "xl/styles.xml",
                 "workbook" => "xl/workbook.xml",
