@@ -74,9 +74,14 @@ fn a_trailing_delimiter_at_the_end_of_the_file_adds_an_empty_field() {
     check("a,b,\n", &[r#"1: "a" "b" """#]);
     check("1,\"x\ny\",", &[r#"1: "1" "x\ny" ""@2"#]);
     check("1,\"x\ny\",\n", &[r#"1: "1" "x\ny" ""@2"#]);
+    // Past the column limit, empty cells end the record; a value there is an error.
     let two = CsvOptions { max_columns: 2, ..CsvOptions::default() };
-    check_err("a,b,", two, CsvError::TooManyColumns { line: 1, limit: 2 });
-    check_err("a,b,\n", two, CsvError::TooManyColumns { line: 1, limit: 2 });
+    for input in ["a,b,", "a,b,\n", "a,b,,, ,\t,", "a,b,,,\r\n"] {
+        assert_eq!(parse_with(input, two).unwrap(), [r#"1: "a" "b""#], "{input:?}");
+    }
+    assert_eq!(parse_with("a,b,,\r\nc,d,,,\re,f\n", two).unwrap(), [r#"1: "a" "b""#, r#"2: "c" "d""#, r#"3: "e" "f""#]);
+    check_err("a,b,,x\n", two, CsvError::TooManyColumns { line: 1, limit: 2 });
+    check_err("a,b,\"\"\n", two, CsvError::TooManyColumns { line: 1, limit: 2 });
 }
 
 #[test]
