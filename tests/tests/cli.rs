@@ -280,12 +280,17 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
         assert_eq!(run.status.code(), Some(64), "{args:?}: {stderr}");
         assert!(stderr.contains(says), "{args:?} should mention {says:?}: {stderr}");
     }
-    // A template that is not a file, or is larger than the API takes, is refused unread (by
-    // `template check` as an unusable template, exit 1).
+    // A directory, or a template larger than the API takes (or endless), is refused without
+    // reading past the limit (by `template check` as an unusable template, exit 1).
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.yaml");
     std::fs::write(&big, format!("name: big\n#{}\nfields:\n  - key: a\n", "x".repeat(1 << 20))).unwrap();
-    for (template, says) in [("tests/fixtures", "is not a file"), (big.to_str().unwrap(), "larger than 1024 KiB")] {
+    let cases = [
+        ("tests/fixtures", "is a directory"),
+        (big.to_str().unwrap(), "larger than 1024 KiB"),
+        ("/dev/zero", "larger than 1024 KiB"),
+    ];
+    for (template, says) in cases {
         let import = vec!["import", "tests/fixtures/contacts.csv", "--template", template];
         for (args, code) in [(import, 64), (vec!["template", "check", template], 1)] {
             let run = sluice(&args);

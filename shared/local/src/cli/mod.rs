@@ -180,10 +180,11 @@ pub fn load_template(path: &std::path::Path) -> Result<TemplateSpec, UsageError>
     use std::io::Read;
     let cannot = |e: std::io::Error| UsageError(format!("cannot read template {}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
-    if !file.metadata().map_err(cannot)?.is_file() {
-        return Err(UsageError(format!("template {} is not a file", path.display())));
+    if file.metadata().map_err(cannot)?.is_dir() {
+        return Err(UsageError(format!("template {} is a directory, not a template file", path.display())));
     }
-    // One byte past the limit tells a file that is too large, even one that grows meanwhile.
+    // One byte past the limit tells a file that is too large, even one that grows meanwhile or
+    // never ends (`/dev/zero`); a pipe (`--template <(...)`) reads as a file does.
     let mut bytes = Vec::new();
     file.take(MAX_TEMPLATE_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
