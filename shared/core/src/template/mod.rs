@@ -1035,6 +1035,30 @@ impl Schema {
                 }
             }
         }
+        // An alternate that names another field, but for case, could never pick its own: a header
+        // written so maps to the field it names first.
+        let owner: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .flat_map(|(j, n)| n.iter().filter(|s| !s.is_empty()).map(move |s| (s.as_str(), j)))
+            .collect();
+        for (i, f) in fields.iter().enumerate() {
+            for (k, alternate) in f.alternate_matches.iter().enumerate() {
+                let name = composed(alternate.trim()).to_lowercase();
+                if let Some(&j) = owner.get(name.as_str())
+                    && j != i
+                {
+                    return Err(TemplateError::at(
+                        format!("fields[{i}].alternate_matches[{k}]"),
+                        format!(
+                            "{alternate:?} names fields[{j}] ({}): a column headed so maps to that field, never \
+                             to this one; remove it here",
+                            fields[j].key
+                        ),
+                    ));
+                }
+            }
+        }
         for (key, target) in &settings.mapping {
             if key.trim() == "0" {
                 return Err(TemplateError::at(

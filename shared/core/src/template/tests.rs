@@ -254,6 +254,12 @@ fn compile_errors_name_the_path_of_the_offending_key() {
         "fields[0].validators[0].one_of[1]",
         "repeats fields[0].validators[0].one_of[0]",
     );
+    // An alternate naming another field, but for case, could never pick its own.
+    check(
+        "  - key: email\n    label: Email\n  - key: backup\n    alternate_matches: [other mail, EMAIL]\n",
+        "fields[1].alternate_matches[1]",
+        "\"EMAIL\" names fields[0] (email): a column headed so maps to that field, never to this one",
+    );
     // A long list is checked whole: the repeat at its end names the value it repeats.
     let long: Vec<String> = (0..50_000).map(|i| format!("v{i}")).chain(["V123".to_string()]).collect();
     check(
