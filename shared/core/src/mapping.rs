@@ -219,10 +219,11 @@ impl MappingOutcome {
         self
     }
 
-    /// The outcome for a file read with a delimiter the import gave: a header read as one cell
-    /// that holds another delimiter was split by the wrong one (it is not a file of lines quoted
-    /// whole, as it would be with a detected delimiter).
-    pub fn with_given_delimiter(mut self, given: Option<u8>) -> MappingOutcome {
+    /// The outcome for a file read with a delimiter the import gave, or the file's own `sep=`
+    /// line (`by_sep_line`): a header read as one cell that holds another delimiter was split by
+    /// the wrong one (it is not a file of lines quoted whole, as it would be with a detected
+    /// delimiter).
+    pub fn with_given_delimiter(mut self, given: Option<u8>, by_sep_line: bool) -> MappingOutcome {
         let Some(given) = given else { return self };
         for p in self.problems.iter_mut().filter(|p| p.code == "lines_quoted_whole") {
             let Some(only) = self.columns.first().map(|c| c.header.as_str()) else { continue };
@@ -231,13 +232,23 @@ impl MappingOutcome {
             };
             let name = |d: u8| if d == b'\t' { "tab".to_string() } else { format!("'{}'", char::from(d)) };
             p.code = "wrong_delimiter".into();
-            p.message = format!(
-                "the header is one cell, {:?}: it holds {} but the delimiter given is {}; give {} or leave the delimiter out to detect it",
-                crate::convert::clip(only),
-                name(held),
-                name(given),
-                name(held),
-            );
+            p.message = match by_sep_line {
+                false => format!(
+                    "the header is one cell, {:?}: it holds {} but the delimiter given is {}; give {} or leave the delimiter out to detect it",
+                    crate::convert::clip(only),
+                    name(held),
+                    name(given),
+                    name(held),
+                ),
+                true => format!(
+                    "the header is one cell, {:?}: it holds {} but the file's first line, sep={}, names {}; delete that line, or give the delimiter {} (which wins over it)",
+                    crate::convert::clip(only),
+                    name(held),
+                    char::from(given),
+                    name(given),
+                    name(held),
+                ),
+            };
         }
         self
     }
@@ -1313,12 +1324,20 @@ mod tests {
         let headers = vec!["email,first_name".to_string()];
         let out = map_columns(&schema(), &headers, &BTreeMap::new());
         assert!(out.problems.iter().any(|p| p.code == "lines_quoted_whole"), "{:?}", out.problems);
-        let given = out.clone().with_given_delimiter(Some(b';'));
+        let given = out.clone().with_given_delimiter(Some(b';'), false);
         let p = given.problems.iter().find(|p| p.code == "wrong_delimiter").expect("named");
         assert!(p.message.contains("holds ',' but the delimiter given is ';'"), "{}", p.message);
         // Given the delimiter it holds, the lines were quoted whole after all.
-        let same = out.with_given_delimiter(Some(b','));
+        let same = out.clone().with_given_delimiter(Some(b','), false);
         assert!(same.problems.iter().any(|p| p.code == "lines_quoted_whole"));
+        // Named by the file's `sep=` line, the fault is said to be that line's.
+        let hinted = out.with_given_delimiter(Some(b'|'), true);
+        let p = hinted.problems.iter().find(|p| p.code == "wrong_delimiter").expect("named");
+        assert!(
+            p.message.contains("holds ',' but the file's first line, sep=|, names '|'; delete that line"),
+            "{}",
+            p.message
+        );
     }
 
     #[test]

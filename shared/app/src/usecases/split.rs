@@ -122,6 +122,8 @@ struct Frame {
     other_sheet: Option<OtherSheet>,
     /// Totals rows of a sheet's tables, left out of the rows.
     totals_rows: Vec<(u64, String)>,
+    /// The delimiter a CSV's `sep=` line named, when the import gave none.
+    sep_hint: Option<u8>,
 }
 
 /// A sheet of the workbook besides the one read by default that the template fits better.
@@ -241,7 +243,7 @@ impl App {
             false => map_columns(schema, &frame.header.names, &settings.mapping),
         }
         .with_pass_through(settings.pass_through_unmapped)
-        .with_given_delimiter(settings.delimiter);
+        .with_given_delimiter(settings.delimiter.or(frame.sep_hint), settings.delimiter.is_none());
         if let Some(OtherSheet::MapsMore { read, mapped, name, more }) = &frame.other_sheet {
             let total = schema.fields.len();
             outcome.problems.push(MappingProblem {
@@ -545,6 +547,7 @@ impl App {
                 filled: sampled.map(|(_, filled)| filled),
                 other_sheet: None,
                 totals_rows: Vec::new(),
+                sep_hint: separator_hint(&sample).filter(|d| *d == delimiter),
             }
         };
         // Whether the bytes decide the encoding: then text that is not UTF-8 is read again in the
@@ -861,6 +864,7 @@ impl App {
             filled: None,
             other_sheet,
             totals_rows,
+            sep_hint: None,
         };
         Ok((frame, plan))
     }
@@ -971,6 +975,7 @@ impl App {
             filled: None,
             other_sheet: None,
             totals_rows: Vec::new(),
+            sep_hint: None,
         };
         Ok((frame, plan))
     }

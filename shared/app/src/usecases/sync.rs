@@ -90,7 +90,7 @@ impl App {
                 false => map_columns(&schema, &plan.header.names, &settings.mapping),
             }
             .with_pass_through(settings.pass_through_unmapped)
-            .with_given_delimiter(settings.delimiter);
+            .with_given_delimiter(settings.delimiter, false);
             if !outcome.problems.is_empty() {
                 return Ok(SyncOutcome {
                     status: ImportStatus::NeedsReview,
