@@ -190,8 +190,16 @@ impl App {
             .await?
             .ok_or_else(|| failure("upload_missing", "the uploaded file is missing".into(), None, None, None))?;
         let head = self.blobs.get_range(key, 0..meta.size.min(64 * 1024)).await?;
+        // White space filling the head (a JSON writer's padding) hides the character that tells
+        // the format: read on to it, up to a megabyte.
+        let mut sniffed = head.to_vec();
+        let blank = |b: &[u8]| b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b).iter().all(u8::is_ascii_whitespace);
+        while blank(&sniffed) && (sniffed.len() as u64) < meta.size && sniffed.len() < 1 << 20 {
+            let at = sniffed.len() as u64;
+            sniffed.extend_from_slice(&self.blobs.get_range(key, at..meta.size.min(at + 64 * 1024)).await?);
+        }
         let declared = import.settings.encoding.as_deref().and_then(encoding_for_label);
-        let format = detect_format_in(&head, import.original_filename.as_deref(), declared)
+        let format = detect_format_in(&sniffed, import.original_filename.as_deref(), declared)
             .map_err(|e| failure("unsupported_format", e.to_string(), None, None, None))?;
         let outcome = match format {
             Format::Csv => self.split_csv(import, schema, meta.size, &head).await,
