@@ -1966,7 +1966,10 @@ fn month_number(word: &str) -> Option<i8> {
 /// 2024-12-03). `written` is the value written back by the format.
 fn misread_by_format(fmt: &str, s: &str, year: i16, written: impl FnOnce() -> Option<String>) -> Option<String> {
     if fmt.contains("%Y") && !(1000..=9999).contains(&year) {
-        return Some(format!("'{}' does not have the four-digit year the format {fmt} names (%Y)", clip(s)));
+        return Some(format!(
+            "'{}' does not have a four-digit year from 1000 to 9999, which the format {fmt} names (%Y)",
+            clip(s)
+        ));
     }
     if run_together_numbers(fmt) && written().as_deref() != Some(s) {
         return Some(format!(
