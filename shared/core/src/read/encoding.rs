@@ -952,6 +952,8 @@ pub struct Transcoder {
     pub first_utf8_line: Option<u64>,
     /// Lines ended so far.
     lines: u64,
+    /// The line being read outgrew [`Transcoder::LONG_LINE`] and is decoded as it comes.
+    long_line: bool,
 }
 
 enum Decoder {
@@ -967,8 +969,21 @@ impl Transcoder {
             Charset::Web(e) => Decoder::Web(e.new_decoder_with_bom_removal()),
             Charset::Dos(page) => Decoder::Dos(page.high.chars().map(String::from).collect()),
         };
-        Transcoder { decoder, replacements: 0, open_line: None, utf8_lines: 0, first_utf8_line: None, lines: 0 }
+        Transcoder {
+            decoder,
+            replacements: 0,
+            open_line: None,
+            utf8_lines: 0,
+            first_utf8_line: None,
+            lines: 0,
+            long_line: false,
+        }
     }
+
+    /// The longest line held whole to be told UTF-8 or not: longer (a file whose lines end in a
+    /// lone `\r`, as old Mac exports do, is one line here) it is decoded as it comes, so memory
+    /// stays bounded.
+    const LONG_LINE: usize = 1 << 20;
 
     /// Passes lines that are valid UTF-8 (with a character past ASCII) through as they are, for
     /// a file whose encoding was guessed single-byte: two exports joined, one of them UTF-8,
@@ -996,7 +1011,10 @@ impl Transcoder {
             let (line, after) = rest.split_at(end + 1);
             rest = after;
             self.lines += 1;
-            if open.is_empty() {
+            if self.long_line {
+                self.decode(line, false, out);
+                self.long_line = false;
+            } else if open.is_empty() {
                 self.line(line, out);
             } else {
                 open.extend_from_slice(line);
@@ -1004,7 +1022,17 @@ impl Transcoder {
                 open.clear();
             }
         }
+        if self.long_line {
+            self.decode(rest, last, out);
+            self.open_line = Some(open);
+            return;
+        }
         open.extend_from_slice(rest);
+        if open.len() > Self::LONG_LINE {
+            self.decode(&open, last, out);
+            open.clear();
+            self.long_line = !last;
+        }
         if last && !open.is_empty() {
             self.lines += 1;
             self.line(&open, out);
@@ -1645,6 +1673,19 @@ mod tests {
         let mut out = Vec::new();
         t.feed("a,é\n".as_bytes(), true, &mut out);
         assert_eq!(t.utf8_lines, 0);
+        // A line longer than a megabyte (lines ending in a lone CR) is decoded as it comes.
+        let mut t = Transcoder::new(encoding_rs::WINDOWS_1252).keeping_utf8_lines();
+        let mut out = Vec::new();
+        let long = b"Ren\xE9e\r".repeat(200_000);
+        for piece in long.chunks(64 * 1024) {
+            t.feed(piece, false, &mut out);
+            assert!(t.open_line.as_ref().is_some_and(|l| l.len() <= Transcoder::LONG_LINE + 64 * 1024));
+        }
+        t.feed(b"\nJos\xC3\xA9\n", true, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.len(), 200_000 * 7 + 1 + 6);
+        assert!(text.starts_with("Renée\r") && text.ends_with("\nJosé\n"));
+        assert_eq!((t.utf8_lines, t.first_utf8_line), (1, Some(2)));
     }
 
     #[test]
