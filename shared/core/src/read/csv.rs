@@ -364,6 +364,18 @@ impl<'a> CsvParser<'a> {
         self.line
     }
 
+    /// Where the line break at `b[i]` (`\n`, or `\r` alone or before `\n`) ends; `None` when a
+    /// `\r` ends the input and more may follow.
+    #[inline]
+    fn past_line_break(&self, b: &[u8], i: usize) -> Option<usize> {
+        match b.get(i + 1) {
+            _ if b[i] == b'\n' => Some(i + 1),
+            Some(next) => Some(i + if *next == b'\n' { 2 } else { 1 }),
+            None if self.is_final => Some(i + 1),
+            None => None,
+        }
+    }
+
     /// Reads the next record into `rec`. On `Incomplete` nothing is consumed.
     pub fn next_record(&mut self, rec: &mut RecordSpans) -> Result<Step, CsvError> {
         let b = self.buf;
@@ -396,15 +408,10 @@ impl<'a> CsvParser<'a> {
                     _ => return Err(CsvError::TooManyColumns { line: record_line, limit: self.opts.max_columns }),
                 }
                 if i < n {
-                    if b[i] == b'\n' {
-                        i += 1;
-                    } else if i + 1 < n {
-                        i += if b[i + 1] == b'\n' { 2 } else { 1 };
-                    } else if self.is_final {
-                        i += 1;
-                    } else {
+                    let Some(next) = self.past_line_break(b, i) else {
                         return Ok(Step::Incomplete { open_quote: None });
-                    }
+                    };
+                    i = next;
                     line += 1;
                 }
                 break;
@@ -506,14 +513,10 @@ impl<'a> CsvParser<'a> {
                     break;
                 }
                 _ => {
-                    // '\r', alone or before '\n'.
-                    if i + 1 < n {
-                        i += if b[i + 1] == b'\n' { 2 } else { 1 };
-                    } else if self.is_final {
-                        i += 1;
-                    } else {
+                    let Some(next) = self.past_line_break(b, i) else {
                         return Ok(Step::Incomplete { open_quote: None });
-                    }
+                    };
+                    i = next;
                     line += 1;
                     break;
                 }
