@@ -652,11 +652,8 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
     }
 
     // Score every free (column, field) pair.
-    let fields: Vec<(String, String, Vec<String>)> = schema
-        .fields
-        .iter()
-        .map(|f| (normalize(&f.key), normalize(&f.label), f.alternate_matches.iter().map(|a| normalize(a)).collect()))
-        .collect();
+    let fields: Vec<(String, String)> =
+        schema.fields.iter().map(|f| (normalize(&f.key), normalize(&f.label))).collect();
     // The words of each field's key, label and alternates, found once, not once per column: a
     // template of 1,024 fields against as many columns took 2.3 s finding them over again.
     let field_words: Vec<Vec<Words>> = schema
@@ -673,11 +670,11 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
     // The fields each alternate names, as written and normalized: looked up for a column, not
     // scanned (a template's 100,000 alternates against 2,048 columns).
     let mut alternate_fields: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut normalized_alternates: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
+    let mut normalized_alternates: HashMap<String, Vec<(usize, &str)>> = HashMap::new();
     for (f, field) in schema.fields.iter().enumerate() {
-        for (alternate, normalized) in field.alternate_matches.iter().zip(&fields[f].2) {
+        for alternate in &field.alternate_matches {
             alternate_fields.entry(alternate).or_default().push(f);
-            normalized_alternates.entry(normalized).or_default().push((f, alternate));
+            normalized_alternates.entry(normalize(alternate)).or_default().push((f, alternate));
         }
     }
     let mut by_alternate = vec![false; schema.fields.len()];
@@ -703,7 +700,7 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         // Fields taken by an explicit mapping are scored too: a column whose best field is taken
         // does not fall to a fuzzy second best (below).
         for (f, field) in schema.fields.iter().enumerate() {
-            let (nkey, nlabel, _) = &fields[f];
+            let (nkey, nlabel) = &fields[f];
             let scored = if header == &field.key || header == &field.label {
                 Some((1.0, MatchMethod::Exact))
             } else if !nh.is_empty() && (same(nkey, &field.key) || same(nlabel, &field.label)) {
