@@ -335,6 +335,16 @@ fn check_expectations(case: &Value, outcome: &Outcome, problems: &mut Vec<String
             problems.push(format!("results.csv lacks {line:?}"));
         }
     }
+    for line in case["results_csv_lacks"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if results.contains(line) {
+            problems.push(format!("results.csv holds {line:?}"));
+        }
+    }
+    if let Some(expected) = case["results_csv_lines"].as_u64()
+        && results.lines().count() as u64 != expected
+    {
+        problems.push(format!("results.csv has {} lines, expected {expected}", results.lines().count()));
+    }
 }
 
 fn check_failure(expected: Option<&Value>, actual: &Value, problems: &mut Vec<String>) {

@@ -253,7 +253,8 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
                 max_record_bytes: *max_record_bytes,
                 max_columns: *max_columns,
             };
-            let mut engine = RowEngine::new(schema, plan, opts, dedupe).null_values(null_values);
+            let mut engine =
+                RowEngine::new(schema, plan, opts, dedupe).null_values(null_values).after_blank(spec.after_blank);
             let mut parser = CsvParser::new(bytes, spec.first_line, csv, true);
             let mut rec = RecordSpans::default();
             // One UTF-8 check for the whole chunk instead of one per cell; a chunk with broken
@@ -275,7 +276,8 @@ pub fn process_chunk(ctx: &ChunkContext<'_>, spec: &ChunkSpec, bytes: &[u8]) -> 
             engine
         }
         ChunkLayout::Cells { sheet, lenient_width } => {
-            let mut engine = RowEngine::new(schema, plan, opts, dedupe).null_values(null_values);
+            let mut engine =
+                RowEngine::new(schema, plan, opts, dedupe).null_values(null_values).after_blank(spec.after_blank);
             engine = if *lenient_width { engine.for_sheet(sheet.clone()) } else { engine };
             // Cells without a sheet are JSON objects, which have no header row to repeat, and
             // whose keys name their columns: an object without the last ones is no short row.

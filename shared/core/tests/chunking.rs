@@ -281,7 +281,7 @@ fn data_row() -> impl Strategy<Value = String> {
 fn line() -> impl Strategy<Value = Line> {
     prop_oneof![
         8 => data_row().prop_map(Line::Data),
-        1 => prop::sample::select(&["", " ", ",,,,,", " , \t"][..]).prop_map(Line::Blank),
+        1 => prop::sample::select(&["", " ", ",,,,,", " , \t", "\"\",\"\"", "=\"\",,"][..]).prop_map(Line::Blank),
         2 => any::<usize>().prop_map(Line::Repeat),
     ]
 }

@@ -260,7 +260,9 @@ async fn an_import_runs_from_upload_to_results() {
     assert_eq!(codes, vec!["invalid_decimal", "not_unique", "invalid_email", "invalid_choice"]);
     let results = h.result(&id, "results.csv").await;
     assert!(results.starts_with("Code,Message,Severity,LineNumber,Properties,EntityId\r\nheader_skipped,"));
-    assert!(results.contains("empty_row_skipped,empty row skipped,Information,8,,"));
+    assert!(
+        results.contains("empty_row_skipped,empty row skipped (and any empty rows right below it),Information,8,,")
+    );
     assert_eq!(h.repo.settled.load(Ordering::SeqCst), 1);
 }
 

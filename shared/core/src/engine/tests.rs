@@ -345,10 +345,10 @@ fields:
         messages,
         [
             (2, "invalid_integer", "Quantity must be a whole number, not 'lots'"),
-            (3, "empty_row_skipped", "empty row skipped"),
+            (3, "empty_row_skipped", "empty row skipped (and any empty rows right below it)"),
             (4, "below_minimum", "Quantity is too small"),
             (5, "above_maximum", "11 is more Quantity than we stock"),
-            (6, "empty_row_skipped", "empty row skipped"),
+            (6, "empty_row_skipped", "empty row skipped (and any empty rows right below it)"),
         ]
     );
 }
@@ -426,21 +426,46 @@ fn ragged_rows_are_errors_only_when_cells_are_missing_or_extra_cells_hold_text()
 
 #[test]
 fn blank_rows_are_skipped_with_an_info_note() {
-    // A no-break space is white space too: trimming empties the cell, so the row is empty.
-    let out = run(THREE, "a,b,c\n1,2,3\n\n,,\n \t, ,\n\"\",\"\",\"\"\n\u{A0},\"\u{3000} \",\n4,5,6\n");
+    // Each kind of empty row below a row of data. A no-break space is white space too: trimming
+    // empties the cell, so the row is empty.
+    let mut file = String::from("a,b,c\n");
+    for empty in ["", ",,", " \t, ,", "\"\",\"\",\"\"", "\u{A0},\"\u{3000} \","] {
+        file.push_str("1,2,3\n");
+        file.push_str(empty);
+        file.push('\n');
+    }
+    file.push_str("4,5,6\n");
+    let out = run(THREE, &file);
     assert_eq!(
         out.issues(),
         [
             "3 empty_row_skipped -",
-            "4 empty_row_skipped -",
             "5 empty_row_skipped -",
-            "6 empty_row_skipped -",
-            "7 empty_row_skipped -"
+            "7 empty_row_skipped -",
+            "9 empty_row_skipped -",
+            "11 empty_row_skipped -"
         ]
     );
     assert!(out.messages.iter().all(|m| m.severity == Severity::Info));
-    assert_eq!(out.counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 5, errors: 0, warnings: 0 });
-    assert_eq!(out.rows.len(), 2);
+    assert_eq!(out.counts, Counts { rows: 6, valid: 6, invalid: 0, skipped: 5, errors: 0, warnings: 0 });
+    assert_eq!(out.rows.len(), 6);
+}
+
+#[test]
+fn a_run_of_empty_rows_gets_one_note_at_its_first_line() {
+    // A sheet formatted far below its data exports thousands of empty rows.
+    let out = run(THREE, &format!("a,b,c\n1,2,3\n{}4,5,6\n\n,,\na,b,c\n\n", ",,\n".repeat(10_000)));
+    assert_eq!(
+        out.issues(),
+        [
+            "3 empty_row_skipped -",
+            "10004 empty_row_skipped -",
+            "10006 header_repeated_skipped -",
+            "10007 empty_row_skipped -"
+        ]
+    );
+    assert_eq!(out.messages[0].message, "empty row skipped (and any empty rows right below it)");
+    assert_eq!(out.counts, Counts { rows: 2, valid: 2, invalid: 0, skipped: 10_004, errors: 0, warnings: 0 });
 }
 
 #[test]
@@ -724,7 +749,7 @@ fn spreadsheet_rows_may_be_short_and_name_their_sheet() {
         invalid,
         "{\"line\":4,\"values\":{\"a\":12,\"b\":null},\"errors\":[{\"line\":4,\"field\":\"b\",\"code\":\"required\",\"message\":\"b is required\",\"severity\":\"error\",\"sheet\":\"Data\"}]}\n"
     );
-    assert!(messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));
+    assert!(messages.ends_with("{\"line\":5,\"code\":\"empty_row_skipped\",\"message\":\"empty row skipped (and any empty rows right below it)\",\"severity\":\"info\",\"sheet\":\"Data\"}\n"));
     assert_eq!(counts, Counts { rows: 1, valid: 0, invalid: 1, skipped: 1, errors: 1, warnings: 0 });
 }
 

@@ -90,6 +90,10 @@ pub struct CellsSplitter<F> {
     buf: Vec<u8>,
     first_line: u64,
     in_chunk: u32,
+    /// The record before the chunk being gathered is an empty row.
+    after_blank: bool,
+    /// The last record stored is an empty row.
+    last_blank: bool,
     chunks: Vec<ChunkSpec>,
     records: u64,
     on_chunk: F,
@@ -115,6 +119,8 @@ where
             buf: Vec::new(),
             first_line: 0,
             in_chunk: 0,
+            after_blank: false,
+            last_blank: false,
             chunks: Vec::new(),
             records: 0,
             on_chunk,
@@ -187,6 +193,7 @@ where
             let width = cells.iter().rposition(|c| !c.is_blank()).map_or(0, |i| i + 1);
             self.widest = self.widest.max(width);
         }
+        self.last_blank = cells.iter().all(CellRef::is_blank);
         let stored = StoredRecord(line, cells.into_iter().map(StoredCell::from_cell_ref).collect());
         // Serializing a record of strings, numbers and booleans cannot fail.
         if serde_json::to_writer(&mut self.buf, &stored).is_ok() {
@@ -237,6 +244,7 @@ where
             }
             self.buf.extend_from_slice(&record.stored);
             self.buf.push(b'\n');
+            self.last_blank = record.blank;
             self.counted()?;
         }
         Ok(())
@@ -259,7 +267,9 @@ where
             end: self.buf.len() as u64,
             first_line: self.first_line,
             records: self.in_chunk,
+            after_blank: self.after_blank,
         };
+        self.after_blank = self.last_blank;
         self.chunks.push(spec);
         self.in_chunk = 0;
         (self.on_chunk)(spec, std::mem::take(&mut self.buf))
@@ -323,6 +333,31 @@ mod tests {
         let rec: StoredRecord<'_> = serde_json::from_str(first.lines().next().unwrap()).unwrap();
         assert_eq!(rec.0, 3);
         assert_eq!(rec.1[1], StoredCell::Tagged(crate::record::TaggedCell::Date(45000.0)));
+    }
+
+    #[test]
+    fn a_chunk_says_whether_the_record_before_it_is_an_empty_row() {
+        // Held while the header is chosen, and pushed after it: the flag is the same.
+        for choose in [false, true] {
+            let mut specs: Vec<ChunkSpec> = Vec::new();
+            let mut s = CellsSplitter::new(2, 1, |spec, _| {
+                specs.push(spec);
+                Ok::<(), ()>(())
+            });
+            if choose {
+                s = s.choosing_header(Box::new(|_: &[Vec<String>]| Some(0)));
+            }
+            s.push(1, vec![CellRef::Str(Cow::Borrowed("id"))]).unwrap();
+            let empty = || vec![CellRef::Empty, CellRef::Str(Cow::Borrowed(" "))];
+            let row = |n: f64| vec![CellRef::Number(n)];
+            for (line, cells) in [(2, row(1.0)), (3, empty()), (4, empty()), (5, row(2.0)), (6, empty()), (7, row(3.0))]
+            {
+                s.push(line, cells).unwrap();
+            }
+            s.finish().unwrap().unwrap();
+            let flags: Vec<(u64, bool)> = specs.iter().map(|c| (c.first_line, c.after_blank)).collect();
+            assert_eq!(flags, [(2, false), (4, true), (6, false)], "choosing the header: {choose}");
+        }
     }
 
     #[test]

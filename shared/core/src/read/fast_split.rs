@@ -42,6 +42,13 @@ pub struct FastCsvSplitter {
     /// Record ends seen (out of quotes) since the chunk's start: a chunk also ends at
     /// `chunk_rows` of them, so short rows after long ones never make a chunk of millions.
     records: u32,
+    /// File offset where the record being scanned starts (after the last record end counted).
+    record_start: u64,
+    /// The bytes of that record from earlier blocks, while they fit a record's size limit
+    /// (`None` once they did not: such a record is no empty row).
+    record_head: Option<Vec<u8>>,
+    /// The record before the chunk being gathered is an empty row.
+    after_blank: bool,
     chunks: u32,
     utf8: Utf8Stats,
     utf8_carry: Vec<u8>,
@@ -80,6 +87,9 @@ impl FastCsvSplitter {
             chunk_first_line: 0,
             target: u64::MAX,
             records: 0,
+            record_start: opts.start_offset,
+            record_head: Some(Vec::new()),
+            after_blank: false,
             chunks: 0,
             utf8: Utf8Stats::default(),
             utf8_carry: Vec::new(),
@@ -177,6 +187,7 @@ impl FastCsvSplitter {
                     self.after_cr = at > 0 && carry[at - 1] == b'\r';
                     self.line = line;
                     self.chunk_start = self.offset;
+                    self.record_start = self.offset;
                     self.chunk_first_line = self.line;
                     self.target = self.estimate_target(data, is_final);
                     return Ok(self.scan(data));
@@ -229,7 +240,7 @@ impl FastCsvSplitter {
                         self.line += 1;
                     }
                     if !self.in_quotes && self.record_ends(abs + 1) {
-                        out.push(self.cut(abs + 1));
+                        out.push(self.cut_after(data, base, abs + 1));
                     }
                 }
                 _ => {
@@ -239,20 +250,53 @@ impl FastCsvSplitter {
                     self.line += 1;
                     let lone = data.get(pos + 1).is_some_and(|b| *b != b'\n');
                     if lone && !self.in_quotes && self.record_ends(abs + 1) {
-                        out.push(self.cut(abs + 1));
+                        out.push(self.cut_after(data, base, abs + 1));
                     }
                 }
             }
         }
         self.after_cr = data.last() == Some(&b'\r');
         self.offset = base + data.len() as u64;
+        // Keep what this block holds of the record it ends in, for telling whether that record
+        // is an empty row if a chunk ends with it.
+        let limit = self.opts.csv.max_record_bytes;
+        if self.record_start >= base {
+            let tail = &data[(self.record_start - base) as usize..];
+            self.record_head = (tail.len() <= limit).then(|| tail.to_vec());
+        } else if let Some(head) = self.record_head.as_mut() {
+            head.extend_from_slice(&data[..data.len().min(limit + 1)]);
+            if head.len() > limit {
+                self.record_head = None;
+            }
+        }
         out
+    }
+
+    /// Ends the chunk at `end`, the end of a record that started at `record_start`.
+    fn cut_after(&mut self, data: &[u8], base: u64, end: u64) -> ChunkSpec {
+        let upto = (end - base) as usize;
+        let blank = if self.record_start >= base {
+            last_record_is_blank(&data[(self.record_start - base) as usize..upto], self.opts.csv)
+        } else {
+            self.record_head.as_ref().is_some_and(|head| {
+                let mut record = head.clone();
+                record.extend_from_slice(&data[..upto]);
+                last_record_is_blank(&record, self.opts.csv)
+            })
+        };
+        let spec = self.cut(end);
+        self.after_blank = blank;
+        spec
     }
 
     /// Counts a record ending at `end`; whether the chunk ends there (by bytes or records).
     fn record_ends(&mut self, end: u64) -> bool {
         self.records += 1;
-        end - self.chunk_start >= self.target || self.records >= self.opts.chunk_rows
+        let cut = end - self.chunk_start >= self.target || self.records >= self.opts.chunk_rows;
+        if !cut {
+            self.record_start = end;
+        }
+        cut
     }
 
     fn cut(&mut self, end: u64) -> ChunkSpec {
@@ -262,13 +306,28 @@ impl FastCsvSplitter {
             end,
             first_line: self.chunk_first_line,
             records: 0,
+            after_blank: self.after_blank,
         };
         self.chunks += 1;
         self.records = 0;
         self.chunk_start = end;
+        self.record_start = end;
         self.chunk_first_line = self.line;
         spec
     }
+}
+
+/// Whether the last record of `bytes` (which start at a record's start) is an empty row, as the
+/// chunk worker will read it: a cut may follow a missed record end (a `\r` at a block's end), so
+/// the bytes can hold more than one record.
+fn last_record_is_blank(bytes: &[u8], csv: super::csv::CsvOptions) -> bool {
+    let mut parser = CsvParser::new(bytes, 1, csv, true);
+    let mut rec = RecordSpans::default();
+    let mut blank = false;
+    while let Ok(Step::Record) = parser.next_record(&mut rec) {
+        blank = rec.is_blank(bytes);
+    }
+    blank
 }
 
 #[cfg(test)]
@@ -310,7 +369,8 @@ mod tests {
 
     fn check_against_exact_with(data: &[u8], o: SplitOptions) {
         let exact = split_bytes(data, o, 64).unwrap();
-        let starts: Vec<(u64, u64)> = exact.chunks.iter().map(|c| (c.start, c.first_line)).collect();
+        let starts: Vec<(u64, u64, bool)> =
+            exact.chunks.iter().map(|c| (c.start, c.first_line, c.after_blank)).collect();
         for block in [1, 2, 3, 5, 8, 13, 4096] {
             let (chunks, plan) = fast_with(data, o, block);
             assert_eq!(plan.header, exact.header);
@@ -318,7 +378,7 @@ mod tests {
             assert_eq!(chunks.first().map(|c| c.start), exact.chunks.first().map(|c| c.start), "block {block}");
             for c in &chunks {
                 assert!(
-                    starts.contains(&(c.start, c.first_line)),
+                    starts.contains(&(c.start, c.first_line, c.after_blank)),
                     "block {block}: {c:?} not at an exact boundary in {starts:?}"
                 );
             }
@@ -335,6 +395,16 @@ mod tests {
         check_against_exact(b"id,note\r\n1,\"a\r\nb\"\r\n2,x\r\n3,y");
         check_against_exact(b"id,note\r1,\"a\rb\"\r2,x\r3,y\r");
         check_against_exact(b"id,note\n1,a\r\n2,\"b\r\n\"\r3,c\n\n4,d\n");
+    }
+
+    #[test]
+    fn a_chunk_says_whether_the_record_before_it_is_an_empty_row() {
+        // Empty rows of every kind, quoted and in CR, LF and CRLF lines, before and between data;
+        // with one record a chunk, every kind ends a chunk, in blocks small enough to split it.
+        check_against_exact(b"id,note\n\n,\n1,a\r\n \t,\"\"\r\n=\"\",\r2,\"b\n\"\n\"\",\"\"\n\r\n3,c\n,,\n");
+        let (chunks, _) = fast(b"id,note\n1,a\n,\n,\n2,\"\n\"\n3,c", 1, 4096);
+        let flags: Vec<(u64, bool)> = chunks.iter().map(|c| (c.first_line, c.after_blank)).collect();
+        assert_eq!(flags, [(2, false), (3, false), (4, true), (5, true), (7, false)]);
     }
 
     #[test]

@@ -43,4 +43,8 @@ pub struct ChunkSpec {
     /// Records in the chunk (blank ones included); 0 when the splitter did not count them
     /// (the fast CSV splitter cuts by quote parity without parsing).
     pub records: u32,
+    /// The record before the chunk's first one is an empty row: an empty row that starts the
+    /// chunk continues a run the chunk before noted (one note a run, wherever chunks are cut).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_blank: bool,
 }

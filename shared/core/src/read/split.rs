@@ -101,6 +101,8 @@ pub struct CsvSplitter {
     chunk_start: u64,
     chunk_first_line: u64,
     chunk_records: u32,
+    /// The record before the chunk being gathered is an empty row.
+    after_blank: bool,
     records: u64,
     utf8: Utf8Stats,
     bytes: u64,
@@ -122,6 +124,7 @@ impl CsvSplitter {
             chunk_start: 0,
             chunk_first_line: 0,
             chunk_records: 0,
+            after_blank: false,
             records: 0,
             utf8: Utf8Stats::default(),
             bytes: 0,
@@ -234,6 +237,7 @@ impl CsvSplitter {
         self.records += 1;
         if self.chunk_records >= self.opts.chunk_rows || end - self.chunk_start >= self.opts.max_chunk_bytes {
             self.close_chunk(end);
+            self.after_blank = rec.is_blank(buf);
         }
     }
 
@@ -244,6 +248,7 @@ impl CsvSplitter {
             end,
             first_line: self.chunk_first_line,
             records: self.chunk_records,
+            after_blank: self.after_blank,
         });
         self.chunk_records = 0;
         self.chunk_start = end;
