@@ -6,6 +6,7 @@
 //! method and confidence. A required field left unmapped or a tie between candidates is a
 //! problem that sends the import to `NEEDS_REVIEW` rather than a guess.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -264,15 +265,81 @@ fn signs_alone(s: &str) -> bool {
 }
 
 /// The word a sign in a header stands for: it changes what the column holds, so `Amount ¢` is
-/// not `Amount`.
+/// not `Amount`, nor `Amount (€)` an `Amount (USD)`.
 fn sign_word(c: char) -> Option<&'static str> {
     match c {
         '#' | '№' => Some("number"),
         '%' => Some("percent"),
         '‰' => Some("permille"),
         '¢' => Some("cent"),
-        _ => None,
+        _ => currency_word(c),
     }
+}
+
+/// The currency code a currency sign stands for (`$` for the US dollar, which most headers
+/// with it mean).
+fn currency_word(c: char) -> Option<&'static str> {
+    Some(match c {
+        '$' => "usd",
+        '€' => "eur",
+        '£' => "gbp",
+        '¥' | '￥' => "jpy",
+        '₹' => "inr",
+        '₩' => "krw",
+        '₽' => "rub",
+        '₺' => "try",
+        '₪' => "ils",
+        '฿' => "thb",
+        '₫' => "vnd",
+        '₱' => "php",
+        '₴' => "uah",
+        '₦' => "ngn",
+        _ => return None,
+    })
+}
+
+/// Words that name a currency in a field's key or label: a header whose currency sign matches
+/// no field by its code does not drop the sign to match a field of another currency.
+const CURRENCY_WORDS: &[&str] = &[
+    "usd", "eur", "gbp", "jpy", "cny", "rmb", "inr", "cad", "aud", "nzd", "chf", "sek", "nok", "dkk", "pln", "czk",
+    "huf", "brl", "mxn", "krw", "rub", "try", "ils", "thb", "vnd", "php", "uah", "ngn", "zar", "sgd", "hkd", "dollar",
+    "dollars", "euro", "euros", "pound", "pounds", "yen", "yuan", "rupee", "rupees",
+];
+
+/// Whether a name holds a currency sign or names a currency.
+fn names_currency(name: &str) -> bool {
+    name.chars().any(|c| currency_word(c).is_some()) || words(name).iter().any(|w| CURRENCY_WORDS.contains(&w.as_str()))
+}
+
+/// A comparison before a number spelled as a word (`Due > 90 days` is `Due over 90 days`, no
+/// `Due < 90 days`); `<` and `>` elsewhere (`<Name>`) are punctuation.
+fn spell_comparisons(s: &str) -> Cow<'_, str> {
+    if !s.contains(['<', '>', '≤', '≥']) {
+        return Cow::Borrowed(s);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len() + 8);
+    for (i, &c) in chars.iter().enumerate() {
+        let word = match c {
+            '<' => "under",
+            '>' => "over",
+            '≤' => "atmost",
+            '≥' => "atleast",
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        let next = chars[i + 1..].iter().find(|n| !n.is_whitespace() && **n != '=');
+        if next.is_some_and(|n| n.is_ascii_digit()) {
+            out.push(' ');
+            out.push_str(word);
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The words of a header or field name: runs of letters or of digits, split where a lower-case
@@ -285,7 +352,7 @@ fn words(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut last: Option<char> = None;
-    for c in s.nfc() {
+    for c in spell_comparisons(s).nfc() {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
@@ -524,18 +591,24 @@ fn fuzzy_score(normalized_header: &str, header: &Words, target: &Words) -> Optio
 /// words `number` and `percent`, full-width forms (`ＩＤ`, common in East Asian spreadsheets) as
 /// their ASCII letters.
 pub(crate) fn normalize(s: &str) -> String {
+    normalize_signs(s, true)
+}
+
+/// [`normalize`], with currency signs as words or left out.
+fn normalize_signs(s: &str, currency: bool) -> String {
     if signs_alone(s) {
         return String::new();
     }
     let mut out = String::with_capacity(s.len());
-    for c in s.nfc() {
+    for c in spell_comparisons(s).nfc() {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
         };
         match c {
+            c if !currency && currency_word(c).is_some() => {}
             // Signs that are words: `Street #` is a street number, `Tax %` a rate, `Amount ¢`
-            // an amount in cents.
+            // an amount in cents, `Amount (€)` one in euros.
             c if let Some(sign) = sign_word(c) => out.push_str(sign),
             c if c.is_alphanumeric() => out.extend(c.to_lowercase()),
             _ => {}
@@ -678,6 +751,10 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
         }
     }
     let mut by_alternate = vec![false; schema.fields.len()];
+    // Fields with a currency in their name, which a header of another currency must not reach
+    // by leaving its sign out.
+    let field_currency: Vec<bool> =
+        schema.fields.iter().map(|f| names_currency(&f.key) || names_currency(&f.label)).collect();
     let mut candidates: Vec<(f64, usize, usize, MatchMethod)> = Vec::new();
     for (c, header) in headers.iter().enumerate() {
         if column_taken[c] || header.trim().is_empty() {
@@ -718,6 +795,22 @@ pub fn map_columns(schema: &Schema, headers: &[String], explicit: &BTreeMap<Stri
             };
             if let Some((score, method)) = scored {
                 candidates.push((score, c, f, method));
+            }
+        }
+        // A currency sign no field names (`Price (€)` in a template of `Price`): the header
+        // without it matches a field that names no currency, a little below a match with it.
+        let named = candidates.iter().rev().take_while(|k| k.1 == c).any(|k| k.3 != MatchMethod::Fuzzy);
+        if !named && header.chars().any(|ch| currency_word(ch).is_some()) {
+            let bare = normalize_signs(header, false);
+            for (f, field) in schema.fields.iter().enumerate() {
+                let (nkey, nlabel) = &fields[f];
+                if !bare.is_empty()
+                    && !field_currency[f]
+                    && (*nkey == bare || *nlabel == bare)
+                    && header_words.numbers == Words::of(if *nkey == bare { &field.key } else { &field.label }).numbers
+                {
+                    candidates.push((0.97, c, f, MatchMethod::Normalized));
+                }
             }
         }
     }
@@ -1237,7 +1330,44 @@ mod tests {
         assert_eq!((normalize("#"), normalize(" № ")), (String::new(), String::new()));
         assert!(words("#").is_empty());
         assert_eq!(normalize("Amount ¢"), "amountcent");
-        assert_eq!(normalize("Amount $"), "amount");
+        assert_eq!(normalize("Amount $"), "amountusd");
+        assert_eq!(normalize_signs("Amount $", false), "amount");
+    }
+
+    #[test]
+    fn currency_and_comparison_signs_keep_headers_apart() {
+        let field = |key: &str, label: &str| {
+            let mut f = FieldSpec::new(key, FieldTypeName::Text);
+            f.label = Some(label.into());
+            f
+        };
+        let schema_of = |fields: Vec<FieldSpec>| {
+            Schema::compile(TemplateSpec { name: "t".into(), description: None, fields, settings: Default::default() })
+                .unwrap()
+        };
+        let map = |schema: &Schema, header: &str| {
+            let out = map_columns(schema, &[header.to_string()], &BTreeMap::new());
+            (out.columns[0].field.clone(), out.columns[0].method)
+        };
+        let money = schema_of(vec![field("amount", "Amount"), field("amount_eur", "Amount (EUR)")]);
+        assert_eq!(map(&money, "Amount (€)"), (Some("amount_eur".into()), MatchMethod::Normalized));
+        assert_eq!(map(&money, "Amount"), (Some("amount".into()), MatchMethod::Exact));
+        // A sign no field names: the field that names no currency, never one of another.
+        assert_eq!(map(&money, "Amount ($)"), (Some("amount".into()), MatchMethod::Normalized));
+        let usd = schema_of(vec![field("price", "Price (USD)")]);
+        assert_eq!(map(&usd, "Price ($)").0.as_deref(), Some("price"));
+        assert_eq!(map(&usd, "Price €").0, None);
+        let dollars = schema_of(vec![field("price", "Price in dollars")]);
+        assert_eq!(map(&dollars, "Price in £").0, None);
+        let plain = schema_of(vec![field("price", "Price")]);
+        assert_eq!(map(&plain, "Price (€)").0.as_deref(), Some("price"));
+        // A comparison before a number is a word; `<` and `>` elsewhere are punctuation.
+        let aging = schema_of(vec![field("due_over_90", "Due > 90 days")]);
+        assert_eq!(map(&aging, "Due < 90 days").0, None);
+        assert_eq!(map(&aging, "Due >90 days").0.as_deref(), Some("due_over_90"));
+        assert_eq!(map(&aging, "Due over 90 days").0.as_deref(), Some("due_over_90"));
+        let name = schema_of(vec![field("name", "Name")]);
+        assert_eq!(map(&name, "<Name>").0.as_deref(), Some("name"));
     }
 
     #[test]
