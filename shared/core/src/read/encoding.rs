@@ -169,14 +169,24 @@ pub fn guess_legacy(sample: &[u8]) -> Charset {
         encoding_rs::ISO_8859_13,
         encoding_rs::WINDOWS_1254,
     ];
-    let mac = latin.contains(&guess) && reads_as_mac_roman(sample, guess);
-    if (guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15)
-        && let Some(page) = reads_as_dos(sample)
+    let central = [encoding_rs::WINDOWS_1250, encoding_rs::ISO_8859_2].contains(&guess);
+    let mac = latin.contains(&guess) && reads_as_mac_roman(sample, guess)
+        // Danish in Mac OS Roman (`ø` and `æ` are Central Europe's `ż` and `ž`): read as
+        // plausibly both ways, of which the common Western letters win. Polish or Czech text has
+        // letters Mac OS Roman reads as signs or capitals, which keep the guess.
+        || central && more_common_letters(sample, Charset::Web(encoding_rs::MACINTOSH), Charset::Web(guess));
+    // A DOS code page's `ö` and `Ö` (0x94, 0x99) are Central Europe's `”` and `™` too, and
+    // chardetng takes a Swedish `G”ran ™stlund` for Windows-1250.
+    let western = guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15;
+    if (western || central)
+        && let Some(page) = reads_as_dos(sample, if central { guess } else { encoding_rs::WINDOWS_1252 })
     {
         // Mac OS Roman too has letters where Windows-1252 has none: of the two, the reading
-        // with more plausible letters.
-        let (dos_wins, mac_wins) = plausibility(sample, Charset::Dos(page), Charset::Web(encoding_rs::MACINTOSH));
-        if !mac || dos_wins > mac_wins {
+        // with more plausible letters, or as plausible, the more common ones (850's `Søren` is
+        // Mac OS Roman's `Sõren`).
+        let (dos, mac_roman) = (Charset::Dos(page), Charset::Web(encoding_rs::MACINTOSH));
+        let (dos_wins, mac_wins) = plausibility(sample, dos, mac_roman);
+        if !mac || dos_wins > mac_wins || dos_wins == mac_wins && !more_common_letters(sample, mac_roman, dos) {
             return Charset::Dos(page);
         }
     }
@@ -592,23 +602,28 @@ fn hungarian_word(word: &[u8]) -> bool {
     digraph || accent || ending
 }
 
-/// The DOS code page text read as Windows-1252 is in, if it is in one. Such text has letters
+/// The DOS code page text read as Windows-1252 (or `against`, a Central European encoding) is in,
+/// if it is in one. Such text has letters
 /// where Windows-1252 has punctuation or nothing: `M„dchen` (0x84, `ä`), `Gr”áe` (`ö`, `ß`), and
 /// 0x81 (`ü`) is no character of Windows-1252 at all. Each byte above ASCII next to an ASCII
 /// letter is read both ways, as [`reads_as_mac_roman`] does; the code page wins when its reading
 /// does, clearly (once is enough when a byte Windows-1252 leaves undefined is there). It is 850
 /// when a letter only 850 has (`Á`, `Ê`, `õ`, ...) stands in a word,
 /// else 437.
-fn reads_as_dos(sample: &[u8]) -> Option<&'static DosPage> {
-    let windows = Charset::Web(encoding_rs::WINDOWS_1252);
-    // One letter is enough where a byte is no character of Windows-1252 at all.
-    let least = if sample.iter().any(|b| matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D)) { 1 } else { 2 };
+fn reads_as_dos(sample: &[u8], against: &'static Encoding) -> Option<&'static DosPage> {
+    let windows = Charset::Web(against);
+    // One letter is enough where a byte is no character of the other encoding at all (a C1
+    // control: 0x81, 0x8D, 0x8F, 0x90 and 0x9D in Windows-1252).
+    let undefined = sample.iter().any(|&b| b >= 0x80 && ('\u{80}'..='\u{9F}').contains(&windows.char_of(b)));
+    let least = if undefined { 1 } else { 2 };
     let wins = |page: &'static DosPage| {
         let (dos_wins, other_wins) = plausibility(sample, Charset::Dos(page), windows);
         dos_wins >= least && dos_wins >= 4 * other_wins
     };
+    // Where 850 has letters and 437 signs: `ø` (`¢` in 437), and the accented capitals and
+    // Nordic letters in place of 437's box drawing.
     let latin = sample.iter().enumerate().any(|(i, &b)| {
-        b >= 0xB0 && beside_letter(sample, i) && CP850.char_of(b).is_alphabetic() && !CP437.char_of(b).is_alphabetic()
+        beside_letter(sample, i) && CP850.char_of(b).is_alphabetic() && !CP437.char_of(b).is_alphabetic()
     });
     match (wins(&CP437), wins(&CP850)) {
         (true, true) => Some(if latin { &CP850 } else { &CP437 }),
@@ -616,6 +631,27 @@ fn reads_as_dos(sample: &[u8]) -> Option<&'static DosPage> {
         (false, true) => Some(&CP850),
         (false, false) => None,
     }
+}
+
+/// Whether `one` reads text at least as plausibly as `other` everywhere (see [`plausibility`]),
+/// with letters more common in the languages of Western Europe: `ø æ å` over `ż ž` or `õ ë`.
+fn more_common_letters(sample: &[u8], one: Charset, other: Charset) -> bool {
+    let (one_wins, other_wins) = plausibility(sample, one, other);
+    let weight = |charset: Charset| -> u32 {
+        let mut sum = 0;
+        for (i, &b) in sample.iter().enumerate() {
+            if b >= 0x80 && beside_letter(sample, i) {
+                let c = charset.char_of(b);
+                sum += if "éèàäöüåøæñçáíóúâêôßÄÖÜÅØÆÉ".contains(c) {
+                    2
+                } else {
+                    u32::from(c.is_alphabetic())
+                };
+            }
+        }
+        sum
+    };
+    one_wins >= other_wins && other_wins == 0 && weight(one) > weight(other)
 }
 
 /// Whether the byte at `i` touches an ASCII letter.
@@ -633,7 +669,14 @@ fn plausibility(sample: &[u8], one: Charset, other: Charset) -> (u32, u32) {
     let table = |charset: Charset| -> Vec<char> { (0x80..=0xFFu8).map(|b| charset.char_of(b)).collect() };
     let (one, other) = (table(one), table(other));
     let plausible = |c: char, before: Option<u8>, after: Option<u8>| {
-        let word_mark = "'‘’“”„‚«»‹›¿¡–—…·´™®©€•°§¹²³¼½¾".contains(c);
+        // Between two letters of a word, only a letter, an apostrophe or a middle dot (`l·l`):
+        // `M„dchen` and `S›ren` are no words, `Mädchen` (437) and `Søren` (850) are.
+        let inside = before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_alphabetic());
+        let word_mark = if inside {
+            "’´·".contains(c)
+        } else {
+            "'‘’“”„‚«»‹›¿¡–—…·´™®©€•°§¹²³¼½¾".contains(c)
+        };
         let inner_capital = c.is_uppercase()
             && (before.is_some_and(|b| b.is_ascii_lowercase())
                 || before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_lowercase()));
@@ -1171,6 +1214,32 @@ mod tests {
         for text in ["id,name\n1,Müller\n2,Größe\n", "id,nom\n1,Françoise “Fanfan” Lefèvre – Paris\n"] {
             let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text);
             assert_eq!(guess_legacy(&bytes), encoding_rs::WINDOWS_1252, "{text}");
+        }
+    }
+
+    #[test]
+    fn nordic_dos_and_mac_text_is_read_by_its_letters_not_as_quotes_inside_words() {
+        // `„` and `”` inside a word are no quotes (Finnish and Swedish in 437; the Swedish one
+        // chardetng takes for Windows-1250); `›` and `‘` none either (Danish in 850).
+        let cases = [
+            ("id,name\r\n1,Mäkinen\r\n2,Järvinen\r\n3,Hämäläinen\r\n", Charset::Dos(&CP437)),
+            ("id,name\r\n1,Göran Östlund\r\n2,Åsa Åberg\r\n3,Märta Södergren\r\n", Charset::Dos(&CP437)),
+            ("id,name\r\n1,Søren Nørgaard\r\n2,Asbjørn Kjær\r\n3,Håkon Jørgensen\r\n", Charset::Dos(&CP850)),
+        ];
+        for (text, page) in cases {
+            let Charset::Dos(cp) = page else { unreachable!() };
+            assert_eq!(guess_legacy(&dos(text, cp)), page, "{text}");
+        }
+        // Danish in Mac OS Roman: `ø` and `æ` are Central Europe's `ż` and `ž`.
+        let text = "id,name\r\n1,Jørgensen\r\n2,Nørgaard\r\n3,Kjærsti\r\n4,Bjørn Ærø\r\n".repeat(5);
+        let (bytes, _, _) = encoding_rs::MACINTOSH.encode(&text);
+        assert_eq!(guess_legacy(&bytes), encoding_rs::MACINTOSH);
+        // Polish and Czech keep their encodings.
+        for text in
+            ["id,name\n1,Małgorzata Żak\n2,Józef Piłsudski\n3,Łódź\n", "id,name\n1,Jiří Dvořák\n2,Věra Čáslavská\n"]
+        {
+            let (bytes, _, _) = encoding_rs::WINDOWS_1250.encode(text);
+            assert_eq!(guess_legacy(&bytes), encoding_rs::WINDOWS_1250, "{text}");
         }
     }
 
