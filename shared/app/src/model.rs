@@ -122,6 +122,9 @@ pub struct Detected {
     /// Sheet read (XLSX).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
+    /// Empty sheets passed over to the first with cells, when no sheet was set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_sheets_skipped: Vec<String>,
     /// Line of the header row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_line: Option<u64>,

@@ -794,36 +794,58 @@ impl App {
         let app = self.clone();
         let (tenant, id, generation) = (import.tenant.clone(), import.id.clone(), import.generation);
         let handle = tokio::runtime::Handle::current();
-        type Read = (xlsx::SheetInfo, Result<CellsPlan, u32>, Option<OtherSheet>);
-        let (info, plan, other_sheet) = blocking(move || -> Result<Read, SplitFault> {
+        type Read = (xlsx::SheetInfo, Result<CellsPlan, u32>, Option<OtherSheet>, Vec<String>);
+        let (info, plan, other_sheet, empty_sheets) = blocking(move || -> Result<Read, SplitFault> {
             let open =
                 || std::fs::File::open(&path).map_err(|e| AppError::Internal(format!("open {}: {e}", path.display())));
             let mut file = open()?;
             xlsx::precheck(&mut file, &limits).map_err(xlsx_failure)?;
-            let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
-                handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
+            let read = |sheet: Option<&sluice_core::settings::SheetRef>| -> Result<(xlsx::SheetInfo, Result<CellsPlan, u32>), SplitFault> {
+                let put = |spec: ChunkSpec, bytes: Vec<u8>| -> Result<(), StoreError> {
+                    handle.block_on(app.blobs.put(&keys::cells(&tenant, &id, generation, spec.index), bytes.into()))
+                };
+                let mut splitter =
+                    CellsSplitter::new(settings.rows_per_chunk(schema.fields.len()), settings.first_row(), put);
+                if settings.headerless() {
+                    splitter = splitter.headerless();
+                }
+                // A title above the header, when no header row was given (`choosing_header` asks).
+                if !settings.header_row_given {
+                    let (schema, mapping) = (schema.clone(), settings.mapping.clone());
+                    splitter =
+                        splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
+                }
+                let info = xlsx::read_sheet(
+                    || std::fs::File::open(&path).map(std::io::BufReader::new),
+                    sheet,
+                    &limits,
+                    |line, cells| splitter.push(line, cells),
+                )
+                .map_err(|e| match e {
+                    ReadError::File(f) => xlsx_failure(f),
+                    ReadError::Sink(s) => SplitFault::App(s.into()),
+                })?;
+                Ok((info, splitter.finish()?))
             };
-            let mut splitter =
-                CellsSplitter::new(settings.rows_per_chunk(schema.fields.len()), settings.first_row(), put);
-            if settings.headerless() {
-                splitter = splitter.headerless();
+            let (mut info, mut plan) = read(settings.sheet.as_ref())?;
+            // An empty sheet read by default (openpyxl's "Sheet" left before the one written, an
+            // empty tab first): the first visible sheet with cells is read instead, and named.
+            let mut empty_sheets = Vec::new();
+            if settings.sheet.is_none() && matches!(plan, Err(0)) {
+                let mut skipped = vec![info.name.clone()];
+                for name in info.visible.clone() {
+                    if skipped.contains(&name) {
+                        continue;
+                    }
+                    let (next_info, next_plan) = read(Some(&sluice_core::settings::SheetRef::Name(name.clone())))?;
+                    if matches!(next_plan, Err(0)) {
+                        skipped.push(name);
+                        continue;
+                    }
+                    (info, plan, empty_sheets) = (next_info, next_plan, skipped);
+                    break;
+                }
             }
-            // A title above the header, when no header row was given (`choosing_header` asks).
-            if !settings.header_row_given {
-                let (schema, mapping) = (schema.clone(), settings.mapping.clone());
-                splitter = splitter.choosing_header(Box::new(move |rows| header_below_titles(&schema, rows, &mapping)));
-            }
-            let info = xlsx::read_sheet(
-                || std::fs::File::open(&path).map(std::io::BufReader::new),
-                settings.sheet.as_ref(),
-                &limits,
-                |line, cells| splitter.push(line, cells),
-            )
-            .map_err(|e| match e {
-                ReadError::File(f) => xlsx_failure(f),
-                ReadError::Sink(s) => SplitFault::App(s.into()),
-            })?;
-            let plan = splitter.finish()?;
             // A sheet read by default whose header the template does not map, in a workbook of
             // several (an instructions tab before the data): look for one it maps. One whose
             // header maps some of the fields (a summary tab before the data, for a template of
@@ -849,7 +871,7 @@ impl App {
                 }
                 _ => None,
             };
-            Ok((info, plan, other))
+            Ok((info, plan, other, empty_sheets))
         })
         .await??;
         let mut plan = plan.map_err(|found| {
@@ -867,7 +889,12 @@ impl App {
             layout: ChunkLayout::Cells { sheet: Some(info.name.clone()), lenient_width: true },
             source_key: None,
             is_1904: info.is_1904,
-            detected: Detected { format: Some(Format::Xlsx), sheet: Some(info.name), ..Detected::default() },
+            detected: Detected {
+                format: Some(Format::Xlsx),
+                sheet: Some(info.name),
+                empty_sheets_skipped: empty_sheets,
+                ..Detected::default()
+            },
             // A sheet's columns are counted up to its last value already.
             filled: None,
             other_sheet,

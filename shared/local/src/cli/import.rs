@@ -354,6 +354,15 @@ async fn write_outputs(rt: &LocalRuntime, import: &Import, out: &Path, durable: 
     Ok(())
 }
 
+/// `"a", "b" and "c"`.
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}
+
 fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -397,7 +406,11 @@ fn summary(import: &Import, file: Option<&str>, out: Option<&Path>, elapsed: Dur
         detected.push(format!("delimiter '{dl}'"));
     }
     if let Some(s) = &d.sheet {
-        detected.push(format!("sheet {s:?}"));
+        match d.empty_sheets_skipped.as_slice() {
+            [] => detected.push(format!("sheet {s:?}")),
+            [one] => detected.push(format!("sheet {s:?} (sheet {one:?} before it is empty)")),
+            many => detected.push(format!("sheet {s:?} (sheets {} before it are empty)", quoted_list(many))),
+        }
     }
     if import.settings.headerless() && matches!(d.format, Some(Format::Csv | Format::Xlsx)) {
         detected.push("no header row".to_string());

@@ -314,6 +314,19 @@ fn sample_xlsx(path: &Path, rows: usize, sheet: Option<&SheetRef>) -> anyhow::Re
     });
     let failed = |e: xlsx::XlsxError| UsageError(format!("{}: {e}", path.display()));
     let is_1904 = match result {
+        // An empty sheet read by default: the first visible sheet with cells, as an import reads.
+        Ok(info) if records.is_empty() && sheet.is_none() => {
+            for name in info.visible.iter().filter(|n| **n != info.name) {
+                if let Ok(sample) = sample_xlsx(path, rows, Some(&SheetRef::Name(name.clone()))) {
+                    eprintln!("note: sheet {:?} is empty; read sheet {name:?}", info.name);
+                    return Ok(sample);
+                }
+            }
+            return Err(UsageError(format!("{}: sheet {:?} is empty", path.display(), info.name)).into());
+        }
+        Ok(info) if records.is_empty() => {
+            return Err(UsageError(format!("{}: sheet {:?} is empty", path.display(), info.name)).into());
+        }
         Ok(info) => info.is_1904,
         Err(ReadError::Sink(())) => xlsx::uses_1904_dates(open()?).map_err(failed)?,
         Err(ReadError::File(e)) => return Err(failed(e).into()),
