@@ -83,7 +83,7 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         | XlsxError::TooLarge { .. }
         | XlsxError::SuspiciousRatio { .. }
         | XlsxError::SizeMismatch { .. } => "zip_bomb",
-        XlsxError::DeclaredTooWide { .. } | XlsxError::TooManyColumns { .. } => "too_many_columns",
+        XlsxError::TooManyColumns { .. } => "too_many_columns",
         XlsxError::SheetNotFound { .. }
         | XlsxError::NoCells { .. }
         | XlsxError::AmbiguousPosition { .. }
@@ -95,8 +95,7 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         }
     };
     let sheet = match &e {
-        XlsxError::DeclaredTooWide { sheet, .. }
-        | XlsxError::TooManyColumns { sheet, .. }
+        XlsxError::TooManyColumns { sheet, .. }
         | XlsxError::FieldTooLarge { sheet, .. }
         | XlsxError::Read { sheet, .. } => Some(sheet.clone()),
         _ => None,

@@ -6,7 +6,9 @@
 //! compression ratios), decompresses the parts calamine loads whole with a byte limit, and checks
 //! that each sheet's declared dimension is a range a sheet can have; only then does [`read_sheet`]
 //! stream cells row by row with `worksheet_cells_reader`, never `worksheet_range`, refusing a
-//! declared width or a cell beyond the column limit, and a cell below the last row of a sheet.
+//! value beyond the column limit and a cell below the last row of a sheet. A declared width past
+//! the limit is no fault: Excel, openpyxl and xlsxwriter declare the range of formatted empty
+//! cells too (a fill to column XFD), and the cell reader sizes nothing by it.
 //!
 //! calamine reads cell references with unchecked `u32` arithmetic: a reference too long for a
 //! sheet wraps around in release builds (and panics in debug builds). A wrapped reference almost
@@ -113,20 +115,6 @@ pub enum XlsxError {
         count: u64,
         /// Its size.
         bytes: u64,
-    },
-    /// A sheet declares a dimension with too many columns.
-    #[error(
-        "sheet {sheet:?} declares the range {dimension} ({columns} columns), more than the limit of {limit} columns"
-    )]
-    DeclaredTooWide {
-        /// Sheet name.
-        sheet: String,
-        /// The declared range.
-        dimension: String,
-        /// Columns it spans.
-        columns: u64,
-        /// The limit.
-        limit: u32,
     },
     /// A cell lies beyond the column limit.
     #[error("sheet {sheet:?}, cell {cell}: more than {limit} columns")]
@@ -682,24 +670,6 @@ where
     };
     let read_err = |e: calamine::XlsxError| XlsxError::Read { sheet: name.clone(), message: calamine_message(&e) };
     let mut cells = workbook.worksheet_cells_reader(&name).map_err(read_err)?;
-    let declared = cells.dimensions();
-    let columns = u64::from(declared.end.1.saturating_sub(declared.start.1)) + 1;
-    if columns > u64::from(limits.max_columns) {
-        let (start, end) = (declared.start, declared.end);
-        return Err(XlsxError::DeclaredTooWide {
-            sheet: name.clone(),
-            dimension: format!(
-                "{}{}:{}{}",
-                column_letters(start.1 + 1),
-                start.0 + 1,
-                column_letters(end.1 + 1),
-                end.0 + 1
-            ),
-            columns,
-            limit: limits.max_columns,
-        }
-        .into());
-    }
     // Number formats that change what a cell shows beyond its value: a whole number's digits
     // padded or separated (a zip code's `00000`), or a date's time of day. A second reader walks
     // the cells' styles alongside, only when the workbook has such a format.
@@ -847,7 +817,12 @@ where
             _ => false,
         };
         match cell.formula {
-            Some(formula) if unknown => CellRef::Uncalculated(Cow::Owned(formula_text(formula))),
+            Some(formula) if unknown => match formula_text(formula) {
+                // `=""`, which shows nothing whether calculated or not (xlsxwriter saves it with
+                // no result): an empty cell, as a sheet shows it.
+                text if text.trim() == "\"\"" => CellRef::Empty,
+                text => CellRef::Uncalculated(Cow::Owned(text)),
+            },
             _ => to_cell(&cell.value),
         }
     };
