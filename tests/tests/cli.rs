@@ -329,6 +329,9 @@ fn null_markers_from_the_template_or_the_command_line_read_as_empty_cells() {
     assert_eq!(rows[2], serde_json::json!({"id": 3, "name": null, "joined": null}));
     let rows = import(&["--null-value", "#N/A"]);
     assert_eq!(rows[0]["joined"], "\\N", "{rows:?}");
+    // A marker that starts with a hyphen is the option's value, not another option.
+    let rows = import(&["--null-value", "-999", "--null-value", "\\N"]);
+    assert_eq!(rows[0], serde_json::json!({"id": 1, "name": "Ann", "joined": null}));
 
     // `template infer` finds `\N` among dates, and its template imports the file clean.
     let run = sluice(&["template", "infer", file.to_str().unwrap()]);

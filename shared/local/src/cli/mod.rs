@@ -96,7 +96,7 @@ pub struct ImportArgs {
     pub invalid_data: Option<String>,
     /// Text that means no value, read as an empty cell (`\N`, `NULL`, `NA` ...; repeat for
     /// several; replaces the template's `null_values`).
-    #[arg(long = "null-value", value_name = "TEXT")]
+    #[arg(long = "null-value", value_name = "TEXT", allow_hyphen_values = true)]
     pub null_values: Vec<String>,
     /// Rows per chunk (overrides the template).
     #[arg(long)]
