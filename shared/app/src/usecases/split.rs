@@ -89,6 +89,7 @@ fn xlsx_failure(e: XlsxError) -> SplitFault {
         | XlsxError::AmbiguousPosition { .. }
         | XlsxError::HiddenAtPosition { .. } => "sheet_not_found",
         XlsxError::NoWorksheets => "no_worksheets",
+        XlsxError::PartTooLarge { .. } => "workbook_too_large",
         XlsxError::FieldTooLarge { .. } => "field_too_large",
         XlsxError::Read { .. } | XlsxError::BadDimension { .. } | XlsxError::BadStringCount { .. } => {
             "unreadable_sheet"

@@ -76,6 +76,20 @@ pub enum XlsxError {
         /// The limit.
         limit: u64,
     },
+    /// A part read whole (the shared strings, styles, relationships) is larger than is held in
+    /// memory at once, at a compression ratio no bomb has: a big export, not an attack.
+    #[error(
+        "{part} holds {size} bytes, more than the {limit} bytes read into memory at once (a workbook's shared \
+         strings are held whole while its sheets are read); save the sheet as CSV and upload that, or split the workbook"
+    )]
+    PartTooLarge {
+        /// The zip entry.
+        part: String,
+        /// Its uncompressed size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A part inflates to more than its zip entry declares: the classic way past size checks.
     #[error("{part} inflates to more than the {declared} bytes its zip entry declares; the file may be a zip bomb")]
     SizeMismatch {
@@ -318,7 +332,7 @@ pub fn precheck<R: Read + Seek>(reader: &mut R, limits: &XlsxLimits) -> Result<(
             sheets.push(i);
         } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
             if size > limits.max_part_bytes {
-                return Err(XlsxError::TooLarge { part: name, limit: limits.max_part_bytes });
+                return Err(XlsxError::PartTooLarge { part: name, size, limit: limits.max_part_bytes });
             }
             whole_parts.push(i);
         }
@@ -1584,6 +1598,37 @@ fn duration_text(days: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_part_too_large_to_hold_is_named_as_such_and_a_bomb_as_a_bomb() {
+        use std::io::Write;
+        let workbook = |shared: &[u8]| {
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let options = zip::write::SimpleFileOptions::default();
+            zip.start_file("xl/workbook.xml", options).unwrap();
+            zip.write_all(b"<workbook/>").unwrap();
+            zip.start_file("xl/sharedStrings.xml", options).unwrap();
+            zip.write_all(shared).unwrap();
+            zip.finish().unwrap()
+        };
+        let limits = XlsxLimits { max_part_bytes: 4 << 20, ..XlsxLimits::default() };
+        // 5 MiB of varied text (it compresses to about half, as real strings do): no bomb.
+        let mut state = 0x9E37_79B9u32;
+        let text: Vec<u8> = (0..5 << 20)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                b"abcdefghijklmnopqrstuvwxyz0123456789 "[(state % 37) as usize]
+            })
+            .collect();
+        let err = precheck(&mut workbook(&text), &limits).unwrap_err();
+        assert!(matches!(err, XlsxError::PartTooLarge { size, .. } if size == 5 << 20), "{err:?}");
+        assert!(err.to_string().contains("save the sheet as CSV"), "{err}");
+        // The same size of one repeated byte: a bomb.
+        let err = precheck(&mut workbook(&vec![b'a'; 5 << 20]), &limits).unwrap_err();
+        assert!(matches!(err, XlsxError::SuspiciousRatio { .. }), "{err:?}");
+    }
 
     #[test]
     fn merged_regions_fill_rows_of_their_own_once_each() {
