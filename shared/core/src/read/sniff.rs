@@ -356,7 +356,41 @@ pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32)
             best = (delimiter, score);
         }
     }
+    // A header of one column under every delimiter: a file of one column, whose values may hold
+    // any of them (Excel's "Unicode Text" of one column, `Note 1, with a comma`). The first of
+    // `,` tab `;` `|` that cuts none of its records keeps each line one value.
+    if best.1.rank == 0.0 {
+        let skip = header_row.saturating_sub(1) as usize;
+        if let Some(uncut) =
+            [b',', b'\t', b';', b'|'].into_iter().find(|d| !cuts_any_record(sample, *d, is_complete, skip))
+        {
+            return uncut;
+        }
+    }
     best.0
+}
+
+/// Whether `delimiter` cuts any of the sample's first 200 non-empty records (after `skip`) in two.
+fn cuts_any_record(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> bool {
+    let opts = CsvOptions {
+        delimiter,
+        max_field_bytes: usize::MAX / 4,
+        max_record_bytes: usize::MAX / 4,
+        max_columns: 20_000,
+    };
+    let mut parser = CsvParser::new(sample, 1, opts, is_complete);
+    let mut rec = RecordSpans::default();
+    let (mut seen, mut skipped) = (0, 0);
+    while seen < 200 {
+        match parser.next_record(&mut rec) {
+            Ok(Step::Record) if rec.is_blank(sample) => {}
+            Ok(Step::Record) if skipped < skip => skipped += 1,
+            Ok(Step::Record) if rec.fields.len() > 1 => return true,
+            Ok(Step::Record) => seen += 1,
+            _ => break,
+        }
+    }
+    false
 }
 
 /// How well a delimiter cuts a sample.
@@ -451,6 +485,15 @@ mod tests {
         assert_eq!(leading_records(text, true, b';', 1, 2).len(), 2);
         // An open quote at the end of an incomplete sample ends the list.
         assert_eq!(leading_records(b"a\n\"b\nc", false, b',', 0, 10), vec![vec!["a"]]);
+    }
+
+    #[test]
+    fn a_file_of_one_column_is_not_cut_at_a_delimiter_its_values_hold() {
+        assert_eq!(detect_delimiter(b"Notes\r\nNote 1, with a comma\r\nNote 2, too\r\n", true), b'\t');
+        assert_eq!(detect_delimiter(b"Notes\na, b\tc\nd; e\n", true), b'|');
+        assert_eq!(detect_delimiter(b"name\nAnn\nBob\n", true), b',');
+        // Cut everywhere: `,`, as before.
+        assert_eq!(detect_delimiter(b"Notes\na,b\tc;d|e\n", true), b',');
     }
 
     #[test]
