@@ -196,29 +196,53 @@ struct Named {
 }
 
 /// Which of a file's first non-empty rows is its header, with no template to match: the first,
-/// unless it is a title (it fills fewer than half the columns most rows below it fill). Then it
-/// is the first row below that fills as many columns as most rows, with names (no number but a
-/// year, which heads a report's columns; no name twice), if one does; else the first.
+/// unless it is a title (it fills fewer than half the columns most rows below it fill, or is one
+/// cell alone over rows of two or more, as a report's name over a header that starts with an
+/// empty cell). Then it is the first row below that fills as many columns as most rows, with
+/// names (no number but a year, which heads a report's columns; no name twice), if one does; else
+/// the first. Rows of one cell below (more titles, a footer) count towards "most rows" only when
+/// no row fills two.
 pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
     let is_year = |c: &str| c.len() == 4 && c.bytes().all(|b| b.is_ascii_digit()) && ("1900".."2100").contains(&c);
     let filled = |row: &Vec<String>| row.iter().filter(|c| !trim(c).is_empty()).count();
     let Some(first) = rows.first() else {
         return 0;
     };
-    let below: Vec<usize> = rows.iter().skip(1).map(filled).collect();
+    let mut below: Vec<usize> = rows.iter().skip(1).map(filled).collect();
+    if below.iter().any(|w| *w >= 2) {
+        below.retain(|w| *w >= 2);
+    }
     // The width most rows below fill (the widest on a tie).
     let Some(width) = below.iter().copied().max_by_key(|w| (below.iter().filter(|x| *x == w).count(), *w)) else {
         return 0;
     };
-    if filled(first) * 2 >= width {
-        return 0;
-    }
     let names = |row: &Vec<String>| {
         let cells: Vec<&str> = row.iter().map(|c| trim(c)).filter(|c| !c.is_empty()).collect();
         cells.len() >= width
             && cells.iter().all(|c| parse_decimal(c, false, None, None).is_err() || is_year(c))
             && cells.iter().enumerate().all(|(i, c)| !cells[..i].contains(c))
     };
+    // Group names over the header (pandas' two-level columns: `Contact`, ``, `Billing`, ``): two
+    // or more, each over an empty cell, above a row of names under every column they span.
+    let cells: Vec<&str> = first.iter().map(|c| trim(c)).collect();
+    let groups: Vec<usize> = (0..cells.len()).filter(|i| !cells[*i].is_empty()).collect();
+    let grouped = groups.len() >= 2
+        // (A sheet leaves a row's trailing empty cells out: the last group may end the row.)
+        && groups.iter().all(|i| cells.get(i + 1).is_none_or(|c| c.is_empty()))
+        && rows.get(1).is_some_and(|next| {
+            let named: Vec<&str> = next.iter().map(|c| trim(c)).filter(|c| !c.is_empty()).collect();
+            groups.iter().all(|i| next.get(*i).is_some_and(|c| !trim(c).is_empty()))
+                && groups.iter().all(|i| next.get(i + 1).is_some_and(|c| !trim(c).is_empty()))
+                && named.iter().all(|c| parse_decimal(c, false, None, None).is_err() || is_year(c))
+                && named.iter().enumerate().all(|(i, c)| !named[..i].contains(c))
+        });
+    if grouped {
+        return 1;
+    }
+    let lone_cell = first.len() == 1 && width >= 2;
+    if filled(first) * 2 >= width && !lone_cell {
+        return 0;
+    }
     rows.iter().position(names).unwrap_or(0)
 }
 
@@ -388,6 +412,37 @@ mod tests {
         assert_eq!(infer_header_row(&rows(&[&["Report"], &["x", "x", "y"], &["y", "z", "w"]])), 2);
         assert_eq!(infer_header_row(&[]), 0);
         assert_eq!(infer_header_row(&rows(&[&["only"]])), 0);
+        // A report's name over a header that starts with an empty cell (QuickBooks, a pandas
+        // index), and more titles and a footer of one cell each.
+        assert_eq!(infer_header_row(&rows(&[&["Report"], &["", "Name", "Amount"], &["", "Ann", "5"]])), 1);
+        let quickbooks = rows(&[
+            &["Acme Inc"],
+            &["Transaction List by Date"],
+            &["January 1-31, 2024"],
+            &["", "Date", "Type", "Num", "Name", "Memo", "Account", "Amount"],
+            &["", "01/02/2024", "Invoice", "1001", "Bob Ltd", "", "Receivable", "1,250.00"],
+            &["", "01/05/2024", "Payment", "", "Bob Ltd", "", "Funds", "-250.00"],
+            &["Accrual Basis Monday, June 3, 2024"],
+        ]);
+        assert_eq!(infer_header_row(&quickbooks), 3);
+        // Two-level columns: the group names over the header.
+        let grouped = rows(&[
+            &["Contact", "", "Billing", ""],
+            &["name", "email", "amount", "currency"],
+            &["Ann", "a@x", "5", "EUR"],
+        ]);
+        assert_eq!(infer_header_row(&grouped), 1);
+        // With pandas' index column, empty over the header and numbered below it.
+        let indexed = rows(&[
+            &["", "Contact", "", "Billing"],
+            &["", "first", "last", "amount", "currency"],
+            &["0", "Ann", "A", "1.5", "EUR"],
+        ]);
+        assert_eq!(infer_header_row(&indexed), 1);
+        // A header with an empty name over rows of text is no group row.
+        assert_eq!(infer_header_row(&rows(&[&["Name", "", "City"], &["Ann", "Smith", "Paris"]])), 0);
+        // One column: its first row is its header.
+        assert_eq!(infer_header_row(&rows(&[&["Name"], &["Ann"], &["Bob"]])), 0);
     }
 
     #[test]
