@@ -90,6 +90,12 @@ fn explain(message: String, rest: &str, lines_mode: bool) -> String {
         }
     }
     let advice = match (message.as_str(), rest.chars().next()) {
+        // Values are decoded later, where such an escape is the cell's error; a key is decoded
+        // as the document is read.
+        (m, _) if m.contains("hex escape") || m.contains("surrogate") => {
+            "an unpaired UTF-16 surrogate escape (such as \\ud800) in a key, which is no character; a key names a \
+             column, so the file cannot be read until the key is written without it"
+        }
         (m, _) if m.starts_with("EOF while parsing") && lines_mode => {
             "an object does not end on its line; JSON Lines needs each object on one line (jq writes one object over \
              several lines unless given -c)"
@@ -362,7 +368,9 @@ fn raw_to_cell(raw: &RawValue) -> CellRef<'_> {
         Some(b'n') => CellRef::Empty,
         Some(b'[') => match serde_json::from_str::<Vec<Cow<'_, str>>>(text) {
             Ok(items) => CellRef::List(items),
-            Err(_) => undecodable_list(text).unwrap_or_else(|| CellRef::Json(compact(text))),
+            Err(_) => {
+                scalar_list(text).or_else(|| undecodable_list(text)).unwrap_or_else(|| CellRef::Json(compact(text)))
+            }
         },
         Some(b'{') => CellRef::Json(compact(text)),
         // A number with an exponent (`1e3`, `1.5E-7`, as pandas and JavaScript write some) is
@@ -387,6 +395,24 @@ fn plain_digits(number: &str) -> Option<String> {
         digits.trim_start_matches('0').trim_end_matches('0').to_string()
     };
     (significant(mantissa) == significant(&n.abs().to_string())).then(|| n.to_string())
+}
+
+/// A list of strings, numbers and booleans (`[1, 2]` in a tags field, as `JSON.stringify` writes
+/// ids): each item as text, numbers as written, as a text field reads a number.
+fn scalar_list(text: &str) -> Option<CellRef<'_>> {
+    let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+    let items = items
+        .into_iter()
+        .map(|item| {
+            let raw = item.get();
+            match raw.as_bytes().first()? {
+                b'"' => serde_json::from_str::<Cow<'_, str>>(raw).ok(),
+                b't' | b'f' | b'-' | b'0'..=b'9' => Some(Cow::Borrowed(raw)),
+                _ => None,
+            }
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(CellRef::List(items))
 }
 
 /// A list of strings one of which holds an unpaired surrogate escape: the items as the list
@@ -584,6 +610,33 @@ mod tests {
         let err = read(lines, 5).unwrap_err();
         assert!(err.to_string().starts_with("line 3, key \"a\": the value is 6 bytes"), "{err}");
         assert_eq!(read(lines, 6), Ok(Ok(())));
+    }
+
+    #[test]
+    fn a_list_of_numbers_reads_as_their_digits_and_a_damaged_key_says_why() {
+        let mut cells = Vec::new();
+        let text = r#"[{"tags": [1, 2.50, "x", true, -3]}, {"tags": [1, [2]]}, {"tags": [null]}]"#;
+        read_json(
+            text,
+            10,
+            1 << 20,
+            |_, row| {
+                cells.push(format!("{:?}", row[0]));
+                Ok::<(), ()>(())
+            },
+            |_| Ok(()),
+        )
+        .unwrap()
+        .unwrap();
+        let list =
+            |items: &[&'static str]| format!("{:?}", CellRef::List(items.iter().map(|i| Cow::Borrowed(*i)).collect()));
+        assert_eq!(cells[0], list(&["1", "2.50", "x", "true", "-3"]));
+        // A nested list or a null is a structure still.
+        assert!(cells[1].starts_with("Json"), "{}", cells[1]);
+        assert!(cells[2].starts_with("Json"), "{}", cells[2]);
+        let err = read_json(r#"[{"id": 1, "na\ud800me": "x"}]"#, 10, 1 << 20, |_, _| Ok::<(), ()>(()), |_| Ok(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("unpaired UTF-16 surrogate escape (such as \\ud800) in a key"), "{err}");
     }
 
     #[test]
