@@ -893,15 +893,20 @@ pub fn serial_text(serial: f64, is_1904: bool) -> String {
     }
 }
 
-/// Why a date cell's serial is no date: before 1900 (LibreOffice and Gnumeric write such dates
-/// as negative serials, which Excel cannot show), Excel's 29 February 1900 (serial 60, a day that
-/// never was), or past 9999.
-fn serial_fault(serial: f64, text: &str) -> String {
-    if serial < 0.0 {
+/// Why a date cell's serial is no date: before the workbook's first day, 1900 or 1904 (LibreOffice
+/// and Gnumeric write such dates as negative serials, which Excel cannot show), Excel's 29
+/// February 1900 (serial 60, a day that never was), or past 9999.
+fn serial_fault(serial: f64, text: &str, is_1904: bool) -> String {
+    if serial < 0.0 && is_1904 {
+        format!(
+            "{text} is a date before 1904, which a spreadsheet date cannot hold in the 1904 date system this workbook \
+             uses; store the column as text"
+        )
+    } else if serial < 0.0 {
         format!(
             "{text} is a date before 1900, which a spreadsheet date cannot hold in Excel's system; store the column as text"
         )
-    } else if (60.0..61.0).contains(&serial) {
+    } else if !is_1904 && (60.0..61.0).contains(&serial) {
         format!(
             "{text} is 29 February 1900, a day Excel's date system counts but the calendar does not have; store the column as text"
         )
@@ -965,10 +970,10 @@ fn convert_serial<'a>(kind: &'a Kind, serial: f64, cell: Serial, opts: &ParseOpt
         (Kind::Date { .. }, Some(dt)) => Converted::Valid(Value::Date(dt.date())),
         (Kind::Datetime { .. }, Some(dt)) => Converted::Valid(Value::DateTime(dt, opts.offset_seconds)),
         (Kind::Date { .. }, None) => {
-            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATE, serial_fault(serial, &text))))
+            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATE, serial_fault(serial, &text, opts.is_1904))))
         }
         (Kind::Datetime { .. }, None) => {
-            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATETIME, serial_fault(serial, &text))))
+            Converted::Invalid(Box::new(Fault::new(codes::INVALID_DATETIME, serial_fault(serial, &text, opts.is_1904))))
         }
         (Kind::Integer | Kind::Decimal { .. }, Some(dt)) if dt.time() == civil::Time::midnight() => {
             not_a_number(kind, &text, "a date")

@@ -1564,6 +1564,13 @@ fn percentages_and_dates_excel_cannot_hold_get_advice() {
     };
     assert!(message(-18095.0).contains("a date before 1900"), "{}", message(-18095.0));
     assert!(message(60.0).contains("29 February 1900"), "{}", message(60.0));
+    // In the 1904 system, its own first day (1900-01-01 is serial -1461 there).
+    let mut mac = iso();
+    mac.is_1904 = true;
+    match convert_cell(&date, CellRef::ExcelDate(-1461.0), &mac).value {
+        Converted::Invalid(f) => assert!(f.message.contains("a date before 1904"), "{}", f.message),
+        other => panic!("read as {other:?}"),
+    }
 }
 
 #[test]
