@@ -89,7 +89,9 @@ fn infer_null_values(columns: &[Vec<&str>], opts: &ParseOptions, numbers_named: 
         .filter(|m| {
             columns.iter().any(|values| {
                 values.contains(m) && {
-                    let others: Vec<&str> = values.iter().copied().filter(|v| !v.is_empty() && v != m).collect();
+                    // The other markers aside too: `NA` and `N/A` in one column of numbers.
+                    let others: Vec<&str> =
+                        values.iter().copied().filter(|v| !v.is_empty() && !NULL_MARKERS.contains(v)).collect();
                     !others.is_empty() && column_type(&others, opts, numbers_named) == FieldTypeName::Text
                 }
             })
@@ -361,8 +363,14 @@ fn column_type(present: &[&str], opts: &ParseOptions, numbers_named: bool) -> Fi
     let phone = present.iter().any(|v| v.starts_with('+') && v.bytes().filter(u8::is_ascii_digit).count() >= 7);
     let leading_zero = leading_zero || phone;
     let words = ["true", "false", "yes", "no", "y", "n", "t", "f", "on", "off", "1", "0"];
-    let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()))
+    // And as spreadsheets write them in other languages (`WAHR`, `FAUX`), which a boolean reads.
+    let abroad = |v: &str| {
+        let lower = v.to_lowercase();
+        super::TRUE_ABROAD.iter().chain(super::FALSE_ABROAD.iter()).any(|w| w.to_lowercase() == lower)
+    };
+    let boolean = all(&|v| words.contains(&v.to_ascii_lowercase().as_str()) || abroad(v))
         && present.iter().any(|v| !v.bytes().all(|b| b.is_ascii_digit()));
+
     if present.is_empty() {
         FieldTypeName::Text
     } else if boolean {
@@ -555,6 +563,14 @@ mod tests {
         let t = infer_template("t", &headers[2..4], &[vec!["NA".into(), "NA".into()], vec!["4.5".into(), "DE".into()]]);
         assert_eq!(t.settings.null_values, None);
         assert_eq!(t.fields[1].field_type, FieldTypeName::Text);
+        // Two markers in one column of numbers: both are markers.
+        let column = |values: &[&str]| values.iter().map(|v| vec![v.to_string()]).collect::<Vec<_>>();
+        let t = infer_template("t", &headers[2..3], &column(&["NA", "5", "N/A", "12"]));
+        assert_eq!(t.settings.null_values, Some(vec!["NA".to_string(), "N/A".to_string()]));
+        assert_eq!(t.fields[0].field_type, FieldTypeName::Integer);
+        // Booleans as German Excel writes them.
+        let t = infer_template("t", &headers[2..3], &column(&["WAHR", "FALSCH", "wahr"]));
+        assert_eq!(t.fields[0].field_type, FieldTypeName::Boolean);
     }
 
     #[test]
