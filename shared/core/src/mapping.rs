@@ -308,7 +308,14 @@ const CURRENCY_WORDS: &[&str] = &[
 
 /// Whether a name holds a currency sign or names a currency.
 fn names_currency(name: &str) -> bool {
-    name.chars().any(|c| currency_word(c).is_some()) || words(name).iter().any(|w| CURRENCY_WORDS.contains(&w.as_str()))
+    name.chars().any(|c| currency_word(c).is_some()) || has_currency_code(name)
+}
+
+/// Whether a name spells a currency out (`USD`, `CAD`, `dollars`): a sign beside it adds nothing
+/// (`Amount ($USD)`, `Price (CAD $)`), and `$` there is not always the US dollar.
+fn has_currency_code(name: &str) -> bool {
+    name.split(|c: char| !c.is_ascii_alphabetic())
+        .any(|w| !w.is_empty() && CURRENCY_WORDS.contains(&w.to_ascii_lowercase().as_str()))
 }
 
 /// A comparison before a number spelled as a word (`Due > 90 days` is `Due over 90 days`, no
@@ -352,13 +359,15 @@ fn words(s: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut last: Option<char> = None;
+    let spelled = has_currency_code(s);
     for c in spell_comparisons(s).nfc() {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             _ => c,
         };
-        // `#`, `%`, `‰` and `¢` are words (`Street #`, `Tax %`, `Amount ¢`).
-        if let Some(sign) = sign_word(c) {
+        // `#`, `%`, `‰` and `¢` are words (`Street #`, `Tax %`, `Amount ¢`), and so is a
+        // currency sign, unless the currency is spelled out too.
+        if let Some(sign) = sign_word(c).filter(|_| !(spelled && currency_word(c).is_some())) {
             if !word.is_empty() {
                 out.push(std::mem::take(&mut word));
             }
@@ -600,6 +609,7 @@ fn normalize_signs(s: &str, currency: bool) -> String {
         return String::new();
     }
     let mut out = String::with_capacity(s.len());
+    let currency = currency && !has_currency_code(s);
     for c in spell_comparisons(s).nfc() {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -1356,6 +1366,12 @@ mod tests {
         assert_eq!(map(&money, "Amount ($)"), (Some("amount".into()), MatchMethod::Normalized));
         let usd = schema_of(vec![field("price", "Price (USD)")]);
         assert_eq!(map(&usd, "Price ($)").0.as_deref(), Some("price"));
+        // A sign beside the currency spelled out adds nothing.
+        assert_eq!(map(&usd, "Price ($USD)").0.as_deref(), Some("price"));
+        assert_eq!(map(&usd, "Price (USD $)").0.as_deref(), Some("price"));
+        let cad = schema_of(vec![field("price", "Price (CAD)")]);
+        assert_eq!(map(&cad, "Price (CAD $)").0.as_deref(), Some("price"));
+        assert_eq!(map(&cad, "Price ($)").0, None, "$ alone is read as the US dollar");
         assert_eq!(map(&usd, "Price €").0, None);
         let dollars = schema_of(vec![field("price", "Price in dollars")]);
         assert_eq!(map(&dollars, "Price in £").0, None);

@@ -24,7 +24,9 @@ use sluice_core::read::encoding::{
 };
 use sluice_core::read::fast_split::FastCsvSplitter;
 use sluice_core::read::json::{JsonInputError, read_json};
-use sluice_core::read::sniff::{Format, csv_layout, detect_format_in, sampled_widths, separator_hint};
+use sluice_core::read::sniff::{
+    Format, csv_layout, detect_format_in, sampled_widths, separator_hint, unicode_text_one_column,
+};
 use sluice_core::read::split::{CsvSplitter, HeaderInfo, SplitError, SplitOptions, numbered_columns};
 use sluice_core::read::xlsx::{self, ReadError, XlsxError};
 use sluice_core::settings::InvalidDataBehavior;
@@ -488,6 +490,16 @@ impl App {
         let sample = self.blobs.get_range(&source, start_offset..source_size.min(start_offset + 64 * 1024)).await?;
         let complete = source_size <= start_offset + 64 * 1024;
         let (mut delimiter, mut header_row) = csv_layout(&sample, complete, settings.delimiter, settings.first_row());
+        // Excel's "Unicode Text" of one column: no tab, and values that may hold commas.
+        let utf16 =
+            matches!(transcode_from, Some(Charset::Web(e)) if e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE);
+        if utf16
+            && settings.delimiter.is_none()
+            && separator_hint(&sample).is_none()
+            && let Some(tab) = unicode_text_one_column(&sample, complete, header_row)
+        {
+            delimiter = tab;
+        }
         // A title above the header, when no header row was given.
         if settings.header_row == 1 && !settings.header_row_given {
             let fixed = settings.delimiter.is_some() || separator_hint(&sample).is_some();
@@ -837,7 +849,12 @@ impl App {
                     if skipped.contains(&name) {
                         continue;
                     }
-                    let (next_info, next_plan) = read(Some(&sluice_core::settings::SheetRef::Name(name.clone())))?;
+                    // A sheet that cannot be read is passed over too: the import reports the empty
+                    // one read by default, as it would have.
+                    let Ok((next_info, next_plan)) = read(Some(&sluice_core::settings::SheetRef::Name(name.clone())))
+                    else {
+                        continue;
+                    };
                     if matches!(next_plan, Err(0)) {
                         skipped.push(name);
                         continue;

@@ -174,7 +174,7 @@ pub fn guess_legacy(sample: &[u8]) -> Charset {
         // Danish in Mac OS Roman (`ø` and `æ` are Central Europe's `ż` and `ž`): read as
         // plausibly both ways, of which the common Western letters win. Polish or Czech text has
         // letters Mac OS Roman reads as signs or capitals, which keep the guess.
-        || central && more_common_letters(sample, Charset::Web(encoding_rs::MACINTOSH), Charset::Web(guess));
+        || central && more_common_letters(sample, Charset::Web(encoding_rs::MACINTOSH), Charset::Web(guess), NORDIC_LETTERS);
     // A DOS code page's `ö` and `Ö` (0x94, 0x99) are Central Europe's `”` and `™` too, and
     // chardetng takes a Swedish `G”ran ™stlund` for Windows-1250.
     let western = guess == encoding_rs::WINDOWS_1252 || guess == encoding_rs::ISO_8859_15;
@@ -186,7 +186,10 @@ pub fn guess_legacy(sample: &[u8]) -> Charset {
         // Mac OS Roman's `Sõren`).
         let (dos, mac_roman) = (Charset::Dos(page), Charset::Web(encoding_rs::MACINTOSH));
         let (dos_wins, mac_wins) = plausibility(sample, dos, mac_roman);
-        if !mac || dos_wins > mac_wins || dos_wins == mac_wins && !more_common_letters(sample, mac_roman, dos) {
+        if !mac
+            || dos_wins > mac_wins
+            || dos_wins == mac_wins && !more_common_letters(sample, mac_roman, dos, WESTERN_LETTERS)
+        {
             return Charset::Dos(page);
         }
     }
@@ -633,20 +636,22 @@ fn reads_as_dos(sample: &[u8], against: &'static Encoding) -> Option<&'static Do
     }
 }
 
+/// Accented letters common in the languages of Western Europe.
+const WESTERN_LETTERS: &str = "éèàäöüåøæñçáíóúâêôßÄÖÜÅØÆÉ";
+/// The Nordic letters Mac OS Roman has where Central Europe's encodings have `ż ž Ż Ž` (and
+/// Slovenian `š ž` are Mac OS Roman's `ö û`: no sign of Mac OS Roman).
+const NORDIC_LETTERS: &str = "øæåØÆÅ";
+
 /// Whether `one` reads text at least as plausibly as `other` everywhere (see [`plausibility`]),
-/// with letters more common in the languages of Western Europe: `ø æ å` over `ż ž` or `õ ë`.
-fn more_common_letters(sample: &[u8], one: Charset, other: Charset) -> bool {
+/// with more of the `common` letters: `ø æ å` over `ż ž`, `ø` over `õ`.
+fn more_common_letters(sample: &[u8], one: Charset, other: Charset, common: &str) -> bool {
     let (one_wins, other_wins) = plausibility(sample, one, other);
     let weight = |charset: Charset| -> u32 {
         let mut sum = 0;
         for (i, &b) in sample.iter().enumerate() {
             if b >= 0x80 && beside_letter(sample, i) {
                 let c = charset.char_of(b);
-                sum += if "éèàäöüåøæñçáíóúâêôßÄÖÜÅØÆÉ".contains(c) {
-                    2
-                } else {
-                    u32::from(c.is_alphabetic())
-                };
+                sum += if common.contains(c) { 2 } else { u32::from(c.is_alphabetic()) };
             }
         }
         sum
@@ -680,7 +685,9 @@ fn plausibility(sample: &[u8], one: Charset, other: Charset) -> (u32, u32) {
         let inner_capital = c.is_uppercase()
             && (before.is_some_and(|b| b.is_ascii_lowercase())
                 || before.is_some_and(|b| b.is_ascii_alphabetic()) && after.is_some_and(|b| b.is_ascii_lowercase()));
-        (c.is_alphabetic() || word_mark) && !inner_capital
+        // A Greek letter (Mac OS Roman's `π` and `Ω`, 437's `α` to `Ω`) in a Latin word is none.
+        let latin = (c as u32) < 0x250 || (0x1E00..0x1F00).contains(&(c as u32));
+        ((c.is_alphabetic() && latin) || word_mark) && !inner_capital
     };
     let (mut one_wins, mut other_wins) = (0u32, 0u32);
     for (i, &b) in sample.iter().enumerate() {
@@ -1234,12 +1241,18 @@ mod tests {
         let text = "id,name\r\n1,Jørgensen\r\n2,Nørgaard\r\n3,Kjærsti\r\n4,Bjørn Ærø\r\n".repeat(5);
         let (bytes, _, _) = encoding_rs::MACINTOSH.encode(&text);
         assert_eq!(guess_legacy(&bytes), encoding_rs::MACINTOSH);
-        // Polish and Czech keep their encodings.
-        for text in
-            ["id,name\n1,Małgorzata Żak\n2,Józef Piłsudski\n3,Łódź\n", "id,name\n1,Jiří Dvořák\n2,Věra Čáslavská\n"]
-        {
+        // Polish, Czech and Slovenian keep their encodings (Slovenian `š ž` are Mac OS Roman's
+        // `ö û`).
+        for text in [
+            "id,name\n1,Małgorzata Żak\n2,Józef Piłsudski\n3,Łódź\n",
+            "id,name\n1,Jiří Dvořák\n2,Věra Čáslavská\n",
+            "id,name\n1,Janez Košir\n2,Maja Žužek\n3,Peter Pušnik\n",
+        ] {
             let (bytes, _, _) = encoding_rs::WINDOWS_1250.encode(text);
             assert_eq!(guess_legacy(&bytes), encoding_rs::WINDOWS_1250, "{text}");
+            // ISO-8859-2's `š` is Mac OS Roman's `π`: no letter of a Latin word.
+            let (bytes, _, _) = encoding_rs::ISO_8859_2.encode(text);
+            assert_ne!(guess_legacy(&bytes), encoding_rs::MACINTOSH, "{text}");
         }
     }
 

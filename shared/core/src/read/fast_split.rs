@@ -258,8 +258,9 @@ impl FastCsvSplitter {
         self.after_cr = data.last() == Some(&b'\r');
         self.offset = base + data.len() as u64;
         // Keep what this block holds of the record it ends in, for telling whether that record
-        // is an empty row if a chunk ends with it.
-        let limit = self.opts.csv.max_record_bytes;
+        // is an empty row if a chunk ends with it. (After a `\r` that ended a block, the record
+        // before it is held too: room for two.)
+        let limit = self.opts.csv.max_record_bytes.saturating_mul(2).saturating_add(2);
         if self.record_start >= base {
             let tail = &data[(self.record_start - base) as usize..];
             self.record_head = (tail.len() <= limit).then(|| tail.to_vec());

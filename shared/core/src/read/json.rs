@@ -76,7 +76,15 @@ pub enum JsonInputError {
 
 /// A JSON syntax fault in words a person who wrote or exported the file can act on; `rest` is the
 /// text from where it was found to the end of its line.
-fn explain(message: String, rest: &str, lines_mode: bool) -> String {
+fn explain(message: String, before: &str, rest: &str, lines_mode: bool) -> String {
+    // A surrogate escape just before the fault (`\ud800`).
+    let tail = &before.as_bytes()[before.len().saturating_sub(12)..];
+    let surrogate = tail.windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && matches!(w[2], b'd' | b'D')
+            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+    });
     let word: String = rest.trim_start_matches('-').chars().take_while(|c| c.is_alphabetic()).collect();
     if message == "expected value" || message == "invalid number" {
         match word.as_str() {
@@ -92,7 +100,7 @@ fn explain(message: String, rest: &str, lines_mode: bool) -> String {
     let advice = match (message.as_str(), rest.chars().next()) {
         // Values are decoded later, where such an escape is the cell's error; a key is decoded
         // as the document is read.
-        (m, _) if m.contains("hex escape") || m.contains("surrogate") => {
+        (m, _) if surrogate && (m.contains("hex escape") || m.contains("surrogate")) => {
             "an unpaired UTF-16 surrogate escape (such as \\ud800) in a key, which is no character; a key names a \
              column, so the file cannot be read until the key is written without it"
         }
@@ -220,7 +228,7 @@ pub fn read_json<E>(
             line: e.line() + line_offset,
             column: line[..byte].chars().count() + 1,
             // The text from the fault on, to its line's end.
-            message: explain(message, &line[byte..], lines_mode),
+            message: explain(message, &line[..byte], &line[byte..], lines_mode),
         }
     };
     // (line, object): array items are numbered from 1, JSON Lines by their line.

@@ -356,18 +356,19 @@ pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32)
             best = (delimiter, score);
         }
     }
-    // A header of one column under every delimiter: a file of one column, whose values may hold
-    // any of them (Excel's "Unicode Text" of one column, `Note 1, with a comma`). The first of
-    // `,` tab `;` `|` that cuts none of its records keeps each line one value.
-    if best.1.rank == 0.0 {
-        let skip = header_row.saturating_sub(1) as usize;
-        if let Some(uncut) =
-            [b',', b'\t', b';', b'|'].into_iter().find(|d| !cuts_any_record(sample, *d, is_complete, skip))
-        {
-            return uncut;
-        }
-    }
     best.0
+}
+
+/// For Excel's "Unicode Text" (UTF-16, tab-separated) whose header is one cell under every
+/// delimiter: tab when it cuts none of the sample's records, a file of one column whose values
+/// may hold commas (`Note 1, with a comma`), which [`detect_delimiter_below`] would cut at them.
+/// (A UTF-8 file of that shape may as well be a title over a comma-separated table.)
+pub fn unicode_text_one_column(sample: &[u8], is_complete: bool, header_row: u32) -> Option<u8> {
+    let skip = header_row.saturating_sub(1) as usize;
+    let one_cell = DELIMITERS.iter().all(|d| delimiter_score(sample, *d, is_complete, skip).rank == 0.0);
+    let first = leading_records(sample, is_complete, b'\t', header_row.saturating_sub(1), 1);
+    (one_cell && first.first().is_some_and(|r| r.len() == 1) && !cuts_any_record(sample, b'\t', is_complete, skip))
+        .then_some(b'\t')
 }
 
 /// Whether `delimiter` cuts any of the sample's first 200 non-empty records (after `skip`) in two.
@@ -488,12 +489,14 @@ mod tests {
     }
 
     #[test]
-    fn a_file_of_one_column_is_not_cut_at_a_delimiter_its_values_hold() {
-        assert_eq!(detect_delimiter(b"Notes\r\nNote 1, with a comma\r\nNote 2, too\r\n", true), b'\t');
-        assert_eq!(detect_delimiter(b"Notes\na, b\tc\nd; e\n", true), b'|');
-        assert_eq!(detect_delimiter(b"name\nAnn\nBob\n", true), b',');
-        // Cut everywhere: `,`, as before.
-        assert_eq!(detect_delimiter(b"Notes\na,b\tc;d|e\n", true), b',');
+    fn unicode_text_of_one_column_is_not_cut_at_the_commas_its_values_hold() {
+        assert_eq!(unicode_text_one_column(b"Notes\r\nNote 1, with a comma\r\nNote 2, too\r\n", true, 1), Some(b'\t'));
+        // A header of two columns, or a tab in a record: detection decides.
+        assert_eq!(unicode_text_one_column(b"id\tnote\r\n1\tx, y\r\n", true, 1), None);
+        assert_eq!(unicode_text_one_column(b"Notes\r\na\tb\r\n", true, 1), None);
+        // Detection alone still cuts such a file at `,` (a UTF-8 file of this shape may be a
+        // title over a table).
+        assert_eq!(detect_delimiter(b"Notes\r\nNote 1, with a comma\r\nNote 2, too\r\n", true), b',');
     }
 
     #[test]

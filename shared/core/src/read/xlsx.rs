@@ -80,7 +80,8 @@ pub enum XlsxError {
     /// memory at once, at a compression ratio no bomb has: a big export, not an attack.
     #[error(
         "{part} holds {size} bytes, more than the {limit} bytes read into memory at once (a workbook's shared \
-         strings are held whole while its sheets are read); save the sheet as CSV and upload that, or split the workbook"
+         strings, styles and relationships are held whole while its sheets are read); save the sheet as CSV and \
+         upload that, or split the workbook"
     )]
     PartTooLarge {
         /// The zip entry.

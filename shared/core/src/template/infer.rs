@@ -241,9 +241,18 @@ pub fn infer_header_row(rows: &[Vec<String>]) -> usize {
     if grouped {
         return 1;
     }
-    let lone_cell = first.len() == 1 && width >= 2;
-    if filled(first) * 2 >= width && !lone_cell {
-        return 0;
+    if filled(first) * 2 >= width {
+        // Half the width and more is a header, but for one cell alone over rows of two (a
+        // report's name over a header that starts with an empty cell), which may as well be a
+        // header of one name over unnamed columns (`Name`, then `Ann, Smith`): a title only when
+        // the names below it head rows that are no names.
+        let lone_cell = first.len() == 1 && width >= 2;
+        return match lone_cell {
+            true => {
+                (1..rows.len()).find(|i| names(&rows[*i]) && rows.get(i + 1).is_some_and(|r| !names(r))).unwrap_or(0)
+            }
+            false => 0,
+        };
     }
     rows.iter().position(names).unwrap_or(0)
 }
@@ -449,6 +458,10 @@ mod tests {
         assert_eq!(infer_header_row(&indexed), 1);
         // A header with an empty name over rows of text is no group row.
         assert_eq!(infer_header_row(&rows(&[&["Name", "", "City"], &["Ann", "Smith", "Paris"]])), 0);
+        // One cell over unnamed columns of text is the header; a one-column file cut at its
+        // commas has no title either.
+        assert_eq!(infer_header_row(&rows(&[&["Name"], &["Ann", "Smith"], &["Bob", "Jones"]])), 0);
+        assert_eq!(infer_header_row(&rows(&[&["Notes"], &["Note 1", " with a comma"], &["Note 2", " too"]])), 0);
         // One column: its first row is its header.
         assert_eq!(infer_header_row(&rows(&[&["Name"], &["Ann"], &["Bob"]])), 0);
     }

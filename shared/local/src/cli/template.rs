@@ -10,7 +10,7 @@ use sluice_core::read::csv::{CsvOptions, CsvParser, RecordSpans, Step};
 use sluice_core::read::encoding::{Transcoder, Utf8Stats, guess_legacy, sniff_bom, sniff_unmarked, sniff_utf16};
 use sluice_core::read::json::read_json;
 use sluice_core::read::sniff::{
-    Format, csv_layout, detect_delimiter_below, detect_format, leading_records, separator_hint,
+    Format, csv_layout, detect_delimiter_below, detect_format, leading_records, separator_hint, unicode_text_one_column,
 };
 use sluice_core::read::xlsx::{self, ReadError, XlsxLimits};
 use sluice_core::record::CellRef;
@@ -188,7 +188,9 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     let mut raw = Vec::new();
     std::fs::File::open(path)?.take(16 << 20).read_to_end(&mut raw)?;
     let complete = raw.len() < 16 << 20;
-    let mut text = match sniff_bom(head).map(|b| b.encoding).or_else(|| sniff_unmarked(head)) {
+    let encoding = sniff_bom(head).map(|b| b.encoding).or_else(|| sniff_unmarked(head));
+    let utf16 = encoding.is_some_and(|e| e == encoding_rs::UTF_16LE || e == encoding_rs::UTF_16BE);
+    let mut text = match encoding {
         Some(enc) if enc != encoding_rs::UTF_8 => {
             let mut out = Vec::new();
             Transcoder::new(enc).feed(&raw, true, &mut out);
@@ -226,7 +228,14 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
         let first = leading_records(sample, complete, d, header_row - 1, 1);
         first.first().is_some_and(|r| r.iter().filter(|c| !c.is_empty()).count() <= 1)
     };
-    if separator_hint(sample).is_none() && one_cell(delimiter) {
+    // Excel's "Unicode Text" of one column (no tab, values that may hold commas), as an import
+    // reads it; else a title above the header.
+    let unicode_one_column = utf16 && separator_hint(sample).is_none() && {
+        let tab = unicode_text_one_column(sample, complete, header_row);
+        delimiter = tab.unwrap_or(delimiter);
+        tab.is_some()
+    };
+    if !unicode_one_column && separator_hint(sample).is_none() && one_cell(delimiter) {
         let titled = |d: u8| {
             let first = leading_records(sample, complete, d, header_row - 1, HEADER_SEARCH_ROWS);
             let at = infer_header_row(&first) as u32;
