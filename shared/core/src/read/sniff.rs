@@ -364,34 +364,11 @@ pub fn detect_delimiter_below(sample: &[u8], is_complete: bool, header_row: u32)
 /// may hold commas (`Note 1, with a comma`), which [`detect_delimiter_below`] would cut at them.
 /// (A UTF-8 file of that shape may as well be a title over a comma-separated table.)
 pub fn unicode_text_one_column(sample: &[u8], is_complete: bool, header_row: u32) -> Option<u8> {
-    let skip = header_row.saturating_sub(1) as usize;
-    let one_cell = DELIMITERS.iter().all(|d| delimiter_score(sample, *d, is_complete, skip).rank == 0.0);
-    let first = leading_records(sample, is_complete, b'\t', header_row.saturating_sub(1), 1);
-    (one_cell && first.first().is_some_and(|r| r.len() == 1) && !cuts_any_record(sample, b'\t', is_complete, skip))
-        .then_some(b'\t')
-}
-
-/// Whether `delimiter` cuts any of the sample's first 200 non-empty records (after `skip`) in two.
-fn cuts_any_record(sample: &[u8], delimiter: u8, is_complete: bool, skip: usize) -> bool {
-    let opts = CsvOptions {
-        delimiter,
-        max_field_bytes: usize::MAX / 4,
-        max_record_bytes: usize::MAX / 4,
-        max_columns: 20_000,
-    };
-    let mut parser = CsvParser::new(sample, 1, opts, is_complete);
-    let mut rec = RecordSpans::default();
-    let (mut seen, mut skipped) = (0, 0);
-    while seen < 200 {
-        match parser.next_record(&mut rec) {
-            Ok(Step::Record) if rec.is_blank(sample) => {}
-            Ok(Step::Record) if skipped < skip => skipped += 1,
-            Ok(Step::Record) if rec.fields.len() > 1 => return true,
-            Ok(Step::Record) => seen += 1,
-            _ => break,
-        }
-    }
-    false
+    let skip = header_row.saturating_sub(1);
+    let one_cell = DELIMITERS.iter().all(|d| delimiter_score(sample, *d, is_complete, skip as usize).rank == 0.0);
+    // The first 200 records after the header too, as detection samples them.
+    let records = leading_records(sample, is_complete, b'\t', skip, 201);
+    (one_cell && !records.is_empty() && records.iter().all(|r| r.len() == 1)).then_some(b'\t')
 }
 
 /// How well a delimiter cuts a sample.
