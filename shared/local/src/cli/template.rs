@@ -230,12 +230,12 @@ fn sample_csv(path: &Path, head: &[u8], rows: usize) -> anyhow::Result<Sample> {
     };
     // Excel's "Unicode Text" of one column (no tab, values that may hold commas), as an import
     // reads it; else a title above the header.
-    let unicode_one_column = utf16 && separator_hint(sample).is_none() && {
-        let tab = unicode_text_one_column(sample, complete, header_row);
-        delimiter = tab.unwrap_or(delimiter);
-        tab.is_some()
-    };
-    if !unicode_one_column && separator_hint(sample).is_none() && one_cell(delimiter) {
+    let unicode_tab = (utf16 && separator_hint(sample).is_none())
+        .then(|| unicode_text_one_column(sample, complete, header_row))
+        .flatten();
+    if let Some(tab) = unicode_tab {
+        delimiter = tab;
+    } else if separator_hint(sample).is_none() && one_cell(delimiter) {
         let titled = |d: u8| {
             let first = leading_records(sample, complete, d, header_row - 1, HEADER_SEARCH_ROWS);
             let at = infer_header_row(&first) as u32;
@@ -324,16 +324,16 @@ fn sample_xlsx(path: &Path, rows: usize, sheet: Option<&SheetRef>) -> anyhow::Re
     let failed = |e: xlsx::XlsxError| UsageError(format!("{}: {e}", path.display()));
     let is_1904 = match result {
         // An empty sheet read by default: the first visible sheet with cells, as an import reads.
-        Ok(info) if records.is_empty() && sheet.is_none() => {
-            for name in info.visible.iter().filter(|n| **n != info.name) {
+        Ok(info) if records.is_empty() => {
+            // An empty sheet read by default: the first visible sheet with cells, as an import
+            // reads.
+            let others = info.visible.iter().filter(|n| sheet.is_none() && **n != info.name);
+            for name in others {
                 if let Ok(sample) = sample_xlsx(path, rows, Some(&SheetRef::Name(name.clone()))) {
                     eprintln!("note: sheet {:?} is empty; read sheet {name:?}", info.name);
                     return Ok(sample);
                 }
             }
-            return Err(UsageError(format!("{}: sheet {:?} is empty", path.display(), info.name)).into());
-        }
-        Ok(info) if records.is_empty() => {
             return Err(UsageError(format!("{}: sheet {:?} is empty", path.display(), info.name)).into());
         }
         Ok(info) => info.is_1904,
